@@ -1,0 +1,1 @@
+"""Pure domain code: events, normalization, keys and scopes. No I/O here."""

@@ -1,0 +1,97 @@
+"""The canonical log event and the bus messages that carry batches of events.
+
+Everything on the bus is a msgspec Struct encoded with MessagePack by the module-level codecs below.
+One bus message carries one ingest batch (never one event), so the hot path never pays per-event
+round trips.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+import msgspec
+
+__all__ = [
+    "LEVELS",
+    "FieldValue",
+    "Level",
+    "LogEvent",
+    "ParsedBatch",
+    "RawBatch",
+    "decode_parsed_batch",
+    "decode_raw_batch",
+    "encode_bus_message",
+    "event_id",
+]
+
+Level = Literal["trace", "debug", "info", "warn", "error", "fatal"]
+LEVELS: tuple[Level, ...] = ("trace", "debug", "info", "warn", "error", "fatal")
+
+# A value in `LogEvent.fields`: keys are flat (dotted) strings, values are scalars or lists of scalars.
+FieldValue = str | int | float | bool | None | list[str | int | float | bool | None]
+
+
+class LogEvent(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One normalized log event, as stored and as returned by search.
+
+    `id` is unique per tenant and stable across redelivery (see `event_id`), so every store write keyed on
+    it is idempotent. `timestamp` is the event time and `received_at` the time ingest accepted it, both UTC.
+    """
+
+    id: str
+    tenant_id: str
+    timestamp: datetime
+    received_at: datetime
+    service: str
+    level: Level
+    message: str
+    host: str
+    trace_id: str | None = None
+    span_id: str | None = None
+    fields: dict[str, FieldValue] = {}
+    source: str = "http"
+
+
+class RawBatch(msgspec.Struct, frozen=True, kw_only=True, tag="raw"):
+    """One accepted ingest batch on `logs.raw.{tenant}`: validated but not yet normalized events."""
+
+    batch_id: str
+    tenant_id: str
+    received_at: datetime
+    source: str
+    events: list[dict[str, Any]]
+    first_index: int = 0
+
+
+class ParsedBatch(msgspec.Struct, frozen=True, kw_only=True, tag="parsed"):
+    """The normalized events of one raw batch on `logs.parsed.{tenant}`."""
+
+    batch_id: str
+    tenant_id: str
+    events: list[LogEvent]
+
+
+def event_id(batch_id: str, index: int) -> str:
+    """The id of the `index`-th event of a batch: sortable by batch time, identical on every redelivery."""
+    return f"{batch_id}-{index:05d}"
+
+
+_encoder = msgspec.msgpack.Encoder()
+_raw_decoder = msgspec.msgpack.Decoder(RawBatch)
+_parsed_decoder = msgspec.msgpack.Decoder(ParsedBatch)
+
+
+def encode_bus_message(message: RawBatch | ParsedBatch) -> bytes:
+    """Encode a bus message as MessagePack."""
+    return _encoder.encode(message)
+
+
+def decode_raw_batch(data: bytes) -> RawBatch:
+    """Decode a `logs.raw.*` message; raises `msgspec.DecodeError` on corrupt data."""
+    return _raw_decoder.decode(data)
+
+
+def decode_parsed_batch(data: bytes) -> ParsedBatch:
+    """Decode a `logs.parsed.*` message; raises `msgspec.DecodeError` on corrupt data."""
+    return _parsed_decoder.decode(data)

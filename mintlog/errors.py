@@ -1,0 +1,135 @@
+"""The error tree of Mintlog.
+
+Adapters translate vendor exceptions (nats, tantivy, sqlalchemy, ...) into these classes at the boundary;
+roles never catch vendor exceptions. `mintlog.http.problems` maps each class to one RFC 9457 response.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BadRequest",
+    "BusFull",
+    "BusUnavailable",
+    "ConfigError",
+    "DatabaseUnavailable",
+    "DependencyUnavailable",
+    "Forbidden",
+    "MintlogError",
+    "NotFound",
+    "PayloadTooLarge",
+    "ProblemError",
+    "StoreUnavailable",
+    "TooManyRequests",
+    "Unauthorized",
+    "UnprocessableEntity",
+    "UnsupportedMediaType",
+]
+
+
+class MintlogError(Exception):
+    """Base class of every error Mintlog raises on purpose."""
+
+
+class ConfigError(MintlogError):
+    """A setting has a bad value; start-up stops and names the variable and the value."""
+
+
+class DependencyUnavailable(MintlogError):
+    """A backing service (bus, store, database, cache) cannot serve right now; retrying later may succeed."""
+
+    retry_after_seconds: int = 5
+
+
+class BusUnavailable(DependencyUnavailable):
+    """The event bus cannot be reached or did not acknowledge in time."""
+
+
+class BusFull(DependencyUnavailable):
+    """The event bus refused a message because a stream reached its limits (discard-new)."""
+
+    retry_after_seconds = 10
+
+
+class StoreUnavailable(DependencyUnavailable):
+    """The log store cannot be reached or failed to write or read."""
+
+
+class DatabaseUnavailable(DependencyUnavailable):
+    """The metadata database cannot be reached."""
+
+
+class ProblemError(MintlogError):
+    """An error answered to an HTTP client as RFC 9457 problem+json.
+
+    `code` is a stable machine-readable identifier; `detail` is a human sentence safe to show to the caller.
+    """
+
+    status: int = 400
+    title: str = "Bad request"
+    default_code: str = "bad_request"
+
+    def __init__(self, detail: str, *, code: str | None = None, extra: dict[str, object] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.code = code or self.default_code
+        self.extra: dict[str, object] = extra or {}
+
+
+class BadRequest(ProblemError):
+    """The request is malformed: not JSON, wrong shape, or a value the endpoint cannot use."""
+
+
+class Unauthorized(ProblemError):
+    """No valid API key was presented. Every cause gets the same body, so keys cannot be probed."""
+
+    status = 401
+    title = "Unauthorized"
+    default_code = "unauthorized"
+
+
+class Forbidden(ProblemError):
+    """The API key is valid but lacks the scope the endpoint needs."""
+
+    status = 403
+    title = "Forbidden"
+    default_code = "missing_scope"
+
+
+class NotFound(ProblemError):
+    """The object does not exist or belongs to another tenant."""
+
+    status = 404
+    title = "Not found"
+    default_code = "not_found"
+
+
+class PayloadTooLarge(ProblemError):
+    """The body (compressed or decompressed) exceeds the configured limit."""
+
+    status = 413
+    title = "Payload too large"
+    default_code = "payload_too_large"
+
+
+class UnsupportedMediaType(ProblemError):
+    """The Content-Type or Content-Encoding is not one the endpoint accepts."""
+
+    status = 415
+    title = "Unsupported media type"
+    default_code = "unsupported_media_type"
+
+
+class UnprocessableEntity(ProblemError):
+    """The body is well-formed but a field fails validation."""
+
+    status = 422
+    title = "Unprocessable entity"
+    default_code = "validation_failed"
+
+
+class TooManyRequests(ProblemError):
+    """A rate limit or concurrency cap was exceeded."""
+
+    status = 429
+    title = "Too many requests"
+    default_code = "rate_limited"

@@ -1,0 +1,1 @@
+"""Ports: the small Protocols roles depend on. Adapters in `mintlog.adapters` implement them."""

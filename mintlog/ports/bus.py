@@ -1,0 +1,126 @@
+"""The event bus port: durable streams with at-least-once consumers (NATS JetStream semantics)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Protocol
+
+__all__ = ["STREAMS", "BusConsumer", "BusMessage", "EventBus", "PublishAck", "StreamSpec"]
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSpec:
+    """A stream the bus creates (or updates) at start."""
+
+    name: str
+    subjects: tuple[str, ...]
+
+
+STREAMS: tuple[StreamSpec, ...] = (
+    StreamSpec("LOGS_RAW", ("logs.raw.>",)),
+    StreamSpec("LOGS_PARSED", ("logs.parsed.>",)),
+    StreamSpec("ALERTS_EVENTS", ("alerts.events.>",)),
+    StreamSpec("INCIDENTS_EVENTS", ("incidents.events.>",)),
+    # Messages that failed too often, with the reason in the `Mintlog-Dead-Reason` header.
+    StreamSpec("DEAD_LETTERS", ("deadletter.>",)),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PublishAck:
+    """The bus's acknowledgement of a publish. `duplicate` is true when the msg id was seen in the window."""
+
+    stream: str
+    sequence: int
+    duplicate: bool = False
+
+
+class BusMessage(Protocol):
+    """A message delivered by a consumer. Exactly one of ack/nak/term must be awaited per delivery."""
+
+    @property
+    def subject(self) -> str: ...
+
+    @property
+    def data(self) -> bytes: ...
+
+    @property
+    def headers(self) -> dict[str, str]: ...
+
+    @property
+    def num_delivered(self) -> int:
+        """1 on the first delivery, 2 on the first redelivery, and so on."""
+        ...
+
+    async def ack(self) -> None:
+        """Mark the message done; it will not be delivered again."""
+        ...
+
+    async def nak(self, delay_seconds: float = 0.0) -> None:
+        """Ask for redelivery after `delay_seconds`."""
+        ...
+
+    async def term(self) -> None:
+        """Stop redelivering this message (after it was dead-lettered)."""
+        ...
+
+
+class BusConsumer(Protocol):
+    """A durable pull consumer; instances with the same durable name split the work."""
+
+    async def fetch(self, max_messages: int, timeout_seconds: float) -> list[BusMessage]:
+        """Up to `max_messages` messages, waiting at most `timeout_seconds`; an empty list on timeout.
+
+        Raises `BusUnavailable` when the bus cannot be reached.
+        """
+        ...
+
+    async def close(self) -> None:
+        """Stop fetching; unacked messages are redelivered after their ack wait."""
+        ...
+
+
+class EventBus(Protocol):
+    """Durable, at-least-once messaging between roles."""
+
+    async def start(self) -> None:
+        """Connect and create or update every stream in `STREAMS` (idempotent)."""
+        ...
+
+    async def close(self) -> None:
+        """Drain and disconnect."""
+        ...
+
+    async def publish(
+        self, subject: str, payload: bytes, *, msg_id: str | None = None, headers: dict[str, str] | None = None
+    ) -> PublishAck:
+        """Store `payload` durably; returns only after the stream acknowledged it.
+
+        A repeated `msg_id` inside the duplicate window is acknowledged with `duplicate=True` and not stored
+        twice. Raises `BusFull` when the stream refuses new messages and `BusUnavailable` otherwise.
+        """
+        ...
+
+    async def consumer(
+        self, stream: str, durable: str, *, filter_subject: str, ack_wait_seconds: float
+    ) -> BusConsumer:
+        """Create or bind a durable pull consumer (idempotent).
+
+        Unacked messages are redelivered after `ack_wait_seconds`, without a delivery limit: the caller
+        dead-letters a message itself once `num_delivered` passes its threshold, so nothing is dropped silently.
+        """
+        ...
+
+    def subscribe(self, subject: str) -> AsyncIterator[BusMessage]:
+        """Live, non-durable delivery of new messages on `subject` (wildcards allowed), e.g. for tail."""
+        ...
+
+    async def ping(self) -> None:
+        """Return when the bus answers; raise `BusUnavailable` otherwise."""
+        ...
+
+    @property
+    def max_payload_bytes(self) -> int:
+        """The largest payload one publish may carry."""
+        ...

@@ -1,0 +1,361 @@
+"""One frozen, typed settings tree read from `MINTLOG_*` variables and an optional `.env` file.
+
+Names are derived from the path in the tree: a top-level field `data_dir` is `MINTLOG_DATA_DIR`, a nested
+field `nats.url` is `MINTLOG_NATS__URL`. The process environment wins over `.env`. Every field has a
+default, a bound where one makes sense, and a one-line meaning (the `description` of its `Meta`), from
+which `.env.example` and `mintlog config show` are generated. A bad value raises `ConfigError` naming the
+variable and the value; an unknown `MINTLOG_*` variable is an error too, so a typo never goes unnoticed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import Meta
+
+from mintlog.errors import ConfigError
+
+__all__ = [
+    "ALL_ROLES",
+    "CacheSettings",
+    "DatabaseSettings",
+    "HttpSettings",
+    "IndexerSettings",
+    "IngestSettings",
+    "NatsSettings",
+    "PipelineSettings",
+    "RoleName",
+    "SearchSettings",
+    "SettingSpec",
+    "Settings",
+    "StoreSettings",
+    "env_example",
+    "iter_setting_specs",
+    "load_settings",
+    "masked_settings",
+]
+
+ENV_PREFIX = "MINTLOG_"
+RoleName = Literal["ingest", "pipeline", "api", "alert", "notify"]
+ALL_ROLES: tuple[RoleName, ...] = ("ingest", "pipeline", "api", "alert", "notify")
+
+KiB = 1024
+MiB = 1024 * KiB
+GiB = 1024 * MiB
+
+
+
+class HttpSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    host: Annotated[str, Meta(description="Address the HTTP servers bind to.")] = "127.0.0.1"
+    ingest_port: Annotated[int, Meta(ge=0, le=65535, description="Port of the ingest API (0 picks a free port).")] = (
+        8080
+    )
+    api_port: Annotated[int, Meta(ge=0, le=65535, description="Port of the query and management API.")] = 8081
+    shutdown_grace_seconds: Annotated[
+        float, Meta(ge=0, le=300, description="Time given to in-flight requests and consumers at shutdown.")
+    ] = 10.0
+
+
+class NatsSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    url: Annotated[
+        str, Meta(description="NATS JetStream URL(s), comma-separated; empty starts an embedded nats-server.")
+    ] = ""
+    sync_interval: Annotated[
+        str,
+        Meta(
+            pattern=r"^(always|\d+(ms|s|m))$",
+            description="Embedded server fsync policy: 'always' (no loss window) or an interval such as 2m.",
+        ),
+    ] = "always"
+    max_payload_bytes: Annotated[
+        int, Meta(ge=64 * KiB, le=64 * MiB, description="Largest message the embedded server accepts.")
+    ] = 8 * MiB
+    connect_timeout_seconds: Annotated[float, Meta(gt=0, le=120, description="Timeout to connect to NATS.")] = 5.0
+    publish_timeout_seconds: Annotated[
+        float, Meta(gt=0, le=120, description="How long ingest waits for a JetStream PubAck before answering 503.")
+    ] = 5.0
+    stream_max_bytes: Annotated[
+        int, Meta(ge=MiB, description="Size limit of each stream; a full stream refuses new messages (503).")
+    ] = 10 * GiB
+    stream_max_age_seconds: Annotated[
+        int, Meta(ge=60, description="How long a stream keeps a message after it was written.")
+    ] = 24 * 3600
+    duplicate_window_seconds: Annotated[
+        int, Meta(ge=1, le=86400, description="Window in which a repeated Nats-Msg-Id is dropped as a duplicate.")
+    ] = 600
+    replicas: Annotated[int, Meta(ge=1, le=5, description="Stream replicas (1 for the embedded server).")] = 1
+
+
+class StoreSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    url: Annotated[
+        str, Meta(description="Log store: empty or tantivy:///path for the embedded Tantivy store.")
+    ] = ""
+    writer_heap_bytes: Annotated[
+        int, Meta(ge=16 * MiB, le=4 * GiB, description="Tantivy indexing memory per open partition writer.")
+    ] = 64 * MiB
+    max_open_writers: Annotated[
+        int, Meta(ge=1, le=1024, description="Tantivy partition writers kept open at once (bounds memory).")
+    ] = 4
+    max_open_readers: Annotated[
+        int, Meta(ge=1, le=100_000, description="Tantivy partitions kept open for search at once.")
+    ] = 256
+
+
+class DatabaseSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    url: Annotated[
+        str, Meta(description="Metadata database URL; empty uses SQLite at $MINTLOG_DATA_DIR/mintlog.db.")
+    ] = ""
+    migrate_on_start: Annotated[bool, Meta(description="Run Alembic migrations to head at start.")] = True
+
+
+class CacheSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    url: Annotated[str, Meta(description="Cache URL; empty keeps the cache in process.")] = ""
+    api_key_ttl_seconds: Annotated[
+        int, Meta(ge=0, le=3600, description="How long a verified API key is cached.")
+    ] = 300
+
+
+class IngestSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    max_body_bytes: Annotated[
+        int, Meta(ge=KiB, le=256 * MiB, description="Largest request body, before and after decompression.")
+    ] = 5 * MiB
+    max_events_per_batch: Annotated[
+        int, Meta(ge=1, le=100_000, description="Most events in one ingest request.")
+    ] = 10_000
+    max_message_bytes: Annotated[
+        int, Meta(ge=64, le=16 * MiB, description="Longest `message` of one event, in UTF-8 bytes.")
+    ] = 64 * KiB
+    max_fields_per_event: Annotated[
+        int, Meta(ge=1, le=10_000, description="Most leaf values in the `fields` of one event.")
+    ] = 128
+    max_field_depth: Annotated[
+        int, Meta(ge=1, le=32, description="Deepest nesting of objects and arrays inside `fields`.")
+    ] = 5
+    max_key_length: Annotated[
+        int, Meta(ge=1, le=1024, description="Longest field name, in characters, after flattening.")
+    ] = 128
+    max_value_bytes: Annotated[
+        int, Meta(ge=16, le=16 * MiB, description="Longest string value inside `fields`, in UTF-8 bytes.")
+    ] = 16 * KiB
+    idempotency_ttl_seconds: Annotated[
+        int, Meta(ge=60, le=7 * 86400, description="How long an Idempotency-Key's first answer is replayed.")
+    ] = 86400
+
+
+class PipelineSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    max_deliveries: Annotated[
+        int, Meta(ge=1, le=100, description="Deliveries of one bus message before it is dead-lettered.")
+    ] = 5
+    ack_wait_seconds: Annotated[
+        float, Meta(ge=1, le=3600, description="Time a consumer has to ack a message before redelivery.")
+    ] = 30.0
+    fetch_batch: Annotated[int, Meta(ge=1, le=10_000, description="Bus messages fetched per pull.")] = 64
+    default_service: Annotated[str, Meta(min_length=1, description="Service of an event that names none.")] = (
+        "unknown"
+    )
+    default_host: Annotated[str, Meta(min_length=1, description="Host of an event that names none.")] = "unknown"
+
+
+class IndexerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    flush_interval_ms: Annotated[
+        int, Meta(ge=10, le=60_000, description="Longest wait before buffered events are committed.")
+    ] = 250
+    max_batch_events: Annotated[
+        int, Meta(ge=1, le=1_000_000, description="Events buffered before a commit is forced.")
+    ] = 50_000
+    fetch_batch: Annotated[int, Meta(ge=1, le=10_000, description="Bus messages fetched per pull.")] = 256
+
+
+class SearchSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    default_size: Annotated[int, Meta(ge=1, le=10_000, description="Events per page when `size` is absent.")] = 50
+    max_size: Annotated[int, Meta(ge=1, le=10_000, description="Largest `size` a search accepts.")] = 1000
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    data_dir: Annotated[
+        str, Meta(min_length=1, description="Directory of all embedded state: bus, index, database, objects.")
+    ] = "./data"
+    roles: Annotated[
+        tuple[RoleName, ...], Meta(min_length=1, description="Roles this process runs, comma-separated.")
+    ] = ALL_ROLES
+    log_level: Annotated[
+        Literal["debug", "info", "warning", "error"], Meta(description="Lowest level of Mintlog's own logs.")
+    ] = "info"
+    log_format: Annotated[Literal["json", "text"], Meta(description="Format of Mintlog's own logs.")] = "json"
+    http: HttpSettings = msgspec.field(default_factory=HttpSettings)
+    nats: NatsSettings = msgspec.field(default_factory=NatsSettings)
+    store: StoreSettings = msgspec.field(default_factory=StoreSettings)
+    database: DatabaseSettings = msgspec.field(default_factory=DatabaseSettings)
+    cache: CacheSettings = msgspec.field(default_factory=CacheSettings)
+    ingest: IngestSettings = msgspec.field(default_factory=IngestSettings)
+    pipeline: PipelineSettings = msgspec.field(default_factory=PipelineSettings)
+    indexer: IndexerSettings = msgspec.field(default_factory=IndexerSettings)
+    search: SearchSettings = msgspec.field(default_factory=SearchSettings)
+
+    @property
+    def data_path(self) -> Path:
+        """The data directory as an absolute path."""
+        return Path(self.data_dir).expanduser().resolve()
+
+    @property
+    def database_url(self) -> str:
+        """The effective metadata database URL (the embedded SQLite file when none is set)."""
+        return self.database.url or f"sqlite+aiosqlite:///{self.data_path / 'mintlog.db'}"
+
+
+@dataclass(frozen=True, slots=True)
+class SettingSpec:
+    """One leaf of the settings tree: where it lives, its variable, default and meaning."""
+
+    path: tuple[str, ...]
+    env: str
+    default: object
+    description: str
+    is_list: bool
+    secret: bool
+
+
+_SECRET_WORDS = ("password", "secret", "token")
+
+
+def _env_name(path: tuple[str, ...]) -> str:
+    return ENV_PREFIX + "__".join(part.upper() for part in path)
+
+
+def _unwrap(info: msgspec.inspect.Type) -> tuple[msgspec.inspect.Type, str]:
+    description = ""
+    while isinstance(info, msgspec.inspect.Metadata):
+        if info.extra_json_schema and "description" in info.extra_json_schema:
+            description = str(info.extra_json_schema["description"])
+        info = info.type
+    return info, description
+
+
+def iter_setting_specs(
+    struct: type[msgspec.Struct] = Settings, prefix: tuple[str, ...] = ()
+) -> Iterator[SettingSpec]:
+    """Every leaf setting, depth first, in declaration order."""
+    info = msgspec.inspect.type_info(struct)
+    assert isinstance(info, msgspec.inspect.StructType)
+    defaults = struct()
+    for field in info.fields:
+        path = (*prefix, field.name)
+        field_type, description = _unwrap(field.type)
+        if isinstance(field_type, msgspec.inspect.StructType):
+            yield from iter_setting_specs(field_type.cls, path)
+            continue
+        yield SettingSpec(
+            path=path,
+            env=_env_name(path),
+            default=getattr(defaults, field.name),
+            description=description,
+            is_list=isinstance(field_type, msgspec.inspect.TupleType | msgspec.inspect.VarTupleType),
+            secret=any(word in field.name for word in _SECRET_WORDS),
+        )
+
+
+_ERROR_PATH = re.compile(r" - at `\$\.([A-Za-z0-9_.]+)(?:\[\d+\])?`")
+
+
+def _read_env_file(env_file: Path) -> dict[str, str]:
+    if not env_file.is_file():
+        return {}
+    from dotenv import dotenv_values
+
+    return {key: value for key, value in dotenv_values(env_file).items() if value is not None}
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None,
+    env_file: Path | None = Path(".env"),
+    overrides: Mapping[str, str] | None = None,
+) -> Settings:
+    """Build the settings from `.env`, then the environment, then `overrides` (e.g. CLI flags), in that order.
+
+    Raises `ConfigError` naming the variable and its value when a value is invalid or a `MINTLOG_*`
+    variable is unknown.
+    """
+    values: dict[str, str] = {}
+    if env_file is not None:
+        values.update(_read_env_file(env_file))
+    values.update({k: v for k, v in (os.environ if environ is None else environ).items()})
+    values.update(overrides or {})
+
+    specs = {spec.env: spec for spec in iter_setting_specs()}
+    unknown = sorted(k for k in values if k.startswith(ENV_PREFIX) and k not in specs)
+    if unknown:
+        raise ConfigError(f"unknown setting {unknown[0]}={values[unknown[0]]!r}; see .env.example for the list")
+
+    tree: dict[str, Any] = {}
+    for env, spec in specs.items():
+        if env not in values:
+            continue
+        raw = values[env]
+        value: object = [part.strip() for part in raw.split(",") if part.strip()] if spec.is_list else raw
+        node = tree
+        for part in spec.path[:-1]:
+            node = node.setdefault(part, {})
+        node[spec.path[-1]] = value
+
+    try:
+        return msgspec.convert(tree, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        message = str(exc)
+        match = _ERROR_PATH.search(message)
+        if match is None:
+            raise ConfigError(f"invalid settings: {message}") from None
+        path = tuple(match.group(1).split("."))
+        env = _env_name(path)
+        reason = message[: match.start()]
+        raise ConfigError(f"invalid setting {env}={values.get(env, '')!r}: {reason}") from None
+
+
+def _mask_url_password(url: str) -> str:
+    return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1****@", url)
+
+
+def masked_settings(settings: Settings) -> dict[str, str]:
+    """The effective settings as `{variable: value}` with secrets and URL passwords masked."""
+    shown: dict[str, str] = {}
+    for spec in iter_setting_specs():
+        value: object = settings
+        for part in spec.path:
+            value = getattr(value, part)
+        text = _format_value(value)
+        if spec.secret and text:
+            text = "****"
+        elif isinstance(value, str) and "://" in value:
+            text = _mask_url_password(value)
+        shown[spec.env] = text
+    return shown
+
+
+def _format_value(value: object) -> str:
+    if isinstance(value, tuple):
+        return ",".join(str(item) for item in value)  # pyright: ignore[reportUnknownVariableType,reportUnknownArgumentType]
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def env_example() -> str:
+    """The text of `.env.example`: every setting with its default and meaning."""
+    lines = [
+        "# Mintlog settings. Every variable is optional; the value shown is the default.",
+        "# Generated by `mintlog config example` from mintlog/settings.py: do not edit by hand.",
+        "",
+    ]
+    section: tuple[str, ...] = ()
+    for spec in iter_setting_specs():
+        if spec.path[:-1] != section:
+            section = spec.path[:-1]
+            lines.append(f"# --- {'.'.join(section)} ---")
+        lines.append(f"# {spec.description}")
+        lines.append(f"# {spec.env}={_format_value(spec.default)}")
+    return "\n".join(lines) + "\n"
