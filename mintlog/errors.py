@@ -11,6 +11,7 @@ __all__ = [
     "BusFull",
     "BusUnavailable",
     "ConfigError",
+    "Conflict",
     "DatabaseUnavailable",
     "DependencyUnavailable",
     "Forbidden",
@@ -117,6 +118,14 @@ class UnsupportedMediaType(ProblemError):
     status = 415
     title = "Unsupported media type"
     default_code = "unsupported_media_type"
+
+
+class Conflict(ProblemError):
+    """The object already exists or the request conflicts with its current state."""
+
+    status = 409
+    title = "Conflict"
+    default_code = "conflict"
 
 
 class UnprocessableEntity(ProblemError):

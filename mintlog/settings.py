@@ -219,6 +219,7 @@ class SettingSpec:
     description: str
     is_list: bool
     secret: bool
+    choices: tuple[str, ...] = ()
 
 
 _SECRET_WORDS = ("password", "secret", "token")
@@ -250,8 +251,11 @@ def iter_setting_specs(
         if isinstance(field_type, msgspec.inspect.StructType):
             yield from iter_setting_specs(field_type.cls, path)
             continue
+        item_type = field_type.item_type if isinstance(field_type, msgspec.inspect.VarTupleType) else field_type
+        choices = tuple(str(v) for v in item_type.values) if isinstance(item_type, msgspec.inspect.LiteralType) else ()
         yield SettingSpec(
             path=path,
+            choices=choices,
             env=_env_name(path),
             default=getattr(defaults, field.name),
             description=description,
@@ -313,6 +317,9 @@ def load_settings(
         path = tuple(match.group(1).split("."))
         env = _env_name(path)
         reason = message[: match.start()]
+        spec = specs.get(env)
+        if spec is not None and spec.choices:
+            reason += f"; choose from {', '.join(spec.choices)}"
         raise ConfigError(f"invalid setting {env}={values.get(env, '')!r}: {reason}") from None
 
 

@@ -1,0 +1,46 @@
+# Mintlog developer commands. `make help` lists them.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test test-unit lint format env-example bench clean
+
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install Mintlog with its dev tools
+
+run: $(STAMP) ## Run all five roles on embedded defaults (data in ./data)
+	$(BIN)/mintlog run
+
+test: $(STAMP) ## Run the whole test suite (unit, contract, integration, e2e)
+	$(BIN)/pytest
+
+test-unit: $(STAMP) ## Run the unit tests only
+	$(BIN)/pytest tests/unit
+
+lint: $(STAMP) ## ruff (lint + format check) and pyright (strict on mintlog/)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pyright
+
+format: $(STAMP) ## Format and auto-fix with ruff
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+env-example: $(STAMP) ## Regenerate .env.example from the settings tree
+	$(BIN)/mintlog config example > .env.example
+
+bench: $(STAMP) ## Load-test a running `mintlog run` (see docs/benchmarks.md)
+	$(BIN)/python benchmarks/load.py
+
+clean: ## Remove the virtualenv, caches and ./data
+	rm -rf $(VENV) .pytest_cache .ruff_cache data

@@ -1,0 +1,88 @@
+"""`EmbeddedNatsBus`: the default event bus, a `NatsEventBus` on a nats-server child process.
+
+`start()` starts the child (see `EmbeddedNatsServer` for its lifecycle guarantees) and then connects;
+`close()` disconnects and stops the child, so no nats-server outlives Mintlog.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from mintlog.adapters.bus.embedded_nats import EmbeddedNatsServer
+from mintlog.adapters.bus.nats import NatsEventBus
+from mintlog.ports.bus import BusConsumer, BusMessage, PublishAck
+
+__all__ = ["EmbeddedNatsBus"]
+
+
+class EmbeddedNatsBus:
+    """The EventBus port on an embedded, Mintlog-managed JetStream server."""
+
+    def __init__(
+        self,
+        *,
+        store_dir: Path,
+        sync_interval: str,
+        max_payload_bytes: int,
+        connect_timeout_seconds: float,
+        publish_timeout_seconds: float,
+        stream_max_bytes: int,
+        stream_max_age_seconds: int,
+        duplicate_window_seconds: int,
+        replicas: int,
+    ) -> None:
+        self.server = EmbeddedNatsServer(store_dir, sync_interval=sync_interval, max_payload_bytes=max_payload_bytes)
+        self._options = {
+            "connect_timeout_seconds": connect_timeout_seconds,
+            "publish_timeout_seconds": publish_timeout_seconds,
+            "stream_max_bytes": stream_max_bytes,
+            "stream_max_age_seconds": stream_max_age_seconds,
+            "duplicate_window_seconds": duplicate_window_seconds,
+            "replicas": replicas,
+        }
+        self._bus: NatsEventBus | None = None
+
+    @property
+    def _inner(self) -> NatsEventBus:
+        assert self._bus is not None, "EmbeddedNatsBus.start() was not awaited"
+        return self._bus
+
+    async def start(self) -> None:
+        url = await self.server.start()
+        self._bus = NatsEventBus([url], **self._options)  # pyright: ignore[reportArgumentType]
+        try:
+            await self._bus.start()
+        except BaseException:
+            await self.server.stop()
+            raise
+
+    async def close(self) -> None:
+        try:
+            if self._bus is not None:
+                await self._bus.close()
+        finally:
+            self._bus = None
+            await self.server.stop()
+
+    async def publish(
+        self, subject: str, payload: bytes, *, msg_id: str | None = None, headers: dict[str, str] | None = None
+    ) -> PublishAck:
+        return await self._inner.publish(subject, payload, msg_id=msg_id, headers=headers)
+
+    async def consumer(
+        self, stream: str, durable: str, *, filter_subject: str, ack_wait_seconds: float
+    ) -> BusConsumer:
+        return await self._inner.consumer(
+            stream, durable, filter_subject=filter_subject, ack_wait_seconds=ack_wait_seconds
+        )
+
+    def subscribe(self, subject: str) -> AsyncIterator[BusMessage]:
+        return self._inner.subscribe(subject)
+
+    async def ping(self) -> None:
+        await self._inner.ping()
+
+    @property
+    def max_payload_bytes(self) -> int:
+        return self._inner.max_payload_bytes

@@ -1,0 +1,109 @@
+"""API key authentication: key → SHA-256 → cache → database → `Principal`.
+
+Guarantees:
+- every failure (missing, malformed, unknown, revoked, expired key, suspended tenant) raises the same
+  `Unauthorized`, so a caller cannot tell which keys exist;
+- a database outage never turns a valid key into a 401: a cached key keeps working, an uncached one gets
+  `DatabaseUnavailable` (503);
+- the secret is never logged or stored; only its hash and display prefix are.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import msgspec
+
+from mintlog.domain.keys import hash_api_key, is_well_formed_key
+from mintlog.domain.tenants import Principal
+from mintlog.errors import Unauthorized
+from mintlog.ports.cache import Cache
+from mintlog.ports.metadata import MetadataStore
+
+__all__ = ["UNAUTHORIZED_DETAIL", "Authenticator"]
+
+logger = logging.getLogger(__name__)
+
+UNAUTHORIZED_DETAIL = "missing or invalid API key (send it in the X-API-Key header)"
+_NEGATIVE = b"-"
+_NEGATIVE_TTL_SECONDS = 30.0
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder(Principal)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Authenticator:
+    """Resolves API keys to principals, caching both hits and misses by key hash."""
+
+    def __init__(
+        self,
+        metadata: MetadataStore,
+        cache: Cache,
+        *,
+        ttl_seconds: float,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self._metadata = metadata
+        self._cache = cache
+        self._ttl_seconds = ttl_seconds
+        self._clock = clock
+        self._last_used: dict[str, datetime] = {}
+
+    async def authenticate(self, secret: str | None) -> Principal:
+        """The principal of a valid key; raises `Unauthorized` or `DatabaseUnavailable`."""
+        if not secret or not is_well_formed_key(secret):
+            raise Unauthorized(UNAUTHORIZED_DETAIL)
+        key_hash = hash_api_key(secret)
+        cache_key = f"apikey:{key_hash}"
+        now = self._clock()
+        cached = await self._cache.get(cache_key)
+        if cached == _NEGATIVE:
+            raise Unauthorized(UNAUTHORIZED_DETAIL)
+        if cached is not None:
+            principal = _decoder.decode(cached)
+            if principal.expires_at is not None and principal.expires_at <= now:
+                await self._cache.delete(cache_key)
+                raise Unauthorized(UNAUTHORIZED_DETAIL)
+            self._last_used[principal.key_id] = now
+            return principal
+
+        found = await self._metadata.find_api_key(key_hash)
+        if found is None:
+            await self._cache.set(cache_key, _NEGATIVE, _NEGATIVE_TTL_SECONDS)
+            raise Unauthorized(UNAUTHORIZED_DETAIL)
+        key, tenant = found
+        if key.revoked_at is not None or tenant.suspended or (key.expires_at is not None and key.expires_at <= now):
+            await self._cache.set(cache_key, _NEGATIVE, _NEGATIVE_TTL_SECONDS)
+            raise Unauthorized(UNAUTHORIZED_DETAIL)
+        principal = Principal(
+            tenant_id=key.tenant_id,
+            key_id=key.id,
+            key_prefix=key.prefix,
+            scopes=frozenset(key.scopes),
+            expires_at=key.expires_at,
+        )
+        ttl = self._ttl_seconds
+        if key.expires_at is not None:
+            ttl = min(ttl, (key.expires_at - now).total_seconds())
+        if ttl > 0:
+            await self._cache.set(cache_key, _encoder.encode(principal), ttl)
+        self._last_used[principal.key_id] = now
+        return principal
+
+    async def flush_last_used(self) -> int:
+        """Write the keys' `last_used_at` gathered since the last flush, in one database write."""
+        if not self._last_used:
+            return 0
+        pending, self._last_used = self._last_used, {}
+        try:
+            await self._metadata.touch_api_keys(pending)
+        except Exception:
+            for key_id, used_at in pending.items():
+                self._last_used.setdefault(key_id, used_at)
+            raise
+        return len(pending)

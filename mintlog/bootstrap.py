@@ -1,0 +1,124 @@
+"""The composition root: settings in, a `Runtime` of adapters out. The only module that imports adapters.
+
+The scheme of each URL setting picks the adapter, and an unknown scheme fails here, at start:
+- `MINTLOG_NATS__URL`: empty → an embedded nats-server child process; `nats://…` (comma-separated) → that cluster;
+- `MINTLOG_STORE__URL`: empty → Tantivy under `$MINTLOG_DATA_DIR/index`; `tantivy:///abs/path` → Tantivy there;
+- `MINTLOG_DATABASE__URL`: empty → SQLite at `$MINTLOG_DATA_DIR/mintlog.db`; `sqlite+aiosqlite://…` or
+  `postgresql+asyncpg://…`;
+- `MINTLOG_CACHE__URL`: empty → in process.
+Heavy clients are imported inside the factories, so a process never imports what it does not use.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mintlog.auth import Authenticator
+from mintlog.errors import ConfigError
+from mintlog.metrics import Metrics
+from mintlog.ports.bus import EventBus
+from mintlog.ports.cache import Cache
+from mintlog.ports.logstore import LogStore
+from mintlog.ports.metadata import MetadataStore
+from mintlog.runtime import Runtime
+from mintlog.settings import Settings
+
+__all__ = ["bootstrap", "build_bus", "build_cache", "build_metadata", "build_store"]
+
+
+def build_bus(settings: Settings, metrics: Metrics) -> EventBus:
+    """The event bus named by `MINTLOG_NATS__URL`."""
+    nats = settings.nats
+    options = {
+        "connect_timeout_seconds": nats.connect_timeout_seconds,
+        "publish_timeout_seconds": nats.publish_timeout_seconds,
+        "stream_max_bytes": nats.stream_max_bytes,
+        "stream_max_age_seconds": nats.stream_max_age_seconds,
+        "duplicate_window_seconds": nats.duplicate_window_seconds,
+        "replicas": nats.replicas,
+    }
+    if not nats.url:
+        from mintlog.adapters.bus.embedded import EmbeddedNatsBus
+
+        return EmbeddedNatsBus(
+            store_dir=settings.data_path / "nats",
+            sync_interval=nats.sync_interval,
+            max_payload_bytes=nats.max_payload_bytes,
+            **options,
+        )
+    servers = [url.strip() for url in nats.url.split(",") if url.strip()]
+    bad = [url for url in servers if not url.startswith(("nats://", "tls://"))]
+    if bad:
+        raise ConfigError(f"invalid setting MINTLOG_NATS__URL={nats.url!r}: use nats:// or tls:// URLs")
+    from mintlog.adapters.bus.nats import NatsEventBus
+
+    return NatsEventBus(servers, **options)
+
+
+def build_store(settings: Settings) -> LogStore:
+    """The log store named by `MINTLOG_STORE__URL`."""
+    url = settings.store.url
+    if not url or url.startswith("tantivy://"):
+        root = settings.data_path / "index" if not url else Path(url.removeprefix("tantivy://"))
+        if not root.is_absolute():
+            raise ConfigError(f"invalid setting MINTLOG_STORE__URL={url!r}: use tantivy:///absolute/path")
+        from mintlog.adapters.logstore.tantivy import TantivyLogStore
+
+        return TantivyLogStore(
+            root,
+            writer_heap_bytes=settings.store.writer_heap_bytes,
+            max_open_writers=settings.store.max_open_writers,
+            max_open_readers=settings.store.max_open_readers,
+        )
+    raise ConfigError(f"invalid setting MINTLOG_STORE__URL={url!r}: supported schemes are tantivy://")
+
+
+def build_metadata(settings: Settings) -> MetadataStore:
+    """The metadata database named by `MINTLOG_DATABASE__URL`."""
+    url = settings.database_url
+    if not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+        raise ConfigError(
+            f"invalid setting MINTLOG_DATABASE__URL={settings.database.url!r}: "
+            "use sqlite+aiosqlite:///path or postgresql+asyncpg://user:pass@host/db"
+        )
+    from mintlog.adapters.db.sql import SqlMetadataStore
+
+    return SqlMetadataStore(url, migrate_on_start=settings.database.migrate_on_start)
+
+
+def build_cache(settings: Settings) -> Cache:
+    """The cache named by `MINTLOG_CACHE__URL`."""
+    if settings.cache.url:
+        raise ConfigError(
+            f"invalid setting MINTLOG_CACHE__URL={settings.cache.url!r}: only the in-process cache (empty) exists yet"
+        )
+    from mintlog.adapters.cache.memory import MemoryCache
+
+    return MemoryCache()
+
+
+def bootstrap(
+    settings: Settings,
+    *,
+    bus: EventBus | None = None,
+    store: LogStore | None = None,
+    metadata: MetadataStore | None = None,
+    cache: Cache | None = None,
+    metrics: Metrics | None = None,
+) -> Runtime:
+    """Build the adapters from settings; tests pass overrides (e.g. `MemoryEventBus`) instead.
+
+    Nothing is connected yet: `await runtime.open()` does that. Raises `ConfigError` for an unknown scheme.
+    """
+    metrics = metrics or Metrics()
+    metadata = metadata or build_metadata(settings)
+    cache = cache or build_cache(settings)
+    return Runtime(
+        settings=settings,
+        bus=bus or build_bus(settings, metrics),
+        store=store or build_store(settings),
+        metadata=metadata,
+        cache=cache,
+        metrics=metrics,
+        authenticator=Authenticator(metadata, cache, ttl_seconds=settings.cache.api_key_ttl_seconds),
+    )

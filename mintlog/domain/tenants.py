@@ -1,0 +1,65 @@
+"""Tenants and the principal an API key resolves to. Pure code, no I/O."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+import msgspec
+
+__all__ = ["TENANT_ID_PATTERN", "ApiKey", "Principal", "Tenant", "is_valid_tenant_id", "tenant_id_from_name"]
+
+# Tenant ids appear in NATS subjects, index names and directory names: keep them boringly safe.
+TENANT_ID_PATTERN = r"^[a-z0-9-]{1,40}$"
+_TENANT_ID = re.compile(TENANT_ID_PATTERN)
+
+
+class Tenant(msgspec.Struct, frozen=True, kw_only=True):
+    """A customer of the platform; every event, key and object belongs to exactly one tenant."""
+
+    id: str
+    name: str
+    plan: str = "free"
+    retention_days: int = 30
+    suspended: bool = False
+    created_at: datetime
+
+
+class ApiKey(msgspec.Struct, frozen=True, kw_only=True):
+    """A stored API key: its hash and display prefix, never its secret."""
+
+    id: str
+    tenant_id: str
+    name: str
+    key_hash: str
+    prefix: str
+    scopes: tuple[str, ...]
+    rate_limit: int | None = None
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+    created_at: datetime
+
+
+class Principal(msgspec.Struct, frozen=True, kw_only=True):
+    """Who is calling: resolved from a valid key, cached by key hash. The tenant always comes from here."""
+
+    tenant_id: str
+    key_id: str
+    key_prefix: str
+    scopes: frozenset[str]
+    expires_at: datetime | None = None
+
+    def has_scope(self, scope: str) -> bool:
+        """Scopes are explicit: `admin` does not imply the others."""
+        return scope in self.scopes
+
+
+def is_valid_tenant_id(tenant_id: str) -> bool:
+    """True when `tenant_id` is safe in subjects, index names and paths."""
+    return _TENANT_ID.match(tenant_id) is not None
+
+
+def tenant_id_from_name(name: str) -> str:
+    """A tenant id derived from a display name: lower case, runs of other characters become one dash."""
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40].strip("-")
+    return slug or "tenant"

@@ -1,0 +1,122 @@
+"""The Litestar app factory shared by the ingest (:8080) and API (:8081) servers."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import msgspec
+from litestar import Litestar, Response, get
+from litestar.config.app import AppConfig
+from litestar.middleware.base import DefineMiddleware
+from litestar.openapi.config import OpenAPIConfig
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from mintlog import __version__
+from mintlog.errors import MintlogError
+from mintlog.http.problems import exception_handlers
+from mintlog.logs import request_id_var
+from mintlog.metrics import Metrics
+
+__all__ = ["ReadinessCheck", "RequestContextMiddleware", "create_app"]
+
+ReadinessCheck = Callable[[], Awaitable[None]]
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_encoder = msgspec.json.Encoder()
+
+
+class RequestContextMiddleware:
+    """Gives every request an id (the caller's `X-Request-ID` when sane), echoes it on the response, puts it
+    in every log line of the request, and counts the request in the metrics."""
+
+    def __init__(self, app: ASGIApp, *, server: str, metrics: Metrics) -> None:
+        self._app = app
+        self._server = server
+        self._requests = metrics.http_requests
+        self._latency = metrics.http_request_seconds.labels(server)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        request_id = ""
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                candidate = value.decode("latin-1")
+                if _VALID_REQUEST_ID.match(candidate):
+                    request_id = candidate
+                break
+        request_id = request_id or uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+        header = (b"x-request-id", request_id.encode())
+        status = 500
+        started = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), header]
+            await send(message)
+
+        try:
+            await self._app(scope, receive, send_with_id)
+        finally:
+            self._latency.observe(time.perf_counter() - started)
+            self._requests.labels(self._server, str(status)).inc()
+            request_id_var.reset(token)
+
+
+def _health_handlers(metrics: Metrics, checks: dict[str, ReadinessCheck]) -> list[Any]:
+    @get("/healthz", summary="Liveness: the process serves HTTP.", include_in_schema=True, sync_to_thread=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    @get("/readyz", summary="Readiness: the bus, the log store and the database answer.")
+    async def readyz() -> Response[bytes]:
+        async def run(check: ReadinessCheck) -> str:
+            try:
+                await asyncio.wait_for(check(), timeout=2.0)
+            except TimeoutError:
+                return "timeout"
+            except MintlogError as exc:
+                return f"unavailable: {exc}"
+            return "ok"
+
+        names = list(checks)
+        results = await asyncio.gather(*(run(checks[name]) for name in names))
+        report = dict(zip(names, results, strict=True))
+        ready = all(result == "ok" for result in results)
+        body = {"status": "ready" if ready else "not_ready", "checks": report}
+        return Response(_encoder.encode(body), status_code=200 if ready else 503, media_type="application/json")
+
+    @get("/metrics", summary="Prometheus metrics.", media_type="text/plain; version=0.0.4", sync_to_thread=False)
+    def metrics_endpoint() -> bytes:
+        return metrics.render()
+
+    return [healthz, readyz, metrics_endpoint]
+
+
+def create_app(
+    *,
+    server: str,
+    route_handlers: Sequence[Any],
+    metrics: Metrics,
+    readiness_checks: dict[str, ReadinessCheck],
+    on_app_init: Sequence[Callable[[AppConfig], AppConfig]] = (),
+) -> Litestar:
+    """A Litestar app with problem+json errors, request ids, metrics, `/healthz`, `/readyz`, `/metrics`
+    and an OpenAPI document at `/schema`."""
+    return Litestar(
+        route_handlers=[*_health_handlers(metrics, readiness_checks), *route_handlers],
+        middleware=[DefineMiddleware(RequestContextMiddleware, server=server, metrics=metrics)],
+        exception_handlers=exception_handlers,
+        openapi_config=OpenAPIConfig(title=f"Mintlog {server} API", version=__version__),
+        request_max_body_size=None,
+        on_app_init=list(on_app_init),
+        debug=False,
+    )

@@ -1,0 +1,104 @@
+"""RFC 9457 problem+json responses, and the one mapping from errors to them."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import HTTPException
+
+from mintlog.errors import DependencyUnavailable, ProblemError
+from mintlog.logs import request_id_var
+
+__all__ = ["PROBLEM_MEDIA_TYPE", "exception_handlers", "problem_response"]
+
+logger = logging.getLogger(__name__)
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+_encoder = msgspec.json.Encoder()
+
+_TITLES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Payload too large",
+    415: "Unsupported media type",
+    422: "Unprocessable entity",
+    429: "Too many requests",
+    500: "Internal server error",
+    503: "Service unavailable",
+}
+
+
+def problem_response(
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    title: str | None = None,
+    extra: dict[str, object] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response[bytes]:
+    """A problem+json response with `type`, `title`, `status`, `detail`, `code` and `request_id`."""
+    body: dict[str, object] = {
+        "type": f"https://mintlog.dev/problems/{code.replace('_', '-')}",
+        "title": title or _TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+        "code": code,
+        "request_id": request_id_var.get(),
+    }
+    if extra:
+        body.update(extra)
+    return Response(
+        content=_encoder.encode(body), status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers
+    )
+
+
+def _problem_error(_request: Request[Any, Any, Any], exc: ProblemError) -> Response[bytes]:
+    headers = {"WWW-Authenticate": 'ApiKey header="X-API-Key"'} if exc.status == 401 else None
+    return problem_response(exc.status, exc.code, exc.detail, title=exc.title, extra=exc.extra, headers=headers)
+
+
+def _unavailable(_request: Request[Any, Any, Any], exc: DependencyUnavailable) -> Response[bytes]:
+    logger.warning("dependency unavailable: %s", exc)
+    return problem_response(
+        503,
+        "service_unavailable",
+        f"{exc} — retry later",
+        headers={"Retry-After": str(exc.retry_after_seconds)},
+    )
+
+
+def _http_exception(_request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
+    status = exc.status_code
+    code = {
+        400: "bad_request",
+        404: "not_found",
+        405: "method_not_allowed",
+        413: "payload_too_large",
+        415: "unsupported_media_type",
+    }.get(status, "http_error")
+    detail = exc.detail if isinstance(exc.detail, str) and exc.detail else _TITLES.get(status, "error")
+    extra: dict[str, object] | None = None
+    if exc.extra:
+        extra = {"errors": exc.extra}
+    return problem_response(status, code, detail, extra=extra, headers=exc.headers)
+
+
+def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    logger.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem_response(500, "internal_error", "an unexpected error occurred; it has been logged")
+
+
+exception_handlers: dict[type[Exception], Any] = {
+    ProblemError: _problem_error,
+    DependencyUnavailable: _unavailable,
+    HTTPException: _http_exception,
+    Exception: _unexpected,
+}

@@ -1,0 +1,72 @@
+"""`HttpServer`: one Granian server embedded in the running event loop, serving one ASGI app."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+__all__ = ["HttpServer"]
+
+logger = logging.getLogger(__name__)
+
+# Leave Mintlog's logging configuration alone: Granian applies this with dictConfig at construction.
+_KEEP_LOGGING: dict[str, Any] = {"version": 1, "incremental": True, "disable_existing_loggers": False}
+
+
+class HttpServer:
+    """Serves `app` on `host:port` inside the current event loop.
+
+    `start()` returns once the port accepts connections; `stop()` stops accepting, lets in-flight requests
+    finish, and returns when the server is down.
+    """
+
+    def __init__(self, app: Any, *, name: str, host: str, port: int) -> None:
+        self.name = name
+        self.host = host
+        self.port = port
+        self._app = app
+        self._server: Any = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self, timeout_seconds: float = 10.0) -> None:
+        from granian.constants import Interfaces
+        from granian.server.embed import Server
+
+        self._server = Server(
+            self._app,
+            address=self.host,
+            port=self.port,
+            interface=Interfaces.ASGINL,
+            log_dictconfig=_KEEP_LOGGING,
+            backlog=1024,
+        )
+        self._task = asyncio.create_task(self._server.serve(), name=f"http-{self.name}")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_seconds
+        while True:
+            if self._task.done():
+                self._task.result()
+                raise RuntimeError(f"{self.name} HTTP server exited at start")
+            try:
+                _reader, writer = await asyncio.open_connection(self.host, self.port)
+            except OSError:
+                if loop.time() > deadline:
+                    raise RuntimeError(f"{self.name} HTTP server did not listen on {self.host}:{self.port}") from None
+                await asyncio.sleep(0.02)
+                continue
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+            break
+        logger.info("%s API listening on http://%s:%s", self.name, self.host, self.port)
+
+    async def stop(self) -> None:
+        if self._server is None or self._task is None:
+            return
+        self._server.stop()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._server = None
+        self._task = None

@@ -1,0 +1,71 @@
+"""Prometheus metrics of one Mintlog process, in a registry owned by the Runtime (no globals)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+__all__ = ["Metrics"]
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+def _counter(registry: CollectorRegistry, name: str, doc: str, labels: tuple[str, ...] = ()) -> Counter:
+    return Counter(name, doc, labels, registry=registry)
+
+
+@dataclass
+class Metrics:
+    """Every metric Mintlog exports. Names follow Prometheus conventions (`_total`, `_seconds`)."""
+
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        self.ingest_events_accepted = _counter(r, "mintlog_ingest_events_accepted", "Events accepted (202).")
+        self.ingest_events_rejected = _counter(
+            r, "mintlog_ingest_events_rejected", "Events rejected inside accepted batches, by reason.", ("reason",)
+        )
+        self.ingest_requests_rejected = _counter(
+            r, "mintlog_ingest_requests_rejected", "Ingest requests refused whole, by reason.", ("reason",)
+        )
+        self.ingest_batches_duplicate = _counter(
+            r, "mintlog_ingest_batches_duplicate", "Batches answered from an earlier identical request."
+        )
+        self.pipeline_events = _counter(r, "mintlog_pipeline_events", "Events normalized by the pipeline.")
+        self.pipeline_lag = Gauge(
+            "mintlog_pipeline_lag_seconds",
+            "Age of the newest raw batch when the pipeline published it.",
+            registry=r,
+        )
+        self.indexer_events = _counter(r, "mintlog_indexer_events", "Events written to the log store.")
+        self.indexer_lag = Gauge(
+            "mintlog_indexer_lag_seconds",
+            "Age of the newest batch when the indexer committed it (ingest to searchable).",
+            registry=r,
+        )
+        self.dead_letters = _counter(
+            r, "mintlog_dead_letters", "Bus messages dead-lettered, by consumer and reason.", ("consumer", "reason")
+        )
+        self.store_write_seconds = Histogram(
+            "mintlog_store_write_seconds", "Time of one log store write (commit included).",
+            buckets=_LATENCY_BUCKETS, registry=r,
+        )
+        self.search_seconds = Histogram(
+            "mintlog_search_seconds", "Time of one search in the log store.", buckets=_LATENCY_BUCKETS, registry=r
+        )
+        self.http_requests = _counter(
+            r, "mintlog_http_requests", "HTTP requests answered, by server and status.", ("server", "status")
+        )
+        self.http_request_seconds = Histogram(
+            "mintlog_http_request_seconds", "HTTP request latency by server.", ("server",),
+            buckets=_LATENCY_BUCKETS, registry=r,
+        )
+        self.nats_server_restarts = _counter(
+            r, "mintlog_embedded_nats_restarts", "Times the embedded nats-server was restarted after dying."
+        )
+
+    def render(self) -> bytes:
+        """The text exposition format for `GET /metrics`."""
+        return generate_latest(self.registry)

@@ -1,0 +1,115 @@
+"""`POST /v1/logs/search`: the request body, its checks, and the answer."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import msgspec
+
+from mintlog.domain.events import LogEvent
+from mintlog.domain.timeexpr import parse_time_expression
+from mintlog.errors import BadRequest
+from mintlog.ports.logstore import SearchPage, SearchQuery
+from mintlog.settings import SearchSettings
+
+__all__ = ["SearchRequest", "SearchResponse", "build_search_query", "decode_search_request", "search_response"]
+
+
+class SearchRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """The search body. Every member is optional; `{}` returns the newest events."""
+
+    query: str | None = None
+    level: str | list[str] | None = None
+    service: str | list[str] | None = None
+    host: str | list[str] | None = None
+    fields: dict[str, str | int | float | bool] | None = None
+    from_: str | None = msgspec.field(default=None, name="from")
+    to: str | None = None
+    size: int | None = None
+    sort: Literal["desc", "asc"] = "desc"
+
+
+class SearchResponse(msgspec.Struct, kw_only=True):
+    """The search answer: events newest first by default, and how many matched in all."""
+
+    events: list[LogEvent]
+    total: int
+    total_relation: Literal["eq", "gte"]
+    took_ms: float
+
+
+_decoder = msgspec.json.Decoder(SearchRequest)
+
+
+def decode_search_request(body: bytes) -> SearchRequest:
+    """Parse the body; an empty body is `{}`. Raises `BadRequest` naming what is wrong."""
+    if not body.strip():
+        return SearchRequest()
+    try:
+        return _decoder.decode(body)
+    except msgspec.ValidationError as exc:
+        raise BadRequest(f"search body is invalid: {exc}", code="invalid_search") from None
+    except msgspec.DecodeError as exc:
+        raise BadRequest(f"search body is not valid JSON: {exc}", code="malformed_json") from None
+
+
+def _values(value: str | list[str] | None) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    return tuple(value)
+
+
+def _field_text(value: str | int | float | bool) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def build_search_query(
+    tenant_id: str, request: SearchRequest, settings: SearchSettings, now: datetime | None = None
+) -> SearchQuery:
+    """The store query for a request, with limits checked. The tenant comes from the key, never the body."""
+    now = now or datetime.now(UTC)
+    size = settings.default_size if request.size is None else request.size
+    if not 1 <= size <= settings.max_size:
+        raise BadRequest(f"size must be between 1 and {settings.max_size}, got {size}", code="invalid_size")
+    start = end = None
+    try:
+        if request.from_ is not None:
+            start = parse_time_expression(request.from_, now)
+        if request.to is not None:
+            end = parse_time_expression(request.to, now)
+    except ValueError as exc:
+        raise BadRequest(f"invalid time range: {exc}", code="invalid_time") from None
+    if start is not None and end is not None and start >= end:
+        raise BadRequest("`from` must be earlier than `to`", code="invalid_time")
+    text = request.query.strip() if request.query else None
+    return SearchQuery(
+        tenant_id=tenant_id,
+        text=text or None,
+        levels=tuple(level.lower() for level in _values(request.level)),
+        services=_values(request.service),
+        hosts=_values(request.host),
+        fields=tuple((key, _field_text(value)) for key, value in (request.fields or {}).items()),
+        start=start,
+        end=end,
+        size=size,
+        order=request.sort,
+    )
+
+
+_response_encoder = msgspec.json.Encoder()
+
+
+def search_response(page: SearchPage) -> bytes:
+    """The encoded answer."""
+    response: dict[str, Any] = {
+        "events": page.events,
+        "total": page.total,
+        "total_relation": "gte" if page.total_is_lower_bound else "eq",
+        "took_ms": round(page.took_ms, 3),
+    }
+    return _response_encoder.encode(response)

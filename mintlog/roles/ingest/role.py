@@ -1,0 +1,41 @@
+"""The ingest role: the ingest API on :8080."""
+
+from __future__ import annotations
+
+from mintlog.http.app import create_app
+from mintlog.http.guards import make_requires
+from mintlog.http.server import HttpServer
+from mintlog.roles.ingest.routes import ingest_routes
+from mintlog.roles.ingest.service import IngestService
+from mintlog.runtime import Runtime
+
+__all__ = ["IngestRole"]
+
+
+class IngestRole:
+    """Authenticates, validates and limits batches, and publishes them to `logs.raw.{tenant}`."""
+
+    name = "ingest"
+
+    def __init__(self, runtime: Runtime) -> None:
+        settings = runtime.settings
+        service = IngestService(
+            bus=runtime.bus, cache=runtime.cache, limits=settings.ingest, metrics=runtime.metrics
+        )
+        app = create_app(
+            server="ingest",
+            route_handlers=ingest_routes(
+                service,
+                requires=make_requires(runtime.authenticator),
+                max_body_bytes=settings.ingest.max_body_bytes,
+            ),
+            metrics=runtime.metrics,
+            readiness_checks={"bus": runtime.bus.ping, "store": runtime.store.ping, "database": runtime.metadata.ping},
+        )
+        self._server = HttpServer(app, name="ingest", host=settings.http.host, port=settings.http.ingest_port)
+
+    async def start(self) -> None:
+        await self._server.start()
+
+    async def stop(self) -> None:
+        await self._server.stop()

@@ -1,0 +1,49 @@
+"""HTTP routes of the ingest role (:8080)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response, post
+from litestar.params import Parameter
+
+from mintlog.http.guards import Guard, principal_of
+from mintlog.roles.ingest.body import check_content_type, read_limited_body
+from mintlog.roles.ingest.service import IngestResult, IngestService
+
+__all__ = ["ingest_routes"]
+
+
+def ingest_routes(service: IngestService, *, requires: Any, max_body_bytes: int) -> list[Any]:
+    """The route handlers of the ingest API, bound to `service`."""
+    ingest_guard: Guard = requires("ingest:logs")
+
+    @post(
+        "/v1/ingest/logs",
+        guards=[ingest_guard],
+        status_code=202,
+        summary="Ingest a batch of log events.",
+        description=(
+            'Body: {"events": [{"message": ..., "level": ..., "service": ..., "timestamp": ..., "fields": {...}}]}. '
+            "Answers 202 once the batch is durable on the bus, with the indexes and reasons of rejected events. "
+            "Content-Encoding gzip is accepted. An Idempotency-Key header makes retries safe."
+        ),
+        responses={},
+    )
+    async def ingest_logs(
+        request: Request[Any, Any, Any],
+        idempotency_key: str | None = Parameter(header="Idempotency-Key", default=None, required=False),
+    ) -> Response[bytes]:
+        principal = principal_of(request)
+        check_content_type(request.headers.get("content-type"))
+        body = await read_limited_body(
+            request.stream(),
+            content_encoding=request.headers.get("content-encoding"),
+            content_length=request.headers.get("content-length"),
+            max_bytes=max_body_bytes,
+        )
+        answer, replayed = await service.ingest(principal.tenant_id, body, idempotency_key=idempotency_key)
+        headers = {"Idempotent-Replayed": "true"} if replayed else None
+        return Response(answer, status_code=202, media_type="application/json", headers=headers)
+
+    return [ingest_logs]

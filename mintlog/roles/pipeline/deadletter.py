@@ -1,0 +1,44 @@
+"""Dead-lettering: a bus message that cannot be processed is parked on `deadletter.<subject>`, with why."""
+
+from __future__ import annotations
+
+import logging
+
+from mintlog.metrics import Metrics
+from mintlog.ports.bus import BusMessage, EventBus
+
+__all__ = ["dead_letter"]
+
+logger = logging.getLogger(__name__)
+
+
+def _header_safe(text: str) -> str:
+    return " ".join(text.split())[:512]
+
+
+async def dead_letter(
+    bus: EventBus, message: BusMessage, *, consumer: str, reason_code: str, reason: str, metrics: Metrics
+) -> None:
+    """Publish the message unchanged to `deadletter.<its subject>` with the reason in headers, then stop its
+    redelivery. If the dead-letter publish fails, the message is not terminated (it will come back)."""
+    headers = dict(message.headers)
+    headers.update(
+        {
+            "Mintlog-Dead-Reason": _header_safe(reason),
+            "Mintlog-Dead-Code": reason_code,
+            "Mintlog-Dead-Consumer": consumer,
+            "Mintlog-Original-Subject": message.subject,
+            "Mintlog-Deliveries": str(message.num_delivered),
+        }
+    )
+    headers.pop("Nats-Msg-Id", None)
+    await bus.publish(f"deadletter.{message.subject}", message.data, headers=headers)
+    await message.term()
+    metrics.dead_letters.labels(consumer, reason_code).inc()
+    logger.error(
+        "dead-lettered a message from %s after %s deliveries: %s",
+        message.subject,
+        message.num_delivered,
+        reason,
+        extra={"consumer": consumer, "reason_code": reason_code},
+    )

@@ -1,0 +1,155 @@
+"""The indexer: `logs.parsed.>` → the log store.
+
+Messages are buffered until `max_batch_events` events or `flush_interval_ms` after the first one, written
+with one `LogStore.write` (durable and searchable when it returns), and only then acked. Writes are
+idempotent by event id, so a redelivery after a crash stores nothing twice. When the store is down every
+buffered message is nak'ed and retried without limit; when the store is up but one message keeps failing,
+that message alone is dead-lettered after `max_deliveries`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import UTC, datetime
+
+import msgspec
+
+from mintlog.domain.events import LogEvent, decode_parsed_batch
+from mintlog.errors import DependencyUnavailable
+from mintlog.metrics import Metrics
+from mintlog.ports.bus import BusMessage, EventBus
+from mintlog.ports.logstore import LogStore
+from mintlog.roles.pipeline.consumer import ConsumerLoop
+from mintlog.roles.pipeline.deadletter import dead_letter
+from mintlog.settings import IndexerSettings, PipelineSettings
+
+__all__ = ["IndexerWorker"]
+
+logger = logging.getLogger(__name__)
+
+_RETRY_DELAY_SECONDS = 2.0
+
+
+class IndexerWorker:
+    """Consumes `LOGS_PARSED` with the durable consumer `indexer`."""
+
+    name = "indexer"
+
+    def __init__(
+        self,
+        *,
+        bus: EventBus,
+        store: LogStore,
+        pipeline: PipelineSettings,
+        settings: IndexerSettings,
+        metrics: Metrics,
+        grace_seconds: float,
+    ) -> None:
+        self._bus = bus
+        self._store = store
+        self._pipeline = pipeline
+        self._settings = settings
+        self._metrics = metrics
+        self._grace_seconds = grace_seconds
+        self._flush_interval = settings.flush_interval_ms / 1000
+        self._messages: list[BusMessage] = []
+        self._batches: list[list[LogEvent]] = []
+        self._event_count = 0
+        self._first_buffered_at: float | None = None
+        self._loop = ConsumerLoop(
+            name=self.name,
+            bus=bus,
+            stream="LOGS_PARSED",
+            durable="indexer",
+            filter_subject="logs.parsed.>",
+            ack_wait_seconds=pipeline.ack_wait_seconds,
+            fetch_batch=settings.fetch_batch,
+            handle=self._buffer,
+            fetch_timeout_seconds=self._fetch_timeout,
+            on_idle=self._flush_if_due,
+        )
+
+    async def start(self) -> None:
+        await self._loop.start()
+
+    async def stop(self) -> None:
+        await self._loop.stop(self._grace_seconds)
+        await self._flush()
+
+    def _fetch_timeout(self) -> float:
+        if self._first_buffered_at is None:
+            return 1.0
+        return max(0.01, self._flush_interval - (time.monotonic() - self._first_buffered_at))
+
+    async def _buffer(self, messages: list[BusMessage]) -> None:
+        for message in messages:
+            try:
+                batch = decode_parsed_batch(message.data)
+            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                await self._dead_letter(message, "undecodable", f"parsed batch cannot be decoded: {exc}")
+                continue
+            if self._first_buffered_at is None:
+                self._first_buffered_at = time.monotonic()
+            self._messages.append(message)
+            self._batches.append(batch.events)
+            self._event_count += len(batch.events)
+        await self._flush_if_due()
+
+    async def _flush_if_due(self) -> None:
+        if self._first_buffered_at is None:
+            return
+        due = time.monotonic() - self._first_buffered_at >= self._flush_interval
+        if due or self._event_count >= self._settings.max_batch_events:
+            await self._flush()
+
+    async def _flush(self) -> None:
+        messages, batches = self._messages, self._batches
+        self._messages, self._batches, self._event_count, self._first_buffered_at = [], [], 0, None
+        if not messages:
+            return
+        events = [event for batch in batches for event in batch]
+        started = time.perf_counter()
+        try:
+            await self._store.write(events)
+        except DependencyUnavailable as exc:
+            logger.warning("log store write of %d events failed: %s", len(events), exc)
+            await self._retry_one_by_one(messages, batches)
+            return
+        self._metrics.store_write_seconds.observe(time.perf_counter() - started)
+        await asyncio.gather(*(message.ack() for message in messages))
+        self._record(events)
+
+    async def _retry_one_by_one(self, messages: list[BusMessage], batches: list[list[LogEvent]]) -> None:
+        try:
+            await self._store.ping()
+        except DependencyUnavailable:
+            await asyncio.gather(*(message.nak(_RETRY_DELAY_SECONDS) for message in messages))
+            return
+        for message, events in zip(messages, batches, strict=True):
+            try:
+                await self._store.write(events)
+            except DependencyUnavailable as exc:
+                if message.num_delivered >= self._pipeline.max_deliveries:
+                    await self._dead_letter(message, "store_rejected", f"log store refused the batch: {exc}")
+                else:
+                    await message.nak(_RETRY_DELAY_SECONDS * message.num_delivered)
+                continue
+            await message.ack()
+            self._record(events)
+
+    def _record(self, events: list[LogEvent]) -> None:
+        if not events:
+            return
+        self._metrics.indexer_events.inc(len(events))
+        oldest = min(event.received_at for event in events)
+        self._metrics.indexer_lag.set(max(0.0, (datetime.now(UTC) - oldest).total_seconds()))
+
+    async def _dead_letter(self, message: BusMessage, code: str, reason: str) -> None:
+        try:
+            await dead_letter(
+                self._bus, message, consumer=self.name, reason_code=code, reason=reason, metrics=self._metrics
+            )
+        except DependencyUnavailable:
+            await message.nak(_RETRY_DELAY_SECONDS)

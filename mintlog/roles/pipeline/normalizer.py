@@ -1,0 +1,114 @@
+"""The normalizer: `logs.raw.>` → normalized events → `logs.parsed.{tenant}`.
+
+Each raw message is acked only after every parsed message it produced was acknowledged by the bus, and the
+parsed messages carry msg ids derived from the raw batch, so a redelivered raw message is published again
+without creating duplicates. A message that cannot be decoded, or keeps failing, is dead-lettered with its
+reason and counted; the others keep flowing. Bus outages never dead-letter anything: the message is nak'ed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+
+import msgspec
+
+from mintlog.domain.events import LogEvent, ParsedBatch, RawBatch, decode_raw_batch, encode_bus_message
+from mintlog.domain.normalize import normalize_batch
+from mintlog.errors import DependencyUnavailable
+from mintlog.metrics import Metrics
+from mintlog.ports.bus import BusMessage, EventBus
+from mintlog.roles.pipeline.consumer import ConsumerLoop
+from mintlog.roles.pipeline.deadletter import dead_letter
+from mintlog.settings import PipelineSettings
+
+__all__ = ["NormalizerWorker"]
+
+logger = logging.getLogger(__name__)
+
+_PAYLOAD_HEADROOM = 4096
+_RETRY_DELAY_SECONDS = 2.0
+
+
+class NormalizerWorker:
+    """Consumes `LOGS_RAW` with the durable consumer `pipeline`."""
+
+    name = "normalizer"
+
+    def __init__(self, *, bus: EventBus, settings: PipelineSettings, metrics: Metrics, grace_seconds: float) -> None:
+        self._bus = bus
+        self._settings = settings
+        self._metrics = metrics
+        self._grace_seconds = grace_seconds
+        self._loop = ConsumerLoop(
+            name=self.name,
+            bus=bus,
+            stream="LOGS_RAW",
+            durable="pipeline",
+            filter_subject="logs.raw.>",
+            ack_wait_seconds=settings.ack_wait_seconds,
+            fetch_batch=settings.fetch_batch,
+            handle=self._handle_messages,
+        )
+
+    async def start(self) -> None:
+        await self._loop.start()
+
+    async def stop(self) -> None:
+        await self._loop.stop(self._grace_seconds)
+
+    async def _handle_messages(self, messages: list[BusMessage]) -> None:
+        await asyncio.gather(*(self._handle(message) for message in messages))
+
+    async def _handle(self, message: BusMessage) -> None:
+        try:
+            batch = decode_raw_batch(message.data)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            await self._dead_letter(message, "undecodable", f"raw batch cannot be decoded: {exc}")
+            return
+        try:
+            events = normalize_batch(
+                batch, default_service=self._settings.default_service, default_host=self._settings.default_host
+            )
+        except Exception as exc:
+            logger.exception("normalization failed for batch %s", batch.batch_id)
+            if message.num_delivered >= self._settings.max_deliveries:
+                await self._dead_letter(message, "normalize_failed", f"normalization failed: {exc!r}")
+            else:
+                await message.nak(_RETRY_DELAY_SECONDS * message.num_delivered)
+            return
+        try:
+            await self._publish(batch, events)
+        except DependencyUnavailable as exc:
+            logger.warning("cannot publish parsed batch %s: %s; will retry", batch.batch_id, exc)
+            await message.nak(_RETRY_DELAY_SECONDS)
+            return
+        await message.ack()
+        self._metrics.pipeline_events.inc(len(events))
+        self._metrics.pipeline_lag.set(max(0.0, (datetime.now(UTC) - batch.received_at).total_seconds()))
+
+    async def _publish(self, batch: RawBatch, events: list[LogEvent]) -> None:
+        subject = f"logs.parsed.{batch.tenant_id}"
+        limit = self._bus.max_payload_bytes - _PAYLOAD_HEADROOM
+        pending = [events]
+        part = 0
+        while pending:
+            chunk = pending.pop(0)
+            payload = encode_bus_message(ParsedBatch(batch_id=batch.batch_id, tenant_id=batch.tenant_id, events=chunk))
+            if len(payload) > limit and len(chunk) > 1:
+                middle = len(chunk) // 2
+                pending[:0] = [chunk[:middle], chunk[middle:]]
+                continue
+            await self._bus.publish(subject, payload, msg_id=f"parsed:{batch.batch_id}:{batch.first_index}:{part}")
+            part += 1
+
+    async def _dead_letter(self, message: BusMessage, code: str, reason: str) -> None:
+        try:
+            await dead_letter(
+                self._bus, message, consumer=self.name, reason_code=code, reason=reason, metrics=self._metrics
+            )
+        except DependencyUnavailable:
+            await message.nak(_RETRY_DELAY_SECONDS)
+
+

@@ -1,0 +1,61 @@
+"""`Runtime`: the adapters of one Mintlog process, opened and closed together."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass, field
+
+from mintlog.auth import Authenticator
+from mintlog.metrics import Metrics
+from mintlog.ports.bus import EventBus
+from mintlog.ports.cache import Cache
+from mintlog.ports.logstore import LogStore
+from mintlog.ports.metadata import MetadataStore
+from mintlog.settings import Settings
+
+__all__ = ["Runtime"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """Everything roles need, built by `mintlog.bootstrap.bootstrap`. Roles receive ports, never adapters."""
+
+    settings: Settings
+    bus: EventBus
+    store: LogStore
+    metadata: MetadataStore
+    cache: Cache
+    metrics: Metrics
+    authenticator: Authenticator
+    _opened: list[str] = field(default_factory=lambda: [])
+
+    async def open(self) -> None:
+        """Start the metadata database (migrating it), the bus (creating streams) and the log store.
+
+        On failure, whatever was opened is closed again before the error propagates.
+        """
+        try:
+            await self.metadata.start()
+            self._opened.append("metadata")
+            await self.bus.start()
+            self._opened.append("bus")
+            await self.store.start()
+            self._opened.append("store")
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        """Close what `open` opened, in reverse order; errors are logged, never raised."""
+        closers = {"store": self.store.close, "bus": self.bus.close, "metadata": self.metadata.close}
+        while self._opened:
+            name = self._opened.pop()
+            try:
+                await closers[name]()
+            except Exception:
+                logger.exception("closing %s failed", name)
+        with contextlib.suppress(Exception):
+            await self.cache.close()

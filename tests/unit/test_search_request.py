@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from mintlog.domain.timeexpr import parse_time_expression
+from mintlog.errors import BadRequest
+from mintlog.roles.api.search import build_search_query, decode_search_request
+from mintlog.settings import SearchSettings
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+SETTINGS = SearchSettings(default_size=50, max_size=1000)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("now", NOW),
+        ("now-15m", NOW - timedelta(minutes=15)),
+        ("now-1h", NOW - timedelta(hours=1)),
+        ("now+2d", NOW + timedelta(days=2)),
+        ("now-500ms", NOW - timedelta(milliseconds=500)),
+        ("2026-11-26T10:00:00Z", datetime(2026, 11, 26, 10, tzinfo=UTC)),
+        ("2026-11-26T11:00:00+01:00", datetime(2026, 11, 26, 10, tzinfo=UTC)),
+        ("2026-11-26T10:00:00", datetime(2026, 11, 26, 10, tzinfo=UTC)),
+    ],
+)
+def test_time_expressions(text: str, expected: datetime) -> None:
+    assert parse_time_expression(text, NOW) == expected
+
+
+@pytest.mark.parametrize("text", ["yesterday", "now-15x", "now-", "2026-13-01", ""])
+def test_bad_time_expressions_say_why(text: str) -> None:
+    with pytest.raises(ValueError, match="RFC 3339"):
+        parse_time_expression(text, NOW)
+
+
+def test_the_seed_body_becomes_a_tenant_scoped_query() -> None:
+    request = decode_search_request(b'{"query": "timeout", "level": "error", "size": 10}')
+    query = build_search_query("acme", request, SETTINGS, NOW)
+    assert query.tenant_id == "acme"
+    assert query.text == "timeout"
+    assert query.levels == ("error",)
+    assert query.size == 10
+    assert query.order == "desc"
+
+
+def test_filters_accept_lists_and_ranges() -> None:
+    request = decode_search_request(
+        b'{"service": ["api", "web"], "host": "h1", "fields": {"status": 500}, "from": "now-1h", "to": "now"}'
+    )
+    query = build_search_query("acme", request, SETTINGS, NOW)
+    assert query.services == ("api", "web")
+    assert query.hosts == ("h1",)
+    assert query.fields == (("status", "500"),)
+    assert query.start == NOW - timedelta(hours=1)
+    assert query.end == NOW
+
+
+def test_an_empty_body_searches_everything() -> None:
+    query = build_search_query("acme", decode_search_request(b""), SETTINGS, NOW)
+    assert query.text is None
+    assert query.size == 50
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        (b"{not json", "malformed_json"),
+        (b'{"size": "ten"}', "invalid_search"),
+        (b'{"tenant_id": "other"}', "invalid_search"),
+        (b'{"size": 1001}', "invalid_size"),
+        (b'{"size": 0}', "invalid_size"),
+        (b'{"from": "yesterday"}', "invalid_time"),
+        (b'{"from": "now", "to": "now-1h"}', "invalid_time"),
+    ],
+)
+def test_bad_search_bodies_are_400_with_a_code(body: bytes, code: str) -> None:
+    with pytest.raises(BadRequest) as error:
+        build_search_query("acme", decode_search_request(body), SETTINGS, NOW)
+    assert error.value.code == code
