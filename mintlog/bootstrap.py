@@ -29,14 +29,6 @@ __all__ = ["bootstrap", "build_bus", "build_cache", "build_metadata", "build_sto
 def build_bus(settings: Settings, metrics: Metrics) -> EventBus:
     """The event bus named by `MINTLOG_NATS__URL`."""
     nats = settings.nats
-    options = {
-        "connect_timeout_seconds": nats.connect_timeout_seconds,
-        "publish_timeout_seconds": nats.publish_timeout_seconds,
-        "stream_max_bytes": nats.stream_max_bytes,
-        "stream_max_age_seconds": nats.stream_max_age_seconds,
-        "duplicate_window_seconds": nats.duplicate_window_seconds,
-        "replicas": nats.replicas,
-    }
     if not nats.url:
         from mintlog.adapters.bus.embedded import EmbeddedNatsBus
 
@@ -44,7 +36,12 @@ def build_bus(settings: Settings, metrics: Metrics) -> EventBus:
             store_dir=settings.data_path / "nats",
             sync_interval=nats.sync_interval,
             max_payload_bytes=nats.max_payload_bytes,
-            **options,
+            connect_timeout_seconds=nats.connect_timeout_seconds,
+            publish_timeout_seconds=nats.publish_timeout_seconds,
+            stream_max_bytes=nats.stream_max_bytes,
+            stream_max_age_seconds=nats.stream_max_age_seconds,
+            duplicate_window_seconds=nats.duplicate_window_seconds,
+            replicas=nats.replicas,
         )
     servers = [url.strip() for url in nats.url.split(",") if url.strip()]
     bad = [url for url in servers if not url.startswith(("nats://", "tls://"))]
@@ -52,7 +49,15 @@ def build_bus(settings: Settings, metrics: Metrics) -> EventBus:
         raise ConfigError(f"invalid setting MINTLOG_NATS__URL={nats.url!r}: use nats:// or tls:// URLs")
     from mintlog.adapters.bus.nats import NatsEventBus
 
-    return NatsEventBus(servers, **options)
+    return NatsEventBus(
+        servers,
+        connect_timeout_seconds=nats.connect_timeout_seconds,
+        publish_timeout_seconds=nats.publish_timeout_seconds,
+        stream_max_bytes=nats.stream_max_bytes,
+        stream_max_age_seconds=nats.stream_max_age_seconds,
+        duplicate_window_seconds=nats.duplicate_window_seconds,
+        replicas=nats.replicas,
+    )
 
 
 def build_store(settings: Settings) -> LogStore:

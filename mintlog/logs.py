@@ -57,5 +57,13 @@ def configure_logging(level: str, log_format: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("_granian", "granian", "granian.access", "aiosqlite", "nats", "asyncio", "alembic.runtime.plugins"):
+    for noisy in (
+        "_granian",
+        "granian",
+        "granian.access",
+        "aiosqlite",
+        "nats",
+        "asyncio",
+        "alembic.runtime.plugins",
+    ):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

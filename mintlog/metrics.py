@@ -25,7 +25,10 @@ class Metrics:
         r = self.registry
         self.ingest_events_accepted = _counter(r, "mintlog_ingest_events_accepted", "Events accepted (202).")
         self.ingest_events_rejected = _counter(
-            r, "mintlog_ingest_events_rejected", "Events rejected inside accepted batches, by reason.", ("reason",)
+            r,
+            "mintlog_ingest_events_rejected",
+            "Events rejected inside accepted batches, by reason.",
+            ("reason",),
         )
         self.ingest_requests_rejected = _counter(
             r, "mintlog_ingest_requests_rejected", "Ingest requests refused whole, by reason.", ("reason",)
@@ -46,21 +49,32 @@ class Metrics:
             registry=r,
         )
         self.dead_letters = _counter(
-            r, "mintlog_dead_letters", "Bus messages dead-lettered, by consumer and reason.", ("consumer", "reason")
+            r,
+            "mintlog_dead_letters",
+            "Bus messages dead-lettered, by consumer and reason.",
+            ("consumer", "reason"),
         )
         self.store_write_seconds = Histogram(
-            "mintlog_store_write_seconds", "Time of one log store write (commit included).",
-            buckets=_LATENCY_BUCKETS, registry=r,
+            "mintlog_store_write_seconds",
+            "Time of one log store write (commit included).",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
         )
         self.search_seconds = Histogram(
-            "mintlog_search_seconds", "Time of one search in the log store.", buckets=_LATENCY_BUCKETS, registry=r
+            "mintlog_search_seconds",
+            "Time of one search in the log store.",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
         )
         self.http_requests = _counter(
             r, "mintlog_http_requests", "HTTP requests answered, by server and status.", ("server", "status")
         )
         self.http_request_seconds = Histogram(
-            "mintlog_http_request_seconds", "HTTP request latency by server.", ("server",),
-            buckets=_LATENCY_BUCKETS, registry=r,
+            "mintlog_http_request_seconds",
+            "HTTP request latency by server.",
+            ("server",),
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
         )
         self.nats_server_restarts = _counter(
             r, "mintlog_embedded_nats_restarts", "Times the embedded nats-server was restarted after dying."

@@ -47,9 +47,7 @@ def build_roles(runtime: Runtime, names: Sequence[RoleName]) -> list[Service]:
 
             services.append(IngestRole(runtime))
     if {"api", "ingest"} & set(names):
-        services.insert(
-            0, Periodic("api-key-usage", _KEY_USAGE_FLUSH_SECONDS, runtime.authenticator.flush_last_used)
-        )
+        services.insert(0, Periodic("api-key-usage", _KEY_USAGE_FLUSH_SECONDS, runtime.authenticator.flush_last_used))
     return services
 
 

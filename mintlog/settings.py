@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 import msgspec
 from msgspec import Meta
@@ -50,7 +50,6 @@ MiB = 1024 * KiB
 GiB = 1024 * MiB
 
 
-
 class HttpSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     host: Annotated[str, Meta(description="Address the HTTP servers bind to.")] = "127.0.0.1"
     ingest_port: Annotated[int, Meta(ge=0, le=65535, description="Port of the ingest API (0 picks a free port).")] = (
@@ -78,7 +77,8 @@ class NatsSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     ] = 8 * MiB
     connect_timeout_seconds: Annotated[float, Meta(gt=0, le=120, description="Timeout to connect to NATS.")] = 5.0
     publish_timeout_seconds: Annotated[
-        float, Meta(gt=0, le=120, description="How long ingest waits for a JetStream PubAck before answering 503.")
+        float,
+        Meta(gt=0, le=120, description="How long ingest waits for a JetStream PubAck before answering 503."),
     ] = 5.0
     stream_max_bytes: Annotated[
         int, Meta(ge=MiB, description="Size limit of each stream; a full stream refuses new messages (503).")
@@ -87,15 +87,14 @@ class NatsSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
         int, Meta(ge=60, description="How long a stream keeps a message after it was written.")
     ] = 24 * 3600
     duplicate_window_seconds: Annotated[
-        int, Meta(ge=1, le=86400, description="Window in which a repeated Nats-Msg-Id is dropped as a duplicate.")
+        int,
+        Meta(ge=1, le=86400, description="Window in which a repeated Nats-Msg-Id is dropped as a duplicate."),
     ] = 600
     replicas: Annotated[int, Meta(ge=1, le=5, description="Stream replicas (1 for the embedded server).")] = 1
 
 
 class StoreSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    url: Annotated[
-        str, Meta(description="Log store: empty or tantivy:///path for the embedded Tantivy store.")
-    ] = ""
+    url: Annotated[str, Meta(description="Log store: empty or tantivy:///path for the embedded Tantivy store.")] = ""
     writer_heap_bytes: Annotated[
         int, Meta(ge=16 * MiB, le=4 * GiB, description="Tantivy indexing memory per open partition writer.")
     ] = 64 * MiB
@@ -116,18 +115,16 @@ class DatabaseSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
 
 class CacheSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     url: Annotated[str, Meta(description="Cache URL; empty keeps the cache in process.")] = ""
-    api_key_ttl_seconds: Annotated[
-        int, Meta(ge=0, le=3600, description="How long a verified API key is cached.")
-    ] = 300
+    api_key_ttl_seconds: Annotated[int, Meta(ge=0, le=3600, description="How long a verified API key is cached.")] = 300
 
 
 class IngestSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     max_body_bytes: Annotated[
         int, Meta(ge=KiB, le=256 * MiB, description="Largest request body, before and after decompression.")
     ] = 5 * MiB
-    max_events_per_batch: Annotated[
-        int, Meta(ge=1, le=100_000, description="Most events in one ingest request.")
-    ] = 10_000
+    max_events_per_batch: Annotated[int, Meta(ge=1, le=100_000, description="Most events in one ingest request.")] = (
+        10_000
+    )
     max_message_bytes: Annotated[
         int, Meta(ge=64, le=16 * MiB, description="Longest `message` of one event, in UTF-8 bytes.")
     ] = 64 * KiB
@@ -156,9 +153,7 @@ class PipelineSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
         float, Meta(ge=1, le=3600, description="Time a consumer has to ack a message before redelivery.")
     ] = 30.0
     fetch_batch: Annotated[int, Meta(ge=1, le=10_000, description="Bus messages fetched per pull.")] = 64
-    default_service: Annotated[str, Meta(min_length=1, description="Service of an event that names none.")] = (
-        "unknown"
-    )
+    default_service: Annotated[str, Meta(min_length=1, description="Service of an event that names none.")] = "unknown"
     default_host: Annotated[str, Meta(min_length=1, description="Host of an event that names none.")] = "unknown"
 
 
@@ -232,15 +227,14 @@ def _env_name(path: tuple[str, ...]) -> str:
 def _unwrap(info: msgspec.inspect.Type) -> tuple[msgspec.inspect.Type, str]:
     description = ""
     while isinstance(info, msgspec.inspect.Metadata):
-        if info.extra_json_schema and "description" in info.extra_json_schema:
-            description = str(info.extra_json_schema["description"])
+        schema = cast("dict[str, object]", info.extra_json_schema or {})  # pyright: ignore[reportUnknownMemberType]
+        if "description" in schema:
+            description = str(schema["description"])
         info = info.type
     return info, description
 
 
-def iter_setting_specs(
-    struct: type[msgspec.Struct] = Settings, prefix: tuple[str, ...] = ()
-) -> Iterator[SettingSpec]:
+def iter_setting_specs(struct: type[msgspec.Struct] = Settings, prefix: tuple[str, ...] = ()) -> Iterator[SettingSpec]:
     """Every leaf setting, depth first, in declaration order."""
     info = msgspec.inspect.type_info(struct)
     assert isinstance(info, msgspec.inspect.StructType)

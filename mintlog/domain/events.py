@@ -32,11 +32,13 @@ LEVELS: tuple[Level, ...] = ("trace", "debug", "info", "warn", "error", "fatal")
 FieldValue = str | int | float | bool | None | list[str | int | float | bool | None]
 
 
-class LogEvent(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class LogEvent(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """One normalized log event, as stored and as returned by search.
 
     `id` is unique per tenant and stable across redelivery (see `event_id`), so every store write keyed on
     it is idempotent. `timestamp` is the event time and `received_at` the time ingest accepted it, both UTC.
+    `gc=False`: `fields` holds only scalars and lists of scalars, so no cycle can form, and big batches do
+    not pay for garbage-collector scans.
     """
 
     id: str

@@ -12,13 +12,12 @@ from typing import Any
 import msgspec
 from litestar import Litestar, Response, get
 from litestar.config.app import AppConfig
-from litestar.middleware.base import DefineMiddleware
 from litestar.openapi.config import OpenAPIConfig
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from mintlog import __version__
 from mintlog.errors import MintlogError
-from mintlog.http.problems import exception_handlers
+from mintlog.http.problems import exception_handlers  # pyright: ignore[reportUnknownVariableType]
 from mintlog.logs import request_id_var
 from mintlog.metrics import Metrics
 
@@ -94,7 +93,12 @@ def _health_handlers(metrics: Metrics, checks: dict[str, ReadinessCheck]) -> lis
         body = {"status": "ready" if ready else "not_ready", "checks": report}
         return Response(_encoder.encode(body), status_code=200 if ready else 503, media_type="application/json")
 
-    @get("/metrics", summary="Prometheus metrics.", media_type="text/plain; version=0.0.4", sync_to_thread=False)
+    @get(
+        "/metrics",
+        summary="Prometheus metrics.",
+        media_type="text/plain; version=0.0.4",
+        sync_to_thread=False,
+    )
     def metrics_endpoint() -> bytes:
         return metrics.render()
 
@@ -108,15 +112,16 @@ def create_app(
     metrics: Metrics,
     readiness_checks: dict[str, ReadinessCheck],
     on_app_init: Sequence[Callable[[AppConfig], AppConfig]] = (),
-) -> Litestar:
-    """A Litestar app with problem+json errors, request ids, metrics, `/healthz`, `/readyz`, `/metrics`
-    and an OpenAPI document at `/schema`."""
-    return Litestar(
+) -> ASGIApp:
+    """A Litestar app with problem+json errors, `/healthz`, `/readyz`, `/metrics` and an OpenAPI document at
+    `/schema`, wrapped so that every request, routed or not (404, 405), gets a request id and is counted."""
+    app = Litestar(
         route_handlers=[*_health_handlers(metrics, readiness_checks), *route_handlers],
-        middleware=[DefineMiddleware(RequestContextMiddleware, server=server, metrics=metrics)],
         exception_handlers=exception_handlers,
         openapi_config=OpenAPIConfig(title=f"Mintlog {server} API", version=__version__),
         request_max_body_size=None,
         on_app_init=list(on_app_init),
         debug=False,
+        logging_config=None,
     )
+    return RequestContextMiddleware(app, server=server, metrics=metrics)

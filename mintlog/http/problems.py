@@ -8,6 +8,7 @@ from typing import Any
 import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
+from litestar.types import ExceptionHandlersMap
 
 from mintlog.errors import DependencyUnavailable, ProblemError
 from mintlog.logs import request_id_var
@@ -55,9 +56,7 @@ def problem_response(
     }
     if extra:
         body.update(extra)
-    return Response(
-        content=_encoder.encode(body), status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers
-    )
+    return Response(content=_encoder.encode(body), status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 
 def _problem_error(_request: Request[Any, Any, Any], exc: ProblemError) -> Response[bytes]:
@@ -84,7 +83,7 @@ def _http_exception(_request: Request[Any, Any, Any], exc: HTTPException) -> Res
         413: "payload_too_large",
         415: "unsupported_media_type",
     }.get(status, "http_error")
-    detail = exc.detail if isinstance(exc.detail, str) and exc.detail else _TITLES.get(status, "error")
+    detail = exc.detail or _TITLES.get(status, "error")
     extra: dict[str, object] | None = None
     if exc.extra:
         extra = {"errors": exc.extra}
@@ -96,7 +95,7 @@ def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[byt
     return problem_response(500, "internal_error", "an unexpected error occurred; it has been logged")
 
 
-exception_handlers: dict[type[Exception], Any] = {
+exception_handlers: ExceptionHandlersMap = {  # pyright: ignore[reportUnknownVariableType]
     ProblemError: _problem_error,
     DependencyUnavailable: _unavailable,
     HTTPException: _http_exception,

@@ -11,8 +11,17 @@ __all__ = ["HttpServer"]
 
 logger = logging.getLogger(__name__)
 
-# Leave Mintlog's logging configuration alone: Granian applies this with dictConfig at construction.
-_KEEP_LOGGING: dict[str, Any] = {"version": 1, "incremental": True, "disable_existing_loggers": False}
+# Granian applies a dictConfig when a server is built: route its loggers to Mintlog's root handler instead.
+_GRANIAN_LOGGING: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {},
+    "handlers": {},
+    "loggers": {
+        "_granian": {"handlers": [], "propagate": True},
+        "granian.access": {"handlers": [], "propagate": True},
+    },
+}
 
 
 class HttpServer:
@@ -32,16 +41,22 @@ class HttpServer:
 
     async def start(self, timeout_seconds: float = 10.0) -> None:
         from granian.constants import Interfaces
+        from granian.log import LogLevels
         from granian.server.embed import Server
 
+        root = logging.getLogger()
+        handlers, level = root.handlers[:], root.level
         self._server = Server(
             self._app,
             address=self.host,
             port=self.port,
             interface=Interfaces.ASGINL,
-            log_dictconfig=_KEEP_LOGGING,
+            log_dictconfig=_GRANIAN_LOGGING,
+            log_level=LogLevels.warning,
             backlog=1024,
         )
+        root.handlers[:] = handlers
+        root.setLevel(level)
         self._task = asyncio.create_task(self._server.serve(), name=f"http-{self.name}")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_seconds

@@ -6,25 +6,51 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
 
-__all__ = ["STREAMS", "BusConsumer", "BusMessage", "EventBus", "PublishAck", "StreamSpec"]
+__all__ = [
+    "SMALL_STREAM_MAX_BYTES",
+    "STREAMS",
+    "BusConsumer",
+    "BusMessage",
+    "EventBus",
+    "PublishAck",
+    "StreamSpec",
+    "total_stream_bytes",
+]
+
+
+SMALL_STREAM_MAX_BYTES = 1024 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
 class StreamSpec:
-    """A stream the bus creates (or updates) at start."""
+    """A stream the bus creates (or updates) at start.
+
+    A `bulk` stream carries log volume and gets the configured size limit; the others carry little and are
+    capped at `SMALL_STREAM_MAX_BYTES` (or the configured limit, if smaller).
+    """
 
     name: str
     subjects: tuple[str, ...]
+    bulk: bool = False
+
+    def max_bytes(self, configured: int) -> int:
+        """This stream's size limit given `MINTLOG_NATS__STREAM_MAX_BYTES`."""
+        return configured if self.bulk else min(configured, SMALL_STREAM_MAX_BYTES)
 
 
 STREAMS: tuple[StreamSpec, ...] = (
-    StreamSpec("LOGS_RAW", ("logs.raw.>",)),
-    StreamSpec("LOGS_PARSED", ("logs.parsed.>",)),
+    StreamSpec("LOGS_RAW", ("logs.raw.>",), bulk=True),
+    StreamSpec("LOGS_PARSED", ("logs.parsed.>",), bulk=True),
     StreamSpec("ALERTS_EVENTS", ("alerts.events.>",)),
     StreamSpec("INCIDENTS_EVENTS", ("incidents.events.>",)),
     # Messages that failed too often, with the reason in the `Mintlog-Dead-Reason` header.
     StreamSpec("DEAD_LETTERS", ("deadletter.>",)),
 )
+
+
+def total_stream_bytes(configured: int) -> int:
+    """What all streams may hold together: the storage a JetStream server must allow."""
+    return sum(spec.max_bytes(configured) for spec in STREAMS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +80,8 @@ class BusMessage(Protocol):
         ...
 
     async def ack(self) -> None:
-        """Mark the message done; it will not be delivered again."""
+        """Mark the message done. Sent without waiting for a confirmation; an ack lost with the connection
+        only causes a redelivery (at-least-once)."""
         ...
 
     async def nak(self, delay_seconds: float = 0.0) -> None:
@@ -93,18 +120,22 @@ class EventBus(Protocol):
         ...
 
     async def publish(
-        self, subject: str, payload: bytes, *, msg_id: str | None = None, headers: dict[str, str] | None = None
+        self,
+        subject: str,
+        payload: bytes,
+        *,
+        msg_id: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> PublishAck:
         """Store `payload` durably; returns only after the stream acknowledged it.
 
         A repeated `msg_id` inside the duplicate window is acknowledged with `duplicate=True` and not stored
-        twice. Raises `BusFull` when the stream refuses new messages and `BusUnavailable` otherwise.
+        twice. Raises `BusFull` when the stream refuses new messages, `PayloadTooLarge` when `payload`
+        exceeds `max_payload_bytes`, and `BusUnavailable` otherwise.
         """
         ...
 
-    async def consumer(
-        self, stream: str, durable: str, *, filter_subject: str, ack_wait_seconds: float
-    ) -> BusConsumer:
+    async def consumer(self, stream: str, durable: str, *, filter_subject: str, ack_wait_seconds: float) -> BusConsumer:
         """Create or bind a durable pull consumer (idempotent).
 
         Unacked messages are redelivered after `ack_wait_seconds`, without a delivery limit: the caller
@@ -113,7 +144,10 @@ class EventBus(Protocol):
         ...
 
     def subscribe(self, subject: str) -> AsyncIterator[BusMessage]:
-        """Live, non-durable delivery of new messages on `subject` (wildcards allowed), e.g. for tail."""
+        """Live, non-durable delivery of new messages on `subject` (wildcards allowed), e.g. for tail.
+
+        The subscription starts at the first iteration; delivery is at-most-once.
+        """
         ...
 
     async def ping(self) -> None:

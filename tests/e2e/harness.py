@@ -159,7 +159,9 @@ class MintlogProcess:
     def search(self, key: str, body: dict[str, Any]) -> httpx.Response:
         return httpx.post(f"{self.api_url}/v1/logs/search", json=body, headers={"X-API-Key": key}, timeout=30)
 
-    def wait_for_total(self, key: str, body: dict[str, Any], total: int, timeout_seconds: float = 10.0) -> dict[str, Any]:
+    def wait_for_total(
+        self, key: str, body: dict[str, Any], total: int, timeout_seconds: float = 10.0
+    ) -> dict[str, Any]:
         deadline = time.monotonic() + timeout_seconds
         answer: dict[str, Any] = {}
         while time.monotonic() < deadline:

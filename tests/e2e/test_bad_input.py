@@ -45,12 +45,14 @@ BAD_BODIES = [
     pytest.param(b'{"events": [1, "two", null]}', 422, "all_events_rejected", id="events-not-objects"),
     pytest.param(b'{"events": [{"message": 42}]}', 422, "all_events_rejected", id="wrong-type"),
     pytest.param(
-        json.dumps({"events": [{"message": "deep", "fields": {"a": {"b": {"c": {"d": {"e": {"f": 1}}}}}}}]}).encode(),
+        json.dumps(
+            {"events": [{"message": "deep", "fields": {"a": {"b": {"c": {"d": {"e": {"f": {"g": 1}}}}}}}}]}
+        ).encode(),
         422,
         "all_events_rejected",
         id="nesting-past-the-limit",
     ),
-    pytest.param(b'{"events": [{"message": "\\ud800 lone surrogate"}]}', 422, "all_events_rejected", id="lone-surrogate"),
+    pytest.param(b'{"events": [{"message": "\\ud800 lone surrogate"}]}', 400, "malformed_json", id="lone-surrogate"),
 ]
 
 
@@ -144,7 +146,9 @@ def test_wrong_scope_is_403(running: tuple[MintlogProcess, str], tmp_path_factor
             await store.close()
 
     asyncio.run(add_search_only_key())
-    problem = assert_problem(post_raw(mintlog, generated.secret, b'{"events": [{"message": "x"}]}'), 403, "missing_scope")
+    problem = assert_problem(
+        post_raw(mintlog, generated.secret, b'{"events": [{"message": "x"}]}'), 403, "missing_scope"
+    )
     assert "ingest:logs" in problem["detail"]
     search = httpx.post(f"{mintlog.api_url}/v1/logs/search", json={}, headers={"X-API-Key": generated.secret})
     assert search.status_code == 200

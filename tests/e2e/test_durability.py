@@ -15,12 +15,17 @@ import httpx
 from tests.e2e.harness import MintlogProcess, nats_server_pids
 
 
-def test_kill_9_after_202_loses_nothing_and_duplicates_nothing(mintlog_factory: Callable[..., MintlogProcess]) -> None:
+def test_kill_9_after_202_loses_nothing_and_duplicates_nothing(
+    mintlog_factory: Callable[..., MintlogProcess],
+) -> None:
     mintlog = mintlog_factory()
     mintlog.start()
     key = mintlog.bootstrap("durable")
     for batch in range(10):
-        events = [{"message": f"event {batch}-{i}", "service": "durable", "fields": {"n": batch * 100 + i}} for i in range(100)]
+        events = [
+            {"message": f"event {batch}-{i}", "service": "durable", "fields": {"n": batch * 100 + i}}
+            for i in range(100)
+        ]
         response = mintlog.ingest(key, {"events": events})
         assert response.status_code == 202, response.text
         assert response.json()["accepted"] == 100
@@ -43,7 +48,9 @@ def test_kill_9_after_202_loses_nothing_and_duplicates_nothing(mintlog_factory: 
     assert mintlog.stop() == 0
 
 
-def test_sigterm_stops_cleanly_and_leaves_no_nats_server(mintlog_factory: Callable[..., MintlogProcess]) -> None:
+def test_sigterm_stops_cleanly_and_leaves_no_nats_server(
+    mintlog_factory: Callable[..., MintlogProcess],
+) -> None:
     mintlog = mintlog_factory()
     mintlog.start()
     key = mintlog.bootstrap("demo")
@@ -109,7 +116,11 @@ def test_cli_contract(tmp_path: Path) -> None:
 
     def cli(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "mintlog", *args], env={**env, **extra}, capture_output=True, text=True, timeout=60
+            [sys.executable, "-m", "mintlog", *args],
+            env={**env, **extra},
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
 
     unknown = cli("run", "--role=ingest,bogus")

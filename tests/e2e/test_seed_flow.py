@@ -76,7 +76,8 @@ def test_search_filters_and_orders_newest_first(running: tuple[MintlogProcess, s
     assert {event["message"] for event in only_h1["events"]} == {"order 1 processed", "order 3 processed"}
 
     window = mintlog.search(
-        key, {"service": "checkout", "from": "2026-11-20T10:00:01Z", "to": "2026-11-20T10:00:03Z", "sort": "asc"}
+        key,
+        {"service": "checkout", "from": "2026-11-20T10:00:01Z", "to": "2026-11-20T10:00:03Z", "sort": "asc"},
     ).json()
     assert [event["message"] for event in window["events"]] == ["order 1 processed", "order 2 processed"]
 

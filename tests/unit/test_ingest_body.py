@@ -64,7 +64,10 @@ async def test_unknown_encoding_is_415() -> None:
         await read(b"{}", "br")
 
 
-@pytest.mark.parametrize("content_type", [None, "", "application/json", "application/json; charset=utf-8", "application/vnd.x+json"])
+@pytest.mark.parametrize(
+    "content_type",
+    [None, "", "application/json", "application/json; charset=utf-8", "application/vnd.x+json"],
+)
 def test_json_content_types_are_accepted(content_type: str | None) -> None:
     check_content_type(content_type)
 

@@ -80,3 +80,9 @@ def test_bad_search_bodies_are_400_with_a_code(body: bytes, code: str) -> None:
     with pytest.raises(BadRequest) as error:
         build_search_query("acme", decode_search_request(body), SETTINGS, NOW)
     assert error.value.code == code
+
+
+def test_invalid_utf8_in_a_search_body_is_400() -> None:
+    with pytest.raises(BadRequest) as error:
+        decode_search_request(b'{"query": "caf\xe9"}')
+    assert error.value.code == "malformed_json"

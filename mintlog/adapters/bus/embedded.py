@@ -11,9 +11,11 @@ from pathlib import Path
 
 from mintlog.adapters.bus.embedded_nats import EmbeddedNatsServer
 from mintlog.adapters.bus.nats import NatsEventBus
-from mintlog.ports.bus import BusConsumer, BusMessage, PublishAck
+from mintlog.ports.bus import BusConsumer, BusMessage, PublishAck, total_stream_bytes
 
 __all__ = ["EmbeddedNatsBus"]
+
+_STORE_HEADROOM_BYTES = 256 * 1024 * 1024
 
 
 class EmbeddedNatsBus:
@@ -32,15 +34,21 @@ class EmbeddedNatsBus:
         duplicate_window_seconds: int,
         replicas: int,
     ) -> None:
-        self.server = EmbeddedNatsServer(store_dir, sync_interval=sync_interval, max_payload_bytes=max_payload_bytes)
-        self._options = {
-            "connect_timeout_seconds": connect_timeout_seconds,
-            "publish_timeout_seconds": publish_timeout_seconds,
-            "stream_max_bytes": stream_max_bytes,
-            "stream_max_age_seconds": stream_max_age_seconds,
-            "duplicate_window_seconds": duplicate_window_seconds,
-            "replicas": replicas,
-        }
+        # Storage is sized to the streams' own limits rather than to 75 % of the free disk (JetStream's
+        # default), so stream creation does not depend on how full the disk happens to be; a disk that
+        # really fills up makes publishes fail, and ingest answers 503.
+        self.server = EmbeddedNatsServer(
+            store_dir,
+            sync_interval=sync_interval,
+            max_payload_bytes=max_payload_bytes,
+            max_file_store_bytes=total_stream_bytes(stream_max_bytes) + _STORE_HEADROOM_BYTES,
+        )
+        self._connect_timeout_seconds = connect_timeout_seconds
+        self._publish_timeout_seconds = publish_timeout_seconds
+        self._stream_max_bytes = stream_max_bytes
+        self._stream_max_age_seconds = stream_max_age_seconds
+        self._duplicate_window_seconds = duplicate_window_seconds
+        self._replicas = replicas
         self._bus: NatsEventBus | None = None
 
     @property
@@ -50,7 +58,15 @@ class EmbeddedNatsBus:
 
     async def start(self) -> None:
         url = await self.server.start()
-        self._bus = NatsEventBus([url], **self._options)  # pyright: ignore[reportArgumentType]
+        self._bus = NatsEventBus(
+            [url],
+            connect_timeout_seconds=self._connect_timeout_seconds,
+            publish_timeout_seconds=self._publish_timeout_seconds,
+            stream_max_bytes=self._stream_max_bytes,
+            stream_max_age_seconds=self._stream_max_age_seconds,
+            duplicate_window_seconds=self._duplicate_window_seconds,
+            replicas=self._replicas,
+        )
         try:
             await self._bus.start()
         except BaseException:
@@ -66,13 +82,16 @@ class EmbeddedNatsBus:
             await self.server.stop()
 
     async def publish(
-        self, subject: str, payload: bytes, *, msg_id: str | None = None, headers: dict[str, str] | None = None
+        self,
+        subject: str,
+        payload: bytes,
+        *,
+        msg_id: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> PublishAck:
         return await self._inner.publish(subject, payload, msg_id=msg_id, headers=headers)
 
-    async def consumer(
-        self, stream: str, durable: str, *, filter_subject: str, ack_wait_seconds: float
-    ) -> BusConsumer:
+    async def consumer(self, stream: str, durable: str, *, filter_subject: str, ack_wait_seconds: float) -> BusConsumer:
         return await self._inner.consumer(
             stream, durable, filter_subject=filter_subject, ack_wait_seconds=ack_wait_seconds
         )

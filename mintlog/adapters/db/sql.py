@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlalchemy import event, select, text, update
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from mintlog.adapters.db import migrations
@@ -68,7 +68,7 @@ class SqlMetadataStore:
         self._url = url
         self._migrate_on_start = migrate_on_start
         self._engine: AsyncEngine | None = None
-        self._sessions: async_sessionmaker | None = None  # pyright: ignore[reportMissingTypeArgument]
+        self._sessions: async_sessionmaker[AsyncSession] | None = None
 
     @property
     def engine(self) -> AsyncEngine:
@@ -95,7 +95,7 @@ class SqlMetadataStore:
             await self._engine.dispose()
             self._engine = None
 
-    def _session(self):  # noqa: ANN202 - the session maker's generic type is noisy
+    def _session(self):
         assert self._sessions is not None, "SqlMetadataStore.start() was not awaited"
         return self._sessions()
 
@@ -188,8 +188,6 @@ class SqlMetadataStore:
         try:
             async with self._session() as session, session.begin():
                 for key_id, used_at in last_used.items():
-                    await session.execute(
-                        update(ApiKeyRow).where(ApiKeyRow.id == key_id).values(last_used_at=used_at)
-                    )
+                    await session.execute(update(ApiKeyRow).where(ApiKeyRow.id == key_id).values(last_used_at=used_at))
         except (SQLAlchemyError, OSError) as exc:
             raise DatabaseUnavailable(f"metadata database unreachable: {type(exc).__name__}") from exc

@@ -27,7 +27,11 @@ class ApiRole:
                 metrics=runtime.metrics,
             ),
             metrics=runtime.metrics,
-            readiness_checks={"bus": runtime.bus.ping, "store": runtime.store.ping, "database": runtime.metadata.ping},
+            readiness_checks={
+                "bus": runtime.bus.ping,
+                "store": runtime.store.ping,
+                "database": runtime.metadata.ping,
+            },
         )
         self._server = HttpServer(app, name="api", host=settings.http.host, port=settings.http.api_port)
 

@@ -13,7 +13,13 @@ from mintlog.errors import BadRequest
 from mintlog.ports.logstore import SearchPage, SearchQuery
 from mintlog.settings import SearchSettings
 
-__all__ = ["SearchRequest", "SearchResponse", "build_search_query", "decode_search_request", "search_response"]
+__all__ = [
+    "SearchRequest",
+    "SearchResponse",
+    "build_search_query",
+    "decode_search_request",
+    "search_response",
+]
 
 
 class SearchRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -52,6 +58,8 @@ def decode_search_request(body: bytes) -> SearchRequest:
         raise BadRequest(f"search body is invalid: {exc}", code="invalid_search") from None
     except msgspec.DecodeError as exc:
         raise BadRequest(f"search body is not valid JSON: {exc}", code="malformed_json") from None
+    except UnicodeDecodeError as exc:
+        raise BadRequest(f"search body is not valid UTF-8: {exc.reason}", code="malformed_json") from None
 
 
 def _values(value: str | list[str] | None) -> tuple[str, ...]:

@@ -34,7 +34,8 @@ async def read_limited_body(
     encoding = (content_encoding or "identity").strip().lower()
     if encoding not in ("identity", "gzip", "x-gzip", "deflate"):
         raise UnsupportedMediaType(
-            f"Content-Encoding {encoding!r} is not accepted; use gzip or none", code="unsupported_content_encoding"
+            f"Content-Encoding {encoding!r} is not accepted; use gzip or none",
+            code="unsupported_content_encoding",
         )
     if content_length is not None and content_length.isdigit() and int(content_length) > max_bytes:
         raise PayloadTooLarge(f"body is {content_length} bytes; the limit is {max_bytes}", code="body_too_large")

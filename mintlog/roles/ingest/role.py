@@ -19,9 +19,7 @@ class IngestRole:
 
     def __init__(self, runtime: Runtime) -> None:
         settings = runtime.settings
-        service = IngestService(
-            bus=runtime.bus, cache=runtime.cache, limits=settings.ingest, metrics=runtime.metrics
-        )
+        service = IngestService(bus=runtime.bus, cache=runtime.cache, limits=settings.ingest, metrics=runtime.metrics)
         app = create_app(
             server="ingest",
             route_handlers=ingest_routes(
@@ -30,7 +28,11 @@ class IngestRole:
                 max_body_bytes=settings.ingest.max_body_bytes,
             ),
             metrics=runtime.metrics,
-            readiness_checks={"bus": runtime.bus.ping, "store": runtime.store.ping, "database": runtime.metadata.ping},
+            readiness_checks={
+                "bus": runtime.bus.ping,
+                "store": runtime.store.ping,
+                "database": runtime.metadata.ping,
+            },
         )
         self._server = HttpServer(app, name="ingest", host=settings.http.host, port=settings.http.ingest_port)
 

@@ -9,7 +9,7 @@ from litestar.params import Parameter
 
 from mintlog.http.guards import Guard, principal_of
 from mintlog.roles.ingest.body import check_content_type, read_limited_body
-from mintlog.roles.ingest.service import IngestResult, IngestService
+from mintlog.roles.ingest.service import IngestService
 
 __all__ = ["ingest_routes"]
 

@@ -20,7 +20,7 @@ from typing import Any
 import msgspec
 
 from mintlog.domain.events import RawBatch, encode_bus_message
-from mintlog.domain.validation import validate_events
+from mintlog.domain.validation import reason_code, validate_events
 from mintlog.errors import BadRequest, PayloadTooLarge, UnprocessableEntity
 from mintlog.metrics import Metrics
 from mintlog.ports.bus import EventBus
@@ -69,13 +69,15 @@ def new_batch_id() -> str:
 
 def _decode_body(body: bytes) -> IngestBody:
     if not body.strip():
-        raise BadRequest("body is empty; send {\"events\": [...]}", code="empty_body")
+        raise BadRequest('body is empty; send {"events": [...]}', code="empty_body")
     try:
         return _body_decoder.decode(body)
     except msgspec.ValidationError as exc:
-        raise BadRequest(f"body has the wrong shape: {exc}; expected {{\"events\": [...]}}", code="wrong_shape") from None
+        raise BadRequest(f'body has the wrong shape: {exc}; expected {{"events": [...]}}', code="wrong_shape") from None
     except msgspec.DecodeError as exc:
         raise BadRequest(f"body is not valid JSON: {exc}", code="malformed_json") from None
+    except UnicodeDecodeError as exc:
+        raise BadRequest(f"body is not valid UTF-8: {exc.reason} at byte {exc.start}", code="malformed_json") from None
 
 
 class IngestService:
@@ -96,7 +98,8 @@ class IngestService:
         if idempotency_key is not None:
             if not 0 < len(idempotency_key) <= _MAX_IDEMPOTENCY_KEY:
                 raise BadRequest(
-                    f"Idempotency-Key must be 1 to {_MAX_IDEMPOTENCY_KEY} characters", code="bad_idempotency_key"
+                    f"Idempotency-Key must be 1 to {_MAX_IDEMPOTENCY_KEY} characters",
+                    code="bad_idempotency_key",
                 )
             replay_key = f"idem:{tenant_id}:{hashlib.sha256(idempotency_key.encode()).hexdigest()}"
             body_hash = hashlib.sha256(body).digest()
@@ -104,7 +107,8 @@ class IngestService:
             if stored is not None:
                 if stored[:32] != body_hash:
                     raise UnprocessableEntity(
-                        "this Idempotency-Key was already used with a different body", code="idempotency_key_reused"
+                        "this Idempotency-Key was already used with a different body",
+                        code="idempotency_key_reused",
                     )
                 self._metrics.ingest_batches_duplicate.inc()
                 return stored[32:], True
@@ -118,10 +122,10 @@ class IngestService:
                 code="too_many_events",
             )
 
-        accepted, rejections = validate_events(batch.events, self._limits)
+        accepted, _indexes, rejections = validate_events(batch.events, self._limits)
         errors = [IngestError(index=r.index, reason=r.reason) for r in rejections]
         for rejection in rejections:
-            self._metrics.ingest_events_rejected.labels(rejection.code).inc()
+            self._metrics.ingest_events_rejected.labels(reason_code(rejection.reason)).inc()
         if not accepted:
             raise UnprocessableEntity(
                 "every event of the batch was rejected; nothing was stored",

@@ -77,7 +77,9 @@ class ConsumerLoop:
                 try:
                     await self._handle(messages)
                 except Exception:
-                    logger.exception("%s failed to handle %d messages; they will be redelivered", self.name, len(messages))
+                    logger.exception(
+                        "%s failed to handle %d messages; they will be redelivered", self.name, len(messages)
+                    )
             elif self._on_idle is not None:
                 await self._on_idle()
         if self._on_idle is not None:
@@ -89,7 +91,11 @@ class ConsumerLoop:
             try:
                 await asyncio.wait_for(asyncio.shield(self._task), grace_seconds)
             except TimeoutError:
-                logger.warning("%s did not finish within %.1fs; unacked work will be redelivered", self.name, grace_seconds)
+                logger.warning(
+                    "%s did not finish within %.1fs; unacked work will be redelivered",
+                    self.name,
+                    grace_seconds,
+                )
                 self._task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._task

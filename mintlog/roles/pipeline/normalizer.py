@@ -21,7 +21,7 @@ from mintlog.metrics import Metrics
 from mintlog.ports.bus import BusMessage, EventBus
 from mintlog.roles.pipeline.consumer import ConsumerLoop
 from mintlog.roles.pipeline.deadletter import dead_letter
-from mintlog.settings import PipelineSettings
+from mintlog.settings import IngestSettings, PipelineSettings
 
 __all__ = ["NormalizerWorker"]
 
@@ -36,9 +36,18 @@ class NormalizerWorker:
 
     name = "normalizer"
 
-    def __init__(self, *, bus: EventBus, settings: PipelineSettings, metrics: Metrics, grace_seconds: float) -> None:
+    def __init__(
+        self,
+        *,
+        bus: EventBus,
+        settings: PipelineSettings,
+        limits: IngestSettings,
+        metrics: Metrics,
+        grace_seconds: float,
+    ) -> None:
         self._bus = bus
         self._settings = settings
+        self._limits = limits
         self._metrics = metrics
         self._grace_seconds = grace_seconds
         self._loop = ConsumerLoop(
@@ -69,7 +78,10 @@ class NormalizerWorker:
             return
         try:
             events = normalize_batch(
-                batch, default_service=self._settings.default_service, default_host=self._settings.default_host
+                batch,
+                default_service=self._settings.default_service,
+                default_host=self._settings.default_host,
+                limits=self._limits,
             )
         except Exception as exc:
             logger.exception("normalization failed for batch %s", batch.batch_id)
@@ -110,5 +122,3 @@ class NormalizerWorker:
             )
         except DependencyUnavailable:
             await message.nak(_RETRY_DELAY_SECONDS)
-
-

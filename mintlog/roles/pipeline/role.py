@@ -18,7 +18,11 @@ class PipelineRole:
         settings = runtime.settings
         grace = settings.http.shutdown_grace_seconds
         self.normalizer = NormalizerWorker(
-            bus=runtime.bus, settings=settings.pipeline, metrics=runtime.metrics, grace_seconds=grace
+            bus=runtime.bus,
+            settings=settings.pipeline,
+            limits=settings.ingest,
+            metrics=runtime.metrics,
+            grace_seconds=grace,
         )
         self.indexer = IndexerWorker(
             bus=runtime.bus,

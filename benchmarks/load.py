@@ -1,0 +1,336 @@
+"""Load generator for a running all-in-one Mintlog, driven over HTTP from a separate process.
+
+    python benchmarks/load.py --spawn --duration 60          # start `mintlog run` on a temp dir, then load it
+    python benchmarks/load.py --key mlk_... --duration 60    # load an already running Mintlog
+
+Sends batches of realistic events (default 500 per batch) from `--concurrency` connections for
+`--duration` seconds, while probes measure ingest-to-searchable latency. Reports sustained events/s
+accepted, events/s searchable, p50/p99 ingest request latency, p50/p99 ingest-to-searchable, whether
+every accepted event became searchable (zero loss), and peak RSS of Mintlog and its nats-server child.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+SERVICES = ["checkout", "payments", "search", "auth", "inventory", "gateway", "email", "billing"]
+LEVELS = ["info"] * 70 + ["debug"] * 15 + ["warn"] * 10 + ["error"] * 5
+PATHS = ["/api/orders", "/api/users/{id}", "/api/cart", "/health", "/api/search", "/api/payments"]
+
+
+def realistic_event(run_id: str, rng: random.Random) -> dict[str, Any]:
+    service = rng.choice(SERVICES)
+    level = rng.choice(LEVELS)
+    path = rng.choice(PATHS).replace("{id}", str(rng.randint(1, 99999)))
+    status = 500 if level == "error" else rng.choice([200, 200, 200, 201, 204, 304, 404])
+    latency = round(rng.lognormvariate(3, 0.8), 2)
+    message = (
+        f"GET {path} {status} {latency}ms"
+        if level != "error"
+        else f"upstream timeout calling {rng.choice(SERVICES)} after {latency}ms"
+    )
+    return {
+        "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "service": service,
+        "host": f"{service}-{rng.randint(1, 6)}",
+        "level": level,
+        "message": message,
+        "trace_id": secrets.token_hex(16),
+        "fields": {
+            "run": run_id,
+            "user_id": f"u{rng.randint(1, 50000)}",
+            "status": status,
+            "latency_ms": latency,
+            "region": rng.choice(["eu-west-1", "us-east-1", "ap-south-1"]),
+        },
+    }
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def rss_kib(pid: int, field_name: str = "VmHWM") -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field_name + ":"):
+                return int(line.split()[1])
+    except OSError:
+        return 0
+    return 0
+
+
+def child_pids(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+@dataclass
+class Stats:
+    accepted: int = 0
+    failed_requests: int = 0
+    statuses: dict[int, int] = field(default_factory=lambda: {})
+    request_latencies: list[float] = field(default_factory=lambda: [])
+    searchable_latencies: list[float] = field(default_factory=lambda: [])
+    probes_lost: int = 0
+    searchable_samples: list[tuple[float, int]] = field(default_factory=lambda: [])
+
+
+async def sender(
+    session: aiohttp.ClientSession,
+    url: str,
+    key: str,
+    bodies: list[bytes],
+    per_body: int,
+    stop_at: float,
+    stats: Stats,
+) -> None:
+    index = random.randrange(len(bodies))
+    headers = {"X-API-Key": key, "Content-Type": "application/json"}
+    while time.monotonic() < stop_at:
+        body = bodies[index % len(bodies)]
+        index += 1
+        started = time.perf_counter()
+        try:
+            async with session.post(url, data=body, headers=headers) as response:
+                await response.read()
+                stats.statuses[response.status] = stats.statuses.get(response.status, 0) + 1
+                if response.status == 202:
+                    stats.accepted += per_body
+                    stats.request_latencies.append(time.perf_counter() - started)
+                else:
+                    stats.failed_requests += 1
+                    await asyncio.sleep(0.05)
+        except aiohttp.ClientError:
+            stats.failed_requests += 1
+            await asyncio.sleep(0.1)
+
+
+async def search_total(session: aiohttp.ClientSession, api: str, key: str, body: dict[str, Any]) -> int:
+    async with session.post(f"{api}/v1/logs/search", json=body, headers={"X-API-Key": key}) as response:
+        if response.status != 200:
+            return -1
+        return int((await response.json())["total"])
+
+
+async def prober(
+    session: aiohttp.ClientSession, ingest: str, api: str, key: str, run_id: str, stop_at: float, stats: Stats
+) -> None:
+    headers = {"X-API-Key": key}
+    while time.monotonic() < stop_at:
+        token = f"probe{secrets.token_hex(8)}"
+        event = {"service": "probe", "message": f"probe {token}", "fields": {"probe_run": run_id}}
+        async with session.post(f"{ingest}/v1/ingest/logs", json={"events": [event]}, headers=headers) as response:
+            await response.read()
+            if response.status != 202:
+                await asyncio.sleep(0.5)
+                continue
+        accepted_at = time.perf_counter()
+        found = False
+        while time.perf_counter() - accepted_at < 30:
+            if await search_total(session, api, key, {"query": token, "size": 1}) > 0:
+                stats.searchable_latencies.append(time.perf_counter() - accepted_at)
+                found = True
+                break
+            await asyncio.sleep(0.02)
+        if not found:
+            stats.probes_lost += 1
+        await asyncio.sleep(0.5)
+
+
+async def sampler(
+    session: aiohttp.ClientSession, api: str, key: str, run_id: str, stop_at: float, stats: Stats
+) -> None:
+    started = time.monotonic()
+    while time.monotonic() < stop_at:
+        total = await search_total(session, api, key, {"fields": {"run": run_id}, "size": 1})
+        stats.searchable_samples.append((time.monotonic() - started, total))
+        await asyncio.sleep(1.0)
+
+
+async def run_load(args: argparse.Namespace, key: str, pid: int | None) -> dict[str, Any]:
+    run_id = secrets.token_hex(6)
+    rng = random.Random(42)
+    bodies = [
+        json.dumps({"events": [realistic_event(run_id, rng) for _ in range(args.batch)]}).encode()
+        for _ in range(args.distinct_bodies)
+    ]
+    raw_bytes_per_event = sum(len(b) for b in bodies) / (len(bodies) * args.batch)
+    stats = Stats()
+    connector = aiohttp.TCPConnector(limit=args.concurrency + 4)
+    timeout = aiohttp.ClientTimeout(total=60)
+    peak_rss: dict[str, int] = {}
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        started = time.monotonic()
+        stop_at = started + args.duration
+        tasks = [
+            asyncio.create_task(
+                sender(session, f"{args.ingest}/v1/ingest/logs", key, bodies, args.batch, stop_at, stats)
+            )
+            for _ in range(args.concurrency)
+        ]
+        tasks.append(asyncio.create_task(prober(session, args.ingest, args.api, key, run_id, stop_at, stats)))
+        tasks.append(asyncio.create_task(sampler(session, args.api, key, run_id, stop_at, stats)))
+        await asyncio.gather(*tasks)
+        send_seconds = time.monotonic() - started
+
+        drain_started = time.monotonic()
+        searchable = 0
+        while time.monotonic() - drain_started < args.drain_timeout:
+            searchable = await search_total(session, args.api, key, {"fields": {"run": run_id}, "size": 1})
+            if searchable >= stats.accepted:
+                break
+            await asyncio.sleep(0.25)
+        all_searchable_after = time.monotonic() - started
+        if pid is not None:
+            peak_rss["mintlog"] = rss_kib(pid)
+            for child in child_pids(pid):
+                peak_rss[f"child-{child}"] = rss_kib(child)
+
+    return {
+        "run_id": run_id,
+        "duration_s": round(send_seconds, 1),
+        "batch_size": args.batch,
+        "concurrency": args.concurrency,
+        "raw_bytes_per_event": round(raw_bytes_per_event, 1),
+        "events_accepted": stats.accepted,
+        "events_searchable": searchable,
+        "zero_loss": searchable == stats.accepted,
+        "accepted_events_per_s": round(stats.accepted / send_seconds),
+        "searchable_events_per_s": round(searchable / all_searchable_after),
+        "statuses": stats.statuses,
+        "ingest_request_p50_ms": round(percentile(stats.request_latencies, 0.5) * 1000, 1),
+        "ingest_request_p99_ms": round(percentile(stats.request_latencies, 0.99) * 1000, 1),
+        "ingest_to_searchable_p50_ms": round(percentile(stats.searchable_latencies, 0.5) * 1000, 1),
+        "ingest_to_searchable_p99_ms": round(percentile(stats.searchable_latencies, 0.99) * 1000, 1),
+        "probes": len(stats.searchable_latencies),
+        "probes_lost": stats.probes_lost,
+        "peak_rss_kib": peak_rss,
+        "searchable_rate_mean_per_s": round(
+            statistics.mean(
+                [
+                    (b[1] - a[1]) / (b[0] - a[0])
+                    for a, b in zip(stats.searchable_samples, stats.searchable_samples[1:], strict=False)
+                    if b[0] > a[0] and a[1] >= 0 and b[1] >= 0
+                ]
+                or [0.0]
+            )
+        ),
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def spawn(data_dir: Path, extra_env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str, str, str]:
+    ingest_port, api_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MINTLOG_")}
+    env.update(
+        {
+            "MINTLOG_DATA_DIR": str(data_dir),
+            "MINTLOG_HTTP__INGEST_PORT": str(ingest_port),
+            "MINTLOG_HTTP__API_PORT": str(api_port),
+            "MINTLOG_LOG_LEVEL": "warning",
+            **extra_env,
+        }
+    )
+    log = (data_dir.parent / "mintlog.log").open("wb")
+    process = subprocess.Popen([sys.executable, "-m", "mintlog", "run"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    ingest, api = f"http://127.0.0.1:{ingest_port}", f"http://127.0.0.1:{api_port}"
+    deadline = time.monotonic() + 60
+    import urllib.request
+
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"{ingest}/healthz", timeout=1)
+            urllib.request.urlopen(f"{api}/healthz", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        process.kill()
+        raise SystemExit("mintlog did not start; see " + str(data_dir.parent / "mintlog.log"))
+    boot = subprocess.run(
+        [sys.executable, "-m", "mintlog", "admin", "bootstrap", "--tenant", "bench"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return process, ingest, api, boot.stdout.strip().splitlines()[-1]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--spawn", action="store_true", help="start `mintlog run` on a temporary data dir")
+    parser.add_argument("--key", help="API key (when not spawning)")
+    parser.add_argument("--ingest", default="http://127.0.0.1:8080")
+    parser.add_argument("--api", default="http://127.0.0.1:8081")
+    parser.add_argument("--pid", type=int, help="pid of the running mintlog, for RSS (when not spawning)")
+    parser.add_argument("--duration", type=float, default=60.0)
+    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--distinct-bodies", type=int, default=40)
+    parser.add_argument("--drain-timeout", type=float, default=120.0)
+    parser.add_argument("--env", action="append", default=[], help="extra MINTLOG_X=Y for --spawn")
+    args = parser.parse_args()
+
+    process = None
+    temp_dir = None
+    pid = args.pid
+    key = args.key
+    try:
+        if args.spawn:
+            temp_dir = Path(tempfile.mkdtemp(prefix="mintlog-bench-"))
+            extra = dict(item.split("=", 1) for item in args.env)
+            process, args.ingest, args.api, key = spawn(temp_dir / "data", extra)
+            pid = process.pid
+        if not key:
+            parser.error("--key is required unless --spawn is given")
+        result = asyncio.run(run_load(args, key, pid))
+        if temp_dir is not None:
+            index_dir = temp_dir / "data" / "index"
+            result["index_bytes"] = sum(p.stat().st_size for p in index_dir.rglob("*") if p.is_file())
+            result["index_bytes_per_event"] = round(result["index_bytes"] / max(1, result["events_searchable"]), 1)
+        print(json.dumps(result, indent=2))
+        return 0 if result["zero_loss"] else 1
+    finally:
+        if process is not None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        if temp_dir is not None:
+            shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

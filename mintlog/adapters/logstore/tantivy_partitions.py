@@ -1,0 +1,305 @@
+"""Partition directories of the Tantivy store and the two bounded caches over them.
+
+A partition is one Tantivy index holding one tenant's events of one UTC day, in
+`root/{tenant_dir}/{YYYY-MM-DD}/`. `tenant_dir` is the tenant id with every character outside
+`[A-Za-z0-9_-]` percent-encoded (UTF-8), so any tenant id maps to exactly one directory inside `root`
+(`acme-1` stays `acme-1`; `../x` becomes `%2E%2E%2Fx`).
+
+`PartitionCache` keeps at most `max_open_readers` indexes open for reading (least recently used first out)
+and at most `max_open_writers` `IndexWriter`s (same policy); a partition with an open writer stays open
+for reading too, so at most `max_open_readers + max_open_writers` indexes are open at once. Readers reload
+on demand (`refresh`), never through Tantivy's per-index file-watcher threads.
+
+Thread safety: `get`, `refresh`, `list_days` and `stats` may be called from any thread. The writer methods
+(`open_writers`, `commit`, `discard_writer`, `detach`, `close`) must be called from one thread at a time
+(`commit` of different partitions may run in parallel); the store calls them from its single write thread,
+which is also what makes "at most one `IndexWriter` per partition" hold.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import string
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import tantivy
+
+from mintlog.adapters.logstore.tantivy_schema import MESSAGE_TOKENIZER, message_analyzer
+
+__all__ = ["Partition", "PartitionCache", "PartitionStats", "fsync_directory", "tenant_dir_name"]
+
+logger = logging.getLogger(__name__)
+
+_SAFE_CHARACTERS = frozenset(string.ascii_letters + string.digits + "-_")
+_DAY_NAME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# Tantivy's bounds for the indexing memory of one writer thread.
+_MIN_WRITER_HEAP_BYTES = 15_000_000
+_MAX_WRITER_HEAP_BYTES = 4_293_967_294
+
+
+def tenant_dir_name(tenant_id: str) -> str:
+    """The directory name of a tenant: the id itself when it is made of `[A-Za-z0-9_-]` only."""
+    if not tenant_id:
+        raise ValueError("tenant_id must not be empty")
+    return "".join(
+        character if character in _SAFE_CHARACTERS else "".join(f"%{byte:02X}" for byte in character.encode("utf-8"))
+        for character in tenant_id
+    )
+
+
+def fsync_directory(path: Path) -> None:
+    """Make the entries of directory `path` (new or renamed children) durable."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+@dataclass(eq=False, slots=True)
+class Partition:
+    """One open partition index, and its writer while it has one."""
+
+    tenant_id: str
+    day: date
+    path: Path
+    index: tantivy.Index
+    meta_signature: tuple[int, int, int] | None = None
+    writer: tantivy.IndexWriter | None = None
+    uncommitted: bool = False
+
+    @property
+    def name(self) -> str:
+        """`{tenant_id}/{YYYY-MM-DD}`, as reported in `SearchPage.partitions`."""
+        return f"{self.tenant_id}/{self.day.isoformat()}"
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionStats:
+    """How many partition indexes and writers are open right now."""
+
+    open_readers: int
+    open_writers: int
+
+
+def _meta_signature(path: Path) -> tuple[int, int, int] | None:
+    try:
+        status = os.stat(path / "meta.json")
+    except FileNotFoundError:
+        return None
+    return (status.st_ino, status.st_mtime_ns, status.st_size)
+
+
+class PartitionCache:
+    """The open partition indexes and writers of one store root, both bounded (see the module docstring)."""
+
+    def __init__(
+        self,
+        root: Path,
+        schema: tantivy.Schema,
+        *,
+        writer_heap_bytes: int,
+        max_open_writers: int,
+        max_open_readers: int,
+    ) -> None:
+        if writer_heap_bytes < _MIN_WRITER_HEAP_BYTES:
+            raise ValueError(f"writer_heap_bytes must be at least {_MIN_WRITER_HEAP_BYTES} (Tantivy's minimum)")
+        if max_open_writers < 1 or max_open_readers < 1:
+            raise ValueError("max_open_writers and max_open_readers must be at least 1")
+        self._root = root
+        self._schema = schema
+        self._writer_heap_bytes = min(writer_heap_bytes, _MAX_WRITER_HEAP_BYTES)
+        self._max_open_writers = max_open_writers
+        self._max_open_readers = max_open_readers
+        self._lock = threading.Lock()
+        self._open: OrderedDict[tuple[str, date], Partition] = OrderedDict()
+        self._writers: OrderedDict[tuple[str, date], Partition] = OrderedDict()
+
+    @property
+    def max_open_writers(self) -> int:
+        """How many partitions may have a writer at once."""
+        return self._max_open_writers
+
+    def tenant_path(self, tenant_id: str) -> Path:
+        """The directory holding every partition of `tenant_id`."""
+        return self._root / tenant_dir_name(tenant_id)
+
+    def list_days(self, tenant_id: str) -> list[date]:
+        """The days of `tenant_id` that have a partition on disk, oldest first."""
+        try:
+            entries = list(os.scandir(self.tenant_path(tenant_id)))
+        except FileNotFoundError:
+            return []
+        days: list[date] = []
+        for entry in entries:
+            if _DAY_NAME.fullmatch(entry.name) and entry.is_dir():
+                with contextlib.suppress(ValueError):
+                    days.append(date.fromisoformat(entry.name))
+        return sorted(days)
+
+    def get(self, tenant_id: str, day: date, *, create: bool) -> Partition | None:
+        """The open partition of `tenant_id` for `day`; opened (or created if `create`) when needed.
+
+        Returns None when the partition does not exist and `create` is false.
+        """
+        key = (tenant_id, day)
+        with self._lock:
+            partition = self._writers.get(key) or self._open.get(key)
+            if partition is None:
+                partition = self._open_index(tenant_id, day, create=create)
+                if partition is None:
+                    return None
+            self._open[key] = partition
+            self._open.move_to_end(key)
+            self._evict_readers()
+            return partition
+
+    def _open_index(self, tenant_id: str, day: date, *, create: bool) -> Partition | None:
+        path = self.tenant_path(tenant_id) / day.isoformat()
+        signature = _meta_signature(path)
+        if signature is not None:
+            index = tantivy.Index.open(str(path))
+        elif create:
+            self._create_directory(path)
+            index = tantivy.Index(self._schema, path=str(path), reuse=True)
+            signature = _meta_signature(path)
+        else:
+            return None
+        index.register_tokenizer(MESSAGE_TOKENIZER, message_analyzer())
+        # Reload explicitly (see `refresh`) instead of one file-watcher thread per open index.
+        index.config_reader(reload_policy="manual")
+        return Partition(tenant_id=tenant_id, day=day, path=path, index=index, meta_signature=signature)
+
+    def _create_directory(self, path: Path) -> None:
+        missing = [parent for parent in (path.parent, path) if not parent.exists()]
+        path.mkdir(parents=True, exist_ok=True)
+        for created in missing:
+            fsync_directory(created.parent)
+
+    def _evict_readers(self) -> None:
+        excess = len(self._open) - len(self._writers) - self._max_open_readers
+        if excess <= 0:
+            return
+        for key in [key for key, partition in self._open.items() if partition.writer is None][:excess]:
+            del self._open[key]
+
+    def refresh(self, partition: Partition, *, force: bool = False) -> None:
+        """Make `partition`'s searchers see its latest commit (only reloads when `meta.json` changed)."""
+        signature = _meta_signature(partition.path)
+        if force or signature != partition.meta_signature:
+            partition.index.reload()
+            partition.meta_signature = signature
+
+    def open_writers(self, partitions: Sequence[Partition], pool: Executor | None = None) -> None:
+        """Give every partition of `partitions` a writer (at most `max_open_writers` of them).
+
+        The least recently used writers of other partitions are closed to make room, in parallel on `pool`
+        when given (closing waits for the writer's merges).
+        """
+        if len(partitions) > self._max_open_writers:
+            raise ValueError(f"cannot keep {len(partitions)} writers open, the limit is {self._max_open_writers}")
+        wanted = {(partition.tenant_id, partition.day) for partition in partitions}
+        with self._lock:
+            for key in wanted & self._writers.keys():
+                self._writers.move_to_end(key)
+            missing = [partition for partition in partitions if partition.writer is None]
+            evicted: list[Partition] = []
+            for key in list(self._writers):
+                if len(self._writers) + len(missing) <= self._max_open_writers:
+                    break
+                if key not in wanted:
+                    evicted.append(self._writers.pop(key))
+        if pool is not None and len(evicted) > 1:
+            list(pool.map(self._close_writer, evicted))
+        else:
+            for partition in evicted:
+                self._close_writer(partition)
+        for partition in missing:
+            writer = partition.index.writer(heap_size=self._writer_heap_bytes, num_threads=1)
+            key = (partition.tenant_id, partition.day)
+            with self._lock:
+                partition.writer = writer
+                self._writers[key] = partition
+                self._open[key] = partition
+                self._open.move_to_end(key)
+                self._evict_readers()
+
+    def commit(self, partition: Partition) -> None:
+        """Commit `partition`'s writer (durable once this returns) and reload its searchers."""
+        if partition.writer is None:
+            return
+        partition.writer.commit()
+        partition.uncommitted = False
+        self.refresh(partition, force=True)
+
+    def discard_writer(self, partition: Partition) -> None:
+        """Drop what `partition`'s writer holds uncommitted, then close it."""
+        writer = partition.writer
+        if writer is None:
+            return
+        with self._lock:
+            self._writers.pop((partition.tenant_id, partition.day), None)
+        partition.uncommitted = False
+        try:
+            writer.rollback()
+        finally:
+            self._close_writer(partition)
+
+    def _close_writer(self, partition: Partition) -> None:
+        writer = partition.writer
+        if writer is None:
+            return
+        partition.writer = None
+        if partition.uncommitted:
+            # Not expected (a write commits or discards what it added before returning, and never uses more
+            # writers than there are slots); should it happen, committing keeps the documents.
+            writer.commit()
+            partition.uncommitted = False
+        writer.wait_merging_threads()
+
+    def detach(self, tenant_id: str, day: date, trash: Path) -> None:
+        """Close one partition's writer and reader and move its directory to `trash` (same file system).
+
+        The move happens under the cache lock, so no search reopens the partition once it is gone;
+        searches that already hold it keep reading the open files.
+        """
+        key = (tenant_id, day)
+        with self._lock:
+            partition = self._open.pop(key, None)
+            writer_partition = self._writers.pop(key, None)
+        for closing in (partition, writer_partition):
+            if closing is not None:
+                self._close_writer(closing)
+        with self._lock:
+            self._open.pop(key, None)  # a search may have reopened it while the writer closed
+            (self.tenant_path(tenant_id) / day.isoformat()).rename(trash)
+
+    def close(self) -> None:
+        """Close every writer (waiting for their merges) and drop every open index."""
+        with self._lock:
+            writers = list(self._writers.values())
+            self._writers.clear()
+            self._open.clear()
+        failures: list[BaseException] = []
+        for partition in writers:
+            try:
+                self._close_writer(partition)
+            except BaseException as exc:  # pyo3 panics are BaseException; close the others first
+                logger.exception("closing the writer of partition %s failed", partition.name)
+                failures.append(exc)
+        if failures:
+            raise failures[0]
+
+    def stats(self) -> PartitionStats:
+        """How many indexes and writers are open."""
+        with self._lock:
+            return PartitionStats(open_readers=len(self._open), open_writers=len(self._writers))

@@ -1,0 +1,327 @@
+"""The EventBus contract, run against every adapter: the in-memory bus and NATS on a real embedded server.
+
+Each test gets a fresh bus (and, for NATS, a fresh nats-server in tmp_path). `make_bus` builds another client
+of the same bus, as another process would, with its own stream limits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
+from pathlib import Path
+from typing import Protocol
+
+import pytest
+
+from mintlog.adapters.bus.embedded_nats import EmbeddedNatsServer
+from mintlog.adapters.bus.memory import MemoryBroker, MemoryEventBus
+from mintlog.adapters.bus.nats import NatsEventBus
+from mintlog.errors import BusFull, BusUnavailable, DependencyUnavailable, PayloadTooLarge
+from mintlog.ports.bus import BusConsumer, BusMessage, EventBus
+
+MAX_PAYLOAD = 256 * 1024
+LARGE_STREAM = 64 * 1024 * 1024
+
+
+class MakeBus(Protocol):
+    def __call__(self, *, stream_max_bytes: int = LARGE_STREAM) -> Awaitable[EventBus]: ...
+
+
+@pytest.fixture(params=["memory", "nats"])
+async def make_bus(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[MakeBus]:
+    """Builds started clients of one bus; all of them (and the server) are closed after the test."""
+    buses: list[EventBus] = []
+    server: EmbeddedNatsServer | None = None
+    broker = MemoryBroker()
+    if request.param == "nats":
+        server = EmbeddedNatsServer(tmp_path / "nats", max_payload_bytes=MAX_PAYLOAD)
+        await server.start()
+
+    async def make(*, stream_max_bytes: int = LARGE_STREAM) -> EventBus:
+        bus: EventBus
+        if server is None:
+            bus = MemoryEventBus(
+                duplicate_window_seconds=60,
+                max_payload_bytes=MAX_PAYLOAD,
+                max_bytes=stream_max_bytes,
+                broker=broker,
+            )
+        else:
+            bus = NatsEventBus(
+                [server.url],
+                connect_timeout_seconds=5,
+                publish_timeout_seconds=2,
+                stream_max_bytes=stream_max_bytes,
+                stream_max_age_seconds=3600,
+                duplicate_window_seconds=60,
+                replicas=1,
+            )
+        buses.append(bus)
+        await bus.start()
+        return bus
+
+    try:
+        yield make
+    finally:
+        for bus in buses:
+            await bus.close()
+        if server is not None:
+            await server.stop()
+
+
+@pytest.fixture
+async def bus(make_bus: MakeBus) -> EventBus:
+    return await make_bus()
+
+
+async def fetch_all(consumer: BusConsumer, expected: int, timeout_seconds: float = 5.0) -> list[BusMessage]:
+    """Fetch until `expected` messages arrived or the time is up."""
+    messages: list[BusMessage] = []
+    deadline = asyncio.get_running_loop().time() + timeout_seconds
+    while len(messages) < expected:
+        remaining = deadline - asyncio.get_running_loop().time()
+        if remaining <= 0:
+            break
+        messages += await consumer.fetch(expected - len(messages), min(remaining, 1.0))
+    return messages
+
+
+async def fill_until_full(bus: EventBus, payload_bytes: int = 1024) -> tuple[int, BusFull]:
+    """Publish until the stream refuses: (messages accepted, the refusal); fails after 20 accepted."""
+    for accepted in range(20):
+        try:
+            await bus.publish("logs.raw.t1", b"x" * payload_bytes)
+        except BusFull as refusal:
+            return accepted, refusal
+    raise AssertionError("the stream never became full")
+
+
+async def raw_consumer(bus: EventBus, durable: str = "indexer", ack_wait_seconds: float = 30.0) -> BusConsumer:
+    return await bus.consumer("LOGS_RAW", durable, filter_subject="logs.raw.>", ack_wait_seconds=ack_wait_seconds)
+
+
+async def test_publish_fetch_ack_roundtrip(bus: EventBus) -> None:
+    ack = await bus.publish("logs.raw.t1", b"batch-1")
+    assert ack.stream == "LOGS_RAW"
+    assert ack.sequence >= 1
+    assert not ack.duplicate
+
+    consumer = await raw_consumer(bus)
+    [message] = await fetch_all(consumer, 1)
+    assert (message.subject, message.data, message.num_delivered) == ("logs.raw.t1", b"batch-1", 1)
+    await message.ack()
+    await consumer.close()
+
+    again = await raw_consumer(bus)
+    assert await again.fetch(10, 0.3) == []
+
+
+async def test_sequences_increase_and_messages_arrive_in_order(bus: EventBus) -> None:
+    acks = [await bus.publish("logs.raw.t1", f"m{i}".encode()) for i in range(5)]
+    assert [a.sequence for a in acks] == sorted({a.sequence for a in acks})
+    messages = await fetch_all(await raw_consumer(bus), 5)
+    assert [m.data for m in messages] == [f"m{i}".encode() for i in range(5)]
+
+
+async def test_duplicate_msg_id_is_stored_once(bus: EventBus) -> None:
+    first = await bus.publish("logs.raw.t1", b"batch", msg_id="batch-42")
+    second = await bus.publish("logs.raw.t1", b"batch", msg_id="batch-42")
+    other = await bus.publish("logs.raw.t1", b"other", msg_id="batch-43")
+    assert not first.duplicate
+    assert second.duplicate
+    assert second.sequence == first.sequence
+    assert not other.duplicate
+
+    consumer = await raw_consumer(bus)
+    messages = await fetch_all(consumer, 2)
+    assert [m.data for m in messages] == [b"batch", b"other"]
+    assert await consumer.fetch(10, 0.3) == []
+
+
+async def test_unacked_message_is_redelivered_after_ack_wait(bus: EventBus) -> None:
+    await bus.publish("logs.raw.t1", b"slow")
+    consumer = await raw_consumer(bus, ack_wait_seconds=1.0)
+    [first] = await fetch_all(consumer, 1)
+    assert first.num_delivered == 1
+    assert await consumer.fetch(1, 0.3) == []  # not before ack_wait
+
+    [again] = await fetch_all(consumer, 1, timeout_seconds=3.0)
+    assert again.data == b"slow"
+    assert again.num_delivered == 2
+    await again.ack()
+    assert await consumer.fetch(1, 1.5) == []
+
+
+async def test_nak_redelivers(bus: EventBus) -> None:
+    await bus.publish("logs.raw.t1", b"retry-me")
+    consumer = await raw_consumer(bus)
+    [first] = await fetch_all(consumer, 1)
+    await first.nak()
+    [second] = await fetch_all(consumer, 1, timeout_seconds=2.0)
+    assert (second.data, second.num_delivered) == (b"retry-me", 2)
+
+    await second.nak(delay_seconds=1.0)
+    assert await consumer.fetch(1, 0.3) == []
+    [third] = await fetch_all(consumer, 1, timeout_seconds=3.0)
+    assert third.num_delivered == 3
+    await third.ack()
+
+
+async def test_term_stops_redelivery(bus: EventBus) -> None:
+    await bus.publish("logs.raw.t1", b"poison")
+    consumer = await raw_consumer(bus, ack_wait_seconds=1.0)
+    [message] = await fetch_all(consumer, 1)
+    await message.term()
+    await message.ack()  # settling twice is a no-op
+    assert await consumer.fetch(1, 1.8) == []
+
+
+async def test_consumers_with_the_same_durable_split_the_work(make_bus: MakeBus) -> None:
+    publisher = await make_bus()
+    worker_a = await raw_consumer(await make_bus(), durable="pipeline")
+    worker_b = await raw_consumer(await make_bus(), durable="pipeline")
+    for i in range(20):
+        await publisher.publish(f"logs.raw.t{i % 3}", f"event-{i}".encode())
+
+    seen_by: dict[str, list[bytes]] = {"a": [], "b": []}
+    deadline = asyncio.get_running_loop().time() + 10
+    while len(seen_by["a"]) + len(seen_by["b"]) < 20 and asyncio.get_running_loop().time() < deadline:
+        for name, worker in (("a", worker_a), ("b", worker_b)):
+            for message in await worker.fetch(4, 0.5):
+                seen_by[name].append(message.data)
+                await message.ack()
+
+    everything = seen_by["a"] + seen_by["b"]
+    assert sorted(everything) == sorted(f"event-{i}".encode() for i in range(20))
+    assert len(set(everything)) == 20
+    assert seen_by["a"]
+    assert seen_by["b"]
+
+
+async def test_consumer_filter_subject(bus: EventBus) -> None:
+    await bus.publish("logs.raw.t1", b"for-t1")
+    await bus.publish("logs.raw.t2", b"for-t2")
+    await bus.publish("logs.raw.t1", b"for-t1-again")
+
+    only_t1 = await bus.consumer("LOGS_RAW", "t1-only", filter_subject="logs.raw.t1", ack_wait_seconds=30)
+    everything = await bus.consumer("LOGS_RAW", "all", filter_subject="logs.raw.>", ack_wait_seconds=30)
+    t1_messages = await fetch_all(only_t1, 2)
+    all_messages = await fetch_all(everything, 3)
+    assert await only_t1.fetch(10, 0.3) == []
+    assert [m.data for m in t1_messages] == [b"for-t1", b"for-t1-again"]
+    assert {m.subject for m in t1_messages} == {"logs.raw.t1"}
+    assert [m.data for m in all_messages] == [b"for-t1", b"for-t2", b"for-t1-again"]
+
+
+async def test_subscribe_sees_live_messages_only(bus: EventBus) -> None:
+    await bus.publish("logs.parsed.t1", b"before")
+    live = bus.subscribe("logs.parsed.t1")
+    assert isinstance(live, AsyncGenerator)
+    try:
+        next_message = asyncio.ensure_future(anext(live))
+        # The subscription starts with the first iteration: publish until the reader sees something.
+        for attempt in range(50):
+            await bus.publish("logs.parsed.t2", b"other-tenant")
+            await bus.publish("logs.parsed.t1", f"live-{attempt}".encode(), headers={"X-Attempt": str(attempt)})
+            done, _ = await asyncio.wait({next_message}, timeout=0.1)
+            if done:
+                break
+        message = await asyncio.wait_for(next_message, 1)
+        assert message.subject == "logs.parsed.t1"
+        assert message.data.startswith(b"live-")
+        assert message.headers["X-Attempt"] == message.data.decode().removeprefix("live-")
+        await message.ack()  # no-op for live messages
+    finally:
+        await live.aclose()
+
+
+async def test_subscribe_with_wildcard(bus: EventBus) -> None:
+    live = bus.subscribe("alerts.events.*")
+    assert isinstance(live, AsyncGenerator)
+    try:
+        next_message = asyncio.ensure_future(anext(live))
+        for _ in range(50):
+            await bus.publish("alerts.events.t9", b"fired")
+            done, _ = await asyncio.wait({next_message}, timeout=0.1)
+            if done:
+                break
+        message = await asyncio.wait_for(next_message, 1)
+        assert (message.subject, message.data) == ("alerts.events.t9", b"fired")
+    finally:
+        await live.aclose()
+
+
+async def test_full_stream_raises_bus_full(make_bus: MakeBus) -> None:
+    bus = await make_bus(stream_max_bytes=8 * 1024)
+    _, refusal = await fill_until_full(bus)
+    assert isinstance(refusal, DependencyUnavailable)
+    assert refusal.retry_after_seconds > 0
+    with pytest.raises(BusFull):
+        await bus.publish("logs.raw.t1", b"x" * 1024)
+
+
+async def test_headers_roundtrip(bus: EventBus) -> None:
+    headers = {"Mintlog-Dead-Reason": "unparseable timestamp", "Mintlog-Tenant": "t1"}
+    await bus.publish("deadletter.logs.raw.t1", b"bad", headers=headers, msg_id="dead-1")
+    consumer = await bus.consumer("DEAD_LETTERS", "dlq", filter_subject="deadletter.>", ack_wait_seconds=30)
+    [message] = await fetch_all(consumer, 1)
+    assert message.headers.items() >= headers.items()
+
+
+async def test_start_twice_is_idempotent_and_updates_stream_limits(make_bus: MakeBus) -> None:
+    small = await make_bus(stream_max_bytes=8 * 1024)
+    await small.start()
+    await small.publish("logs.raw.t1", b"kept", msg_id="kept")
+    accepted, _ = await fill_until_full(small)
+    stored = 1 + accepted
+
+    await make_bus(stream_max_bytes=LARGE_STREAM)  # another process starts with a larger limit
+    await small.publish("logs.raw.t1", b"fits now")
+
+    messages = await fetch_all(await raw_consumer(small), stored + 1)
+    assert len(messages) == stored + 1
+    assert messages[0].data == b"kept"  # updating the stream kept its messages
+    assert messages[-1].data == b"fits now"
+
+
+async def test_invalid_durable_name_is_refused(bus: EventBus) -> None:
+    with pytest.raises(ValueError, match=r"indexer\.t1"):
+        await bus.consumer("LOGS_RAW", "indexer.t1", filter_subject="logs.raw.>", ack_wait_seconds=30)
+
+
+async def test_consumer_on_unknown_stream_is_unavailable(bus: EventBus) -> None:
+    with pytest.raises(BusUnavailable):
+        await bus.consumer("NO_SUCH_STREAM", "x", filter_subject="nothing.>", ack_wait_seconds=30)
+
+
+async def test_publish_to_a_subject_without_stream_is_unavailable(bus: EventBus) -> None:
+    with pytest.raises(BusUnavailable):
+        await bus.publish("no.stream.here", b"lost?")
+
+
+async def test_payload_limit(bus: EventBus) -> None:
+    assert bus.max_payload_bytes == MAX_PAYLOAD
+    await bus.publish("logs.raw.t1", b"x" * (MAX_PAYLOAD - 1024))
+    with pytest.raises(PayloadTooLarge):
+        await bus.publish("logs.raw.t1", b"x" * (MAX_PAYLOAD + 1))
+
+
+async def test_ping_and_closed_bus(make_bus: MakeBus) -> None:
+    bus = await make_bus()
+    await bus.ping()
+    await bus.close()
+    with pytest.raises(BusUnavailable):
+        await bus.ping()
+    with pytest.raises(BusUnavailable):
+        await bus.publish("logs.raw.t1", b"after close")
+
+
+async def test_closing_the_bus_ends_live_subscriptions(make_bus: MakeBus) -> None:
+    bus = await make_bus()
+    live = bus.subscribe("logs.parsed.>")
+    assert isinstance(live, AsyncGenerator)
+    next_message = asyncio.ensure_future(anext(live))
+    await asyncio.sleep(0.2)
+    await bus.close()
+    with pytest.raises(StopAsyncIteration):
+        await asyncio.wait_for(next_message, 2)

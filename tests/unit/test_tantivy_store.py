@@ -1,0 +1,199 @@
+"""Behaviour of `TantivyLogStore` that the `LogStore` contract does not cover: layout, limits, errors."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from mintlog.adapters.logstore.tantivy import EventEncodingError, TantivyLogStore
+from mintlog.domain.events import LogEvent
+from mintlog.errors import StoreUnavailable
+from mintlog.ports.logstore import SearchQuery
+
+MiB = 1024 * 1024
+NOON = datetime(2024, 3, 9, 12, tzinfo=UTC)
+
+
+def make_event(
+    event_id: str, *, tenant_id: str = "acme", timestamp: datetime = NOON, message: str = "request served"
+) -> LogEvent:
+    return LogEvent(
+        id=event_id,
+        tenant_id=tenant_id,
+        timestamp=timestamp,
+        received_at=timestamp,
+        service="checkout",
+        level="info",
+        message=message,
+        host="web-1",
+    )
+
+
+def partition_dirs(root: Path) -> list[str]:
+    return sorted(str(path.relative_to(root)) for path in root.glob("*/*") if path.is_dir())
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[TantivyLogStore]:
+    store = TantivyLogStore(tmp_path / "index", writer_heap_bytes=16 * MiB)
+    await store.start()
+    yield store
+    await store.close()
+
+
+async def test_each_tenant_and_utc_day_is_one_directory(store: TantivyLogStore) -> None:
+    plus_two = timezone(timedelta(hours=2))
+    await store.write(
+        [
+            make_event("late-local", timestamp=datetime(2024, 3, 10, 1, 30, tzinfo=plus_two)),  # 03-09 23:30Z
+            make_event("early-utc", timestamp=datetime(2024, 3, 10, 0, 0, tzinfo=UTC)),
+            make_event("other-tenant", tenant_id="globex", timestamp=NOON),
+        ]
+    )
+
+    assert partition_dirs(store.root) == ["acme/2024-03-09", "acme/2024-03-10", "globex/2024-03-09"]
+
+
+async def test_a_tenant_id_cannot_escape_the_root(store: TantivyLogStore, tmp_path: Path) -> None:
+    await store.write([make_event("evt-1", tenant_id="../evil"), make_event("evt-2", tenant_id="a/b")])
+
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["index"]
+    assert partition_dirs(store.root) == ["%2E%2E%2Fevil/2024-03-09", "a%2Fb/2024-03-09"]
+    page = await store.search(SearchQuery("../evil"))
+    assert [event.id for event in page.events] == ["evt-1"]
+
+
+async def test_search_opens_only_the_partitions_overlapping_the_range(store: TantivyLogStore) -> None:
+    await store.write([make_event(f"evt-{day}", timestamp=NOON + timedelta(days=day)) for day in range(5)])
+
+    page = await store.search(SearchQuery("acme", start=NOON + timedelta(days=1), end=NOON + timedelta(days=3)))
+    everything = await store.search(SearchQuery("acme", order="asc"))
+
+    assert page.partitions == ["acme/2024-03-12", "acme/2024-03-11", "acme/2024-03-10"]
+    assert [event.id for event in page.events] == ["evt-2", "evt-1"]
+    assert everything.partitions == [f"acme/2024-03-{day:02d}" for day in range(9, 14)]
+
+
+async def test_open_writers_and_readers_stay_within_their_limits(tmp_path: Path) -> None:
+    store = TantivyLogStore(tmp_path, writer_heap_bytes=16 * MiB, max_open_writers=2, max_open_readers=3)
+    await store.start()
+    try:
+        for tenant_number in range(6):
+            tenant = f"tenant-{tenant_number}"
+            await store.write(
+                [make_event("evt", tenant_id=tenant, timestamp=NOON + timedelta(days=day)) for day in range(2)]
+            )
+            await store.search(SearchQuery(tenant))
+            stats = store.stats()
+            assert stats.open_writers <= 2
+            assert stats.open_readers <= 3 + 2
+        for tenant_number in range(6):
+            assert (await store.search(SearchQuery(f"tenant-{tenant_number}"))).total == 2
+    finally:
+        await store.close()
+    assert store.stats().open_writers == 0
+
+
+def test_the_writer_heap_must_be_one_tantivy_accepts(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="writer_heap_bytes"):
+        TantivyLogStore(tmp_path, writer_heap_bytes=1 * MiB)
+
+
+async def test_a_store_serves_only_between_start_and_close(tmp_path: Path) -> None:
+    store = TantivyLogStore(tmp_path / "index", writer_heap_bytes=16 * MiB)
+    with pytest.raises(StoreUnavailable):
+        await store.ping()
+    with pytest.raises(StoreUnavailable):
+        await store.write([make_event("evt-1")])
+
+    await store.start()
+    await store.start()
+    await store.ping()
+    await store.close()
+    await store.close()
+
+    with pytest.raises(StoreUnavailable):
+        await store.search(SearchQuery("acme"))
+
+
+async def test_ping_fails_when_the_root_is_gone(store: TantivyLogStore) -> None:
+    shutil.rmtree(store.root)
+
+    with pytest.raises(StoreUnavailable):
+        await store.ping()
+
+
+async def test_tantivy_errors_become_store_unavailable(store: TantivyLogStore) -> None:
+    await store.write([make_event("evt-1")])  # keeps the partition's writer open
+    intruder = TantivyLogStore(store.root, writer_heap_bytes=16 * MiB)
+    await intruder.start()
+    try:
+        with pytest.raises(StoreUnavailable, match="write"):
+            await intruder.write([make_event("evt-2")])
+        await store.close()
+        await intruder.write([make_event("evt-2")])
+        assert (await intruder.search(SearchQuery("acme"))).total == 2
+    finally:
+        await intruder.close()
+
+
+async def test_commits_of_another_process_become_visible(store: TantivyLogStore) -> None:
+    reader = TantivyLogStore(store.root, writer_heap_bytes=16 * MiB)
+    await reader.start()
+    try:
+        await store.write([make_event("evt-1")])
+        assert (await reader.search(SearchQuery("acme"))).total == 1
+        await store.write([make_event("evt-2", timestamp=NOON + timedelta(seconds=1))])
+        assert [event.id for event in (await reader.search(SearchQuery("acme"))).events] == ["evt-2", "evt-1"]
+    finally:
+        await reader.close()
+
+
+async def test_utc_offsets_and_naive_timestamps_come_back_as_written(store: TantivyLogStore) -> None:
+    plus_five = timezone(timedelta(hours=5, minutes=30))
+    offset = make_event("offset", timestamp=datetime(2024, 3, 9, 17, 30, 0, 123_456, tzinfo=plus_five))
+    naive = make_event("naive", timestamp=datetime(2024, 3, 9, 12, 0, 0, 654_321))
+    await store.write([offset, naive])
+
+    page = await store.search(SearchQuery("acme"))
+
+    assert page.events == [naive, offset]
+    assert page.events[1].timestamp.utcoffset() == timedelta(hours=5, minutes=30)
+
+
+async def test_timestamps_outside_tantivys_date_range_are_kept_exactly(store: TantivyLogStore) -> None:
+    ancient = make_event("ancient", timestamp=datetime(1, 1, 1, 0, 0, 0, 1, tzinfo=UTC))
+    far = make_event("far", timestamp=datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC))
+    await store.write([ancient, far, make_event("now")])
+
+    page = await store.search(SearchQuery("acme", end=datetime(2000, 1, 1, tzinfo=UTC)))
+    everything = await store.search(SearchQuery("acme"))
+
+    assert page.events == [ancient]
+    assert [event.id for event in everything.events] == ["far", "now", "ancient"]
+
+
+async def test_an_event_that_cannot_be_encoded_keeps_its_partition_unchanged(store: TantivyLogStore) -> None:
+    good = make_event("good")
+    broken = make_event("broken", message="lone surrogate \ud800")
+
+    with pytest.raises(EventEncodingError, match="broken"):
+        await store.write([good, broken])
+    assert (await store.search(SearchQuery("acme"))).total == 0
+
+    await store.write([good])
+    assert (await store.search(SearchQuery("acme"))).events == [good]
+
+
+async def test_an_event_without_a_tenant_is_rejected_before_anything_is_written(
+    store: TantivyLogStore,
+) -> None:
+    with pytest.raises(ValueError, match="tenant_id"):
+        await store.write([make_event("good"), make_event("orphan", tenant_id="")])
+
+    assert (await store.search(SearchQuery("acme"))).total == 0
+    assert (await store.search(SearchQuery(""))).total == 0
