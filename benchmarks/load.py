@@ -100,6 +100,22 @@ class Stats:
     searchable_samples: list[tuple[float, int]] = field(default_factory=lambda: [])
 
 
+class Pacer:
+    """Hands out send slots so that all senders together offer `rate` events/s (0 = as fast as possible)."""
+
+    def __init__(self, rate: float, per_body: int) -> None:
+        self._interval = per_body / rate if rate > 0 else 0.0
+        self._next = time.monotonic()
+
+    async def wait(self) -> None:
+        if not self._interval:
+            return
+        slot = self._next = max(self._next + self._interval, time.monotonic() - 1.0)
+        delay = slot - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+
 async def sender(
     session: aiohttp.ClientSession,
     url: str,
@@ -108,10 +124,12 @@ async def sender(
     per_body: int,
     stop_at: float,
     stats: Stats,
+    pacer: Pacer,
 ) -> None:
     index = random.randrange(len(bodies))
     headers = {"X-API-Key": key, "Content-Type": "application/json"}
     while time.monotonic() < stop_at:
+        await pacer.wait()
         body = bodies[index % len(bodies)]
         index += 1
         started = time.perf_counter()
@@ -187,9 +205,10 @@ async def run_load(args: argparse.Namespace, key: str, pid: int | None) -> dict[
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         started = time.monotonic()
         stop_at = started + args.duration
+        pacer = Pacer(args.rate, args.batch)
         tasks = [
             asyncio.create_task(
-                sender(session, f"{args.ingest}/v1/ingest/logs", key, bodies, args.batch, stop_at, stats)
+                sender(session, f"{args.ingest}/v1/ingest/logs", key, bodies, args.batch, stop_at, stats, pacer)
             )
             for _ in range(args.concurrency)
         ]
@@ -215,6 +234,7 @@ async def run_load(args: argparse.Namespace, key: str, pid: int | None) -> dict[
         "run_id": run_id,
         "duration_s": round(send_seconds, 1),
         "batch_size": args.batch,
+        "offered_rate": args.rate or "max",
         "concurrency": args.concurrency,
         "raw_bytes_per_event": round(raw_bytes_per_event, 1),
         "events_accepted": stats.accepted,
@@ -296,6 +316,7 @@ def main() -> int:
     parser.add_argument("--pid", type=int, help="pid of the running mintlog, for RSS (when not spawning)")
     parser.add_argument("--duration", type=float, default=60.0)
     parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--rate", type=float, default=0.0, help="offered events/s (default: as fast as possible)")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--distinct-bodies", type=int, default=40)
     parser.add_argument("--drain-timeout", type=float, default=120.0)

@@ -120,3 +120,21 @@ def test_health_readiness_metrics_and_request_ids(running: tuple[MintlogProcess,
         assert name in metrics
     accepted = [line for line in metrics.splitlines() if line.startswith("mintlog_ingest_events_accepted_total")]
     assert float(accepted[0].split()[-1]) >= 2
+
+
+def test_refused_requests_and_rejected_events_are_counted(running: tuple[MintlogProcess, str]) -> None:
+    mintlog, key = running
+
+    def counter(name: str) -> float:
+        text = httpx.get(f"{mintlog.ingest_url}/metrics").text
+        return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name))
+
+    refused = 'mintlog_ingest_requests_rejected_total{reason="malformed_json"}'
+    rejected = 'mintlog_ingest_events_rejected_total{reason="not_an_object"}'
+    refused_before, rejected_before = counter(refused), counter(rejected)
+    bad = httpx.post(f"{mintlog.ingest_url}/v1/ingest/logs", content=b"{", headers={"X-API-Key": key})
+    assert bad.status_code == 400
+    partial = mintlog.ingest(key, {"events": [{"message": "ok"}, 7, 8]})
+    assert partial.json()["rejected"] == 2
+    assert counter(refused) == refused_before + 1
+    assert counter(rejected) == rejected_before + 2

@@ -26,6 +26,7 @@ class IngestRole:
                 service,
                 requires=make_requires(runtime.authenticator),
                 max_body_bytes=settings.ingest.max_body_bytes,
+                metrics=runtime.metrics,
             ),
             metrics=runtime.metrics,
             readiness_checks={

@@ -7,15 +7,18 @@ from typing import Any
 from litestar import Request, Response, post
 from litestar.params import Parameter
 
+from mintlog.errors import DependencyUnavailable, ProblemError
 from mintlog.http.guards import Guard, principal_of
+from mintlog.metrics import Metrics
 from mintlog.roles.ingest.body import check_content_type, read_limited_body
 from mintlog.roles.ingest.service import IngestService
 
 __all__ = ["ingest_routes"]
 
 
-def ingest_routes(service: IngestService, *, requires: Any, max_body_bytes: int) -> list[Any]:
-    """The route handlers of the ingest API, bound to `service`."""
+def ingest_routes(service: IngestService, *, requires: Any, max_body_bytes: int, metrics: Metrics) -> list[Any]:
+    """The route handlers of the ingest API, bound to `service`. Every refused request is counted by code."""
+    rejected_requests = metrics.ingest_requests_rejected
     ingest_guard: Guard = requires("ingest:logs")
 
     @post(
@@ -35,14 +38,21 @@ def ingest_routes(service: IngestService, *, requires: Any, max_body_bytes: int)
         idempotency_key: str | None = Parameter(header="Idempotency-Key", default=None, required=False),
     ) -> Response[bytes]:
         principal = principal_of(request)
-        check_content_type(request.headers.get("content-type"))
-        body = await read_limited_body(
-            request.stream(),
-            content_encoding=request.headers.get("content-encoding"),
-            content_length=request.headers.get("content-length"),
-            max_bytes=max_body_bytes,
-        )
-        answer, replayed = await service.ingest(principal.tenant_id, body, idempotency_key=idempotency_key)
+        try:
+            check_content_type(request.headers.get("content-type"))
+            body = await read_limited_body(
+                request.stream(),
+                content_encoding=request.headers.get("content-encoding"),
+                content_length=request.headers.get("content-length"),
+                max_bytes=max_body_bytes,
+            )
+            answer, replayed = await service.ingest(principal.tenant_id, body, idempotency_key=idempotency_key)
+        except ProblemError as exc:
+            rejected_requests.labels(exc.code).inc()
+            raise
+        except DependencyUnavailable:
+            rejected_requests.labels("unavailable").inc()
+            raise
         headers = {"Idempotent-Replayed": "true"} if replayed else None
         return Response(answer, status_code=202, media_type="application/json", headers=headers)
 

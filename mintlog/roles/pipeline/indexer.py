@@ -46,7 +46,9 @@ class IndexerWorker:
         settings: IndexerSettings,
         metrics: Metrics,
         grace_seconds: float,
+        retry_delay_seconds: float = _RETRY_DELAY_SECONDS,
     ) -> None:
+        self._retry_delay = retry_delay_seconds
         self._bus = bus
         self._store = store
         self._pipeline = pipeline
@@ -125,7 +127,7 @@ class IndexerWorker:
         try:
             await self._store.ping()
         except DependencyUnavailable:
-            await asyncio.gather(*(message.nak(_RETRY_DELAY_SECONDS) for message in messages))
+            await asyncio.gather(*(message.nak(self._retry_delay) for message in messages))
             return
         for message, events in zip(messages, batches, strict=True):
             try:
@@ -134,7 +136,7 @@ class IndexerWorker:
                 if message.num_delivered >= self._pipeline.max_deliveries:
                     await self._dead_letter(message, "store_rejected", f"log store refused the batch: {exc}")
                 else:
-                    await message.nak(_RETRY_DELAY_SECONDS * message.num_delivered)
+                    await message.nak(self._retry_delay * message.num_delivered)
                 continue
             await message.ack()
             self._record(events)
@@ -152,4 +154,4 @@ class IndexerWorker:
                 self._bus, message, consumer=self.name, reason_code=code, reason=reason, metrics=self._metrics
             )
         except DependencyUnavailable:
-            await message.nak(_RETRY_DELAY_SECONDS)
+            await message.nak(self._retry_delay)

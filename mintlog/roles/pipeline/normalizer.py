@@ -44,7 +44,9 @@ class NormalizerWorker:
         limits: IngestSettings,
         metrics: Metrics,
         grace_seconds: float,
+        retry_delay_seconds: float = _RETRY_DELAY_SECONDS,
     ) -> None:
+        self._retry_delay = retry_delay_seconds
         self._bus = bus
         self._settings = settings
         self._limits = limits
@@ -88,13 +90,13 @@ class NormalizerWorker:
             if message.num_delivered >= self._settings.max_deliveries:
                 await self._dead_letter(message, "normalize_failed", f"normalization failed: {exc!r}")
             else:
-                await message.nak(_RETRY_DELAY_SECONDS * message.num_delivered)
+                await message.nak(self._retry_delay * message.num_delivered)
             return
         try:
             await self._publish(batch, events)
         except DependencyUnavailable as exc:
             logger.warning("cannot publish parsed batch %s: %s; will retry", batch.batch_id, exc)
-            await message.nak(_RETRY_DELAY_SECONDS)
+            await message.nak(self._retry_delay)
             return
         await message.ack()
         self._metrics.pipeline_events.inc(len(events))
@@ -121,4 +123,4 @@ class NormalizerWorker:
                 self._bus, message, consumer=self.name, reason_code=code, reason=reason, metrics=self._metrics
             )
         except DependencyUnavailable:
-            await message.nak(_RETRY_DELAY_SECONDS)
+            await message.nak(self._retry_delay)

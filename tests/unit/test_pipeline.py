@@ -1,0 +1,249 @@
+"""The pipeline workers on the in-memory bus: normalize, index, dead-letter, retry."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
+
+import pytest
+
+from mintlog.adapters.bus.memory import MemoryEventBus
+from mintlog.domain.events import LogEvent, RawBatch, decode_parsed_batch, encode_bus_message
+from mintlog.errors import StoreUnavailable
+from mintlog.metrics import Metrics
+from mintlog.ports.bus import BusMessage
+from mintlog.ports.logstore import SearchPage, SearchQuery
+from mintlog.roles.pipeline.indexer import IndexerWorker
+from mintlog.roles.pipeline.normalizer import NormalizerWorker
+from mintlog.settings import IndexerSettings, IngestSettings, PipelineSettings
+
+PIPELINE = PipelineSettings(max_deliveries=3, ack_wait_seconds=30)
+INDEXER = IndexerSettings(flush_interval_ms=50, max_batch_events=10_000, fetch_batch=64)
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+
+class FakeStore:
+    """Records writes; can be down, or refuse events whose message contains 'poison'."""
+
+    def __init__(self) -> None:
+        self.events: dict[str, LogEvent] = {}
+        self.writes: list[int] = []
+        self.down = False
+
+    async def write(self, events: Sequence[LogEvent]) -> None:
+        if self.down:
+            raise StoreUnavailable("store down")
+        if any("poison" in event.message for event in events):
+            raise StoreUnavailable("mapping refused the event")
+        self.writes.append(len(events))
+        for event in events:
+            self.events[event.id] = event
+
+    async def ping(self) -> None:
+        if self.down:
+            raise StoreUnavailable("store down")
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def search(self, query: SearchQuery) -> SearchPage:
+        raise NotImplementedError
+
+
+def raw_batch(batch_id: str, messages: list[str], tenant: str = "t1") -> bytes:
+    return encode_bus_message(
+        RawBatch(
+            batch_id=batch_id,
+            tenant_id=tenant,
+            received_at=NOW,
+            source="http",
+            events=[{"message": message, "level": "WARNING", "service": "svc"} for message in messages],
+        )
+    )
+
+
+async def wait_until(condition: object, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if callable(condition) and condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition not met in time")
+
+
+@pytest.fixture
+async def bus() -> AsyncIterator[MemoryEventBus]:
+    memory_bus = MemoryEventBus()
+    await memory_bus.start()
+    yield memory_bus
+    await memory_bus.close()
+
+
+async def drain(bus: MemoryEventBus, stream: str, subject: str) -> list[BusMessage]:
+    consumer = await bus.consumer(stream, f"test-{stream}", filter_subject=subject, ack_wait_seconds=30)
+    messages = await consumer.fetch(100, 0.2)
+    for message in messages:
+        await message.ack()
+    await consumer.close()
+    return messages
+
+
+def normalizer(bus: MemoryEventBus, metrics: Metrics) -> NormalizerWorker:
+    return NormalizerWorker(
+        bus=bus,
+        settings=PIPELINE,
+        limits=IngestSettings(),
+        metrics=metrics,
+        grace_seconds=2,
+        retry_delay_seconds=0.01,
+    )
+
+
+async def test_normalizer_publishes_normalized_events_with_stable_ids(bus: MemoryEventBus) -> None:
+    metrics = Metrics()
+    worker = normalizer(bus, metrics)
+    await bus.publish("logs.raw.t1", raw_batch("b1", ["one", "two"]), msg_id="b1:0")
+    await worker.start()
+    try:
+        await wait_until(lambda: metrics.pipeline_events._value.get() == 2)  # pyright: ignore[reportPrivateUsage]
+    finally:
+        await worker.stop()
+    parsed = await drain(bus, "LOGS_PARSED", "logs.parsed.>")
+    assert [message.subject for message in parsed] == ["logs.parsed.t1"]
+    events = decode_parsed_batch(parsed[0].data).events
+    assert [(event.id, event.level, event.message) for event in events] == [
+        ("b1-00000", "warn", "one"),
+        ("b1-00001", "warn", "two"),
+    ]
+
+
+async def test_a_redelivered_raw_batch_is_not_published_twice(bus: MemoryEventBus) -> None:
+    metrics = Metrics()
+    worker = normalizer(bus, metrics)
+    payload = raw_batch("b2", ["again"])
+    await bus.publish("logs.raw.t1", payload, msg_id="first-delivery")
+    await bus.publish("logs.raw.t1", payload, msg_id="as-if-redelivered")
+    await worker.start()
+    try:
+        await wait_until(lambda: metrics.pipeline_events._value.get() == 2)  # pyright: ignore[reportPrivateUsage]
+    finally:
+        await worker.stop()
+    assert len(await drain(bus, "LOGS_PARSED", "logs.parsed.>")) == 1
+
+
+async def test_undecodable_messages_are_dead_lettered_and_the_rest_flow(bus: MemoryEventBus) -> None:
+    metrics = Metrics()
+    worker = normalizer(bus, metrics)
+    await bus.publish("logs.raw.t1", b"\xff not msgpack", msg_id="bad")
+    await bus.publish("logs.raw.t1", raw_batch("b3", ["fine"]), msg_id="good")
+    await worker.start()
+    try:
+        await wait_until(lambda: metrics.pipeline_events._value.get() == 1)  # pyright: ignore[reportPrivateUsage]
+    finally:
+        await worker.stop()
+    dead = await drain(bus, "DEAD_LETTERS", "deadletter.>")
+    assert [message.subject for message in dead] == ["deadletter.logs.raw.t1"]
+    assert dead[0].data == b"\xff not msgpack"
+    assert dead[0].headers["Mintlog-Dead-Code"] == "undecodable"
+    assert "cannot be decoded" in dead[0].headers["Mintlog-Dead-Reason"]
+    assert dead[0].headers["Mintlog-Original-Subject"] == "logs.raw.t1"
+    assert metrics.dead_letters.labels("normalizer", "undecodable")._value.get() == 1  # pyright: ignore[reportPrivateUsage]
+    assert len(await drain(bus, "LOGS_PARSED", "logs.parsed.>")) == 1
+
+
+def indexer(bus: MemoryEventBus, store: FakeStore, metrics: Metrics) -> IndexerWorker:
+    return IndexerWorker(
+        bus=bus,
+        store=store,
+        pipeline=PIPELINE,
+        settings=INDEXER,
+        metrics=metrics,
+        grace_seconds=2,
+        retry_delay_seconds=0.01,
+    )
+
+
+async def publish_parsed(bus: MemoryEventBus, batch_id: str, messages: list[str]) -> None:
+    from mintlog.domain.normalize import normalize_batch
+
+    raw = RawBatch(
+        batch_id=batch_id,
+        tenant_id="t1",
+        received_at=NOW,
+        source="http",
+        events=[{"message": message} for message in messages],
+    )
+    from mintlog.domain.events import ParsedBatch
+
+    events = normalize_batch(raw, default_service="s", default_host="h")
+    payload = encode_bus_message(ParsedBatch(batch_id=batch_id, tenant_id="t1", events=events))
+    await bus.publish("logs.parsed.t1", payload, msg_id=f"parsed:{batch_id}")
+
+
+async def test_indexer_writes_many_messages_in_one_commit(bus: MemoryEventBus) -> None:
+    store = FakeStore()
+    for number in range(10):
+        await publish_parsed(bus, f"b{number}", [f"event {number}"])
+    worker = indexer(bus, store, Metrics())
+    await worker.start()
+    try:
+        await wait_until(lambda: len(store.events) == 10)
+    finally:
+        await worker.stop()
+    assert store.writes == [10]
+
+
+async def test_indexer_retries_through_a_store_outage_without_dead_lettering(bus: MemoryEventBus) -> None:
+    store = FakeStore()
+    store.down = True
+    await publish_parsed(bus, "b1", ["survives the outage"])
+    worker = indexer(bus, store, Metrics())
+    await worker.start()
+    try:
+        await asyncio.sleep(0.5)  # many more attempts than max_deliveries
+        assert store.events == {}
+        store.down = False
+        await wait_until(lambda: len(store.events) == 1)
+    finally:
+        await worker.stop()
+    assert await drain(bus, "DEAD_LETTERS", "deadletter.>") == []
+
+
+async def test_indexer_dead_letters_only_the_message_the_store_keeps_refusing(bus: MemoryEventBus) -> None:
+    store = FakeStore()
+    metrics = Metrics()
+    await publish_parsed(bus, "good1", ["fine"])
+    await publish_parsed(bus, "bad", ["poison pill"])
+    await publish_parsed(bus, "good2", ["also fine"])
+    worker = indexer(bus, store, metrics)
+    await worker.start()
+    try:
+        await wait_until(lambda: len(store.events) == 2)
+        await wait_until(lambda: metrics.dead_letters.labels("indexer", "store_rejected")._value.get() == 1)  # pyright: ignore[reportPrivateUsage]
+    finally:
+        await worker.stop()
+    dead = await drain(bus, "DEAD_LETTERS", "deadletter.>")
+    assert len(dead) == 1
+    assert dead[0].headers["Mintlog-Deliveries"] == str(PIPELINE.max_deliveries)
+    assert {event.message for event in store.events.values()} == {"fine", "also fine"}
+
+
+async def test_indexer_commits_its_buffer_when_stopped(bus: MemoryEventBus) -> None:
+    store = FakeStore()
+    slow = IndexerWorker(
+        bus=bus,
+        store=store,
+        pipeline=PIPELINE,
+        settings=IndexerSettings(flush_interval_ms=60_000, max_batch_events=1_000_000, fetch_batch=64),
+        metrics=Metrics(),
+        grace_seconds=2,
+    )
+    await publish_parsed(bus, "b1", ["buffered"])
+    await slow.start()
+    await asyncio.sleep(0.3)
+    assert store.events == {}
+    await slow.stop()
+    assert len(store.events) == 1
