@@ -63,7 +63,8 @@ class LogStore(Protocol):
 
         Idempotent by `(tenant_id, id)`: writing an event that is already stored does not create a second
         copy. Events of several tenants and days may be mixed. Raises `StoreUnavailable` on failure, in
-        which case none, some or all events may be stored and the caller retries the whole batch.
+        which case none, some or all events may be stored and the caller retries the whole batch, and
+        `ValueError` for an event that can never be stored (retrying will not help: dead-letter it).
         """
         ...
 

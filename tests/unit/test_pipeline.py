@@ -247,3 +247,26 @@ async def test_indexer_commits_its_buffer_when_stopped(bus: MemoryEventBus) -> N
     assert store.events == {}
     await slow.stop()
     assert len(store.events) == 1
+
+
+class UnstorableStore(FakeStore):
+    async def write(self, events: Sequence[LogEvent]) -> None:
+        if any("unstorable" in event.message for event in events):
+            raise ValueError("cannot encode this event")
+        await super().write(events)
+
+
+async def test_indexer_dead_letters_an_unstorable_message_at_once(bus: MemoryEventBus) -> None:
+    store = UnstorableStore()
+    metrics = Metrics()
+    await publish_parsed(bus, "ok", ["fine"])
+    await publish_parsed(bus, "never", ["unstorable event"])
+    worker = indexer(bus, store, metrics)
+    await worker.start()
+    try:
+        await wait_until(lambda: metrics.dead_letters.labels("indexer", "unstorable")._value.get() == 1)  # pyright: ignore[reportPrivateUsage]
+    finally:
+        await worker.stop()
+    dead = await drain(bus, "DEAD_LETTERS", "deadletter.>")
+    assert dead[0].headers["Mintlog-Deliveries"] == "1"
+    assert [event.message for event in store.events.values()] == ["fine"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
@@ -197,3 +198,34 @@ async def test_an_event_without_a_tenant_is_rejected_before_anything_is_written(
 
     assert (await store.search(SearchQuery("acme"))).total == 0
     assert (await store.search(SearchQuery(""))).total == 0
+
+
+async def test_searches_during_writes_and_writer_recycling_never_fail(tmp_path: Path) -> None:
+    store = TantivyLogStore(tmp_path, writer_heap_bytes=16 * MiB, max_open_writers=1, max_open_readers=1)
+    await store.start()
+    tenants = ("acme", "globex", "initech")
+    written: dict[str, int] = dict.fromkeys(tenants, 0)
+    writing = True
+
+    async def search_until_done(tenant: str) -> None:
+        while writing:
+            seen = written[tenant]  # every write that returned before the search started
+            assert (await store.search(SearchQuery(tenant, size=1))).total >= seen
+
+    searchers = [asyncio.create_task(search_until_done(tenant)) for tenant in tenants * 2]
+    try:
+        for round_number in range(8):
+            for tenant in tenants:
+                await store.write(
+                    [
+                        make_event(
+                            f"evt-{round_number}-{index}", tenant_id=tenant, timestamp=NOON + timedelta(days=index % 2)
+                        )
+                        for index in range(10)
+                    ]
+                )
+                written[tenant] += 10
+    finally:
+        writing = False
+        await asyncio.gather(*searchers)
+        await store.close()

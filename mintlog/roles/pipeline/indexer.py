@@ -4,7 +4,8 @@ Messages are buffered until `max_batch_events` events or `flush_interval_ms` aft
 with one `LogStore.write` (durable and searchable when it returns), and only then acked. Writes are
 idempotent by event id, so a redelivery after a crash stores nothing twice. When the store is down every
 buffered message is nak'ed and retried without limit; when the store is up but one message keeps failing,
-that message alone is dead-lettered after `max_deliveries`.
+that message alone is dead-lettered after `max_deliveries` (at once if the store says it can never be
+stored).
 """
 
 from __future__ import annotations
@@ -115,7 +116,7 @@ class IndexerWorker:
         started = time.perf_counter()
         try:
             await self._store.write(events)
-        except DependencyUnavailable as exc:
+        except (DependencyUnavailable, ValueError) as exc:
             logger.warning("log store write of %d events failed: %s", len(events), exc)
             await self._retry_one_by_one(messages, batches)
             return
@@ -132,6 +133,9 @@ class IndexerWorker:
         for message, events in zip(messages, batches, strict=True):
             try:
                 await self._store.write(events)
+            except ValueError as exc:
+                await self._dead_letter(message, "unstorable", f"an event can never be stored: {exc}")
+                continue
             except DependencyUnavailable as exc:
                 if message.num_delivered >= self._pipeline.max_deliveries:
                     await self._dead_letter(message, "store_rejected", f"log store refused the batch: {exc}")
