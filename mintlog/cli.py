@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import secrets
 import signal
@@ -70,9 +71,23 @@ def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(overrides=overrides)
 
 
+def _tune_garbage_collector() -> None:
+    """Fewer, cheaper cyclic-GC passes on the hot path.
+
+    Every batch allocates many short-lived dicts; with the default threshold (700 allocations) the collector
+    runs thousands of times per second and rescans survivors. Objects alive after start-up are frozen out of
+    the scans, and young collections run every 50,000 allocations instead. Reference counting still frees
+    almost everything at once; only cycles wait a little longer.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+
+
 async def _run(settings: Settings) -> None:
     from mintlog.process import run
 
+    _tune_garbage_collector()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
