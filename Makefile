@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-unit lint format env-example bench clean
+.PHONY: help install run test test-unit lint format env-example bench clean services-up services-down services-status
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -41,6 +41,15 @@ env-example: $(STAMP) ## Regenerate .env.example from the settings tree
 
 bench: $(STAMP) ## Load-test a running `mintlog run` (see docs/benchmarks.md)
 	$(BIN)/python benchmarks/load.py
+
+services-up: ## Start PostgreSQL and Redis on 127.0.0.1 (installs them if missing)
+	scripts/services.sh up
+
+services-down: ## Stop them
+	scripts/services.sh down
+
+services-status: ## Say what runs where
+	scripts/services.sh status
 
 clean: ## Remove the virtualenv, caches and ./data
 	rm -rf $(VENV) .pytest_cache .ruff_cache data

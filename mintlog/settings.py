@@ -30,6 +30,7 @@ __all__ = [
     "IngestSettings",
     "NatsSettings",
     "PipelineSettings",
+    "RateLimitSettings",
     "RoleName",
     "SearchSettings",
     "SettingSpec",
@@ -114,8 +115,28 @@ class DatabaseSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
 
 
 class CacheSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    url: Annotated[str, Meta(description="Cache URL; empty keeps the cache in process.")] = ""
+    url: Annotated[
+        str,
+        Meta(description="Cache and rate-limit store: empty keeps both in process; redis://host:port/db for Redis."),
+    ] = ""
     api_key_ttl_seconds: Annotated[int, Meta(ge=0, le=3600, description="How long a verified API key is cached.")] = 300
+    timeout_seconds: Annotated[
+        float,
+        Meta(gt=0, le=30, description="Timeout of one Redis command before falling back (database, local limiter)."),
+    ] = 0.5
+
+
+class RateLimitSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    enabled: Annotated[bool, Meta(description="Enforce per-key rate limits and per-tenant ingest quotas.")] = True
+    default_key_requests_per_minute: Annotated[
+        int, Meta(ge=1, le=10_000_000, description="Rate limit of a key created without `rate_limit`, requests/minute.")
+    ] = 6000
+    burst_seconds: Annotated[
+        float, Meta(gt=0, le=3600, description="Burst allowance: a bucket holds this many seconds of a key's rate.")
+    ] = 10.0
+    tenant_ingest_events_per_second: Annotated[
+        int, Meta(ge=1, le=100_000_000, description="Default ingest quota of a tenant, events/second (burst as above).")
+    ] = 100_000
 
 
 class IngestSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -188,6 +209,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     store: StoreSettings = msgspec.field(default_factory=StoreSettings)
     database: DatabaseSettings = msgspec.field(default_factory=DatabaseSettings)
     cache: CacheSettings = msgspec.field(default_factory=CacheSettings)
+    ratelimit: RateLimitSettings = msgspec.field(default_factory=RateLimitSettings)
     ingest: IngestSettings = msgspec.field(default_factory=IngestSettings)
     pipeline: PipelineSettings = msgspec.field(default_factory=PipelineSettings)
     indexer: IndexerSettings = msgspec.field(default_factory=IndexerSettings)

@@ -168,7 +168,7 @@ class SqlMetadataStore:
             raise DatabaseUnavailable(f"metadata database unreachable: {type(exc).__name__}") from exc
         if result is None:
             return None
-        key_row, tenant_row = result.tuple()
+        key_row, tenant_row = result
         return _api_key(key_row), _tenant(tenant_row)
 
     async def list_api_keys(self, tenant_id: str) -> Sequence[ApiKey]:
