@@ -29,9 +29,9 @@ def _service_env(name: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def postgres_server_url() -> Iterator[str]:
+def postgres_server_url() -> str:
     """The URL of the test PostgreSQL's `mintlog` database (shared: prefer `postgres_database_url`)."""
-    yield os.environ.get("TEST_POSTGRES_URL") or _service_env("postgres")["TEST_POSTGRES_URL"]
+    return os.environ.get("TEST_POSTGRES_URL") or _service_env("postgres")["TEST_POSTGRES_URL"]
 
 
 async def _execute(server_url: str, statement: str) -> None:
@@ -54,6 +54,6 @@ def postgres_database_url(postgres_server_url: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
+def redis_url() -> str:
     """The URL of the test Redis (database 0; tests must use unique key prefixes or flush their own keys)."""
-    yield os.environ.get("TEST_REDIS_URL") or _service_env("redis")["TEST_REDIS_URL"]
+    return os.environ.get("TEST_REDIS_URL") or _service_env("redis")["TEST_REDIS_URL"]
