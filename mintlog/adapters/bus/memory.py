@@ -22,6 +22,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
+from mintlog.adapters.bus.live import LiveMessage
 from mintlog.errors import BusFull, BusUnavailable, PayloadTooLarge
 from mintlog.ports.bus import STREAMS, BusConsumer, BusMessage, PublishAck, StreamSpec
 
@@ -133,7 +134,7 @@ class _Stream:
 class _Subscriber:
     pattern: str
     owner: MemoryEventBus
-    queue: asyncio.Queue[_LiveMessage | None]
+    queue: asyncio.Queue[LiveMessage | None]
 
 
 class MemoryBroker:
@@ -200,7 +201,7 @@ class MemoryBroker:
         for subscriber in self._subscribers:
             if subject_matches(subscriber.pattern, subject):
                 try:
-                    subscriber.queue.put_nowait(_LiveMessage(subject, payload, dict(headers)))
+                    subscriber.queue.put_nowait(LiveMessage(subject, payload, dict(headers)))
                 except asyncio.QueueFull:  # a slow live reader loses messages, as with core NATS
                     logger.warning("live subscriber on %s is too slow; dropped a message", subscriber.pattern)
 
@@ -416,39 +417,3 @@ class _MemoryMessage:
             return
         self._settled = True
         self._state.pending.pop(self._stored.sequence, None)
-
-
-class _LiveMessage:
-    """A message seen by `subscribe`; there is nothing to settle."""
-
-    __slots__ = ("_data", "_headers", "_subject")
-
-    def __init__(self, subject: str, data: bytes, headers: dict[str, str]) -> None:
-        self._subject = subject
-        self._data = data
-        self._headers = headers
-
-    @property
-    def subject(self) -> str:
-        return self._subject
-
-    @property
-    def data(self) -> bytes:
-        return self._data
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return self._headers
-
-    @property
-    def num_delivered(self) -> int:
-        return 1
-
-    async def ack(self) -> None:
-        return None
-
-    async def nak(self, delay_seconds: float = 0.0) -> None:
-        return None
-
-    async def term(self) -> None:
-        return None

@@ -34,6 +34,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext, JetStreamManager
 from nats.js import api as js_api
 
+from mintlog.adapters.bus.live import LiveMessage
 from mintlog.errors import BusFull, BusUnavailable, DependencyUnavailable, PayloadTooLarge
 from mintlog.ports.bus import STREAMS, BusConsumer, BusMessage, PublishAck, StreamSpec
 
@@ -210,7 +211,7 @@ class NatsEventBus:
             raise BusUnavailable(f"could not subscribe to {subject}: {exc!r}") from exc
         try:
             async for msg in subscription.messages:
-                yield _LiveMessage(msg.subject, msg.data, dict(msg.headers or {}))
+                yield LiveMessage(msg.subject, msg.data, dict(msg.headers or {}))
         finally:
             if not nc.is_closed:
                 try:
@@ -518,42 +519,6 @@ class _NatsMessage:
             return
         await self._connection.settle(self._msg, payload)
         self._settled = True
-
-
-class _LiveMessage:
-    """A core-NATS message seen by `subscribe`; there is nothing to settle."""
-
-    __slots__ = ("_data", "_headers", "_subject")
-
-    def __init__(self, subject: str, data: bytes, headers: dict[str, str]) -> None:
-        self._subject = subject
-        self._data = data
-        self._headers = headers
-
-    @property
-    def subject(self) -> str:
-        return self._subject
-
-    @property
-    def data(self) -> bytes:
-        return self._data
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return self._headers
-
-    @property
-    def num_delivered(self) -> int:
-        return 1
-
-    async def ack(self) -> None:
-        return None
-
-    async def nak(self, delay_seconds: float = 0.0) -> None:
-        return None
-
-    async def term(self) -> None:
-        return None
 
 
 async def _stream_config(js: JetStreamContext, name: str) -> js_api.StreamConfig | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from mintlog.errors import DependencyUnavailable
 from mintlog.metrics import Metrics
 from mintlog.ports.bus import BusMessage, EventBus
 
@@ -17,10 +18,17 @@ def _header_safe(text: str) -> str:
 
 
 async def dead_letter(
-    bus: EventBus, message: BusMessage, *, consumer: str, reason_code: str, reason: str, metrics: Metrics
+    bus: EventBus,
+    message: BusMessage,
+    *,
+    consumer: str,
+    reason_code: str,
+    reason: str,
+    metrics: Metrics,
+    retry_delay_seconds: float,
 ) -> None:
     """Publish the message unchanged to `deadletter.<its subject>` with the reason in headers, then stop its
-    redelivery. If the dead-letter publish fails, the message is not terminated (it will come back)."""
+    redelivery. If the bus cannot take the dead letter, the message is nak'ed instead (it will come back)."""
     headers = dict(message.headers)
     headers.update(
         {
@@ -32,7 +40,11 @@ async def dead_letter(
         }
     )
     headers.pop("Nats-Msg-Id", None)
-    await bus.publish(f"deadletter.{message.subject}", message.data, headers=headers)
+    try:
+        await bus.publish(f"deadletter.{message.subject}", message.data, headers=headers)
+    except DependencyUnavailable:
+        await message.nak(retry_delay_seconds)
+        return
     await message.term()
     metrics.dead_letters.labels(consumer, reason_code).inc()
     logger.error(

@@ -122,7 +122,7 @@ class IndexerWorker:
             return
         self._metrics.store_write_seconds.observe(time.perf_counter() - started)
         await asyncio.gather(*(message.ack() for message in messages))
-        self._record(events)
+        self._record(batches)
 
     async def _retry_one_by_one(self, messages: list[BusMessage], batches: list[list[LogEvent]]) -> None:
         try:
@@ -143,19 +143,23 @@ class IndexerWorker:
                     await message.nak(self._retry_delay * message.num_delivered)
                 continue
             await message.ack()
-            self._record(events)
+            self._record([events])
 
-    def _record(self, events: list[LogEvent]) -> None:
-        if not events:
+    def _record(self, batches: list[list[LogEvent]]) -> None:
+        """Count what was indexed; the lag is that of the oldest batch (all events of a batch share it)."""
+        received = [batch[0].received_at for batch in batches if batch]
+        if not received:
             return
-        self._metrics.indexer_events.inc(len(events))
-        oldest = min(event.received_at for event in events)
-        self._metrics.indexer_lag.set(max(0.0, (datetime.now(UTC) - oldest).total_seconds()))
+        self._metrics.indexer_events.inc(sum(len(batch) for batch in batches))
+        self._metrics.indexer_lag.set(max(0.0, (datetime.now(UTC) - min(received)).total_seconds()))
 
     async def _dead_letter(self, message: BusMessage, code: str, reason: str) -> None:
-        try:
-            await dead_letter(
-                self._bus, message, consumer=self.name, reason_code=code, reason=reason, metrics=self._metrics
-            )
-        except DependencyUnavailable:
-            await message.nak(self._retry_delay)
+        await dead_letter(
+            self._bus,
+            message,
+            consumer=self.name,
+            reason_code=code,
+            reason=reason,
+            metrics=self._metrics,
+            retry_delay_seconds=self._retry_delay,
+        )

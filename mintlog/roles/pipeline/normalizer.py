@@ -118,9 +118,12 @@ class NormalizerWorker:
             part += 1
 
     async def _dead_letter(self, message: BusMessage, code: str, reason: str) -> None:
-        try:
-            await dead_letter(
-                self._bus, message, consumer=self.name, reason_code=code, reason=reason, metrics=self._metrics
-            )
-        except DependencyUnavailable:
-            await message.nak(self._retry_delay)
+        await dead_letter(
+            self._bus,
+            message,
+            consumer=self.name,
+            reason_code=code,
+            reason=reason,
+            metrics=self._metrics,
+            retry_delay_seconds=self._retry_delay,
+        )
