@@ -27,11 +27,18 @@ class StreamSpec:
 
     A `bulk` stream carries log volume and gets the configured size limit; the others carry little and are
     capped at `SMALL_STREAM_MAX_BYTES` (or the configured limit, if smaller).
+
+    A `work_queue` stream deletes a message once its consumer acked it (JetStream work-queue retention),
+    so the space of consumed messages is freed at once: with limits retention a full `LOGS_PARSED` would
+    keep refusing the pipeline until old messages age out, stalling indexing for up to `max_age`. Such a
+    stream allows one consumer per subject (the pipeline's, shared by all its instances); live subscribers
+    (tail) are not consumers and are unaffected. Messages published before a consumer exists are kept.
     """
 
     name: str
     subjects: tuple[str, ...]
     bulk: bool = False
+    work_queue: bool = False
 
     def max_bytes(self, configured: int) -> int:
         """This stream's size limit given `MINTLOG_NATS__STREAM_MAX_BYTES`."""
@@ -39,8 +46,8 @@ class StreamSpec:
 
 
 STREAMS: tuple[StreamSpec, ...] = (
-    StreamSpec("LOGS_RAW", ("logs.raw.>",), bulk=True),
-    StreamSpec("LOGS_PARSED", ("logs.parsed.>",), bulk=True),
+    StreamSpec("LOGS_RAW", ("logs.raw.>",), bulk=True, work_queue=True),
+    StreamSpec("LOGS_PARSED", ("logs.parsed.>",), bulk=True, work_queue=True),
     StreamSpec("ALERTS_EVENTS", ("alerts.events.>",)),
     StreamSpec("INCIDENTS_EVENTS", ("incidents.events.>",)),
     # Messages that failed too often, with the reason in the `Mintlog-Dead-Reason` header.

@@ -199,18 +199,38 @@ async def test_consumers_with_the_same_durable_split_the_work(make_bus: MakeBus)
 
 
 async def test_consumer_filter_subject(bus: EventBus) -> None:
-    await bus.publish("logs.raw.t1", b"for-t1")
-    await bus.publish("logs.raw.t2", b"for-t2")
-    await bus.publish("logs.raw.t1", b"for-t1-again")
+    await bus.publish("alerts.events.t1", b"for-t1")
+    await bus.publish("alerts.events.t2", b"for-t2")
+    await bus.publish("alerts.events.t1", b"for-t1-again")
 
-    only_t1 = await bus.consumer("LOGS_RAW", "t1-only", filter_subject="logs.raw.t1", ack_wait_seconds=30)
-    everything = await bus.consumer("LOGS_RAW", "all", filter_subject="logs.raw.>", ack_wait_seconds=30)
+    only_t1 = await bus.consumer("ALERTS_EVENTS", "t1-only", filter_subject="alerts.events.t1", ack_wait_seconds=30)
+    everything = await bus.consumer("ALERTS_EVENTS", "all", filter_subject="alerts.events.>", ack_wait_seconds=30)
     t1_messages = await fetch_all(only_t1, 2)
     all_messages = await fetch_all(everything, 3)
     assert await only_t1.fetch(10, 0.3) == []
     assert [m.data for m in t1_messages] == [b"for-t1", b"for-t1-again"]
-    assert {m.subject for m in t1_messages} == {"logs.raw.t1"}
+    assert {m.subject for m in t1_messages} == {"alerts.events.t1"}
     assert [m.data for m in all_messages] == [b"for-t1", b"for-t2", b"for-t1-again"]
+
+
+async def test_log_streams_are_work_queues_that_free_space_on_ack(make_bus: MakeBus) -> None:
+    bus = await make_bus(stream_max_bytes=8 * 1024)
+    accepted, refusal = await fill_until_full(bus)
+    assert isinstance(refusal, BusFull)
+    consumer = await raw_consumer(bus, durable="pipeline")
+    for message in await fetch_all(consumer, accepted):
+        await message.ack()
+    deadline = asyncio.get_running_loop().time() + 5
+    while True:  # acks are asynchronous: the space comes back shortly after
+        try:
+            await bus.publish("logs.raw.t1", b"room again")
+            break
+        except BusFull:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.05)
+    with pytest.raises(ValueError, match="work queue"):
+        await bus.consumer("LOGS_RAW", "overlapping", filter_subject="logs.raw.t1", ack_wait_seconds=30)
 
 
 async def test_subscribe_sees_live_messages_only(bus: EventBus) -> None:

@@ -147,3 +147,35 @@ def test_cli_contract(tmp_path: Path) -> None:
 
     assert cli("db", "downgrade", "base").returncode == 0
     assert cli("db", "upgrade").returncode == 0
+
+
+def test_ingest_answers_503_when_the_stream_is_full(mintlog_factory: Callable[..., MintlogProcess]) -> None:
+    # Without the pipeline nothing drains LOGS_RAW, so a small stream fills up.
+    intake_only = mintlog_factory(MINTLOG_NATS__STREAM_MAX_BYTES=str(1024 * 1024), MINTLOG_ROLES="ingest,api")
+    intake_only.start()
+    key = intake_only.bootstrap("demo")
+    events = [{"message": "x" * 1000, "service": "full", "fields": {"i": i}} for i in range(200)]
+    statuses: list[int] = []
+    response = intake_only.ingest(key, {"events": events})
+    for _ in range(20):
+        statuses.append(response.status_code)
+        if response.status_code != 202:
+            break
+        response = intake_only.ingest(key, {"events": events})
+    assert statuses[0] == 202
+    assert statuses[-1] == 503, statuses
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert int(response.headers["retry-after"]) > 0
+    assert intake_only.stop() == 0
+
+    # With the pipeline back, everything answered 202 becomes searchable, the refused batch never does, and
+    # consumed messages free the stream for new batches.
+    everything = mintlog_factory(data_dir=intake_only.data_dir, MINTLOG_NATS__STREAM_MAX_BYTES=str(1024 * 1024))
+    everything.start()
+    accepted = 200 * statuses.count(202)
+    answer = everything.wait_for_total(key, {"service": "full", "size": 1}, accepted, timeout_seconds=20)
+    assert answer["total"] == accepted
+    time.sleep(0.5)
+    assert everything.search(key, {"service": "full", "size": 1}).json()["total"] == accepted
+    assert everything.ingest(key, {"events": events}).status_code == 202
+    assert everything.stop() == 0

@@ -2,8 +2,9 @@
 
 It keeps what the roles rely on, proven by the same contract suite as `NatsEventBus`:
 
-- streams from `STREAMS` with limits retention and discard-new: a publish that would pass `max_bytes` raises
-  `BusFull`; a repeated `msg_id` inside the duplicate window is acknowledged with `duplicate=True` and stored
+- streams from `STREAMS` with limits or work-queue retention (an acked message leaves a work-queue stream,
+  and a second consumer with overlapping subjects is refused) and discard-new: a publish that would pass
+  `max_bytes` raises `BusFull`; a repeated `msg_id` inside the duplicate window is acknowledged with `duplicate=True` and stored
   once; `max_age_seconds` expires old messages;
 - durable consumers shared by name (across every bus on the same `MemoryBroker`), first delivering in stream
   order, redelivering a message after `ack_wait_seconds` until it is acked or terminated, counting deliveries,
@@ -34,6 +35,21 @@ MSG_ID_HEADER = "Nats-Msg-Id"
 _MESSAGE_OVERHEAD_BYTES = 16
 _SUBSCRIBER_QUEUE_SIZE = 10_000
 _INVALID_NAME_CHARS = frozenset(" .*>/\\\t\r\n")  # what NATS refuses in a consumer name
+
+
+def _filters_overlap(first: str, second: str) -> bool:
+    """True when some subject could match both filters (JetStream refuses such consumers on a work queue)."""
+    left, right = first.split("."), second.split(".")
+    for index in range(max(len(left), len(right))):
+        a = left[index] if index < len(left) else None
+        b = right[index] if index < len(right) else None
+        if a == ">" or b == ">":
+            return a is not None and b is not None
+        if a is None or b is None:
+            return False
+        if a != b and "*" not in (a, b):
+            return False
+    return True
 
 
 def subject_matches(pattern: str, subject: str) -> bool:
@@ -114,6 +130,13 @@ class _Stream:
     size: int = 0
     msg_ids: dict[str, tuple[int, float]] = field(default_factory=dict[str, tuple[int, float]])
     consumers: dict[str, _ConsumerState] = field(default_factory=dict[str, _ConsumerState])
+    work_queue: bool = False
+
+    def remove(self, sequence: int) -> None:
+        """Delete a consumed message (work-queue retention), freeing its space."""
+        stored = self.messages.pop(sequence, None)
+        if stored is not None:
+            self.size -= stored.size
 
     def expire(self, now: float) -> None:
         if self.max_age_seconds is not None:
@@ -157,7 +180,9 @@ class MemoryBroker:
         """Create the stream or update its limits (messages and consumers are kept)."""
         stream = self._streams.get(spec.name)
         if stream is None:
-            self._streams[spec.name] = _Stream(spec.name, spec.subjects, max_bytes, max_age_seconds, duplicate_window)
+            self._streams[spec.name] = _Stream(
+                spec.name, spec.subjects, max_bytes, max_age_seconds, duplicate_window, work_queue=spec.work_queue
+            )
             return
         stream.subjects = spec.subjects
         stream.max_bytes = max_bytes
@@ -300,6 +325,13 @@ class MemoryEventBus:
             raise ValueError(f"invalid durable consumer name {durable!r}")
         target = self.broker.stream(stream)
         state = target.consumers.get(durable)
+        if target.work_queue and any(
+            other.durable != durable and _filters_overlap(other.filter_subject, filter_subject)
+            for other in target.consumers.values()
+        ):
+            raise ValueError(
+                f"stream {stream} is a work queue: consumer {durable!r} would overlap another consumer's subjects"
+            )
         if state is None:
             state = _ConsumerState(target, durable, filter_subject, ack_wait_seconds)
             target.consumers[durable] = state
@@ -417,3 +449,6 @@ class _MemoryMessage:
             return
         self._settled = True
         self._state.pending.pop(self._stored.sequence, None)
+        if self._state.stream.work_queue:
+            self._state.stream.remove(self._stored.sequence)
+            self._broker.notify()

@@ -51,6 +51,7 @@ _CONNECTED_POLL_SECONDS = 0.1
 _ERR_INSUFFICIENT_RESOURCES = 10023
 _ERR_MEMORY_RESOURCES_EXCEEDED = 10028
 _ERR_STORAGE_RESOURCES_EXCEEDED = 10047
+_ERR_CONSUMER_NOT_UNIQUE_ON_WORK_QUEUE = 10100
 _ERR_MESSAGE_TOO_LARGE = 10054
 _ERR_STREAM_NAME_IN_USE = 10058
 _FULL_ERROR_CODES = frozenset(
@@ -193,6 +194,10 @@ class NatsEventBus:
             await js.add_consumer(stream, config=config, timeout=self._connect_timeout)  # pyright: ignore[reportUnknownMemberType]
             subscription = await js.pull_subscribe_bind(durable=durable, stream=stream)
         except nats.js.errors.APIError as exc:
+            if exc.err_code == _ERR_CONSUMER_NOT_UNIQUE_ON_WORK_QUEUE:
+                raise ValueError(
+                    f"stream {stream} is a work queue: consumer {durable!r} would overlap another consumer's subjects"
+                ) from exc
             raise _translate_api_error(exc, f"create consumer {durable} on {stream}") from exc
         except _NatsFailure as exc:
             raise BusUnavailable(f"could not create consumer {durable} on {stream}: {exc!r}") from exc
@@ -267,7 +272,7 @@ class NatsEventBus:
         config = js_api.StreamConfig(
             name=spec.name,
             subjects=list(spec.subjects),
-            retention=js_api.RetentionPolicy.LIMITS,
+            retention=js_api.RetentionPolicy.WORK_QUEUE if spec.work_queue else js_api.RetentionPolicy.LIMITS,
             discard=js_api.DiscardPolicy.NEW,
             storage=js_api.StorageType.FILE,
             max_bytes=spec.max_bytes(self._stream_max_bytes),
