@@ -4,8 +4,8 @@ It keeps what the roles rely on, proven by the same contract suite as `NatsEvent
 
 - streams from `STREAMS` with limits or work-queue retention (an acked message leaves a work-queue stream,
   and a second consumer with overlapping subjects is refused) and discard-new: a publish that would pass
-  `max_bytes` raises `BusFull`; a repeated `msg_id` inside the duplicate window is acknowledged with `duplicate=True` and stored
-  once; `max_age_seconds` expires old messages;
+  `max_bytes` raises `BusFull`; a repeated `msg_id` inside the duplicate window is acknowledged with
+  `duplicate=True` and stored once; `max_age_seconds` expires old messages;
 - durable consumers shared by name (across every bus on the same `MemoryBroker`), first delivering in stream
   order, redelivering a message after `ack_wait_seconds` until it is acked or terminated, counting deliveries,
   honouring `nak(delay)`;
