@@ -5,7 +5,10 @@ Guarantees:
   `Unauthorized`, so a caller cannot tell which keys exist;
 - a database outage never turns a valid key into a 401: a cached key keeps working, an uncached one gets
   `DatabaseUnavailable` (503);
-- the secret is never logged or stored; only its hash and display prefix are.
+- the secret is never logged or stored; only its hash and display prefix are;
+- `invalidate_key` / `invalidate_tenant` drop cached verdicts at once, so a revocation, an expiry change or a
+  suspension is seen by the next request on every process sharing the cache (Redis), without waiting for the
+  TTL. With the in-process cache only this process is told; other processes see it within the TTL.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import msgspec
 
 from mintlog.domain.keys import hash_api_key, is_well_formed_key
 from mintlog.domain.tenants import Principal
-from mintlog.errors import Unauthorized
+from mintlog.errors import DependencyUnavailable, Unauthorized
 from mintlog.ports.cache import Cache
 from mintlog.ports.metadata import MetadataStore
 
@@ -31,6 +34,10 @@ _NEGATIVE = b"-"
 _NEGATIVE_TTL_SECONDS = 30.0
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(Principal)
+
+
+def _cache_key(key_hash: str) -> str:
+    return f"apikey:{key_hash}"
 
 
 def _utcnow() -> datetime:
@@ -59,7 +66,7 @@ class Authenticator:
         if not secret or not is_well_formed_key(secret):
             raise Unauthorized(UNAUTHORIZED_DETAIL)
         key_hash = hash_api_key(secret)
-        cache_key = f"apikey:{key_hash}"
+        cache_key = _cache_key(key_hash)
         now = self._clock()
         cached = await self._cache.get(cache_key)
         if cached == _NEGATIVE:
@@ -86,6 +93,7 @@ class Authenticator:
             key_prefix=key.prefix,
             scopes=frozenset(key.scopes),
             expires_at=key.expires_at,
+            rate_limit=key.rate_limit,
         )
         ttl = self._ttl_seconds
         if key.expires_at is not None:
@@ -94,6 +102,24 @@ class Authenticator:
             await self._cache.set(cache_key, _encoder.encode(principal), ttl)
         self._last_used[principal.key_id] = now
         return principal
+
+    async def invalidate_key(self, key_hash: str) -> None:
+        """Forget the cached verdict (valid or not) on the key with this SHA-256: its next request is checked
+        against the database. Call it after the change is committed. A cache outage is logged, not raised: the
+        write it follows has already happened, and without a cache every request reads the database anyway."""
+        try:
+            await self._cache.delete(_cache_key(key_hash))
+        except DependencyUnavailable as exc:
+            logger.warning("could not invalidate a cached API key: %s", exc)
+
+    async def invalidate_tenant(self, tenant_id: str) -> int:
+        """Forget the cached verdicts on every key of the tenant (after a suspension, a deletion or a
+        reinstatement); returns how many keys were invalidated. Raises `DatabaseUnavailable` if the keys
+        cannot be listed."""
+        keys = await self._metadata.list_api_keys(tenant_id)
+        for key in keys:
+            await self.invalidate_key(key.key_hash)
+        return len(keys)
 
     async def flush_last_used(self) -> int:
         """Write the keys' `last_used_at` gathered since the last flush, in one database write."""

@@ -5,13 +5,18 @@ The scheme of each URL setting picks the adapter, and an unknown scheme fails he
 - `MINTLOG_STORE__URL`: empty → Tantivy under `$MINTLOG_DATA_DIR/index`; `tantivy:///abs/path` → Tantivy there;
 - `MINTLOG_DATABASE__URL`: empty → SQLite at `$MINTLOG_DATA_DIR/mintlog.db`; `sqlite+aiosqlite://…` or
   `postgresql+asyncpg://…`;
-- `MINTLOG_CACHE__URL`: empty → in process.
+- `MINTLOG_CACHE__URL`: empty → the API-key cache and the rate limits live in this process (right for one
+  instance: another instance would neither see a revoked key's cache entry go nor share the limits);
+  `redis://…` or `rediss://…` → Redis, shared by every instance, with the database and a local limiter as
+  fallbacks while Redis is down.
 Heavy clients are imported inside the factories, so a process never imports what it does not use.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from mintlog.auth import Authenticator
 from mintlog.errors import ConfigError
@@ -20,10 +25,13 @@ from mintlog.ports.bus import EventBus
 from mintlog.ports.cache import Cache
 from mintlog.ports.logstore import LogStore
 from mintlog.ports.metadata import MetadataStore
+from mintlog.ports.ratelimit import RateLimiter
 from mintlog.runtime import Runtime
 from mintlog.settings import Settings
 
-__all__ = ["bootstrap", "build_bus", "build_cache", "build_metadata", "build_store"]
+__all__ = ["bootstrap", "build_bus", "build_cache", "build_metadata", "build_rate_limiter", "build_store"]
+
+_REDIS_SCHEMES = ("redis://", "rediss://")
 
 
 def build_bus(settings: Settings, metrics: Metrics) -> EventBus:
@@ -91,15 +99,48 @@ def build_metadata(settings: Settings) -> MetadataStore:
     return SqlMetadataStore(url, migrate_on_start=settings.database.migrate_on_start)
 
 
-def build_cache(settings: Settings) -> Cache:
-    """The cache named by `MINTLOG_CACHE__URL`."""
-    if settings.cache.url:
-        raise ConfigError(
-            f"invalid setting MINTLOG_CACHE__URL={settings.cache.url!r}: only the in-process cache (empty) exists yet"
-        )
-    from mintlog.adapters.cache.memory import MemoryCache
+def build_cache(settings: Settings, metrics: Metrics | None = None) -> Cache:
+    """The cache named by `MINTLOG_CACHE__URL`; a Redis cache is wrapped so that its failures are misses."""
+    url = settings.cache.url
+    if not url:
+        from mintlog.adapters.cache.memory import MemoryCache
 
-    return MemoryCache()
+        return MemoryCache()
+    _check_redis_url(url)
+    from mintlog.adapters.cache.redis import RedisCache
+    from mintlog.adapters.cache.resilient import ResilientCache
+
+    return ResilientCache(RedisCache(url, timeout_seconds=settings.cache.timeout_seconds), metrics=metrics)
+
+
+def build_rate_limiter(settings: Settings, metrics: Metrics | None = None) -> RateLimiter:
+    """The rate limiter beside the cache: in process, or Redis falling back to in process while it is down."""
+    from mintlog.adapters.ratelimit.memory import MemoryRateLimiter
+
+    url = settings.cache.url
+    if not url:
+        return MemoryRateLimiter()
+    _check_redis_url(url)
+    from mintlog.adapters.ratelimit.fallback import FallbackRateLimiter
+    from mintlog.adapters.ratelimit.redis import RedisRateLimiter
+
+    return FallbackRateLimiter(
+        RedisRateLimiter(url, timeout_seconds=settings.cache.timeout_seconds), MemoryRateLimiter(), metrics=metrics
+    )
+
+
+def _check_redis_url(url: str) -> None:
+    shown = re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1****@", url)
+    if not url.startswith(_REDIS_SCHEMES):
+        raise ConfigError(
+            f"invalid setting MINTLOG_CACHE__URL={shown!r}: use redis://host:port/db or rediss://… (empty: in process)"
+        )
+    try:
+        parts = urlsplit(url)
+        if not parts.hostname or parts.port == 0:
+            raise ValueError("a host (and a non-zero port, default 6379) is required")
+    except ValueError as exc:
+        raise ConfigError(f"invalid setting MINTLOG_CACHE__URL={shown!r}: {exc}") from None
 
 
 def bootstrap(
@@ -109,6 +150,7 @@ def bootstrap(
     store: LogStore | None = None,
     metadata: MetadataStore | None = None,
     cache: Cache | None = None,
+    rate_limiter: RateLimiter | None = None,
     metrics: Metrics | None = None,
 ) -> Runtime:
     """Build the adapters from settings; tests pass overrides (e.g. `MemoryEventBus`) instead.
@@ -117,13 +159,14 @@ def bootstrap(
     """
     metrics = metrics or Metrics()
     metadata = metadata or build_metadata(settings)
-    cache = cache or build_cache(settings)
+    cache = cache or build_cache(settings, metrics)
     return Runtime(
         settings=settings,
         bus=bus or build_bus(settings, metrics),
         store=store or build_store(settings),
         metadata=metadata,
         cache=cache,
+        rate_limiter=rate_limiter or build_rate_limiter(settings, metrics),
         metrics=metrics,
         authenticator=Authenticator(metadata, cache, ttl_seconds=settings.cache.api_key_ttl_seconds),
     )

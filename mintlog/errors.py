@@ -10,6 +10,7 @@ __all__ = [
     "BadRequest",
     "BusFull",
     "BusUnavailable",
+    "CacheUnavailable",
     "ConfigError",
     "Conflict",
     "DatabaseUnavailable",
@@ -57,6 +58,10 @@ class StoreUnavailable(DependencyUnavailable):
 
 class DatabaseUnavailable(DependencyUnavailable):
     """The metadata database cannot be reached."""
+
+
+class CacheUnavailable(DependencyUnavailable):
+    """The shared cache or rate-limit store (Redis) cannot be reached or did not answer in time."""
 
 
 class ProblemError(MintlogError):

@@ -76,6 +76,15 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
+        self.cache_errors = _counter(
+            r, "mintlog_cache_errors", "Cache operations that failed and were served as a miss, by operation.", ("op",)
+        )
+        self.ratelimit_fallbacks = _counter(
+            r, "mintlog_ratelimit_fallbacks", "Rate-limit decisions taken by the local limiter because Redis failed."
+        )
+        self.ratelimit_rejected = _counter(
+            r, "mintlog_ratelimit_rejected", "Requests refused with 429, by limit (key, tenant_ingest).", ("limit",)
+        )
         self.nats_server_restarts = _counter(
             r, "mintlog_embedded_nats_restarts", "Times the embedded nats-server was restarted after dying."
         )

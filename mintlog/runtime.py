@@ -12,6 +12,7 @@ from mintlog.ports.bus import EventBus
 from mintlog.ports.cache import Cache
 from mintlog.ports.logstore import LogStore
 from mintlog.ports.metadata import MetadataStore
+from mintlog.ports.ratelimit import RateLimiter
 from mintlog.settings import Settings
 
 __all__ = ["Runtime"]
@@ -28,6 +29,7 @@ class Runtime:
     store: LogStore
     metadata: MetadataStore
     cache: Cache
+    rate_limiter: RateLimiter
     metrics: Metrics
     authenticator: Authenticator
     _opened: list[str] = field(default_factory=lambda: [])
@@ -59,3 +61,5 @@ class Runtime:
                 logger.exception("closing %s failed", name)
         with contextlib.suppress(Exception):
             await self.cache.close()
+        with contextlib.suppress(Exception):
+            await self.rate_limiter.close()

@@ -15,9 +15,11 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["postgres_database_url", "postgres_server_url", "redis_url"]
+__all__ = ["UNREACHABLE_REDIS_URL", "delete_redis_keys", "postgres_database_url", "postgres_server_url", "redis_url"]
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "services.sh"
+# Nothing listens on port 1: connecting is refused at once, like a Redis that is down.
+UNREACHABLE_REDIS_URL = "redis://127.0.0.1:1/0"
 
 
 def _service_env(name: str) -> dict[str, str]:
@@ -57,3 +59,16 @@ def postgres_database_url(postgres_server_url: str) -> Iterator[str]:
 def redis_url() -> str:
     """The URL of the test Redis (database 0; tests must use unique key prefixes or flush their own keys)."""
     return os.environ.get("TEST_REDIS_URL") or _service_env("redis")["TEST_REDIS_URL"]
+
+
+async def delete_redis_keys(redis_url: str, prefix: str) -> None:
+    """Delete the keys a test wrote under its own `prefix` in the shared test Redis."""
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(redis_url)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()

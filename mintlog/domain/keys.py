@@ -11,10 +11,12 @@ from __future__ import annotations
 import hashlib
 import secrets
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
 __all__ = [
+    "DEFAULT_SCOPES",
     "KEY_PREFIX",
     "SCOPES",
     "GeneratedKey",
@@ -23,6 +25,8 @@ __all__ = [
     "generate_api_key",
     "hash_api_key",
     "is_well_formed_key",
+    "missing_scopes",
+    "new_key_id",
 ]
 
 Scope = Literal[
@@ -51,6 +55,10 @@ SCOPES: tuple[Scope, ...] = (
     "audit:read",
     "admin",
 )
+
+# What an operator's `POST /v1/admin/tenants/{id}/keys` grants when it names no scopes: everything the tenant
+# can do with its own data, but never platform administration, which must always be asked for by name.
+DEFAULT_SCOPES: tuple[Scope, ...] = tuple(scope for scope in SCOPES if scope != "admin")
 
 KEY_PREFIX = "mlk_"
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -106,3 +114,14 @@ def hash_api_key(secret: str) -> str:
 def display_prefix(secret: str) -> str:
     """The part of a key that is safe to log and show (never enough to use the key)."""
     return secret[:_DISPLAY_LENGTH]
+
+
+def new_key_id() -> str:
+    """A fresh, unguessable key id (`key_` and 16 hex digits): public, unlike the secret."""
+    return f"key_{secrets.token_hex(8)}"
+
+
+def missing_scopes(requested: Iterable[str], held: Iterable[str]) -> tuple[str, ...]:
+    """The requested scopes that are not held, in the order of `SCOPES`: what a key may not grant."""
+    lacking = set(requested) - set(held)
+    return tuple(scope for scope in SCOPES if scope in lacking) + tuple(sorted(lacking - set(SCOPES)))

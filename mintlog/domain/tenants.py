@@ -4,10 +4,20 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from typing import Literal
 
 import msgspec
 
-__all__ = ["TENANT_ID_PATTERN", "ApiKey", "Principal", "Tenant", "is_valid_tenant_id", "tenant_id_from_name"]
+__all__ = [
+    "TENANT_ID_PATTERN",
+    "ApiKey",
+    "KeyStatus",
+    "Principal",
+    "Tenant",
+    "TenantChanges",
+    "is_valid_tenant_id",
+    "tenant_id_from_name",
+]
 
 # Tenant ids appear in NATS subjects, index names and directory names: keep them boringly safe.
 TENANT_ID_PATTERN = r"^[a-z0-9-]{1,40}$"
@@ -23,6 +33,21 @@ class Tenant(msgspec.Struct, frozen=True, kw_only=True):
     retention_days: int = 30
     suspended: bool = False
     created_at: datetime
+    updated_at: datetime | None = None
+    deleted_at: datetime | None = None
+    """Set by `DELETE /v1/admin/tenants/{id}`: the tenant stays suspended and its data awaits the retention job."""
+
+
+class TenantChanges(msgspec.Struct, frozen=True, kw_only=True):
+    """A partial update of a tenant: None leaves a member unchanged."""
+
+    plan: str | None = None
+    retention_days: int | None = None
+    suspended: bool | None = None
+    deleted_at: datetime | None = None
+
+
+KeyStatus = Literal["active", "revoked", "expired"]
 
 
 class ApiKey(msgspec.Struct, frozen=True, kw_only=True):
@@ -38,6 +63,17 @@ class ApiKey(msgspec.Struct, frozen=True, kw_only=True):
     expires_at: datetime | None = None
     revoked_at: datetime | None = None
     created_at: datetime
+    last_used_at: datetime | None = None
+    rotated_from: str | None = None
+    """The id of the key this one replaced by rotation, if any."""
+
+    def status(self, now: datetime) -> KeyStatus:
+        """`revoked` wins over `expired`; a key expiring exactly at `now` is expired."""
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at is not None and self.expires_at <= now:
+            return "expired"
+        return "active"
 
 
 class Principal(msgspec.Struct, frozen=True, kw_only=True):
@@ -48,6 +84,8 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
     key_prefix: str
     scopes: frozenset[str]
     expires_at: datetime | None = None
+    rate_limit: int | None = None
+    """The key's request limit in requests per minute; None uses the configured default."""
 
     def has_scope(self, scope: str) -> bool:
         """Scopes are explicit: `admin` does not imply the others."""

@@ -18,6 +18,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from mintlog import __version__
 from mintlog.errors import MintlogError
 from mintlog.http.problems import exception_handlers  # pyright: ignore[reportUnknownVariableType]
+from mintlog.http.ratelimit import rate_limit_headers
 from mintlog.logs import request_id_var
 from mintlog.metrics import Metrics
 
@@ -114,13 +115,15 @@ def create_app(
     on_app_init: Sequence[Callable[[AppConfig], AppConfig]] = (),
 ) -> ASGIApp:
     """A Litestar app with problem+json errors, `/healthz`, `/readyz`, `/metrics` and an OpenAPI document at
-    `/schema`, wrapped so that every request, routed or not (404, 405), gets a request id and is counted."""
+    `/schema`, wrapped so that every request, routed or not (404, 405), gets a request id and is counted.
+    Responses to rate-limited requests carry the key's `RateLimit-*` headers."""
     app = Litestar(
         route_handlers=[*_health_handlers(metrics, readiness_checks), *route_handlers],
         exception_handlers=exception_handlers,
         openapi_config=OpenAPIConfig(title=f"Mintlog {server} API", version=__version__),
         request_max_body_size=None,
         on_app_init=list(on_app_init),
+        before_send=[rate_limit_headers],
         debug=False,
         logging_config=None,
     )

@@ -60,7 +60,12 @@ def problem_response(
 
 
 def _problem_error(_request: Request[Any, Any, Any], exc: ProblemError) -> Response[bytes]:
-    headers = {"WWW-Authenticate": 'ApiKey header="X-API-Key"'} if exc.status == 401 else None
+    headers: dict[str, str] | None = None
+    if exc.status == 401:
+        headers = {"WWW-Authenticate": 'ApiKey header="X-API-Key"'}
+    elif exc.status == 429 and isinstance(retry_after := exc.extra.get("retry_after_seconds"), int):
+        # A 429 names its wait in the body (`retry_after_seconds`) and in the standard header.
+        headers = {"Retry-After": str(retry_after)}
     return problem_response(exc.status, exc.code, exc.detail, title=exc.title, extra=exc.extra, headers=headers)
 
 

@@ -1,4 +1,4 @@
-"""The metadata port: tenants and API keys (more tables join in later issues)."""
+"""The metadata port: tenants, API keys and the audit log (more tables join in later issues)."""
 
 from __future__ import annotations
 
@@ -6,13 +6,18 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
-from mintlog.domain.tenants import ApiKey, Tenant
+from mintlog.domain.audit import AuditEntry, AuditQuery
+from mintlog.domain.tenants import ApiKey, Tenant, TenantChanges
 
 __all__ = ["MetadataStore"]
 
 
 class MetadataStore(Protocol):
-    """Relational metadata on SQLite (embedded) or PostgreSQL (production)."""
+    """Relational metadata on SQLite (embedded) or PostgreSQL (production).
+
+    Every method raises `DatabaseUnavailable` when the database cannot be reached. A write is durable when it
+    returns. Lookups by key id always take the tenant id too, so one tenant's ids never reach another's rows.
+    """
 
     async def start(self) -> None:
         """Connect, and migrate to the latest schema when configured to (idempotent)."""
@@ -27,25 +32,70 @@ class MetadataStore(Protocol):
         ...
 
     async def get_tenant(self, tenant_id: str) -> Tenant | None:
-        """The tenant, or None."""
+        """The tenant (deleted ones included), or None."""
         ...
 
     async def create_tenant(self, tenant: Tenant) -> Tenant:
-        """Insert a tenant; raises `Conflict` if the id exists."""
+        """Insert a tenant and return it as stored (`updated_at` set); raises `Conflict` if the id exists."""
+        ...
+
+    async def list_tenants(self, *, after: str | None = None, limit: int = 50) -> Sequence[Tenant]:
+        """Up to `limit` tenants whose id sorts after `after`, ordered by id."""
+        ...
+
+    async def update_tenant(self, tenant_id: str, changes: TenantChanges, *, updated_at: datetime) -> Tenant | None:
+        """Apply `changes` atomically and return the tenant as stored; None when no tenant has this id.
+
+        A deleted tenant is read-only: any change but a repeated deletion raises `Conflict` (`tenant_deleted`);
+        deleting again keeps the first `deleted_at`.
+        """
         ...
 
     async def create_api_key(self, key: ApiKey) -> ApiKey:
-        """Insert a key (its hash, never its secret)."""
+        """Insert a key (its hash, never its secret); raises `Conflict` if its id or hash exists."""
         ...
 
     async def find_api_key(self, key_hash: str) -> tuple[ApiKey, Tenant] | None:
         """The key with this SHA-256 and its tenant, whatever their state (revoked, expired, suspended)."""
         ...
 
-    async def list_api_keys(self, tenant_id: str) -> Sequence[ApiKey]:
-        """The tenant's keys, oldest first."""
+    async def get_api_key(self, tenant_id: str, key_id: str) -> ApiKey | None:
+        """The tenant's key with this id, whatever its state; None when it is absent or another tenant's."""
+        ...
+
+    async def list_api_keys(
+        self, tenant_id: str, *, after: tuple[datetime, str] | None = None, limit: int | None = None
+    ) -> Sequence[ApiKey]:
+        """The tenant's keys, oldest first (by `created_at`, then id), after the (created_at, id) `after`;
+        all of them when `limit` is None."""
+        ...
+
+    async def revoke_api_key(self, tenant_id: str, key_id: str, *, revoked_at: datetime) -> ApiKey | None:
+        """Revoke the tenant's key and return it; None when it is absent or another tenant's.
+
+        Idempotent: revoking a revoked key keeps its first `revoked_at`.
+        """
+        ...
+
+    async def rotate_api_key(
+        self, tenant_id: str, key_id: str, replacement: ApiKey, *, retire_at: datetime
+    ) -> tuple[ApiKey, ApiKey] | None:
+        """In one transaction, insert `replacement` and retire the old key at `retire_at`; return (old, new).
+
+        The old key's expiry becomes the earlier of its own and `retire_at`; when `retire_at` is not after
+        `replacement.created_at`, the old key is revoked instead. None when the old key is absent or another
+        tenant's; `Conflict` (`key_revoked`, `key_expired`) when it no longer works.
+        """
         ...
 
     async def touch_api_keys(self, last_used: dict[str, datetime]) -> None:
         """Record when keys were last used, in one write for many keys."""
+        ...
+
+    async def append_audit(self, entry: AuditEntry) -> None:
+        """Append one entry to the audit log (entries are never updated or deleted by Mintlog)."""
+        ...
+
+    async def list_audit(self, query: AuditQuery) -> Sequence[AuditEntry]:
+        """Up to `query.limit` entries matching `query`, newest first (by `occurred_at`, then id)."""
         ...

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, TypeDecorator
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, TypeDecorator
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["ApiKeyRow", "Base", "TenantRow", "UtcDateTime"]
+__all__ = ["ApiKeyRow", "AuditLogRow", "Base", "TenantRow", "UtcDateTime"]
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -48,6 +49,7 @@ class TenantRow(Base):
     suspended: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    deleted_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
 
 class ApiKeyRow(Base):
@@ -64,3 +66,28 @@ class ApiKeyRow(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    rotated_from: Mapped[str | None] = mapped_column(String(40), nullable=True)
+
+
+class AuditLogRow(Base):
+    """Append-only. No foreign key to `tenants`: the trail outlives a purged tenant, and refused requests may
+    name tenants that never existed."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_log_occurred_at", "occurred_at", "id"),
+        Index("ix_audit_log_tenant_id", "tenant_id", "occurred_at"),
+        Index("ix_audit_log_actor_tenant_id", "actor_tenant_id", "occurred_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    occurred_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    tenant_id: Mapped[str] = mapped_column(String(200))
+    actor_tenant_id: Mapped[str] = mapped_column(String(40))
+    actor_key_id: Mapped[str] = mapped_column(String(40))
+    actor_key_prefix: Mapped[str] = mapped_column(String(20))
+    action: Mapped[str] = mapped_column(String(40))
+    target_type: Mapped[str] = mapped_column(String(40))
+    target_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    result: Mapped[str] = mapped_column(String(10))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON)

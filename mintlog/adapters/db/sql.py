@@ -3,24 +3,29 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import Any, cast
 
-from sqlalchemy import event, select, text, update
+from sqlalchemy import ColumnElement, and_, event, or_, select, text, update
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from mintlog.adapters.db import migrations
-from mintlog.adapters.db.models import ApiKeyRow, TenantRow
-from mintlog.domain.tenants import ApiKey, Tenant
+from mintlog.adapters.db.models import ApiKeyRow, AuditLogRow, TenantRow
+from mintlog.domain.audit import AuditEntry, AuditQuery, AuditResult
+from mintlog.domain.tenants import ApiKey, Tenant, TenantChanges
 from mintlog.errors import Conflict, DatabaseUnavailable
 
 __all__ = ["SqlMetadataStore"]
 
 logger = logging.getLogger(__name__)
+
+_KEY_EXISTS = ("an API key with this id or hash already exists", "key_exists")
 
 
 def _tenant(row: TenantRow) -> Tenant:
@@ -31,6 +36,8 @@ def _tenant(row: TenantRow) -> Tenant:
         retention_days=row.retention_days,
         suspended=row.suspended,
         created_at=row.created_at,
+        updated_at=row.updated_at,
+        deleted_at=row.deleted_at,
     )
 
 
@@ -46,7 +53,82 @@ def _api_key(row: ApiKeyRow) -> ApiKey:
         expires_at=row.expires_at,
         revoked_at=row.revoked_at,
         created_at=row.created_at,
+        last_used_at=row.last_used_at,
+        rotated_from=row.rotated_from,
     )
+
+
+def _api_key_row(key: ApiKey) -> ApiKeyRow:
+    return ApiKeyRow(
+        id=key.id,
+        tenant_id=key.tenant_id,
+        name=key.name,
+        key_hash=key.key_hash,
+        prefix=key.prefix,
+        scopes=list(key.scopes),
+        rate_limit=key.rate_limit,
+        expires_at=key.expires_at,
+        revoked_at=key.revoked_at,
+        created_at=key.created_at,
+        last_used_at=key.last_used_at,
+        rotated_from=key.rotated_from,
+    )
+
+
+def _audit_entry(row: AuditLogRow) -> AuditEntry:
+    return AuditEntry(
+        id=row.id,
+        occurred_at=row.occurred_at,
+        tenant_id=row.tenant_id,
+        actor_tenant_id=row.actor_tenant_id,
+        actor_key_id=row.actor_key_id,
+        actor_key_prefix=row.actor_key_prefix,
+        action=row.action,
+        target_type=row.target_type,
+        target_id=row.target_id,
+        result=cast("AuditResult", row.result),
+        detail=dict(row.detail),
+    )
+
+
+def _audit_filters(query: AuditQuery) -> list[ColumnElement[bool]]:
+    filters: list[ColumnElement[bool]] = []
+    if query.tenant_id is not None:
+        filters.append(or_(AuditLogRow.tenant_id == query.tenant_id, AuditLogRow.actor_tenant_id == query.tenant_id))
+    if query.actor is not None:
+        filters.append(or_(AuditLogRow.actor_key_id == query.actor, AuditLogRow.actor_key_prefix == query.actor))
+    if query.action is not None:
+        filters.append(AuditLogRow.action == query.action)
+    if query.result is not None:
+        filters.append(AuditLogRow.result == query.result)
+    if query.start is not None:
+        filters.append(AuditLogRow.occurred_at >= query.start)
+    if query.end is not None:
+        filters.append(AuditLogRow.occurred_at < query.end)
+    if query.before is not None:
+        occurred_at, entry_id = query.before
+        filters.append(
+            or_(
+                AuditLogRow.occurred_at < occurred_at,
+                and_(AuditLogRow.occurred_at == occurred_at, AuditLogRow.id < entry_id),
+            )
+        )
+    return filters
+
+
+@contextmanager
+def _database_errors(conflict: tuple[str, str] | None = None) -> Generator[None]:
+    """Translate driver and connection failures into `DatabaseUnavailable`, and a unique-constraint
+    violation into `Conflict(detail, code=code)` when `conflict` gives them."""
+    try:
+        yield
+    except IntegrityError as exc:
+        if conflict is None:
+            raise DatabaseUnavailable(f"metadata database refused a write: {type(exc).__name__}") from exc
+        detail, code = conflict
+        raise Conflict(detail, code=code) from None
+    except (SQLAlchemyError, OSError) as exc:
+        raise DatabaseUnavailable(f"metadata database unreachable: {type(exc).__name__}") from exc
 
 
 def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
@@ -59,9 +141,11 @@ def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEn
 
 
 class SqlMetadataStore:
-    """Tenants and keys in a SQL database. Every method raises `DatabaseUnavailable` when it cannot reach it.
+    """Tenants, keys and the audit log in a SQL database. Every method raises `DatabaseUnavailable` when it
+    cannot reach it.
 
-    SQLite runs in WAL mode with `synchronous=FULL`, so a committed write survives a crash.
+    SQLite runs in WAL mode with `synchronous=FULL`, so a committed write survives a crash. Read-modify-write
+    methods lock the row (`SELECT … FOR UPDATE` on PostgreSQL; SQLite serializes writers).
     """
 
     def __init__(self, url: str, *, migrate_on_start: bool = True) -> None:
@@ -95,24 +179,22 @@ class SqlMetadataStore:
             await self._engine.dispose()
             self._engine = None
 
-    def _session(self):
+    def _session(self) -> AsyncSession:
         assert self._sessions is not None, "SqlMetadataStore.start() was not awaited"
         return self._sessions()
 
     async def ping(self) -> None:
-        try:
+        with _database_errors():
             async with self.engine.connect() as connection:
                 await connection.execute(text("SELECT 1"))
-        except (SQLAlchemyError, OSError) as exc:
-            raise DatabaseUnavailable(f"metadata database unreachable: {type(exc).__name__}") from exc
+
+    # Tenants
 
     async def get_tenant(self, tenant_id: str) -> Tenant | None:
-        try:
+        with _database_errors():
             async with self._session() as session:
                 row = await session.get(TenantRow, tenant_id)
                 return None if row is None else _tenant(row)
-        except (SQLAlchemyError, OSError) as exc:
-            raise DatabaseUnavailable(f"metadata database unreachable: {type(exc).__name__}") from exc
 
     async def create_tenant(self, tenant: Tenant) -> Tenant:
         row = TenantRow(
@@ -122,37 +204,52 @@ class SqlMetadataStore:
             retention_days=tenant.retention_days,
             suspended=tenant.suspended,
             created_at=tenant.created_at,
-            updated_at=tenant.created_at,
+            updated_at=tenant.updated_at or tenant.created_at,
+            deleted_at=tenant.deleted_at,
         )
-        try:
+        with _database_errors((f"tenant {tenant.id!r} already exists", "tenant_exists")):
             async with self._session() as session, session.begin():
                 session.add(row)
-        except IntegrityError as exc:
-            raise Conflict(f"tenant {tenant.id!r} already exists", code="tenant_exists") from exc
-        except (SQLAlchemyError, OSError) as exc:
-            raise DatabaseUnavailable(f"metadata database unreachable: {type(exc).__name__}") from exc
-        return tenant
+        return _tenant(row)
+
+    async def list_tenants(self, *, after: str | None = None, limit: int = 50) -> Sequence[Tenant]:
+        statement = select(TenantRow).order_by(TenantRow.id).limit(limit)
+        if after is not None:
+            statement = statement.where(TenantRow.id > after)
+        with _database_errors():
+            async with self._session() as session:
+                rows = (await session.execute(statement)).scalars().all()
+        return [_tenant(row) for row in rows]
+
+    async def update_tenant(self, tenant_id: str, changes: TenantChanges, *, updated_at: datetime) -> Tenant | None:
+        with _database_errors():
+            async with self._session() as session, session.begin():
+                row = (
+                    await session.execute(select(TenantRow).where(TenantRow.id == tenant_id).with_for_update())
+                ).scalar_one_or_none()
+                if row is None:
+                    return None
+                if row.deleted_at is not None:
+                    if changes.deleted_at is not None:
+                        return _tenant(row)
+                    raise Conflict(f"tenant {tenant_id!r} is deleted and can no longer change", code="tenant_deleted")
+                if changes.plan is not None:
+                    row.plan = changes.plan
+                if changes.retention_days is not None:
+                    row.retention_days = changes.retention_days
+                if changes.suspended is not None:
+                    row.suspended = changes.suspended
+                if changes.deleted_at is not None:
+                    row.deleted_at = changes.deleted_at
+                row.updated_at = updated_at
+                return _tenant(row)
+
+    # API keys
 
     async def create_api_key(self, key: ApiKey) -> ApiKey:
-        row = ApiKeyRow(
-            id=key.id,
-            tenant_id=key.tenant_id,
-            name=key.name,
-            key_hash=key.key_hash,
-            prefix=key.prefix,
-            scopes=list(key.scopes),
-            rate_limit=key.rate_limit,
-            expires_at=key.expires_at,
-            revoked_at=key.revoked_at,
-            created_at=key.created_at,
-        )
-        try:
+        with _database_errors(_KEY_EXISTS):
             async with self._session() as session, session.begin():
-                session.add(row)
-        except IntegrityError as exc:
-            raise Conflict("an API key with this id or hash already exists", code="key_exists") from exc
-        except (SQLAlchemyError, OSError) as exc:
-            raise DatabaseUnavailable(f"metadata database unreachable: {type(exc).__name__}") from exc
+                session.add(_api_key_row(key))
         return key
 
     async def find_api_key(self, key_hash: str) -> tuple[ApiKey, Tenant] | None:
@@ -161,33 +258,114 @@ class SqlMetadataStore:
             .join(TenantRow, TenantRow.id == ApiKeyRow.tenant_id)
             .where(ApiKeyRow.key_hash == key_hash)
         )
-        try:
+        with _database_errors():
             async with self._session() as session:
                 result = (await session.execute(statement)).first()
-        except (SQLAlchemyError, OSError) as exc:
-            raise DatabaseUnavailable(f"metadata database unreachable: {type(exc).__name__}") from exc
         if result is None:
             return None
         key_row, tenant_row = result
         return _api_key(key_row), _tenant(tenant_row)
 
-    async def list_api_keys(self, tenant_id: str) -> Sequence[ApiKey]:
+    async def get_api_key(self, tenant_id: str, key_id: str) -> ApiKey | None:
+        statement = select(ApiKeyRow).where(ApiKeyRow.tenant_id == tenant_id, ApiKeyRow.id == key_id)
+        with _database_errors():
+            async with self._session() as session:
+                row = (await session.execute(statement)).scalar_one_or_none()
+        return None if row is None else _api_key(row)
+
+    async def list_api_keys(
+        self, tenant_id: str, *, after: tuple[datetime, str] | None = None, limit: int | None = None
+    ) -> Sequence[ApiKey]:
         statement = (
             select(ApiKeyRow).where(ApiKeyRow.tenant_id == tenant_id).order_by(ApiKeyRow.created_at, ApiKeyRow.id)
         )
-        try:
+        if after is not None:
+            created_at, key_id = after
+            statement = statement.where(
+                or_(
+                    ApiKeyRow.created_at > created_at,
+                    and_(ApiKeyRow.created_at == created_at, ApiKeyRow.id > key_id),
+                )
+            )
+        if limit is not None:
+            statement = statement.limit(limit)
+        with _database_errors():
             async with self._session() as session:
                 rows = (await session.execute(statement)).scalars().all()
-        except (SQLAlchemyError, OSError) as exc:
-            raise DatabaseUnavailable(f"metadata database unreachable: {type(exc).__name__}") from exc
         return [_api_key(row) for row in rows]
+
+    async def _locked_key(self, session: AsyncSession, tenant_id: str, key_id: str) -> ApiKeyRow | None:
+        statement = select(ApiKeyRow).where(ApiKeyRow.tenant_id == tenant_id, ApiKeyRow.id == key_id).with_for_update()
+        return (await session.execute(statement)).scalar_one_or_none()
+
+    async def revoke_api_key(self, tenant_id: str, key_id: str, *, revoked_at: datetime) -> ApiKey | None:
+        with _database_errors():
+            async with self._session() as session, session.begin():
+                row = await self._locked_key(session, tenant_id, key_id)
+                if row is None:
+                    return None
+                if row.revoked_at is None:
+                    row.revoked_at = revoked_at
+                return _api_key(row)
+
+    async def rotate_api_key(
+        self, tenant_id: str, key_id: str, replacement: ApiKey, *, retire_at: datetime
+    ) -> tuple[ApiKey, ApiKey] | None:
+        now = replacement.created_at
+        with _database_errors(_KEY_EXISTS):
+            async with self._session() as session, session.begin():
+                row = await self._locked_key(session, tenant_id, key_id)
+                if row is None:
+                    return None
+                if row.revoked_at is not None:
+                    raise Conflict(f"API key {key_id!r} is revoked and cannot be rotated", code="key_revoked")
+                if row.expires_at is not None and row.expires_at <= now:
+                    raise Conflict(f"API key {key_id!r} has expired and cannot be rotated", code="key_expired")
+                if retire_at <= now:
+                    row.revoked_at = now
+                elif row.expires_at is None or retire_at < row.expires_at:
+                    row.expires_at = retire_at
+                session.add(_api_key_row(replacement))
+                await session.flush()
+                return _api_key(row), replacement
 
     async def touch_api_keys(self, last_used: dict[str, datetime]) -> None:
         if not last_used:
             return
-        try:
+        with _database_errors():
             async with self._session() as session, session.begin():
                 for key_id, used_at in last_used.items():
                     await session.execute(update(ApiKeyRow).where(ApiKeyRow.id == key_id).values(last_used_at=used_at))
-        except (SQLAlchemyError, OSError) as exc:
-            raise DatabaseUnavailable(f"metadata database unreachable: {type(exc).__name__}") from exc
+
+    # Audit log
+
+    async def append_audit(self, entry: AuditEntry) -> None:
+        detail: dict[str, Any] = dict(entry.detail)
+        row = AuditLogRow(
+            id=entry.id,
+            occurred_at=entry.occurred_at,
+            tenant_id=entry.tenant_id,
+            actor_tenant_id=entry.actor_tenant_id,
+            actor_key_id=entry.actor_key_id,
+            actor_key_prefix=entry.actor_key_prefix,
+            action=entry.action,
+            target_type=entry.target_type,
+            target_id=entry.target_id,
+            result=entry.result,
+            detail=detail,
+        )
+        with _database_errors():
+            async with self._session() as session, session.begin():
+                session.add(row)
+
+    async def list_audit(self, query: AuditQuery) -> Sequence[AuditEntry]:
+        statement = (
+            select(AuditLogRow)
+            .where(*_audit_filters(query))
+            .order_by(AuditLogRow.occurred_at.desc(), AuditLogRow.id.desc())
+            .limit(query.limit)
+        )
+        with _database_errors():
+            async with self._session() as session:
+                rows = (await session.execute(statement)).scalars().all()
+        return [_audit_entry(row) for row in rows]

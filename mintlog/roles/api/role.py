@@ -2,38 +2,62 @@
 
 from __future__ import annotations
 
+from litestar.types import ASGIApp
+
 from mintlog.http.app import create_app
 from mintlog.http.guards import make_requires
+from mintlog.http.ratelimit import KeyRateLimits
 from mintlog.http.server import HttpServer
+from mintlog.roles.api.admin_tenants import admin_tenant_routes
+from mintlog.roles.api.audit import audit_routes
+from mintlog.roles.api.auditing import AuditTrail, audited_requires
+from mintlog.roles.api.key_service import KeyService
+from mintlog.roles.api.keys import admin_key_routes, own_key_routes
 from mintlog.roles.api.routes import api_routes
 from mintlog.runtime import Runtime
 
-__all__ = ["ApiRole"]
+__all__ = ["ApiRole", "build_api_app"]
+
+
+def build_api_app(runtime: Runtime) -> ASGIApp:
+    """The API app: search, tenant and key management, and the audit log, bound to the runtime's ports."""
+    settings = runtime.settings
+    requires = make_requires(runtime.authenticator, rate_limits=KeyRateLimits.of(runtime))
+    trail = AuditTrail(runtime.metadata)
+    audited = audited_requires(requires, runtime.authenticator, trail)
+    keys = KeyService(
+        runtime.metadata,
+        runtime.authenticator,
+        default_rate_limit=settings.ratelimit.default_key_requests_per_minute,
+    )
+    return create_app(
+        server="api",
+        route_handlers=[
+            *api_routes(runtime.store, requires=requires, settings=settings.search, metrics=runtime.metrics),
+            *admin_tenant_routes(runtime.metadata, runtime.authenticator, trail, requires=audited),
+            *admin_key_routes(keys, trail, requires=audited),
+            *own_key_routes(keys, trail, requires=audited),
+            *audit_routes(runtime.metadata, requires=requires),
+        ],
+        metrics=runtime.metrics,
+        readiness_checks={
+            "bus": runtime.bus.ping,
+            "store": runtime.store.ping,
+            "database": runtime.metadata.ping,
+        },
+    )
 
 
 class ApiRole:
-    """Serves search (and, in later issues, tail, aggregations and management) from the log store."""
+    """Serves search and management (tenants, keys, audit log) from the log store and the metadata store."""
 
     name = "api"
 
     def __init__(self, runtime: Runtime) -> None:
         settings = runtime.settings
-        app = create_app(
-            server="api",
-            route_handlers=api_routes(
-                runtime.store,
-                requires=make_requires(runtime.authenticator),
-                settings=settings.search,
-                metrics=runtime.metrics,
-            ),
-            metrics=runtime.metrics,
-            readiness_checks={
-                "bus": runtime.bus.ping,
-                "store": runtime.store.ping,
-                "database": runtime.metadata.ping,
-            },
+        self._server = HttpServer(
+            build_api_app(runtime), name="api", host=settings.http.host, port=settings.http.api_port
         )
-        self._server = HttpServer(app, name="api", host=settings.http.host, port=settings.http.api_port)
 
     async def start(self) -> None:
         await self._server.start()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from mintlog.http.app import create_app
 from mintlog.http.guards import make_requires
+from mintlog.http.ratelimit import KeyRateLimits
 from mintlog.http.server import HttpServer
 from mintlog.roles.ingest.routes import ingest_routes
 from mintlog.roles.ingest.service import IngestService
@@ -19,12 +20,19 @@ class IngestRole:
 
     def __init__(self, runtime: Runtime) -> None:
         settings = runtime.settings
-        service = IngestService(bus=runtime.bus, cache=runtime.cache, limits=settings.ingest, metrics=runtime.metrics)
+        service = IngestService(
+            bus=runtime.bus,
+            cache=runtime.cache,
+            limits=settings.ingest,
+            limiter=runtime.rate_limiter,
+            rate_limits=settings.ratelimit,
+            metrics=runtime.metrics,
+        )
         app = create_app(
             server="ingest",
             route_handlers=ingest_routes(
                 service,
-                requires=make_requires(runtime.authenticator),
+                requires=make_requires(runtime.authenticator, rate_limits=KeyRateLimits.of(runtime)),
                 max_body_bytes=settings.ingest.max_body_bytes,
                 metrics=runtime.metrics,
             ),

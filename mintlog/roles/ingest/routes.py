@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Request, Response, post
-from litestar.params import Parameter
+from litestar.params import HeaderParameter
 
 from mintlog.errors import DependencyUnavailable, ProblemError
 from mintlog.http.guards import Guard, principal_of
@@ -35,7 +35,7 @@ def ingest_routes(service: IngestService, *, requires: Any, max_body_bytes: int,
     )
     async def ingest_logs(
         request: Request[Any, Any, Any],
-        idempotency_key: str | None = Parameter(header="Idempotency-Key", default=None, required=False),
+        idempotency_key: Annotated[str | None, HeaderParameter(name="Idempotency-Key", required=False)] = None,
     ) -> Response[bytes]:
         principal = principal_of(request)
         try:

@@ -5,7 +5,11 @@ Guarantees:
 - one bus message per batch (split only when a batch exceeds the bus's payload limit);
 - the same `Idempotency-Key` with the same body returns the first answer and stores nothing twice; with
   a different body it is refused (422);
-- bad events are reported by index and reason and counted; nothing is dropped silently.
+- bad events are reported by index and reason and counted; nothing is dropped silently;
+- a tenant's batches are held to its ingest quota (`MINTLOG_RATELIMIT__TENANT_INGEST_EVENTS_PER_SECOND`,
+  bursts of `MINTLOG_RATELIMIT__BURST_SECONDS` of it): each valid batch costs its number of events, and a
+  batch over the quota is refused whole (429 `ingest_quota_exceeded`, nothing published). Replays of an
+  `Idempotency-Key` cost nothing.
 """
 
 from __future__ import annotations
@@ -21,11 +25,12 @@ import msgspec
 
 from mintlog.domain.events import RawBatch, encode_bus_message
 from mintlog.domain.validation import reason_code, validate_events
-from mintlog.errors import BadRequest, PayloadTooLarge, UnprocessableEntity
+from mintlog.errors import BadRequest, PayloadTooLarge, TooManyRequests, UnprocessableEntity
 from mintlog.metrics import Metrics
 from mintlog.ports.bus import EventBus
 from mintlog.ports.cache import Cache
-from mintlog.settings import IngestSettings
+from mintlog.ports.ratelimit import RateLimiter
+from mintlog.settings import IngestSettings, RateLimitSettings
 
 __all__ = ["IngestBody", "IngestError", "IngestResult", "IngestService", "new_batch_id"]
 
@@ -84,11 +89,21 @@ class IngestService:
     """Turns request bodies into durable raw batches on `logs.raw.{tenant}`."""
 
     def __init__(
-        self, *, bus: EventBus, cache: Cache, limits: IngestSettings, metrics: Metrics, source: str = "http"
+        self,
+        *,
+        bus: EventBus,
+        cache: Cache,
+        limits: IngestSettings,
+        limiter: RateLimiter,
+        rate_limits: RateLimitSettings,
+        metrics: Metrics,
+        source: str = "http",
     ) -> None:
         self._bus = bus
         self._cache = cache
         self._limits = limits
+        self._limiter = limiter
+        self._rate_limits = rate_limits
         self._metrics = metrics
         self._source = source
 
@@ -132,6 +147,8 @@ class IngestService:
                 code="all_events_rejected",
                 extra={"errors": [msgspec.to_builtins(error) for error in errors]},
             )
+        if self._rate_limits.enabled:
+            await self._take_quota(tenant_id, len(batch.events))
 
         batch_id = new_batch_id()
         msg_id = f"{tenant_id}:idem:{idempotency_key}" if idempotency_key is not None else batch_id
@@ -144,6 +161,28 @@ class IngestService:
         if replay_key is not None and body_hash is not None:
             await self._cache.set(replay_key, body_hash + answer, self._limits.idempotency_ttl_seconds)
         return answer, False
+
+    async def _take_quota(self, tenant_id: str, events: int) -> None:
+        """Charge `events` to the tenant's ingest bucket; raise `TooManyRequests` when it cannot pay."""
+        per_second = float(self._rate_limits.tenant_ingest_events_per_second)
+        burst = max(1.0, per_second * self._rate_limits.burst_seconds)
+        decision = await self._limiter.acquire(
+            f"ingest:{tenant_id}", rate_per_second=per_second, burst=burst, cost=events
+        )
+        if decision.allowed:
+            return
+        self._metrics.ratelimit_rejected.labels("tenant_ingest").inc()
+        retry_after = decision.retry_after_header
+        if events > decision.limit:
+            detail = (
+                f"a batch of {events} events exceeds this tenant's ingest burst of {decision.limit} events; "
+                "send smaller batches"
+            )
+        else:
+            detail = (
+                f"this tenant's ingest quota of {per_second:g} events per second is used up; retry in {retry_after} s"
+            )
+        raise TooManyRequests(detail, code="ingest_quota_exceeded", extra={"retry_after_seconds": retry_after})
 
     async def _publish(self, tenant_id: str, batch_id: str, msg_id: str, events: list[dict[str, Any]]) -> None:
         received_at = datetime.now(UTC)

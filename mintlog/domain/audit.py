@@ -1,0 +1,90 @@
+"""The audit log of management writes: who did what to which tenant, when, and how it ended. Pure code, no I/O.
+
+An entry never holds a secret: API keys appear by id and display prefix only.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from typing import Any, Literal
+
+import msgspec
+
+__all__ = [
+    "AUDIT_ACTIONS",
+    "AuditAction",
+    "AuditEntry",
+    "AuditQuery",
+    "AuditResult",
+    "audit_result_for_status",
+    "new_audit_id",
+]
+
+AuditAction = Literal[
+    "tenant.create",
+    "tenant.update",
+    "tenant.delete",
+    "key.create",
+    "key.revoke",
+    "key.rotate",
+]
+AUDIT_ACTIONS: tuple[AuditAction, ...] = (
+    "tenant.create",
+    "tenant.update",
+    "tenant.delete",
+    "key.create",
+    "key.revoke",
+    "key.rotate",
+)
+
+AuditResult = Literal["ok", "denied", "error"]
+
+
+class AuditEntry(msgspec.Struct, frozen=True, kw_only=True):
+    """One management write, successful or refused.
+
+    `tenant_id` is the tenant acted upon (for a write refused by a scope check, the caller's own tenant);
+    `actor_tenant_id` is the tenant of the key that acted. `detail` holds what changed or, for a refusal, the
+    problem's `status` and `code`.
+    """
+
+    id: str
+    occurred_at: datetime
+    tenant_id: str
+    actor_tenant_id: str
+    actor_key_id: str
+    actor_key_prefix: str
+    action: str
+    target_type: str
+    target_id: str | None = None
+    result: AuditResult
+    detail: dict[str, Any] = msgspec.field(default_factory=lambda: {})
+
+
+class AuditQuery(msgspec.Struct, frozen=True, kw_only=True):
+    """A page of the audit log, newest first. Every filter is optional and they combine with AND.
+
+    `tenant_id` matches entries about that tenant or by one of its keys; `actor` matches a key id or a key
+    display prefix; `start` is inclusive and `end` exclusive; `before` is the (occurred_at, id) of the last
+    entry of the previous page.
+    """
+
+    tenant_id: str | None = None
+    actor: str | None = None
+    action: str | None = None
+    result: AuditResult | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    before: tuple[datetime, str] | None = None
+    limit: int = 50
+
+
+def audit_result_for_status(status: int) -> AuditResult:
+    """`denied` for a 403 (the key may not do this), `error` for any other refusal or failure."""
+    return "denied" if status == 403 else "error"
+
+
+def new_audit_id() -> str:
+    """A fresh audit entry id (`aud_` and 20 hex digits)."""
+    return f"aud_{secrets.token_hex(10)}"

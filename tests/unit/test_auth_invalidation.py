@@ -1,0 +1,96 @@
+"""`Authenticator.invalidate_key` / `invalidate_tenant`: a change is seen by the very next request."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import msgspec
+import pytest
+
+from mintlog.adapters.cache.memory import MemoryCache
+from mintlog.auth import Authenticator
+from mintlog.domain.keys import generate_api_key
+from mintlog.domain.tenants import ApiKey, Tenant
+from mintlog.errors import CacheUnavailable, Unauthorized
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+
+class Metadata:
+    """Keys and tenants in memory; tests change them as the admin API would."""
+
+    def __init__(self) -> None:
+        self.keys: dict[str, ApiKey] = {}
+        self.tenants: dict[str, Tenant] = {}
+
+    def add(self, tenant_id: str) -> tuple[str, ApiKey]:
+        self.tenants.setdefault(tenant_id, Tenant(id=tenant_id, name=tenant_id, created_at=NOW))
+        generated = generate_api_key()
+        key = ApiKey(
+            id=f"key_{len(self.keys)}",
+            tenant_id=tenant_id,
+            name="k",
+            key_hash=generated.key_hash,
+            prefix=generated.prefix,
+            scopes=("ingest:logs",),
+            created_at=NOW,
+        )
+        self.keys[key.key_hash] = key
+        return generated.secret, key
+
+    async def find_api_key(self, key_hash: str) -> tuple[ApiKey, Tenant] | None:
+        key = self.keys.get(key_hash)
+        return None if key is None else (key, self.tenants[key.tenant_id])
+
+    async def list_api_keys(self, tenant_id: str) -> Sequence[ApiKey]:
+        return [key for key in self.keys.values() if key.tenant_id == tenant_id]
+
+
+class BrokenCache(MemoryCache):
+    async def delete(self, key: str) -> None:
+        raise CacheUnavailable("redis down")
+
+
+def authenticator(metadata: Metadata, cache: MemoryCache | None = None) -> Authenticator:
+    return Authenticator(metadata, cache or MemoryCache(), ttl_seconds=300, clock=lambda: NOW)  # type: ignore[arg-type]
+
+
+async def test_a_revoked_key_is_refused_at_once_after_invalidation() -> None:
+    metadata = Metadata()
+    secret, key = metadata.add("acme")
+    auth = authenticator(metadata)
+    await auth.authenticate(secret)
+    metadata.keys[key.key_hash] = msgspec.structs.replace(key, revoked_at=NOW)
+    await auth.authenticate(secret)  # still cached: this is what invalidation is for
+    await auth.invalidate_key(key.key_hash)
+    with pytest.raises(Unauthorized):
+        await auth.authenticate(secret)
+
+
+async def test_suspending_a_tenant_refuses_all_its_keys_and_reinstating_it_accepts_them_again() -> None:
+    metadata = Metadata()
+    secrets = [metadata.add("acme")[0] for _ in range(3)]
+    other, _ = metadata.add("other")
+    auth = authenticator(metadata)
+    for secret in [*secrets, other]:
+        await auth.authenticate(secret)
+    metadata.tenants["acme"] = msgspec.structs.replace(metadata.tenants["acme"], suspended=True)
+    assert await auth.invalidate_tenant("acme") == 3
+    for secret in secrets:
+        with pytest.raises(Unauthorized):
+            await auth.authenticate(secret)
+    await auth.authenticate(other)
+    # The refusals are cached too; reinstating must not wait for them to expire.
+    metadata.tenants["acme"] = msgspec.structs.replace(metadata.tenants["acme"], suspended=False)
+    await auth.invalidate_tenant("acme")
+    for secret in secrets:
+        assert (await auth.authenticate(secret)).tenant_id == "acme"
+
+
+async def test_an_unreachable_cache_does_not_fail_the_invalidation(caplog: pytest.LogCaptureFixture) -> None:
+    metadata = Metadata()
+    _, key = metadata.add("acme")
+    await authenticator(metadata, BrokenCache()).invalidate_key(key.key_hash)
+    assert "could not invalidate" in caplog.text
+    assert key.key_hash not in caplog.text
