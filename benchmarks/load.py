@@ -278,6 +278,9 @@ def spawn(data_dir: Path, extra_env: dict[str, str]) -> tuple[subprocess.Popen[b
             "MINTLOG_HTTP__INGEST_PORT": str(ingest_port),
             "MINTLOG_HTTP__API_PORT": str(api_port),
             "MINTLOG_LOG_LEVEL": "warning",
+            # Measure throughput, not the default per-key limit (limits stay on, just far away).
+            "MINTLOG_RATELIMIT__DEFAULT_KEY_REQUESTS_PER_MINUTE": "10000000",
+            "MINTLOG_RATELIMIT__TENANT_INGEST_EVENTS_PER_SECOND": "10000000",
             **extra_env,
         }
     )
