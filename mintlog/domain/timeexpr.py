@@ -29,8 +29,8 @@ def parse_time_expression(text: str, now: datetime) -> datetime:
         sign, amount, unit = match.groups()
         if sign is None:
             return now
-        delta = _UNITS[unit] * int(amount)
         try:
+            delta = _UNITS[unit] * int(amount)
             return now + delta if sign == "+" else now - delta
         except OverflowError:
             raise ValueError(f"{text!r} is out of range") from None

@@ -36,6 +36,18 @@ def test_bad_time_expressions_say_why(text: str) -> None:
         parse_time_expression(text, NOW)
 
 
+@pytest.mark.parametrize("text", ["now-999999999w", "now+999999999d"])
+def test_out_of_range_time_expressions_are_value_errors(text: str) -> None:
+    with pytest.raises(ValueError, match="out of range"):
+        parse_time_expression(text, NOW)
+
+
+def test_out_of_range_search_time_is_400() -> None:
+    with pytest.raises(BadRequest) as error:
+        build_search_query("acme", decode_search_request(b'{"from": "now-999999999w"}'), SETTINGS, NOW)
+    assert error.value.code == "invalid_time"
+
+
 def test_the_seed_body_becomes_a_tenant_scoped_query() -> None:
     request = decode_search_request(b'{"query": "timeout", "level": "error", "size": 10}')
     query = build_search_query("acme", request, SETTINGS, NOW)
