@@ -13,6 +13,7 @@ Guarantees:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -54,12 +55,15 @@ class Authenticator:
         *,
         ttl_seconds: float,
         clock: Callable[[], datetime] = _utcnow,
+        reinvalidate_after_seconds: float = 1.0,
     ) -> None:
         self._metadata = metadata
         self._cache = cache
         self._ttl_seconds = ttl_seconds
         self._clock = clock
+        self._reinvalidate_after_seconds = reinvalidate_after_seconds
         self._last_used: dict[str, datetime] = {}
+        self._reinvalidations: dict[asyncio.Task[None], str] = {}
 
     async def authenticate(self, secret: str | None) -> Principal:
         """The principal of a valid key; raises `Unauthorized` or `DatabaseUnavailable`."""
@@ -106,11 +110,34 @@ class Authenticator:
     async def invalidate_key(self, key_hash: str) -> None:
         """Forget the cached verdict (valid or not) on the key with this SHA-256: its next request is checked
         against the database. Call it after the change is committed. A cache outage is logged, not raised: the
-        write it follows has already happened, and without a cache every request reads the database anyway."""
+        write it follows has already happened, and without a cache every request reads the database anyway.
+
+        The entry is deleted a second time `reinvalidate_after_seconds` later: a request that read the key
+        from the database just before the change committed could otherwise put the old verdict back into
+        the cache right after the first delete, for a whole TTL."""
+        await self._delete_cached(key_hash)
+        task = asyncio.create_task(self._delete_cached_later(key_hash))
+        self._reinvalidations[task] = key_hash
+        task.add_done_callback(self._reinvalidations.pop)
+
+    async def _delete_cached(self, key_hash: str) -> None:
         try:
             await self._cache.delete(_cache_key(key_hash))
         except DependencyUnavailable as exc:
             logger.warning("could not invalidate a cached API key: %s", exc)
+
+    async def _delete_cached_later(self, key_hash: str) -> None:
+        await asyncio.sleep(self._reinvalidate_after_seconds)
+        await self._delete_cached(key_hash)
+
+    async def close(self) -> None:
+        """Run the pending second deletes now (at shutdown), so none is lost."""
+        pending = dict(self._reinvalidations)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        for key_hash in pending.values():
+            await self._delete_cached(key_hash)
 
     async def invalidate_tenant(self, tenant_id: str) -> int:
         """Forget the cached verdicts on every key of the tenant (after a suspension, a deletion or a

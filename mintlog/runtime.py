@@ -60,6 +60,8 @@ class Runtime:
             except Exception:
                 logger.exception("closing %s failed", name)
         with contextlib.suppress(Exception):
+            await self.authenticator.close()
+        with contextlib.suppress(Exception):
             await self.cache.close()
         with contextlib.suppress(Exception):
             await self.rate_limiter.close()

@@ -94,3 +94,33 @@ async def test_an_unreachable_cache_does_not_fail_the_invalidation(caplog: pytes
     await authenticator(metadata, BrokenCache()).invalidate_key(key.key_hash)
     assert "could not invalidate" in caplog.text
     assert key.key_hash not in caplog.text
+
+
+async def test_a_verdict_cached_by_a_racing_request_is_deleted_again() -> None:
+    import asyncio
+
+    metadata = Metadata()
+    secret, key = metadata.add("acme")
+    cache = MemoryCache()
+    auth = Authenticator(metadata, cache, ttl_seconds=300, reinvalidate_after_seconds=0.05)  # type: ignore[arg-type]
+    stale = msgspec.msgpack.encode(await auth.authenticate(secret))
+    metadata.keys[key.key_hash] = msgspec.structs.replace(key, revoked_at=NOW)
+    await auth.invalidate_key(key.key_hash)
+    # A request that read the key before the revocation committed writes its verdict back after the delete.
+    await cache.set(f"apikey:{key.key_hash}", stale, 300)
+    await asyncio.sleep(0.2)
+    with pytest.raises(Unauthorized):
+        await auth.authenticate(secret)
+    await auth.close()
+
+
+async def test_close_runs_pending_second_deletes_at_once() -> None:
+    metadata = Metadata()
+    secret, key = metadata.add("acme")
+    cache = MemoryCache()
+    auth = Authenticator(metadata, cache, ttl_seconds=300, reinvalidate_after_seconds=60)  # type: ignore[arg-type]
+    stale = msgspec.msgpack.encode(await auth.authenticate(secret))
+    await auth.invalidate_key(key.key_hash)
+    await cache.set(f"apikey:{key.key_hash}", stale, 300)
+    await auth.close()
+    assert await cache.get(f"apikey:{key.key_hash}") is None
