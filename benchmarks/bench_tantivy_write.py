@@ -36,6 +36,7 @@ from mintlog.adapters.logstore.tantivy_schema import (
 )
 from mintlog.domain.events import LogEvent
 from mintlog.ports.logstore import SearchQuery
+from mintlog.query import parse
 
 MiB = 1024 * 1024
 WORDS = [
@@ -131,16 +132,13 @@ async def bench_store(args: argparse.Namespace, root: Path) -> None:
     day_start = START + timedelta(hours=10)
     queries = {
         "newest 50": SearchQuery("tenant-0"),
-        "level=error": SearchQuery("tenant-0", levels=("error",)),
-        "text 2 words": SearchQuery("tenant-0", text="payment timeout"),
-        "fields.status=500": SearchQuery("tenant-0", fields=(("status", "500"),)),
+        "level=error": SearchQuery("tenant-0", parse("level:error")),
+        "text 2 words": SearchQuery("tenant-0", parse("payment timeout")),
+        "fields.status=500": SearchQuery("tenant-0", parse('fields.status:"500"')),
+        "fields.status>=500": SearchQuery("tenant-0", parse("fields.status:>=500")),
         "1 hour, asc": SearchQuery("tenant-0", start=day_start, end=day_start + timedelta(hours=1), order="asc"),
         "all filters": SearchQuery(
-            "tenant-0",
-            text="payment",
-            levels=("error", "warn"),
-            services=("checkout",),
-            fields=(("status", "500"),),
+            "tenant-0", parse('payment level:(error OR warn) service:checkout fields.status:"500"')
         ),
     }
     for name, query in queries.items():

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal, Protocol
 
 from mintlog.domain.events import LogEvent
+from mintlog.query import Node
+from mintlog.query.ast import MatchAll
 
 __all__ = ["LogStore", "SearchPage", "SearchQuery"]
 
@@ -16,17 +18,15 @@ __all__ = ["LogStore", "SearchPage", "SearchQuery"]
 class SearchQuery:
     """What to find, always inside one tenant.
 
-    `text` is matched against `message`: every word must occur (an empty or absent text matches all).
-    The other filters are exact matches; several values of one filter are alternatives (OR), different
-    filters all apply (AND). `start` is inclusive and `end` exclusive.
+    `node` is a parsed query-language query (`mintlog.query.parse`, possibly AND-ed with structured filters
+    turned into nodes; see docs/query-language.md); the default matches every event. `now` is the instant
+    relative times in `node` (`timestamp:>now-1h`) are resolved against: one instant for the whole request.
+    `start` is inclusive and `end` exclusive; they apply on top of `node`.
     """
 
     tenant_id: str
-    text: str | None = None
-    levels: tuple[str, ...] = ()
-    services: tuple[str, ...] = ()
-    hosts: tuple[str, ...] = ()
-    fields: tuple[tuple[str, str], ...] = ()
+    node: Node = field(default_factory=MatchAll)
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
     start: datetime | None = None
     end: datetime | None = None
     size: int = 50
@@ -69,7 +69,10 @@ class LogStore(Protocol):
         ...
 
     async def search(self, query: SearchQuery) -> SearchPage:
-        """Events of `query.tenant_id` only, matching every filter, newest first by default."""
+        """Events of `query.tenant_id` only, matching `query.node` within `[start, end)`, newest first by default.
+
+        Raises `QuerySyntaxError` when a time bound of `query.node` cannot be resolved against `query.now`.
+        """
         ...
 
     async def ping(self) -> None:

@@ -18,6 +18,10 @@ import pytest
 
 from mintlog.domain.events import FieldValue, Level, LogEvent
 from mintlog.ports.logstore import LogStore, SearchPage, SearchQuery
+from mintlog.query import Node, QuerySyntaxError, all_of, any_of, parse
+from mintlog.query.ast import MatchNone
+from mintlog.query.filters import equals
+from mintlog.query.matcher import to_matcher
 from tests.contract.conftest import OpenStore
 
 DAY1 = datetime(2024, 3, 9, tzinfo=UTC)
@@ -62,8 +66,9 @@ def ids(page: SearchPage) -> list[str]:
     return [event.id for event in page.events]
 
 
-async def search_all(store: LogStore, tenant_id: str = "acme", **filters: Any) -> SearchPage:
-    return await store.search(SearchQuery(tenant_id=tenant_id, size=1000, **filters))
+async def search_all(store: LogStore, tenant_id: str = "acme", query: str = "", **options: Any) -> SearchPage:
+    """Every match of `query` (in the query language) for `tenant_id`."""
+    return await store.search(SearchQuery(tenant_id=tenant_id, node=parse(query), size=1000, **options))
 
 
 # --- writing and reading back ------------------------------------------------------------------------
@@ -159,7 +164,7 @@ async def test_tenants_never_see_each_other_even_with_the_same_ids(store: LogSto
     globex_page = await search_all(store, "globex")
     assert acme_page.events == newest_first(acme)
     assert globex_page.events == newest_first(globex)
-    assert (await search_all(store, "globex", text="alpha")).total == 0
+    assert (await search_all(store, "globex", "alpha")).total == 0
     assert (await search_all(store, "initech")).total == 0
 
 
@@ -207,34 +212,53 @@ def _field_text(value: FieldValue) -> list[str]:
     return [msgspec.json.encode(value).decode()]
 
 
-def _matches(event: LogEvent, query: SearchQuery) -> bool:
+@dataclasses.dataclass(frozen=True)
+class Filters:
+    """Structured filters as the search API takes them: values of one filter are alternatives."""
+
+    levels: tuple[str, ...] = ()
+    services: tuple[str, ...] = ()
+    hosts: tuple[str, ...] = ()
+    fields: tuple[tuple[str, str], ...] = ()
+
+    def node(self) -> Node:
+        """The query node the search API builds of these filters."""
+        clauses: list[Node] = []
+        for field, values in (("level", self.levels), ("service", self.services), ("host", self.hosts)):
+            if values:
+                clauses.append(any_of([equals(field, value) for value in values]))
+        clauses.extend(equals(f"fields.{key}", value) if key else MatchNone() for key, value in self.fields)
+        return all_of(clauses)
+
+
+def _matches(event: LogEvent, filters: Filters) -> bool:
     return (
-        (not query.levels or event.level in query.levels)
-        and (not query.services or event.service in query.services)
-        and (not query.hosts or event.host in query.hosts)
-        and all(key in event.fields and value in _field_text(event.fields[key]) for key, value in query.fields)
+        (not filters.levels or event.level in [level.lower() for level in filters.levels])
+        and (not filters.services or event.service in filters.services)
+        and (not filters.hosts or event.host in filters.hosts)
+        and all(key in event.fields and value in _field_text(event.fields[key]) for key, value in filters.fields)
     )
 
 
 FILTER_CASES = {
-    "one level": SearchQuery("acme", levels=("error",)),
-    "two levels are alternatives": SearchQuery("acme", levels=("error", "warn")),
-    "level is exact": SearchQuery("acme", levels=("ERROR",)),
-    "one service": SearchQuery("acme", services=("search",)),
-    "two services": SearchQuery("acme", services=("search", "auth")),
-    "one host": SearchQuery("acme", hosts=("web-2",)),
-    "string field": SearchQuery("acme", fields=(("user_id", "u2"),)),
-    "string field is exact": SearchQuery("acme", fields=(("user_id", "U2"),)),
-    "number field": SearchQuery("acme", fields=(("status", "500"),)),
-    "boolean field": SearchQuery("acme", fields=(("cached", "true"),)),
-    "list field matches any item": SearchQuery("acme", fields=(("region", "us"),)),
-    "timestamp-like string field": SearchQuery("acme", fields=(("seen_at", "2024-03-09T11:00:00Z"),)),
-    "address-like string field": SearchQuery("acme", fields=(("client_ip", "10.0.0.3"),)),
-    "two fields all apply": SearchQuery("acme", fields=(("user_id", "u2"), ("status", "500"))),
-    "missing field": SearchQuery("acme", fields=(("no_such_field", "x"),)),
-    "empty field name": SearchQuery("acme", fields=(("", "x"),)),
-    "every filter at once": SearchQuery(
-        "acme",
+    "one level": Filters(levels=("error",)),
+    "two levels are alternatives": Filters(levels=("error", "warn")),
+    "level is lower-cased": Filters(levels=("ERROR",)),
+    "one service": Filters(services=("search",)),
+    "two services": Filters(services=("search", "auth")),
+    "service is exact": Filters(services=("Search",)),
+    "one host": Filters(hosts=("web-2",)),
+    "string field": Filters(fields=(("user_id", "u2"),)),
+    "string field is exact": Filters(fields=(("user_id", "U2"),)),
+    "number field": Filters(fields=(("status", "500"),)),
+    "boolean field": Filters(fields=(("cached", "true"),)),
+    "list field matches any item": Filters(fields=(("region", "us"),)),
+    "timestamp-like string field": Filters(fields=(("seen_at", "2024-03-09T11:00:00Z"),)),
+    "address-like string field": Filters(fields=(("client_ip", "10.0.0.3"),)),
+    "two fields all apply": Filters(fields=(("user_id", "u2"), ("status", "500"))),
+    "missing field": Filters(fields=(("no_such_field", "x"),)),
+    "empty field name": Filters(fields=(("", "x"),)),
+    "every filter at once": Filters(
         levels=("error", "warn"),
         services=("checkout", "search"),
         hosts=("web-1",),
@@ -243,16 +267,30 @@ FILTER_CASES = {
 }
 
 
-@pytest.mark.parametrize("query", list(FILTER_CASES.values()), ids=list(FILTER_CASES))
-async def test_filters_match_exactly(store: LogStore, query: SearchQuery) -> None:
+@pytest.mark.parametrize("filters", list(FILTER_CASES.values()), ids=list(FILTER_CASES))
+async def test_filters_match_exactly(store: LogStore, filters: Filters) -> None:
     events = _filter_dataset()
     await store.write(events)
 
-    page = await store.search(dataclasses.replace(query, size=1000))
+    page = await store.search(SearchQuery("acme", filters.node(), size=1000))
 
-    expected = newest_first([event for event in events if _matches(event, query)])
+    expected = newest_first([event for event in events if _matches(event, filters)])
     assert page.events == expected
     assert page.total == len(expected)
+
+
+async def test_a_typed_field_filter_also_finds_equal_numbers_in_strings(store: LogStore) -> None:
+    events = [
+        make_event("int", fields={"status": 500}),
+        make_event("float", fields={"status": 500.0}),
+        make_event("string", fields={"status": "500"}),
+        make_event("other", fields={"status": 501}),
+    ]
+    await store.write(events)
+
+    page = await store.search(SearchQuery("acme", equals("fields.status", 500), size=1000))
+
+    assert sorted(ids(page)) == ["float", "int", "string"]
 
 
 # --- text --------------------------------------------------------------------------------------------
@@ -283,8 +321,6 @@ TEXT_CASES = [
     "logged out",
     "",
     "   ",
-    'payment AND (failed OR "gateway',
-    "status:500 OR *",
     "9f86d081884c7d659a2feae0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
     "connectionresetbypeerexceptionhandlerfactory",
 ]
@@ -298,11 +334,169 @@ async def test_text_requires_every_word_in_the_message(store: LogStore, text: st
     ]
     await store.write(events)
 
-    page = await search_all(store, text=text)
+    page = await search_all(store, query=text)
 
     expected = newest_first([event for event in events if _words(text) <= _words(event.message)])
     assert page.events == expected
     assert page.total == len(expected)
+
+
+# --- query language ----------------------------------------------------------------------------------
+
+NOW = DAY3 + timedelta(hours=12)
+
+
+def _language_dataset() -> list[LogEvent]:
+    return [
+        make_event(
+            "a",
+            timestamp=DAY1 + timedelta(hours=1),
+            service="checkout",
+            level="error",
+            host="web-1",
+            message="connection reset by peer",
+            fields={"status": 503, "user_id": "u1", "path": "/v1/orders"},
+            trace_id="t-1",
+        ),
+        make_event(
+            "b",
+            timestamp=DAY1 + timedelta(hours=2),
+            service="checkout-worker",
+            level="warn",
+            host="web-2",
+            message="reset connection pool",
+            fields={"status": "500", "latency_ms": 250.5},
+        ),
+        make_event(
+            "c",
+            timestamp=DAY2 + timedelta(hours=3),
+            service="search",
+            level="info",
+            host="web-1",
+            message="query served in 12 ms",
+            fields={"status": 200, "user_id": "u2", "cached": True},
+        ),
+        make_event(
+            "d",
+            timestamp=DAY3 + timedelta(hours=4),
+            service="auth",
+            level="error",
+            host="db-1",
+            message="user-42 login failed: connection refused",
+            fields={"status": 599.0, "tags": ["retry", "login"]},
+            trace_id="t-2",
+        ),
+        make_event(
+            "e",
+            timestamp=DAY3 + timedelta(hours=11),
+            service="Checkout",
+            level="debug",
+            host="web-3",
+            message="cache warmed",
+            fields={"status": 600, "user_id": None},
+        ),
+    ]
+
+
+LANGUAGE_CASES: list[tuple[str, set[str]]] = [
+    ('"connection reset"', {"a"}),
+    ('message:"reset connection"', {"b"}),
+    ("connection", {"a", "b", "d"}),
+    ("user-42", {"d"}),
+    ("fields.user_id:u1", {"a"}),
+    ('fields.status:"500"', {"b"}),
+    ("fields.status:500", {"b"}),
+    ("fields.tags:login", {"d"}),
+    ("fields.path:/v1/*", {"a"}),
+    ("fields.status:[500 TO 599]", {"a", "b", "d"}),
+    ("fields.status:{500 TO 599}", {"a"}),
+    ("fields.status:>=503", {"a", "d", "e"}),
+    ("fields.latency_ms:>250", {"b"}),
+    ("service:check*", {"a", "b"}),
+    ("host:web-?", {"a", "b", "c", "e"}),
+    ("level:ERROR", {"a", "d"}),
+    ("NOT level:error", {"b", "c", "e"}),
+    ("-service:check* -level:debug", {"c", "d"}),
+    ("service:search OR service:auth", {"c", "d"}),
+    ("level:(warn OR debug)", {"b", "e"}),
+    ("(service:search OR level:error) AND host:web-1", {"a", "c"}),
+    ("_exists_:trace_id", {"a", "d"}),
+    ("_exists_:fields.user_id", {"a", "c"}),
+    ("NOT _exists_:fields.user_id", {"b", "d", "e"}),
+    ("fields.status:[500 TO 599] AND service:check*", {"a", "b"}),
+    (f"timestamp:[{DAY2.isoformat()} TO {DAY3.isoformat()}]", {"c"}),
+    (f"timestamp:>={DAY3.isoformat()}", {"d", "e"}),
+    ("timestamp:>now-2h", {"e"}),
+    ("timestamp:[now-2d TO now-1d]", {"c"}),
+    ("timestamp:<now-2d OR fields.cached:true", {"a", "b", "c"}),
+    ("*", {"a", "b", "c", "d", "e"}),
+    ("service:nothing*", set()),
+]
+
+
+@pytest.mark.parametrize(("query", "expected"), LANGUAGE_CASES, ids=[query for query, _ in LANGUAGE_CASES])
+async def test_query_language_constructs_select_the_right_events(
+    store: LogStore, query: str, expected: set[str]
+) -> None:
+    events = _language_dataset()
+    await store.write(events)
+    node = parse(query)
+
+    page = await store.search(SearchQuery("acme", node, now=NOW, size=1000))
+
+    matcher = to_matcher(node, NOW)
+    assert {event.id for event in events if matcher(event)} == expected, "the case itself is wrong"
+    assert page.events == newest_first([event for event in events if event.id in expected])
+    assert page.total == len(expected)
+
+
+async def test_a_query_and_structured_filters_combine(store: LogStore) -> None:
+    await store.write(_language_dataset())
+    node = all_of([parse("connection OR cache"), any_of([equals("level", "error"), equals("level", "debug")])])
+
+    page = await store.search(SearchQuery("acme", node, size=1000))
+
+    assert ids(page) == ["e", "d", "a"]
+
+
+async def test_a_query_time_range_only_opens_the_partitions_it_overlaps(store: LogStore) -> None:
+    await store.write(_language_dataset())
+
+    inside_day2 = await store.search(
+        SearchQuery("acme", parse(f"timestamp:[{DAY2.isoformat()} TO {(DAY2 + timedelta(hours=5)).isoformat()}]"))
+    )
+    contradictory = await store.search(
+        SearchQuery("acme", parse(f"timestamp:<{DAY1.isoformat()} AND timestamp:>{DAY3.isoformat()}"))
+    )
+
+    assert ids(inside_day2) == ["c"]
+    assert inside_day2.partitions == [f"acme/{DAY2.date().isoformat()}"]
+    assert contradictory.events == []
+    assert contradictory.total == 0
+    assert contradictory.partitions == []
+
+
+async def test_a_query_time_range_and_the_request_range_both_apply(store: LogStore) -> None:
+    await store.write(_language_dataset())
+
+    page = await store.search(SearchQuery("acme", parse("timestamp:>=now-2d"), now=NOW, start=DAY1, end=DAY3))
+
+    assert ids(page) == ["c"]
+
+
+async def test_relative_times_resolve_against_the_query_now(store: LogStore) -> None:
+    await store.write(_language_dataset())
+    node = parse("timestamp:[now-1d TO now]")
+
+    assert ids(await store.search(SearchQuery("acme", node, now=NOW))) == ["e", "d"]
+    assert ids(await store.search(SearchQuery("acme", node, now=DAY2 + timedelta(hours=12)))) == ["c"]
+
+
+async def test_a_time_bound_out_of_range_is_a_query_error(store: LogStore) -> None:
+    await store.write(_language_dataset())
+
+    with pytest.raises(QuerySyntaxError):
+        await store.search(SearchQuery("acme", parse("timestamp:>now-999999999w"), now=NOW))
 
 
 # --- time range and order ----------------------------------------------------------------------------
@@ -389,7 +583,7 @@ async def test_size_caps_the_page_but_not_the_total(store: LogStore) -> None:
     await store.write(events)
 
     page = await store.search(SearchQuery("acme", size=7))
-    errors = await store.search(SearchQuery("acme", levels=("error",), size=3))
+    errors = await store.search(SearchQuery("acme", parse("level:error"), size=3))
     empty_page = await store.search(SearchQuery("acme", size=0))
 
     assert page.events == newest_first(events)[:7]

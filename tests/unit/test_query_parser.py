@@ -272,11 +272,13 @@ def test_a_range_too_complex_for_opensearch_is_refused() -> None:
         "level:(" * 1000,
     ],
 )
-def test_hostile_input_is_answered_quickly(query: str) -> None:
+def test_hostile_input_does_not_hang_the_parser(query: str) -> None:
+    # Not a performance target (see benchmarks/bench_query.py): a bound 20x above normal that only a
+    # runaway (exponential backtracking, unbounded recursion) would cross, even on a busy machine.
     started = time.perf_counter()
     with contextlib.suppress(QuerySyntaxError):
         parse(query)
-    assert time.perf_counter() - started < 0.05
+    assert time.perf_counter() - started < 1.0
 
 
 @pytest.mark.parametrize(

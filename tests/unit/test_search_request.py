@@ -6,6 +6,9 @@ import pytest
 
 from mintlog.domain.timeexpr import parse_time_expression
 from mintlog.errors import BadRequest
+from mintlog.query import QuerySyntaxError, all_of, any_of, parse
+from mintlog.query.ast import MatchAll, MatchNone
+from mintlog.query.filters import equals
 from mintlog.roles.api.search import build_search_query, decode_search_request
 from mintlog.settings import SearchSettings
 
@@ -52,8 +55,8 @@ def test_the_seed_body_becomes_a_tenant_scoped_query() -> None:
     request = decode_search_request(b'{"query": "timeout", "level": "error", "size": 10}')
     query = build_search_query("acme", request, SETTINGS, NOW)
     assert query.tenant_id == "acme"
-    assert query.text == "timeout"
-    assert query.levels == ("error",)
+    assert query.node == all_of([parse("timeout"), equals("level", "error")])
+    assert query.now == NOW
     assert query.size == 10
     assert query.order == "desc"
 
@@ -63,16 +66,20 @@ def test_filters_accept_lists_and_ranges() -> None:
         b'{"service": ["api", "web"], "host": "h1", "fields": {"status": 500}, "from": "now-1h", "to": "now"}'
     )
     query = build_search_query("acme", request, SETTINGS, NOW)
-    assert query.services == ("api", "web")
-    assert query.hosts == ("h1",)
-    assert query.fields == (("status", "500"),)
+    assert query.node == all_of(
+        [
+            any_of([equals("service", "api"), equals("service", "web")]),
+            equals("host", "h1"),
+            equals("fields.status", 500),
+        ]
+    )
     assert query.start == NOW - timedelta(hours=1)
     assert query.end == NOW
 
 
 def test_an_empty_body_searches_everything() -> None:
     query = build_search_query("acme", decode_search_request(b""), SETTINGS, NOW)
-    assert query.text is None
+    assert query.node == MatchAll()
     assert query.size == 50
 
 
@@ -98,3 +105,32 @@ def test_invalid_utf8_in_a_search_body_is_400() -> None:
     with pytest.raises(BadRequest) as error:
         decode_search_request(b'{"query": "caf\xe9"}')
     assert error.value.code == "malformed_json"
+
+
+def test_the_query_is_parsed_and_anded_with_the_filters() -> None:
+    request = decode_search_request(
+        b'{"query": "fields.status:[500 TO 599] OR timeout", "level": ["ERROR", "warn"], "fields": {"ok": false}}'
+    )
+    query = build_search_query("acme", request, SETTINGS, NOW)
+    assert query.node == all_of(
+        [
+            parse("fields.status:[500 TO 599] OR timeout"),
+            any_of([equals("level", "error"), equals("level", "warn")]),
+            parse("fields.ok:false"),
+        ]
+    )
+
+
+def test_an_empty_field_key_matches_nothing() -> None:
+    query = build_search_query("acme", decode_search_request(b'{"fields": {"": "x"}}'), SETTINGS, NOW)
+    assert query.node == MatchNone()
+
+
+@pytest.mark.parametrize(("text", "position"), [("level:(error", 12), ("servce:api", 0), ('"open', 0)])
+def test_a_malformed_query_is_400_invalid_query_with_a_position(text: str, position: int) -> None:
+    body = b'{"query": ' + f'"{text.replace(chr(34), chr(92) + chr(34))}"'.encode() + b"}"
+    with pytest.raises(QuerySyntaxError) as error:
+        build_search_query("acme", decode_search_request(body), SETTINGS, NOW)
+    assert error.value.code == "invalid_query"
+    assert error.value.extra == {"position": position}
+    assert error.value.position == position

@@ -22,6 +22,7 @@ import pytest
 from mintlog.adapters.logstore.tantivy import TantivyLogStore
 from mintlog.domain.events import LogEvent
 from mintlog.ports.logstore import SearchQuery
+from mintlog.query.filters import equals
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
 
@@ -104,7 +105,7 @@ def run_and_kill(root: Path, first_batch: int, kill_delay_seconds: float) -> lis
 
 
 async def batch_ids(store: TantivyLogStore, tenant: str, batch_number: int) -> tuple[int, list[str]]:
-    page = await store.search(SearchQuery(tenant, fields=(("batch", str(batch_number)),), size=10_000))
+    page = await store.search(SearchQuery(tenant, equals("fields.batch", batch_number), size=10_000))
     return page.total, sorted(event.id for event in page.events)
 
 

@@ -9,8 +9,9 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+import tantivy
 
-from mintlog.adapters.logstore.tantivy import EventEncodingError, TantivyLogStore
+from mintlog.adapters.logstore.tantivy import EventEncodingError, IncompatiblePartitionError, TantivyLogStore
 from mintlog.domain.events import LogEvent
 from mintlog.errors import StoreUnavailable
 from mintlog.ports.logstore import SearchQuery
@@ -229,3 +230,25 @@ async def test_searches_during_writes_and_writer_recycling_never_fail(tmp_path: 
         writing = False
         await asyncio.gather(*searchers)
         await store.close()
+
+
+async def test_a_partition_with_an_older_layout_is_refused_clearly(store: TantivyLogStore) -> None:
+    """A partition made before `field_pairs` existed would silently miss `fields.*` hits: it is refused."""
+    old_layout = tantivy.SchemaBuilder()
+    old_layout.add_text_field("id", stored=True, fast=True, tokenizer_name="raw", index_option="basic")
+    old_layout.add_integer_field("ts_us", indexed=True, fast=True)
+    path = store.root / "acme" / "2024-03-09"
+    path.mkdir(parents=True)
+    old_index = tantivy.Index(old_layout.build(), path=str(path))
+    writer = old_index.writer(16 * MiB, 1)
+    writer.add_json('{"id": "old", "ts_us": 0}')
+    writer.commit()
+    writer.wait_merging_threads()
+
+    with pytest.raises(IncompatiblePartitionError, match="recreate the data directory"):
+        await store.search(SearchQuery("acme"))
+    with pytest.raises(IncompatiblePartitionError):
+        await store.write([make_event("new")])
+    await store.write([make_event("other-day", timestamp=NOON + timedelta(days=1))])
+    page = await store.search(SearchQuery("acme", start=NOON + timedelta(days=1)))
+    assert [event.id for event in page.events] == ["other-day"]

@@ -20,6 +20,8 @@ Guarantees:
   at their last commit; writer locks are OS file locks, released with the process.
 - Search merges partitions newest first (or oldest first) and orders by `(timestamp, id)` exactly, at
   microsecond precision; `total` is the exact number of matches.
+- Every partition has the current schema: one created with an older layout makes reads and writes of it
+  fail with `IncompatiblePartitionError` (a `StoreUnavailable`); recreate such a development data dir.
 
 Memory stays bounded with any number of tenants and days: at most `max_open_writers` partitions have an
 `IndexWriter` (the least recently used is closed first, after its merges finish); each writer has one
@@ -53,26 +55,26 @@ from typing import Any, TypeAlias, TypeVar
 import tantivy
 
 from mintlog.adapters.logstore.tantivy_partitions import (
+    IncompatiblePartitionError,
     Partition,
     PartitionCache,
     PartitionStats,
     fsync_directory,
 )
-from mintlog.adapters.logstore.tantivy_query import QueryPlan, build_query, timestamp_equals
+from mintlog.adapters.logstore.tantivy_query import build_query, timestamp_equals
 from mintlog.adapters.logstore.tantivy_schema import (
     EventEncodingError,
     build_schema,
     decode_event,
     encode_document,
-    epoch_micros,
-    message_terms,
     to_utc,
 )
 from mintlog.domain.events import LogEvent
 from mintlog.errors import StoreUnavailable
 from mintlog.ports.logstore import SearchPage, SearchQuery
+from mintlog.query import time_window
 
-__all__ = ["EventEncodingError", "PartitionStats", "TantivyLogStore"]
+__all__ = ["EventEncodingError", "IncompatiblePartitionError", "PartitionStats", "TantivyLogStore"]
 
 logger = logging.getLogger(__name__)
 
@@ -308,10 +310,12 @@ class TantivyLogStore:
     # --- searching -----------------------------------------------------------------------------------
 
     async def search(self, query: SearchQuery) -> SearchPage:
-        """Events of `query.tenant_id` matching every filter, ordered by `(timestamp, id)`; exact `total`.
+        """Events of `query.tenant_id` matching `query.node` in `[start, end)`, ordered by `(timestamp, id)`.
 
-        Only the partitions whose day overlaps `[start, end)` are opened. Text is tokenized like `message`
-        at index time and every resulting term must occur; free text never reaches a query parser.
+        The node is compiled once (`mintlog.query.tantivy.to_tantivy`, builders only: no user text reaches
+        a query parser) and run on every partition whose day overlaps both `[start, end)` and the time
+        window the node implies (`mintlog.query.time_window`); `total` is exact. Raises `QuerySyntaxError`
+        when a time bound of the node cannot be resolved against `query.now`.
         """
         if self._write_executor is None:
             raise StoreUnavailable("tantivy store is not started")
@@ -319,26 +323,21 @@ class TantivyLogStore:
 
     def _search_sync(self, query: SearchQuery) -> SearchPage:
         started = time.perf_counter()
-        start = to_utc(query.start) if query.start is not None else None
-        end = to_utc(query.end) if query.end is not None else None
-        if not query.tenant_id or (start is not None and end is not None and start >= end):
+        first_day, last_day = _day_range(query)
+        if not query.tenant_id or (first_day is not None and last_day is not None and first_day > last_day):
             return SearchPage(events=[], total=0, took_ms=_elapsed_ms(started))
-        plan = QueryPlan(
-            message_terms=tuple(message_terms(query.text or "")),
-            start_us=epoch_micros(start) if start is not None else None,
-            end_us=epoch_micros(end) if end is not None else None,
-        )
+        # Outside `_translate_errors`: a time bound out of range is the caller's error, not the store's.
+        tantivy_query = build_query(self._schema, query)
         descending = query.order == "desc"
         size = max(query.size, 0)
         found: list[LogEvent] = []
         total = 0
         searched: list[str] = []
         with _translate_errors("search"):
-            days = self._partitions.list_days(query.tenant_id)
             days = [
                 day
-                for day in days
-                if (start is None or day >= start.date()) and (end is None or day <= (end - _ONE_MICROSECOND).date())
+                for day in self._partitions.list_days(query.tenant_id)
+                if (first_day is None or day >= first_day) and (last_day is None or day <= last_day)
             ]
             # Partitions hold disjoint days, so concatenating them in day order merges them.
             for day in reversed(days) if descending else days:
@@ -346,7 +345,7 @@ class TantivyLogStore:
                 if partition is None:  # dropped since it was listed
                     continue
                 self._partitions.refresh(partition)
-                matches, events = _search_partition(partition, query, plan, size - len(found), descending)
+                matches, events = _search_partition(partition, tantivy_query, size - len(found), descending)
                 total += matches
                 found.extend(events)
                 searched.append(partition.name)
@@ -358,17 +357,36 @@ class TantivyLogStore:
         )
 
 
+def _day_range(query: SearchQuery) -> tuple[date | None, date | None]:
+    """The first and last UTC day an event matching `query` can fall on (`None`: unbounded).
+
+    An empty range (first after last) when nothing can match.
+    """
+    window = time_window(query.node, query.now)
+    if window is None:
+        return date.max, date.min
+    starts = [to_utc(moment) for moment in (query.start, window.start) if moment is not None]
+    # `end` is exclusive, the window's end inclusive.
+    ends = [to_utc(moment) for moment in (window.end,) if moment is not None]
+    if query.end is not None:
+        ends.append(to_utc(query.end) - _ONE_MICROSECOND)
+    first = max(starts) if starts else None
+    last = min(ends) if ends else None
+    if first is not None and last is not None and first > last:
+        return date.max, date.min
+    return (first.date() if first is not None else None, last.date() if last is not None else None)
+
+
 def _elapsed_ms(started: float) -> float:
     return (time.perf_counter() - started) * 1000.0
 
 
 def _search_partition(
-    partition: Partition, query: SearchQuery, plan: QueryPlan, wanted: int, descending: bool
+    partition: Partition, tantivy_query: tantivy.Query, wanted: int, descending: bool
 ) -> tuple[int, list[LogEvent]]:
     """The number of matches in one partition and its first `wanted` events in `(timestamp, id)` order."""
     schema = partition.index.schema
     searcher = partition.index.searcher()
-    tantivy_query = build_query(schema, query, plan)
     if wanted <= 0:
         return _match_count(searcher.search(tantivy_query, 1, count=True)), []
     order = tantivy.Order.Desc if descending else tantivy.Order.Asc

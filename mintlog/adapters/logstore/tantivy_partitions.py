@@ -10,6 +10,11 @@ and at most `max_open_writers` `IndexWriter`s (same policy); a partition with an
 for reading too, so at most `max_open_readers + max_open_writers` indexes are open at once. Readers reload
 on demand (`refresh`), never through Tantivy's per-index file-watcher threads.
 
+Every partition has the store's current schema. A partition created with another layout (e.g. before the
+`field_pairs` field was added) is refused with `IncompatiblePartitionError` when it is opened, for writing
+and for search, instead of silently missing terms: nothing is deployed yet, so a development data
+directory from an older layout has to be recreated (delete it, or just its tenant directories).
+
 Thread safety: `get`, `refresh`, `list_days` and `stats` may be called from any thread. The writer methods
 (`open_writers`, `commit`, `discard_writer`, `detach`, `close`) must be called from one thread at a time
 (`commit` of different partitions may run in parallel); the store calls them from its single write thread,
@@ -34,8 +39,16 @@ from pathlib import Path
 import tantivy
 
 from mintlog.adapters.logstore.tantivy_schema import MESSAGE_TOKENIZER, message_analyzer
+from mintlog.errors import StoreUnavailable
 
-__all__ = ["Partition", "PartitionCache", "PartitionStats", "fsync_directory", "tenant_dir_name"]
+__all__ = [
+    "IncompatiblePartitionError",
+    "Partition",
+    "PartitionCache",
+    "PartitionStats",
+    "fsync_directory",
+    "tenant_dir_name",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +57,10 @@ _DAY_NAME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 # Tantivy's bounds for the indexing memory of one writer thread.
 _MIN_WRITER_HEAP_BYTES = 15_000_000
 _MAX_WRITER_HEAP_BYTES = 4_293_967_294
+
+
+class IncompatiblePartitionError(StoreUnavailable):
+    """A partition on disk was created with another schema than the store's (an older layout)."""
 
 
 def tenant_dir_name(tenant_id: str) -> str:
@@ -168,6 +185,11 @@ class PartitionCache:
         signature = _meta_signature(path)
         if signature is not None:
             index = tantivy.Index.open(str(path))
+            if index.schema != self._schema:
+                raise IncompatiblePartitionError(
+                    f"partition {tenant_id}/{day.isoformat()} at {path} was created with another index layout "
+                    "(an older Mintlog version); recreate the data directory"
+                )
         elif create:
             self._create_directory(path)
             index = tantivy.Index(self._schema, path=str(path), reuse=True)

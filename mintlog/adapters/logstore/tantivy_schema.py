@@ -15,6 +15,9 @@ UTC offsets and the types inside `fields`) without rebuilding it from indexed va
   up to 255 bytes instead of 39, so hashes (SHA-1 is 40 characters) and long identifiers stay searchable;
 - `fields`: JSON, raw tokenizer, dotted keys expanded, fast: `fields.user_id` = `u1` matches exactly, and
   numbers and booleans are indexed as typed terms;
+- `field_pairs` (`mintlog.query.values.FIELD_PAIRS`): raw text, indexed only: one `key=text` term per
+  value of `fields` (`mintlog.query.values.field_pairs`); every query-language clause on `fields.*`
+  (equality, wildcard, numeric range, `_exists_`) is answered from it (see `mintlog.query.tantivy`);
 - `event`: bytes, stored only: the whole event as msgspec JSON.
 
 Dates outside Tantivy's range (1677-09-21 .. 2262-04-11) are left out of the `timestamp` and `received_at`
@@ -23,13 +26,13 @@ fields; `ts_us` and the stored event still carry them exactly.
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, timedelta
 
 import msgspec
 import tantivy
 
 from mintlog.domain.events import FieldValue, LogEvent
+from mintlog.query.values import FIELD_PAIRS, field_pairs
 
 __all__ = [
     "MESSAGE_TOKENIZER",
@@ -39,7 +42,6 @@ __all__ = [
     "encode_document",
     "epoch_micros",
     "message_analyzer",
-    "message_terms",
     "to_utc",
 ]
 
@@ -73,6 +75,7 @@ def build_schema() -> tantivy.Schema:
     builder.add_text_field("message", tokenizer_name=MESSAGE_TOKENIZER, index_option="position")
     builder.add_json_field("fields", fast=True, tokenizer_name="raw", index_option="basic", expand_dots_enabled=True)
     builder.add_bytes_field("event", stored=True)
+    builder.add_text_field(FIELD_PAIRS, tokenizer_name="raw", index_option="basic")
     return builder.build()
 
 
@@ -93,6 +96,7 @@ class _IndexDocument(msgspec.Struct, omit_defaults=True):
     trace_id: str | None = None
     span_id: str | None = None
     fields: dict[str, FieldValue] | None = None
+    field_pairs: list[str] | None = None
 
 
 _document_encoder = msgspec.json.Encoder()
@@ -138,6 +142,7 @@ def encode_document(event: LogEvent, timestamp_utc: datetime) -> str:
                 trace_id=event.trace_id,
                 span_id=event.span_id,
                 fields=event.fields or None,
+                field_pairs=field_pairs(event.fields) or None,
             )
         ).decode()
     except (TypeError, ValueError, OverflowError) as exc:
@@ -157,14 +162,3 @@ def message_analyzer() -> tantivy.TextAnalyzer:
         .filter(tantivy.Filter.lowercase())
         .build()
     )
-
-
-_message_analyzer = message_analyzer()
-_message_analyzer_lock = threading.Lock()
-
-
-def message_terms(text: str) -> list[str]:
-    """The distinct terms the `message` field's tokenizer makes of `text`, in order of first occurrence."""
-    with _message_analyzer_lock:
-        tokens = _message_analyzer.analyze(text)
-    return list(dict.fromkeys(tokens))

@@ -11,6 +11,9 @@ from mintlog.domain.events import LogEvent
 from mintlog.domain.timeexpr import parse_time_expression
 from mintlog.errors import BadRequest
 from mintlog.ports.logstore import SearchPage, SearchQuery
+from mintlog.query import Node, all_of, any_of, parse
+from mintlog.query.ast import MatchNone
+from mintlog.query.filters import equals
 from mintlog.settings import SearchSettings
 
 __all__ = [
@@ -23,7 +26,11 @@ __all__ = [
 
 
 class SearchRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """The search body. Every member is optional; `{}` returns the newest events."""
+    """The search body. Every member is optional; `{}` returns the newest events.
+
+    `query` is written in the query language (docs/query-language.md); the structured filters are AND-ed
+    with it (several values of one filter are alternatives).
+    """
 
     query: str | None = None
     level: str | list[str] | None = None
@@ -70,16 +77,28 @@ def _values(value: str | list[str] | None) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _field_text(value: str | int | float | bool) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+def _filter_node(request: SearchRequest) -> Node:
+    """The parsed `query` AND-ed with the structured filters. Raises `QuerySyntaxError` (a 400)."""
+    clauses = [parse(request.query or "")]
+    levels = _values(request.level)
+    if levels:
+        clauses.append(any_of([equals("level", level) for level in levels]))
+    for field, values in (("service", _values(request.service)), ("host", _values(request.host))):
+        if values:
+            clauses.append(any_of([equals(field, value) for value in values]))
+    for key, value in (request.fields or {}).items():
+        # An empty key names no value the index can hold, so it matches nothing (as it always did).
+        clauses.append(equals(f"fields.{key}", value) if key else MatchNone())
+    return all_of(clauses)
 
 
 def build_search_query(
     tenant_id: str, request: SearchRequest, settings: SearchSettings, now: datetime | None = None
 ) -> SearchQuery:
-    """The store query for a request, with limits checked. The tenant comes from the key, never the body."""
+    """The store query for a request, with limits checked. The tenant comes from the key, never the body.
+
+    Raises `BadRequest`; a malformed `query` is `QuerySyntaxError` (code `invalid_query`, with `position`).
+    """
     now = now or datetime.now(UTC)
     size = settings.default_size if request.size is None else request.size
     if not 1 <= size <= settings.max_size:
@@ -94,14 +113,10 @@ def build_search_query(
         raise BadRequest(f"invalid time range: {exc}", code="invalid_time") from None
     if start is not None and end is not None and start >= end:
         raise BadRequest("`from` must be earlier than `to`", code="invalid_time")
-    text = request.query.strip() if request.query else None
     return SearchQuery(
         tenant_id=tenant_id,
-        text=text or None,
-        levels=tuple(level.lower() for level in _values(request.level)),
-        services=_values(request.service),
-        hosts=_values(request.host),
-        fields=tuple((key, _field_text(value)) for key, value in (request.fields or {}).items()),
+        node=_filter_node(request),
+        now=now,
         start=start,
         end=end,
         size=size,
