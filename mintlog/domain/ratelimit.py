@@ -2,6 +2,9 @@
 
 A bucket holds at most `burst` tokens and gains `rate_per_second` tokens per second; a new or long-idle
 bucket is full. A request costs `cost` tokens and, when refused, takes nothing.
+
+A `Lease` is what one process knows of a shared bucket since it last asked it: tokens it took ahead of use
+and may spend alone for a short while, or the refusal it got.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-__all__ = ["RateDecision", "can_take", "decide", "refill", "seconds_until_full"]
+__all__ = ["Lease", "RateDecision", "can_take", "decide", "lease_size", "refill", "seconds_until_full"]
 
 # Float refill arithmetic must not refuse a request that is exactly on time.
 _EPSILON = 1e-9
@@ -69,3 +72,46 @@ def decide(tokens_before: float, *, allowed: bool, rate_per_second: float, burst
         reset_seconds=seconds_until_full(tokens_after, rate_per_second=rate_per_second, burst=burst),
         retry_after_seconds=retry_after,
     )
+
+
+def lease_size(burst: float, fraction: float) -> float:
+    """Tokens to lease beside a request: `fraction` of the burst in whole tokens, at least 1 (0 if `fraction` is 0)."""
+    if fraction <= 0:
+        return 0.0
+    return float(max(1, math.floor(burst * fraction + _EPSILON)))
+
+
+@dataclass(slots=True)
+class Lease:
+    """This process's view of a shared bucket after its last answer, valid until `valid_until`.
+
+    - `leased`: tokens taken from the shared bucket ahead of use, still unspent; only this process spends them;
+    - `shared_tokens`: what the shared bucket held right after that answer (other processes take from it too);
+    - `refused_cost`: the cost the shared bucket refused in that answer (infinite when it allowed).
+    """
+
+    rate_per_second: float
+    burst: float
+    leased: float
+    shared_tokens: float
+    answered_at: float
+    valid_until: float
+    refused_cost: float = math.inf
+
+    def spend(self, now: float, *, rate_per_second: float, burst: float, cost: float) -> RateDecision | None:
+        """The decision this lease can take alone, or None when the shared bucket must be asked.
+
+        Allowed when the unspent lease covers `cost`; refused when the shared bucket refused this cost or less
+        and has not refilled enough since (by this process's view). `remaining` and the reset time are this
+        process's view: its lease plus what the shared bucket held at the last answer, refilled since.
+        """
+        if now >= self.valid_until or rate_per_second != self.rate_per_second or burst != self.burst:
+            return None
+        shared = self.shared_tokens + max(0.0, now - self.answered_at) * rate_per_second
+        visible = min(burst, self.leased + shared)
+        if can_take(self.leased, cost):
+            self.leased -= cost
+            return decide(visible, allowed=True, rate_per_second=rate_per_second, burst=burst, cost=cost)
+        if cost >= self.refused_cost and not can_take(visible, cost):
+            return decide(visible, allowed=False, rate_per_second=rate_per_second, burst=burst, cost=cost)
+        return None

@@ -1,7 +1,9 @@
-"""The `Cache` contract, over the in-process cache, Redis, and Redis behind `ResilientCache`.
+"""The `Cache` contract, over the in-process cache, Redis, and Redis behind `ResilientCache`, each Redis
+variant with and without its near cache (entries kept in process, invalidated by Redis).
 
-Plus what only a shared cache promises (a delete through one instance is seen by every other) and what the
-resilient wrapper promises when Redis is unreachable (misses and no-ops, never an error).
+Plus what only a shared cache promises (a delete through one instance is seen by every other: at once
+without a near cache, within the pub/sub delivery with one) and what the resilient wrapper promises when
+Redis is unreachable (misses and no-ops, never an error).
 """
 
 from __future__ import annotations
@@ -9,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 
 from mintlog.adapters.cache.memory import MemoryCache
+from mintlog.adapters.cache.near import NearCache
 from mintlog.adapters.cache.redis import RedisCache
 from mintlog.adapters.cache.resilient import ResilientCache
 from mintlog.errors import CacheUnavailable
@@ -22,35 +25,54 @@ from mintlog.ports.cache import Cache
 from tests.services import UNREACHABLE_REDIS_URL, delete_redis_keys
 
 
-@pytest.fixture(params=["memory", "redis", "resilient-redis"])
-async def open_cache(request: pytest.FixtureRequest) -> AsyncIterator[Callable[[], Cache]]:
+class CacheOpener:
     """Opens caches of one kind; every cache opened by a test shares its data (same Redis prefix)."""
+
+    def __init__(self, kind: str, redis_url: str, prefix: str) -> None:
+        self.kind = kind
+        self._redis_url = redis_url
+        self._prefix = prefix
+        self._shared_memory = MemoryCache()
+        self.opened: list[Cache] = []
+        self._near: dict[int, NearCache] = {}
+
+    def __call__(self) -> Cache:
+        cache: Cache
+        if self.kind == "memory":
+            cache = self._shared_memory
+        else:
+            redis = RedisCache(
+                self._redis_url,
+                timeout_seconds=2.0,
+                key_prefix=self._prefix,
+                near_cache_entries=100 if self.kind.endswith("-near") else 0,
+            )
+            cache = ResilientCache(redis) if self.kind.startswith("resilient-") else redis
+            if redis.near_cache is not None:
+                self._near[id(cache)] = redis.near_cache
+        self.opened.append(cache)
+        return cache
+
+    def near_cache(self, cache: Cache) -> NearCache | None:
+        """The near cache of a cache opened here, if it has one."""
+        return self._near.get(id(cache))
+
+
+@pytest.fixture(params=["memory", "redis", "resilient-redis", "redis-near", "resilient-redis-near"])
+async def open_cache(request: pytest.FixtureRequest) -> AsyncIterator[CacheOpener]:
     kind: str = request.param
     prefix = f"test-cache-{secrets.token_hex(6)}:"
     redis_url = request.getfixturevalue("redis_url") if kind != "memory" else ""
-    opened: list[Cache] = []
-    shared_memory = MemoryCache()
-
-    def open_one() -> Cache:
-        cache: Cache
-        if kind == "memory":
-            cache = shared_memory
-        elif kind == "redis":
-            cache = RedisCache(redis_url, timeout_seconds=2.0, key_prefix=prefix)
-        else:
-            cache = ResilientCache(RedisCache(redis_url, timeout_seconds=2.0, key_prefix=prefix))
-        opened.append(cache)
-        return cache
-
-    yield open_one
-    for cache in opened:
+    opener = CacheOpener(kind, redis_url, prefix)
+    yield opener
+    for cache in opener.opened:
         await cache.close()
     if redis_url:
         await delete_redis_keys(redis_url, prefix)
 
 
 @pytest.fixture
-def cache(open_cache: Callable[[], Cache]) -> Cache:
+def cache(open_cache: CacheOpener) -> Cache:
     return open_cache()
 
 
@@ -94,13 +116,35 @@ async def test_delete_forgets_now_and_deleting_an_absent_key_is_fine(cache: Cach
     await cache.delete("never-set")
 
 
-async def test_a_delete_through_one_instance_is_seen_by_every_other(open_cache: Callable[[], Cache]) -> None:
-    """Revocation: the entry deleted by the instance that revoked the key is gone for all of them."""
+async def test_a_delete_through_one_instance_is_seen_by_every_other(open_cache: CacheOpener) -> None:
+    """Revocation: the entry deleted by the instance that revoked the key is gone for all of them: at once,
+    or, where the second instance serves it from its near cache, within 200 ms (the pub/sub delivery)."""
     first, second = open_cache(), open_cache()
     await first.set("apikey:abc", b"principal", 300)
     assert await second.get("apikey:abc") == b"principal"
+    near = open_cache.near_cache(second)
+    if near is not None:
+        await served_from_memory(second, near, "apikey:abc")
     await first.delete("apikey:abc")
-    assert await second.get("apikey:abc") is None
+    if near is None:
+        assert await second.get("apikey:abc") is None
+    else:
+        deadline = time.monotonic() + 0.2
+        while await second.get("apikey:abc") is not None:
+            assert time.monotonic() < deadline, "the delete did not reach the other instance within 200 ms"
+            await asyncio.sleep(0.005)
+
+
+async def served_from_memory(cache: Cache, near: NearCache, key: str) -> None:
+    """Waits until `cache` serves `key` from its near cache (its subscription is live and it read the key)."""
+    deadline = time.monotonic() + 5
+    while True:
+        hits = near.hits
+        assert await cache.get(key) is not None
+        if near.hits > hits:
+            return
+        assert time.monotonic() < deadline, "the near cache never served"
+        await asyncio.sleep(0.01)
 
 
 async def test_redis_errors_are_translated() -> None:

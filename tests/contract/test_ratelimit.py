@@ -1,5 +1,6 @@
-"""The `RateLimiter` contract, over the in-process limiter, Redis, and the fallback limiter with Redis up
-and with Redis unreachable (where it must still limit, never raise).
+"""The `RateLimiter` contract, over the in-process limiter, Redis (without and with leases), and the fallback
+limiter with Redis up (leased, as in production) and with Redis unreachable (where it must still limit,
+never raise). With one instance a leased limiter's `remaining` is exact, so every case holds unchanged.
 
 Rates are small and sleeps short: a refill is checked at 10 tokens/s with ~0.15 s of slack.
 """
@@ -24,12 +25,12 @@ from tests.services import UNREACHABLE_REDIS_URL, delete_redis_keys
 SLOW = 0.001  # tokens/s: no refill within a test
 
 
-@pytest.fixture(params=["memory", "redis", "fallback-redis-up", "fallback-redis-down"])
+@pytest.fixture(params=["memory", "redis", "redis-leased", "fallback-redis-up", "fallback-redis-down"])
 async def open_limiter(request: pytest.FixtureRequest) -> AsyncIterator[Callable[[], RateLimiter]]:
     """Opens limiters of one kind; every limiter opened by a test shares its buckets (as instances would)."""
     kind: str = request.param
     prefix = f"test-rl-{secrets.token_hex(6)}:"
-    redis_url = request.getfixturevalue("redis_url") if kind in ("redis", "fallback-redis-up") else ""
+    redis_url = request.getfixturevalue("redis_url") if kind in ("redis", "redis-leased", "fallback-redis-up") else ""
     opened: list[RateLimiter] = []
     shared_memory = MemoryRateLimiter()
 
@@ -39,12 +40,14 @@ async def open_limiter(request: pytest.FixtureRequest) -> AsyncIterator[Callable
             limiter = shared_memory
         elif kind == "redis":
             limiter = RedisRateLimiter(redis_url, timeout_seconds=2.0, key_prefix=prefix)
+        elif kind == "redis-leased":
+            limiter = RedisRateLimiter(redis_url, timeout_seconds=2.0, key_prefix=prefix, lease_fraction=0.1)
         elif kind == "fallback-redis-up":
-            limiter = FallbackRateLimiter(
-                RedisRateLimiter(redis_url, timeout_seconds=2.0, key_prefix=prefix), MemoryRateLimiter()
-            )
+            leased = RedisRateLimiter(redis_url, timeout_seconds=2.0, key_prefix=prefix, lease_fraction=0.1)
+            limiter = FallbackRateLimiter(leased, MemoryRateLimiter())
         else:
-            limiter = FallbackRateLimiter(RedisRateLimiter(UNREACHABLE_REDIS_URL, timeout_seconds=0.5), shared_memory)
+            unreachable = RedisRateLimiter(UNREACHABLE_REDIS_URL, timeout_seconds=0.5, lease_fraction=0.1)
+            limiter = FallbackRateLimiter(unreachable, shared_memory)
         opened.append(limiter)
         return limiter
 
