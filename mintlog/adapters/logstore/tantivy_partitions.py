@@ -184,7 +184,12 @@ class PartitionCache:
         path = self.tenant_path(tenant_id) / day.isoformat()
         signature = _meta_signature(path)
         if signature is not None:
-            index = tantivy.Index.open(str(path))
+            try:
+                index = tantivy.Index.open(str(path))
+            except Exception:
+                if not create and not path.exists():
+                    return None  # dropped (retention) between being listed and being opened
+                raise
             if index.schema != self._schema:
                 raise IncompatiblePartitionError(
                     f"partition {tenant_id}/{day.isoformat()} at {path} was created with another index layout "
