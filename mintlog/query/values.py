@@ -93,11 +93,22 @@ def value_texts(value: object) -> list[str]:
 
 
 def field_pairs(fields: Mapping[str, object]) -> list[str]:
-    """The `key=text` terms of an event's `fields` for the Tantivy `FIELD_PAIRS` field, duplicates removed."""
+    """The `key=text` terms of an event's `fields` for the Tantivy `FIELD_PAIRS` field, duplicates removed.
+
+    Runs for every indexed event: scalars take a direct path, and only lists (the one place a duplicate
+    can come from, keys being unique) are deduplicated.
+    """
     pairs: list[str] = []
+    append = pairs.append
     for key, value in fields.items():
-        pairs.extend(f"{key}={text}" for text in value_texts(value))
-    return list(dict.fromkeys(pairs))
+        if isinstance(value, list):
+            texts: list[str] = value_texts(cast("list[object]", value))
+            pairs.extend(f"{key}={text}" for text in dict.fromkeys(texts))
+            continue
+        text = value_text(value)
+        if text is not None:
+            append(f"{key}={text}")
+    return pairs
 
 
 def indexed_field_values(fields: Mapping[str, object]) -> dict[str, str | list[str]]:
