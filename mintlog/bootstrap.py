@@ -50,6 +50,7 @@ def build_bus(settings: Settings, metrics: Metrics) -> EventBus:
             stream_max_age_seconds=nats.stream_max_age_seconds,
             duplicate_window_seconds=nats.duplicate_window_seconds,
             replicas=nats.replicas,
+            on_restart=metrics.nats_server_restarts.inc,
         )
     servers = [url.strip() for url in nats.url.split(",") if url.strip()]
     bad = [url for url in servers if not url.startswith(("nats://", "tls://"))]

@@ -11,7 +11,6 @@ from typing import Any
 
 import msgspec
 from litestar import Litestar, Response, get
-from litestar.config.app import AppConfig
 from litestar.openapi.config import OpenAPIConfig
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -112,7 +111,6 @@ def create_app(
     route_handlers: Sequence[Any],
     metrics: Metrics,
     readiness_checks: dict[str, ReadinessCheck],
-    on_app_init: Sequence[Callable[[AppConfig], AppConfig]] = (),
 ) -> ASGIApp:
     """A Litestar app with problem+json errors, `/healthz`, `/readyz`, `/metrics` and an OpenAPI document at
     `/schema`, wrapped so that every request, routed or not (404, 405), gets a request id and is counted.
@@ -122,7 +120,6 @@ def create_app(
         exception_handlers=exception_handlers,
         openapi_config=OpenAPIConfig(title=f"Mintlog {server} API", version=__version__),
         request_max_body_size=None,
-        on_app_init=list(on_app_init),
         before_send=[rate_limit_headers],
         debug=False,
         logging_config=None,

@@ -107,6 +107,9 @@ def test_embedded_nats_is_restarted_when_it_dies(mintlog_factory: Callable[..., 
         time.sleep(0.2)
     assert status == 202
     assert mintlog.wait_for_total(key, {"service": "phoenix"}, 1, timeout_seconds=15)["total"] >= 1
+    metrics = httpx.get(f"{mintlog.ingest_url}/metrics").text
+    restarts = [line for line in metrics.splitlines() if line.startswith("mintlog_embedded_nats_restarts_total")]
+    assert float(restarts[0].split()[-1]) >= 1
     assert mintlog.stop() == 0
 
 

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from mintlog.adapters.bus.embedded_nats import EmbeddedNatsServer
@@ -33,6 +33,7 @@ class EmbeddedNatsBus:
         stream_max_age_seconds: int,
         duplicate_window_seconds: int,
         replicas: int,
+        on_restart: Callable[[], object] | None = None,
     ) -> None:
         # Storage is sized to the streams' own limits rather than to 75 % of the free disk (JetStream's
         # default), so stream creation does not depend on how full the disk happens to be; a disk that
@@ -42,6 +43,7 @@ class EmbeddedNatsBus:
             sync_interval=sync_interval,
             max_payload_bytes=max_payload_bytes,
             max_file_store_bytes=total_stream_bytes(stream_max_bytes) + _STORE_HEADROOM_BYTES,
+            on_restart=on_restart,
         )
         self._connect_timeout_seconds = connect_timeout_seconds
         self._publish_timeout_seconds = publish_timeout_seconds

@@ -86,6 +86,7 @@ class EmbeddedNatsServer:
         sync_interval: str = "always",
         max_payload_bytes: int,
         max_file_store_bytes: int | None = None,
+        on_restart: Callable[[], object] | None = None,
         binary: Path | None = None,
         startup_timeout_seconds: float = 15.0,
         shutdown_timeout_seconds: float = 10.0,
@@ -98,6 +99,7 @@ class EmbeddedNatsServer:
         self._sync_interval = sync_interval
         self._max_payload_bytes = max_payload_bytes
         self._max_file_store_bytes = max_file_store_bytes
+        self._on_restart = on_restart
         self._binary = binary
         self._startup_timeout = startup_timeout_seconds
         self._shutdown_timeout = shutdown_timeout_seconds
@@ -322,6 +324,8 @@ class EmbeddedNatsServer:
             restarts_on_port = 0
             backoff = 0.1
             logger.warning("embedded nats-server restarted (pid %s) at %s", self.pid, self.url)
+            if self._on_restart is not None:
+                self._on_restart()
 
     async def _kill_stale_servers(self) -> None:
         """Kill every nats-server still running this store's config (an orphan of an earlier Mintlog)."""

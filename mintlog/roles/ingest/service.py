@@ -64,7 +64,6 @@ class IngestResult(msgspec.Struct, frozen=True):
 
 _body_decoder = msgspec.json.Decoder(IngestBody)
 _result_encoder = msgspec.json.Encoder()
-_result_decoder = msgspec.json.Decoder(IngestResult)
 
 
 def new_batch_id() -> str:
