@@ -39,8 +39,8 @@ format: $(STAMP) ## Format and auto-fix with ruff
 env-example: $(STAMP) ## Regenerate .env.example from the settings tree
 	$(BIN)/mintlog config example > .env.example
 
-bench: $(STAMP) ## Load-test a running `mintlog run` (see docs/benchmarks.md)
-	$(BIN)/python benchmarks/load.py
+bench: $(STAMP) ## Start `mintlog run` on a temp dir and load it for 60 s (see docs/benchmarks.md)
+	$(BIN)/python benchmarks/load.py --spawn --duration 60
 
 services-up: ## Start PostgreSQL and Redis on 127.0.0.1 (installs them if missing)
 	scripts/services.sh up
