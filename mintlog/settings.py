@@ -191,6 +191,9 @@ class IndexerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
 class SearchSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     default_size: Annotated[int, Meta(ge=1, le=10_000, description="Events per page when `size` is absent.")] = 50
     max_size: Annotated[int, Meta(ge=1, le=10_000, description="Largest `size` a search accepts.")] = 1000
+    total_cap: Annotated[
+        int, Meta(ge=1, le=1_000_000, description="Matches counted exactly; above it the total is a lower bound.")
+    ] = 10_000
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -4,14 +4,45 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Literal, Protocol
 
 from mintlog.domain.events import LogEvent
 from mintlog.query import Node
 from mintlog.query.ast import MatchAll
 
-__all__ = ["LogStore", "SearchPage", "SearchQuery"]
+__all__ = ["DEFAULT_TOTAL_CAP", "LogStore", "SearchAfter", "SearchPage", "SearchQuery"]
+
+DEFAULT_TOTAL_CAP = 10_000
+"""Matches counted exactly before a total becomes a lower bound (OpenSearch's `track_total_hits` default)."""
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class SearchAfter:
+    """A position in the `(timestamp, id)` order of events: a page continues strictly after it.
+
+    `timestamp_us` is the event time in microseconds since the Unix epoch (UTC). "After" follows the
+    query's order: older events (or equal time and a smaller id) for `desc`, newer ones for `asc`. Events
+    that arrive later never shift a cursor: paging with it yields no gaps and no duplicates.
+    """
+
+    timestamp_us: int
+    event_id: str
+
+    @classmethod
+    def of(cls, event: LogEvent) -> SearchAfter:
+        """The position of `event` (a page continues after it)."""
+        return cls(timestamp_us=epoch_micros(event.timestamp), event_id=event.id)
+
+
+def epoch_micros(moment: datetime) -> int:
+    """Microseconds since 1970-01-01T00:00:00Z, exactly; a naive datetime is taken to be UTC."""
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return (aware - _EPOCH) // _ONE_MICROSECOND
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_MICROSECOND = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,7 +52,9 @@ class SearchQuery:
     `node` is a parsed query-language query (`mintlog.query.parse`, possibly AND-ed with structured filters
     turned into nodes; see docs/query-language.md); the default matches every event. `now` is the instant
     relative times in `node` (`timestamp:>now-1h`) are resolved against: one instant for the whole request.
-    `start` is inclusive and `end` exclusive; they apply on top of `node`.
+    `start` is inclusive and `end` exclusive; they apply on top of `node`. `after` (optional) starts the
+    page strictly after a position in the query's order. `total_cap` bounds counting: when more events
+    match, the page reports `total == total_cap` and `total_is_lower_bound`.
     """
 
     tenant_id: str
@@ -31,13 +64,16 @@ class SearchQuery:
     end: datetime | None = None
     size: int = 50
     order: Literal["desc", "asc"] = "desc"
+    after: SearchAfter | None = None
+    total_cap: int = DEFAULT_TOTAL_CAP
 
 
 @dataclass(frozen=True, slots=True)
 class SearchPage:
     """One page of results, ordered by (timestamp, id) in the query's order.
 
-    `total` counts all matches; when `total_is_lower_bound` is true the store stopped counting at a cap.
+    `total` counts every match of the query, ignoring `after` (so it is the same on every page), exactly up
+    to the query's `total_cap`; above it `total == total_cap` and `total_is_lower_bound` is true.
     """
 
     events: list[LogEvent]
@@ -72,6 +108,15 @@ class LogStore(Protocol):
         """Events of `query.tenant_id` only, matching `query.node` within `[start, end)`, newest first by default.
 
         Raises `QuerySyntaxError` when a time bound of `query.node` cannot be resolved against `query.now`.
+        """
+        ...
+
+    async def drop_partitions_before(self, tenant_id: str, day: date) -> list[str]:
+        """Delete every day partition (Tantivy) or daily index (OpenSearch) of `tenant_id` older than `day`.
+
+        `day` itself is kept; other tenants are never touched. Returns what was dropped, oldest first, as
+        `{tenant_id}/{YYYY-MM-DD}`. Raises `StoreUnavailable` when the store fails (retry later: dropping
+        is idempotent).
         """
         ...
 

@@ -17,7 +17,7 @@ import msgspec
 import pytest
 
 from mintlog.domain.events import FieldValue, Level, LogEvent
-from mintlog.ports.logstore import LogStore, SearchPage, SearchQuery
+from mintlog.ports.logstore import LogStore, SearchAfter, SearchPage, SearchQuery
 from mintlog.query import Node, QuerySyntaxError, all_of, any_of, parse
 from mintlog.query.ast import MatchNone
 from mintlog.query.filters import equals
@@ -593,6 +593,124 @@ async def test_size_caps_the_page_but_not_the_total(store: LogStore) -> None:
     assert errors.total == 20
     assert empty_page.events == []
     assert empty_page.total == 40
+
+
+# --- cursor and capped totals ------------------------------------------------------------------------
+
+
+async def read_every_page(
+    store: LogStore, size: int, *, order: Literal["desc", "asc"] = "desc", query: str = ""
+) -> tuple[list[LogEvent], list[SearchPage]]:
+    """Page through all matches with the cursor; the events in the order received, and every page."""
+    events: list[LogEvent] = []
+    pages: list[SearchPage] = []
+    after: SearchAfter | None = None
+    for _ in range(1000):
+        page = await store.search(SearchQuery("acme", parse(query), size=size, order=order, after=after))
+        pages.append(page)
+        events.extend(page.events)
+        if len(page.events) < size:
+            return events, pages
+        after = SearchAfter.of(page.events[-1])
+    raise AssertionError("paging did not end")
+
+
+def in_order(events: list[LogEvent], order: Literal["desc", "asc"]) -> list[LogEvent]:
+    return sorted(events, key=lambda event: (event.timestamp, event.id), reverse=order == "desc")
+
+
+@pytest.mark.parametrize("order", ["desc", "asc"])
+@pytest.mark.parametrize("size", [1, 3, 4, 10])
+async def test_the_cursor_pages_through_ties_and_days_without_gaps_or_repeats(
+    store: LogStore, tied_events: list[LogEvent], order: Literal["desc", "asc"], size: int
+) -> None:
+    events = tied_events + [
+        make_event(f"tie-{index:02d}", timestamp=DAY1 + timedelta(seconds=2)) for index in range(12, 0, -1)
+    ]
+    events += [make_event(f"day3-{index}", timestamp=DAY3 + timedelta(minutes=index)) for index in range(5)]
+    await store.write(events)
+
+    received, pages = await read_every_page(store, size, order=order)
+
+    assert received == in_order(events, order)
+    assert {page.total for page in pages} == {len(events)}, "the total ignores the cursor"
+
+
+async def test_the_cursor_applies_on_top_of_the_query(store: LogStore) -> None:
+    events = [
+        make_event(
+            f"evt-{index:02d}", timestamp=DAY1 + timedelta(minutes=index // 3), level=("error", "info")[index % 2]
+        )
+        for index in range(30)
+    ]
+    await store.write(events)
+
+    received, pages = await read_every_page(store, 4, query="level:error")
+
+    assert received == newest_first([event for event in events if event.level == "error"])
+    assert pages[0].total == 15
+
+
+@pytest.mark.parametrize("order", ["desc", "asc"])
+async def test_events_arriving_between_pages_neither_shift_nor_repeat_results(
+    store: LogStore, order: Literal["desc", "asc"]
+) -> None:
+    old = [make_event(f"old-{index:02d}", timestamp=DAY2 + timedelta(seconds=index % 5)) for index in range(20)]
+    await store.write(old)
+    first = await store.search(SearchQuery("acme", size=6, order=order))
+    # New events land everywhere: newer than all, older than all, and tied with the page boundary.
+    boundary = first.events[-1]
+    arrivals = [
+        make_event("new-late", timestamp=DAY3),
+        make_event("new-early", timestamp=DAY1),
+        make_event(boundary.id + "-after", timestamp=boundary.timestamp),
+        make_event("a-before-" + boundary.id, timestamp=boundary.timestamp),
+    ]
+    await store.write(arrivals)
+
+    rest: list[LogEvent] = []
+    after = SearchAfter.of(boundary)
+    while True:
+        page = await store.search(SearchQuery("acme", size=6, order=order, after=after))
+        rest.extend(page.events)
+        if len(page.events) < 6:
+            break
+        after = SearchAfter.of(page.events[-1])
+
+    everything = in_order(old + arrivals, order)
+    expected_rest = everything[everything.index(boundary) + 1 :]
+    assert rest == expected_rest
+    assert len({event.id for event in first.events + rest}) == len(first.events) + len(rest)
+    assert set(event.id for event in old) <= {event.id for event in first.events + rest}
+
+
+async def test_a_cursor_past_every_event_gives_an_empty_page(store: LogStore) -> None:
+    events = [make_event(f"evt-{index}", timestamp=DAY2 + timedelta(minutes=index)) for index in range(3)]
+    await store.write(events)
+    oldest = newest_first(events)[-1]
+
+    page = await store.search(SearchQuery("acme", size=10, after=SearchAfter.of(oldest)))
+
+    assert page.events == []
+    assert page.total == 3
+
+
+@pytest.mark.parametrize(
+    ("cap", "total", "lower_bound"), [(10, 10, True), (29, 29, True), (30, 30, False), (100, 30, False)]
+)
+async def test_the_total_is_exact_up_to_the_cap_then_a_lower_bound(
+    store: LogStore, cap: int, total: int, lower_bound: bool
+) -> None:
+    events = [
+        make_event(f"evt-{index:02d}", timestamp=(DAY1, DAY2, DAY3)[index % 3] + timedelta(minutes=index))
+        for index in range(30)
+    ]
+    await store.write(events)
+
+    page = await store.search(SearchQuery("acme", size=5, total_cap=cap))
+
+    assert page.events == newest_first(events)[:5]
+    assert (page.total, page.total_is_lower_bound) == (total, lower_bound)
 
 
 # --- durability and resources ------------------------------------------------------------------------

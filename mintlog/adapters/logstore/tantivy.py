@@ -61,18 +61,17 @@ from mintlog.adapters.logstore.tantivy_partitions import (
     PartitionStats,
     fsync_directory,
 )
-from mintlog.adapters.logstore.tantivy_query import build_query, timestamp_equals
+from mintlog.adapters.logstore.tantivy_query import build_query
 from mintlog.adapters.logstore.tantivy_schema import (
     EventEncodingError,
     build_schema,
-    decode_event,
     encode_document,
     to_utc,
 )
+from mintlog.adapters.logstore.tantivy_search import PageCollector, day_range, match_count, ordered_days
 from mintlog.domain.events import LogEvent
 from mintlog.errors import StoreUnavailable
 from mintlog.ports.logstore import SearchPage, SearchQuery
-from mintlog.query import time_window
 
 __all__ = ["EventEncodingError", "IncompatiblePartitionError", "PartitionStats", "TantivyLogStore"]
 
@@ -270,7 +269,7 @@ class TantivyLogStore:
         if searcher.num_docs == 0:
             return set()
         query = tantivy.Query.term_set_query(partition.index.schema, "id", event_ids)
-        matches = _match_count(searcher.search(query, 1, count=True))
+        matches = match_count(searcher.search(query, 1, count=True))
         if matches == 0:
             return set()
         if matches == len(event_ids):
@@ -323,15 +322,11 @@ class TantivyLogStore:
 
     def _search_sync(self, query: SearchQuery) -> SearchPage:
         started = time.perf_counter()
-        first_day, last_day = _day_range(query)
+        first_day, last_day = day_range(query)
         if not query.tenant_id or (first_day is not None and last_day is not None and first_day > last_day):
             return SearchPage(events=[], total=0, took_ms=_elapsed_ms(started))
         # Outside `_translate_errors`: a time bound out of range is the caller's error, not the store's.
-        tantivy_query = build_query(self._schema, query)
-        descending = query.order == "desc"
-        size = max(query.size, 0)
-        found: list[LogEvent] = []
-        total = 0
+        collector = PageCollector.start(self._schema, build_query(self._schema, query), query)
         searched: list[str] = []
         with _translate_errors("search"):
             days = [
@@ -339,86 +334,25 @@ class TantivyLogStore:
                 for day in self._partitions.list_days(query.tenant_id)
                 if (first_day is None or day >= first_day) and (last_day is None or day <= last_day)
             ]
-            # Partitions hold disjoint days, so concatenating them in day order merges them.
-            for day in reversed(days) if descending else days:
+            # Partitions hold disjoint days, so visiting them in day order merges them.
+            for day in ordered_days(days, collector.descending):
+                if collector.done:
+                    break
                 partition = self._partitions.get(query.tenant_id, day, create=False)
                 if partition is None:  # dropped since it was listed
                     continue
                 self._partitions.refresh(partition)
-                matches, events = _search_partition(partition, tantivy_query, size - len(found), descending)
-                total += matches
-                found.extend(events)
+                collector.visit(partition)
                 searched.append(partition.name)
+        total, lower_bound = collector.total_and_bound()
         return SearchPage(
-            events=found,
+            events=collector.found,
             total=total,
+            total_is_lower_bound=lower_bound,
             took_ms=_elapsed_ms(started),
             partitions=searched,
         )
 
 
-def _day_range(query: SearchQuery) -> tuple[date | None, date | None]:
-    """The first and last UTC day an event matching `query` can fall on (`None`: unbounded).
-
-    An empty range (first after last) when nothing can match.
-    """
-    window = time_window(query.node, query.now)
-    if window is None:
-        return date.max, date.min
-    starts = [to_utc(moment) for moment in (query.start, window.start) if moment is not None]
-    # `end` is exclusive, the window's end inclusive.
-    ends = [to_utc(moment) for moment in (window.end,) if moment is not None]
-    if query.end is not None:
-        ends.append(to_utc(query.end) - _ONE_MICROSECOND)
-    first = max(starts) if starts else None
-    last = min(ends) if ends else None
-    if first is not None and last is not None and first > last:
-        return date.max, date.min
-    return (first.date() if first is not None else None, last.date() if last is not None else None)
-
-
 def _elapsed_ms(started: float) -> float:
     return (time.perf_counter() - started) * 1000.0
-
-
-def _search_partition(
-    partition: Partition, tantivy_query: tantivy.Query, wanted: int, descending: bool
-) -> tuple[int, list[LogEvent]]:
-    """The number of matches in one partition and its first `wanted` events in `(timestamp, id)` order."""
-    schema = partition.index.schema
-    searcher = partition.index.searcher()
-    if wanted <= 0:
-        return _match_count(searcher.search(tantivy_query, 1, count=True)), []
-    order = tantivy.Order.Desc if descending else tantivy.Order.Asc
-    result = searcher.search(tantivy_query, wanted, count=True, order_by_field="ts_us", order=order)
-    matches = _match_count(result)
-    hits: list[tuple[int, tantivy.DocAddress]] = [(int(ts_us), address) for ts_us, address in result.hits]
-    if matches > len(hits) and hits:
-        # The page may end inside a run of equal timestamps, which Tantivy cuts arbitrarily: refill the
-        # slots of that run in id order.
-        boundary = hits[-1][0]
-        hits = [hit for hit in hits if hit[0] != boundary]
-        ties = searcher.search(
-            timestamp_equals(schema, tantivy_query, boundary),
-            wanted - len(hits),
-            count=False,
-            order_by_field="id",
-            order=order,
-        )
-        hits.extend((boundary, address) for _event_id, address in ties.hits)
-    keyed = [(ts_us, decode_event(_stored_event(searcher, address))) for ts_us, address in hits]
-    keyed.sort(key=lambda item: (item[0], item[1].id), reverse=descending)
-    return matches, [event for _ts_us, event in keyed]
-
-
-def _match_count(result: tantivy.SearchResult) -> int:
-    """The number of matches of a search run with `count=True` (the type stubs omit `count`)."""
-    count: object = getattr(result, "count", None)
-    return count if isinstance(count, int) else 0
-
-
-def _stored_event(searcher: tantivy.Searcher, address: tantivy.DocAddress) -> bytes:
-    stored = searcher.doc(address).get_first("event")
-    if not isinstance(stored, bytes):
-        raise StoreUnavailable("a stored document has no event payload")
-    return stored

@@ -15,7 +15,7 @@ from mintlog.adapters.logstore.tantivy_schema import epoch_micros, to_utc
 from mintlog.ports.logstore import SearchQuery
 from mintlog.query.tantivy import to_tantivy
 
-__all__ = ["build_query", "timestamp_equals"]
+__all__ = ["beyond_timestamp", "build_query", "timestamp_equals"]
 
 
 def build_query(schema: tantivy.Schema, query: SearchQuery) -> tantivy.Query:
@@ -44,6 +44,19 @@ def build_query(schema: tantivy.Schema, query: SearchQuery) -> tantivy.Query:
 def timestamp_equals(schema: tantivy.Schema, query: tantivy.Query, ts_us: int) -> tantivy.Query:
     """`query` restricted to events at exactly `ts_us`."""
     return _all_of([query, tantivy.Query.term_query(schema, "ts_us", ts_us, index_option="basic")])
+
+
+def beyond_timestamp(schema: tantivy.Schema, query: tantivy.Query, ts_us: int, *, descending: bool) -> tantivy.Query:
+    """`query` restricted to events strictly before `ts_us` (`descending`) or strictly after it."""
+    if descending:
+        bound = tantivy.Query.range_query(
+            schema, "ts_us", tantivy.FieldType.Integer, upper_bound=ts_us, include_upper=False
+        )
+    else:
+        bound = tantivy.Query.range_query(
+            schema, "ts_us", tantivy.FieldType.Integer, lower_bound=ts_us, include_lower=False
+        )
+    return _all_of([query, bound])
 
 
 def _all_of(clauses: Sequence[tantivy.Query]) -> tantivy.Query:

@@ -26,12 +26,13 @@ fields; `ts_us` and the stored event still carry them exactly.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import msgspec
 import tantivy
 
 from mintlog.domain.events import FieldValue, LogEvent
+from mintlog.ports.logstore import epoch_micros
 from mintlog.query.values import FIELD_PAIRS, field_pairs
 
 __all__ = [
@@ -45,8 +46,6 @@ __all__ = [
     "to_utc",
 ]
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_ONE_MICROSECOND = timedelta(microseconds=1)
 # The range of Tantivy's date type (nanoseconds in an i64).
 _MIN_TANTIVY_DATE = datetime(1677, 9, 22, tzinfo=UTC)
 _MAX_TANTIVY_DATE = datetime(2262, 4, 10, tzinfo=UTC)
@@ -109,11 +108,6 @@ def to_utc(moment: datetime) -> datetime:
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC)
-
-
-def epoch_micros(moment_utc: datetime) -> int:
-    """Microseconds since 1970-01-01T00:00:00Z of an aware datetime, exactly."""
-    return (moment_utc - _EPOCH) // _ONE_MICROSECOND
 
 
 def _tantivy_date(moment_utc: datetime) -> datetime | None:

@@ -11,7 +11,7 @@ from mintlog.errors import PayloadTooLarge
 from mintlog.http.guards import Guard, principal_of
 from mintlog.metrics import Metrics
 from mintlog.ports.logstore import LogStore
-from mintlog.roles.api.search import SearchRequest, build_search_query, decode_search_request, search_response
+from mintlog.roles.api.search import SearchRequest, build_search_query, decode_search_request, search_page
 from mintlog.settings import SearchSettings
 
 __all__ = ["api_routes"]
@@ -29,9 +29,9 @@ def api_routes(store: LogStore, *, requires: Any, settings: SearchSettings, metr
         status_code=200,
         summary="Search log events.",
         description=(
-            "Body (all optional): query (words that must all occur in the message), level, service, host "
-            "(a value or a list), fields (exact matches), from/to (RFC 3339 or now-15m), size, sort. "
-            "The body is read as JSON whatever its Content-Type."
+            "Body (all optional): query (the query language, docs/query-language.md), level, service, host "
+            "(a value or a list), fields (exact matches), from/to (RFC 3339 or now-15m), size, sort, cursor "
+            "(the next_cursor of the previous page). The body is read as JSON whatever its Content-Type."
         ),
     )
     async def search_logs(request: Request[Any, Any, Any]) -> Response[bytes]:
@@ -42,8 +42,8 @@ def api_routes(store: LogStore, *, requires: Any, settings: SearchSettings, metr
         search: SearchRequest = decode_search_request(body)
         query = build_search_query(principal.tenant_id, search, settings)
         started = time.perf_counter()
-        page = await store.search(query)
+        answer = await search_page(store, query)
         metrics.search_seconds.observe(time.perf_counter() - started)
-        return Response(search_response(page), status_code=200, media_type="application/json")
+        return Response(answer, status_code=200, media_type="application/json")
 
     return [search_logs]

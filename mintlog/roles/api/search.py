@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -10,10 +11,11 @@ import msgspec
 from mintlog.domain.events import LogEvent
 from mintlog.domain.timeexpr import parse_time_expression
 from mintlog.errors import BadRequest
-from mintlog.ports.logstore import SearchPage, SearchQuery
+from mintlog.ports.logstore import LogStore, SearchAfter, SearchPage, SearchQuery
 from mintlog.query import Node, all_of, any_of, parse
 from mintlog.query.ast import MatchNone
 from mintlog.query.filters import equals
+from mintlog.roles.api.cursor import decode_cursor, encode_cursor
 from mintlog.settings import SearchSettings
 
 __all__ = [
@@ -21,7 +23,7 @@ __all__ = [
     "SearchResponse",
     "build_search_query",
     "decode_search_request",
-    "search_response",
+    "search_page",
 ]
 
 
@@ -41,6 +43,7 @@ class SearchRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     to: str | None = None
     size: int | None = None
     sort: Literal["desc", "asc"] = "desc"
+    cursor: str | None = None
 
 
 class SearchResponse(msgspec.Struct, kw_only=True):
@@ -50,6 +53,7 @@ class SearchResponse(msgspec.Struct, kw_only=True):
     total: int
     total_relation: Literal["eq", "gte"]
     took_ms: float
+    next_cursor: str | None = None
 
 
 _decoder = msgspec.json.Decoder(SearchRequest)
@@ -113,6 +117,7 @@ def build_search_query(
         raise BadRequest(f"invalid time range: {exc}", code="invalid_time") from None
     if start is not None and end is not None and start >= end:
         raise BadRequest("`from` must be earlier than `to`", code="invalid_time")
+    after = decode_cursor(request.cursor, request.sort) if request.cursor is not None else None
     return SearchQuery(
         tenant_id=tenant_id,
         node=_filter_node(request),
@@ -121,18 +126,31 @@ def build_search_query(
         end=end,
         size=size,
         order=request.sort,
+        after=after,
+        total_cap=settings.total_cap,
     )
 
 
 _response_encoder = msgspec.json.Encoder()
 
 
-def search_response(page: SearchPage) -> bytes:
-    """The encoded answer."""
+async def search_page(store: LogStore, query: SearchQuery) -> bytes:
+    """Run `query` and encode the answer; `next_cursor` is present exactly when another page follows.
+
+    The store is asked for one event more than the page: its presence tells that another page follows.
+    """
+    page = await store.search(dataclasses.replace(query, size=query.size + 1))
+    return _encode_response(page, query)
+
+
+def _encode_response(page: SearchPage, query: SearchQuery) -> bytes:
+    size = query.size
+    events = page.events[:size]
     response: dict[str, Any] = {
-        "events": page.events,
+        "events": events,
         "total": page.total,
         "total_relation": "gte" if page.total_is_lower_bound else "eq",
         "took_ms": round(page.took_ms, 3),
+        "next_cursor": encode_cursor(SearchAfter.of(events[-1]), query.order) if len(page.events) > size else None,
     }
     return _response_encoder.encode(response)

@@ -1,0 +1,205 @@
+"""Search over a tenant's day partitions: one page in `(timestamp, id)` order, a cursor, and a capped total.
+
+Guarantees (the `LogStore.search` contract):
+
+- Events come in exact `(timestamp, id)` order (microseconds, then id), newest first or oldest first.
+- With `SearchQuery.after`, the page holds only events strictly after that position in the query's order,
+  so paging with the last event of each page never skips or repeats an event, even while new events arrive.
+- `total` counts the matches of the query ignoring `after`, exactly up to `total_cap`; beyond it the total
+  is `total_cap` and marked as a lower bound. Counting stops once the cap is passed and the page is full,
+  so a broad query over many days does not visit every partition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+import tantivy
+
+from mintlog.adapters.logstore.tantivy_partitions import Partition
+from mintlog.adapters.logstore.tantivy_query import beyond_timestamp, timestamp_equals
+from mintlog.adapters.logstore.tantivy_schema import decode_event, to_utc
+from mintlog.domain.events import LogEvent
+from mintlog.errors import StoreUnavailable
+from mintlog.ports.logstore import SearchAfter, SearchQuery
+from mintlog.query import time_window
+
+__all__ = ["PageCollector", "day_range", "match_count", "ordered_days"]
+
+_ONE_MICROSECOND = timedelta(microseconds=1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def day_range(query: SearchQuery) -> tuple[date | None, date | None]:
+    """The first and last UTC day an event matching `query` can fall on (`None`: unbounded).
+
+    An empty range (first after last) when nothing can match. Raises `QuerySyntaxError` when a time bound
+    of the node cannot be resolved against `query.now`.
+    """
+    window = time_window(query.node, query.now)
+    if window is None:
+        return date.max, date.min
+    starts = [to_utc(moment) for moment in (query.start, window.start) if moment is not None]
+    # `end` is exclusive, the window's end inclusive.
+    ends = [to_utc(moment) for moment in (window.end,) if moment is not None]
+    if query.end is not None:
+        ends.append(to_utc(query.end) - _ONE_MICROSECOND)
+    first = max(starts) if starts else None
+    last = min(ends) if ends else None
+    if first is not None and last is not None and first > last:
+        return date.max, date.min
+    return (first.date() if first is not None else None, last.date() if last is not None else None)
+
+
+def match_count(result: tantivy.SearchResult) -> int:
+    """The number of matches of a search run with `count=True` (the type stubs omit `count`)."""
+    count: object = getattr(result, "count", None)
+    return count if isinstance(count, int) else 0
+
+
+def _day_of_micros(timestamp_us: int) -> date:
+    return (_EPOCH + timedelta(microseconds=timestamp_us)).date()
+
+
+@dataclass(slots=True)
+class PageCollector:
+    """Fills one page from partitions visited in the query's day order (newest day first for `desc`).
+
+    `query_all` matches the whole query (it counts the total); `query_page` additionally starts after the
+    cursor. Call `visit` per partition in order until `done`.
+    """
+
+    schema: tantivy.Schema
+    query_all: tantivy.Query
+    query_page: tantivy.Query
+    size: int
+    descending: bool
+    after: SearchAfter | None
+    total_cap: int
+    found: list[LogEvent]
+    total: int = 0
+
+    @classmethod
+    def start(cls, schema: tantivy.Schema, query_all: tantivy.Query, query: SearchQuery) -> PageCollector:
+        descending = query.order == "desc"
+        after = query.after
+        query_page = query_all
+        if after is not None:
+            query_page = beyond_timestamp(schema, query_all, after.timestamp_us, descending=descending)
+        return cls(
+            schema=schema,
+            query_all=query_all,
+            query_page=query_page,
+            size=max(query.size, 0),
+            descending=descending,
+            after=after,
+            total_cap=max(query.total_cap, 0),
+            found=[],
+        )
+
+    @property
+    def counting(self) -> bool:
+        return self.total <= self.total_cap
+
+    @property
+    def done(self) -> bool:
+        """The page is full and the total is past the cap: later partitions cannot change the answer."""
+        return len(self.found) >= self.size and not self.counting
+
+    def visit(self, partition: Partition) -> None:
+        """Add this partition's share of the page and of the total."""
+        searcher = partition.index.searcher()
+        wanted = self.size - len(self.found)
+        page_here = wanted > 0 and self._may_hold_page(partition.day)
+        if self.after is None:
+            if page_here:
+                matches, events = _page_of(self.schema, searcher, self.query_page, wanted, self.descending)
+                self.found.extend(events)
+            else:
+                matches = match_count(searcher.search(self.query_all, 1, count=True)) if self.counting else 0
+            self.total += matches
+            return
+        if self.counting:
+            self.total += match_count(searcher.search(self.query_all, 1, count=True))
+        if not page_here:
+            return
+        if partition.day == _day_of_micros(self.after.timestamp_us):
+            self.found.extend(self._ties_after(searcher, wanted))
+            wanted = self.size - len(self.found)
+        if wanted > 0:
+            _matches, events = _page_of(self.schema, searcher, self.query_page, wanted, self.descending)
+            self.found.extend(events)
+
+    def total_and_bound(self) -> tuple[int, bool]:
+        """The total to report and whether it is a lower bound."""
+        if self.total > self.total_cap:
+            return self.total_cap, True
+        return self.total, False
+
+    def _may_hold_page(self, day: date) -> bool:
+        if self.after is None:
+            return True
+        after_day = _day_of_micros(self.after.timestamp_us)
+        return day <= after_day if self.descending else day >= after_day
+
+    def _ties_after(self, searcher: tantivy.Searcher, wanted: int) -> list[LogEvent]:
+        """Events at exactly the cursor's time whose id comes after the cursor's, in the query's order.
+
+        Tantivy has no range over text, so every tie is listed by its id (a fast field: no document is
+        loaded) and filtered here; only the chosen ones are loaded.
+        """
+        after = self.after
+        assert after is not None
+        ties_query = timestamp_equals(self.schema, self.query_all, after.timestamp_us)
+        ties = match_count(searcher.search(ties_query, 1, count=True))
+        if ties == 0:
+            return []
+        order = tantivy.Order.Desc if self.descending else tantivy.Order.Asc
+        hits = searcher.search(ties_query, ties, count=False, order_by_field="id", order=order).hits
+        comes_after: Callable[[str], bool] = (
+            (lambda event_id: event_id < after.event_id)
+            if self.descending
+            else (lambda event_id: event_id > after.event_id)
+        )
+        chosen = [address for event_id, address in hits if comes_after(str(event_id))][:wanted]
+        return [decode_event(_stored_event(searcher, address)) for address in chosen]
+
+
+def _page_of(
+    schema: tantivy.Schema, searcher: tantivy.Searcher, query: tantivy.Query, wanted: int, descending: bool
+) -> tuple[int, list[LogEvent]]:
+    """The number of matches of `query` in one partition and its first `wanted` events in `(timestamp, id)` order."""
+    order = tantivy.Order.Desc if descending else tantivy.Order.Asc
+    result = searcher.search(query, wanted, count=True, order_by_field="ts_us", order=order)
+    matches = match_count(result)
+    hits: list[tuple[int, tantivy.DocAddress]] = [(int(ts_us), address) for ts_us, address in result.hits]
+    if matches > len(hits) and hits:
+        # The page may end inside a run of equal timestamps, which Tantivy cuts arbitrarily: refill the
+        # slots of that run in id order.
+        boundary = hits[-1][0]
+        hits = [hit for hit in hits if hit[0] != boundary]
+        ties = searcher.search(
+            timestamp_equals(schema, query, boundary),
+            wanted - len(hits),
+            count=False,
+            order_by_field="id",
+            order=order,
+        )
+        hits.extend((boundary, address) for _event_id, address in ties.hits)
+    keyed = [(ts_us, decode_event(_stored_event(searcher, address))) for ts_us, address in hits]
+    keyed.sort(key=lambda item: (item[0], item[1].id), reverse=descending)
+    return matches, [event for _ts_us, event in keyed]
+
+
+def _stored_event(searcher: tantivy.Searcher, address: tantivy.DocAddress) -> bytes:
+    stored = searcher.doc(address).get_first("event")
+    if not isinstance(stored, bytes):
+        raise StoreUnavailable("a stored document has no event payload")
+    return stored
+
+
+def ordered_days(days: Sequence[date], descending: bool) -> list[date]:
+    """Partition days in the order a search visits them."""
+    return list(reversed(days)) if descending else list(days)
