@@ -194,6 +194,9 @@ class SearchSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     total_cap: Annotated[
         int, Meta(ge=1, le=1_000_000, description="Matches counted exactly; above it the total is a lower bound.")
     ] = 10_000
+    fields_sample_size: Annotated[
+        int, Meta(ge=1, le=10_000, description="Newest matching events `GET /v1/logs/fields` looks at.")
+    ] = 1000
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

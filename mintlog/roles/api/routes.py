@@ -1,4 +1,4 @@
-"""HTTP routes of the API role (:8081) for this issue: log search."""
+"""HTTP routes of the API role (:8081) for reading logs: search, field discovery and event context."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from mintlog.errors import PayloadTooLarge
 from mintlog.http.guards import Guard, principal_of
 from mintlog.metrics import Metrics
 from mintlog.ports.logstore import LogStore
+from mintlog.roles.api.explore_routes import explore_routes
 from mintlog.roles.api.search import SearchRequest, build_search_query, decode_search_request, search_page
 from mintlog.settings import SearchSettings
 
@@ -46,4 +47,4 @@ def api_routes(store: LogStore, *, requires: Any, settings: SearchSettings, metr
         metrics.search_seconds.observe(time.perf_counter() - started)
         return Response(answer, status_code=200, media_type="application/json")
 
-    return [search_logs]
+    return [search_logs, *explore_routes(store, requires=requires, settings=settings)]
