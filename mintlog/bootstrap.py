@@ -84,7 +84,45 @@ def build_store(settings: Settings) -> LogStore:
             max_open_writers=settings.store.max_open_writers,
             max_open_readers=settings.store.max_open_readers,
         )
-    raise ConfigError(f"invalid setting MINTLOG_STORE__URL={url!r}: supported schemes are tantivy://")
+    if url.startswith(("opensearch://", "http://", "https://")):
+        return _build_opensearch_store(settings)
+    shown = re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1****@", url)
+    raise ConfigError(
+        f"invalid setting MINTLOG_STORE__URL={shown!r}: "
+        "supported schemes are tantivy://, opensearch://, http:// and https://"
+    )
+
+
+def _build_opensearch_store(settings: Settings) -> LogStore:
+    from mintlog.adapters.logstore.opensearch import BulkPolicy, ClusterOptions, OpenSearchLogStore
+    from mintlog.adapters.logstore.opensearch_client import cluster_urls, masked_url
+
+    store, opensearch = settings.store, settings.store.opensearch
+    try:
+        urls = cluster_urls(store.url)
+    except ValueError as exc:
+        raise ConfigError(f"invalid setting MINTLOG_STORE__URL={masked_url(store.url)!r}: {exc}") from None
+    if opensearch.ca_file and not Path(opensearch.ca_file).is_file():
+        raise ConfigError(f"invalid setting MINTLOG_STORE__OPENSEARCH__CA_FILE={opensearch.ca_file!r}: no such file")
+    return OpenSearchLogStore(
+        ClusterOptions(
+            urls=urls,
+            username=opensearch.username,
+            password=opensearch.password,
+            verify_certs=opensearch.verify_certs,
+            ca_file=opensearch.ca_file,
+            request_timeout_seconds=opensearch.request_timeout_seconds,
+        ),
+        index_prefix=opensearch.index_prefix,
+        shards=opensearch.shards,
+        replicas=opensearch.replicas,
+        bulk=BulkPolicy(
+            max_bytes=opensearch.bulk_max_bytes,
+            max_retries=opensearch.bulk_max_retries,
+            initial_backoff_seconds=opensearch.bulk_retry_initial_seconds,
+            max_backoff_seconds=opensearch.bulk_retry_max_seconds,
+        ),
+    )
 
 
 def build_metadata(settings: Settings) -> MetadataStore:

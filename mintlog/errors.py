@@ -18,6 +18,7 @@ __all__ = [
     "Forbidden",
     "MintlogError",
     "NotFound",
+    "NotImplementedByStore",
     "PayloadTooLarge",
     "ProblemError",
     "StoreUnavailable",
@@ -147,3 +148,11 @@ class TooManyRequests(ProblemError):
     status = 429
     title = "Too many requests"
     default_code = "rate_limited"
+
+
+class NotImplementedByStore(ProblemError):
+    """The configured log store cannot answer this kind of request yet."""
+
+    status = 501
+    title = "Not implemented"
+    default_code = "not_implemented"

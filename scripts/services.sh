@@ -3,19 +3,33 @@
 # Debian machine lacks. Idempotent: `up` on a running service does nothing. Used by `make services-*`,
 # by .ci/run and by the test fixtures.
 #
-#   scripts/services.sh up [postgres] [redis]      (no name: all)
-#   scripts/services.sh down [postgres] [redis]
+#   scripts/services.sh up [postgres] [redis] [opensearch]      (no name: all)
+#   scripts/services.sh down [postgres] [redis] [opensearch]
 #   scripts/services.sh status
-#   scripts/services.sh env                        print TEST_POSTGRES_URL=… and TEST_REDIS_URL=…
+#   scripts/services.sh env          print TEST_POSTGRES_URL=…, TEST_REDIS_URL=… and TEST_OPENSEARCH_URL=…
 #
-# State lives in $SERVICES_DIR (default /tmp/mintlog-services). Ports: PostgreSQL 55432, Redis 56379
-# (override with POSTGRES_PORT / REDIS_PORT).
+# State lives in $SERVICES_DIR (default /tmp/mintlog-services). Ports: PostgreSQL 55432, Redis 56379,
+# OpenSearch 59200 (HTTP) and 59300 (transport) (override with POSTGRES_PORT / REDIS_PORT / OPENSEARCH_PORT /
+# OPENSEARCH_TRANSPORT_PORT).
+#
+# OpenSearch is the integ-test distribution of $OPENSEARCH_VERSION from Maven Central (checksum-verified,
+# cached in $MINTLOG_CACHE_DIR: /var/cache/mintlog as root, else ~/.cache/mintlog) plus its analysis-common
+# module (the distribution ships without it; the message analyzer needs its pattern tokenizer). It runs
+# as the unprivileged user mintlog-os when started as root (OpenSearch refuses root), single node, 1 GB
+# heap, disk watermarks off, data in $SERVICES_DIR/opensearch.
 set -euo pipefail
 
 SERVICES_DIR="${SERVICES_DIR:-/tmp/mintlog-services}"
 POSTGRES_PORT="${POSTGRES_PORT:-55432}"
 REDIS_PORT="${REDIS_PORT:-56379}"
 PG_DATA="$SERVICES_DIR/postgres"
+OPENSEARCH_VERSION="${OPENSEARCH_VERSION:-2.19.6}"
+OPENSEARCH_PORT="${OPENSEARCH_PORT:-59200}"
+OPENSEARCH_TRANSPORT_PORT="${OPENSEARCH_TRANSPORT_PORT:-59300}"
+OS_DIR="$SERVICES_DIR/opensearch"
+OS_HOME="$OS_DIR/opensearch-$OPENSEARCH_VERSION"
+OS_USER="mintlog-os"
+MAVEN_REPO="${MAVEN_REPO:-https://repo1.maven.org/maven2}"
 PG_USER="mintlog"
 PG_DB="mintlog"
 
@@ -95,22 +109,140 @@ redis_down() {
   if redis_running; then redis-cli -h 127.0.0.1 -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true; log "Redis stopped"; fi
 }
 
+cache_dir() {
+  if [ -n "${MINTLOG_CACHE_DIR:-}" ]; then printf '%s' "$MINTLOG_CACHE_DIR"
+  elif [ "$(id -u)" = 0 ]; then printf '/var/cache/mintlog'
+  else printf '%s/mintlog' "${XDG_CACHE_HOME:-$HOME/.cache}"; fi
+}
+
+# maven_fetch GROUP ARTIFACT VERSION EXT: print the path of the cached artifact, downloading it (and checking
+# its SHA-1 against the repository's) when it is not cached yet.
+maven_fetch() {
+  local group="$1" artifact="$2" version="$3" ext="$4" dir file url expected
+  dir=$(cache_dir); mkdir -p "$dir"
+  file="$dir/$artifact-$version.$ext"
+  url="$MAVEN_REPO/${group//.//}/$artifact/$version/$artifact-$version.$ext"
+  if [ ! -s "$file" ]; then
+    log "downloading $url"
+    curl -fsSL --retry 5 --retry-delay 2 -o "$file.part" "$url"
+    expected=$(curl -fsSL --retry 5 --retry-delay 2 "$url.sha1" | cut -c1-40)
+    if ! echo "$expected  $file.part" | sha1sum -c --quiet - >/dev/null 2>&1; then
+      rm -f "$file.part"; log "checksum mismatch for $url"; return 1
+    fi
+    mv "$file.part" "$file"
+  fi
+  printf '%s' "$file"
+}
+
+as_opensearch() {
+  if [ "$(id -u)" = 0 ]; then runuser -u "$OS_USER" -- "$@"; else "$@"; fi
+}
+
+opensearch_health() {
+  curl -fsS --max-time 5 "http://127.0.0.1:$OPENSEARCH_PORT/_cluster/health?wait_for_status=yellow&timeout=${1:-0s}" 2>/dev/null
+}
+
+opensearch_running() {
+  command -v curl >/dev/null 2>&1 && opensearch_health | grep -qE '"status":"(green|yellow)"'
+}
+
+opensearch_install() {
+  local missing=()
+  command -v curl >/dev/null 2>&1 || missing+=(curl ca-certificates)
+  command -v unzip >/dev/null 2>&1 || missing+=(unzip)
+  command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
+  if [ ${#missing[@]} -gt 0 ]; then log "installing ${missing[*]}"; apt_install "${missing[@]}"; fi
+  if [ ! -x "$OS_HOME/bin/opensearch" ]; then
+    local zip; zip=$(maven_fetch org.opensearch.distribution.integ-test-zip opensearch "$OPENSEARCH_VERSION" zip)
+    rm -rf "$OS_HOME.unpack" && mkdir -p "$OS_HOME.unpack"
+    unzip -q "$zip" -d "$OS_HOME.unpack"
+    mv "$OS_HOME.unpack/opensearch-$OPENSEARCH_VERSION" "$OS_HOME" && rmdir "$OS_HOME.unpack"
+  fi
+  local module="$OS_HOME/modules/analysis-common"
+  if [ ! -f "$module/plugin-descriptor.properties" ]; then
+    local jar; jar=$(maven_fetch org.opensearch.plugin analysis-common "$OPENSEARCH_VERSION" jar)
+    mkdir -p "$module.tmp" && cp "$jar" "$module.tmp/"
+    cat >"$module.tmp/plugin-descriptor.properties" <<DESCRIPTOR
+description=Adds "built in" analyzers to OpenSearch.
+version=$OPENSEARCH_VERSION
+name=analysis-common
+classname=org.opensearch.analysis.common.CommonAnalysisPlugin
+java.version=11
+opensearch.version=$OPENSEARCH_VERSION
+DESCRIPTOR
+    rm -rf "$module" && mv "$module.tmp" "$module"
+  fi
+}
+
+opensearch_up() {
+  mkdir -p "$OS_DIR"
+  chmod 755 "$SERVICES_DIR"
+  if opensearch_running; then return 0; fi
+  opensearch_install
+  if [ "$(id -u)" = 0 ]; then
+    id -u "$OS_USER" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$OS_USER"
+    chown -R "$OS_USER:" "$OS_DIR"
+  fi
+  local java_home; java_home=$(dirname "$(dirname "$(readlink -f "$(command -v java)")")")
+  mkdir -p "$OS_DIR/data" "$OS_DIR/logs" "$OS_DIR/tmp"
+  [ "$(id -u)" = 0 ] && chown "$OS_USER:" "$OS_DIR/data" "$OS_DIR/logs" "$OS_DIR/tmp"
+  rm -f "$OS_DIR/opensearch.pid"
+  (cd "$OS_HOME" && as_opensearch env OPENSEARCH_JAVA_HOME="$java_home" OPENSEARCH_JAVA_OPTS="-Xms1g -Xmx1g" \
+    OPENSEARCH_TMPDIR="$OS_DIR/tmp" bin/opensearch -d -p "$OS_DIR/opensearch.pid" \
+    -E cluster.name=mintlog-test -E node.name=mintlog-test-1 -E discovery.type=single-node \
+    -E http.host=127.0.0.1 -E http.port="$OPENSEARCH_PORT" \
+    -E transport.host=127.0.0.1 -E transport.port="$OPENSEARCH_TRANSPORT_PORT" \
+    -E path.data="$OS_DIR/data" -E path.logs="$OS_DIR/logs" \
+    -E cluster.routing.allocation.disk.threshold_enabled=false >"$OS_DIR/start.log" 2>&1) || true
+  # `-d` returns once the JVM forked; the pid file appears when the node boots. Wait for green/yellow.
+  local waited=0
+  until opensearch_running; do
+    if [ -s "$OS_DIR/opensearch.pid" ]; then
+      kill -0 "$(cat "$OS_DIR/opensearch.pid")" 2>/dev/null || { waited=gone; break; }
+    elif [ "$waited" -ge 60 ]; then waited=gone; break; fi
+    [ "$waited" -ge 300 ] && break
+    sleep 1; waited=$((waited + 1))
+  done
+  if ! opensearch_running; then
+    log "OpenSearch did not become ready ($waited); see $OS_DIR/start.log and $OS_DIR/logs/mintlog-test.log:"
+    tail -n 20 "$OS_DIR/start.log" >&2 2>/dev/null || true
+    tail -n 30 "$OS_DIR/logs/mintlog-test.log" >&2 2>/dev/null || true
+    return 1
+  fi
+  log "OpenSearch $OPENSEARCH_VERSION on 127.0.0.1:$OPENSEARCH_PORT"
+}
+
+opensearch_down() {
+  local pid_file="$OS_DIR/opensearch.pid" pid
+  [ -f "$pid_file" ] || return 0
+  pid=$(cat "$pid_file")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill "$pid"
+    for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+    kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
+    log "OpenSearch stopped"
+  fi
+  rm -f "$pid_file"
+}
+
 status() {
-  if postgres_running; then echo "postgres  up    127.0.0.1:$POSTGRES_PORT  $PG_DATA"; else echo "postgres  down"; fi
-  if redis_running; then echo "redis     up    127.0.0.1:$REDIS_PORT  $SERVICES_DIR/redis"; else echo "redis     down"; fi
+  if postgres_running; then echo "postgres    up    127.0.0.1:$POSTGRES_PORT  $PG_DATA"; else echo "postgres    down"; fi
+  if redis_running; then echo "redis       up    127.0.0.1:$REDIS_PORT  $SERVICES_DIR/redis"; else echo "redis       down"; fi
+  if opensearch_running; then echo "opensearch  up    127.0.0.1:$OPENSEARCH_PORT  $OS_DIR"; else echo "opensearch  down"; fi
 }
 
 env_lines() {
   echo "TEST_POSTGRES_URL=postgresql+asyncpg://$PG_USER:$PG_USER@127.0.0.1:$POSTGRES_PORT/$PG_DB"
   echo "TEST_REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0"
+  echo "TEST_OPENSEARCH_URL=http://127.0.0.1:$OPENSEARCH_PORT"
 }
 
 command="${1:-status}"; shift || true
-names=("$@"); [ ${#names[@]} -eq 0 ] && names=(postgres redis)
+names=("$@"); [ ${#names[@]} -eq 0 ] && names=(postgres redis opensearch)
 case "$command" in
   up) for name in "${names[@]}"; do "${name}_up"; done ;;
   down) for name in "${names[@]}"; do "${name}_down"; done ;;
   status) status ;;
   env) env_lines ;;
-  *) echo "usage: $0 up|down|status|env [postgres] [redis]" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|status|env [postgres] [redis] [opensearch]" >&2; exit 2 ;;
 esac

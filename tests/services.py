@@ -1,4 +1,4 @@
-"""Fixtures for the real PostgreSQL and Redis the tests use, started by `scripts/services.sh`.
+"""Fixtures for the real PostgreSQL, Redis and OpenSearch the tests use, started by `scripts/services.sh`.
 
 `scripts/services.sh up` is idempotent, so a fixture just asks for the service; on a machine where it
 cannot be started the test is skipped, and in CI (`CI` set) a skip fails the run (tests/conftest.py).
@@ -7,19 +7,36 @@ cannot be started the test is skipped, and in CI (`CI` set) a skip fails the run
 from __future__ import annotations
 
 import asyncio
+import functools
+import json
 import os
 import secrets
 import subprocess
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-__all__ = ["UNREACHABLE_REDIS_URL", "delete_redis_keys", "postgres_database_url", "postgres_server_url", "redis_url"]
+__all__ = [
+    "UNREACHABLE_OPENSEARCH_URL",
+    "UNREACHABLE_REDIS_URL",
+    "delete_opensearch_indices",
+    "delete_redis_keys",
+    "opensearch_url",
+    "opensearch_url_or_skip",
+    "postgres_database_url",
+    "postgres_server_url",
+    "redis_url",
+]
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "services.sh"
 # Nothing listens on port 1: connecting is refused at once, like a Redis that is down.
 UNREACHABLE_REDIS_URL = "redis://127.0.0.1:1/0"
+UNREACHABLE_OPENSEARCH_URL = "http://127.0.0.1:1"
 
 
 def _service_env(name: str) -> dict[str, str]:
@@ -72,3 +89,57 @@ async def delete_redis_keys(redis_url: str, prefix: str) -> None:
             await client.delete(*keys)
     finally:
         await client.aclose()
+
+
+def _opensearch_request(url: str, method: str, path: str) -> Any:
+    request = urllib.request.Request(url.rstrip("/") + path, method=method)
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.load(response)
+
+
+@functools.cache
+def _opensearch_url_or_reason() -> tuple[str, str]:
+    url = os.environ.get("TEST_OPENSEARCH_URL") or ""
+    if not url:
+        result = subprocess.run(["bash", str(SCRIPT), "up", "opensearch"], capture_output=True, text=True, timeout=900)
+        if result.returncode != 0:
+            return "", f"opensearch could not be started by scripts/services.sh: {result.stderr.strip()[-500:]}"
+        lines = subprocess.run(["bash", str(SCRIPT), "env"], capture_output=True, text=True, check=True).stdout
+        url = dict(line.split("=", 1) for line in lines.split())["TEST_OPENSEARCH_URL"]
+    try:
+        _opensearch_request(url, "GET", "/_cluster/health")
+    except (OSError, ValueError) as exc:
+        return "", f"opensearch at {url} is unreachable: {exc}"
+    return url, ""
+
+
+def opensearch_url_or_skip() -> str:
+    """The URL of the test OpenSearch (`TEST_OPENSEARCH_URL`, else started by the script); skips if unreachable.
+
+    For code that cannot request a fixture (e.g. a contract `StoreFactory`); asked once per session.
+    """
+    url, reason = _opensearch_url_or_reason()
+    if not url:
+        pytest.skip(reason)
+    return url
+
+
+@pytest.fixture(scope="session")
+def opensearch_url() -> str:
+    """The URL of the test OpenSearch; tests must use their own index prefix and delete their indices."""
+    return opensearch_url_or_skip()
+
+
+def delete_opensearch_indices(url: str, prefix: str) -> None:
+    """Delete the indices `{prefix}-*` and the index template `{prefix}` a test created (by exact name)."""
+    pattern = urllib.parse.quote(f"{prefix}-*")
+    resolved = _opensearch_request(url, "GET", f"/_resolve/index/{pattern}?expand_wildcards=open,closed")
+    names = [str(index["name"]) for index in resolved.get("indices", [])]
+    for first in range(0, len(names), 50):
+        chunk = urllib.parse.quote(",".join(names[first : first + 50]))
+        _opensearch_request(url, "DELETE", f"/{chunk}?ignore_unavailable=true")
+    try:
+        _opensearch_request(url, "DELETE", f"/_index_template/{urllib.parse.quote(prefix)}")
+    except urllib.error.HTTPError as exc:
+        if exc.code != 404:
+            raise

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Literal, Protocol
 
 from mintlog.domain.events import LogEvent
+from mintlog.ports.aggregation import AggregateQuery, AggregateResult
 from mintlog.query import Node
 from mintlog.query.ast import MatchAll
 
@@ -108,6 +109,14 @@ class LogStore(Protocol):
         """Events of `query.tenant_id` only, matching `query.node` within `[start, end)`, newest first by default.
 
         Raises `QuerySyntaxError` when a time bound of `query.node` cannot be resolved against `query.now`.
+        """
+        ...
+
+    async def aggregate(self, query: AggregateQuery) -> AggregateResult:
+        """Group and summarize the events of `query.tenant_id` matching `query.node` within `[start, end)`.
+
+        The shape and its guarantees are in `mintlog.ports.aggregation`. Raises `QuerySyntaxError` like
+        `search`, and `StoreUnavailable` when the store fails.
         """
         ...
 

@@ -1,4 +1,4 @@
-"""The metadata port: tenants, API keys and the audit log (more tables join in later issues)."""
+"""The metadata port: tenants, API keys, the audit log and job leases (more tables join in later issues)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,33 @@ from typing import Protocol
 from mintlog.domain.audit import AuditEntry, AuditQuery
 from mintlog.domain.tenants import ApiKey, Tenant, TenantChanges
 
-__all__ = ["MetadataStore"]
+__all__ = ["JobLeases", "MetadataStore"]
 
 
-class MetadataStore(Protocol):
+class JobLeases(Protocol):
+    """Time-limited leases that let exactly one instance do a unit of scheduled work (retention, rule evaluation).
+
+    A lease names a job (any string up to 100 characters, e.g. `retention` or `alert-rule:42`) and is held by
+    one holder (up to 255 characters, unique per running instance) until an instant. Expiry is judged
+    against the `now` each caller passes, so instances need clocks that agree to well within a lease.
+    """
+
+    async def try_claim(self, job: str, holder: str, *, until: datetime, now: datetime) -> bool:
+        """Take or renew the lease on `job` for `holder` until `until`; True when `holder` holds it on return.
+
+        Succeeds when nobody holds the lease, when it has expired (its expiry is not after `now`), or when
+        `holder` already holds it (renewal: `until` replaces the expiry). Fails, changing nothing, while
+        another holder's lease runs. Atomic: of several holders racing for a free or expired lease, exactly
+        one wins. Durable when it returns. Raises `ValueError` when `until` is not after `now`.
+        """
+        ...
+
+    async def release(self, job: str, holder: str) -> None:
+        """End `holder`'s lease on `job` now, so anyone may claim it; does nothing when another holds it."""
+        ...
+
+
+class MetadataStore(JobLeases, Protocol):
     """Relational metadata on SQLite (embedded) or PostgreSQL (production).
 
     Every method raises `DatabaseUnavailable` when the database cannot be reached. A write is durable when it

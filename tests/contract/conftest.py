@@ -7,6 +7,7 @@ a factory for a server-backed store derives its names (e.g. an index prefix) fro
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from mintlog.ports.logstore import LogStore
+from tests.services import delete_opensearch_indices, opensearch_url_or_skip
 
 MiB = 1024 * 1024
 
@@ -24,10 +26,12 @@ class StoreFactory:
 
     With `tight_limits`, the adapter runs with the smallest resource limits it supports (one open writer,
     one open reader, ...), so the suite can check that nothing is lost when resources are recycled.
+    `cleanup` (server-backed stores) deletes what was stored for `location` once the test is over.
     """
 
     name: str
     open: Callable[[Path, bool], LogStore]
+    cleanup: Callable[[Path], None] | None = None
 
 
 def _open_tantivy(location: Path, tight_limits: bool) -> LogStore:
@@ -38,7 +42,28 @@ def _open_tantivy(location: Path, tight_limits: bool) -> LogStore:
     return TantivyLogStore(location / "index", writer_heap_bytes=16 * MiB)
 
 
-STORE_FACTORIES = [StoreFactory("tantivy", _open_tantivy)]
+def _opensearch_prefix(location: Path) -> str:
+    return "t" + hashlib.sha256(str(location).encode()).hexdigest()[:16]
+
+
+def _open_opensearch(location: Path, tight_limits: bool) -> LogStore:
+    from mintlog.adapters.logstore.opensearch import BulkPolicy, ClusterOptions, OpenSearchLogStore
+
+    # Tight: one event per bulk request.
+    bulk = BulkPolicy(max_bytes=1) if tight_limits else None
+    return OpenSearchLogStore(
+        ClusterOptions(urls=[opensearch_url_or_skip()]), index_prefix=_opensearch_prefix(location), bulk=bulk
+    )
+
+
+def _clean_opensearch(location: Path) -> None:
+    delete_opensearch_indices(opensearch_url_or_skip(), _opensearch_prefix(location))
+
+
+STORE_FACTORIES = [
+    StoreFactory("tantivy", _open_tantivy),
+    StoreFactory("opensearch", _open_opensearch, _clean_opensearch),
+]
 
 OpenStore = Callable[..., Awaitable[LogStore]]
 
@@ -63,6 +88,8 @@ async def open_store(store_factory: StoreFactory, tmp_path: Path) -> AsyncIterat
     yield open_started
     for store in reversed(opened):
         await store.close()
+    if opened and store_factory.cleanup is not None:
+        store_factory.cleanup(tmp_path)
 
 
 @pytest.fixture

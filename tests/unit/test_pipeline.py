@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -13,6 +13,7 @@ from mintlog.adapters.bus.memory import MemoryEventBus
 from mintlog.domain.events import LogEvent, RawBatch, decode_parsed_batch, encode_bus_message
 from mintlog.errors import StoreUnavailable
 from mintlog.metrics import Metrics
+from mintlog.ports.aggregation import AggregateQuery, AggregateResult
 from mintlog.ports.bus import BusMessage
 from mintlog.ports.logstore import SearchPage, SearchQuery
 from mintlog.roles.pipeline.indexer import IndexerWorker
@@ -48,6 +49,12 @@ class FakeStore:
     async def start(self) -> None: ...
 
     async def close(self) -> None: ...
+
+    async def aggregate(self, query: AggregateQuery) -> AggregateResult:
+        raise AssertionError("the pipeline never aggregates")
+
+    async def drop_partitions_before(self, tenant_id: str, day: date) -> list[str]:
+        raise AssertionError("the pipeline's indexer never drops partitions")
 
     async def search(self, query: SearchQuery) -> SearchPage:
         raise NotImplementedError

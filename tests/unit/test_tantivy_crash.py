@@ -105,7 +105,9 @@ def run_and_kill(root: Path, first_batch: int, kill_delay_seconds: float) -> lis
 
 
 async def batch_ids(store: TantivyLogStore, tenant: str, batch_number: int) -> tuple[int, list[str]]:
-    page = await store.search(SearchQuery(tenant, equals("fields.batch", batch_number), size=10_000))
+    page = await store.search(
+        SearchQuery(tenant, equals("fields.batch", batch_number), size=10_000, total_cap=1_000_000)
+    )
     return page.total, sorted(event.id for event in page.events)
 
 
@@ -131,7 +133,7 @@ async def test_every_returned_write_survives_kill_9_exactly_once(tmp_path: Path)
             for tenant in TENANTS:
                 total, _ids = await batch_ids(store, tenant, in_flight)
                 assert total == 2 * EVENTS_PER_PARTITION
-                everything = await store.search(SearchQuery(tenant, size=0))
+                everything = await store.search(SearchQuery(tenant, size=0, total_cap=1_000_000))
                 assert everything.total == (in_flight + 1) * 2 * EVENTS_PER_PARTITION
         finally:
             await store.close()

@@ -54,6 +54,7 @@ from typing import Any, TypeAlias, TypeVar
 
 import tantivy
 
+from mintlog.adapters.logstore.tantivy_aggregate import aggregate_partitions
 from mintlog.adapters.logstore.tantivy_partitions import (
     IncompatiblePartitionError,
     Partition,
@@ -71,6 +72,7 @@ from mintlog.adapters.logstore.tantivy_schema import (
 from mintlog.adapters.logstore.tantivy_search import PageCollector, day_range, match_count, ordered_days
 from mintlog.domain.events import LogEvent
 from mintlog.errors import StoreUnavailable
+from mintlog.ports.aggregation import AggregateQuery, AggregateResult
 from mintlog.ports.logstore import SearchPage, SearchQuery
 
 __all__ = ["EventEncodingError", "IncompatiblePartitionError", "PartitionStats", "TantivyLogStore"]
@@ -305,6 +307,18 @@ class TantivyLogStore:
                 fsync_directory(tenant_path)
                 logger.info("dropped %d partition(s) of tenant %s older than %s", len(dropped), tenant_id, day)
             return dropped
+
+    # --- aggregating --------------------------------------------------------------------------------
+
+    async def aggregate(self, query: AggregateQuery) -> AggregateResult:
+        """Group and summarize the events of `query.tenant_id` matching `query.node` within `[start, end)`.
+
+        One native aggregation per day partition in range, merged exactly; see
+        `mintlog.adapters.logstore.tantivy_aggregate`. Runs on the default executor like `search`.
+        """
+        if self._write_executor is None:
+            raise StoreUnavailable("tantivy store is not started")
+        return await asyncio.to_thread(aggregate_partitions, self._partitions, self._schema, query)
 
     # --- searching -----------------------------------------------------------------------------------
 

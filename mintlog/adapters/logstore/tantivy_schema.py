@@ -6,7 +6,7 @@ UTC offsets and the types inside `fields`) without rebuilding it from indexed va
 
 - `id`: raw text, stored, fast (idempotency lookups, the id tie-breaker when sorting);
 - `tenant_id`, `service`, `level`, `host`, `trace_id`, `span_id`, `source`: raw text, i.e. exact match;
-  `service`, `level` and `host` are also fast fields, for aggregations;
+  all but `tenant_id` are also fast fields, for terms aggregations;
 - `timestamp`: date, indexed, stored, fast (Tantivy keeps date terms and fast values at second precision);
 - `ts_us`: i64, indexed, fast: the event time in microseconds since the epoch, for exact ranges and order;
 - `received_at`: date, indexed;
@@ -14,10 +14,12 @@ UTC offsets and the types inside `fields`) without rebuilding it from indexed va
   `mintlog_text`): Tantivy's default analysis (split on non-alphanumerics, lowercase) but keeping words of
   up to 255 bytes instead of 39, so hashes (SHA-1 is 40 characters) and long identifiers stay searchable;
 - `fields`: JSON, raw tokenizer, dotted keys expanded, fast: `fields.user_id` = `u1` matches exactly, and
-  numbers and booleans are indexed as typed terms;
-- `field_pairs` (`mintlog.query.values.FIELD_PAIRS`): raw text, indexed only: one `key=text` term per
+  numbers and booleans are indexed as typed terms; numeric aggregations (`stats`, `percentiles`) on
+  `fields.<key>` read its number columns (booleans and strings have their own columns and are ignored);
+- `field_pairs` (`mintlog.query.values.FIELD_PAIRS`): raw text, indexed, not stored: one `key=text` term per
   value of `fields` (`mintlog.query.values.field_pairs`); every query-language clause on `fields.*`
-  (equality, wildcard, numeric range, `_exists_`) is answered from it (see `mintlog.query.tantivy`);
+  (equality, wildcard, numeric range, `_exists_`) is answered from it (see `mintlog.query.tantivy`); also
+  fast: terms aggregations on `fields.<key>` bucket its `key=...` terms, so keys are the value texts;
 - `event`: bytes, stored only: the whole event as msgspec JSON.
 
 Dates outside Tantivy's range (1677-09-21 .. 2262-04-11) are left out of the `timestamp` and `received_at`
@@ -67,14 +69,12 @@ def build_schema() -> tantivy.Schema:
     builder.add_date_field("timestamp", stored=True, indexed=True, fast=True)
     builder.add_integer_field("ts_us", indexed=True, fast=True)
     builder.add_date_field("received_at", indexed=True)
-    for name in ("service", "level", "host"):
+    for name in ("service", "level", "host", "trace_id", "span_id", "source"):
         builder.add_text_field(name, fast=True, tokenizer_name="raw", index_option="basic")
-    for name in ("trace_id", "span_id", "source"):
-        builder.add_text_field(name, tokenizer_name="raw", index_option="basic")
     builder.add_text_field("message", tokenizer_name=MESSAGE_TOKENIZER, index_option="position")
     builder.add_json_field("fields", fast=True, tokenizer_name="raw", index_option="basic", expand_dots_enabled=True)
     builder.add_bytes_field("event", stored=True)
-    builder.add_text_field(FIELD_PAIRS, tokenizer_name="raw", index_option="basic")
+    builder.add_text_field(FIELD_PAIRS, fast=True, tokenizer_name="raw", index_option="basic")
     return builder.build()
 
 

@@ -1,0 +1,298 @@
+"""`OpenSearchLogStore`: the production `LogStore` on an OpenSearch 2.x cluster (`opensearch-py` async).
+
+Layout (`opensearch_layout`): one index per tenant and UTC day, `{prefix}-{tenant}-YYYY.MM.DD`, created on
+first write from the index template `{prefix}` that `start` installs. Guarantees:
+
+- `write` bulk-creates every event with its id as `_id` in the index of its day (`opensearch_bulk`): an
+  event already stored is never stored twice (409 counts as done); 429/5xx and timeouts are retried with
+  exponential backoff, then `StoreUnavailable`; an event OpenSearch refuses for good (other 4xx, or one
+  that cannot be encoded) raises `EventsRejectedError` (a `ValueError`) naming it and the reason, after
+  the rest of the batch was stored. Before `write` returns, every index it wrote to is refreshed, so the
+  events are searchable. (An explicit refresh answers in tens of milliseconds for a 500-event batch on
+  the test node; the bulk's `refresh=wait_for` waits for the next periodic refresh, about a second.)
+- `search` asks only the tenant's indices whose day can hold a match (`opensearch_search`) and filters
+  on the tenant id as well, orders by `(timestamp, id)` exactly (microseconds), pages with
+  `search_after`, and counts exactly up to `total_cap`. No index in range is an empty page.
+- `drop_partitions_before` deletes the tenant's daily indices older than a day, by explicit name.
+- Timestamps must lie between 1970-01-01 and 2262-04-11 (OpenSearch's `date_nanos`); an event outside is
+  refused like any other 4xx (`mapper_parsing_exception`), where the Tantivy store would keep it.
+- Every vendor error becomes `StoreUnavailable` (or `EventsRejectedError` per event) at this boundary.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from datetime import UTC, date
+
+import msgspec
+from opensearchpy import AsyncOpenSearch
+
+from mintlog.adapters.logstore.opensearch_bulk import (
+    BulkItem,
+    BulkPolicy,
+    EventsRejectedError,
+    Rejection,
+    write_bulk,
+)
+from mintlog.adapters.logstore.opensearch_client import ClusterOptions, new_client, translate_errors
+from mintlog.adapters.logstore.opensearch_documents import EventEncodingError, encode_document
+from mintlog.adapters.logstore.opensearch_layout import (
+    DEFAULT_INDEX_PREFIX,
+    MAX_INDEX_NAME_BYTES,
+    daily_index,
+    index_template,
+    partition_name,
+    tenant_days,
+    tenant_index_base,
+    validate_index_prefix,
+)
+from mintlog.adapters.logstore.opensearch_search import (
+    FILTER_PATH,
+    day_range,
+    index_expression,
+    read_page,
+    search_body,
+    selected_days,
+)
+from mintlog.domain.events import LogEvent
+from mintlog.errors import NotImplementedByStore, StoreUnavailable
+from mintlog.ports.aggregation import AggregateQuery, AggregateResult
+from mintlog.ports.logstore import SearchPage, SearchQuery
+from mintlog.query.opensearch import to_opensearch
+
+__all__ = ["BulkPolicy", "ClusterOptions", "EventsRejectedError", "OpenSearchLogStore"]
+
+logger = logging.getLogger(__name__)
+
+_DAY_SUFFIX_BYTES = len("-YYYY.MM.DD")
+_NAMES_PER_DELETE = 50
+_IGNORE_UNAVAILABLE = {"ignore_unavailable": "true"}
+
+
+class _Target(msgspec.Struct):
+    index: str = msgspec.field(name="_index")
+    id: str = msgspec.field(name="_id")
+
+
+class _CreateAction(msgspec.Struct):
+    create: _Target
+
+
+class _ResolvedIndex(msgspec.Struct):
+    name: str
+
+
+class _Resolved(msgspec.Struct):
+    indices: list[_ResolvedIndex] = []
+
+
+_action_encoder = msgspec.json.Encoder()
+
+
+class OpenSearchLogStore:
+    """The log store on an OpenSearch cluster (see the module docstring for layout and guarantees)."""
+
+    def __init__(
+        self,
+        cluster: ClusterOptions,
+        *,
+        index_prefix: str = DEFAULT_INDEX_PREFIX,
+        shards: int = 1,
+        replicas: int = 0,
+        bulk: BulkPolicy | None = None,
+    ) -> None:
+        """Raises `ValueError` for an invalid index prefix. Nothing connects before `start`."""
+        self._cluster = cluster
+        self._prefix = validate_index_prefix(index_prefix)
+        self._shards = shards
+        self._replicas = replicas
+        self._bulk = bulk or BulkPolicy()
+        self._client: AsyncOpenSearch | None = None
+
+    @property
+    def index_prefix(self) -> str:
+        """The prefix of every index and the name of the index template."""
+        return self._prefix
+
+    async def start(self) -> None:
+        """Connect, install (or update) the index template and add its fields to existing indices.
+
+        Idempotent. New fields of the current layout are added to the mapping of every open
+        `{prefix}-*` index (mappings only grow), so today's index keeps accepting documents after an
+        upgrade. `StoreUnavailable` if the cluster fails or an existing mapping conflicts with the layout.
+        """
+        if self._client is not None:
+            return
+        client = new_client(self._cluster)
+        template = index_template(self._prefix, shards=self._shards, replicas=self._replicas)
+        try:
+            with translate_errors("install its index template"):
+                await client.indices.put_index_template(name=self._prefix, body=template)
+            with translate_errors("update the mapping of its existing indices"):
+                await client.indices.put_mapping(
+                    index=f"{self._prefix}-*",
+                    body={"properties": template["template"]["mappings"]["properties"]},
+                    params={"allow_no_indices": "true", "expand_wildcards": "open"},
+                )
+        except BaseException:
+            await client.close()
+            raise
+        self._client = client
+
+    async def close(self) -> None:
+        """Close the connections. Idempotent."""
+        client, self._client = self._client, None
+        if client is not None:
+            with translate_errors("close its connections"):
+                await client.close()
+
+    def _connected(self) -> AsyncOpenSearch:
+        if self._client is None:
+            raise StoreUnavailable("opensearch store is not started")
+        return self._client
+
+    async def ping(self) -> None:
+        """Return when the cluster answers its health endpoint (any status); else `StoreUnavailable`."""
+        client = self._connected()
+        with translate_errors("reach the cluster"):
+            await client.cluster.health()
+
+    # --- writing -------------------------------------------------------------------------------------
+
+    async def write(self, events: Sequence[LogEvent]) -> None:
+        """Create every event in its daily index, then refresh those indices (see the module docstring).
+
+        Raises `StoreUnavailable` (retry the whole batch; some events may be stored) and
+        `EventsRejectedError` for events that can never be stored (the others are stored and searchable).
+        """
+        if not events:
+            return
+        client = self._connected()
+        items: list[BulkItem] = []
+        rejections: list[Rejection] = []
+        seen: set[tuple[str, str]] = set()
+        for event in events:
+            if not event.tenant_id:
+                rejections.append(Rejection(event.id, event.tenant_id, "the event has an empty tenant_id"))
+                continue
+            try:
+                document = encode_document(event)
+            except EventEncodingError as exc:
+                rejections.append(Rejection(event.id, event.tenant_id, str(exc)))
+                continue
+            index = daily_index(self._prefix, event.tenant_id, _utc_day(event))
+            if (index, event.id) in seen:
+                continue
+            seen.add((index, event.id))
+            action = _action_encoder.encode(_CreateAction(_Target(index, event.id)))
+            items.append(BulkItem(event=event, index=index, lines=b"%b\n%b\n" % (action, document)))
+        outcome = await write_bulk(
+            client,
+            items,
+            self._bulk,
+            request_timeout_seconds=self._cluster.request_timeout_seconds,
+        )
+        if outcome.indices:
+            with translate_errors("refresh after writing"):
+                await client.indices.refresh(index=",".join(sorted(outcome.indices)), params=_IGNORE_UNAVAILABLE)
+        rejections.extend(outcome.rejections)
+        if rejections:
+            raise EventsRejectedError(rejections)
+
+    # --- searching -----------------------------------------------------------------------------------
+
+    async def search(self, query: SearchQuery) -> SearchPage:
+        """Events of `query.tenant_id` matching `query.node` in `[start, end)`, ordered by `(timestamp, id)`.
+
+        Raises `QuerySyntaxError` when a time bound of the node cannot be resolved against `query.now`,
+        `StoreUnavailable` when the cluster fails.
+        """
+        started = time.perf_counter()
+        client = self._connected()
+        first_day, last_day = day_range(query)
+        if not query.tenant_id or (first_day is not None and last_day is not None and first_day > last_day):
+            return SearchPage(events=[], total=0, took_ms=_elapsed_ms(started))
+        node_dsl = to_opensearch(query.node, query.now)
+        base = tenant_index_base(self._prefix, query.tenant_id)
+        existing = await self._tenant_indices(client, base, expand_wildcards="open")
+        days = selected_days(existing, first_day, last_day)
+        if not days:
+            return SearchPage(events=[], total=0, took_ms=_elapsed_ms(started))
+        with translate_errors("search"):
+            response = await client.search(
+                index=index_expression(base, days, existing),
+                body=search_body(query, node_dsl),
+                params={
+                    "ignore_unavailable": "true",
+                    "allow_no_indices": "true",
+                    "allow_partial_search_results": "false",
+                    "filter_path": FILTER_PATH,
+                },
+            )
+        page = read_page(response, query.total_cap)
+        visited = reversed(days) if query.order == "desc" else iter(days)
+        return SearchPage(
+            events=page.events,
+            total=page.total,
+            total_is_lower_bound=page.total_is_lower_bound,
+            took_ms=_elapsed_ms(started),
+            partitions=[partition_name(query.tenant_id, day) for day in visited],
+        )
+
+    async def _tenant_indices(self, client: AsyncOpenSearch, base: str, *, expand_wildcards: str) -> dict[date, str]:
+        """The tenant's daily indices by day (only names that are exactly `{base}-YYYY.MM.DD`)."""
+        if len(base.encode()) + _DAY_SUFFIX_BYTES > MAX_INDEX_NAME_BYTES:
+            return {}  # no such index can exist
+        with translate_errors("list indices"):
+            response = await client.indices.resolve_index(
+                name=f"{base}-*", params={"expand_wildcards": expand_wildcards}
+            )
+        try:
+            resolved = msgspec.convert(response, _Resolved)
+        except msgspec.ValidationError as exc:
+            raise StoreUnavailable(f"opensearch store got an unexpected index list: {exc}") from exc
+        return tenant_days(base, (index.name for index in resolved.indices))
+
+    # --- aggregations --------------------------------------------------------------------------------
+
+    async def aggregate(self, query: AggregateQuery) -> AggregateResult:
+        """Not implemented yet."""
+        # Not built yet (issue 4, part 4 on OpenSearch): the mapping already has what it needs (keyword doc
+        # values, `date_nanos` timestamps, `field_pairs` keywords, `field_numbers` for numeric metrics).
+        raise NotImplementedByStore(
+            "aggregations are not available on the OpenSearch store yet; use the embedded store for them"
+        )
+
+    # --- retention -----------------------------------------------------------------------------------
+
+    async def drop_partitions_before(self, tenant_id: str, day: date) -> list[str]:
+        """Delete every daily index of `tenant_id` older than `day` (that day itself is kept).
+
+        Indices are deleted by their exact names, listed from the tenant's own (open or closed) indices:
+        never another tenant's, even one whose id starts like this one. Returns `{tenant_id}/{YYYY-MM-DD}`
+        of each, oldest first. Idempotent; `StoreUnavailable` when the cluster fails.
+        """
+        client = self._connected()
+        if not tenant_id:
+            return []
+        base = tenant_index_base(self._prefix, tenant_id)
+        existing = await self._tenant_indices(client, base, expand_wildcards="open,closed")
+        old_days = sorted(old_day for old_day in existing if old_day < day)
+        for first in range(0, len(old_days), _NAMES_PER_DELETE):
+            names = [existing[old_day] for old_day in old_days[first : first + _NAMES_PER_DELETE]]
+            with translate_errors("delete old indices"):
+                await client.indices.delete(index=",".join(names), params=_IGNORE_UNAVAILABLE)
+        if old_days:
+            logger.info("dropped %d daily index(es) of tenant %s older than %s", len(old_days), tenant_id, day)
+        return [partition_name(tenant_id, old_day) for old_day in old_days]
+
+
+def _utc_day(event: LogEvent) -> date:
+    moment = event.timestamp
+    return (moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)).date()
+
+
+def _elapsed_ms(started: float) -> float:
+    return (time.perf_counter() - started) * 1000.0

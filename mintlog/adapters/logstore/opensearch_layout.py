@@ -1,0 +1,161 @@
+"""Where the OpenSearch store keeps events: index names, the index template and the document mapping.
+
+Index names are `{prefix}-{tenant}-YYYY.MM.DD`, one index per tenant and UTC day of the event's
+`timestamp` (the seed's `mintlog-{tenant_id}-YYYY.MM.DD` with the default prefix). `{tenant}` is the
+tenant id with every character outside `[a-z0-9-]` written as `_` and two lowercase hex digits per UTF-8
+byte (`_` itself is `_5f`, `A` is `_41`), so:
+
+- every valid tenant id (`[a-z0-9-]{1,40}`, `mintlog.domain.tenants`) appears unchanged;
+- any tenant id gives a legal, lowercase name, and two tenants never share an index;
+- the encoded tenant never holds a `.` and the prefix never holds a `-` (see `INDEX_PREFIX_PATTERN`), so
+  an index name says unambiguously which prefix, tenant and day it belongs to: `tenant_days` reads them
+  back strictly, and tenant `a` never picks up the indices of tenant `a-b` although `{prefix}-a-*`
+  matches them.
+
+The template `{prefix}` applies to `{prefix}-*` (two prefixes' patterns never overlap, for the same
+reason) and gives every daily index the mapping `mintlog.query.opensearch` compiles queries for (see
+`index_template`). The document of an event is built in `mintlog.adapters.logstore.opensearch_documents`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import date
+from typing import Any
+
+from mintlog.query.opensearch import MESSAGE_ANALYSIS
+
+__all__ = [
+    "DEFAULT_INDEX_PREFIX",
+    "INDEX_PREFIX_PATTERN",
+    "MAX_INDEX_NAME_BYTES",
+    "TEMPLATE_PRIORITY",
+    "daily_index",
+    "index_template",
+    "partition_name",
+    "tenant_days",
+    "tenant_index_base",
+    "validate_index_prefix",
+]
+
+DEFAULT_INDEX_PREFIX = "mintlog"
+INDEX_PREFIX_PATTERN = r"^[a-z0-9][a-z0-9_]{0,63}$"
+"""An index prefix: lowercase letters, digits and `_`, no `-` (it separates the prefix from the tenant)."""
+MAX_INDEX_NAME_BYTES = 255
+"""OpenSearch refuses longer index names."""
+TEMPLATE_PRIORITY = 200
+"""Priority of the store's index template, above catch-all templates (priority 0) a cluster may have."""
+
+_PREFIX = re.compile(INDEX_PREFIX_PATTERN)
+_KEPT = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
+_DAY_SUFFIX = re.compile(r"-(\d{4})\.(\d{2})\.(\d{2})")
+
+
+def validate_index_prefix(prefix: str) -> str:
+    """`prefix` if it is a valid index prefix, else `ValueError`."""
+    if _PREFIX.fullmatch(prefix) is None:
+        raise ValueError(f"invalid OpenSearch index prefix {prefix!r}: use lowercase letters, digits and _")
+    return prefix
+
+
+def _encode_tenant(tenant_id: str) -> str:
+    if all(character in _KEPT for character in tenant_id):
+        return tenant_id
+    return "".join(
+        character
+        if character in _KEPT
+        else "".join(f"_{byte:02x}" for byte in character.encode("utf-8", "surrogatepass"))
+        for character in tenant_id
+    )
+
+
+def tenant_index_base(prefix: str, tenant_id: str) -> str:
+    """`{prefix}-{tenant}`: every index of the tenant is this followed by `-YYYY.MM.DD`."""
+    return f"{prefix}-{_encode_tenant(tenant_id)}"
+
+
+def daily_index(prefix: str, tenant_id: str, day: date) -> str:
+    """The index holding the events of `tenant_id` whose UTC day is `day`."""
+    return f"{tenant_index_base(prefix, tenant_id)}-{day.year:04d}.{day.month:02d}.{day.day:02d}"
+
+
+def tenant_days(base: str, index_names: Iterable[str]) -> dict[date, str]:
+    """The days of the indices among `index_names` that belong to the tenant whose base is `base`.
+
+    Names of other tenants, other prefixes or anything else (even if a wildcard on `base` matched them)
+    are left out.
+    """
+    days: dict[date, str] = {}
+    for name in index_names:
+        if not name.startswith(base):
+            continue
+        match = _DAY_SUFFIX.fullmatch(name, len(base))
+        if match is None:
+            continue
+        try:
+            day = date(int(match.group(1)), int(match.group(2)), int(match.group(3)))
+        except ValueError:
+            continue
+        days[day] = name
+    return days
+
+
+def partition_name(tenant_id: str, day: date) -> str:
+    """How the port names a partition: `{tenant_id}/{YYYY-MM-DD}`."""
+    return f"{tenant_id}/{day.isoformat()}"
+
+
+def index_template(prefix: str, *, shards: int, replicas: int) -> dict[str, Any]:
+    """The composable index template `{prefix}` for the indices `{prefix}-*`.
+
+    Mapping (`dynamic: strict`, so a document with an unexpected field is refused, never guessed):
+
+    - `message`: text analyzed by `mintlog_text` (`MESSAGE_ANALYSIS`, the words Tantivy indexes), no norms;
+    - `id`, `tenant_id`, `service`, `level`, `host`, `trace_id`, `span_id`, `source`: keyword;
+    - `timestamp`: `date_nanos` (exact microseconds; 1970-01-01 to 2262-04-11), sort and range field;
+    - `received_at`: date;
+    - `fields`: `flat_object` of `mintlog.query.values.indexed_field_values(event.fields)`;
+    - `field_pairs`: keyword, `fields.<key>=<text>` per value text of `fields` (what queries on `fields.*`
+      run on, see `opensearch_documents`);
+    - `field_numbers`: nested `{key: keyword, value: double}`, one per number in `fields` (for numeric
+      aggregations on `fields.<key>`);
+    - `event`: the event as msgspec JSON, neither indexed nor in doc values; `_source` keeps only it, so
+      search returns exactly the event written while the indexed copies cost no stored bytes.
+    """
+    keyword: dict[str, Any] = {"type": "keyword"}
+    return {
+        "index_patterns": [f"{prefix}-*"],
+        "priority": TEMPLATE_PRIORITY,
+        "template": {
+            "settings": {
+                "index": {"number_of_shards": shards, "number_of_replicas": replicas},
+                "analysis": MESSAGE_ANALYSIS,
+            },
+            "mappings": {
+                "dynamic": "strict",
+                "_source": {"includes": ["event"]},
+                "properties": {
+                    "id": keyword,
+                    "tenant_id": keyword,
+                    "timestamp": {"type": "date_nanos", "format": "strict_date_optional_time_nanos"},
+                    "received_at": {"type": "date", "format": "strict_date_optional_time_nanos"},
+                    "service": keyword,
+                    "level": keyword,
+                    "host": keyword,
+                    "trace_id": keyword,
+                    "span_id": keyword,
+                    "source": keyword,
+                    "message": {"type": "text", "analyzer": "mintlog_text", "norms": False},
+                    "fields": {"type": "flat_object"},
+                    "field_pairs": keyword,
+                    "field_numbers": {
+                        "type": "nested",
+                        "properties": {"key": keyword, "value": {"type": "double"}},
+                    },
+                    "event": {"type": "keyword", "index": False, "doc_values": False},
+                },
+            },
+        },
+        "_meta": {"managed_by": "mintlog"},
+    }

@@ -1,0 +1,240 @@
+"""The search request of a `SearchQuery` and the page read from its response.
+
+- Only the tenant's daily indices whose day overlaps both `[start, end)` and the time window the query
+  node implies are searched (`day_range`, `selected_days`); the request names them, with whole months
+  and years of the tenant written as wildcards so the request line stays short over long ranges
+  (`index_expression`). The query also filters on `tenant_id`, so a wildcard can never let another
+  tenant's events in.
+- Hits are sorted by `timestamp` (`date_nanos`, exact microseconds) then `id`, both in the query's order;
+  `SearchQuery.after` becomes `search_after`, which the total ignores.
+- `track_total_hits` is `total_cap + 1`: a total above the cap is reported as the cap and a lower bound.
+- The compiled query is adapted to the index (`adapt_query`): clauses on `fields._valueAndPath` run on
+  the `field_pairs` keyword (same terms; OpenSearch 2.19 rewrites queries naming the flat_object
+  subfield), and `date_nanos`, which refuses range bounds before 1970 or after 2262-04-11 that the query
+  language allows, gets them clamped to that span, which keeps their meaning because no stored event lies
+  outside it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import msgspec
+
+from mintlog.adapters.logstore.opensearch_documents import FIELD_PAIRS, decode_event, utc_instant
+from mintlog.domain.events import LogEvent
+from mintlog.errors import StoreUnavailable
+from mintlog.ports.logstore import SearchQuery
+from mintlog.query import time_window
+from mintlog.query.opensearch import FIELDS_VALUE_AND_PATH
+
+__all__ = [
+    "FILTER_PATH",
+    "FIRST_INSTANT",
+    "LAST_INSTANT",
+    "ReadPage",
+    "adapt_query",
+    "day_range",
+    "index_expression",
+    "read_page",
+    "search_body",
+    "selected_days",
+]
+
+FIRST_INSTANT = "1970-01-01T00:00:00.000000Z"
+"""The earliest `date_nanos` (inclusive), in the fixed-width form `utc_instant` writes."""
+LAST_INSTANT = "2262-04-11T23:47:16.854775Z"
+"""The latest `date_nanos` at microsecond precision (inclusive)."""
+
+_ONE_MICROSECOND = timedelta(microseconds=1)
+_LONG_MAX = 2**63 - 1
+_LONG_MIN = -(2**63)
+_INT_MAX = 2**31 - 1
+_DATE_FORMAT = "strict_date_optional_time_nanos"
+FILTER_PATH = "took,hits.total,hits.hits._source.event"
+"""The parts of a search response `read_page` reads."""
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def day_range(query: SearchQuery) -> tuple[date | None, date | None]:
+    """The first and last UTC day an event matching `query` can fall on (`None`: unbounded).
+
+    An empty range (first after last) when nothing can match. Raises `QuerySyntaxError` when a time bound
+    of the node cannot be resolved against `query.now`.
+    """
+    window = time_window(query.node, query.now)
+    if window is None:
+        return date.max, date.min
+    starts = [_utc(moment) for moment in (query.start, window.start) if moment is not None]
+    ends = [_utc(window.end)] if window.end is not None else []  # the window's end is inclusive
+    if query.end is not None:
+        ends.append(_utc(query.end) - _ONE_MICROSECOND)
+    first = max(starts) if starts else None
+    last = min(ends) if ends else None
+    if first is not None and last is not None and first > last:
+        return date.max, date.min
+    return (first.date() if first is not None else None, last.date() if last is not None else None)
+
+
+def selected_days(days: Iterable[date], first: date | None, last: date | None) -> list[date]:
+    """The days within `[first, last]` (`None`: unbounded), oldest first."""
+    return sorted(day for day in days if (first is None or day >= first) and (last is None or day <= last))
+
+
+def index_expression(base: str, selected: list[date], existing: Iterable[date]) -> str:
+    """The comma-separated indices of the `selected` days of the tenant whose index base is `base`.
+
+    A year (or month) all of whose existing indices are selected becomes `{base}-YYYY.*` (`{base}-YYYY.MM.*`);
+    the rest are listed. Encoded tenants hold no `.`, so these wildcards match only this tenant's indices.
+    """
+    chosen = set(selected)
+    existing_by_year: dict[int, set[date]] = {}
+    for day in existing:
+        existing_by_year.setdefault(day.year, set()).add(day)
+    parts: list[str] = []
+    for year in sorted({day.year for day in chosen}):
+        of_year = existing_by_year.get(year, set()) | {day for day in chosen if day.year == year}
+        if of_year <= chosen:
+            parts.append(f"{base}-{year:04d}.*")
+            continue
+        for month in sorted({day.month for day in chosen if day.year == year}):
+            of_month = {day for day in of_year if day.month == month}
+            if of_month <= chosen:
+                parts.append(f"{base}-{year:04d}.{month:02d}.*")
+            else:
+                parts.extend(
+                    f"{base}-{day.year:04d}.{day.month:02d}.{day.day:02d}" for day in sorted(of_month & chosen)
+                )
+    return ",".join(parts)
+
+
+def _clamped_bounds(bounds: dict[str, Any]) -> dict[str, Any]:
+    clamped = dict(bounds)
+    for key in ("gt", "gte"):
+        value = clamped.get(key)
+        if isinstance(value, str) and value < FIRST_INSTANT:
+            del clamped[key]
+            clamped["gte"] = FIRST_INSTANT
+        elif isinstance(value, str) and value > LAST_INSTANT:
+            del clamped[key]
+            clamped["gt"] = LAST_INSTANT
+    for key in ("lt", "lte"):
+        value = clamped.get(key)
+        if isinstance(value, str) and value > LAST_INSTANT:
+            del clamped[key]
+            clamped["lte"] = LAST_INSTANT
+        elif isinstance(value, str) and value < FIRST_INSTANT:
+            del clamped[key]
+            clamped["lt"] = FIRST_INSTANT
+    return clamped
+
+
+def adapt_query(dsl: Any) -> Any:
+    """`dsl` (from `mintlog.query.opensearch`) as the index needs it, matching the same events.
+
+    Every clause on `fields._valueAndPath` names `field_pairs` instead, and every `range` on `timestamp`
+    is clamped to what `date_nanos` accepts. Bounds are compared as the fixed-width RFC 3339 texts the
+    compiler writes, which sort like the instants they name.
+    """
+    if isinstance(dsl, list):
+        return [adapt_query(item) for item in dsl]  # pyright: ignore[reportUnknownVariableType]
+    if not isinstance(dsl, dict):
+        return dsl
+    result: dict[str, Any] = {}
+    for key, value in dsl.items():  # pyright: ignore[reportUnknownVariableType]
+        if key == "range" and isinstance(value, dict) and isinstance(value.get("timestamp"), dict):  # pyright: ignore[reportUnknownMemberType]
+            ranges: dict[str, Any] = dict(value)  # pyright: ignore[reportUnknownArgumentType]
+            ranges["timestamp"] = _clamped_bounds(ranges["timestamp"])
+            result[key] = ranges
+        elif key == FIELDS_VALUE_AND_PATH:
+            result[FIELD_PAIRS] = adapt_query(value)
+        else:
+            result[str(key)] = adapt_query(value)  # pyright: ignore[reportUnknownArgumentType]
+    return result
+
+
+def _request_range(query: SearchQuery) -> dict[str, Any] | None:
+    bounds: dict[str, Any] = {}
+    if query.start is not None:
+        bounds["gte"] = utc_instant(query.start)
+    if query.end is not None:
+        bounds["lt"] = utc_instant(query.end)
+    if not bounds:
+        return None
+    bounds["format"] = _DATE_FORMAT
+    return {"range": {"timestamp": _clamped_bounds(bounds)}}
+
+
+def _cursor_nanos(timestamp_us: int) -> int:
+    return min(max(timestamp_us * 1000, _LONG_MIN), _LONG_MAX)
+
+
+def search_body(query: SearchQuery, node_dsl: dict[str, Any]) -> dict[str, Any]:
+    """The body of the search for `query`, whose node compiled to `node_dsl`."""
+    filters: list[dict[str, Any]] = [{"term": {"tenant_id": query.tenant_id}}]
+    time_range = _request_range(query)
+    if time_range is not None:
+        filters.append(time_range)
+    if "match_all" not in node_dsl:
+        filters.append(adapt_query(node_dsl))
+    order = query.order
+    body: dict[str, Any] = {
+        "query": {"bool": {"filter": filters}},
+        "sort": [{"timestamp": {"order": order}}, {"id": {"order": order}}],
+        "size": max(query.size, 0),
+        "track_total_hits": min(max(query.total_cap, 0) + 1, _INT_MAX),
+        "_source": ["event"],
+    }
+    if query.after is not None:
+        body["search_after"] = [_cursor_nanos(query.after.timestamp_us), query.after.event_id]
+    return body
+
+
+class _Total(msgspec.Struct):
+    value: int
+    relation: str = "eq"
+
+
+class _Source(msgspec.Struct):
+    event: str
+
+
+class _Hit(msgspec.Struct):
+    source: _Source = msgspec.field(name="_source")
+
+
+class _Hits(msgspec.Struct):
+    total: _Total
+    hits: list[_Hit] = []
+
+
+class _SearchResponse(msgspec.Struct):
+    hits: _Hits
+    took: int = 0
+
+
+class ReadPage(msgspec.Struct, frozen=True):
+    """The events of a search response and its total, capped as the port wants it."""
+
+    events: list[LogEvent]
+    total: int
+    total_is_lower_bound: bool
+
+
+def read_page(response: object, total_cap: int) -> ReadPage:
+    """The page in a search response (requested with `search_body` and `FILTER_PATH`)."""
+    try:
+        parsed = msgspec.convert(response, _SearchResponse)
+        events = [decode_event(hit.source.event) for hit in parsed.hits.hits]
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise StoreUnavailable(f"opensearch store got an unexpected search response: {exc}") from exc
+    cap = max(total_cap, 0)
+    total = parsed.hits.total
+    if total.value > cap or (total.value == cap and total.relation != "eq"):
+        return ReadPage(events=events, total=cap, total_is_lower_bound=True)
+    return ReadPage(events=events, total=total.value, total_is_lower_bound=False)

@@ -1,0 +1,470 @@
+"""`LogStore.aggregate` for the Tantivy store: one native aggregation per day partition, merged exactly.
+
+How an aggregation runs (shape and guarantees: `mintlog.ports.aggregation`):
+
+- Every partition of the tenant whose day overlaps the query's time range runs one Tantivy aggregation
+  (`Searcher.aggregate`, Elasticsearch-shaped JSON) with the query's groups nested in order: a terms group
+  on `service`, `level`, `host`, `source`, `trace_id` or `span_id` buckets that fast field; one on
+  `fields.<key>` buckets the `key=<text>` terms of the fast `field_pairs` field (so keys are the value texts
+  of `mintlog.query.values.value_text`); a histogram buckets `ts_us` on epoch-aligned intervals. Leaves
+  compute `stats` of every metric field (the number columns of the `fields` JSON field: strings and booleans
+  are not numbers) and Tantivy's `percentiles` (DDSketch, within 1 %) when asked.
+- Terms groups ask each partition for *every* value, never a top N, so the merged counts
+  (`mintlog.adapters.logstore.aggregate_tree`) are exact. When a partition holds more distinct buckets than
+  one Tantivy aggregation builds (`NATIVE_BUCKETS`), its time span is split in halves until each part fits.
+  At most `MAX_TRACKED_BUCKETS` distinct buckets are merged; beyond that the request fails with 400
+  `too_many_buckets` instead of exhausting memory.
+- Percentiles of a leaf whose numbers all come from one partition (e.g. a histogram bucket inside one day)
+  are that partition's estimate. Other leaves are recomputed with a sketch that merges exactly: every
+  power-of-two range of the value ("octave") is split into 128 equal bins by a `histogram` aggregation bounded
+  to that octave, so a bin's midpoint is within 0.4 % of every number in it. Numbers closer to zero than
+  2^-64 times the largest magnitude count as 0.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Generator, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any, cast
+
+import tantivy
+
+from mintlog.adapters.logstore.aggregate_tree import (
+    ChildKey,
+    NumberStats,
+    PartialBucket,
+    PercentileEstimate,
+    finish,
+    metric_fields,
+    percentile_rank,
+    percents_by_field,
+)
+from mintlog.adapters.logstore.tantivy_partitions import Partition, PartitionCache
+from mintlog.adapters.logstore.tantivy_query import build_query
+from mintlog.adapters.logstore.tantivy_search import day_range
+from mintlog.errors import BadRequest, StoreUnavailable
+from mintlog.ports.aggregation import AggregateQuery, AggregateResult, HistogramGroup, TermsGroup
+from mintlog.ports.logstore import SearchQuery, epoch_micros
+from mintlog.query.ast import field_key
+from mintlog.query.patterns import rust_escape
+from mintlog.query.values import FIELD_PAIRS
+
+__all__ = ["MAX_TRACKED_BUCKETS", "NATIVE_BUCKETS", "TERMS_FIELDS", "aggregate_partitions"]
+
+TERMS_FIELDS = frozenset({"service", "level", "host", "source", "trace_id", "span_id"})
+"""The event attributes a terms group may bucket on (besides `fields.<key>`)."""
+MAX_TRACKED_BUCKETS = 250_000
+"""Most distinct buckets (all groups together) one aggregation may merge before failing as too large."""
+
+NATIVE_BUCKETS = 65_000
+"""Tantivy refuses an aggregation building more buckets than this (its default `AggregationLimits`)."""
+_ONE_DAY_US = 86_400_000_000
+_OCTAVE_BINS_LOG2 = 7  # 128 bins per octave: a midpoint is within 1/256 of the octave's lower bound
+_OCTAVES = 64
+_GROUP = "g"
+_TOTAL = "n"
+
+
+class _TooManyBuckets(Exception):
+    """One native aggregation would build more buckets than Tantivy allows, or cut a terms list."""
+
+
+def aggregate_partitions(
+    partitions: PartitionCache,
+    schema: tantivy.Schema,
+    query: AggregateQuery,
+    *,
+    native_buckets: int = NATIVE_BUCKETS,
+    max_buckets: int = MAX_TRACKED_BUCKETS,
+) -> AggregateResult:
+    """Aggregate `query` over the tenant's partitions (blocking; see the module docstring).
+
+    `native_buckets` is the most values one native terms aggregation may return before its part of a
+    partition is split, and `max_buckets` the most distinct buckets merged (tests lower both).
+
+    Raises `QuerySyntaxError` when a time bound of the node cannot be resolved, `BadRequest`
+    (`too_many_buckets`) past `max_buckets`, `StoreUnavailable` when Tantivy or the disk fails, and
+    `ValueError` for a group or metric on a field the port does not allow.
+    """
+    started = time.perf_counter()
+    run = _Run.prepare(partitions, schema, query, native_buckets=native_buckets, max_buckets=max_buckets)
+    root = run.collect()
+    result = finish(root, query, run.combine_percentiles)
+    result.took_ms = (time.perf_counter() - started) * 1000.0
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class _Unit:
+    """A piece of work: one partition, possibly restricted to `[start_us, end_us)`."""
+
+    partition: Partition
+    start_us: int
+    end_us: int
+    whole: bool
+
+
+@dataclass(slots=True)
+class _Run:
+    partitions: PartitionCache
+    schema: tantivy.Schema
+    query: AggregateQuery
+    base: tantivy.Query | None
+    days: list[date]
+    request: dict[str, Any]
+    metric_fields: list[str]
+    percents: dict[str, tuple[float, ...]]
+    max_buckets: int
+    unit_days: dict[int, date] = field(default_factory=lambda: {})
+    tracked: int = 1
+
+    @classmethod
+    def prepare(
+        cls,
+        partitions: PartitionCache,
+        schema: tantivy.Schema,
+        query: AggregateQuery,
+        *,
+        native_buckets: int,
+        max_buckets: int,
+    ) -> _Run:
+        """Check the groups and metrics and compile the query (outside error translation: these are the caller's)."""
+        for group in query.groups:
+            if isinstance(group, TermsGroup):
+                _terms_source(group.field)
+        for spec in query.metrics:
+            _metric_path(spec.field)
+        search = SearchQuery(
+            tenant_id=query.tenant_id, node=query.node, now=query.now, start=query.start, end=query.end
+        )
+        first_day, last_day = day_range(search)
+        empty = not query.tenant_id or (first_day is not None and last_day is not None and first_day > last_day)
+        fields = metric_fields(query.metrics)
+        percents = percents_by_field(query.metrics)
+        run = cls(
+            partitions=partitions,
+            schema=schema,
+            query=query,
+            base=None if empty else build_query(schema, search),
+            days=[],
+            request=_native_request(query, fields, percents, native_buckets),
+            metric_fields=fields,
+            percents=percents,
+            max_buckets=max_buckets,
+        )
+        if not empty:
+            with _translated("list partitions"):
+                run.days = [
+                    day
+                    for day in partitions.list_days(query.tenant_id)
+                    if (first_day is None or day >= first_day) and (last_day is None or day <= last_day)
+                ]
+        return run
+
+    # --- pass 1: every group and leaf statistic, per partition ------------------------------------------
+
+    def collect(self) -> PartialBucket:
+        """The merged tree of every partition in range."""
+        root = PartialBucket()
+        for day in self.days:
+            partition = self._open(day)
+            if partition is None:  # dropped since it was listed
+                continue
+            pending = [self._whole_unit(partition)]
+            while pending:
+                unit = pending.pop()
+                try:
+                    tree = self._aggregate_unit(unit, len(self.unit_days))
+                except _TooManyBuckets:
+                    pending.extend(self._halves(unit))
+                    continue
+                self.unit_days[len(self.unit_days)] = day
+                self.tracked += root.merge(tree)
+                if self.tracked > self.max_buckets:
+                    raise _too_large(self.max_buckets)
+        return root
+
+    def _open(self, day: date) -> Partition | None:
+        with _translated("open a partition"):
+            partition = self.partitions.get(self.query.tenant_id, day, create=False)
+            if partition is not None:
+                self.partitions.refresh(partition)
+            return partition
+
+    def _whole_unit(self, partition: Partition) -> _Unit:
+        day_start = epoch_micros(datetime(partition.day.year, partition.day.month, partition.day.day, tzinfo=UTC))
+        start_us, end_us = day_start, day_start + _ONE_DAY_US
+        if self.query.start is not None:
+            start_us = max(start_us, epoch_micros(self.query.start))
+        if self.query.end is not None:
+            end_us = min(end_us, epoch_micros(self.query.end))
+        return _Unit(partition, start_us, end_us, whole=True)
+
+    def _halves(self, unit: _Unit) -> list[_Unit]:
+        if unit.end_us - unit.start_us <= 1:
+            raise _too_large(self.max_buckets)
+        middle = unit.start_us + (unit.end_us - unit.start_us) // 2
+        return [
+            _Unit(unit.partition, middle, unit.end_us, whole=False),
+            _Unit(unit.partition, unit.start_us, middle, whole=False),
+        ]
+
+    def _aggregate_unit(self, unit: _Unit, unit_id: int) -> PartialBucket:
+        assert self.base is not None
+        query = self.base if unit.whole else _all_of([self.base, _time_range(self.schema, unit.start_us, unit.end_us)])
+        response = _native_aggregate(unit.partition, query, self.request)
+        root = PartialBucket(count=int(cast("dict[str, Any]", response[_TOTAL])["value"] or 0))
+        _Reader(self, unit_id).read(response, root, 0)
+        return root
+
+    # --- pass 2: percentiles of leaves whose numbers span several units ------------------------------
+
+    def combine_percentiles(
+        self,
+        path: tuple[ChildKey, ...],
+        metric_field: str,
+        stats: NumberStats,
+        percents: tuple[float, ...],
+        units: frozenset[int],
+    ) -> dict[float, float]:
+        """Percentiles of `metric_field` over the leaf at `path`: one sketch over the partitions of `units`."""
+        sketch = _OctaveSketch.around(stats)
+        if sketch is None:
+            return dict.fromkeys(percents, 0.0)
+        assert self.base is not None
+        leaf_query = _all_of([self.base, *self._path_clauses(path)])
+        request = sketch.request(_metric_path(metric_field))
+        for day in sorted({self.unit_days[unit] for unit in units}):
+            partition = self._open(day)
+            if partition is not None:
+                sketch.add(_native_aggregate(partition, leaf_query, request))
+        return sketch.percentiles(percents)
+
+    def _path_clauses(self, path: tuple[ChildKey, ...]) -> Iterator[tantivy.Query]:
+        for group, key in zip(self.query.groups, path, strict=True):
+            if isinstance(group, HistogramGroup):
+                assert isinstance(key, int)
+                yield _time_range(self.schema, key, key + group.interval_seconds * 1_000_000)
+                continue
+            source, prefix = _terms_source(group.field)
+            yield tantivy.Query.term_query(self.schema, source, f"{prefix}{key}", index_option="basic")
+
+
+@dataclass(slots=True)
+class _Reader:
+    """Turns one native response into a `PartialBucket` tree."""
+
+    run: _Run
+    unit_id: int
+
+    def read(self, node: dict[str, Any], bucket: PartialBucket, depth: int) -> None:
+        groups = self.run.query.groups
+        if depth == len(groups):
+            self._leaf(node, bucket)
+            return
+        group = groups[depth]
+        result = cast("dict[str, Any]", node[_GROUP])
+        items = cast("list[dict[str, Any]]", result.get("buckets", []))
+        if isinstance(group, TermsGroup):
+            if result.get("sum_other_doc_count") or result.get("doc_count_error_upper_bound"):
+                raise _TooManyBuckets
+            prefix_length = len(_terms_source(group.field)[1])
+            for item in items:
+                self._child(item, bucket, str(item["key"])[prefix_length:], depth)
+        else:
+            for item in items:
+                self._child(item, bucket, round(float(item["key"])), depth)
+
+    def _child(self, item: dict[str, Any], parent: PartialBucket, key: ChildKey, depth: int) -> None:
+        child = parent.child(key)
+        child.count += int(item["doc_count"])
+        self.read(item, child, depth + 1)
+
+    def _leaf(self, node: dict[str, Any], bucket: PartialBucket) -> None:
+        for index, metric_field in enumerate(self.run.metric_fields):
+            stats = cast("dict[str, Any]", node[f"s{index}"])
+            count = int(stats.get("count") or 0)
+            if count == 0:
+                continue
+            bucket.stats[metric_field] = NumberStats(
+                count=count, total=float(stats["sum"]), minimum=float(stats["min"]), maximum=float(stats["max"])
+            )
+            if metric_field in self.run.percents:
+                values = cast("dict[str, Any]", cast("dict[str, Any]", node[f"p{index}"])["values"])
+                estimate = {float(percent): float(value) for percent, value in values.items() if value is not None}
+                bucket.estimates[metric_field] = [PercentileEstimate(unit=self.unit_id, values=estimate)]
+
+
+def _native_request(
+    query: AggregateQuery, fields: list[str], percents: dict[str, tuple[float, ...]], native_buckets: int
+) -> dict[str, Any]:
+    """The Tantivy aggregation request of the whole query (groups nested in order, metrics in the leaves)."""
+    leaf: dict[str, Any] = {}
+    for index, metric_field in enumerate(fields):
+        path = _metric_path(metric_field)
+        leaf[f"s{index}"] = {"stats": {"field": path}}
+        if metric_field in percents:
+            leaf[f"p{index}"] = {"percentiles": {"field": path, "percents": list(percents[metric_field])}}
+    level = leaf
+    for group in reversed(query.groups):
+        if isinstance(group, TermsGroup):
+            source, prefix = _terms_source(group.field)
+            spec: dict[str, Any] = {"field": source, "size": native_buckets, "segment_size": native_buckets}
+            if prefix:
+                spec["include"] = f"(?s){rust_escape(prefix)}.*"
+            aggregation: dict[str, Any] = {"terms": spec}
+        else:
+            interval_us = float(group.interval_seconds * 1_000_000)
+            aggregation = {"histogram": {"field": "ts_us", "interval": interval_us, "min_doc_count": 1}}
+        if level:
+            aggregation["aggs"] = level
+        level = {_GROUP: aggregation}
+    return {**level, _TOTAL: {"value_count": {"field": "ts_us"}}}
+
+
+def _terms_source(group_field: str) -> tuple[str, str]:
+    """The fast field a terms group buckets, and the prefix its terms carry (`key=` in `field_pairs`)."""
+    if group_field in TERMS_FIELDS:
+        return group_field, ""
+    key = field_key(group_field)
+    if not key:
+        raise ValueError(f"cannot group by {group_field!r}: not one of {sorted(TERMS_FIELDS)} or fields.<key>")
+    return FIELD_PAIRS, f"{key}="
+
+
+def _metric_path(metric_field: str) -> str:
+    """The JSON path whose number columns hold the numbers of `fields.<key>`."""
+    if not field_key(metric_field):
+        raise ValueError(f"cannot summarize {metric_field!r}: metrics apply to fields.<key> only")
+    return metric_field
+
+
+def _native_aggregate(partition: Partition, query: tantivy.Query, request: dict[str, Any]) -> dict[str, Any]:
+    try:
+        searcher = partition.index.searcher()
+        # The stubs type the request and the answer as bare dicts.
+        return cast("dict[str, Any]", searcher.aggregate(query, request))  # pyright: ignore[reportUnknownMemberType]
+    except ValueError as exc:
+        if "Aborting aggregation" in str(exc):  # the bucket or memory limit of one aggregation
+            raise _TooManyBuckets from exc
+        raise StoreUnavailable(f"tantivy store could not aggregate partition {partition.name}: {exc}") from exc
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # Tantivy panics surface as pyo3's PanicException, a BaseException
+        raise StoreUnavailable(f"tantivy store could not aggregate partition {partition.name}: {exc}") from exc
+
+
+@contextmanager
+def _translated(action: str) -> Generator[None]:
+    """Turn what the partition cache raises (file system, Tantivy) into `StoreUnavailable`."""
+    try:
+        yield
+    except (StoreUnavailable, KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # Tantivy panics surface as pyo3's PanicException, a BaseException
+        raise StoreUnavailable(f"tantivy store could not {action}: {exc}") from exc
+
+
+def _too_large(max_buckets: int) -> BadRequest:
+    return BadRequest(
+        f"the aggregation has more than {max_buckets} distinct buckets; group by fields with fewer "
+        "values, or narrow the query or the time range",
+        code="too_many_buckets",
+    )
+
+
+def _time_range(schema: tantivy.Schema, start_us: int, end_us: int) -> tantivy.Query:
+    return tantivy.Query.range_query(
+        schema,
+        "ts_us",
+        tantivy.FieldType.Integer,
+        lower_bound=start_us,
+        upper_bound=end_us,
+        include_lower=True,
+        include_upper=False,
+    )
+
+
+def _all_of(clauses: list[tantivy.Query]) -> tantivy.Query:
+    if len(clauses) == 1:
+        return clauses[0]
+    return tantivy.Query.boolean_query([(tantivy.Occur.Must, clause) for clause in clauses])
+
+
+@dataclass(slots=True)
+class _OctaveSketch:
+    """A histogram of numbers with bins at most 1/128 of their octave wide: merges exactly, 0.4 % error.
+
+    Octave `e` holds the numbers whose magnitude is in `[2^e, 2^(e+1))`; the zero octave holds the
+    magnitudes below `2^low` and reports them as 0. Only octaves within `[minimum, maximum]` are asked for.
+    """
+
+    minimum: float
+    maximum: float
+    low: int
+    high: int
+    counts: dict[float, int] = field(default_factory=lambda: {})
+
+    @classmethod
+    def around(cls, stats: NumberStats) -> _OctaveSketch | None:
+        """A sketch for numbers within `stats`' bounds; `None` when they are all 0."""
+        largest = max(abs(stats.minimum), abs(stats.maximum))
+        if largest == 0 or not math.isfinite(largest):
+            return None
+        high = math.frexp(largest)[1]  # largest < 2**high
+        return cls(minimum=stats.minimum, maximum=stats.maximum, low=high - _OCTAVES, high=high)
+
+    def _octaves(self) -> Iterator[tuple[str, float, float, float]]:
+        """`(name, lowest, highest, bin width)` of every octave that may hold a number, highest exclusive."""
+        tiny = math.ldexp(1.0, self.low)
+        for exponent in range(self.low, self.high):
+            lower, upper = math.ldexp(1.0, exponent), math.ldexp(1.0, exponent + 1)
+            width = math.ldexp(1.0, exponent - _OCTAVE_BINS_LOG2)
+            if lower <= self.maximum and upper > self.minimum:
+                yield f"p{exponent}", lower, upper, width
+            if -upper <= self.maximum and -lower > self.minimum:
+                yield f"n{exponent}", -upper, -lower, width
+        if -tiny <= self.maximum and tiny > self.minimum:
+            yield "z", -tiny, tiny, tiny
+
+    def request(self, path: str) -> dict[str, Any]:
+        return {
+            name: {
+                "histogram": {
+                    "field": path,
+                    "interval": width,
+                    "min_doc_count": 1,
+                    "hard_bounds": {"min": lowest, "max": highest},
+                }
+            }
+            for name, lowest, highest, width in self._octaves()
+        }
+
+    def add(self, response: dict[str, Any]) -> None:
+        for name, lowest, highest, width in self._octaves():
+            items = cast("list[dict[str, Any]]", cast("dict[str, Any]", response.get(name, {})).get("buckets", []))
+            for item in items:
+                start = float(item["key"])
+                if not lowest <= start < highest:  # bounds are inclusive: `highest` belongs to the next octave
+                    continue
+                middle = 0.0 if name == "z" else start + width / 2
+                self.counts[middle] = self.counts.get(middle, 0) + int(item["doc_count"])
+
+    def percentiles(self, percents: tuple[float, ...]) -> dict[float, float]:
+        ordered = sorted(self.counts.items())
+        total = sum(count for _value, count in ordered)
+        if total == 0:
+            return {}
+        found: dict[float, float] = {}
+        for percent in percents:
+            rank, seen = percentile_rank(percent, total), 0
+            for value, count in ordered:
+                seen += count
+                if seen > rank:
+                    found[percent] = value
+                    break
+        return found
