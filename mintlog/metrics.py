@@ -66,6 +66,21 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
+        self.aggregate_seconds = Histogram(
+            "mintlog_aggregate_seconds",
+            "Time of one aggregation in the log store.",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.tails_open = Gauge(
+            "mintlog_tails_open", "Live tails (`POST /v1/logs/tail` streams) open in this process.", registry=r
+        )
+        self.tail_events_sent = _counter(
+            r, "mintlog_tail_events_sent", "Events sent to tail clients, replayed or live."
+        )
+        self.tail_events_dropped = _counter(
+            r, "mintlog_tail_events_dropped", "Live events skipped because a tail client read too slowly."
+        )
         self.http_requests = _counter(
             r, "mintlog_http_requests", "HTTP requests answered, by server and status.", ("server", "status")
         )
@@ -84,6 +99,18 @@ class Metrics:
         )
         self.ratelimit_rejected = _counter(
             r, "mintlog_ratelimit_rejected", "Requests refused with 429, by limit (key, tenant_ingest).", ("limit",)
+        )
+        self.retention_runs = _counter(
+            r,
+            "mintlog_retention_runs",
+            "Retention runs by outcome: completed, skipped (another instance holds the lease), aborted.",
+            ("outcome",),
+        )
+        self.retention_partitions_dropped = _counter(
+            r, "mintlog_retention_partitions_dropped", "Day partitions or daily indices deleted by retention."
+        )
+        self.retention_failures = _counter(
+            r, "mintlog_retention_failures", "Tenants whose expired partitions could not be deleted in a run."
         )
         self.nats_server_restarts = _counter(
             r, "mintlog_embedded_nats_restarts", "Times the embedded nats-server was restarted after dying."

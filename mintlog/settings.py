@@ -29,13 +29,16 @@ __all__ = [
     "IndexerSettings",
     "IngestSettings",
     "NatsSettings",
+    "OpenSearchSettings",
     "PipelineSettings",
     "RateLimitSettings",
+    "RetentionSettings",
     "RoleName",
     "SearchSettings",
     "SettingSpec",
     "Settings",
     "StoreSettings",
+    "TailSettings",
     "env_example",
     "iter_setting_specs",
     "load_settings",
@@ -94,8 +97,50 @@ class NatsSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     replicas: Annotated[int, Meta(ge=1, le=5, description="Stream replicas (1 for the embedded server).")] = 1
 
 
+class OpenSearchSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    username: Annotated[
+        str, Meta(description="OpenSearch basic-auth user (empty: the user in the store URL, if any, else none).")
+    ] = ""
+    password: Annotated[str, Meta(description="OpenSearch basic-auth password.")] = ""
+    verify_certs: Annotated[bool, Meta(description="Verify the cluster's TLS certificate (https:// URLs).")] = True
+    ca_file: Annotated[
+        str, Meta(description="CA bundle (PEM) that signed the cluster's certificate; empty uses the system CAs.")
+    ] = ""
+    index_prefix: Annotated[
+        str,
+        Meta(
+            pattern=r"^[a-z0-9][a-z0-9_]{0,63}$",
+            description="Index names are {prefix}-{tenant}-YYYY.MM.DD, the template {prefix}; no dash allowed.",
+        ),
+    ] = "mintlog"
+    shards: Annotated[int, Meta(ge=1, le=1024, description="Primary shards of each new daily index.")] = 1
+    replicas: Annotated[int, Meta(ge=0, le=16, description="Replicas of each new daily index.")] = 0
+    request_timeout_seconds: Annotated[
+        float,
+        Meta(gt=0, le=600, description="Timeout of one request; a bulk lets unavailable shards wait half of it."),
+    ] = 30.0
+    bulk_max_bytes: Annotated[
+        int, Meta(ge=64 * KiB, le=512 * MiB, description="Largest bulk request body; bigger writes are split.")
+    ] = 16 * MiB
+    bulk_max_retries: Annotated[
+        int, Meta(ge=0, le=50, description="Retries of events refused with 429/5xx or lost to a timeout.")
+    ] = 6
+    bulk_retry_initial_seconds: Annotated[
+        float, Meta(gt=0, le=60, description="First backoff before a bulk retry; doubles on every retry.")
+    ] = 0.2
+    bulk_retry_max_seconds: Annotated[
+        float, Meta(gt=0, le=600, description="Longest backoff between bulk retries.")
+    ] = 5.0
+
+
 class StoreSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    url: Annotated[str, Meta(description="Log store: empty or tantivy:///path for the embedded Tantivy store.")] = ""
+    url: Annotated[
+        str,
+        Meta(
+            description="Log store: empty or tantivy:///path for embedded Tantivy; "
+            "opensearch://host:port or http(s)://host:port (comma-separated for several nodes) for OpenSearch."
+        ),
+    ] = ""
     writer_heap_bytes: Annotated[
         int, Meta(ge=16 * MiB, le=4 * GiB, description="Tantivy indexing memory per open partition writer.")
     ] = 64 * MiB
@@ -105,6 +150,7 @@ class StoreSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     max_open_readers: Annotated[
         int, Meta(ge=1, le=100_000, description="Tantivy partitions kept open for search at once.")
     ] = 256
+    opensearch: OpenSearchSettings = msgspec.field(default_factory=OpenSearchSettings)
 
 
 class DatabaseSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -188,6 +234,23 @@ class IndexerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     fetch_batch: Annotated[int, Meta(ge=1, le=10_000, description="Bus messages fetched per pull.")] = 256
 
 
+class RetentionSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    enabled: Annotated[
+        bool, Meta(description="Delete day partitions past each tenant's retention_days (pipeline role).")
+    ] = True
+    interval_seconds: Annotated[
+        float, Meta(ge=1, le=7 * 86400, description="Time between retention runs (the first runs at start).")
+    ] = 3600.0
+    lease_seconds: Annotated[
+        float,
+        Meta(
+            ge=10,
+            le=30 * 86400,
+            description="How long a retention lease lasts; keep it above interval_seconds so one instance keeps it.",
+        ),
+    ] = 7200.0
+
+
 class SearchSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     default_size: Annotated[int, Meta(ge=1, le=10_000, description="Events per page when `size` is absent.")] = 50
     max_size: Annotated[int, Meta(ge=1, le=10_000, description="Largest `size` a search accepts.")] = 1000
@@ -197,6 +260,35 @@ class SearchSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     fields_sample_size: Annotated[
         int, Meta(ge=1, le=10_000, description="Newest matching events `GET /v1/logs/fields` looks at.")
     ] = 1000
+    aggregate_default_hours: Annotated[
+        int,
+        Meta(ge=1, le=24 * 366, description="Hours before `to` a histogram aggregation without `from` starts."),
+    ] = 24
+
+
+class TailSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    max_per_tenant: Annotated[
+        int, Meta(ge=1, le=10_000, description="Live tails one tenant may hold open on one API instance (429 beyond).")
+    ] = 10
+    heartbeat_seconds: Annotated[
+        float, Meta(gt=0, le=300, description="Idle time after which a live tail sends a `: keepalive` comment.")
+    ] = 15.0
+    buffer_events: Annotated[
+        int,
+        Meta(
+            ge=1,
+            le=1_000_000,
+            description="Events held for a slow tail client, beyond which they are skipped (keep it above the "
+            "events of one ingest batch: a batch arrives at once).",
+        ),
+    ] = 10_000
+    max_replay_events: Annotated[
+        int, Meta(ge=1, le=1_000_000, description="Most stored events a tail replays for `since` before going live.")
+    ] = 10_000
+    replay_settle_seconds: Annotated[
+        float,
+        Meta(ge=0, le=60, description="Wait before a `since` replay, so events already on the bus are searchable."),
+    ] = 1.0
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -219,7 +311,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     ingest: IngestSettings = msgspec.field(default_factory=IngestSettings)
     pipeline: PipelineSettings = msgspec.field(default_factory=PipelineSettings)
     indexer: IndexerSettings = msgspec.field(default_factory=IndexerSettings)
+    retention: RetentionSettings = msgspec.field(default_factory=RetentionSettings)
     search: SearchSettings = msgspec.field(default_factory=SearchSettings)
+    tail: TailSettings = msgspec.field(default_factory=TailSettings)
 
     @property
     def data_path(self) -> Path:

@@ -9,7 +9,7 @@ from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, Stri
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["ApiKeyRow", "AuditLogRow", "Base", "TenantRow", "UtcDateTime"]
+__all__ = ["ApiKeyRow", "AuditLogRow", "Base", "JobLeaseRow", "TenantRow", "UtcDateTime"]
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -91,3 +91,13 @@ class AuditLogRow(Base):
     target_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
     result: Mapped[str] = mapped_column(String(10))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class JobLeaseRow(Base):
+    """Who does a unit of scheduled work until when (`JobLeases`). No row means nobody holds the lease."""
+
+    __tablename__ = "job_leases"
+
+    job: Mapped[str] = mapped_column(String(100), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(255))
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -9,14 +9,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, event, or_, select, text, update
+from sqlalchemy import ColumnElement, and_, delete, event, or_, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from mintlog.adapters.db import migrations
-from mintlog.adapters.db.models import ApiKeyRow, AuditLogRow, TenantRow
+from mintlog.adapters.db.models import ApiKeyRow, AuditLogRow, JobLeaseRow, TenantRow
 from mintlog.domain.audit import AuditEntry, AuditQuery, AuditResult
 from mintlog.domain.tenants import ApiKey, Tenant, TenantChanges
 from mintlog.errors import Conflict, DatabaseUnavailable
@@ -141,11 +142,12 @@ def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEn
 
 
 class SqlMetadataStore:
-    """Tenants, keys and the audit log in a SQL database. Every method raises `DatabaseUnavailable` when it
-    cannot reach it.
+    """Tenants, keys, the audit log and job leases in a SQL database. Every method raises `DatabaseUnavailable`
+    when it cannot reach it.
 
     SQLite runs in WAL mode with `synchronous=FULL`, so a committed write survives a crash. Read-modify-write
-    methods lock the row (`SELECT … FOR UPDATE` on PostgreSQL; SQLite serializes writers).
+    methods lock the row (`SELECT … FOR UPDATE` on PostgreSQL; SQLite serializes writers). A lease claim is
+    one conditional upsert (`INSERT … ON CONFLICT DO UPDATE … WHERE`), atomic on both dialects.
     """
 
     def __init__(self, url: str, *, migrate_on_start: bool = True) -> None:
@@ -369,3 +371,28 @@ class SqlMetadataStore:
             async with self._session() as session:
                 rows = (await session.execute(statement)).scalars().all()
         return [_audit_entry(row) for row in rows]
+
+    # Job leases
+
+    async def try_claim(self, job: str, holder: str, *, until: datetime, now: datetime) -> bool:
+        if until <= now:
+            raise ValueError(f"a lease must end after now (until={until.isoformat()}, now={now.isoformat()})")
+        # PostgreSQL runs the WHERE against the latest committed row after waiting for a racing insert or
+        # update of the same job, so of several claims of a free lease exactly one gets a row back.
+        insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
+        statement = insert(JobLeaseRow).values(job=job, holder=holder, expires_at=until)
+        statement = statement.on_conflict_do_update(
+            index_elements=[JobLeaseRow.job],
+            set_={"holder": statement.excluded.holder, "expires_at": statement.excluded.expires_at},
+            where=or_(JobLeaseRow.expires_at <= now, JobLeaseRow.holder == holder),
+        ).returning(JobLeaseRow.holder)
+        with _database_errors():
+            async with self._session() as session, session.begin():
+                claimed = (await session.execute(statement)).scalar_one_or_none()
+        return claimed == holder
+
+    async def release(self, job: str, holder: str) -> None:
+        statement = delete(JobLeaseRow).where(JobLeaseRow.job == job, JobLeaseRow.holder == holder)
+        with _database_errors():
+            async with self._session() as session, session.begin():
+                await session.execute(statement)

@@ -9,19 +9,26 @@ from mintlog.http.guards import make_requires
 from mintlog.http.ratelimit import KeyRateLimits
 from mintlog.http.server import HttpServer
 from mintlog.roles.api.admin_tenants import admin_tenant_routes
+from mintlog.roles.api.aggregate import aggregate_routes
 from mintlog.roles.api.audit import audit_routes
 from mintlog.roles.api.auditing import AuditTrail, audited_requires
 from mintlog.roles.api.key_service import KeyService
 from mintlog.roles.api.keys import admin_key_routes, own_key_routes
 from mintlog.roles.api.routes import api_routes
+from mintlog.roles.api.tail import tail_routes
+from mintlog.roles.api.tail_hub import TailHub
 from mintlog.runtime import Runtime
 
 __all__ = ["ApiRole", "build_api_app"]
 
 
-def build_api_app(runtime: Runtime) -> ASGIApp:
-    """The API app: search, tenant and key management, and the audit log, bound to the runtime's ports."""
+def build_api_app(runtime: Runtime, tails: TailHub | None = None) -> ASGIApp:
+    """The API app: search, tail, tenant and key management, and the audit log, bound to the runtime's ports.
+
+    `tails` holds the live tails (the role closes it at shutdown); a private one is made when absent.
+    """
     settings = runtime.settings
+    tails = tails or TailHub(settings.tail.max_per_tenant, runtime.metrics)
     requires = make_requires(runtime.authenticator, rate_limits=KeyRateLimits.of(runtime))
     trail = AuditTrail(runtime.metadata)
     audited = audited_requires(requires, runtime.authenticator, trail)
@@ -34,6 +41,10 @@ def build_api_app(runtime: Runtime) -> ASGIApp:
         server="api",
         route_handlers=[
             *api_routes(runtime.store, requires=requires, settings=settings.search, metrics=runtime.metrics),
+            *aggregate_routes(runtime.store, requires=requires, settings=settings.search, metrics=runtime.metrics),
+            *tail_routes(
+                runtime.bus, runtime.store, tails, requires=requires, settings=settings.tail, metrics=runtime.metrics
+            ),
             *admin_tenant_routes(runtime.metadata, runtime.authenticator, trail, requires=audited),
             *admin_key_routes(keys, trail, requires=audited),
             *own_key_routes(keys, trail, requires=audited),
@@ -55,12 +66,15 @@ class ApiRole:
 
     def __init__(self, runtime: Runtime) -> None:
         settings = runtime.settings
+        self._tails = TailHub(settings.tail.max_per_tenant, runtime.metrics)
+        self._grace_seconds = settings.http.shutdown_grace_seconds
         self._server = HttpServer(
-            build_api_app(runtime), name="api", host=settings.http.host, port=settings.http.api_port
+            build_api_app(runtime, self._tails), name="api", host=settings.http.host, port=settings.http.api_port
         )
 
     async def start(self) -> None:
         await self._server.start()
 
     async def stop(self) -> None:
+        await self._tails.close(self._grace_seconds)  # open SSE streams would hold the server's shutdown
         await self._server.stop()

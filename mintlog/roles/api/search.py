@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, TypeVar
 
 import msgspec
 
@@ -19,11 +20,15 @@ from mintlog.roles.api.cursor import decode_cursor, encode_cursor
 from mintlog.settings import SearchSettings
 
 __all__ = [
+    "EventFilter",
     "SearchRequest",
     "SearchResponse",
     "build_search_query",
+    "decode_reading_body",
     "decode_search_request",
+    "filter_node",
     "search_page",
+    "time_range",
 ]
 
 
@@ -61,16 +66,29 @@ _decoder = msgspec.json.Decoder(SearchRequest)
 
 def decode_search_request(body: bytes) -> SearchRequest:
     """Parse the body; an empty body is `{}`. Raises `BadRequest` naming what is wrong."""
+    return decode_reading_body(body, _decoder, SearchRequest, name="search")
+
+
+_Body = TypeVar("_Body", bound=msgspec.Struct)
+
+
+def decode_reading_body(
+    body: bytes, decoder: msgspec.json.Decoder[_Body], empty: Callable[[], _Body], *, name: str
+) -> _Body:
+    """Parse the JSON body of a log-reading endpoint; an empty body is `empty()`.
+
+    Raises `BadRequest`: code `invalid_{name}` for the wrong shape, `malformed_json` for text that is not JSON.
+    """
     if not body.strip():
-        return SearchRequest()
+        return empty()
     try:
-        return _decoder.decode(body)
+        return decoder.decode(body)
     except msgspec.ValidationError as exc:
-        raise BadRequest(f"search body is invalid: {exc}", code="invalid_search") from None
+        raise BadRequest(f"{name} body is invalid: {exc}", code=f"invalid_{name}") from None
     except msgspec.DecodeError as exc:
-        raise BadRequest(f"search body is not valid JSON: {exc}", code="malformed_json") from None
+        raise BadRequest(f"{name} body is not valid JSON: {exc}", code="malformed_json") from None
     except UnicodeDecodeError as exc:
-        raise BadRequest(f"search body is not valid UTF-8: {exc.reason}", code="malformed_json") from None
+        raise BadRequest(f"{name} body is not valid UTF-8: {exc.reason}", code="malformed_json") from None
 
 
 def _values(value: str | list[str] | None) -> tuple[str, ...]:
@@ -81,7 +99,22 @@ def _values(value: str | list[str] | None) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _filter_node(request: SearchRequest) -> Node:
+class EventFilter(Protocol):
+    """The members every log-reading body shares (search, tail, aggregate): what to match."""
+
+    @property
+    def query(self) -> str | None: ...
+    @property
+    def level(self) -> str | list[str] | None: ...
+    @property
+    def service(self) -> str | list[str] | None: ...
+    @property
+    def host(self) -> str | list[str] | None: ...
+    @property
+    def fields(self) -> dict[str, str | int | float | bool] | None: ...
+
+
+def filter_node(request: EventFilter) -> Node:
     """The parsed `query` AND-ed with the structured filters. Raises `QuerySyntaxError` (a 400)."""
     clauses = [parse(request.query or "")]
     levels = _values(request.level)
@@ -96,6 +129,24 @@ def _filter_node(request: SearchRequest) -> Node:
     return all_of(clauses)
 
 
+def time_range(from_: str | None, to: str | None, now: datetime) -> tuple[datetime | None, datetime | None]:
+    """The `from` and `to` of a log-reading body (RFC 3339 or `now-15m`), resolved against `now`.
+
+    Raises `BadRequest` (`invalid_time`) for an unreadable bound or `from` not earlier than `to`.
+    """
+    start = end = None
+    try:
+        if from_ is not None:
+            start = parse_time_expression(from_, now)
+        if to is not None:
+            end = parse_time_expression(to, now)
+    except ValueError as exc:
+        raise BadRequest(f"invalid time range: {exc}", code="invalid_time") from None
+    if start is not None and end is not None and start >= end:
+        raise BadRequest("`from` must be earlier than `to`", code="invalid_time")
+    return start, end
+
+
 def build_search_query(
     tenant_id: str, request: SearchRequest, settings: SearchSettings, now: datetime | None = None
 ) -> SearchQuery:
@@ -107,20 +158,11 @@ def build_search_query(
     size = settings.default_size if request.size is None else request.size
     if not 1 <= size <= settings.max_size:
         raise BadRequest(f"size must be between 1 and {settings.max_size}, got {size}", code="invalid_size")
-    start = end = None
-    try:
-        if request.from_ is not None:
-            start = parse_time_expression(request.from_, now)
-        if request.to is not None:
-            end = parse_time_expression(request.to, now)
-    except ValueError as exc:
-        raise BadRequest(f"invalid time range: {exc}", code="invalid_time") from None
-    if start is not None and end is not None and start >= end:
-        raise BadRequest("`from` must be earlier than `to`", code="invalid_time")
+    start, end = time_range(request.from_, request.to, now)
     after = decode_cursor(request.cursor, request.sort) if request.cursor is not None else None
     return SearchQuery(
         tenant_id=tenant_id,
-        node=_filter_node(request),
+        node=filter_node(request),
         now=now,
         start=start,
         end=end,

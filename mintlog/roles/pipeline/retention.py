@@ -1,0 +1,198 @@
+"""Retention: each tenant's `retention_days` enforced by deleting whole day partitions, one instance at a time.
+
+Which days go. At instant `now`, a tenant with `retention_days = N` keeps the UTC day that contains
+`now - N days` and every later day; every earlier day partition (Tantivy) or daily index (OpenSearch) is
+dropped (`retention_cutoff`). Each dropped day ended at least N days before `now`, so no event younger than
+N days is ever deleted; an event goes between N days and N days + 1 day + one run interval after its
+timestamp. Example: retention 30 at 2026-11-26T12:00Z keeps 2026-10-27 and later and drops 2026-10-26 and
+earlier. Every tenant is covered, suspended and deleted ones included (a deleted tenant's data ages out
+like any other); a tenant with `retention_days` below 1 is skipped and counted as a failure.
+
+Who runs it. Every pipeline instance runs `RetentionJob` at start and then every `interval_seconds`, but a
+run first claims the lease `retention` in the metadata database (`JobLeases.try_claim`) until
+`now + lease_seconds`. The instance that holds it renews it on each run and before each page of tenants; the
+others skip. With `lease_seconds > interval_seconds` one instance keeps the lease for as long as it runs;
+it releases the lease when it stops, and when it dies another instance takes over once the lease expires.
+Dropping is idempotent, so a run cut short is simply finished by the next one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+from mintlog.domain.tenants import Tenant
+from mintlog.errors import DependencyUnavailable
+from mintlog.metrics import Metrics
+from mintlog.ports.logstore import LogStore
+from mintlog.ports.metadata import MetadataStore
+from mintlog.roles.base import Periodic
+from mintlog.settings import RetentionSettings
+
+__all__ = ["RETENTION_LEASE", "RetentionJob", "RetentionRun", "retention_cutoff"]
+
+logger = logging.getLogger(__name__)
+
+RETENTION_LEASE = "retention"
+"""The job name of the retention lease in `JobLeases`."""
+
+_TENANT_PAGE_SIZE = 100
+
+
+def retention_cutoff(now: datetime, retention_days: int) -> date:
+    """The oldest UTC day kept at `now` for `retention_days`: the day of `now - retention_days`.
+
+    Every earlier day ended at least `retention_days` before `now`, so dropping it deletes no younger event.
+    Raises `ValueError` for a naive `now` or `retention_days` below 1.
+    """
+    if now.tzinfo is None:
+        raise ValueError("retention needs a timezone-aware now")
+    if retention_days < 1:
+        raise ValueError(f"retention_days must be at least 1, not {retention_days}")
+    return (now.astimezone(UTC) - timedelta(days=retention_days)).date()
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionRun:
+    """What one run did. `completed` is false when the lease was lost part way (the rest waits for the next run)."""
+
+    started_at: datetime
+    tenants_checked: int
+    dropped: list[str] = field(default_factory=lambda: [])
+    """Partitions deleted, as `{tenant_id}/{YYYY-MM-DD}`, tenant by tenant, oldest first."""
+    failed_tenants: list[str] = field(default_factory=lambda: [])
+    completed: bool = True
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _instance_holder() -> str:
+    return f"{socket.gethostname()[:100]}/{os.getpid()}/{uuid.uuid4().hex[:12]}"
+
+
+class RetentionJob:
+    """Enforces every tenant's retention on a schedule, on the one instance that holds the `retention` lease."""
+
+    name = "retention"
+
+    def __init__(
+        self,
+        *,
+        metadata: MetadataStore,
+        store: LogStore,
+        settings: RetentionSettings,
+        metrics: Metrics,
+        clock: Callable[[], datetime] = _utcnow,
+        holder: str | None = None,
+        tenant_page_size: int = _TENANT_PAGE_SIZE,
+    ) -> None:
+        self._metadata = metadata
+        self._store = store
+        self._lease = timedelta(seconds=settings.lease_seconds)
+        self._metrics = metrics
+        self._clock = clock
+        self.holder = holder or _instance_holder()
+        self._page_size = tenant_page_size
+        self._periodic = Periodic(self.name, settings.interval_seconds, self.run)
+        self._running = asyncio.Lock()
+        self._stopping = False
+        self._first_run: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Run once now, in the background, then every `interval_seconds`."""
+        self._stopping = False
+        self._first_run = asyncio.create_task(self._periodic.run_once(), name="retention-first-run")
+        await self._periodic.start()
+
+    async def stop(self) -> None:
+        """Stop scheduling, abandon a run in progress and give the lease up so another instance can take it."""
+        self._stopping = True
+        if self._first_run is not None:
+            self._first_run.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._first_run
+            self._first_run = None
+        await self._periodic.stop()
+        try:
+            await self._metadata.release(RETENTION_LEASE, self.holder)
+        except DependencyUnavailable:
+            logger.warning("could not release the retention lease; it expires by itself", exc_info=True)
+
+    async def run(self) -> RetentionRun | None:
+        """One retention pass over every tenant; None when this instance does not hold the lease (or is stopping).
+
+        A tenant whose partitions cannot be dropped is logged, counted and retried by the next run; the
+        others go on. Raises `DatabaseUnavailable` when the lease or the tenant list cannot be read.
+        """
+        if self._stopping or self._running.locked():
+            return None
+        async with self._running:
+            started_at = self._clock()
+            try:
+                if not await self._claim(started_at):
+                    self._metrics.retention_runs.labels("skipped").inc()
+                    logger.debug("retention skipped: another instance holds the lease")
+                    return None
+                run = await self._enforce_every_tenant(started_at)
+            except BaseException:
+                self._metrics.retention_runs.labels("aborted").inc()
+                raise
+            self._metrics.retention_runs.labels("completed" if run.completed else "aborted").inc()
+            logger.info(
+                "retention run %s: %d partition(s) dropped, %d tenant(s) checked, %d failed",
+                "completed" if run.completed else "cut short",
+                len(run.dropped),
+                run.tenants_checked,
+                len(run.failed_tenants),
+                extra={"partitions_dropped": len(run.dropped), "tenants_failed": len(run.failed_tenants)},
+            )
+            return run
+
+    async def _claim(self, now: datetime) -> bool:
+        return await self._metadata.try_claim(RETENTION_LEASE, self.holder, until=now + self._lease, now=now)
+
+    async def _enforce_every_tenant(self, now: datetime) -> RetentionRun:
+        dropped: list[str] = []
+        failed: list[str] = []
+        checked = 0
+        after: str | None = None
+        while True:
+            tenants = await self._metadata.list_tenants(after=after, limit=self._page_size)
+            for tenant in tenants:
+                checked += 1
+                try:
+                    dropped.extend(await self._enforce(tenant, now))
+                except Exception:
+                    logger.exception("retention failed for tenant %s", tenant.id, extra={"tenant_id": tenant.id})
+                    self._metrics.retention_failures.inc()
+                    failed.append(tenant.id)
+            if len(tenants) < self._page_size:
+                return RetentionRun(now, checked, dropped, failed)
+            after = tenants[-1].id
+            if not await self._claim(self._clock()):
+                logger.warning("retention lease lost to another instance after tenant %s; run cut short", after)
+                return RetentionRun(now, checked, dropped, failed, completed=False)
+
+    async def _enforce(self, tenant: Tenant, now: datetime) -> list[str]:
+        oldest_kept = retention_cutoff(now, tenant.retention_days)
+        dropped = await self._store.drop_partitions_before(tenant.id, oldest_kept)
+        for partition in dropped:
+            logger.info(
+                "retention dropped partition %s (tenant %s keeps %d days: %s and later)",
+                partition,
+                tenant.id,
+                tenant.retention_days,
+                oldest_kept.isoformat(),
+                extra={"tenant_id": tenant.id, "partition": partition, "oldest_kept_day": oldest_kept.isoformat()},
+            )
+        self._metrics.retention_partitions_dropped.inc(len(dropped))
+        return dropped
