@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response, get
-from litestar.params import QueryParameter
+from litestar.params import FromPath, QueryParameter
 
 from mintlog.domain.timeexpr import parse_time_expression
 from mintlog.errors import BadRequest
@@ -129,7 +129,7 @@ def explore_routes(store: LogStore, *, requires: Any, settings: SearchSettings) 
     )
     async def event_context(
         request: Request[Any, Any, Any],
-        event_id: str,
+        event_id: FromPath[str],
         before: Annotated[str | None, QueryParameter(name="before", required=False)] = None,
         after: Annotated[str | None, QueryParameter(name="after", required=False)] = None,
         same: Annotated[str | None, QueryParameter(name="same", required=False)] = None,
