@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from mintlog.domain.events import FieldValue, Level, LogEvent
+from mintlog.domain.events import Level, LogEvent
 from mintlog.ports.aggregation import (
     AggregateQuery,
     AggregateResult,
@@ -29,10 +29,8 @@ from mintlog.ports.aggregation import (
 from mintlog.ports.logstore import LogStore
 from mintlog.query import QuerySyntaxError, parse
 from tests.contract.conftest import STORE_FACTORIES, OpenStore, StoreFactory
+from tests.contract.test_logstore import DAY1, DAY2, DAY3, make_event
 
-DAY1 = datetime(2024, 3, 9, tzinfo=UTC)
-DAY2 = DAY1 + timedelta(days=1)
-DAY3 = DAY1 + timedelta(days=2)
 ONE_US = timedelta(microseconds=1)
 HOUR = 3600
 
@@ -43,32 +41,6 @@ HOUR = 3600
 def store_factory(request: pytest.FixtureRequest) -> StoreFactory:
     factory: StoreFactory = request.param
     return factory
-
-
-def make_event(
-    event_id: str,
-    *,
-    tenant_id: str = "acme",
-    timestamp: datetime = DAY1 + timedelta(hours=12),
-    service: str = "checkout",
-    level: Level = "info",
-    host: str = "web-1",
-    message: str = "request served",
-    fields: dict[str, FieldValue] | None = None,
-    trace_id: str | None = None,
-) -> LogEvent:
-    return LogEvent(
-        id=event_id,
-        tenant_id=tenant_id,
-        timestamp=timestamp,
-        received_at=timestamp + timedelta(milliseconds=3),
-        service=service,
-        level=level,
-        message=message,
-        host=host,
-        trace_id=trace_id,
-        fields=fields or {},
-    )
 
 
 async def aggregate(

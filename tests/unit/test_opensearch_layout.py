@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 import msgspec
 import pytest
 
+from mintlog.adapters.logstore.days import day_range
 from mintlog.adapters.logstore.opensearch_documents import decode_event, encode_document, field_numbers
 from mintlog.adapters.logstore.opensearch_layout import (
     daily_index,
@@ -18,7 +19,6 @@ from mintlog.adapters.logstore.opensearch_search import (
     FIRST_INSTANT,
     LAST_INSTANT,
     adapt_query,
-    day_range,
     index_expression,
     read_page,
     search_body,

@@ -29,6 +29,7 @@ from datetime import UTC, date
 import msgspec
 from opensearchpy import AsyncOpenSearch
 
+from mintlog.adapters.logstore.days import day_range
 from mintlog.adapters.logstore.opensearch_bulk import (
     BulkItem,
     BulkPolicy,
@@ -50,7 +51,6 @@ from mintlog.adapters.logstore.opensearch_layout import (
 )
 from mintlog.adapters.logstore.opensearch_search import (
     FILTER_PATH,
-    day_range,
     index_expression,
     read_page,
     search_body,

@@ -18,7 +18,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from typing import Any
 
 import msgspec
@@ -27,7 +27,6 @@ from mintlog.adapters.logstore.opensearch_documents import FIELD_PAIRS, decode_e
 from mintlog.domain.events import LogEvent
 from mintlog.errors import StoreUnavailable
 from mintlog.ports.logstore import SearchQuery
-from mintlog.query import time_window
 from mintlog.query.opensearch import FIELDS_VALUE_AND_PATH
 
 __all__ = [
@@ -36,7 +35,6 @@ __all__ = [
     "LAST_INSTANT",
     "ReadPage",
     "adapt_query",
-    "day_range",
     "index_expression",
     "read_page",
     "search_body",
@@ -48,37 +46,12 @@ FIRST_INSTANT = "1970-01-01T00:00:00.000000Z"
 LAST_INSTANT = "2262-04-11T23:47:16.854775Z"
 """The latest `date_nanos` at microsecond precision (inclusive)."""
 
-_ONE_MICROSECOND = timedelta(microseconds=1)
 _LONG_MAX = 2**63 - 1
 _LONG_MIN = -(2**63)
 _INT_MAX = 2**31 - 1
 _DATE_FORMAT = "strict_date_optional_time_nanos"
 FILTER_PATH = "took,hits.total,hits.hits._source.event"
 """The parts of a search response `read_page` reads."""
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def day_range(query: SearchQuery) -> tuple[date | None, date | None]:
-    """The first and last UTC day an event matching `query` can fall on (`None`: unbounded).
-
-    An empty range (first after last) when nothing can match. Raises `QuerySyntaxError` when a time bound
-    of the node cannot be resolved against `query.now`.
-    """
-    window = time_window(query.node, query.now)
-    if window is None:
-        return date.max, date.min
-    starts = [_utc(moment) for moment in (query.start, window.start) if moment is not None]
-    ends = [_utc(window.end)] if window.end is not None else []  # the window's end is inclusive
-    if query.end is not None:
-        ends.append(_utc(query.end) - _ONE_MICROSECOND)
-    first = max(starts) if starts else None
-    last = min(ends) if ends else None
-    if first is not None and last is not None and first > last:
-        return date.max, date.min
-    return (first.date() if first is not None else None, last.date() if last is not None else None)
 
 
 def selected_days(days: Iterable[date], first: date | None, last: date | None) -> list[date]:

@@ -54,6 +54,7 @@ from typing import Any, TypeAlias, TypeVar
 
 import tantivy
 
+from mintlog.adapters.logstore.days import day_range
 from mintlog.adapters.logstore.tantivy_aggregate import aggregate_partitions
 from mintlog.adapters.logstore.tantivy_partitions import (
     IncompatiblePartitionError,
@@ -69,7 +70,7 @@ from mintlog.adapters.logstore.tantivy_schema import (
     encode_document,
     to_utc,
 )
-from mintlog.adapters.logstore.tantivy_search import PageCollector, day_range, match_count, ordered_days
+from mintlog.adapters.logstore.tantivy_search import PageCollector, match_count, ordered_days
 from mintlog.domain.events import LogEvent
 from mintlog.errors import StoreUnavailable
 from mintlog.ports.aggregation import AggregateQuery, AggregateResult

@@ -43,9 +43,9 @@ from mintlog.adapters.logstore.aggregate_tree import (
     percentile_rank,
     percents_by_field,
 )
+from mintlog.adapters.logstore.days import day_range
 from mintlog.adapters.logstore.tantivy_partitions import Partition, PartitionCache
 from mintlog.adapters.logstore.tantivy_query import build_query
-from mintlog.adapters.logstore.tantivy_search import day_range
 from mintlog.errors import BadRequest, StoreUnavailable
 from mintlog.ports.aggregation import AggregateQuery, AggregateResult, HistogramGroup, TermsGroup
 from mintlog.ports.logstore import SearchQuery, epoch_micros

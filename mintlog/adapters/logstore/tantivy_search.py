@@ -20,37 +20,14 @@ import tantivy
 
 from mintlog.adapters.logstore.tantivy_partitions import Partition
 from mintlog.adapters.logstore.tantivy_query import beyond_timestamp, timestamp_equals
-from mintlog.adapters.logstore.tantivy_schema import decode_event, to_utc
+from mintlog.adapters.logstore.tantivy_schema import decode_event
 from mintlog.domain.events import LogEvent
 from mintlog.errors import StoreUnavailable
 from mintlog.ports.logstore import SearchAfter, SearchQuery
-from mintlog.query import time_window
 
-__all__ = ["PageCollector", "day_range", "match_count", "ordered_days"]
+__all__ = ["PageCollector", "match_count", "ordered_days"]
 
-_ONE_MICROSECOND = timedelta(microseconds=1)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def day_range(query: SearchQuery) -> tuple[date | None, date | None]:
-    """The first and last UTC day an event matching `query` can fall on (`None`: unbounded).
-
-    An empty range (first after last) when nothing can match. Raises `QuerySyntaxError` when a time bound
-    of the node cannot be resolved against `query.now`.
-    """
-    window = time_window(query.node, query.now)
-    if window is None:
-        return date.max, date.min
-    starts = [to_utc(moment) for moment in (query.start, window.start) if moment is not None]
-    # `end` is exclusive, the window's end inclusive.
-    ends = [to_utc(moment) for moment in (window.end,) if moment is not None]
-    if query.end is not None:
-        ends.append(to_utc(query.end) - _ONE_MICROSECOND)
-    first = max(starts) if starts else None
-    last = min(ends) if ends else None
-    if first is not None and last is not None and first > last:
-        return date.max, date.min
-    return (first.date() if first is not None else None, last.date() if last is not None else None)
 
 
 def match_count(result: tantivy.SearchResult) -> int:
