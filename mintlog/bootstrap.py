@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from mintlog.auth import Authenticator
@@ -24,10 +25,12 @@ from mintlog.metrics import Metrics
 from mintlog.ports.bus import EventBus
 from mintlog.ports.cache import Cache
 from mintlog.ports.logstore import LogStore
-from mintlog.ports.metadata import MetadataStore
 from mintlog.ports.ratelimit import RateLimiter
 from mintlog.runtime import Runtime
 from mintlog.settings import Settings
+
+if TYPE_CHECKING:
+    from mintlog.adapters.db.sql import SqlMetadataStore
 
 __all__ = ["bootstrap", "build_bus", "build_cache", "build_metadata", "build_rate_limiter", "build_store"]
 
@@ -125,7 +128,7 @@ def _build_opensearch_store(settings: Settings) -> LogStore:
     )
 
 
-def build_metadata(settings: Settings) -> MetadataStore:
+def build_metadata(settings: Settings) -> SqlMetadataStore:
     """The metadata database named by `MINTLOG_DATABASE__URL`."""
     url = settings.database_url
     if not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
@@ -211,7 +214,6 @@ def bootstrap(
     *,
     bus: EventBus | None = None,
     store: LogStore | None = None,
-    metadata: MetadataStore | None = None,
     cache: Cache | None = None,
     rate_limiter: RateLimiter | None = None,
     metrics: Metrics | None = None,
@@ -221,7 +223,7 @@ def bootstrap(
     Nothing is connected yet: `await runtime.open()` does that. Raises `ConfigError` for an unknown scheme.
     """
     metrics = metrics or Metrics()
-    metadata = metadata or build_metadata(settings)
+    metadata = build_metadata(settings)
     cache = cache or build_cache(settings, metrics)
     return Runtime(
         settings=settings,

@@ -22,7 +22,7 @@ from mintlog.domain.audit import AuditEntry, AuditQuery, AuditResult
 from mintlog.domain.tenants import ApiKey, Tenant, TenantChanges
 from mintlog.errors import Conflict, DatabaseUnavailable
 
-__all__ = ["SqlMetadataStore"]
+__all__ = ["SqlMetadataStore", "database_errors"]
 
 logger = logging.getLogger(__name__)
 
@@ -118,7 +118,7 @@ def _audit_filters(query: AuditQuery) -> list[ColumnElement[bool]]:
 
 
 @contextmanager
-def _database_errors(conflict: tuple[str, str] | None = None) -> Generator[None]:
+def database_errors(conflict: tuple[str, str] | None = None) -> Generator[None]:
     """Translate driver and connection failures into `DatabaseUnavailable`, and a unique-constraint
     violation into `Conflict(detail, code=code)` when `conflict` gives them."""
     try:
@@ -185,15 +185,20 @@ class SqlMetadataStore:
         assert self._sessions is not None, "SqlMetadataStore.start() was not awaited"
         return self._sessions()
 
+    def session(self) -> AsyncSession:
+        """A new session on this store's engine, for the sibling SQL stores (alerting, notifications,
+        incidents) that share its database; wrap its use in `database_errors()`."""
+        return self._session()
+
     async def ping(self) -> None:
-        with _database_errors():
+        with database_errors():
             async with self.engine.connect() as connection:
                 await connection.execute(text("SELECT 1"))
 
     # Tenants
 
     async def get_tenant(self, tenant_id: str) -> Tenant | None:
-        with _database_errors():
+        with database_errors():
             async with self._session() as session:
                 row = await session.get(TenantRow, tenant_id)
                 return None if row is None else _tenant(row)
@@ -209,7 +214,7 @@ class SqlMetadataStore:
             updated_at=tenant.updated_at or tenant.created_at,
             deleted_at=tenant.deleted_at,
         )
-        with _database_errors((f"tenant {tenant.id!r} already exists", "tenant_exists")):
+        with database_errors((f"tenant {tenant.id!r} already exists", "tenant_exists")):
             async with self._session() as session, session.begin():
                 session.add(row)
         return _tenant(row)
@@ -218,13 +223,13 @@ class SqlMetadataStore:
         statement = select(TenantRow).order_by(TenantRow.id).limit(limit)
         if after is not None:
             statement = statement.where(TenantRow.id > after)
-        with _database_errors():
+        with database_errors():
             async with self._session() as session:
                 rows = (await session.execute(statement)).scalars().all()
         return [_tenant(row) for row in rows]
 
     async def update_tenant(self, tenant_id: str, changes: TenantChanges, *, updated_at: datetime) -> Tenant | None:
-        with _database_errors():
+        with database_errors():
             async with self._session() as session, session.begin():
                 row = (
                     await session.execute(select(TenantRow).where(TenantRow.id == tenant_id).with_for_update())
@@ -249,7 +254,7 @@ class SqlMetadataStore:
     # API keys
 
     async def create_api_key(self, key: ApiKey) -> ApiKey:
-        with _database_errors(_KEY_EXISTS):
+        with database_errors(_KEY_EXISTS):
             async with self._session() as session, session.begin():
                 session.add(_api_key_row(key))
         return key
@@ -260,7 +265,7 @@ class SqlMetadataStore:
             .join(TenantRow, TenantRow.id == ApiKeyRow.tenant_id)
             .where(ApiKeyRow.key_hash == key_hash)
         )
-        with _database_errors():
+        with database_errors():
             async with self._session() as session:
                 result = (await session.execute(statement)).first()
         if result is None:
@@ -270,7 +275,7 @@ class SqlMetadataStore:
 
     async def get_api_key(self, tenant_id: str, key_id: str) -> ApiKey | None:
         statement = select(ApiKeyRow).where(ApiKeyRow.tenant_id == tenant_id, ApiKeyRow.id == key_id)
-        with _database_errors():
+        with database_errors():
             async with self._session() as session:
                 row = (await session.execute(statement)).scalar_one_or_none()
         return None if row is None else _api_key(row)
@@ -291,7 +296,7 @@ class SqlMetadataStore:
             )
         if limit is not None:
             statement = statement.limit(limit)
-        with _database_errors():
+        with database_errors():
             async with self._session() as session:
                 rows = (await session.execute(statement)).scalars().all()
         return [_api_key(row) for row in rows]
@@ -301,7 +306,7 @@ class SqlMetadataStore:
         return (await session.execute(statement)).scalar_one_or_none()
 
     async def revoke_api_key(self, tenant_id: str, key_id: str, *, revoked_at: datetime) -> ApiKey | None:
-        with _database_errors():
+        with database_errors():
             async with self._session() as session, session.begin():
                 row = await self._locked_key(session, tenant_id, key_id)
                 if row is None:
@@ -314,7 +319,7 @@ class SqlMetadataStore:
         self, tenant_id: str, key_id: str, replacement: ApiKey, *, retire_at: datetime
     ) -> tuple[ApiKey, ApiKey] | None:
         now = replacement.created_at
-        with _database_errors(_KEY_EXISTS):
+        with database_errors(_KEY_EXISTS):
             async with self._session() as session, session.begin():
                 row = await self._locked_key(session, tenant_id, key_id)
                 if row is None:
@@ -334,7 +339,7 @@ class SqlMetadataStore:
     async def touch_api_keys(self, last_used: dict[str, datetime]) -> None:
         if not last_used:
             return
-        with _database_errors():
+        with database_errors():
             async with self._session() as session, session.begin():
                 for key_id, used_at in last_used.items():
                     await session.execute(update(ApiKeyRow).where(ApiKeyRow.id == key_id).values(last_used_at=used_at))
@@ -356,7 +361,7 @@ class SqlMetadataStore:
             result=entry.result,
             detail=detail,
         )
-        with _database_errors():
+        with database_errors():
             async with self._session() as session, session.begin():
                 session.add(row)
 
@@ -367,7 +372,7 @@ class SqlMetadataStore:
             .order_by(AuditLogRow.occurred_at.desc(), AuditLogRow.id.desc())
             .limit(query.limit)
         )
-        with _database_errors():
+        with database_errors():
             async with self._session() as session:
                 rows = (await session.execute(statement)).scalars().all()
         return [_audit_entry(row) for row in rows]
@@ -386,13 +391,13 @@ class SqlMetadataStore:
             set_={"holder": statement.excluded.holder, "expires_at": statement.excluded.expires_at},
             where=or_(JobLeaseRow.expires_at <= now, JobLeaseRow.holder == holder),
         ).returning(JobLeaseRow.holder)
-        with _database_errors():
+        with database_errors():
             async with self._session() as session, session.begin():
                 claimed = (await session.execute(statement)).scalar_one_or_none()
         return claimed == holder
 
     async def release(self, job: str, holder: str) -> None:
         statement = delete(JobLeaseRow).where(JobLeaseRow.job == job, JobLeaseRow.holder == holder)
-        with _database_errors():
+        with database_errors():
             async with self._session() as session, session.begin():
                 await session.execute(statement)
