@@ -224,6 +224,10 @@ def bootstrap(
     """
     metrics = metrics or Metrics()
     metadata = build_metadata(settings)
+    from mintlog.adapters.db.alerting_sql import SqlAlertRuleStore
+    from mintlog.adapters.db.incidents_sql import SqlIncidentStore
+    from mintlog.adapters.db.notifications_sql import SqlNotificationStore
+
     cache = cache or build_cache(settings, metrics)
     return Runtime(
         settings=settings,
@@ -234,4 +238,7 @@ def bootstrap(
         rate_limiter=rate_limiter or build_rate_limiter(settings, metrics),
         metrics=metrics,
         authenticator=Authenticator(metadata, cache, ttl_seconds=settings.cache.api_key_ttl_seconds),
+        notifications=SqlNotificationStore(metadata),
+        incidents=SqlIncidentStore(metadata),
+        alert_rules=SqlAlertRuleStore(metadata),
     )

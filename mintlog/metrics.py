@@ -115,6 +115,45 @@ class Metrics:
         self.nats_server_restarts = _counter(
             r, "mintlog_embedded_nats_restarts", "Times the embedded nats-server was restarted after dying."
         )
+        self.alert_evaluations = _counter(
+            r,
+            "mintlog_alert_evaluations",
+            "Alert rule evaluations by result: ok, error (store or query failed), conflict (another instance "
+            "won), publish_failed (an event waits for the next tick).",
+            ("result",),
+        )
+        self.alert_evaluation_seconds = Histogram(
+            "mintlog_alert_evaluation_seconds",
+            "Time of one alert rule evaluation (count, state writes, publishing).",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.alert_transitions = _counter(
+            r, "mintlog_alert_transitions", "Alert state transitions recorded, by new state.", ("state",)
+        )
+
+        self.notify_deliveries = _counter(
+            r,
+            "mintlog_notify_deliveries",
+            "Webhook attempts by outcome: delivered, retried (failed, another attempt scheduled), dead (gave up, "
+            "channel gone or disabled), disabled (410 switched the channel off), lost_claim.",
+            ("outcome",),
+        )
+        self.notify_deliveries_enqueued = _counter(
+            r, "mintlog_notify_deliveries_enqueued", "Deliveries created (one per incident event and channel)."
+        )
+        self.notify_attempt_seconds = Histogram(
+            "mintlog_notify_attempt_seconds",
+            "Time of one webhook attempt, from connecting to the answer.",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.incident_changes = _counter(
+            r, "mintlog_incident_changes", "Incident changes recorded in timelines, by entry type.", ("type",)
+        )
+        self.incident_events_republished = _counter(
+            r, "mintlog_incident_events_republished", "Incident events the outbox sweeper published after a failure."
+        )
 
     def render(self) -> bytes:
         """The text exposition format for `GET /metrics`."""

@@ -8,10 +8,13 @@ from dataclasses import dataclass, field
 
 from mintlog.auth import Authenticator
 from mintlog.metrics import Metrics
+from mintlog.ports.alerting import AlertRuleStore
 from mintlog.ports.bus import EventBus
 from mintlog.ports.cache import Cache
+from mintlog.ports.incidents import IncidentStore
 from mintlog.ports.logstore import LogStore
 from mintlog.ports.metadata import MetadataStore
+from mintlog.ports.notifications import NotificationStore
 from mintlog.ports.ratelimit import RateLimiter
 from mintlog.settings import Settings
 
@@ -32,6 +35,9 @@ class Runtime:
     rate_limiter: RateLimiter
     metrics: Metrics
     authenticator: Authenticator
+    notifications: NotificationStore
+    incidents: IncidentStore
+    alert_rules: AlertRuleStore
     _opened: list[str] = field(default_factory=lambda: [])
 
     async def open(self) -> None:

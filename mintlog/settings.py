@@ -23,12 +23,15 @@ from mintlog.errors import ConfigError
 
 __all__ = [
     "ALL_ROLES",
+    "AlertSettings",
     "CacheSettings",
     "DatabaseSettings",
     "HttpSettings",
+    "IncidentSettings",
     "IndexerSettings",
     "IngestSettings",
     "NatsSettings",
+    "NotifySettings",
     "OpenSearchSettings",
     "PipelineSettings",
     "RateLimitSettings",
@@ -291,6 +294,96 @@ class TailSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     ] = 1.0
 
 
+class AlertSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    evaluation_lag_seconds: Annotated[
+        float,
+        Meta(
+            ge=0,
+            le=300,
+            description="Alert windows end this long before now, so events still being indexed are not missed.",
+        ),
+    ] = 1.0
+    tick_seconds: Annotated[
+        float, Meta(gt=0, le=5, description="How often each alert instance looks for due rules.")
+    ] = 0.5
+    max_concurrent_evaluations: Annotated[
+        int, Meta(ge=1, le=1000, description="Rules one alert instance evaluates at once.")
+    ] = 16
+    evaluation_timeout_seconds: Annotated[
+        float, Meta(gt=0, le=600, description="Longest one rule evaluation may take; longer counts as an error.")
+    ] = 30.0
+    max_rules_per_tenant: Annotated[int, Meta(ge=1, le=100_000, description="Alert rules one tenant may have.")] = 500
+    max_groups: Annotated[
+        int, Meta(ge=1, le=1000, description="Most `group_by` values one rule tracks (the most frequent first).")
+    ] = 100
+    sample_events: Annotated[
+        int, Meta(ge=0, le=20, description="Ids of matching events an alert event carries as examples.")
+    ] = 3
+
+
+CidrText = Annotated[str, Meta(pattern=r"^[0-9A-Fa-f:.]+(/[0-9]{1,3})?$")]
+RetryDelay = Annotated[float, Meta(ge=0, le=7 * 86400)]
+
+
+class NotifySettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    max_attempts: Annotated[
+        int, Meta(ge=1, le=100, description="Attempts of one webhook delivery before it is dead (a retry restarts).")
+    ] = 13
+    retry_delays_seconds: Annotated[
+        tuple[RetryDelay, ...],
+        Meta(
+            min_length=1,
+            description="Wait after the 1st, 2nd, … failed attempt (the last repeats), before jitter; comma-separated.",
+        ),
+    ] = (5, 30, 120, 600, 1800, 3600, 7200, 18000, 36000, 50400, 72000, 86400)
+    retry_jitter: Annotated[
+        float, Meta(ge=0, le=1, description="Each retry wait is scaled by a random factor within 1 ± this fraction.")
+    ] = 0.2
+    timeout_seconds: Annotated[
+        float, Meta(gt=0, le=120, description="Timeout of one webhook attempt (connect, send, answer).")
+    ] = 15.0
+    max_retry_after_seconds: Annotated[
+        float, Meta(ge=0, le=86400, description="Longest Retry-After of a 429 that is honoured; longer ones are cut.")
+    ] = 3600.0
+    claim_seconds: Annotated[
+        float,
+        Meta(
+            ge=1,
+            le=3600,
+            description="How long a sender owns an attempt; a crashed sender's attempt is retried after it. Keep it "
+            "above timeout_seconds.",
+        ),
+    ] = 60.0
+    poll_interval_seconds: Annotated[
+        float, Meta(gt=0, le=60, description="How often each notify instance looks for due deliveries.")
+    ] = 1.0
+    concurrency: Annotated[
+        int, Meta(ge=1, le=1000, description="Webhook attempts one notify instance makes at once.")
+    ] = 16
+
+
+class IncidentSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    ack_wait_seconds: Annotated[
+        float, Meta(ge=1, le=3600, description="Time before the incident worker gets an unacked alert event again.")
+    ] = 30.0
+    max_deliveries: Annotated[
+        int, Meta(ge=1, le=1000, description="Deliveries of an alert event before the incident worker dead-letters it.")
+    ] = 20
+    retry_delay_seconds: Annotated[
+        float, Meta(ge=0, le=3600, description="Wait before an alert event that failed (database down) is retried.")
+    ] = 5.0
+    outbox_interval_seconds: Annotated[
+        float, Meta(gt=0, le=3600, description="How often the notify role re-publishes unpublished incident events.")
+    ] = 5.0
+    outbox_min_age_seconds: Annotated[
+        float,
+        Meta(ge=0, le=3600, description="Age after which the sweeper re-publishes an unpublished incident event."),
+    ] = 5.0
+    outbox_lease_seconds: Annotated[
+        float, Meta(ge=1, le=86400, description="How long one notify instance holds the incident outbox sweep.")
+    ] = 30.0
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     data_dir: Annotated[
         str, Meta(min_length=1, description="Directory of all embedded state: bus, index, database, objects.")
@@ -302,6 +395,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         Literal["debug", "info", "warning", "error"], Meta(description="Lowest level of Mintlog's own logs.")
     ] = "info"
     log_format: Annotated[Literal["json", "text"], Meta(description="Format of Mintlog's own logs.")] = "json"
+    egress_allow: Annotated[
+        tuple[CidrText, ...],
+        Meta(description="CIDRs outbound calls (webhooks) may reach although private or loopback, comma-separated."),
+    ] = ()
     http: HttpSettings = msgspec.field(default_factory=HttpSettings)
     nats: NatsSettings = msgspec.field(default_factory=NatsSettings)
     store: StoreSettings = msgspec.field(default_factory=StoreSettings)
@@ -314,6 +411,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     retention: RetentionSettings = msgspec.field(default_factory=RetentionSettings)
     search: SearchSettings = msgspec.field(default_factory=SearchSettings)
     tail: TailSettings = msgspec.field(default_factory=TailSettings)
+    incidents: IncidentSettings = msgspec.field(default_factory=IncidentSettings)
+    alert: AlertSettings = msgspec.field(default_factory=AlertSettings)
+    notify: NotifySettings = msgspec.field(default_factory=NotifySettings)
 
     @property
     def data_path(self) -> Path:

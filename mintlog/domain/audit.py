@@ -28,6 +28,18 @@ AuditAction = Literal[
     "key.create",
     "key.revoke",
     "key.rotate",
+    "incident.create",
+    "incident.update",
+    "incident.comment",
+    "silence.create",
+    "silence.expire",
+    "alert_rule.create",
+    "alert_rule.update",
+    "alert_rule.delete",
+    "channel.create",
+    "channel.update",
+    "channel.delete",
+    "delivery.retry",
 ]
 AUDIT_ACTIONS: tuple[AuditAction, ...] = (
     "tenant.create",
@@ -36,6 +48,18 @@ AUDIT_ACTIONS: tuple[AuditAction, ...] = (
     "key.create",
     "key.revoke",
     "key.rotate",
+    "incident.create",
+    "incident.update",
+    "incident.comment",
+    "silence.create",
+    "silence.expire",
+    "alert_rule.create",
+    "alert_rule.update",
+    "alert_rule.delete",
+    "channel.create",
+    "channel.update",
+    "channel.delete",
+    "delivery.retry",
 )
 
 AuditResult = Literal["ok", "denied", "error"]

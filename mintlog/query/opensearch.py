@@ -2,11 +2,12 @@
 
 The mapping this targets: `message` text (analyzed like Tantivy's `mintlog_text`, see
 `MESSAGE_ANALYSIS`), `service`, `level`, `host`, `trace_id`, `span_id`, `source` and `id` keyword,
-`timestamp` date (`date_nanos` for microsecond-exact ranges), and `fields` flat_object indexed from
-`mintlog.query.values.indexed_field_values(event.fields)`. flat_object keeps every leaf as the keyword
-`fields.<key>=<text>` in its `fields._valueAndPath` subfield; `fields.*` clauses query that subfield
-directly, so keys are matched exactly (no prefix or sibling confusion) and numeric ranges are regexps over
-the texts, the same regexps the Tantivy store runs.
+`timestamp` date (`date_nanos` for microsecond-exact ranges), and `field_pairs` keyword holding
+`fields.<key>=<text>` for every value text of `event.fields` (`mintlog.query.values.field_pairs`; the
+same terms a `flat_object` keeps in its `_valueAndPath` subfield, which OpenSearch 2.19 rewrites queries
+on, so Mintlog writes and queries its own copy). `fields.*` clauses query `field_pairs`, so keys are
+matched exactly (no prefix or sibling confusion) and numeric ranges are regexps over the texts, the same
+regexps the Tantivy store runs.
 
 Every clause is a filter (no scoring): results are sorted by time, not relevance.
 """
@@ -37,10 +38,10 @@ from mintlog.query.patterns import decimal_range_pattern, lucene_escape
 from mintlog.query.text import MAX_WORD_BYTES
 from mintlog.query.timebounds import resolve_time
 
-__all__ = ["FIELDS_VALUE_AND_PATH", "MESSAGE_ANALYSIS", "to_opensearch"]
+__all__ = ["FIELD_PAIRS", "MESSAGE_ANALYSIS", "to_opensearch"]
 
-FIELDS_VALUE_AND_PATH = "fields._valueAndPath"
-"""The flat_object subfield holding `fields.<key>=<text>` for every leaf of `fields`."""
+FIELD_PAIRS = "field_pairs"
+"""The keyword field holding `fields.<key>=<text>` for every value text of `fields`."""
 _PATH_PREFIX = "fields."
 _DATE_FORMAT = "strict_date_optional_time_nanos"
 
@@ -82,7 +83,7 @@ def _compile(node: Node, now: datetime) -> dict[str, Any]:
             key = field_key(field)
             if key is None:
                 return {"term": {field: value}}
-            exact = {"term": {FIELDS_VALUE_AND_PATH: f"{_PATH_PREFIX}{key}={value}"}}
+            exact = {"term": {FIELD_PAIRS: f"{_PATH_PREFIX}{key}={value}"}}
             if number is None:
                 return exact
             return _any_of([exact, _pairs_range(key, number, number, True, True)])
@@ -91,7 +92,7 @@ def _compile(node: Node, now: datetime) -> dict[str, Any]:
             if key is None:
                 return {"wildcard": {field: {"value": pattern}}}
             prefix = _wildcard_escape(f"{_PATH_PREFIX}{key}=")
-            return {"wildcard": {FIELDS_VALUE_AND_PATH: {"value": prefix + pattern}}}
+            return {"wildcard": {FIELD_PAIRS: {"value": prefix + pattern}}}
         case NumberRange(field=field, lower=lower, upper=upper):
             key = field_key(field)
             assert key is not None  # the parser only makes ranges on fields.*
@@ -102,7 +103,7 @@ def _compile(node: Node, now: datetime) -> dict[str, Any]:
             key = field_key(field)
             if key is None:
                 return {"exists": {"field": field}}
-            return {"prefix": {FIELDS_VALUE_AND_PATH: f"{_PATH_PREFIX}{key}="}}
+            return {"prefix": {FIELD_PAIRS: f"{_PATH_PREFIX}{key}="}}
         case And(clauses=clauses):
             return _and(clauses, now)
         case Or(clauses=clauses):
@@ -135,7 +136,7 @@ def _pairs_range(
     if pattern is None:
         return {"match_none": {}}
     regexp = f"{lucene_escape(f'{_PATH_PREFIX}{key}=')}({pattern})"
-    return {"regexp": {FIELDS_VALUE_AND_PATH: {"value": regexp, "flags": "NONE"}}}
+    return {"regexp": {FIELD_PAIRS: {"value": regexp, "flags": "NONE"}}}
 
 
 def _time_range(node: TimeRange, now: datetime) -> dict[str, Any]:

@@ -11,11 +11,11 @@ import pytest
 from mintlog.domain.events import FieldValue, LogEvent
 from mintlog.query import QuerySyntaxError, parse
 from mintlog.query.matcher import to_matcher
-from mintlog.query.opensearch import FIELDS_VALUE_AND_PATH, MESSAGE_ANALYSIS, to_opensearch
+from mintlog.query.opensearch import FIELD_PAIRS, MESSAGE_ANALYSIS, to_opensearch
 from mintlog.query.values import value_texts
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
-VP = FIELDS_VALUE_AND_PATH
+VP = FIELD_PAIRS  # the keyword the store fills with `fields.<key>=<text>` (never flat_object's `_valueAndPath`)
 
 
 def dsl(query: str) -> dict[str, Any]:
@@ -158,7 +158,7 @@ def test_each_construct_compiles_to_its_dsl(query: str, expected: dict[str, Any]
 )
 def test_the_regexp_accepts_exactly_the_texts_the_language_says(query: str, key: str, values: list[FieldValue]) -> None:
     # Python's `re` reads the generated Lucene regexps the same way for the syntax they use, so the DSL can
-    # be evaluated on the `fields.<key>=<text>` term flat_object indexes, and compared with the matcher.
+    # be evaluated on the `fields.<key>=<text>` term `field_pairs` holds, and compared with the matcher.
     clause = dsl(query)
     alternatives = clause["bool"]["should"] if "bool" in clause else [clause]
     terms = {alternative["term"][VP] for alternative in alternatives if "term" in alternative}

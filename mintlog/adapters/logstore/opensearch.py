@@ -13,6 +13,8 @@ first write from the index template `{prefix}` that `start` installs. Guarantees
 - `search` asks only the tenant's indices whose day can hold a match (`opensearch_search`) and filters
   on the tenant id as well, orders by `(timestamp, id)` exactly (microseconds), pages with
   `search_after`, and counts exactly up to `total_cap`. No index in range is an empty page.
+- `aggregate` runs native aggregations over the same indices with the same filters
+  (`opensearch_aggregate`), exact counts across days, the answer shaped like the Tantivy store's.
 - `drop_partitions_before` deletes the tenant's daily indices older than a day, by explicit name.
 - Timestamps must lie between 1970-01-01 and 2262-04-11 (OpenSearch's `date_nanos`); an event outside is
   refused like any other 4xx (`mapper_parsing_exception`), where the Tantivy store would keep it.
@@ -30,6 +32,7 @@ import msgspec
 from opensearchpy import AsyncOpenSearch
 
 from mintlog.adapters.logstore.days import day_range
+from mintlog.adapters.logstore.opensearch_aggregate import aggregate_indices, check_aggregate_query
 from mintlog.adapters.logstore.opensearch_bulk import (
     BulkItem,
     BulkPolicy,
@@ -57,7 +60,7 @@ from mintlog.adapters.logstore.opensearch_search import (
     selected_days,
 )
 from mintlog.domain.events import LogEvent
-from mintlog.errors import NotImplementedByStore, StoreUnavailable
+from mintlog.errors import StoreUnavailable
 from mintlog.ports.aggregation import AggregateQuery, AggregateResult
 from mintlog.ports.logstore import SearchPage, SearchQuery
 from mintlog.query.opensearch import to_opensearch
@@ -258,12 +261,26 @@ class OpenSearchLogStore:
     # --- aggregations --------------------------------------------------------------------------------
 
     async def aggregate(self, query: AggregateQuery) -> AggregateResult:
-        """Not implemented yet."""
-        # Not built yet (issue 4, part 4 on OpenSearch): the mapping already has what it needs (keyword doc
-        # values, `date_nanos` timestamps, `field_pairs` keywords, `field_numbers` for numeric metrics).
-        raise NotImplementedByStore(
-            "aggregations are not available on the OpenSearch store yet; use the embedded store for them"
+        """Group and summarize the events of `query.tenant_id` (`opensearch_aggregate`; shape in the port).
+
+        Raises `ValueError` for a group or metric on a field the port does not allow, `QuerySyntaxError`
+        when a time bound of the node cannot be resolved, `BadRequest` (`too_many_buckets`) when more than
+        `MAX_TRACKED_BUCKETS` distinct buckets would be merged, `StoreUnavailable` when the cluster fails.
+        """
+        client = self._connected()
+        check_aggregate_query(query)
+        first_day, last_day = day_range(
+            SearchQuery(tenant_id=query.tenant_id, node=query.node, now=query.now, start=query.start, end=query.end)
         )
+        node_dsl = to_opensearch(query.node, query.now)
+        days: list[date] = []
+        index = ""
+        if query.tenant_id and (first_day is None or last_day is None or first_day <= last_day):
+            base = tenant_index_base(self._prefix, query.tenant_id)
+            existing = await self._tenant_indices(client, base, expand_wildcards="open")
+            days = selected_days(existing, first_day, last_day)
+            index = index_expression(base, days, existing)
+        return await aggregate_indices(client, index, days, query, node_dsl)
 
     # --- retention -----------------------------------------------------------------------------------
 

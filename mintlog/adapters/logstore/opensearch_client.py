@@ -7,6 +7,7 @@ process on the embedded store never loads the client.
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Generator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,6 +21,10 @@ from opensearchpy.exceptions import ImproperlyConfigured, OpenSearchException, T
 from opensearchpy.serializer import JSONSerializer
 
 from mintlog.errors import StoreUnavailable
+
+# aiohttp warns about every raw-bytes body over 1 MiB; bulk bodies are up to `bulk_max_bytes` on purpose
+# (fewer, larger requests index faster), and a single transport write of them does not block the loop.
+warnings.filterwarnings("ignore", message="Sending a large body directly with raw bytes", category=ResourceWarning)
 
 __all__ = [
     "ClusterOptions",

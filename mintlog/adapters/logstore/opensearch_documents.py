@@ -8,8 +8,8 @@ timestamps with their UTC offset, the types inside `fields`), as with the Tantiv
 `fields.user_id: u1` from Dashboards or other tools) and as `field_pairs`, the keyword terms
 `fields.<key>=<text>` (`FIELD_PAIRS_PREFIX` + `mintlog.query.values.field_pairs`). Mintlog's own queries use
 `field_pairs`: OpenSearch 2.19 rewrites every query naming `fields._valueAndPath` (it prepends the field
-name to the value), so the terms `mintlog.query.opensearch` compiles for that subfield are run on
-`field_pairs` instead, which holds exactly those terms (see `opensearch_search.adapt_query`).
+name to the value), so `mintlog.query.opensearch` compiles `fields.*` clauses to `field_pairs`, which holds
+exactly those terms.
 """
 
 from __future__ import annotations

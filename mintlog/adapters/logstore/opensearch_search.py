@@ -8,11 +8,9 @@
 - Hits are sorted by `timestamp` (`date_nanos`, exact microseconds) then `id`, both in the query's order;
   `SearchQuery.after` becomes `search_after`, which the total ignores.
 - `track_total_hits` is `total_cap + 1`: a total above the cap is reported as the cap and a lower bound.
-- The compiled query is adapted to the index (`adapt_query`): clauses on `fields._valueAndPath` run on
-  the `field_pairs` keyword (same terms; OpenSearch 2.19 rewrites queries naming the flat_object
-  subfield), and `date_nanos`, which refuses range bounds before 1970 or after 2262-04-11 that the query
-  language allows, gets them clamped to that span, which keeps their meaning because no stored event lies
-  outside it.
+- The compiled query is adapted to the index (`adapt_query`): `date_nanos` refuses range bounds before
+  1970 or after 2262-04-11 that the query language allows, so they are clamped to that span, which keeps
+  their meaning because no stored event lies outside it.
 """
 
 from __future__ import annotations
@@ -23,11 +21,10 @@ from typing import Any
 
 import msgspec
 
-from mintlog.adapters.logstore.opensearch_documents import FIELD_PAIRS, decode_event, utc_instant
+from mintlog.adapters.logstore.opensearch_documents import decode_event, utc_instant
 from mintlog.domain.events import LogEvent
 from mintlog.errors import StoreUnavailable
 from mintlog.ports.logstore import SearchQuery
-from mintlog.query.opensearch import FIELDS_VALUE_AND_PATH
 
 __all__ = [
     "FILTER_PATH",
@@ -110,9 +107,8 @@ def _clamped_bounds(bounds: dict[str, Any]) -> dict[str, Any]:
 def adapt_query(dsl: Any) -> Any:
     """`dsl` (from `mintlog.query.opensearch`) as the index needs it, matching the same events.
 
-    Every clause on `fields._valueAndPath` names `field_pairs` instead, and every `range` on `timestamp`
-    is clamped to what `date_nanos` accepts. Bounds are compared as the fixed-width RFC 3339 texts the
-    compiler writes, which sort like the instants they name.
+    Every `range` on `timestamp` is clamped to what `date_nanos` accepts. Bounds are compared as the
+    fixed-width RFC 3339 texts the compiler writes, which sort like the instants they name.
     """
     if isinstance(dsl, list):
         return [adapt_query(item) for item in dsl]  # pyright: ignore[reportUnknownVariableType]
@@ -124,8 +120,6 @@ def adapt_query(dsl: Any) -> Any:
             ranges: dict[str, Any] = dict(value)  # pyright: ignore[reportUnknownArgumentType]
             ranges["timestamp"] = _clamped_bounds(ranges["timestamp"])
             result[key] = ranges
-        elif key == FIELDS_VALUE_AND_PATH:
-            result[FIELD_PAIRS] = adapt_query(value)
         else:
             result[str(key)] = adapt_query(value)  # pyright: ignore[reportUnknownArgumentType]
     return result

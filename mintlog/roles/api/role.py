@@ -4,17 +4,23 @@ from __future__ import annotations
 
 from litestar.types import ASGIApp
 
+from mintlog.egress import EgressPolicy
 from mintlog.http.app import create_app
 from mintlog.http.guards import make_requires
 from mintlog.http.ratelimit import KeyRateLimits
 from mintlog.http.server import HttpServer
 from mintlog.roles.api.admin_tenants import admin_tenant_routes
 from mintlog.roles.api.aggregate import aggregate_routes
+from mintlog.roles.api.alert_rules import alert_rule_routes
 from mintlog.roles.api.audit import audit_routes
 from mintlog.roles.api.auditing import AuditTrail, audited_requires
+from mintlog.roles.api.channels import channel_routes
+from mintlog.roles.api.deliveries import delivery_routes
+from mintlog.roles.api.incidents import incident_routes
 from mintlog.roles.api.key_service import KeyService
 from mintlog.roles.api.keys import admin_key_routes, own_key_routes
 from mintlog.roles.api.routes import api_routes
+from mintlog.roles.api.silences import silence_routes
 from mintlog.roles.api.tail import tail_routes
 from mintlog.roles.api.tail_hub import TailHub
 from mintlog.runtime import Runtime
@@ -49,6 +55,18 @@ def build_api_app(runtime: Runtime, tails: TailHub | None = None) -> ASGIApp:
             *admin_key_routes(keys, trail, requires=audited),
             *own_key_routes(keys, trail, requires=audited),
             *audit_routes(runtime.metadata, requires=requires),
+            *incident_routes(runtime.incidents, runtime.bus, trail, requires=audited),
+            *silence_routes(runtime.incidents, trail, requires=audited),
+            *channel_routes(
+                runtime.notifications,
+                trail,
+                requires=audited,
+                egress=EgressPolicy.from_setting(settings.egress_allow),
+            ),
+            *delivery_routes(runtime.notifications, trail, requires=audited),
+            *alert_rule_routes(
+                runtime.alert_rules, trail, requires=audited, max_rules_per_tenant=settings.alert.max_rules_per_tenant
+            ),
         ],
         metrics=runtime.metrics,
         readiness_checks={

@@ -1,9 +1,17 @@
-"""The notify role. Channels and deliveries arrive with issue 5; until then it delivers nothing."""
+"""The notify role: incident events become signed webhooks (`DeliveryWorker`), and alert events become
+incidents (the incident worker).
+
+Any number of instances share the durable consumers; each delivery attempt is claimed through the database, so
+exactly one instance makes it.
+"""
 
 from __future__ import annotations
 
 import logging
 
+from mintlog.egress import EgressClient, EgressPolicy
+from mintlog.roles.notify.delivery_worker import DeliveryWorker
+from mintlog.roles.notify.incident_worker import IncidentWorker
 from mintlog.runtime import Runtime
 
 __all__ = ["NotifyRole"]
@@ -12,15 +20,31 @@ logger = logging.getLogger(__name__)
 
 
 class NotifyRole:
-    """Will deliver notifications and open incidents; today it only takes its place in the process."""
+    """Runs the delivery worker (and the incident worker) of this process."""
 
     name = "notify"
 
     def __init__(self, runtime: Runtime) -> None:
         self._runtime = runtime
+        settings = runtime.settings
+        policy = EgressPolicy.from_setting(settings.egress_allow)
+        self.deliveries = DeliveryWorker(
+            bus=runtime.bus,
+            notifications=runtime.notifications,
+            client=EgressClient(policy, max_connections=settings.notify.concurrency),
+            settings=settings.notify,
+            pipeline=settings.pipeline,
+            metrics=runtime.metrics,
+            grace_seconds=settings.http.shutdown_grace_seconds,
+        )
+        self.incidents = IncidentWorker(runtime)
 
     async def start(self) -> None:
-        logger.info("notify role started: no notification channels exist in this version, nothing to deliver")
+        await self.deliveries.start()
+        await self.incidents.start()
+        logger.info("notify role started")
 
     async def stop(self) -> None:
+        await self.incidents.stop(self._runtime.settings.http.shutdown_grace_seconds)
+        await self.deliveries.stop()
         logger.info("notify role stopped")

@@ -1,0 +1,199 @@
+"""Notification channels and webhook deliveries: the records, the header rules and the retry schedule.
+Pure code, no I/O.
+
+A delivery is one incident event sent to one channel. Its id (`delivery_id`) is derived from the two, and it
+is the `webhook-id` of every attempt. Its life: `pending` → `sending` (claimed by one sender) → `delivered`;
+or → `failed` (an attempt failed, the next is scheduled at `next_attempt_at`) → `sending` → …; or → `dead`
+(the last attempt failed, the channel was disabled by a 410, or it was deleted). `POST …/retry` puts any
+delivery that is not being sent back to `pending` with a fresh round of attempts.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+import msgspec
+
+__all__ = [
+    "DELIVERY_STATUSES",
+    "FORBIDDEN_HEADERS",
+    "MAX_HEADERS",
+    "Channel",
+    "ChannelChanges",
+    "ChannelType",
+    "Delivery",
+    "DeliveryFilter",
+    "DeliveryOutcome",
+    "DeliveryStatus",
+    "header_problem",
+    "new_channel_id",
+    "retry_delay",
+]
+
+ChannelType = Literal["webhook"]
+DeliveryStatus = Literal["pending", "sending", "delivered", "failed", "dead"]
+DELIVERY_STATUSES: tuple[DeliveryStatus, ...] = ("pending", "sending", "delivered", "failed", "dead")
+
+MAX_HEADERS = 20
+MAX_HEADER_VALUE_LENGTH = 2048
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}")
+# Hop-by-hop headers belong to one connection; the others Mintlog sets itself, and letting a channel set
+# them would forge the signature or break the request framing.
+FORBIDDEN_HEADERS = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "content-length",
+        "content-type",
+        "content-encoding",
+        "expect",
+    }
+)
+
+
+class Channel(msgspec.Struct, frozen=True, kw_only=True):
+    """A webhook channel. `secret` signs its webhooks and is never shown after creation.
+
+    `is_active` false means nothing is sent to it: switched off over the API, or disabled because its
+    receiver answered 410 Gone (`disabled_reason` and `disabled_at` say which and when).
+    """
+
+    id: str
+    tenant_id: str
+    name: str
+    channel_type: ChannelType
+    url: str
+    headers: dict[str, str]
+    secret: str
+    is_active: bool
+    created_at: datetime
+    updated_at: datetime
+    disabled_reason: str | None = None
+    disabled_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelChanges:
+    """What an update changes; None leaves a member as it is. Activating a channel clears why it was disabled."""
+
+    name: str | None = None
+    url: str | None = None
+    headers: dict[str, str] | None = None
+    secret: str | None = None
+    is_active: bool | None = None
+
+
+class Delivery(msgspec.Struct, frozen=True, kw_only=True):
+    """One incident event for one channel, with the state of its attempts.
+
+    `attempts` counts every attempt ever made (a sender that crashed mid-attempt counts too);
+    `round_attempts` counts those since the delivery was created or last retried by hand, and drives the
+    schedule and the attempt limit. `claimed_by`/`claim_expires_at` name the sender that owns the attempt in
+    progress (status `sending`); once the claim expires any sender may take the delivery over.
+    """
+
+    id: str
+    tenant_id: str
+    channel_id: str
+    event_id: str
+    event_type: str
+    incident_id: str | None
+    payload: bytes
+    status: DeliveryStatus
+    attempts: int
+    round_attempts: int
+    next_attempt_at: datetime
+    created_at: datetime
+    claimed_by: str | None = None
+    claim_expires_at: datetime | None = None
+    last_attempt_at: datetime | None = None
+    last_error: str | None = None
+    last_status_code: int | None = None
+    last_duration_ms: int | None = None
+    delivered_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryOutcome:
+    """The result of one attempt, as the sender records it.
+
+    `status` is `delivered`, `failed` (retry at `next_attempt_at`) or `dead`; `disable_channel` carries the
+    reason when the channel must be switched off too (a 410)."""
+
+    status: Literal["delivered", "failed", "dead"]
+    attempted_at: datetime
+    duration_ms: int | None
+    status_code: int | None
+    error: str | None
+    next_attempt_at: datetime | None = None
+    disable_channel: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryFilter:
+    """A page of deliveries: filters (None matches all) and the (created_at, id) after which to start."""
+
+    status: DeliveryStatus | None = None
+    channel_id: str | None = None
+    event_id: str | None = None
+    before: tuple[datetime, str] | None = None
+    limit: int = 50
+
+
+def new_channel_id() -> str:
+    """A fresh, unguessable channel id (`chn_` and 16 hex digits)."""
+    import secrets
+
+    return f"chn_{secrets.token_hex(8)}"
+
+
+def header_problem(headers: Mapping[str, str]) -> tuple[str, str] | None:
+    """(field, reason) for the first header a channel may not set, or None when all are fine.
+
+    At most `MAX_HEADERS`; names are HTTP tokens; values at most 2048 characters without CR, LF or NUL;
+    no hop-by-hop, framing or `webhook-*` header (Mintlog sets those).
+    """
+    if len(headers) > MAX_HEADERS:
+        return "config.headers", f"at most {MAX_HEADERS} headers are allowed, got {len(headers)}"
+    seen: set[str] = set()
+    for name, value in headers.items():
+        field = f"config.headers.{name}"
+        lowered = name.lower()
+        if not _HEADER_NAME.fullmatch(name):
+            return field, f"header name {name!r} is not a valid HTTP header name"
+        if lowered in seen:
+            return field, f"header {name!r} is given twice"
+        seen.add(lowered)
+        if lowered in FORBIDDEN_HEADERS or lowered.startswith("webhook-"):
+            return field, f"header {name!r} is set by Mintlog (or is hop-by-hop) and cannot be configured"
+        if len(value) > MAX_HEADER_VALUE_LENGTH:
+            return field, f"header {name!r} is longer than {MAX_HEADER_VALUE_LENGTH} characters"
+        if any(char in value for char in "\r\n\0"):
+            return field, f"header {name!r} contains a line break or NUL"
+    return None
+
+
+def retry_delay(
+    round_attempts: int,
+    delays: Sequence[float],
+    jitter: float,
+    uniform: Callable[[float, float], float] = random.uniform,
+) -> float:
+    """Seconds to wait after the `round_attempts`-th failed attempt: `delays[n-1]` (the last one repeats),
+    scaled by a random factor in [1 - jitter, 1 + jitter] so that retries of many deliveries spread out."""
+    base = delays[min(max(round_attempts, 1), len(delays)) - 1]
+    return max(0.0, base * uniform(1.0 - jitter, 1.0 + jitter)) if jitter > 0 else base

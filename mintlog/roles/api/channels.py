@@ -1,0 +1,350 @@
+"""Notification channel routes under `/v1/notifications/channels` (scopes `notifications:read`/`:write`).
+
+Guarantees:
+- the secret is write-only: no answer ever holds it, except the create answer when Mintlog generated it
+  (a `whsec_…` Standard Webhooks secret, when the body names none), which shows it this once;
+- `config.url` is checked by the egress guard at create and update time (http/https only; loopback, private,
+  link-local, metadata and other internal addresses refused unless `MINTLOG_EGRESS_ALLOW` allows them): a
+  refused URL is a 422 whose `field` is `config.url`. The check runs again before every connection;
+- `config.headers` are bounded (20 headers, 2048 characters each) and may not set hop-by-hop, framing or
+  `webhook-*` headers (422 naming the header); values of credential-like headers are masked in answers;
+- another tenant's channel id answers 404 on every verb; every write is in the audit log.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+from litestar import Request, delete, get, patch, post, put
+from litestar.params import FromPath, QueryParameter
+from msgspec import UNSET, Meta, UnsetType
+
+from mintlog.domain.channels import Channel, ChannelChanges, header_problem, new_channel_id
+from mintlog.domain.webhooks import channel_test_payload, generate_secret, signature_headers
+from mintlog.egress import EgressClient, EgressPolicy, EgressRefused, check_url
+from mintlog.errors import NotFound
+from mintlog.http.guards import Guard, principal_of
+from mintlog.ports.notifications import NotificationStore
+from mintlog.roles.api.auditing import AuditTrail, audit_opt
+from mintlog.roles.api.pagination import (
+    decode_time_cursor,
+    encode_time_cursor,
+    parse_limit,
+    refuse_unknown_parameters,
+)
+from mintlog.roles.api.wire import decode_body, invalid_field, read_body
+
+__all__ = [
+    "ChannelCreate",
+    "ChannelPage",
+    "ChannelTestResult",
+    "ChannelUpdate",
+    "ChannelView",
+    "channel_routes",
+    "channel_view",
+]
+
+_BASE = "/v1/notifications/channels"
+_LIST_PARAMETERS = frozenset({"limit", "cursor"})
+_TEST_TIMEOUT_SECONDS = 10.0
+_MASKED = "****"
+_SENSITIVE_HEADER = re.compile(r"authorization|cookie|token|secret|key|password|signature", re.IGNORECASE)
+
+ChannelName = Annotated[str, Meta(min_length=1, max_length=200)]
+Url = Annotated[str, Meta(min_length=1, max_length=2048)]
+Secret = Annotated[str, Meta(min_length=1, max_length=200)]
+
+
+class WebhookConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The `config` of a webhook channel. Without `secret`, Mintlog generates one."""
+
+    url: Url
+    secret: Secret | None = None
+    headers: dict[str, str] = msgspec.field(default_factory=lambda: {})
+
+
+class WebhookConfigUpdate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The members of `config` to change; absent ones stay."""
+
+    url: Url | UnsetType = UNSET
+    secret: Secret | UnsetType = UNSET
+    headers: dict[str, str] | UnsetType = UNSET
+
+
+class ChannelCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """`POST /v1/notifications/channels` (the seed's body)."""
+
+    name: ChannelName
+    config: WebhookConfig
+    channel_type: Literal["webhook"] = "webhook"
+    is_active: bool = True
+
+
+class ChannelUpdate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """`PUT`/`PATCH …/channels/{id}`: the members given replace the channel's, the others are kept.
+    `is_active: true` re-enables a channel disabled by a 410 and clears the reason."""
+
+    name: ChannelName | UnsetType = UNSET
+    config: WebhookConfigUpdate | UnsetType = UNSET
+    is_active: bool | UnsetType = UNSET
+
+
+class WebhookConfigView(msgspec.Struct, frozen=True, kw_only=True):
+    """A webhook's config as shown: never the secret, credential-like header values masked."""
+
+    url: str
+    headers: dict[str, str]
+    has_secret: bool
+
+
+class ChannelView(msgspec.Struct, frozen=True, kw_only=True):
+    """A channel as the API shows it. `disabled_reason`/`disabled_at` say why and since when it is inactive."""
+
+    id: str
+    name: str
+    channel_type: str
+    config: WebhookConfigView
+    is_active: bool
+    disabled_reason: str | None
+    disabled_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class CreatedChannelView(ChannelView, frozen=True, kw_only=True):
+    """A channel just created; `secret` is present only when Mintlog generated it, and only this once."""
+
+    secret: str | UnsetType = UNSET
+
+
+class ChannelPage(msgspec.Struct, frozen=True, kw_only=True):
+    """One page of channels, oldest first."""
+
+    items: list[ChannelView]
+    next_cursor: str | None
+
+
+class ChannelTestResult(msgspec.Struct, frozen=True, kw_only=True):
+    """What the test event got: `delivered` for a 2xx, else the status (if any) and the error."""
+
+    delivered: bool
+    status_code: int | None
+    duration_ms: int
+    error: str | None
+    webhook_id: str
+
+
+_create_decoder = msgspec.json.Decoder(ChannelCreate)
+_update_decoder = msgspec.json.Decoder(ChannelUpdate)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _masked_headers(headers: dict[str, str]) -> dict[str, str]:
+    return {name: _MASKED if _SENSITIVE_HEADER.search(name) else value for name, value in headers.items()}
+
+
+def channel_view(channel: Channel) -> ChannelView:
+    return ChannelView(
+        id=channel.id,
+        name=channel.name,
+        channel_type=channel.channel_type,
+        config=WebhookConfigView(url=channel.url, headers=_masked_headers(channel.headers), has_secret=True),
+        is_active=channel.is_active,
+        disabled_reason=channel.disabled_reason,
+        disabled_at=channel.disabled_at,
+        created_at=channel.created_at,
+        updated_at=channel.updated_at,
+    )
+
+
+def _not_found(channel_id: str) -> NotFound:
+    return NotFound(f"no notification channel {channel_id!r} in this tenant", code="channel_not_found")
+
+
+async def _check_config(url: str | None, headers: dict[str, str] | None, policy: EgressPolicy) -> None:
+    if headers is not None:
+        problem = header_problem(headers)
+        if problem is not None:
+            field, reason = problem
+            raise invalid_field(field, reason)
+    if url is not None:
+        try:
+            await check_url(url, policy)
+        except EgressRefused as exc:
+            raise invalid_field("config.url", f"`config.url` is refused: {exc.reason}") from None
+
+
+def channel_routes(
+    store: NotificationStore,
+    trail: AuditTrail,
+    *,
+    requires: Callable[[str], Guard],
+    egress: EgressPolicy,
+    clock: Callable[[], datetime] = _utcnow,
+) -> list[Any]:
+    """The channel routes: CRUD plus `POST …/{id}/test`."""
+
+    async def owned(tenant_id: str, channel_id: str) -> Channel:
+        channel = await store.get_channel(tenant_id, channel_id)
+        if channel is None:
+            raise _not_found(channel_id)
+        return channel
+
+    @post(
+        _BASE,
+        guards=[requires("notifications:write")],
+        status_code=201,
+        opt=audit_opt("channel.create", "channel"),
+        summary="Create a webhook channel.",
+        description=(
+            'Body: {"name", "channel_type": "webhook", "config": {"url", "secret", "headers"}}. Without a secret, '
+            "a whsec_ secret is generated and shown in this answer only."
+        ),
+    )
+    async def create_channel(request: Request[Any, Any, Any]) -> CreatedChannelView:
+        principal = principal_of(request)
+        async with trail.record(
+            principal, "channel.create", target_type="channel", tenant_id=principal.tenant_id
+        ) as note:
+            body = decode_body(await read_body(request.stream()), _create_decoder)
+            await _check_config(body.config.url, body.config.headers, egress)
+            now = clock()
+            generated = generate_secret() if body.config.secret is None else None
+            channel = Channel(
+                id=new_channel_id(),
+                tenant_id=principal.tenant_id,
+                name=body.name,
+                channel_type=body.channel_type,
+                url=body.config.url,
+                headers=dict(body.config.headers),
+                secret=generated or body.config.secret or "",
+                is_active=body.is_active,
+                created_at=now,
+                updated_at=now,
+                disabled_reason=None if body.is_active else "switched off over the API",
+                disabled_at=None if body.is_active else now,
+            )
+            await store.create_channel(channel)
+            note.target_id = channel.id
+            note.detail = {"name": channel.name, "url": channel.url, "secret_generated": generated is not None}
+        view = channel_view(channel)
+        return CreatedChannelView(**msgspec.structs.asdict(view), secret=generated if generated else UNSET)
+
+    @get(
+        _BASE,
+        guards=[requires("notifications:read")],
+        summary="List notification channels, oldest first (never their secrets).",
+        description="Query: limit (1-200, default 50), cursor (the previous page's next_cursor).",
+    )
+    async def list_channels(
+        request: Request[Any, Any, Any],
+        limit: Annotated[str | None, QueryParameter(name="limit", required=False)] = None,
+        cursor: Annotated[str | None, QueryParameter(name="cursor", required=False)] = None,
+    ) -> ChannelPage:
+        principal = principal_of(request)
+        refuse_unknown_parameters(request.query_params, _LIST_PARAMETERS)
+        size = parse_limit(limit)
+        channels = await store.list_channels(principal.tenant_id, after=decode_time_cursor(cursor), limit=size + 1)
+        page = channels[:size]
+        next_cursor = encode_time_cursor(page[-1].created_at, page[-1].id) if len(channels) > size else None
+        return ChannelPage(items=[channel_view(channel) for channel in page], next_cursor=next_cursor)
+
+    @get(f"{_BASE}/{{channel_id:str}}", guards=[requires("notifications:read")], summary="Get a channel.")
+    async def get_channel(request: Request[Any, Any, Any], channel_id: FromPath[str]) -> ChannelView:
+        return channel_view(await owned(principal_of(request).tenant_id, channel_id))
+
+    async def update_channel(request: Request[Any, Any, Any], channel_id: str) -> ChannelView:
+        principal = principal_of(request)
+        async with trail.record(
+            principal, "channel.update", target_type="channel", tenant_id=principal.tenant_id, target_id=channel_id
+        ) as note:
+            body = decode_body(await read_body(request.stream()), _update_decoder)
+            config = body.config if not isinstance(body.config, UnsetType) else WebhookConfigUpdate()
+            url = None if isinstance(config.url, UnsetType) else config.url
+            headers = None if isinstance(config.headers, UnsetType) else config.headers
+            await owned(principal.tenant_id, channel_id)
+            await _check_config(url, headers, egress)
+            changes = ChannelChanges(
+                name=None if isinstance(body.name, UnsetType) else body.name,
+                url=url,
+                headers=headers,
+                secret=None if isinstance(config.secret, UnsetType) else config.secret,
+                is_active=None if isinstance(body.is_active, UnsetType) else body.is_active,
+            )
+            updated = await store.update_channel(principal.tenant_id, channel_id, changes, updated_at=clock())
+            if updated is None:
+                raise _not_found(channel_id)
+            note.detail = {
+                "changed": sorted(
+                    name
+                    for name in ("name", "url", "headers", "secret", "is_active")
+                    if getattr(changes, name) is not None
+                )
+            }
+        return channel_view(updated)
+
+    @put(
+        f"{_BASE}/{{channel_id:str}}",
+        guards=[requires("notifications:write")],
+        opt=audit_opt("channel.update", "channel"),
+        summary="Update a channel: the members given replace the channel's, the others are kept.",
+    )
+    async def put_channel(request: Request[Any, Any, Any], channel_id: FromPath[str]) -> ChannelView:
+        return await update_channel(request, channel_id)
+
+    @patch(
+        f"{_BASE}/{{channel_id:str}}",
+        guards=[requires("notifications:write")],
+        opt=audit_opt("channel.update", "channel"),
+        summary="Same as PUT: the members given replace the channel's, the others are kept.",
+    )
+    async def patch_channel(request: Request[Any, Any, Any], channel_id: FromPath[str]) -> ChannelView:
+        return await update_channel(request, channel_id)
+
+    @delete(
+        f"{_BASE}/{{channel_id:str}}",
+        guards=[requires("notifications:write")],
+        status_code=204,
+        opt=audit_opt("channel.delete", "channel"),
+        summary="Delete a channel and its deliveries.",
+    )
+    async def delete_channel(request: Request[Any, Any, Any], channel_id: FromPath[str]) -> None:
+        principal = principal_of(request)
+        async with trail.record(
+            principal, "channel.delete", target_type="channel", tenant_id=principal.tenant_id, target_id=channel_id
+        ):
+            if not await store.delete_channel(principal.tenant_id, channel_id):
+                raise _not_found(channel_id)
+
+    @post(
+        f"{_BASE}/{{channel_id:str}}/test",
+        guards=[requires("notifications:write")],
+        status_code=200,
+        summary="Send a signed test event to the channel now and answer with what its receiver did.",
+        description="Nothing is stored and nothing is retried; a disabled channel is tested too.",
+    )
+    async def test_channel(request: Request[Any, Any, Any], channel_id: FromPath[str]) -> ChannelTestResult:
+        channel = await owned(principal_of(request).tenant_id, channel_id)
+        now = clock()
+        webhook_id = f"msg_test_{secrets.token_hex(12)}"
+        body = channel_test_payload(channel.id, channel.name, now)
+        headers = {**channel.headers, **signature_headers(channel.secret, webhook_id, int(now.timestamp()), body)}
+        async with EgressClient(egress, max_connections=1) as client:
+            result = await client.post(channel.url, body, headers, timeout_seconds=_TEST_TIMEOUT_SECONDS)
+        return ChannelTestResult(
+            delivered=result.ok,
+            status_code=result.status_code,
+            duration_ms=round(result.duration_seconds * 1000),
+            error=result.error,
+            webhook_id=webhook_id,
+        )
+
+    return [create_channel, list_channels, get_channel, put_channel, patch_channel, delete_channel, test_channel]

@@ -1,0 +1,200 @@
+"""`IncidentWorker`: turns each alert event into an incident change and publishes it as an `IncidentEvent`.
+
+It reads `ALERTS_EVENTS` (`alerts.events.>`) through the durable consumer `notify-incidents`, shared by every
+notify instance. Per alert event (see `mintlog.domain.incidents.plan_alert_change`):
+- `firing` opens an incident for its dedup key, or appends `alert_refired` to the open one;
+- `resolved` appends to the open incident, resolving it when the rule auto-resolves incidents;
+- `nodata` and `error` append a note to the open incident, if any; other transitions change nothing.
+An active silence matching the event (rule and/or labels) is named in the entry ("silenced by <id>") and in
+the event's `silenced_by`, and turns its `notify` off.
+
+Guarantees:
+- exactly one timeline entry per alert event: its id derives from the alert event's id, so a redelivery finds
+  it and only publishes its event again if it was not out yet;
+- one open incident per dedup key, however many events race (the store's partial unique index);
+- the `IncidentEvent` is published after the commit with the entry id as message id, and the message is
+  acked only then; a publish that fails leaves the entry to the outbox sweeper (`IncidentOutbox`);
+- a message that cannot be decoded, or that failed `max_deliveries` times, is dead-lettered with its reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import partial
+
+import msgspec
+
+from mintlog.domain.alerting import AlertEvent, decode_alert_event
+from mintlog.domain.incidents import plan_alert_change
+from mintlog.domain.silences import matching_silence
+from mintlog.errors import BusUnavailable, DependencyUnavailable
+from mintlog.ports.bus import BusConsumer, BusMessage
+from mintlog.ports.incidents import AppliedChange
+from mintlog.roles.notify.incident_outbox import IncidentOutbox, publish_entries
+from mintlog.runtime import Runtime
+
+__all__ = ["INCIDENT_CONSUMER", "IncidentWorker"]
+
+logger = logging.getLogger(__name__)
+
+INCIDENT_CONSUMER = "notify-incidents"
+_STREAM = "ALERTS_EVENTS"
+_FILTER = "alerts.events.>"
+_FETCH_BATCH = 32
+_FETCH_TIMEOUT_SECONDS = 1.0
+_CHANGING_STATES = frozenset({"firing", "resolved", "nodata", "error"})
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _header_safe(text: str) -> str:
+    return " ".join(text.split())[:512]
+
+
+class IncidentWorker:
+    """The notify role's incident side: the `notify-incidents` consumer and the incident outbox sweeper."""
+
+    name = "incident-worker"
+
+    def __init__(self, runtime: Runtime, *, clock: Callable[[], datetime] = _utcnow) -> None:
+        self._bus = runtime.bus
+        self._incidents = runtime.incidents
+        self._settings = runtime.settings.incidents
+        self._metrics = runtime.metrics
+        self._clock = clock
+        self.outbox = IncidentOutbox(
+            bus=runtime.bus,
+            incidents=runtime.incidents,
+            leases=runtime.metadata,
+            settings=self._settings,
+            metrics=runtime.metrics,
+            clock=clock,
+        )
+        self._consumer: BusConsumer | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+
+    async def start(self) -> None:
+        """Bind the durable consumer, then consume in the background and sweep the outbox periodically."""
+        self._consumer = await self._bus.consumer(
+            _STREAM, INCIDENT_CONSUMER, filter_subject=_FILTER, ack_wait_seconds=self._settings.ack_wait_seconds
+        )
+        self._stopping.clear()
+        self._task = asyncio.create_task(self._run(), name="incident-worker")
+        await self.outbox.start()
+
+    async def stop(self, grace_seconds: float = 10.0) -> None:
+        """Let the messages in hand finish (at most `grace_seconds`), close the consumer, stop the sweeper."""
+        self._stopping.set()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), grace_seconds)
+            except TimeoutError:
+                logger.warning("incident worker did not finish within %.1fs; unacked events come back", grace_seconds)
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
+            self._task = None
+        if self._consumer is not None:
+            await self._consumer.close()
+            self._consumer = None
+        await self.outbox.stop()
+
+    async def _run(self) -> None:
+        assert self._consumer is not None
+        while not self._stopping.is_set():
+            try:
+                messages = await self._consumer.fetch(_FETCH_BATCH, _FETCH_TIMEOUT_SECONDS)
+            except BusUnavailable as exc:
+                logger.warning("incident worker cannot fetch: %s; retrying", exc)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), self._settings.retry_delay_seconds)
+                continue
+            for message in messages:
+                await self.handle(message)
+
+    async def handle(self, message: BusMessage) -> None:
+        """Process one delivery and ack, nak or dead-letter it; never raises."""
+        try:
+            await self._handle(message)
+        except DependencyUnavailable as exc:
+            logger.warning("alert event on %s postponed: %s", message.subject, exc)
+            with contextlib.suppress(Exception):
+                await message.nak(self._settings.retry_delay_seconds)
+        except Exception:
+            logger.exception("alert event on %s failed; it will be redelivered", message.subject)
+            with contextlib.suppress(Exception):
+                await message.nak(self._settings.retry_delay_seconds)
+
+    async def _handle(self, message: BusMessage) -> None:
+        if message.num_delivered > self._settings.max_deliveries:
+            await self._dead_letter(message, "too_many_deliveries", f"failed {message.num_delivered - 1} times")
+            return
+        try:
+            event = decode_alert_event(message.data)
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            await self._dead_letter(message, "malformed", f"not an alert event: {exc}")
+            return
+        if message.subject != f"alerts.events.{event.tenant_id}":
+            await self._dead_letter(
+                message, "wrong_tenant", f"event of tenant {event.tenant_id!r} on {message.subject}"
+            )
+            return
+        applied = await self.apply(event)
+        if applied is not None and applied.entry.published_at is None:
+            try:
+                await publish_entries(self._bus, self._incidents, [applied.entry], now=self._clock())
+            except DependencyUnavailable as exc:
+                # Committed: the outbox sweeper publishes it; the redelivery of this message may do it first.
+                logger.warning("incident event %s not published yet: %s", applied.entry.id, exc)
+                await message.nak(self._settings.retry_delay_seconds)
+                return
+        await message.ack()
+
+    async def apply(self, event: AlertEvent) -> AppliedChange | None:
+        """Record what `event` does to its incident (idempotent per event id); None when it changes nothing."""
+        if event.state not in _CHANGING_STATES:
+            return None
+        now = self._clock()
+        silence = matching_silence(await self._incidents.active_silences(event.tenant_id, now=now), event, now)
+        applied = await self._incidents.apply_alert(
+            event.tenant_id,
+            event.dedup_key,
+            event.id,
+            partial(plan_alert_change, event, silenced_by=None if silence is None else silence.id, now=now),
+        )
+        if applied is not None and not applied.replayed:
+            self._metrics.incident_changes.labels(applied.entry.event_type).inc()
+            logger.info(
+                "incident %s: %s from alert event %s%s",
+                applied.incident.id,
+                applied.entry.event_type,
+                event.id,
+                "" if silence is None else f" (silenced by {silence.id})",
+            )
+        return applied
+
+    async def _dead_letter(self, message: BusMessage, code: str, reason: str) -> None:
+        headers = dict(message.headers)
+        headers.pop("Nats-Msg-Id", None)
+        headers |= {
+            "Mintlog-Dead-Reason": _header_safe(reason),
+            "Mintlog-Dead-Code": code,
+            "Mintlog-Dead-Consumer": INCIDENT_CONSUMER,
+            "Mintlog-Original-Subject": message.subject,
+            "Mintlog-Deliveries": str(message.num_delivered),
+        }
+        try:
+            await self._bus.publish(f"deadletter.{message.subject}", message.data, headers=headers)
+        except DependencyUnavailable:
+            await message.nak(self._settings.retry_delay_seconds)
+            return
+        await message.term()
+        self._metrics.dead_letters.labels(INCIDENT_CONSUMER, code).inc()
+        logger.error("dead-lettered an alert event from %s: %s", message.subject, reason)

@@ -1,0 +1,205 @@
+"""The Tantivy store's document layout: what it keeps on disk, and that nothing is lost by keeping less."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import msgspec
+import pytest
+import tantivy
+
+from benchmarks.loggen import events, log_event
+from mintlog.adapters.logstore.tantivy import TantivyLogStore
+from mintlog.adapters.logstore.tantivy_schema import (
+    DOCSTORE_BLOCK_BYTES,
+    MESSAGE_TOKENIZER,
+    build_schema,
+    encode_document,
+    message_analyzer,
+    to_utc,
+)
+from mintlog.domain.events import FieldValue, LogEvent
+from mintlog.ports.aggregation import AggregateQuery, MetricSpec
+from mintlog.ports.logstore import SearchAfter, SearchQuery
+from mintlog.query import parse
+
+MiB = 1024 * 1024
+NOON = datetime(2024, 3, 9, 12, tzinfo=UTC)
+
+
+def make_event(
+    event_id: str,
+    *,
+    timestamp: datetime = NOON,
+    received_at: datetime | None = None,
+    fields: dict[str, FieldValue] | None = None,
+    **overrides: str,
+) -> LogEvent:
+    return LogEvent(
+        id=event_id,
+        tenant_id="acme",
+        timestamp=timestamp,
+        received_at=timestamp if received_at is None else received_at,
+        service=overrides.get("service", "checkout"),
+        level="info",
+        message=overrides.get("message", "request served"),
+        host="web-1",
+        fields=fields or {},
+        trace_id=overrides.get("trace_id"),
+        span_id=overrides.get("span_id"),
+        source=overrides.get("source", "http"),
+    )
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[TantivyLogStore]:
+    store = TantivyLogStore(tmp_path / "index", writer_heap_bytes=16 * MiB)
+    await store.start()
+    yield store
+    await store.close()
+
+
+async def search_all(store: TantivyLogStore, query: str = "*") -> dict[str, LogEvent]:
+    page = await store.search(SearchQuery("acme", node=parse(query), order="asc", size=100))
+    return {event.id: event for event in page.events}
+
+
+async def test_every_shape_of_event_comes_back_exactly(store: TantivyLogStore) -> None:
+    minus_seven = timezone(timedelta(hours=-7))
+    written = [
+        make_event("received-later", received_at=NOON + timedelta(milliseconds=250)),
+        make_event("received-earlier", received_at=NOON - timedelta(seconds=3, microseconds=7)),
+        make_event(
+            "received-with-offset", received_at=datetime(2024, 3, 9, 14, 0, 1, 5, tzinfo=timezone(timedelta(hours=2)))
+        ),
+        make_event(
+            "naive", timestamp=datetime(2024, 3, 9, 12, 0, 0, 654_321), received_at=datetime(2024, 3, 9, 12, 0, 1)
+        ),
+        make_event("offset", timestamp=datetime(2024, 3, 9, 5, 0, 0, 1, tzinfo=minus_seven)),
+        make_event(
+            "everything",
+            fields={
+                "text": "ünïcode ✓",
+                "count": 3,
+                "ratio": -0.125,
+                "ok": True,
+                "gone": None,
+                "big": 2**63 - 1,
+                "mixed": ["a", 1, 2.5, False, None],
+                "dotted.key": "x",
+            },
+            trace_id="4bf92f3577b34da6a3ce929d0e0e4736",
+            span_id="00f067aa0ba902b7",
+            source="syslog",
+            message="GET /api/v1/orders/42 → 200 in 1.5ms",
+        ),
+    ]
+    await store.write(written)
+
+    found = await search_all(store)
+
+    assert found == {event.id: event for event in written}
+    for event in written:  # equal instants are not enough: offsets and naive times stay as written
+        assert found[event.id].timestamp.utcoffset() == event.timestamp.utcoffset()
+        assert found[event.id].received_at.utcoffset() == event.received_at.utcoffset()
+        assert found[event.id].tenant_id == "acme"
+
+
+async def test_not_a_number_in_fields_is_kept(store: TantivyLogStore) -> None:
+    await store.write([make_event("nan", fields={"value": math.nan, "inf": [math.inf, 1.0]})])
+
+    kept = (await search_all(store))["nan"].fields
+
+    assert isinstance(kept["value"], float)
+    assert math.isnan(kept["value"])
+    assert kept["inf"] == [math.inf, 1.0]
+
+
+async def test_only_numbers_feed_metrics_and_every_value_stays_searchable(store: TantivyLogStore) -> None:
+    await store.write(
+        [
+            make_event("int", fields={"size": 10, "tag": "a"}),
+            make_event("list", fields={"size": [1, 2.5], "tag": ["a", "b"]}),
+            make_event("text", fields={"size": "100", "tag": "c"}),
+            make_event("bool", fields={"size": True, "tag": False}),
+        ]
+    )
+
+    metrics = tuple(MetricSpec(op, op, "fields.size") for op in ("count", "sum", "min", "max"))
+    result = await store.aggregate(AggregateQuery("acme", metrics=metrics))
+
+    assert result.metrics == {"count": 3, "sum": 13.5, "min": 1.0, "max": 10.0}
+    assert set(await search_all(store, "fields.size:100")) == {"text"}
+    assert set(await search_all(store, "fields.size:>=2")) == {"int", "list", "text"}
+    assert set(await search_all(store, "fields.tag:a")) == {"int", "list"}
+    assert set(await search_all(store, "fields.tag:false")) == {"bool"}
+
+
+async def test_a_cursor_inside_equal_timestamps_uses_the_time_column(store: TantivyLogStore) -> None:
+    tied = [make_event(f"tie-{index}") for index in range(5)]
+    await store.write([*tied, make_event("before", timestamp=NOON - timedelta(microseconds=1))])
+    first = await store.search(SearchQuery("acme", size=2))
+    assert [event.id for event in first.events] == ["tie-4", "tie-3"]
+
+    rest = await store.search(SearchQuery("acme", size=10, after=SearchAfter.of(first.events[-1])))
+
+    assert [event.id for event in rest.events] == ["tie-2", "tie-1", "tie-0", "before"]
+
+
+async def test_partitions_keep_no_norms_no_time_terms_and_big_store_blocks(store: TantivyLogStore) -> None:
+    await store.write([make_event("evt-1")])
+
+    meta = json.loads(next(store.root.glob("acme/*/meta.json")).read_text())
+
+    assert meta["index_settings"]["docstore_blocksize"] == DOCSTORE_BLOCK_BYTES
+    options = {field["name"]: field["options"] for field in meta["schema"]}
+    assert [name for name, option in options.items() if option.get("stored")] == ["event"]
+    assert not any((option.get("indexing") or option).get("fieldnorms") for option in options.values())
+    assert options["ts_us"]["indexed"] is False
+    assert options["ts_us"]["fast"] is True
+    assert options["fields"]["indexing"] is None
+    assert options["fields"]["fast"] is True
+
+
+async def test_a_partition_created_with_tantivys_default_settings_is_still_served(tmp_path: Path) -> None:
+    """A crash between creating a partition and setting its block size leaves Tantivy's defaults: still valid."""
+    path = tmp_path / "index" / "acme" / "2024-03-09"
+    path.mkdir(parents=True)
+    index = tantivy.Index(build_schema(), path=str(path))
+    index.register_tokenizer(MESSAGE_TOKENIZER, message_analyzer())
+    writer = index.writer(16 * MiB, 1)
+    event = make_event("evt-1")
+    writer.add_json(encode_document(event, to_utc(event.timestamp)))
+    writer.commit()
+    writer.wait_merging_threads()
+    store = TantivyLogStore(tmp_path / "index", writer_heap_bytes=16 * MiB)
+    await store.start()
+    try:
+        await store.write([make_event("evt-2", timestamp=NOON + timedelta(seconds=1))])
+        page = await store.search(SearchQuery("acme"))
+    finally:
+        await store.close()
+
+    assert [found.id for found in page.events] == ["evt-2", "evt-1"]
+    assert json.loads((path / "meta.json").read_text())["index_settings"]["docstore_blocksize"] == 16384
+
+
+async def test_the_index_takes_at_most_half_the_raw_ndjson(store: TantivyLogStore) -> None:
+    """Realistic events (the benchmark generator) cost less than half their NDJSON size on disk."""
+    raw_bytes = 0
+    batch: list[LogEvent] = []
+    for index, raw in enumerate(events(40_000, start=NOON, span=timedelta(hours=1))):
+        raw_bytes += len(msgspec.json.encode(raw)) + 1
+        batch.append(log_event(raw, tenant_id="acme", event_id=f"evt-{index:08d}"))
+        if len(batch) == 5_000:
+            await store.write(batch)
+            batch = []
+    await store.close()  # waits for merges: the settled size
+
+    disk_bytes = sum(path.stat().st_size for path in store.root.rglob("*") if path.is_file())
+
+    assert disk_bytes <= 0.5 * raw_bytes
