@@ -10,13 +10,16 @@ days, for one tenant, written through `LogStore.write` in batches of `--batch` (
 HTTP). Then, in the same process, each query runs `--runs` times after a warm-up:
 
 - needle: `fields.request_id:<id>` for random request ids of the load (1-8 events each), all days;
+  then the same ids within the last 24 hours of the data (a `[start, end)` range on the time column);
 - common term + level: `timeout AND level:error` (and three more common words), newest 50, all days;
 - 24 h histogram: volume per hour split by level over the last 24 hours of the data (`/v1/logs/aggregate`
   with `interval=1h`, `group_by=level`).
 
 It prints p50/p99 in milliseconds (store call only: no HTTP), and the bytes on disk per event against the
 raw NDJSON size (Tantivy: the data directory after its merges finish; OpenSearch: the primary store size of
-the benchmark's indices after a flush). `--reuse` skips loading when the data is already there.
+the benchmark's indices after a flush; Tantivy also by index file kind: `.store` documents, `.term` term
+dictionaries, `.idx` postings, `.pos` positions, `.fast` columns, `.fieldnorm`). `--reuse` skips loading
+when the data is already there.
 """
 
 from __future__ import annotations
@@ -113,6 +116,16 @@ def directory_bytes(path: Path) -> int:
     return sum(file.stat().st_size for file in path.rglob("*") if file.is_file())
 
 
+def bytes_by_kind(path: Path) -> dict[str, int]:
+    """Bytes of the Tantivy index files under `path` by kind (`.store`, `.term`, `.idx`, `.pos`, `.fast`, ...)."""
+    kinds: dict[str, int] = {}
+    for file in path.rglob("*"):
+        if file.is_file():
+            kind = file.suffix or file.name
+            kinds[kind] = kinds.get(kind, 0) + file.stat().st_size
+    return kinds
+
+
 async def opensearch_bytes(args: argparse.Namespace) -> int:
     from opensearchpy import AsyncOpenSearch
 
@@ -141,9 +154,11 @@ async def run(args: argparse.Namespace) -> None:
     else:
         raw_bytes, sampled_ids = await load(store, args)
         ids_file.write_bytes(_encoder.encode({"raw_bytes": raw_bytes, "ids": sampled_ids}))
+    kinds: dict[str, int] = {}
     if args.store == "tantivy":
         await store.close()  # waits for merges, so the size on disk is the settled one
         disk_bytes = directory_bytes(data_dir / "index")
+        kinds = bytes_by_kind(data_dir / "index")
         store = open_store(args)
         await store.start()
     else:
@@ -160,6 +175,18 @@ async def run(args: argparse.Namespace) -> None:
         )
         assert page.events, f"request id {needles[run]} not found"
         return page
+
+    async def needle_in_a_day(run: int) -> object:
+        return await store.search(
+            SearchQuery(
+                TENANT,
+                parse(f"fields.{REQUEST_ID_FIELD}:{needles[run]}"),
+                now=now,
+                start=end - timedelta(hours=24),
+                end=end,
+                size=50,
+            )
+        )
 
     words = ["timeout", "connection", "payment", "database"]
 
@@ -179,6 +206,7 @@ async def run(args: argparse.Namespace) -> None:
 
     print(f"store: {args.store}; events: {args.events:,} over {args.days} day(s); runs per query: {args.runs}")
     report("needle (request id)", await timed(args.runs, needle))
+    report("needle, last 24 h", await timed(args.runs, needle_in_a_day), "(the same ids with a [start, end) range)")
     report("common term + level", await timed(args.runs, common), "(newest 50 of `timeout AND level:error` etc.)")
     result = await store.aggregate(histogram_query)
     report("24h histogram by level", await timed(args.runs, histogram), f"({result.total:,} events in 24 h)")
@@ -187,6 +215,15 @@ async def run(args: argparse.Namespace) -> None:
         f"{disk_bytes / args.events:.0f} B/event vs {raw_bytes / args.events:.0f} B/event raw, "
         f"ratio {disk_bytes / raw_bytes:.3f}"
     )
+    if kinds:
+        print(
+            "by file kind (B/event): "
+            + "  ".join(
+                f"{kind} {size / args.events:.1f}"
+                for kind, size in sorted(kinds.items(), key=lambda item: -item[1])
+                if size / args.events >= 0.05
+            )
+        )
     await store.close()
 
 

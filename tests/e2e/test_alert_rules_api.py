@@ -136,6 +136,26 @@ async def test_an_invalid_rule_is_a_422_naming_the_member(
     )
 
 
+async def make_channel(api: ApiClient, key: str) -> str:
+    body = {"name": "team", "channel_type": "webhook", "config": {"url": "https://hooks.example.com/x"}}
+    response = await api.call("POST", "/v1/notifications/channels", key, body)
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+async def test_a_rule_may_only_name_the_tenants_own_channels(api: ApiClient, keys: dict[str, str]) -> None:
+    own = await make_channel(api, keys["alpha"])
+    foreign = await make_channel(api, keys["beta"])
+    for channel_ids, field in (([own, "ch_missing"], "channel_ids[1]"), ([foreign], "channel_ids[0]")):
+        answer = await api.call("POST", "/v1/alerts/rules", keys["alpha"], {**SEED_RULE, "channel_ids": channel_ids})
+        assert problem(answer, 422, "validation_failed")["field"] == field
+    created = await api.call("POST", "/v1/alerts/rules", keys["alpha"], {**SEED_RULE, "channel_ids": [own]})
+    assert created.status_code == 201, created.text
+    rule_id = created.json()["id"]
+    changed = await api.call("PUT", f"/v1/alerts/rules/{rule_id}", keys["alpha"], {"channel_ids": [foreign]})
+    assert problem(changed, 422, "validation_failed")["field"] == "channel_ids[0]"
+
+
 async def test_a_query_error_is_a_422_with_the_field_and_position(api: ApiClient, keys: dict[str, str]) -> None:
     body = {**SEED_RULE, "query": {"query": 'service:"checkout'}}
     refusal = problem(await api.call("POST", "/v1/alerts/rules", keys["alpha"], body), 422, "invalid_query")
@@ -243,9 +263,13 @@ async def test_six_errors_make_one_firing_event_and_raising_the_threshold_resolv
     try:
         await write_errors(api, "alpha", 6)
         await write_errors(api, "beta", 20)  # another tenant's errors count for its rules only
+        channel_id = await make_channel(api, keys["alpha"])
         rule = (
             await api.call(
-                "POST", "/v1/alerts/rules", keys["alpha"], {**SEED_RULE, "interval_seconds": 5, "channel_ids": ["ch_1"]}
+                "POST",
+                "/v1/alerts/rules",
+                keys["alpha"],
+                {**SEED_RULE, "interval_seconds": 5, "channel_ids": [channel_id]},
             )
         ).json()
         [fired] = await alert_events(api, 1)
@@ -256,7 +280,7 @@ async def test_six_errors_make_one_firing_event_and_raising_the_threshold_resolv
             rule["id"],
             "alpha",
         )
-        assert fired.channel_ids == ["ch_1"]
+        assert fired.channel_ids == [channel_id]
         assert len(fired.sample_event_ids) == 3
         await asyncio.sleep(6)  # the next evaluation finds it still firing: nothing new
         assert len(await alert_events(api, 2, timeout_seconds=0.5)) == 1

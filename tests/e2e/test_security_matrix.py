@@ -341,3 +341,106 @@ async def test_rotation_keeps_the_old_key_for_its_grace_time_only(api: ApiClient
     assert newest["previous"]["status"] == "revoked"
     problem(await api.call("GET", "/v1/keys", new["key"]), 401, "unauthorized")
     assert (await api.call("GET", "/v1/keys", newest["key"])).status_code == 200
+
+
+async def incident_flow_objects(api: ApiClient, key: str) -> dict[str, str]:
+    """A rule, a channel, a silence and an incident of the key's tenant; their ids by kind."""
+    channel = await api.call(
+        "POST",
+        "/v1/notifications/channels",
+        key,
+        {"name": "team", "channel_type": "webhook", "config": {"url": "https://hooks.example.com/x", "secret": "s"}},
+    )
+    rule = await api.call(
+        "POST",
+        "/v1/alerts/rules",
+        key,
+        {"name": "r", "query": {"level": "error"}, "threshold": 5, "window_seconds": 300},
+    )
+    silence = await api.call("POST", "/v1/alerts/silences", key, {"labels": {"service": "x"}, "duration_seconds": 60})
+    incident = await api.call("POST", "/v1/incidents", key, {"title": "Database outage", "severity": "critical"})
+    for response in (channel, rule, silence, incident):
+        assert response.status_code == 201, response.text
+    return {
+        "channel": channel.json()["id"],
+        "rule": rule.json()["id"],
+        "silence": silence.json()["id"],
+        "incident": incident.json()["id"],
+    }
+
+
+# (method, path template, body, scope, the 404 code when the template names an object)
+INCIDENT_FLOW_REQUESTS: list[tuple[str, str, Any, str, str | None]] = [
+    (
+        "POST",
+        "/v1/alerts/rules",
+        {"name": "r2", "query": {}, "threshold": 1, "window_seconds": 60},
+        "alerts:write",
+        None,
+    ),
+    ("GET", "/v1/alerts/rules", None, "alerts:read", None),
+    ("GET", "/v1/alerts/rules/{rule}", None, "alerts:read", "rule_not_found"),
+    ("PUT", "/v1/alerts/rules/{rule}", {"threshold": 7}, "alerts:write", "rule_not_found"),
+    ("PATCH", "/v1/alerts/rules/{rule}", {"threshold": 8}, "alerts:write", "rule_not_found"),
+    ("DELETE", "/v1/alerts/rules/{rule}", None, "alerts:write", "rule_not_found"),
+    ("POST", "/v1/alerts/silences", {"labels": {"a": "b"}, "duration_seconds": 60}, "alerts:write", None),
+    ("GET", "/v1/alerts/silences", None, "alerts:read", None),
+    ("GET", "/v1/alerts/silences/{silence}", None, "alerts:read", "silence_not_found"),
+    ("DELETE", "/v1/alerts/silences/{silence}", None, "alerts:write", "silence_not_found"),
+    ("GET", "/v1/notifications/channels", None, "notifications:read", None),
+    ("GET", "/v1/notifications/channels/{channel}", None, "notifications:read", "channel_not_found"),
+    ("PATCH", "/v1/notifications/channels/{channel}", {"name": "n"}, "notifications:write", "channel_not_found"),
+    ("POST", "/v1/notifications/channels/{channel}/test", None, "notifications:write", "channel_not_found"),
+    ("DELETE", "/v1/notifications/channels/{channel}", None, "notifications:write", "channel_not_found"),
+    ("GET", "/v1/notifications/deliveries", None, "notifications:read", None),
+    ("POST", "/v1/incidents", {"title": "t", "severity": "high"}, "incidents:write", None),
+    ("GET", "/v1/incidents", None, "incidents:read", None),
+    ("GET", "/v1/incidents/{incident}", None, "incidents:read", "incident_not_found"),
+    (
+        "POST",
+        "/v1/incidents/{incident}/timeline",
+        {"event_type": "comment", "content": "looking"},
+        "incidents:write",
+        "incident_not_found",
+    ),
+    ("PATCH", "/v1/incidents/{incident}", {"status": "acknowledged"}, "incidents:write", "incident_not_found"),
+]
+
+
+async def test_the_incident_flow_routes_keep_the_matrix(api: ApiClient) -> None:
+    """401 alike for bad keys, 403 naming the scope, 404 for another tenant's ids exactly as for missing ones,
+    400 for a key in the query string, and nothing of the other tenant changes."""
+    alpha, beta = await two_tenants(api)
+    ingest_only = await api.create_key("alpha", name="ingest", scopes=["ingest:logs"])
+    mine = await incident_flow_objects(api, alpha["key"])
+    theirs = await incident_flow_objects(api, beta["key"])
+    missing = {kind: f"{object_id[:4]}nope" for kind, object_id in theirs.items()}
+    before = {
+        path: (await api.call("GET", path, beta["key"])).json()
+        for path in (f"/v1/alerts/rules/{theirs['rule']}", f"/v1/incidents/{theirs['incident']}")
+    }
+    bodies: set[tuple[tuple[str, Any], ...]] = set()
+    for method, template, body, scope, not_found in INCIDENT_FLOW_REQUESTS:
+        path = template.format(**mine)
+        for key in (None, "not-a-key", generate_api_key().secret):
+            bodies.add(
+                tuple(
+                    sorted(
+                        without_request_id(
+                            problem(await api.call(method, path, key, body), 401, "unauthorized")
+                        ).items()
+                    )
+                )
+            )
+        refusal = problem(await api.call(method, path, ingest_only["key"], body), 403, "missing_scope")
+        assert refusal["required_scope"] == scope, (method, template)
+        problem(await api.http.request(method, path, params={"api_key": alpha["key"]}, json=body), 400, "key_in_query")
+        if not_found is not None:
+            foreign_path, missing_path = template.format(**theirs), template.format(**missing)
+            foreign = problem(await api.call(method, foreign_path, alpha["key"], body), 404, not_found)
+            absent = problem(await api.call(method, missing_path, alpha["key"], body), 404, not_found)
+            kind = template.split("{", 1)[1].split("}", 1)[0]
+            assert foreign["detail"].replace(theirs[kind], "?") == absent["detail"].replace(missing[kind], "?")
+    assert len(bodies) == 1, bodies
+    for path, answer in before.items():
+        assert (await api.call("GET", path, beta["key"])).json() == answer

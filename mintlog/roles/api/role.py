@@ -65,7 +65,11 @@ def build_api_app(runtime: Runtime, tails: TailHub | None = None) -> ASGIApp:
             ),
             *delivery_routes(runtime.notifications, trail, requires=audited),
             *alert_rule_routes(
-                runtime.alert_rules, trail, requires=audited, max_rules_per_tenant=settings.alert.max_rules_per_tenant
+                runtime.alert_rules,
+                trail,
+                requires=audited,
+                channels=runtime.notifications,
+                max_rules_per_tenant=settings.alert.max_rules_per_tenant,
             ),
         ],
         metrics=runtime.metrics,

@@ -42,8 +42,8 @@ from mintlog.errors import DependencyUnavailable
 from mintlog.metrics import Metrics
 from mintlog.ports.bus import BusMessage, EventBus
 from mintlog.ports.notifications import NotificationStore
-from mintlog.roles.pipeline.consumer import ConsumerLoop
-from mintlog.roles.pipeline.deadletter import dead_letter
+from mintlog.roles.consumer import ConsumerLoop
+from mintlog.roles.deadletter import dead_letter
 from mintlog.settings import NotifySettings, PipelineSettings
 
 __all__ = ["DELIVERY_CONSUMER", "DeliveryWorker", "deliveries_for"]

@@ -22,8 +22,8 @@ from mintlog.errors import DependencyUnavailable
 from mintlog.metrics import Metrics
 from mintlog.ports.bus import BusMessage, EventBus
 from mintlog.ports.logstore import LogStore
-from mintlog.roles.pipeline.consumer import ConsumerLoop
-from mintlog.roles.pipeline.deadletter import dead_letter
+from mintlog.roles.consumer import ConsumerLoop
+from mintlog.roles.deadletter import dead_letter
 from mintlog.settings import IndexerSettings, PipelineSettings
 
 __all__ = ["IndexerWorker"]

@@ -19,8 +19,8 @@ from mintlog.domain.normalize import normalize_batch
 from mintlog.errors import DependencyUnavailable
 from mintlog.metrics import Metrics
 from mintlog.ports.bus import BusMessage, EventBus
-from mintlog.roles.pipeline.consumer import ConsumerLoop
-from mintlog.roles.pipeline.deadletter import dead_letter
+from mintlog.roles.consumer import ConsumerLoop
+from mintlog.roles.deadletter import dead_letter
 from mintlog.settings import IngestSettings, PipelineSettings
 
 __all__ = ["NormalizerWorker"]

@@ -1,4 +1,4 @@
-"""`ConsumerLoop`: the fetch loop shared by the pipeline's workers, with a clean stop."""
+"""`ConsumerLoop`: the fetch loop shared by every bus worker (pipeline, notify), with a clean stop."""
 
 from __future__ import annotations
 
