@@ -2,7 +2,6 @@
 
     .venv/bin/python benchmarks/bench_tantivy_write.py                       # 500k events, batches of 20k
     .venv/bin/python benchmarks/bench_tantivy_write.py --batch 5000 --tenants 10
-    .venv/bin/python benchmarks/bench_tantivy_write.py --compare-apis         # + raw tantivy document APIs
 
 Events are about 300 bytes as JSON with 4 fields. Each batch is built before its write starts, so only
 `write` (encode, idempotency check, index, commit, reload) is timed. The rewrite pass writes batches that
@@ -19,21 +18,12 @@ import resource
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import msgspec
-import tantivy
 
 from mintlog.adapters.logstore.tantivy import TantivyLogStore
-from mintlog.adapters.logstore.tantivy_schema import (
-    MESSAGE_TOKENIZER,
-    build_schema,
-    encode_document,
-    message_analyzer,
-    to_utc,
-)
 from mintlog.domain.events import LogEvent
 from mintlog.ports.logstore import SearchQuery
 from mintlog.query import parse
@@ -158,63 +148,6 @@ async def bench_store(args: argparse.Namespace, root: Path) -> None:
     print(f"peak RSS: {peak_rss_mib:.0f} MiB")
 
 
-def compare_document_apis(args: argparse.Namespace, root: Path) -> None:
-    """Index the same events through each Tantivy document API, one commit per batch, no id check."""
-    schema = build_schema()
-    batches = [make_batch(number, args.batch, 1, 1) for number in range(max(1, min(5, args.events // args.batch)))]
-
-    def as_dict(event: LogEvent) -> dict[str, object]:
-        document: dict[str, object] = msgspec.json.decode(encode_document(event, to_utc(event.timestamp)))
-        document["event"] = msgspec.json.encode(event)
-        document["timestamp"] = to_utc(event.timestamp)
-        document["received_at"] = to_utc(event.received_at)
-        return document
-
-    def via_add_json(writer: tantivy.IndexWriter, events: list[LogEvent]) -> None:
-        for event in events:
-            writer.add_json(encode_document(event, to_utc(event.timestamp)))
-
-    def via_from_dict(writer: tantivy.IndexWriter, events: list[LogEvent]) -> None:
-        for event in events:
-            writer.add_document(tantivy.Document.from_dict(as_dict(event), schema))
-
-    def via_add_methods(writer: tantivy.IndexWriter, events: list[LogEvent]) -> None:
-        for event in events:
-            timestamp = to_utc(event.timestamp)
-            document = tantivy.Document()
-            document.add_text("id", event.id)
-            document.add_text("tenant_id", event.tenant_id)
-            document.add_date("timestamp", timestamp)
-            document.add_integer("ts_us", (timestamp - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1))
-            document.add_date("received_at", to_utc(event.received_at))
-            document.add_text("service", event.service)
-            document.add_text("level", event.level)
-            document.add_text("host", event.host)
-            document.add_text("source", event.source)
-            document.add_text("message", event.message)
-            document.add_json("fields", event.fields)
-            document.add_bytes("event", msgspec.json.encode(event))
-            writer.add_document(document)
-
-    apis: dict[str, Callable[[tantivy.IndexWriter, list[LogEvent]], None]] = {
-        "add_json(msgspec JSON)": via_add_json,
-        "Document.from_dict": via_from_dict,
-        "Document().add_*": via_add_methods,
-    }
-    for name, add in apis.items():
-        path = Path(tempfile.mkdtemp(dir=root))
-        index = tantivy.Index(schema, path=str(path))
-        index.register_tokenizer(MESSAGE_TOKENIZER, message_analyzer())
-        writer = index.writer(heap_size=args.heap_mib * MiB, num_threads=1)
-        started = time.perf_counter()
-        for events in batches:
-            add(writer, events)
-            writer.commit()
-        elapsed = time.perf_counter() - started
-        writer.wait_merging_threads()
-        print(f"api {name:<24} {sum(map(len, batches)) / elapsed:>10,.0f} events/s")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=500_000, help="events to write")
@@ -225,13 +158,10 @@ def main() -> None:
     parser.add_argument("--max-open-writers", type=int, default=4)
     parser.add_argument("--search-runs", type=int, default=50, help="timed runs per search")
     parser.add_argument("--dir", type=Path, default=None, help="where to write (default: a temporary directory)")
-    parser.add_argument("--compare-apis", action="store_true", help="also time the raw tantivy document APIs")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(dir=args.dir) as directory:
         root = Path(directory)
         asyncio.run(bench_store(args, root / "store"))
-        if args.compare_apis:
-            compare_document_apis(args, root)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,8 @@ __all__ = [
     "MAX_GROUPS",
     "MAX_HISTOGRAM_BUCKETS",
     "MAX_TERMS_SIZE",
+    "MAX_TRACKED_BUCKETS",
+    "TERMS_FIELDS",
     "AggregateQuery",
     "AggregateResult",
     "Bucket",
@@ -50,6 +52,10 @@ MAX_TERMS_SIZE = 1000
 """Largest `TermsGroup.size`."""
 MAX_HISTOGRAM_BUCKETS = 10_000
 """Most buckets one histogram may produce (the caller checks `(end - start) / interval` against it)."""
+MAX_TRACKED_BUCKETS = 250_000
+"""Most distinct buckets (all groups together) a store merges for one aggregation before failing as too large."""
+TERMS_FIELDS = frozenset({"service", "level", "host", "source", "trace_id", "span_id"})
+"""The event attributes a terms group may bucket on (besides `fields.<key>`); keyword fields in both stores."""
 
 MetricOp: TypeAlias = Literal["min", "max", "avg", "sum", "count", "percentiles"]
 BucketKey: TypeAlias = str | datetime

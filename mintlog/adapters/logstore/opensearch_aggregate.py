@@ -48,7 +48,14 @@ from mintlog.adapters.logstore.opensearch_client import translate_errors
 from mintlog.adapters.logstore.opensearch_documents import FIELD_PAIRS, FIELD_PAIRS_PREFIX, utc_instant
 from mintlog.adapters.logstore.opensearch_search import FIRST_INSTANT, LAST_INSTANT, adapt_query
 from mintlog.errors import BadRequest, StoreUnavailable
-from mintlog.ports.aggregation import AggregateQuery, AggregateResult, HistogramGroup, TermsGroup
+from mintlog.ports.aggregation import (
+    MAX_TRACKED_BUCKETS,
+    TERMS_FIELDS,
+    AggregateQuery,
+    AggregateResult,
+    HistogramGroup,
+    TermsGroup,
+)
 from mintlog.ports.logstore import epoch_micros
 from mintlog.query.ast import field_key
 from mintlog.query.patterns import lucene_escape
@@ -64,10 +71,6 @@ __all__ = [
     "native_aggregations",
 ]
 
-TERMS_FIELDS = frozenset({"service", "level", "host", "source", "trace_id", "span_id"})
-"""The event attributes a terms group may bucket on (besides `fields.<key>`); keyword fields of the mapping."""
-MAX_TRACKED_BUCKETS = 250_000
-"""Most distinct buckets (all groups together) one aggregation may merge before failing as too large."""
 NATIVE_BUCKETS = 65_000
 """`size` of every native terms aggregation: just under the cluster's default `search.max_buckets` (65,535)."""
 TDIGEST_COMPRESSION = 200.0

@@ -47,7 +47,14 @@ from mintlog.adapters.logstore.days import day_range
 from mintlog.adapters.logstore.tantivy_partitions import Partition, PartitionCache
 from mintlog.adapters.logstore.tantivy_query import build_query
 from mintlog.errors import BadRequest, StoreUnavailable
-from mintlog.ports.aggregation import AggregateQuery, AggregateResult, HistogramGroup, TermsGroup
+from mintlog.ports.aggregation import (
+    MAX_TRACKED_BUCKETS,
+    TERMS_FIELDS,
+    AggregateQuery,
+    AggregateResult,
+    HistogramGroup,
+    TermsGroup,
+)
 from mintlog.ports.logstore import SearchQuery, epoch_micros
 from mintlog.query.ast import field_key
 from mintlog.query.patterns import rust_escape
@@ -55,10 +62,6 @@ from mintlog.query.values import FIELD_PAIRS
 
 __all__ = ["MAX_TRACKED_BUCKETS", "NATIVE_BUCKETS", "TERMS_FIELDS", "aggregate_partitions"]
 
-TERMS_FIELDS = frozenset({"service", "level", "host", "source", "trace_id", "span_id"})
-"""The event attributes a terms group may bucket on (besides `fields.<key>`)."""
-MAX_TRACKED_BUCKETS = 250_000
-"""Most distinct buckets (all groups together) one aggregation may merge before failing as too large."""
 
 NATIVE_BUCKETS = 65_000
 """Tantivy refuses an aggregation building more buckets than this (its default `AggregationLimits`)."""

@@ -38,7 +38,7 @@ from pathlib import Path
 
 import tantivy
 
-from mintlog.adapters.logstore.tantivy_schema import MESSAGE_TOKENIZER, message_analyzer
+from mintlog.adapters.logstore.tantivy_schema import MESSAGE_TOKENIZER, configure_new_index, message_analyzer
 from mintlog.errors import StoreUnavailable
 
 __all__ = [
@@ -197,7 +197,10 @@ class PartitionCache:
                 )
         elif create:
             self._create_directory(path)
-            index = tantivy.Index(self._schema, path=str(path), reuse=True)
+            tantivy.Index(self._schema, path=str(path), reuse=True)
+            # Index settings are read when an index opens: set them on the new one, then open it.
+            configure_new_index(path)
+            index = tantivy.Index.open(str(path))
             signature = _meta_signature(path)
         else:
             return None

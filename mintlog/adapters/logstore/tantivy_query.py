@@ -43,7 +43,17 @@ def build_query(schema: tantivy.Schema, query: SearchQuery) -> tantivy.Query:
 
 def timestamp_equals(schema: tantivy.Schema, query: tantivy.Query, ts_us: int) -> tantivy.Query:
     """`query` restricted to events at exactly `ts_us`."""
-    return _all_of([query, tantivy.Query.term_query(schema, "ts_us", ts_us, index_option="basic")])
+    # `ts_us` is a fast field only: a one-value range reads its column.
+    exact = tantivy.Query.range_query(
+        schema,
+        "ts_us",
+        tantivy.FieldType.Integer,
+        lower_bound=ts_us,
+        upper_bound=ts_us,
+        include_lower=True,
+        include_upper=True,
+    )
+    return _all_of([query, exact])
 
 
 def beyond_timestamp(schema: tantivy.Schema, query: tantivy.Query, ts_us: int, *, descending: bool) -> tantivy.Query:

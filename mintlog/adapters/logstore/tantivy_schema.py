@@ -1,46 +1,60 @@
 """The Tantivy document layout of a `LogEvent`: schema, encoding, decoding and the message analyzer.
 
-One document per event. Every searchable attribute is its own field, and the whole event is kept as msgspec
-JSON in the stored-only `event` field, so search returns exactly what was written (microsecond timestamps,
-UTC offsets and the types inside `fields`) without rebuilding it from indexed values.
+One document per event, laid out for bytes on disk: every index structure below is read by a query, an
+aggregation or the cursor, and only the `event` field is stored:
 
-- `id`: raw text, stored, fast (idempotency lookups, the id tie-breaker when sorting);
-- `tenant_id`, `service`, `level`, `host`, `trace_id`, `span_id`, `source`: raw text, i.e. exact match;
-  all but `tenant_id` are also fast fields, for terms aggregations;
-- `timestamp`: date, indexed, stored, fast (Tantivy keeps date terms and fast values at second precision);
-- `ts_us`: i64, indexed, fast: the event time in microseconds since the epoch, for exact ranges and order;
-- `received_at`: date, indexed;
-- `message`: full text with positions, analyzed by `message_analyzer` (registered on every opened index as
-  `mintlog_text`): Tantivy's default analysis (split on non-alphanumerics, lowercase) but keeping words of
-  up to 255 bytes instead of 39, so hashes (SHA-1 is 40 characters) and long identifiers stay searchable;
-- `fields`: JSON, raw tokenizer, dotted keys expanded, fast: `fields.user_id` = `u1` matches exactly, and
-  numbers and booleans are indexed as typed terms; numeric aggregations (`stats`, `percentiles`) on
-  `fields.<key>` read its number columns (booleans and strings have their own columns and are ignored);
-- `field_pairs` (`mintlog.query.values.FIELD_PAIRS`): raw text, indexed, not stored: one `key=text` term per
+- `id`: raw text, indexed (idempotency lookups), fast (the id tie-breaker when sorting, read back without
+  loading documents);
+- `ts_us`: i64, fast only: the event time in microseconds since the epoch. Ranges (`[start, end)`, the
+  cursor, `timestamp:` clauses) and the order run on this column; an inverted index of it would hold one
+  term per distinct microsecond (about 17 bytes per event) and is not needed;
+- `service`, `level`, `host`, `trace_id`, `span_id`, `source`: raw text, i.e. exact match, and fast, for
+  terms aggregations;
+- `message`: full text with positions (phrase queries), analyzed by `message_analyzer` (registered on every
+  opened index as `mintlog_text`): Tantivy's default analysis (split on non-alphanumerics, lowercase) but
+  keeping words of up to 255 bytes instead of 39, so hashes (SHA-1 is 40 characters) and long identifiers
+  stay searchable;
+- `fields`: JSON, fast only, holding the *numbers* of `fields` (ints and finite floats, alone or in lists;
+  dotted keys expanded): numeric aggregations (`stats`, `percentiles`) on `fields.<key>` read these
+  columns. Strings and booleans are not numbers, so they are left out;
+- `field_pairs` (`mintlog.query.values.FIELD_PAIRS`): raw text, indexed and fast: one `key=text` term per
   value of `fields` (`mintlog.query.values.field_pairs`); every query-language clause on `fields.*`
-  (equality, wildcard, numeric range, `_exists_`) is answered from it (see `mintlog.query.tantivy`); also
-  fast: terms aggregations on `fields.<key>` bucket its `key=...` terms, so keys are the value texts;
-- `event`: bytes, stored only: the whole event as msgspec JSON.
+  (equality, wildcard, numeric range, `_exists_`) is answered from it (see `mintlog.query.tantivy`), and
+  terms aggregations on `fields.<key>` bucket its `key=...` terms, so keys are the value texts;
+- `event`: bytes, stored only: the event as compact MessagePack (`_StoredEvent`), without what the
+  partition or the document already says: the tenant (one per partition) and, for the usual UTC
+  timestamp, the time itself (`ts_us`). Search returns exactly what was written (microseconds, UTC
+  offsets, naive timestamps, the types inside `fields`).
 
-Dates outside Tantivy's range (1677-09-21 .. 2262-04-11) are left out of the `timestamp` and `received_at`
-fields; `ts_us` and the stored event still carry them exactly.
+No field keeps field norms (one byte per document and field): results are ordered by time, never scored.
+The tenant id is not indexed either: a partition holds one tenant. The document store uses
+`DOCSTORE_BLOCK_BYTES` blocks (LZ4 compresses neighbouring events together; bigger blocks find more
+repeats), set in `meta.json` when a partition is created (`configure_new_index`).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import json
+import math
+import os
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, cast
 
 import msgspec
 import tantivy
 
-from mintlog.domain.events import FieldValue, LogEvent
+from mintlog.domain.events import FieldValue, Level, LogEvent
 from mintlog.ports.logstore import epoch_micros
 from mintlog.query.values import FIELD_PAIRS, field_pairs
 
 __all__ = [
+    "DOCSTORE_BLOCK_BYTES",
     "MESSAGE_TOKENIZER",
     "EventEncodingError",
     "build_schema",
+    "configure_new_index",
     "decode_event",
     "encode_document",
     "epoch_micros",
@@ -48,41 +62,92 @@ __all__ = [
     "to_utc",
 ]
 
-# The range of Tantivy's date type (nanoseconds in an i64).
-_MIN_TANTIVY_DATE = datetime(1677, 9, 22, tzinfo=UTC)
-_MAX_TANTIVY_DATE = datetime(2262, 4, 10, tzinfo=UTC)
-
 MESSAGE_TOKENIZER = "mintlog_text"
 # Longer words are dropped from `message` (OpenSearch's standard analyzer splits at 255 characters).
 _MAX_WORD_BYTES = 256
+DOCSTORE_BLOCK_BYTES = 256 * 1024
+"""Document store block size: 16 KiB (Tantivy's default) stores ~20 % more; a block decompresses in ~0.1 ms."""
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ZERO = timedelta(0)
 
 
 class EventEncodingError(ValueError):
     """An event cannot be encoded (e.g. a string holding a lone surrogate); retrying will not help."""
 
 
+def _text_field(name: str, *, fast: bool = True, record: str = "basic", tokenizer: str = "raw") -> dict[str, Any]:
+    indexing = {"record": record, "fieldnorms": False, "tokenizer": tokenizer}
+    return {"name": name, "type": "text", "options": {"indexing": indexing, "stored": False, "fast": fast}}
+
+
+# The schema in Tantivy's own serialized form (as in `meta.json`): tantivy-py's `SchemaBuilder` cannot turn
+# field norms off or build a JSON field that is fast but not indexed.
+_LAYOUT: dict[str, Any] = {
+    "inner": [
+        _text_field("id"),
+        {
+            "name": "ts_us",
+            "type": "i64",
+            "options": {"indexed": False, "fieldnorms": False, "fast": True, "stored": False},
+        },
+        *(_text_field(name) for name in ("service", "level", "host", "trace_id", "span_id", "source")),
+        _text_field("message", fast=False, record="position", tokenizer=MESSAGE_TOKENIZER),
+        {
+            "name": "fields",
+            "type": "json_object",
+            "options": {"stored": False, "indexing": None, "fast": True, "expand_dots_enabled": True},
+        },
+        {
+            "name": "event",
+            "type": "bytes",
+            "options": {"indexed": False, "fieldnorms": False, "fast": False, "stored": True},
+        },
+        _text_field(FIELD_PAIRS),
+    ]
+}
+
+
+_EMPTY_SCHEMA = tantivy.SchemaBuilder().build()
+
+
 def build_schema() -> tantivy.Schema:
     """The schema of every partition (see the module docstring)."""
-    builder = tantivy.SchemaBuilder()
-    builder.add_text_field("id", stored=True, fast=True, tokenizer_name="raw", index_option="basic")
-    builder.add_text_field("tenant_id", tokenizer_name="raw", index_option="basic")
-    builder.add_date_field("timestamp", stored=True, indexed=True, fast=True)
-    builder.add_integer_field("ts_us", indexed=True, fast=True)
-    builder.add_date_field("received_at", indexed=True)
-    for name in ("service", "level", "host", "trace_id", "span_id", "source"):
-        builder.add_text_field(name, fast=True, tokenizer_name="raw", index_option="basic")
-    builder.add_text_field("message", tokenizer_name=MESSAGE_TOKENIZER, index_option="position")
-    builder.add_json_field("fields", fast=True, tokenizer_name="raw", index_option="basic", expand_dots_enabled=True)
-    builder.add_bytes_field("event", stored=True)
-    builder.add_text_field(FIELD_PAIRS, fast=True, tokenizer_name="raw", index_option="basic")
-    return builder.build()
+    # Schemas pickle as (constructor, (serialized form,)): that constructor builds one from `_LAYOUT`.
+    reduced = cast("tuple[Callable[[dict[str, Any]], tantivy.Schema], tuple[Any, ...]]", _EMPTY_SCHEMA.__reduce__())
+    return reduced[0](_LAYOUT)
+
+
+def configure_new_index(path: Path) -> None:
+    """Set the document store block size in the `meta.json` of an index just created at `path`.
+
+    Tantivy reads its index settings only when an index is opened, so the caller reopens it afterwards.
+    The file is replaced atomically: a crash leaves either Tantivy's defaults or the new settings, both
+    readable. Does nothing to an index that already has segments.
+    """
+    meta_path = path / "meta.json"
+    meta = json.loads(meta_path.read_bytes())
+    if meta.get("segments"):
+        return
+    settings = meta.setdefault("index_settings", {})
+    if settings.get("docstore_blocksize") == DOCSTORE_BLOCK_BYTES:
+        return
+    settings["docstore_blocksize"] = DOCSTORE_BLOCK_BYTES
+    staged = path / "meta.json.mintlog-tmp"
+    with open(staged, "wb") as file:
+        file.write(json.dumps(meta).encode())
+        file.flush()
+        os.fsync(file.fileno())
+    os.replace(staged, meta_path)
+
+
+_FieldNumbers = int | float | list[int | float]
 
 
 class _IndexDocument(msgspec.Struct, omit_defaults=True):
     """The JSON handed to `IndexWriter.add_json`; `event` is base64 in JSON and bytes in the index."""
 
     id: str
-    tenant_id: str
     ts_us: int
     service: str
     level: str
@@ -90,17 +155,37 @@ class _IndexDocument(msgspec.Struct, omit_defaults=True):
     source: str
     message: str
     event: bytes
-    timestamp: datetime | None = None
-    received_at: datetime | None = None
     trace_id: str | None = None
     span_id: str | None = None
-    fields: dict[str, FieldValue] | None = None
+    fields: dict[str, _FieldNumbers] | None = None
     field_pairs: list[str] | None = None
 
 
+class _StoredEvent(msgspec.Struct, array_like=True, omit_defaults=True, gc=False):
+    """The stored form of a `LogEvent` (MessagePack array; trailing defaults are left out).
+
+    What neighbouring events of one service and request share comes first, so LZ4 finds it as one run.
+    `received_at` is microseconds after the event time when it is a UTC time, else its ISO 8601 text.
+    `timestamp` is None when the event time is a UTC time (it is then the document's `ts_us`), else its
+    ISO 8601 text, which keeps a naive time naive and an offset as written.
+    """
+
+    service: str
+    host: str
+    fields: dict[str, FieldValue]
+    level: Level
+    message: str
+    id: str
+    received_at: int | str
+    trace_id: str | None = None
+    span_id: str | None = None
+    source: str = "http"
+    timestamp: str | None = None
+
+
 _document_encoder = msgspec.json.Encoder()
-_event_encoder = msgspec.json.Encoder()
-_event_decoder = msgspec.json.Decoder(LogEvent)
+_stored_encoder = msgspec.msgpack.Encoder()
+_stored_decoder = msgspec.msgpack.Decoder(_StoredEvent)
 
 
 def to_utc(moment: datetime) -> datetime:
@@ -110,8 +195,55 @@ def to_utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
-def _tantivy_date(moment_utc: datetime) -> datetime | None:
-    return moment_utc if _MIN_TANTIVY_DATE <= moment_utc <= _MAX_TANTIVY_DATE else None
+def _is_utc(moment: datetime) -> bool:
+    return moment.tzinfo is not None and moment.utcoffset() == _ZERO
+
+
+def _from_micros(micros: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=micros)
+
+
+def _number(value: object) -> int | float | None:
+    """`value` when it is an int or a finite float (a bool is not a number here), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int) or (isinstance(value, float) and math.isfinite(value)):
+        return value
+    return None
+
+
+def _numbers(fields: Mapping[str, FieldValue]) -> dict[str, _FieldNumbers] | None:
+    """The numbers of `fields` (ints and finite floats, alone or in lists), for the `fields` JSON columns."""
+    numbers: dict[str, _FieldNumbers] = {}
+    for key, value in fields.items():
+        if isinstance(value, list):
+            kept = [number for number in map(_number, value) if number is not None]
+            if kept:
+                numbers[key] = kept
+        else:
+            number = _number(value)
+            if number is not None:
+                numbers[key] = number
+    return numbers or None
+
+
+def _stored_event(event: LogEvent, ts_us: int) -> bytes:
+    received_at = event.received_at
+    return _stored_encoder.encode(
+        _StoredEvent(
+            id=event.id,
+            received_at=epoch_micros(received_at) - ts_us if _is_utc(received_at) else received_at.isoformat(),
+            service=event.service,
+            level=event.level,
+            message=event.message,
+            host=event.host,
+            fields=event.fields,
+            trace_id=event.trace_id,
+            span_id=event.span_id,
+            source=event.source,
+            timestamp=None if _is_utc(event.timestamp) else event.timestamp.isoformat(),
+        )
+    )
 
 
 def encode_document(event: LogEvent, timestamp_utc: datetime) -> str:
@@ -120,22 +252,20 @@ def encode_document(event: LogEvent, timestamp_utc: datetime) -> str:
     Raises `EventEncodingError` when the event cannot be encoded at all.
     """
     try:
+        ts_us = epoch_micros(timestamp_utc)
         return _document_encoder.encode(
             _IndexDocument(
                 id=event.id,
-                tenant_id=event.tenant_id,
-                ts_us=epoch_micros(timestamp_utc),
+                ts_us=ts_us,
                 service=event.service,
                 level=event.level,
                 host=event.host,
                 source=event.source,
                 message=event.message,
-                event=_event_encoder.encode(event),
-                timestamp=_tantivy_date(timestamp_utc),
-                received_at=_tantivy_date(to_utc(event.received_at)),
+                event=_stored_event(event, ts_us),
                 trace_id=event.trace_id,
                 span_id=event.span_id,
-                fields=event.fields or None,
+                fields=_numbers(event.fields),
                 field_pairs=field_pairs(event.fields) or None,
             )
         ).decode()
@@ -143,9 +273,29 @@ def encode_document(event: LogEvent, timestamp_utc: datetime) -> str:
         raise EventEncodingError(f"event {event.id!r} of tenant {event.tenant_id!r} cannot be encoded: {exc}") from exc
 
 
-def decode_event(stored: bytes) -> LogEvent:
-    """The event kept in a document's `event` field."""
-    return _event_decoder.decode(stored)
+def decode_event(stored: bytes, *, tenant_id: str, ts_us: int) -> LogEvent:
+    """The event kept in a document's `event` field, given its partition's tenant and its `ts_us`."""
+    kept = _stored_decoder.decode(stored)
+    timestamp = _from_micros(ts_us) if kept.timestamp is None else datetime.fromisoformat(kept.timestamp)
+    received_at = (
+        _from_micros(ts_us + kept.received_at)
+        if isinstance(kept.received_at, int)
+        else datetime.fromisoformat(kept.received_at)
+    )
+    return LogEvent(
+        id=kept.id,
+        tenant_id=tenant_id,
+        timestamp=timestamp,
+        received_at=received_at,
+        service=kept.service,
+        level=kept.level,
+        message=kept.message,
+        host=kept.host,
+        trace_id=kept.trace_id,
+        span_id=kept.span_id,
+        fields=kept.fields,
+        source=kept.source,
+    )
 
 
 def message_analyzer() -> tantivy.TextAnalyzer:

@@ -92,7 +92,9 @@ class PageCollector:
         page_here = wanted > 0 and self._may_hold_page(partition.day)
         if self.after is None:
             if page_here:
-                matches, events = _page_of(self.schema, searcher, self.query_page, wanted, self.descending)
+                matches, events = _page_of(
+                    self.schema, searcher, self.query_page, wanted, self.descending, partition.tenant_id
+                )
                 self.found.extend(events)
             else:
                 matches = match_count(searcher.search(self.query_all, 1, count=True)) if self.counting else 0
@@ -103,10 +105,12 @@ class PageCollector:
         if not page_here:
             return
         if partition.day == _day_of_micros(self.after.timestamp_us):
-            self.found.extend(self._ties_after(searcher, wanted))
+            self.found.extend(self._ties_after(searcher, wanted, partition.tenant_id))
             wanted = self.size - len(self.found)
         if wanted > 0:
-            _matches, events = _page_of(self.schema, searcher, self.query_page, wanted, self.descending)
+            _matches, events = _page_of(
+                self.schema, searcher, self.query_page, wanted, self.descending, partition.tenant_id
+            )
             self.found.extend(events)
 
     def total_and_bound(self) -> tuple[int, bool]:
@@ -121,7 +125,7 @@ class PageCollector:
         after_day = _day_of_micros(self.after.timestamp_us)
         return day <= after_day if self.descending else day >= after_day
 
-    def _ties_after(self, searcher: tantivy.Searcher, wanted: int) -> list[LogEvent]:
+    def _ties_after(self, searcher: tantivy.Searcher, wanted: int, tenant_id: str) -> list[LogEvent]:
         """Events at exactly the cursor's time whose id comes after the cursor's, in the query's order.
 
         Tantivy has no range over text, so every tie is listed by its id (a fast field: no document is
@@ -141,11 +145,16 @@ class PageCollector:
             else (lambda event_id: event_id > after.event_id)
         )
         chosen = [address for event_id, address in hits if comes_after(str(event_id))][:wanted]
-        return [decode_event(_stored_event(searcher, address)) for address in chosen]
+        return [_load_event(searcher, address, tenant_id, after.timestamp_us) for address in chosen]
 
 
 def _page_of(
-    schema: tantivy.Schema, searcher: tantivy.Searcher, query: tantivy.Query, wanted: int, descending: bool
+    schema: tantivy.Schema,
+    searcher: tantivy.Searcher,
+    query: tantivy.Query,
+    wanted: int,
+    descending: bool,
+    tenant_id: str,
 ) -> tuple[int, list[LogEvent]]:
     """The number of matches of `query` in one partition and its first `wanted` events in `(timestamp, id)` order."""
     order = tantivy.Order.Desc if descending else tantivy.Order.Asc
@@ -165,16 +174,17 @@ def _page_of(
             order=order,
         )
         hits.extend((boundary, address) for _event_id, address in ties.hits)
-    keyed = [(ts_us, decode_event(_stored_event(searcher, address))) for ts_us, address in hits]
+    keyed = [(ts_us, _load_event(searcher, address, tenant_id, ts_us)) for ts_us, address in hits]
     keyed.sort(key=lambda item: (item[0], item[1].id), reverse=descending)
     return matches, [event for _ts_us, event in keyed]
 
 
-def _stored_event(searcher: tantivy.Searcher, address: tantivy.DocAddress) -> bytes:
+def _load_event(searcher: tantivy.Searcher, address: tantivy.DocAddress, tenant_id: str, ts_us: int) -> LogEvent:
+    """The event of one document, given its partition's tenant and its `ts_us` (see `decode_event`)."""
     stored = searcher.doc(address).get_first("event")
     if not isinstance(stored, bytes):
         raise StoreUnavailable("a stored document has no event payload")
-    return stored
+    return decode_event(stored, tenant_id=tenant_id, ts_us=ts_us)
 
 
 def ordered_days(days: Sequence[date], descending: bool) -> list[date]:
