@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from mintlog.auth import Authenticator
 from mintlog.metrics import Metrics
+from mintlog.ports.blobstore import BlobStore
 from mintlog.ports.alerting import AlertRuleStore
 from mintlog.ports.bus import EventBus
 from mintlog.ports.cache import Cache
@@ -35,6 +36,7 @@ class Runtime:
     rate_limiter: RateLimiter
     metrics: Metrics
     authenticator: Authenticator
+    blobs: BlobStore
     notifications: NotificationStore
     incidents: IncidentStore
     alert_rules: AlertRuleStore
@@ -52,13 +54,15 @@ class Runtime:
             self._opened.append("bus")
             await self.store.start()
             self._opened.append("store")
+            await self.blobs.start()
+            self._opened.append("blobs")
         except BaseException:
             await self.close()
             raise
 
     async def close(self) -> None:
         """Close what `open` opened, in reverse order; errors are logged, never raised."""
-        closers = {"store": self.store.close, "bus": self.bus.close, "metadata": self.metadata.close}
+        closers = {"blobs": self.blobs.close, "store": self.store.close, "bus": self.bus.close, "metadata": self.metadata.close}
         while self._opened:
             name = self._opened.pop()
             try:

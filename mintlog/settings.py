@@ -24,6 +24,8 @@ from mintlog.errors import ConfigError
 __all__ = [
     "ALL_ROLES",
     "AlertSettings",
+    "BlobS3Settings",
+    "BlobSettings",
     "CacheSettings",
     "DatabaseSettings",
     "HttpSettings",
@@ -161,6 +163,38 @@ class DatabaseSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
         str, Meta(description="Metadata database URL; empty uses SQLite at $MINTLOG_DATA_DIR/mintlog.db.")
     ] = ""
     migrate_on_start: Annotated[bool, Meta(description="Run Alembic migrations to head at start.")] = True
+
+
+class BlobS3Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    endpoint: Annotated[
+        str,
+        Meta(description="S3 endpoint URL, e.g. http://127.0.0.1:8333 (empty: https://s3.<region>.amazonaws.com)."),
+    ] = ""
+    region: Annotated[str, Meta(min_length=1, description="S3 region used in request signatures.")] = "us-east-1"
+    access_key: Annotated[str, Meta(description="S3 access key id.")] = ""
+    secret_key: Annotated[str, Meta(description="S3 secret access key.")] = ""
+    timeout_seconds: Annotated[
+        float, Meta(gt=0, le=600, description="Timeout of one S3 request (connect, send, answer).")
+    ] = 30.0
+    max_retries: Annotated[
+        int, Meta(ge=0, le=20, description="Retries of an S3 request that failed with 5xx or a connection error.")
+    ] = 4
+    retry_initial_seconds: Annotated[
+        float, Meta(gt=0, le=60, description="First backoff before an S3 retry; doubles on every retry.")
+    ] = 0.2
+    retry_max_seconds: Annotated[float, Meta(gt=0, le=600, description="Longest backoff between S3 retries.")] = 5.0
+    create_bucket: Annotated[bool, Meta(description="Create the bucket at start when it does not exist.")] = True
+
+
+class BlobSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    url: Annotated[
+        str,
+        Meta(
+            description="Blob store (archive): empty uses $MINTLOG_DATA_DIR/objects; file:///abs/path a directory; "
+            "s3://bucket an S3 bucket (see MINTLOG_BLOB__S3__*)."
+        ),
+    ] = ""
+    s3: BlobS3Settings = msgspec.field(default_factory=BlobS3Settings)
 
 
 class CacheSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -404,6 +438,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     store: StoreSettings = msgspec.field(default_factory=StoreSettings)
     database: DatabaseSettings = msgspec.field(default_factory=DatabaseSettings)
     cache: CacheSettings = msgspec.field(default_factory=CacheSettings)
+    blob: BlobSettings = msgspec.field(default_factory=BlobSettings)
     ratelimit: RateLimitSettings = msgspec.field(default_factory=RateLimitSettings)
     ingest: IngestSettings = msgspec.field(default_factory=IngestSettings)
     pipeline: PipelineSettings = msgspec.field(default_factory=PipelineSettings)

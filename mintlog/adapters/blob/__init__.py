@@ -1,0 +1,1 @@
+"""Blob store adapters: the filesystem (embedded defaults) and S3 (production)."""
