@@ -102,7 +102,8 @@ class AlertRuleStore(Protocol):
         ...
 
     async def due_rules(self, now: datetime, *, limit: int) -> Sequence[AlertRule]:
-        """Active rules of every tenant whose `next_evaluation_at` is not after `now`, most overdue first."""
+        """Active rules whose `next_evaluation_at` is not after `now`, most overdue first; rules of suspended or
+        deleted tenants are not due (they resume where they were when the tenant is unsuspended)."""
         ...
 
     async def claim_evaluation(self, rule_id: str, *, seen: datetime, next_at: datetime) -> bool:

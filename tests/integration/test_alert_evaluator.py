@@ -26,7 +26,7 @@ from mintlog.adapters.logstore.tantivy import TantivyLogStore
 from mintlog.domain.alert_rules import AlertRule, AlertRuleSpec, new_rule_id, validate_rule
 from mintlog.domain.alerting import AlertEvent, decode_alert_event
 from mintlog.domain.events import LogEvent
-from mintlog.domain.tenants import Tenant
+from mintlog.domain.tenants import Tenant, TenantChanges
 from mintlog.errors import BusUnavailable, Conflict, StoreUnavailable
 from mintlog.metrics import Metrics
 from mintlog.ports.aggregation import AggregateQuery, AggregateResult
@@ -235,6 +235,17 @@ async def test_a_due_rule_is_claimed_by_exactly_one_of_many_racing_claims(world:
     assert await world.rules.due_rules(world.clock(), limit=10) == []
     world.clock.advance(60)
     assert [found.id for found in await world.rules.due_rules(world.clock(), limit=10)] == [rule.id]
+
+
+async def test_rules_of_a_suspended_or_deleted_tenant_are_not_due(world: World) -> None:
+    acme = await world.add_rule("acme")
+    other = await world.add_rule("other")
+    now = world.clock()
+    await world.metadata.update_tenant("acme", TenantChanges(suspended=True), updated_at=now)
+    assert [rule.id for rule in await world.rules.due_rules(now, limit=10)] == [other.id]
+    await world.metadata.update_tenant("acme", TenantChanges(suspended=False), updated_at=now)
+    await world.metadata.update_tenant("other", TenantChanges(deleted_at=now), updated_at=now)
+    assert [rule.id for rule in await world.rules.due_rules(now, limit=10)] == [acme.id]
 
 
 # Evaluation

@@ -14,6 +14,7 @@ import msgspec
 from sqlalchemy import CursorResult, and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from mintlog.adapters.db.models import TenantRow
 from mintlog.adapters.db.models_alerting import AlertRuleRow, AlertStateRow
 from mintlog.adapters.db.sql import SqlMetadataStore, database_errors
 from mintlog.domain.alert_rules import AlertRule, AlertRuleSpec, RuleQuery
@@ -230,7 +231,13 @@ class SqlAlertRuleStore:
     async def due_rules(self, now: datetime, *, limit: int) -> Sequence[AlertRule]:
         statement = (
             select(AlertRuleRow)
-            .where(AlertRuleRow.is_active.is_(True), AlertRuleRow.next_evaluation_at <= now)
+            .join(TenantRow, TenantRow.id == AlertRuleRow.tenant_id)
+            .where(
+                AlertRuleRow.is_active.is_(True),
+                AlertRuleRow.next_evaluation_at <= now,
+                TenantRow.suspended.is_(False),
+                TenantRow.deleted_at.is_(None),
+            )
             .order_by(AlertRuleRow.next_evaluation_at, AlertRuleRow.id)
             .limit(limit)
         )
