@@ -37,6 +37,7 @@ from mintlog.query.ast import (
 from mintlog.query.patterns import decimal_range_pattern, lucene_escape
 from mintlog.query.text import MAX_WORD_BYTES
 from mintlog.query.timebounds import resolve_time
+from mintlog.query.values import pair_prefix
 
 __all__ = ["FIELD_PAIRS", "MESSAGE_ANALYSIS", "to_opensearch"]
 
@@ -83,7 +84,7 @@ def _compile(node: Node, now: datetime) -> dict[str, Any]:
             key = field_key(field)
             if key is None:
                 return {"term": {field: value}}
-            exact = {"term": {FIELD_PAIRS: f"{_PATH_PREFIX}{key}={value}"}}
+            exact = {"term": {FIELD_PAIRS: _PATH_PREFIX + pair_prefix(key) + value}}
             if number is None:
                 return exact
             return _any_of([exact, _pairs_range(key, number, number, True, True)])
@@ -91,7 +92,7 @@ def _compile(node: Node, now: datetime) -> dict[str, Any]:
             key = field_key(field)
             if key is None:
                 return {"wildcard": {field: {"value": pattern}}}
-            prefix = _wildcard_escape(f"{_PATH_PREFIX}{key}=")
+            prefix = _wildcard_escape(_PATH_PREFIX + pair_prefix(key))
             return {"wildcard": {FIELD_PAIRS: {"value": prefix + pattern}}}
         case NumberRange(field=field, lower=lower, upper=upper):
             key = field_key(field)
@@ -103,7 +104,7 @@ def _compile(node: Node, now: datetime) -> dict[str, Any]:
             key = field_key(field)
             if key is None:
                 return {"exists": {"field": field}}
-            return {"prefix": {FIELD_PAIRS: f"{_PATH_PREFIX}{key}="}}
+            return {"prefix": {FIELD_PAIRS: _PATH_PREFIX + pair_prefix(key)}}
         case And(clauses=clauses):
             return _and(clauses, now)
         case Or(clauses=clauses):
@@ -135,7 +136,7 @@ def _pairs_range(
     pattern = decimal_range_pattern(lower, upper, include_lower=include_lower, include_upper=include_upper)
     if pattern is None:
         return {"match_none": {}}
-    regexp = f"{lucene_escape(f'{_PATH_PREFIX}{key}=')}({pattern})"
+    regexp = f"{lucene_escape(_PATH_PREFIX + pair_prefix(key))}({pattern})"
     return {"regexp": {FIELD_PAIRS: {"value": regexp, "flags": "NONE"}}}
 
 

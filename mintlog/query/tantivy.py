@@ -38,7 +38,7 @@ from mintlog.query.ast import (
 )
 from mintlog.query.patterns import decimal_range_pattern, glob_to_rust, rust_escape
 from mintlog.query.timebounds import resolve_time
-from mintlog.query.values import FIELD_PAIRS
+from mintlog.query.values import FIELD_PAIRS, pair_prefix
 
 __all__ = ["to_tantivy"]
 
@@ -76,7 +76,7 @@ class _Compiler:
                 key = field_key(field)
                 if key is None:
                     return tantivy.Query.term_query(schema, field, value, index_option="basic")
-                exact = tantivy.Query.term_query(schema, FIELD_PAIRS, f"{key}={value}", index_option="basic")
+                exact = tantivy.Query.term_query(schema, FIELD_PAIRS, pair_prefix(key) + value, index_option="basic")
                 if number is None:
                     return exact
                 return _any_of([exact, self._pairs_range(key, number, number, True, True)])
@@ -84,7 +84,7 @@ class _Compiler:
                 key = field_key(field)
                 if key is None:
                     return tantivy.Query.regex_query(schema, field, glob_to_rust(pattern))
-                return tantivy.Query.regex_query(schema, FIELD_PAIRS, glob_to_rust(pattern, f"{key}="))
+                return tantivy.Query.regex_query(schema, FIELD_PAIRS, glob_to_rust(pattern, pair_prefix(key)))
             case NumberRange(field=field, lower=lower, upper=upper):
                 key = field_key(field)
                 assert key is not None  # the parser only makes ranges on fields.*
@@ -95,7 +95,7 @@ class _Compiler:
                 key = field_key(field)
                 if key is None:
                     return tantivy.Query.regex_query(schema, field, "(?s).*")
-                return tantivy.Query.regex_query(schema, FIELD_PAIRS, f"(?s){rust_escape(key)}=.*")
+                return tantivy.Query.regex_query(schema, FIELD_PAIRS, f"(?s){rust_escape(pair_prefix(key))}.*")
             case And(clauses=clauses):
                 return self._and(clauses)
             case Or(clauses=clauses):
@@ -125,7 +125,7 @@ class _Compiler:
         pattern = decimal_range_pattern(lower, upper, include_lower=include_lower, include_upper=include_upper)
         if pattern is None:
             return tantivy.Query.empty_query()
-        return tantivy.Query.regex_query(self._schema, FIELD_PAIRS, f"{rust_escape(key)}=({pattern})")
+        return tantivy.Query.regex_query(self._schema, FIELD_PAIRS, f"{rust_escape(pair_prefix(key))}({pattern})")
 
     def _time_range(self, node: TimeRange) -> tantivy.Query:
         lower = _micros(resolve_time(node.lower, self._now)) if node.lower is not None else None

@@ -30,6 +30,7 @@ __all__ = [
     "field_pairs",
     "float_text",
     "indexed_field_values",
+    "pair_prefix",
     "plain_decimal",
     "value_text",
     "value_texts",
@@ -92,6 +93,17 @@ def value_texts(value: object) -> list[str]:
     return [] if text is None else [text]
 
 
+def pair_prefix(key: str) -> str:
+    """The start of every `field_pairs` term of `key`: the key with `\\` and `=` escaped, then `=`.
+
+    Escaping keeps the first unescaped `=` the separator, so key `a=b` with value `c` (`a\\=b=c`) never
+    meets key `a` with value `b=c` (`a=b=c`).
+    """
+    if "=" in key or "\\" in key:
+        key = key.replace("\\", "\\\\").replace("=", "\\=")
+    return f"{key}="
+
+
 def field_pairs(fields: Mapping[str, object]) -> list[str]:
     """The `key=text` terms of an event's `fields` for the Tantivy `FIELD_PAIRS` field, duplicates removed.
 
@@ -103,11 +115,12 @@ def field_pairs(fields: Mapping[str, object]) -> list[str]:
     for key, value in fields.items():
         if isinstance(value, list):
             texts: list[str] = value_texts(cast("list[object]", value))
-            pairs.extend(f"{key}={text}" for text in dict.fromkeys(texts))
+            prefix = pair_prefix(key)
+            pairs.extend(prefix + text for text in dict.fromkeys(texts))
             continue
         text = value_text(value)
         if text is not None:
-            append(f"{key}={text}")
+            append(pair_prefix(key) + text)
     return pairs
 
 

@@ -293,6 +293,24 @@ async def test_a_typed_field_filter_also_finds_equal_numbers_in_strings(store: L
     assert sorted(ids(page)) == ["float", "int", "string"]
 
 
+async def test_an_equals_sign_in_a_key_never_makes_it_match_another_key(store: LogStore) -> None:
+    await store.write(
+        [
+            make_event("key-with-sign", fields={"a=b": "c", "x\\": "=y"}),
+            make_event("value-with-sign", fields={"a": "b=c", "x": "\\=y"}),
+        ]
+    )
+
+    for query, expected in (
+        ('fields.a:"b=c"', ["value-with-sign"]),
+        ("fields.a:b*", ["value-with-sign"]),
+        ("_exists_:fields.a", ["value-with-sign"]),
+        ('fields.x:"\\\\=y"', ["value-with-sign"]),
+        ("_exists_:fields.x", ["value-with-sign"]),
+    ):
+        assert ids(await search_all(store, query=query)) == expected, query
+
+
 # --- text --------------------------------------------------------------------------------------------
 
 MESSAGES = [

@@ -12,7 +12,7 @@ from mintlog.domain.events import FieldValue, LogEvent
 from mintlog.query import QuerySyntaxError, parse
 from mintlog.query.matcher import to_matcher
 from mintlog.query.opensearch import FIELD_PAIRS, MESSAGE_ANALYSIS, to_opensearch
-from mintlog.query.values import value_texts
+from mintlog.query.values import pair_prefix, value_texts
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 VP = FIELD_PAIRS  # the keyword the store fills with `fields.<key>=<text>` (never flat_object's `_valueAndPath`)
@@ -166,7 +166,7 @@ def test_the_regexp_accepts_exactly_the_texts_the_language_says(query: str, key:
     matches = to_matcher(parse(query), NOW)
     for value in values:
         (text,) = value_texts(value)
-        indexed = f"fields.{key}={text}"
+        indexed = f"fields.{pair_prefix(key)}{text}"
         dsl_says = indexed in terms or any(regexp.fullmatch(indexed) for regexp in regexps)
         assert dsl_says == matches(event_with({key: value})), (value, text)
 

@@ -59,6 +59,7 @@ from mintlog.ports.aggregation import (
 from mintlog.ports.logstore import epoch_micros
 from mintlog.query.ast import field_key
 from mintlog.query.patterns import lucene_escape
+from mintlog.query.values import pair_prefix
 
 __all__ = [
     "AGGREGATE_FILTER_PATH",
@@ -208,7 +209,7 @@ def _terms_source(group_field: str) -> tuple[str, str]:
     key = field_key(group_field)
     if not key:
         raise ValueError(f"cannot group by {group_field!r}: not one of {sorted(TERMS_FIELDS)} or fields.<key>")
-    return FIELD_PAIRS, f"{FIELD_PAIRS_PREFIX}{key}="
+    return FIELD_PAIRS, FIELD_PAIRS_PREFIX + pair_prefix(key)
 
 
 def _metric_key(metric_field: str) -> str:

@@ -58,7 +58,7 @@ from mintlog.ports.aggregation import (
 from mintlog.ports.logstore import SearchQuery, epoch_micros
 from mintlog.query.ast import field_key
 from mintlog.query.patterns import rust_escape
-from mintlog.query.values import FIELD_PAIRS
+from mintlog.query.values import FIELD_PAIRS, pair_prefix
 
 __all__ = ["MAX_TRACKED_BUCKETS", "NATIVE_BUCKETS", "TERMS_FIELDS", "aggregate_partitions"]
 
@@ -336,7 +336,7 @@ def _terms_source(group_field: str) -> tuple[str, str]:
     key = field_key(group_field)
     if not key:
         raise ValueError(f"cannot group by {group_field!r}: not one of {sorted(TERMS_FIELDS)} or fields.<key>")
-    return FIELD_PAIRS, f"{key}="
+    return FIELD_PAIRS, pair_prefix(key)
 
 
 def _metric_path(metric_field: str) -> str:
