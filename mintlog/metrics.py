@@ -86,7 +86,7 @@ class Metrics:
         )
         self.http_request_seconds = Histogram(
             "mintlog_http_request_seconds",
-            "HTTP request latency by server.",
+            "HTTP request latency by server, until the response starts (a tail: until its stream opens).",
             ("server",),
             buckets=_LATENCY_BUCKETS,
             registry=r,

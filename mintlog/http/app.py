@@ -54,18 +54,22 @@ class RequestContextMiddleware:
         header = (b"x-request-id", request_id.encode())
         status = 500
         started = time.perf_counter()
+        answered: float | None = None
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, answered
             if message["type"] == "http.response.start":
                 status = message["status"]
+                answered = time.perf_counter()
                 message["headers"] = [*message.get("headers", ()), header]
             await send(message)
 
         try:
             await self._app(scope, receive, send_with_id)
         finally:
-            self._latency.observe(time.perf_counter() - started)
+            # Latency runs to the response's start, so a live tail counts the time to open its stream, not
+            # the minutes it stays open (which would swamp the histogram's upper buckets).
+            self._latency.observe((answered or time.perf_counter()) - started)
             self._requests.labels(self._server, str(status)).inc()
             request_id_var.reset(token)
 
