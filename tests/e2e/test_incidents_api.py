@@ -119,6 +119,32 @@ async def test_an_incident_goes_through_its_lifecycle_with_a_timeline_of_actors(
     assert {e.incident_id for e in events} == {incident["id"]}
 
 
+async def test_an_incident_opened_by_hand_notifies_the_channels_it_names(api: ApiClient) -> None:
+    scopes = [*SCOPES, "notifications:write"]
+    key, _ = await tenant_key(api, "acme", scopes)
+    other_key, _ = await tenant_key(api, "other", scopes)
+    channel_body = {"name": "team", "channel_type": "webhook", "config": {"url": "https://hooks.example.com/x"}}
+    channel_id = (await api.call("POST", "/v1/notifications/channels", key, channel_body)).json()["id"]
+    foreign_id = (await api.call("POST", "/v1/notifications/channels", other_key, channel_body)).json()["id"]
+    for channel_ids, field in (([foreign_id], "channel_ids[0]"), ([channel_id, channel_id], "channel_ids[1]")):
+        body = {"title": "Outage", "channel_ids": channel_ids}
+        refusal = problem(await api.call("POST", "/v1/incidents", key, body), 422, "validation_failed")
+        assert refusal["field"] == field
+
+    created = await api.call("POST", "/v1/incidents", key, {"title": "Outage", "channel_ids": [channel_id]})
+    assert created.status_code == 201, created.text
+    assert created.json()["channel_ids"] == [channel_id]
+    incident_id = created.json()["id"]
+    resolved = await api.call("PATCH", f"/v1/incidents/{incident_id}", key, {"status": "resolved"})
+    assert resolved.status_code == 200, resolved.text
+
+    events = await published(api, 2)
+    assert [(event.type, event.notify, event.channel_ids) for event in events] == [
+        ("incident.triggered", True, [channel_id]),
+        ("incident.resolved", True, [channel_id]),
+    ]
+
+
 async def test_a_triggered_incident_can_be_resolved_directly(api: ApiClient) -> None:
     key, _ = await tenant_key(api, "acme")
     incident = (await api.call("POST", "/v1/incidents", key, {"title": "Flaky", "severity": "info"})).json()

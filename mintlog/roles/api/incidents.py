@@ -36,10 +36,11 @@ from mintlog.domain.incidents import (
     new_entry_id,
     new_incident_id,
 )
-from mintlog.errors import BadRequest, DependencyUnavailable, NotFound
+from mintlog.errors import BadRequest, DependencyUnavailable, NotFound, UnprocessableEntity
 from mintlog.http.guards import Guard, principal_of
 from mintlog.ports.bus import EventBus
 from mintlog.ports.incidents import AppliedChange, IncidentStore
+from mintlog.ports.notifications import NotificationStore
 from mintlog.roles.api.auditing import AuditTrail, audit_opt
 from mintlog.roles.api.pagination import decode_time_cursor, encode_time_cursor, parse_limit, refuse_unknown_parameters
 from mintlog.roles.api.wire import decode_body, read_body
@@ -66,14 +67,17 @@ _STATUS_FILTERS: dict[str, tuple[IncidentStatus, ...]] = {
 
 Title = Annotated[str, Meta(min_length=1, max_length=500)]
 Text = Annotated[str, Meta(min_length=1, max_length=10_000)]
+ChannelIds = Annotated[list[Annotated[str, Meta(min_length=1, max_length=40)]], Meta(max_length=20)]
 
 
 class IncidentCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """`POST /v1/incidents`: an incident opened by hand (it notifies no channel)."""
+    """`POST /v1/incidents`: an incident opened by hand; `channel_ids` (the tenant's own) are notified of its
+    opening, acknowledgement and resolution, like a rule's channels."""
 
     title: Title
     severity: IncidentSeverity = "warning"
     description: Text | None = None
+    channel_ids: ChannelIds = msgspec.field(default_factory=lambda: [])
 
 
 class IncidentPatch(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -229,12 +233,25 @@ def _status_filter(status: str | None) -> tuple[IncidentStatus, ...] | None:
     return statuses
 
 
+async def _check_channels(channels: NotificationStore, tenant_id: str, channel_ids: list[str]) -> None:
+    """422 naming `channel_ids[i]` for a repeated id or one that is not one of the tenant's channels."""
+    for index, channel_id in enumerate(channel_ids):
+        if channel_id in channel_ids[:index] or await channels.get_channel(tenant_id, channel_id) is None:
+            reason = "names a channel twice" if channel_id in channel_ids[:index] else "no notification channel"
+            raise UnprocessableEntity(
+                f"invalid body: `channel_ids[{index}]`: {reason} {channel_id!r}",
+                code="validation_failed",
+                extra={"field": f"channel_ids[{index}]"},
+            )
+
+
 def incident_routes(
     incidents: IncidentStore,
     bus: EventBus,
     trail: AuditTrail,
     *,
     requires: Callable[[str], Guard],
+    channels: NotificationStore,
     clock: Callable[[], datetime] = _utcnow,
 ) -> list[Any]:
     """The five incident routes."""
@@ -248,7 +265,8 @@ def incident_routes(
         status_code=201,
         opt=audit_opt("incident.create", "incident"),
         summary="Open an incident by hand.",
-        description='Body: {"title": …, "severity": "critical"|"high"|"warning"|"info", "description": …}.',
+        description='Body: {"title": …, "severity": "critical"|"high"|"warning"|"info", "description": …, '
+        '"channel_ids": [the tenant\'s channels to notify of its opening, acknowledgement and resolution]}.',
     )
     async def create_incident(request: Request[Any, Any, Any]) -> IncidentDetail:
         principal = principal_of(request)
@@ -256,6 +274,7 @@ def incident_routes(
             principal, "incident.create", target_type="incident", tenant_id=principal.tenant_id
         ) as note:
             body = decode_body(await read_body(request.stream()), _create_decoder)
+            await _check_channels(channels, principal.tenant_id, body.channel_ids)
             now = clock()
             incident = Incident(
                 id=new_incident_id(),
@@ -267,6 +286,7 @@ def incident_routes(
                 created_by=principal.key_prefix,
                 created_at=now,
                 updated_at=now,
+                channel_ids=tuple(body.channel_ids),
             )
             entry = _draft("triggered", principal.key_prefix, now, content=body.description, notify=True)
             applied = await incidents.create_incident(incident, entry)

@@ -55,7 +55,7 @@ def build_api_app(runtime: Runtime, tails: TailHub | None = None) -> ASGIApp:
             *admin_key_routes(keys, trail, requires=audited),
             *own_key_routes(keys, trail, requires=audited),
             *audit_routes(runtime.metadata, requires=requires),
-            *incident_routes(runtime.incidents, runtime.bus, trail, requires=audited),
+            *incident_routes(runtime.incidents, runtime.bus, trail, requires=audited, channels=runtime.notifications),
             *silence_routes(runtime.incidents, trail, requires=audited),
             *channel_routes(
                 runtime.notifications,
