@@ -8,7 +8,9 @@ The scheme of each URL setting picks the adapter, and an unknown scheme fails he
 - `MINTLOG_CACHE__URL`: empty → the API-key cache and the rate limits live in this process (right for one
   instance: another instance would neither see a revoked key's cache entry go nor share the limits);
   `redis://…` or `rediss://…` → Redis, shared by every instance, with the database and a local limiter as
-  fallbacks while Redis is down.
+  fallbacks while Redis is down;
+- `MINTLOG_BLOB__URL`: empty → files under `$MINTLOG_DATA_DIR/objects`; `file:///abs/path` → files there;
+  `s3://bucket` → that S3 bucket (endpoint and credentials in `MINTLOG_BLOB__S3__*`).
 Heavy clients are imported inside the factories, so a process never imports what it does not use.
 """
 
@@ -22,6 +24,7 @@ from urllib.parse import urlsplit
 from mintlog.auth import Authenticator
 from mintlog.errors import ConfigError
 from mintlog.metrics import Metrics
+from mintlog.ports.blobstore import BlobStore
 from mintlog.ports.bus import EventBus
 from mintlog.ports.cache import Cache
 from mintlog.ports.logstore import LogStore
@@ -32,7 +35,15 @@ from mintlog.settings import Settings
 if TYPE_CHECKING:
     from mintlog.adapters.db.sql import SqlMetadataStore
 
-__all__ = ["bootstrap", "build_bus", "build_cache", "build_metadata", "build_rate_limiter", "build_store"]
+__all__ = [
+    "bootstrap",
+    "build_blobs",
+    "build_bus",
+    "build_cache",
+    "build_metadata",
+    "build_rate_limiter",
+    "build_store",
+]
 
 _REDIS_SCHEMES = ("redis://", "rediss://")
 
@@ -128,6 +139,23 @@ def _build_opensearch_store(settings: Settings) -> LogStore:
     )
 
 
+def build_blobs(settings: Settings) -> BlobStore:
+    """The blob store named by `MINTLOG_BLOB__URL`."""
+    url = settings.blob.url
+    if not url or url.startswith("file://"):
+        root = settings.data_path / "objects" if not url else Path(url.removeprefix("file://"))
+        if not root.is_absolute():
+            raise ConfigError(f"invalid setting MINTLOG_BLOB__URL={url!r}: use file:///absolute/path")
+        from mintlog.adapters.blob.filesystem import FilesystemBlobStore
+
+        return FilesystemBlobStore(root)
+    if url.startswith("s3://"):
+        from mintlog.adapters.blob.s3 import build_s3_blob_store
+
+        return build_s3_blob_store(url, settings.blob.s3)
+    raise ConfigError(f"invalid setting MINTLOG_BLOB__URL={url!r}: supported schemes are file:// and s3://")
+
+
 def build_metadata(settings: Settings) -> SqlMetadataStore:
     """The metadata database named by `MINTLOG_DATABASE__URL`."""
     url = settings.database_url
@@ -217,6 +245,7 @@ def bootstrap(
     cache: Cache | None = None,
     rate_limiter: RateLimiter | None = None,
     metrics: Metrics | None = None,
+    blobs: BlobStore | None = None,
 ) -> Runtime:
     """Build the adapters from settings; tests pass overrides (e.g. `MemoryEventBus`) instead.
 
@@ -238,6 +267,7 @@ def bootstrap(
         rate_limiter=rate_limiter or build_rate_limiter(settings, metrics),
         metrics=metrics,
         authenticator=Authenticator(metadata, cache, ttl_seconds=settings.cache.api_key_ttl_seconds),
+        blobs=blobs or build_blobs(settings),
         notifications=SqlNotificationStore(metadata),
         incidents=SqlIncidentStore(metadata),
         alert_rules=SqlAlertRuleStore(metadata),

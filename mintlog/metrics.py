@@ -112,6 +112,14 @@ class Metrics:
         self.retention_failures = _counter(
             r, "mintlog_retention_failures", "Tenants whose expired partitions could not be deleted in a run."
         )
+        self.archive_objects = _counter(r, "mintlog_archive_objects", "Archive objects written (rewrites included).")
+        self.archive_events = _counter(r, "mintlog_archive_events", "Events written to archive objects.")
+        self.archive_failures = _counter(
+            r, "mintlog_archive_failures", "Archive flushes that failed (their messages are redelivered)."
+        )
+        self.archive_objects_expired = _counter(
+            r, "mintlog_archive_objects_expired", "Archive objects deleted by archive retention."
+        )
         self.nats_server_restarts = _counter(
             r, "mintlog_embedded_nats_restarts", "Times the embedded nats-server was restarted after dying."
         )

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 
 from mintlog.auth import Authenticator
 from mintlog.metrics import Metrics
-from mintlog.ports.blobstore import BlobStore
 from mintlog.ports.alerting import AlertRuleStore
+from mintlog.ports.blobstore import BlobStore
 from mintlog.ports.bus import EventBus
 from mintlog.ports.cache import Cache
 from mintlog.ports.incidents import IncidentStore
@@ -62,7 +62,12 @@ class Runtime:
 
     async def close(self) -> None:
         """Close what `open` opened, in reverse order; errors are logged, never raised."""
-        closers = {"blobs": self.blobs.close, "store": self.store.close, "bus": self.bus.close, "metadata": self.metadata.close}
+        closers = {
+            "blobs": self.blobs.close,
+            "store": self.store.close,
+            "bus": self.bus.close,
+            "metadata": self.metadata.close,
+        }
         while self._opened:
             name = self._opened.pop()
             try:

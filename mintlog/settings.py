@@ -24,6 +24,7 @@ from mintlog.errors import ConfigError
 __all__ = [
     "ALL_ROLES",
     "AlertSettings",
+    "ArchiveSettings",
     "BlobS3Settings",
     "BlobSettings",
     "CacheSettings",
@@ -288,6 +289,30 @@ class RetentionSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknow
     ] = 7200.0
 
 
+class ArchiveSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    enabled: Annotated[
+        bool, Meta(description="Archive every accepted raw event to the blob store as gzip NDJSON (pipeline role).")
+    ] = True
+    max_bytes: Annotated[
+        int,
+        Meta(ge=1024, le=1024 * 1024 * 1024, description="Uncompressed NDJSON bytes per tenant and hour before a flush."),
+    ] = 16 * 1024 * 1024
+    max_age_seconds: Annotated[
+        float,
+        Meta(
+            ge=0.1,
+            le=3600,
+            description="Longest time events wait in the archive buffer (capped at half the pipeline's ack wait).",
+        ),
+    ] = 10.0
+    default_retention_days: Annotated[
+        int, Meta(ge=0, le=36500, description="Archive retention of tenants that set none (0: keep forever).")
+    ] = 0
+    retention_interval_seconds: Annotated[
+        float, Meta(ge=1, le=7 * 86400, description="Time between archive retention runs (the first runs at start).")
+    ] = 3600.0
+
+
 class SearchSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     default_size: Annotated[int, Meta(ge=1, le=10_000, description="Events per page when `size` is absent.")] = 50
     max_size: Annotated[int, Meta(ge=1, le=10_000, description="Largest `size` a search accepts.")] = 1000
@@ -444,6 +469,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     pipeline: PipelineSettings = msgspec.field(default_factory=PipelineSettings)
     indexer: IndexerSettings = msgspec.field(default_factory=IndexerSettings)
     retention: RetentionSettings = msgspec.field(default_factory=RetentionSettings)
+    archive: ArchiveSettings = msgspec.field(default_factory=ArchiveSettings)
     search: SearchSettings = msgspec.field(default_factory=SearchSettings)
     tail: TailSettings = msgspec.field(default_factory=TailSettings)
     incidents: IncidentSettings = msgspec.field(default_factory=IncidentSettings)
