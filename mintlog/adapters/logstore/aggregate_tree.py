@@ -16,10 +16,11 @@ trees with `PartialBucket.merge` and hands the merged tree to `finish`. Guarante
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TypeAlias
+from typing import Any, TypeAlias, cast
 
 from mintlog.ports.aggregation import (
     MAX_HISTOGRAM_BUCKETS,
@@ -34,11 +35,14 @@ from mintlog.ports.aggregation import (
 from mintlog.ports.logstore import epoch_micros
 
 __all__ = [
+    "GROUP_KEY",
     "ChildKey",
     "CombinePercentiles",
+    "NativeReader",
     "NumberStats",
     "PartialBucket",
     "PercentileEstimate",
+    "TooManyBuckets",
     "finish",
     "metric_fields",
     "percent_key",
@@ -57,6 +61,61 @@ the leaf at `path` (one key per group, outermost first), computed by the store o
 that have numbers there) at once."""
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+GROUP_KEY = "g"
+"""The name of each level's group in a native (Elasticsearch-shaped) aggregation request and response."""
+
+
+class TooManyBuckets(Exception):
+    """One native aggregation would build more buckets than the engine allows, or cut a terms list: the
+    caller splits the time range and asks again."""
+
+
+class NativeReader(ABC):
+    """Turns one native aggregation response (the shape Tantivy and OpenSearch share: nested `g` groups with
+    `buckets` of `key` and `doc_count`) into a `PartialBucket` tree. A store says how to read a histogram key,
+    how long the prefix of its terms keys is, and how to read a leaf's metrics."""
+
+    def __init__(self, groups: tuple[TermsGroup | HistogramGroup, ...]) -> None:
+        self._groups = groups
+
+    def read(self, node: dict[str, Any], bucket: PartialBucket, depth: int = 0) -> None:
+        """Add what `node` (a response, or a bucket of one at `depth`) counts to `bucket`, recursively.
+
+        Raises `TooManyBuckets` when a terms list was cut (`sum_other_doc_count` or an error bound).
+        """
+        if depth == len(self._groups):
+            self.leaf(node, bucket)
+            return
+        group = self._groups[depth]
+        result = cast("dict[str, Any]", node[GROUP_KEY])
+        items = cast("list[dict[str, Any]]", result.get("buckets", []))
+        if isinstance(group, TermsGroup):
+            if result.get("sum_other_doc_count") or result.get("doc_count_error_upper_bound"):
+                raise TooManyBuckets
+            prefix_length = self.terms_prefix_length(group)
+            for item in items:
+                self._child(item, bucket, str(item["key"])[prefix_length:], depth)
+        else:
+            for item in items:
+                self._child(item, bucket, self.histogram_key(item["key"]), depth)
+
+    def _child(self, item: dict[str, Any], parent: PartialBucket, key: ChildKey, depth: int) -> None:
+        child = parent.child(key)
+        child.count += int(item["doc_count"])
+        self.read(item, child, depth + 1)
+
+    @abstractmethod
+    def histogram_key(self, native_key: object) -> int:
+        """A histogram bucket's start in µs since the epoch, from the engine's key."""
+
+    @abstractmethod
+    def terms_prefix_length(self, group: TermsGroup) -> int:
+        """How many leading characters of this group's terms keys are not the value (`key=` of `field_pairs`)."""
+
+    @abstractmethod
+    def leaf(self, node: dict[str, Any], bucket: PartialBucket) -> None:
+        """Record the metrics of a leaf bucket."""
 
 
 def percent_key(percent: float) -> str:

@@ -36,10 +36,13 @@ from opensearchpy import AsyncOpenSearch
 from opensearchpy.exceptions import TransportError
 
 from mintlog.adapters.logstore.aggregate_tree import (
+    GROUP_KEY,
     ChildKey,
+    NativeReader,
     NumberStats,
     PartialBucket,
     PercentileEstimate,
+    TooManyBuckets,
     finish,
     metric_fields,
     percents_by_field,
@@ -82,7 +85,6 @@ between the numbers around that rank."""
 AGGREGATE_FILTER_PATH = "hits.total,aggregations"
 """The parts of an aggregation response the store reads."""
 
-_GROUP = "g"
 _NUMBERS = "m"
 _STATS = "s"
 _PERCENTILES = "p"
@@ -100,10 +102,6 @@ _PARAMS = {
     "allow_partial_search_results": "false",
     "filter_path": AGGREGATE_FILTER_PATH,
 }
-
-
-class _TooManyBuckets(Exception):
-    """One request would build more buckets than the cluster allows, or cut a terms list."""
 
 
 def check_aggregate_query(query: AggregateQuery) -> None:
@@ -173,7 +171,7 @@ def native_aggregations(query: AggregateQuery, native_buckets: int = NATIVE_BUCK
             }
         if level:
             aggregation["aggs"] = level
-        level = {_GROUP: aggregation}
+        level = {GROUP_KEY: aggregation}
     return level
 
 
@@ -291,7 +289,7 @@ class _Run:
             start_us, end_us = pending.pop()
             try:
                 tree = await self._aggregate_span(start_us, end_us)
-            except _TooManyBuckets:
+            except TooManyBuckets:
                 if end_us - start_us <= 1:
                     raise _too_large(self.max_buckets) from None
                 middle = start_us + (end_us - start_us) // 2
@@ -322,12 +320,12 @@ class _Run:
         return root
 
     async def _search(self, body: dict[str, Any]) -> dict[str, Any]:
-        with translate_errors("aggregate"):  # lets `_TooManyBuckets` through
+        with translate_errors("aggregate"):  # lets `TooManyBuckets` through
             try:
                 response = await self.client.search(index=self.index, body=body, params=_PARAMS)
             except TransportError as exc:
                 if "too_many_buckets_exception" in str(exc.info):
-                    raise _TooManyBuckets from exc
+                    raise TooManyBuckets from exc
                 raise
         if not isinstance(response, dict):
             raise StoreUnavailable("opensearch store got an unexpected aggregation response")
@@ -391,37 +389,21 @@ class _Run:
             yield {"term": {source: f"{prefix}{key}"}}
 
 
-@dataclass(slots=True)
-class _Reader:
-    """Turns one native response into a `PartialBucket` tree."""
+class _Reader(NativeReader):
+    """Reads OpenSearch's answer: histogram keys in epoch milliseconds, terms keys `fields.<key>=<text>`."""
 
-    run: _Run
-    unit: int
+    def __init__(self, run: _Run, unit: int) -> None:
+        super().__init__(run.query.groups)
+        self.run = run
+        self.unit = unit
 
-    def read(self, node: dict[str, Any], bucket: PartialBucket, depth: int) -> None:
-        groups = self.run.query.groups
-        if depth == len(groups):
-            self._leaf(node, bucket)
-            return
-        group = groups[depth]
-        result = cast("dict[str, Any]", node[_GROUP])
-        items = cast("list[dict[str, Any]]", result.get("buckets", []))
-        if isinstance(group, TermsGroup):
-            if result.get("sum_other_doc_count") or result.get("doc_count_error_upper_bound"):
-                raise _TooManyBuckets
-            prefix_length = len(_terms_source(group.field)[1])
-            for item in items:
-                self._child(item, bucket, str(item["key"])[prefix_length:], depth)
-        else:
-            for item in items:
-                self._child(item, bucket, int(item["key"]) * 1000, depth)  # epoch milliseconds
+    def histogram_key(self, native_key: object) -> int:
+        return int(cast("int", native_key)) * 1000
 
-    def _child(self, item: dict[str, Any], parent: PartialBucket, key: ChildKey, depth: int) -> None:
-        child = parent.child(key)
-        child.count += int(item["doc_count"])
-        self.read(item, child, depth + 1)
+    def terms_prefix_length(self, group: TermsGroup) -> int:
+        return len(_terms_source(group.field)[1])
 
-    def _leaf(self, node: dict[str, Any], bucket: PartialBucket) -> None:
+    def leaf(self, node: dict[str, Any], bucket: PartialBucket) -> None:
         if not self.run.metric_fields:
             return
         numbers = cast("dict[str, Any]", node.get(_NUMBERS, {}))

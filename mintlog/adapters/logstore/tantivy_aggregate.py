@@ -34,10 +34,13 @@ from typing import Any, cast
 import tantivy
 
 from mintlog.adapters.logstore.aggregate_tree import (
+    GROUP_KEY,
     ChildKey,
+    NativeReader,
     NumberStats,
     PartialBucket,
     PercentileEstimate,
+    TooManyBuckets,
     finish,
     metric_fields,
     percentile_rank,
@@ -68,12 +71,7 @@ NATIVE_BUCKETS = 65_000
 _ONE_DAY_US = 86_400_000_000
 _OCTAVE_BINS_LOG2 = 7  # 128 bins per octave: a midpoint is within 1/256 of the octave's lower bound
 _OCTAVES = 64
-_GROUP = "g"
 _TOTAL = "n"
-
-
-class _TooManyBuckets(Exception):
-    """One native aggregation would build more buckets than Tantivy allows, or cut a terms list."""
 
 
 def aggregate_partitions(
@@ -182,7 +180,7 @@ class _Run:
                 unit = pending.pop()
                 try:
                     tree = self._aggregate_unit(unit, len(self.unit_days))
-                except _TooManyBuckets:
+                except TooManyBuckets:
                     pending.extend(self._halves(unit))
                     continue
                 self.unit_days[len(self.unit_days)] = day
@@ -257,37 +255,21 @@ class _Run:
             yield tantivy.Query.term_query(self.schema, source, f"{prefix}{key}", index_option="basic")
 
 
-@dataclass(slots=True)
-class _Reader:
-    """Turns one native response into a `PartialBucket` tree."""
+class _Reader(NativeReader):
+    """Reads Tantivy's answer: histogram keys are `ts_us` bucket starts (floats), terms keys `<key>=<text>`."""
 
-    run: _Run
-    unit_id: int
+    def __init__(self, run: _Run, unit_id: int) -> None:
+        super().__init__(run.query.groups)
+        self.run = run
+        self.unit_id = unit_id
 
-    def read(self, node: dict[str, Any], bucket: PartialBucket, depth: int) -> None:
-        groups = self.run.query.groups
-        if depth == len(groups):
-            self._leaf(node, bucket)
-            return
-        group = groups[depth]
-        result = cast("dict[str, Any]", node[_GROUP])
-        items = cast("list[dict[str, Any]]", result.get("buckets", []))
-        if isinstance(group, TermsGroup):
-            if result.get("sum_other_doc_count") or result.get("doc_count_error_upper_bound"):
-                raise _TooManyBuckets
-            prefix_length = len(_terms_source(group.field)[1])
-            for item in items:
-                self._child(item, bucket, str(item["key"])[prefix_length:], depth)
-        else:
-            for item in items:
-                self._child(item, bucket, round(float(item["key"])), depth)
+    def histogram_key(self, native_key: object) -> int:
+        return round(float(cast("float", native_key)))
 
-    def _child(self, item: dict[str, Any], parent: PartialBucket, key: ChildKey, depth: int) -> None:
-        child = parent.child(key)
-        child.count += int(item["doc_count"])
-        self.read(item, child, depth + 1)
+    def terms_prefix_length(self, group: TermsGroup) -> int:
+        return len(_terms_source(group.field)[1])
 
-    def _leaf(self, node: dict[str, Any], bucket: PartialBucket) -> None:
+    def leaf(self, node: dict[str, Any], bucket: PartialBucket) -> None:
         for index, metric_field in enumerate(self.run.metric_fields):
             stats = cast("dict[str, Any]", node[f"s{index}"])
             count = int(stats.get("count") or 0)
@@ -325,7 +307,7 @@ def _native_request(
             aggregation = {"histogram": {"field": "ts_us", "interval": interval_us, "min_doc_count": 1}}
         if level:
             aggregation["aggs"] = level
-        level = {_GROUP: aggregation}
+        level = {GROUP_KEY: aggregation}
     return {**level, _TOTAL: {"value_count": {"field": "ts_us"}}}
 
 
@@ -353,7 +335,7 @@ def _native_aggregate(partition: Partition, query: tantivy.Query, request: dict[
         return cast("dict[str, Any]", searcher.aggregate(query, request))  # pyright: ignore[reportUnknownMemberType]
     except ValueError as exc:
         if "Aborting aggregation" in str(exc):  # the bucket or memory limit of one aggregation
-            raise _TooManyBuckets from exc
+            raise TooManyBuckets from exc
         raise StoreUnavailable(f"tantivy store could not aggregate partition {partition.name}: {exc}") from exc
     except (KeyboardInterrupt, SystemExit):
         raise

@@ -29,11 +29,12 @@ from mintlog.domain.alert_rules import (
     new_rule_id,
     validate_rule,
 )
-from mintlog.errors import NotFound, UnprocessableEntity
+from mintlog.errors import NotFound
 from mintlog.http.guards import Guard, principal_of
 from mintlog.ports.alerting import AlertRuleStore, AlertStateRecord
 from mintlog.ports.notifications import NotificationStore
 from mintlog.roles.api.auditing import AuditTrail, audit_opt
+from mintlog.roles.api.channel_refs import check_channel_ids
 from mintlog.roles.api.pagination import decode_time_cursor, encode_time_cursor, parse_limit, refuse_unknown_parameters
 from mintlog.roles.api.wire import decode_body, read_body
 
@@ -127,17 +128,6 @@ def _not_found(rule_id: str) -> NotFound:
     return NotFound(f"no alert rule {rule_id!r}", code="rule_not_found")
 
 
-async def _check_channels(channels: NotificationStore, tenant_id: str, spec: AlertRuleSpec) -> None:
-    """422 naming `channel_ids[i]` for the first channel id that is not one of the tenant's channels."""
-    for index, channel_id in enumerate(spec.channel_ids):
-        if await channels.get_channel(tenant_id, channel_id) is None:
-            raise UnprocessableEntity(
-                f"invalid body: `channel_ids[{index}]`: no notification channel {channel_id!r}",
-                code="validation_failed",
-                extra={"field": f"channel_ids[{index}]"},
-            )
-
-
 def alert_rule_routes(
     rules: AlertRuleStore,
     trail: AuditTrail,
@@ -167,7 +157,7 @@ def alert_rule_routes(
             principal, "alert_rule.create", target_type="alert_rule", tenant_id=principal.tenant_id
         ) as note:
             spec = validate_rule(decode_body(await read_body(request.stream()), _create_decoder))
-            await _check_channels(channels, principal.tenant_id, spec)
+            await check_channel_ids(channels, principal.tenant_id, spec.channel_ids)
             now = clock()
             rule = AlertRule(
                 id=new_rule_id(),
@@ -224,7 +214,7 @@ def alert_rule_routes(
             if current is None:
                 raise _not_found(rule_id)
             spec = validate_rule(merge_update(current.spec, update))
-            await _check_channels(channels, tenant_id, spec)
+            await check_channel_ids(channels, tenant_id, spec.channel_ids)
             now = clock()
             replaced = await rules.replace_rule(tenant_id, rule_id, spec, updated_at=now, next_evaluation_at=now)
             if replaced is None:

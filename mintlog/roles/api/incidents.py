@@ -36,12 +36,13 @@ from mintlog.domain.incidents import (
     new_entry_id,
     new_incident_id,
 )
-from mintlog.errors import BadRequest, DependencyUnavailable, NotFound, UnprocessableEntity
+from mintlog.errors import BadRequest, DependencyUnavailable, NotFound
 from mintlog.http.guards import Guard, principal_of
 from mintlog.ports.bus import EventBus
 from mintlog.ports.incidents import AppliedChange, IncidentStore
 from mintlog.ports.notifications import NotificationStore
 from mintlog.roles.api.auditing import AuditTrail, audit_opt
+from mintlog.roles.api.channel_refs import check_channel_ids
 from mintlog.roles.api.pagination import decode_time_cursor, encode_time_cursor, parse_limit, refuse_unknown_parameters
 from mintlog.roles.api.wire import decode_body, read_body
 
@@ -233,18 +234,6 @@ def _status_filter(status: str | None) -> tuple[IncidentStatus, ...] | None:
     return statuses
 
 
-async def _check_channels(channels: NotificationStore, tenant_id: str, channel_ids: list[str]) -> None:
-    """422 naming `channel_ids[i]` for a repeated id or one that is not one of the tenant's channels."""
-    for index, channel_id in enumerate(channel_ids):
-        if channel_id in channel_ids[:index] or await channels.get_channel(tenant_id, channel_id) is None:
-            reason = "names a channel twice" if channel_id in channel_ids[:index] else "no notification channel"
-            raise UnprocessableEntity(
-                f"invalid body: `channel_ids[{index}]`: {reason} {channel_id!r}",
-                code="validation_failed",
-                extra={"field": f"channel_ids[{index}]"},
-            )
-
-
 def incident_routes(
     incidents: IncidentStore,
     bus: EventBus,
@@ -274,7 +263,7 @@ def incident_routes(
             principal, "incident.create", target_type="incident", tenant_id=principal.tenant_id
         ) as note:
             body = decode_body(await read_body(request.stream()), _create_decoder)
-            await _check_channels(channels, principal.tenant_id, body.channel_ids)
+            await check_channel_ids(channels, principal.tenant_id, body.channel_ids)
             now = clock()
             incident = Incident(
                 id=new_incident_id(),
