@@ -99,14 +99,18 @@ def test_another_tenant_sees_nothing(running: tuple[MintlogProcess, str]) -> Non
 
 def test_health_readiness_metrics_and_request_ids(running: tuple[MintlogProcess, str]) -> None:
     mintlog, _key = running
-    for url in (mintlog.ingest_url, mintlog.api_url):
+    expected_checks = {
+        mintlog.ingest_url: {"bus": "ok", "store": "ok", "database": "ok"},
+        mintlog.api_url: {"bus": "ok", "store": "ok", "database": "ok", "blobs": "ok"},
+    }
+    for url, checks in expected_checks.items():
         health = httpx.get(f"{url}/healthz")
         assert health.status_code == 200
         assert health.json()["status"] == "ok"
         assert health.headers["x-request-id"]
         ready = httpx.get(f"{url}/readyz")
         assert ready.status_code == 200, ready.text
-        assert ready.json()["checks"] == {"bus": "ok", "store": "ok", "database": "ok"}
+        assert ready.json()["checks"] == checks
     echoed = httpx.get(f"{mintlog.api_url}/healthz", headers={"X-Request-ID": "trace-me-123"})
     assert echoed.headers["x-request-id"] == "trace-me-123"
     metrics = httpx.get(f"{mintlog.ingest_url}/metrics").text

@@ -77,6 +77,7 @@ def build_api_app(runtime: Runtime, tails: TailHub | None = None) -> ASGIApp:
             "bus": runtime.bus.ping,
             "store": runtime.store.ping,
             "database": runtime.metadata.ping,
+            "blobs": runtime.blobs.ping,
         },
     )
 
