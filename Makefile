@@ -42,7 +42,7 @@ env-example: $(STAMP) ## Regenerate .env.example from the settings tree
 bench: $(STAMP) ## Start `mintlog run` on a temp dir and load it for 60 s (see docs/benchmarks.md)
 	$(BIN)/python benchmarks/load.py --spawn --duration 60
 
-services-up: ## Start PostgreSQL, Redis and OpenSearch on 127.0.0.1 (installs them if missing)
+services-up: ## Start NATS, PostgreSQL, Redis, OpenSearch and SeaweedFS S3 on 127.0.0.1 (installs what is missing)
 	scripts/services.sh up
 
 services-down: ## Stop them

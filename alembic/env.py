@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from logging.config import fileConfig
 
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -25,6 +26,10 @@ def _database_url() -> str:
     return load_settings().database_url
 
 
+# Any constant: the PostgreSQL advisory lock that makes processes starting together migrate one at a time.
+_MIGRATION_LOCK = 7_140_212_027
+
+
 def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
@@ -33,6 +38,9 @@ def _run(connection: Connection) -> None:
         compare_type=True,
     )
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            # Held until this transaction ends; the next process then finds the schema current and does nothing.
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
         context.run_migrations()
 
 

@@ -254,6 +254,7 @@ def bootstrap(
     metrics = metrics or Metrics()
     metadata = build_metadata(settings)
     from mintlog.adapters.db.alerting_sql import SqlAlertRuleStore
+    from mintlog.adapters.db.archive_sql import SqlArchiveManifest
     from mintlog.adapters.db.incidents_sql import SqlIncidentStore
     from mintlog.adapters.db.notifications_sql import SqlNotificationStore
 
@@ -268,6 +269,7 @@ def bootstrap(
         metrics=metrics,
         authenticator=Authenticator(metadata, cache, ttl_seconds=settings.cache.api_key_ttl_seconds),
         blobs=blobs or build_blobs(settings),
+        archive=SqlArchiveManifest(metadata),
         notifications=SqlNotificationStore(metadata),
         incidents=SqlIncidentStore(metadata),
         alert_rules=SqlAlertRuleStore(metadata),

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from mintlog.auth import Authenticator
 from mintlog.metrics import Metrics
 from mintlog.ports.alerting import AlertRuleStore
+from mintlog.ports.archive import ArchiveManifest
 from mintlog.ports.blobstore import BlobStore
 from mintlog.ports.bus import EventBus
 from mintlog.ports.cache import Cache
@@ -37,6 +38,7 @@ class Runtime:
     metrics: Metrics
     authenticator: Authenticator
     blobs: BlobStore
+    archive: ArchiveManifest
     notifications: NotificationStore
     incidents: IncidentStore
     alert_rules: AlertRuleStore

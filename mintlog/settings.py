@@ -295,7 +295,9 @@ class ArchiveSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     ] = True
     max_bytes: Annotated[
         int,
-        Meta(ge=1024, le=1024 * 1024 * 1024, description="Uncompressed NDJSON bytes per tenant and hour before a flush."),
+        Meta(
+            ge=1024, le=1024 * 1024 * 1024, description="Uncompressed NDJSON bytes per tenant and hour before a flush."
+        ),
     ] = 16 * 1024 * 1024
     max_age_seconds: Annotated[
         float,
@@ -315,7 +317,14 @@ class ArchiveSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
 
 class SearchSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     default_size: Annotated[int, Meta(ge=1, le=10_000, description="Events per page when `size` is absent.")] = 50
-    max_size: Annotated[int, Meta(ge=1, le=10_000, description="Largest `size` a search accepts.")] = 1000
+    max_size: Annotated[
+        int,
+        Meta(
+            ge=1,
+            le=9_999,
+            description="Largest `size` a search accepts (below OpenSearch's 10,000-hit window: a page asks one more).",
+        ),
+    ] = 1000
     total_cap: Annotated[
         int, Meta(ge=1, le=1_000_000, description="Matches counted exactly; above it the total is a lower bound.")
     ] = 10_000

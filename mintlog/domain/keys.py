@@ -40,6 +40,7 @@ Scope = Literal[
     "notifications:write",
     "keys:write",
     "audit:read",
+    "archive:read",
     "admin",
 ]
 SCOPES: tuple[Scope, ...] = (
@@ -53,6 +54,7 @@ SCOPES: tuple[Scope, ...] = (
     "notifications:write",
     "keys:write",
     "audit:read",
+    "archive:read",
     "admin",
 )
 

@@ -31,6 +31,8 @@ class Tenant(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     plan: str = "free"
     retention_days: int = 30
+    archive_retention_days: int | None = None
+    """Days the raw-event archive keeps the tenant's objects; None: `MINTLOG_ARCHIVE__DEFAULT_RETENTION_DAYS`."""
     suspended: bool = False
     created_at: datetime
     updated_at: datetime | None = None
@@ -43,6 +45,8 @@ class TenantChanges(msgspec.Struct, frozen=True, kw_only=True):
 
     plan: str | None = None
     retention_days: int | None = None
+    archive_retention_days: int | msgspec.UnsetType | None = msgspec.UNSET
+    """UNSET leaves it unchanged; None resets it to the default setting."""
     suspended: bool | None = None
     deleted_at: datetime | None = None
 

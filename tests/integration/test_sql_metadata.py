@@ -117,7 +117,7 @@ async def test_migration_0002_keeps_rows_on_the_way_up_and_down(database_url: st
             )
     finally:
         await old.close()
-    await migrations.upgrade(database_url, "0002")
+    await migrations.upgrade(database_url)  # through 0002, to the schema the current models read
     store = SqlMetadataStore(database_url, migrate_on_start=False)
     await store.start()
     try:

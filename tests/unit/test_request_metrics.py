@@ -4,7 +4,7 @@ swamp it, while a slow handler still counts in full."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, cast
 
 from mintlog.http.app import RequestContextMiddleware
 from mintlog.metrics import Metrics
@@ -27,7 +27,7 @@ async def serve(app: Any) -> tuple[Metrics, list[dict[str, Any]]]:
         sent.append(message)
 
     middleware = RequestContextMiddleware(app, server="api", metrics=metrics)
-    await middleware({"type": "http", "headers": []}, receive, send)
+    await middleware(cast("Any", {"type": "http", "headers": []}), cast("Any", receive), send)
     return metrics, sent
 
 

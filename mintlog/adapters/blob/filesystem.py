@@ -10,6 +10,7 @@ such a `put` raises `ValueError`. Emptied directories are removed on `delete`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import os
 import secrets
@@ -93,10 +94,8 @@ class FilesystemBlobStore:
                     os.close(fd)
                 os.replace(temp, path)
             except BaseException:
-                try:
+                with contextlib.suppress(OSError):
                     temp.unlink(missing_ok=True)
-                except OSError:
-                    pass
                 raise
             _fsync_dir(path.parent)
             return

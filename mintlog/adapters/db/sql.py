@@ -9,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
 
+import msgspec
 from sqlalchemy import ColumnElement, and_, delete, event, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine.interfaces import DBAPIConnection
@@ -35,6 +36,7 @@ def _tenant(row: TenantRow) -> Tenant:
         name=row.name,
         plan=row.plan,
         retention_days=row.retention_days,
+        archive_retention_days=row.archive_retention_days,
         suspended=row.suspended,
         created_at=row.created_at,
         updated_at=row.updated_at,
@@ -209,6 +211,7 @@ class SqlMetadataStore:
             name=tenant.name,
             plan=tenant.plan,
             retention_days=tenant.retention_days,
+            archive_retention_days=tenant.archive_retention_days,
             suspended=tenant.suspended,
             created_at=tenant.created_at,
             updated_at=tenant.updated_at or tenant.created_at,
@@ -244,6 +247,8 @@ class SqlMetadataStore:
                     row.plan = changes.plan
                 if changes.retention_days is not None:
                     row.retention_days = changes.retention_days
+                if not isinstance(changes.archive_retention_days, msgspec.UnsetType):
+                    row.archive_retention_days = changes.archive_retention_days
                 if changes.suspended is not None:
                     row.suspended = changes.suspended
                 if changes.deleted_at is not None:

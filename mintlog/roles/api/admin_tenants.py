@@ -107,6 +107,7 @@ def admin_tenant_routes(
                     name=body.name,
                     plan=body.plan,
                     retention_days=body.retention_days,
+                    archive_retention_days=body.archive_retention_days,
                     created_at=clock(),
                 )
             )
@@ -144,7 +145,8 @@ def admin_tenant_routes(
         opt=audit_opt("tenant.update", "tenant"),
         summary="Change a tenant's plan, retention or suspension.",
         description=(
-            'Body: any of {"plan", "retention_days", "suspended"}. Suspending stops every key of the tenant at '
+            'Body: any of {"plan", "retention_days", "archive_retention_days", "suspended"} '
+            "(archive_retention_days null: the default). Suspending stops every key of the tenant at "
             "once; reinstating lets them work again at once. A deleted tenant cannot change (409)."
         ),
     )
@@ -158,7 +160,9 @@ def admin_tenant_routes(
                 name: value for name, value in msgspec.structs.asdict(body).items() if value is not msgspec.UNSET
             }
             if not changes:
-                raise invalid_field("", "the body changes nothing; send plan, retention_days or suspended")
+                raise invalid_field(
+                    "", "the body changes nothing; send plan, retention_days, archive_retention_days or suspended"
+                )
             note.detail = {"changes": changes}
             if body.suspended is True:
                 _refuse_own_tenant(principal.tenant_id, tenant_id, "suspend")

@@ -12,6 +12,7 @@ from mintlog.http.server import HttpServer
 from mintlog.roles.api.admin_tenants import admin_tenant_routes
 from mintlog.roles.api.aggregate import aggregate_routes
 from mintlog.roles.api.alert_rules import alert_rule_routes
+from mintlog.roles.api.archive import archive_routes
 from mintlog.roles.api.audit import audit_routes
 from mintlog.roles.api.auditing import AuditTrail, audited_requires
 from mintlog.roles.api.channels import channel_routes
@@ -55,6 +56,7 @@ def build_api_app(runtime: Runtime, tails: TailHub | None = None) -> ASGIApp:
             *admin_key_routes(keys, trail, requires=audited),
             *own_key_routes(keys, trail, requires=audited),
             *audit_routes(runtime.metadata, requires=requires),
+            *archive_routes(runtime.archive, runtime.blobs, requires=requires),
             *incident_routes(runtime.incidents, runtime.bus, trail, requires=audited, channels=runtime.notifications),
             *silence_routes(runtime.incidents, trail, requires=audited),
             *channel_routes(

@@ -48,6 +48,7 @@ DEFAULT_GRACE_SECONDS = 86_400
 TenantName = Annotated[str, Meta(min_length=1, max_length=200)]
 Plan = Annotated[str, Meta(min_length=1, max_length=40)]
 RetentionDays = Annotated[int, Meta(ge=1, le=3650)]
+ArchiveRetentionDays = Annotated[int, Meta(ge=1, le=36500)]
 KeyName = Annotated[str, Meta(min_length=1, max_length=200)]
 RateLimit = Annotated[int, Meta(ge=1, le=10_000_000, description="Requests per minute.")]
 AwareDateTime = Annotated[datetime, Meta(tz=True)]
@@ -81,6 +82,7 @@ class TenantCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     name: TenantName
     plan: Plan = "free"
     retention_days: RetentionDays = 30
+    archive_retention_days: ArchiveRetentionDays | None = None
     id: str | None = None
 
 
@@ -89,6 +91,7 @@ class TenantPatch(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
 
     plan: Plan | UnsetType = UNSET
     retention_days: RetentionDays | UnsetType = UNSET
+    archive_retention_days: ArchiveRetentionDays | UnsetType | None = UNSET
     suspended: bool | UnsetType = UNSET
 
 
@@ -116,6 +119,7 @@ class TenantView(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     plan: str
     retention_days: int
+    archive_retention_days: int | None
     suspended: bool
     created_at: datetime
     updated_at: datetime | None
@@ -194,6 +198,7 @@ def tenant_view(tenant: Tenant) -> TenantView:
         name=tenant.name,
         plan=tenant.plan,
         retention_days=tenant.retention_days,
+        archive_retention_days=tenant.archive_retention_days,
         suspended=tenant.suspended,
         created_at=tenant.created_at,
         updated_at=tenant.updated_at,

@@ -4,6 +4,8 @@ Each raw message is acked only after every parsed message it produced was acknow
 parsed messages carry msg ids derived from the raw batch, so a redelivered raw message is published again
 without creating duplicates. A message that cannot be decoded, or keeps failing, is dead-lettered with its
 reason and counted; the others keep flowing. Bus outages never dead-letter anything: the message is nak'ed.
+With the archive enabled, the raw message is handed to the `ArchiveWriter` instead of being acked: it is
+acked once its raw events are in a written archive object (see `mintlog.roles.pipeline.archive`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from mintlog.metrics import Metrics
 from mintlog.ports.bus import BusMessage, EventBus
 from mintlog.roles.consumer import ConsumerLoop
 from mintlog.roles.deadletter import dead_letter
+from mintlog.roles.pipeline.archive import ArchiveWriter
 from mintlog.settings import IngestSettings, PipelineSettings
 
 __all__ = ["NormalizerWorker"]
@@ -45,8 +48,10 @@ class NormalizerWorker:
         metrics: Metrics,
         grace_seconds: float,
         retry_delay_seconds: float = _RETRY_DELAY_SECONDS,
+        archive: ArchiveWriter | None = None,
     ) -> None:
         self._retry_delay = retry_delay_seconds
+        self._archive = archive
         self._bus = bus
         self._settings = settings
         self._limits = limits
@@ -98,7 +103,10 @@ class NormalizerWorker:
             logger.warning("cannot publish parsed batch %s: %s; will retry", batch.batch_id, exc)
             await message.nak(self._retry_delay)
             return
-        await message.ack()
+        if self._archive is not None:
+            await self._archive.add(message, batch, events)  # acks the message once its events are archived
+        else:
+            await message.ack()
         self._metrics.pipeline_events.inc(len(events))
         self._metrics.pipeline_lag.set(max(0.0, (datetime.now(UTC) - batch.received_at).total_seconds()))
 
