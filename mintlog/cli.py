@@ -1,6 +1,7 @@
 """The `mintlog` command line (also `python -m mintlog`).
 
-    mintlog run [--role ingest,api,...]      run roles (default: all five, embedded defaults)
+    mintlog run [--role ingest,api,...]      run roles (default: all five, embedded defaults); with
+                                             MINTLOG_HTTP__WORKERS>1, one of ingest/api in N Granian workers
     mintlog admin bootstrap --tenant NAME    create a tenant and an all-scopes key; the key is the last line
     mintlog db upgrade|downgrade [REV]       migrate the metadata database
     mintlog config show|example              effective settings (secrets masked) | the .env.example text
@@ -14,6 +15,7 @@ import argparse
 import asyncio
 import gc
 import logging
+import os
 import secrets
 import signal
 import sys
@@ -25,7 +27,7 @@ from mintlog.errors import ConfigError, MintlogError
 from mintlog.logs import configure_logging
 from mintlog.settings import ALL_ROLES, Settings, env_example, load_settings, masked_settings
 
-__all__ = ["main"]
+__all__ = ["main", "tune_garbage_collector"]
 
 logger = logging.getLogger("mintlog.cli")
 
@@ -62,16 +64,20 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _settings(args: argparse.Namespace) -> Settings:
+def _overrides(args: argparse.Namespace) -> dict[str, str]:
     overrides: dict[str, str] = {}
     if getattr(args, "roles", None):
         overrides["MINTLOG_ROLES"] = args.roles
     if getattr(args, "data_dir", None):
         overrides["MINTLOG_DATA_DIR"] = args.data_dir
-    return load_settings(overrides=overrides)
+    return overrides
 
 
-def _tune_garbage_collector() -> None:
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(overrides=_overrides(args))
+
+
+def tune_garbage_collector() -> None:
     """Fewer, cheaper cyclic-GC passes on the hot path.
 
     Every batch allocates many short-lived dicts; with the default threshold (700 allocations) the collector
@@ -87,7 +93,7 @@ def _tune_garbage_collector() -> None:
 async def _run(settings: Settings) -> None:
     from mintlog.process import run
 
-    _tune_garbage_collector()
+    tune_garbage_collector()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -165,7 +171,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 sys.stdout.write(env_example())
             return 0
         if args.command == "run":
-            asyncio.run(_run(settings))
+            from mintlog.http.workers import check_worker_settings, serve_workers
+
+            if check_worker_settings(settings) is not None:
+                os.environ.update(_overrides(args))  # the workers read their settings from the environment
+                serve_workers(settings)
+            else:
+                asyncio.run(_run(settings))
             return 0
         if args.command == "admin":
             asyncio.run(_admin_bootstrap(settings, args.tenant, args.plan, args.retention_days))

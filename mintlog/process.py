@@ -48,6 +48,10 @@ def build_roles(runtime: Runtime, names: Sequence[RoleName]) -> list[Service]:
             services.append(IngestRole(runtime))
     if {"api", "ingest"} & set(names):
         services.insert(0, Periodic("api-key-usage", _KEY_USAGE_FLUSH_SECONDS, runtime.authenticator.flush_last_used))
+    elif runtime.settings.http.ops_port:
+        from mintlog.http.ops import OpsServer
+
+        services.append(OpsServer(runtime, runtime.settings.http.ops_port))  # last: ready once the roles run
     return services
 
 

@@ -69,6 +69,24 @@ class HttpSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     shutdown_grace_seconds: Annotated[
         float, Meta(ge=0, le=300, description="Time given to in-flight requests and consumers at shutdown.")
     ] = 10.0
+    workers: Annotated[
+        int,
+        Meta(
+            ge=1,
+            le=64,
+            description="Worker processes serving the ingest or api role behind one port (above 1 needs "
+            "MINTLOG_NATS__URL and one HTTP role per process).",
+        ),
+    ] = 1
+    ops_port: Annotated[
+        int,
+        Meta(
+            ge=0,
+            le=65535,
+            description="Port of /healthz, /readyz and /metrics in a process that runs neither ingest nor api "
+            "(pipeline, alert, notify); 0: none.",
+        ),
+    ] = 0
 
 
 class NatsSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -7,12 +7,12 @@ import contextlib
 import logging
 from typing import Any
 
-__all__ = ["HttpServer"]
+__all__ = ["GRANIAN_LOGGING", "HttpServer"]
 
 logger = logging.getLogger(__name__)
 
 # Granian applies a dictConfig when a server is built: route its loggers to Mintlog's root handler instead.
-_GRANIAN_LOGGING: dict[str, Any] = {
+GRANIAN_LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {},
@@ -39,6 +39,11 @@ class HttpServer:
         self._server: Any = None
         self._task: asyncio.Task[None] | None = None
 
+    @property
+    def app(self) -> Any:
+        """The ASGI app this server serves (also served by Granian worker processes, see `http/workers.py`)."""
+        return self._app
+
     async def start(self, timeout_seconds: float = 10.0) -> None:
         from granian.constants import Interfaces
         from granian.log import LogLevels
@@ -51,7 +56,7 @@ class HttpServer:
             address=self.host,
             port=self.port,
             interface=Interfaces.ASGINL,
-            log_dictconfig=_GRANIAN_LOGGING,
+            log_dictconfig=GRANIAN_LOGGING,
             log_level=LogLevels.warning,
             backlog=1024,
         )

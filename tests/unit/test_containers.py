@@ -451,8 +451,12 @@ def _http_problems(role: str, settings: Settings, service: Mapping[str, Any], wh
     if role not in ROLE_PORTS:
         if published:
             problems.append(f"{where}: publishes {published} but serves no HTTP")
-        if _healthcheck_enabled(service) or "healthcheck" not in service:
-            problems.append(f"{where}: serves no HTTP, so the image's /healthz check must be disabled")
+        ops_port = settings.http.ops_port
+        check = service.get("healthcheck") or {}
+        if not ops_port:
+            problems.append(f"{where}: serves no API and sets no MINTLOG_HTTP__OPS_PORT, so nothing can probe it")
+        elif not _healthcheck_enabled(service) or f":{ops_port}/healthz" not in " ".join(check.get("test", [])):
+            problems.append(f"{where}: its health check does not probe /healthz on the ops port {ops_port}")
         return problems
     port = settings.http.ingest_port if role == "ingest" else settings.http.api_port
     if port != ROLE_PORTS[role]:
@@ -730,7 +734,11 @@ BROKEN_COMPOSE: dict[str, tuple[Mutation, str]] = {
     "api port not published": (_set("api", "ports", []), "does not publish 8081:8081"),
     "api on the ingest port": (_set("api", "ports", ["8080:8081"]), "belongs to ingest"),
     "worker publishing a port": (_set("pipeline", "ports", ["9000:9000"]), "serves no HTTP"),
-    "worker with the http health check": (_set("alert", "healthcheck", {"test": ["CMD", "true"]}), "disabled"),
+    "worker with a health check that probes nothing": (
+        _set("alert", "healthcheck", {"test": ["CMD", "true"]}),
+        "does not probe /healthz on the ops port 9090",
+    ),
+    "worker without an ops port": (_set_env("notify", "MINTLOG_HTTP__OPS_PORT", "0"), "nothing can probe it"),
     "ingest health check on the wrong port": (
         _set("ingest", "healthcheck", {"test": ["CMD", "curl", "http://127.0.0.1:8081/healthz"]}),
         "probe /healthz on port 8080",
