@@ -189,7 +189,7 @@ class WorkerApp:
 
             role: IngestRole | ApiRole = IngestRole(runtime) if self.role == "ingest" else ApiRole(runtime)
             # The role builds its app exactly as in a single process; its embedded server is never started here.
-            app = cast("AsgiApp", role._server.app)  # pyright: ignore[reportPrivateUsage]
+            app = cast("AsgiApp", role.app)
             key_usage = Periodic("api-key-usage", _KEY_USAGE_FLUSH_SECONDS, runtime.authenticator.flush_last_used)
             await key_usage.start()
         except BaseException:

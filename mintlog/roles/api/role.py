@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from litestar.types import ASGIApp
 
 from mintlog.egress import EgressPolicy
@@ -96,6 +98,11 @@ class ApiRole:
         self._server = HttpServer(
             build_api_app(runtime, self._tails), name="api", host=settings.http.host, port=settings.http.api_port
         )
+
+    @property
+    def app(self) -> Any:
+        """The role's ASGI app (what its server serves; Granian workers serve it themselves)."""
+        return self._server.app
 
     async def start(self) -> None:
         await self._server.start()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from mintlog.http.app import create_app
 from mintlog.http.guards import make_requires
 from mintlog.http.ratelimit import KeyRateLimits
@@ -44,6 +46,11 @@ class IngestRole:
             },
         )
         self._server = HttpServer(app, name="ingest", host=settings.http.host, port=settings.http.ingest_port)
+
+    @property
+    def app(self) -> Any:
+        """The role's ASGI app (what its server serves; Granian workers serve it themselves)."""
+        return self._server.app
 
     async def start(self) -> None:
         await self._server.start()
