@@ -5,12 +5,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-__all__ = ["Periodic", "Service"]
+__all__ = ["Periodic", "Service", "instance_holder"]
 
 logger = logging.getLogger(__name__)
+
+
+def instance_holder() -> str:
+    """A lease or claim holder name unique to this process: host, pid and a random part."""
+    return f"{socket.gethostname()[:100]}/{os.getpid()}/{uuid.uuid4().hex[:12]}"
 
 
 class Service(Protocol):

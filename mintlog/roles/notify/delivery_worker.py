@@ -25,10 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import random
-import socket
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -42,6 +39,7 @@ from mintlog.errors import DependencyUnavailable
 from mintlog.metrics import Metrics
 from mintlog.ports.bus import BusMessage, EventBus
 from mintlog.ports.notifications import NotificationStore
+from mintlog.roles.base import instance_holder
 from mintlog.roles.consumer import ConsumerLoop
 from mintlog.roles.deadletter import dead_letter
 from mintlog.settings import NotifySettings, PipelineSettings
@@ -57,10 +55,6 @@ _FETCH_BATCH = 64
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def _instance_holder() -> str:
-    return f"{socket.gethostname()[:100]}/{os.getpid()}/{uuid.uuid4().hex[:12]}"
 
 
 def deliveries_for(event: IncidentEvent, channel_ids: list[str], *, now: datetime) -> list[Delivery]:
@@ -111,7 +105,7 @@ class DeliveryWorker:
         self._pipeline = pipeline
         self._metrics = metrics
         self._grace_seconds = grace_seconds
-        self.holder = holder or _instance_holder()
+        self.holder = holder or instance_holder()
         self._clock = clock
         self._uniform = uniform
         self._loop = ConsumerLoop(

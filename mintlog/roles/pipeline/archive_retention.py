@@ -16,24 +16,18 @@ Who runs it. Every pipeline instance schedules the job, but a run first claims t
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import os
-import socket
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from mintlog.domain.tenants import Tenant
-from mintlog.errors import DependencyUnavailable
 from mintlog.metrics import Metrics
 from mintlog.ports.archive import ArchiveManifest
 from mintlog.ports.blobstore import BlobStore
 from mintlog.ports.metadata import MetadataStore
-from mintlog.roles.base import Periodic
 from mintlog.roles.pipeline.retention import retention_cutoff
+from mintlog.roles.pipeline.tenant_sweep import TenantSweep
 from mintlog.settings import ArchiveSettings
 
 __all__ = ["ARCHIVE_RETENTION_LEASE", "ArchiveRetentionJob", "ArchiveRetentionRun"]
@@ -63,14 +57,10 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _instance_holder() -> str:
-    return f"{socket.gethostname()[:100]}/{os.getpid()}/{uuid.uuid4().hex[:12]}"
-
-
-class ArchiveRetentionJob:
+class ArchiveRetentionJob(TenantSweep):
     """Deletes archive objects past each tenant's archive retention, on the instance holding the lease."""
 
-    name = "archive-retention"
+    name = ARCHIVE_RETENTION_LEASE
 
     def __init__(
         self,
@@ -85,91 +75,47 @@ class ArchiveRetentionJob:
         tenant_page_size: int = _TENANT_PAGE_SIZE,
         object_page_size: int = _OBJECT_PAGE_SIZE,
     ) -> None:
-        self._metadata = metadata
+        super().__init__(
+            metadata=metadata,
+            interval_seconds=settings.retention_interval_seconds,
+            lease_seconds=max(10.0, 2 * settings.retention_interval_seconds),
+            clock=clock,
+            holder=holder,
+            tenant_page_size=tenant_page_size,
+        )
         self._manifest = manifest
         self._blobs = blobs
         self._default_days = settings.default_retention_days
-        self._lease = timedelta(seconds=max(10.0, 2 * settings.retention_interval_seconds))
         self._metrics = metrics
-        self._clock = clock
-        self.holder = holder or _instance_holder()
-        self._tenant_page = tenant_page_size
         self._object_page = object_page_size
-        self._periodic = Periodic(self.name, settings.retention_interval_seconds, self.run)
-        self._running = asyncio.Lock()
-        self._stopping = False
-        self._first_run: asyncio.Task[None] | None = None
 
     def retention_days(self, tenant: Tenant) -> int | None:
         """The tenant's archive retention in days, None when its archive is kept forever."""
         days = tenant.archive_retention_days if tenant.archive_retention_days is not None else self._default_days
         return days if days >= 1 else None
 
-    async def start(self) -> None:
-        """Run once now, in the background, then every `retention_interval_seconds`."""
-        self._stopping = False
-        self._first_run = asyncio.create_task(self._periodic.run_once(), name="archive-retention-first-run")
-        await self._periodic.start()
-
-    async def stop(self) -> None:
-        """Stop scheduling, abandon a run in progress and release the lease."""
-        self._stopping = True
-        if self._first_run is not None:
-            self._first_run.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._first_run
-            self._first_run = None
-        await self._periodic.stop()
-        try:
-            await self._metadata.release(ARCHIVE_RETENTION_LEASE, self.holder)
-        except DependencyUnavailable:
-            logger.warning("could not release the archive retention lease; it expires by itself", exc_info=True)
-
     async def run(self) -> ArchiveRetentionRun | None:
         """One pass over every tenant; None when another instance holds the lease (or this one is stopping).
 
         A tenant whose objects cannot be deleted is logged and retried by the next run; the others go on.
         """
-        if self._stopping or self._running.locked():
+        outcome = await self.sweep()
+        if outcome is None:
             return None
-        async with self._running:
-            started_at = self._clock()
-            if not await self._claim(started_at):
-                logger.debug("archive retention skipped: another instance holds the lease")
-                return None
-            run = await self._every_tenant(started_at)
-            logger.info(
-                "archive retention run %s: %d object(s) deleted, %d tenant(s) checked, %d failed",
-                "completed" if run.completed else "cut short",
-                len(run.deleted),
-                run.tenants_checked,
-                len(run.failed_tenants),
-            )
-            return run
+        run = ArchiveRetentionRun(
+            outcome.started_at, outcome.tenants_checked, outcome.removed, outcome.failed_tenants, outcome.completed
+        )
+        logger.info(
+            "archive retention run %s: %d object(s) deleted, %d tenant(s) checked, %d failed",
+            "completed" if run.completed else "cut short",
+            len(run.deleted),
+            run.tenants_checked,
+            len(run.failed_tenants),
+        )
+        return run
 
-    async def _claim(self, now: datetime) -> bool:
-        return await self._metadata.try_claim(ARCHIVE_RETENTION_LEASE, self.holder, until=now + self._lease, now=now)
-
-    async def _every_tenant(self, now: datetime) -> ArchiveRetentionRun:
-        deleted: list[str] = []
-        failed: list[str] = []
-        checked = 0
-        after: str | None = None
-        while True:
-            tenants = await self._metadata.list_tenants(after=after, limit=self._tenant_page)
-            for tenant in tenants:
-                checked += 1
-                try:
-                    deleted.extend(await self._enforce(tenant, now))
-                except Exception:
-                    logger.exception("archive retention failed for tenant %s", tenant.id)
-                    failed.append(tenant.id)
-            if len(tenants) < self._tenant_page:
-                return ArchiveRetentionRun(now, checked, deleted, failed)
-            after = tenants[-1].id
-            if not await self._claim(self._clock()):
-                logger.warning("archive retention lease lost after tenant %s; run cut short", after)
-                return ArchiveRetentionRun(now, checked, deleted, failed, completed=False)
+    async def sweep_tenant(self, tenant: Tenant, now: datetime) -> list[str]:
+        return await self._enforce(tenant, now)
 
     async def _enforce(self, tenant: Tenant, now: datetime) -> list[str]:
         days = self.retention_days(tenant)

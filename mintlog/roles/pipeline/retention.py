@@ -18,22 +18,16 @@ Dropping is idempotent, so a run cut short is simply finished by the next one.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import os
-import socket
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from mintlog.domain.tenants import Tenant
-from mintlog.errors import DependencyUnavailable
 from mintlog.metrics import Metrics
 from mintlog.ports.logstore import LogStore
 from mintlog.ports.metadata import MetadataStore
-from mintlog.roles.base import Periodic
+from mintlog.roles.pipeline.tenant_sweep import TenantSweep
 from mintlog.settings import RetentionSettings
 
 __all__ = ["RETENTION_LEASE", "RetentionJob", "RetentionRun", "retention_cutoff"]
@@ -75,14 +69,10 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _instance_holder() -> str:
-    return f"{socket.gethostname()[:100]}/{os.getpid()}/{uuid.uuid4().hex[:12]}"
-
-
-class RetentionJob:
+class RetentionJob(TenantSweep):
     """Enforces every tenant's retention on a schedule, on the one instance that holds the `retention` lease."""
 
-    name = "retention"
+    name = RETENTION_LEASE
 
     def __init__(
         self,
@@ -95,37 +85,16 @@ class RetentionJob:
         holder: str | None = None,
         tenant_page_size: int = _TENANT_PAGE_SIZE,
     ) -> None:
-        self._metadata = metadata
+        super().__init__(
+            metadata=metadata,
+            interval_seconds=settings.interval_seconds,
+            lease_seconds=settings.lease_seconds,
+            clock=clock,
+            holder=holder,
+            tenant_page_size=tenant_page_size,
+        )
         self._store = store
-        self._lease = timedelta(seconds=settings.lease_seconds)
         self._metrics = metrics
-        self._clock = clock
-        self.holder = holder or _instance_holder()
-        self._page_size = tenant_page_size
-        self._periodic = Periodic(self.name, settings.interval_seconds, self.run)
-        self._running = asyncio.Lock()
-        self._stopping = False
-        self._first_run: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        """Run once now, in the background, then every `interval_seconds`."""
-        self._stopping = False
-        self._first_run = asyncio.create_task(self._periodic.run_once(), name="retention-first-run")
-        await self._periodic.start()
-
-    async def stop(self) -> None:
-        """Stop scheduling, abandon a run in progress and give the lease up so another instance can take it."""
-        self._stopping = True
-        if self._first_run is not None:
-            self._first_run.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._first_run
-            self._first_run = None
-        await self._periodic.stop()
-        try:
-            await self._metadata.release(RETENTION_LEASE, self.holder)
-        except DependencyUnavailable:
-            logger.warning("could not release the retention lease; it expires by itself", exc_info=True)
 
     async def run(self) -> RetentionRun | None:
         """One retention pass over every tenant; None when this instance does not hold the lease (or is stopping).
@@ -133,54 +102,35 @@ class RetentionJob:
         A tenant whose partitions cannot be dropped is logged, counted and retried by the next run; the
         others go on. Raises `DatabaseUnavailable` when the lease or the tenant list cannot be read.
         """
-        if self._stopping or self._running.locked():
+        try:
+            outcome = await self.sweep()
+        except BaseException:
+            self._metrics.retention_runs.labels("aborted").inc()
+            raise
+        if outcome is None:
             return None
-        async with self._running:
-            started_at = self._clock()
-            try:
-                if not await self._claim(started_at):
-                    self._metrics.retention_runs.labels("skipped").inc()
-                    logger.debug("retention skipped: another instance holds the lease")
-                    return None
-                run = await self._enforce_every_tenant(started_at)
-            except BaseException:
-                self._metrics.retention_runs.labels("aborted").inc()
-                raise
-            self._metrics.retention_runs.labels("completed" if run.completed else "aborted").inc()
-            logger.info(
-                "retention run %s: %d partition(s) dropped, %d tenant(s) checked, %d failed",
-                "completed" if run.completed else "cut short",
-                len(run.dropped),
-                run.tenants_checked,
-                len(run.failed_tenants),
-                extra={"partitions_dropped": len(run.dropped), "tenants_failed": len(run.failed_tenants)},
-            )
-            return run
+        run = RetentionRun(
+            outcome.started_at, outcome.tenants_checked, outcome.removed, outcome.failed_tenants, outcome.completed
+        )
+        self._metrics.retention_runs.labels("completed" if run.completed else "aborted").inc()
+        logger.info(
+            "retention run %s: %d partition(s) dropped, %d tenant(s) checked, %d failed",
+            "completed" if run.completed else "cut short",
+            len(run.dropped),
+            run.tenants_checked,
+            len(run.failed_tenants),
+            extra={"partitions_dropped": len(run.dropped), "tenants_failed": len(run.failed_tenants)},
+        )
+        return run
 
-    async def _claim(self, now: datetime) -> bool:
-        return await self._metadata.try_claim(RETENTION_LEASE, self.holder, until=now + self._lease, now=now)
+    def lease_elsewhere(self) -> None:
+        self._metrics.retention_runs.labels("skipped").inc()
 
-    async def _enforce_every_tenant(self, now: datetime) -> RetentionRun:
-        dropped: list[str] = []
-        failed: list[str] = []
-        checked = 0
-        after: str | None = None
-        while True:
-            tenants = await self._metadata.list_tenants(after=after, limit=self._page_size)
-            for tenant in tenants:
-                checked += 1
-                try:
-                    dropped.extend(await self._enforce(tenant, now))
-                except Exception:
-                    logger.exception("retention failed for tenant %s", tenant.id, extra={"tenant_id": tenant.id})
-                    self._metrics.retention_failures.inc()
-                    failed.append(tenant.id)
-            if len(tenants) < self._page_size:
-                return RetentionRun(now, checked, dropped, failed)
-            after = tenants[-1].id
-            if not await self._claim(self._clock()):
-                logger.warning("retention lease lost to another instance after tenant %s; run cut short", after)
-                return RetentionRun(now, checked, dropped, failed, completed=False)
+    def tenant_failed(self, tenant: Tenant) -> None:
+        self._metrics.retention_failures.inc()
+
+    async def sweep_tenant(self, tenant: Tenant, now: datetime) -> list[str]:
+        return await self._enforce(tenant, now)
 
     async def _enforce(self, tenant: Tenant, now: datetime) -> list[str]:
         oldest_kept = retention_cutoff(now, tenant.retention_days)
