@@ -89,3 +89,27 @@ async def test_the_archive_list_needs_archive_read_and_shows_only_the_callers_ob
     # The manifest rows above have no objects behind them: verify says so.
     report = (await api.call("GET", "/v1/archive/verify", reader)).json()
     assert (report["checked"], report["missing"], report["events_expected"], report["events_found"]) == (3, 3, 33, 0)
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "code"),
+    [
+        ("/v1/archive", {"from": "yesterday"}, "invalid_time"),
+        ("/v1/archive", {"from": "now-1h", "to": "now-2h"}, "invalid_time"),
+        ("/v1/archive", {"from": "now+1h"}, "invalid_time"),
+        ("/v1/archive/verify", {"to": "2026-13-01T00:00:00Z"}, "invalid_time"),
+        ("/v1/archive", {"cursor": "not-a-cursor"}, "invalid_cursor"),
+        ("/v1/archive", {"limit": "0"}, "invalid_limit"),
+    ],
+)
+async def test_bad_archive_parameters_are_a_400_problem(
+    api: ApiClient, path: str, params: dict[str, str], code: str
+) -> None:
+    await api.create_tenant("acme")
+    reader = (await api.create_key("acme", name="r"))["key"]
+    answer = await api.call("GET", path, reader, **params)
+    assert answer.status_code == 400, answer.text
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    body = answer.json()
+    assert (body["status"], body["code"]) == (400, code), body
+    assert body["detail"]

@@ -23,12 +23,12 @@ import msgspec
 from litestar import Request, get
 from litestar.params import QueryParameter
 
-from mintlog.domain.timeexpr import parse_time_expression
 from mintlog.errors import BadRequest
 from mintlog.http.guards import Guard, principal_of
 from mintlog.ports.archive import ArchiveManifest, ArchiveObject
 from mintlog.ports.blobstore import BlobNotFound, BlobStore
 from mintlog.roles.api.pagination import decode_cursor, encode_cursor, parse_limit, refuse_unknown_parameters
+from mintlog.roles.api.search import time_range
 from mintlog.roles.pipeline.archive import count_lines
 
 __all__ = ["ArchiveObjectView", "ArchivePage", "ArchiveVerification", "VerifyProblem", "archive_routes"]
@@ -98,14 +98,10 @@ def _utcnow() -> datetime:
 
 
 def _range(start: str | None, end: str | None, now: datetime) -> tuple[datetime, datetime]:
-    def parse(name: str, value: str) -> datetime:
-        try:
-            return parse_time_expression(value, now)
-        except ValueError as exc:
-            raise BadRequest(f"`{name}`: {exc}", code="invalid_time") from None
-
-    upper = parse("to", end) if end is not None else now
-    lower = parse("from", start) if start is not None else upper - _DEFAULT_RANGE
+    """`from`/`to` as search reads them (`time_range`), defaulting to the `_DEFAULT_RANGE` up to now."""
+    lower, upper = time_range(start, end, now)
+    upper = upper or now
+    lower = lower or upper - _DEFAULT_RANGE
     if lower >= upper:
         raise BadRequest("`from` must be earlier than `to`", code="invalid_time")
     return lower, upper

@@ -19,7 +19,6 @@ Guarantees:
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
@@ -31,9 +30,10 @@ import msgspec
 from mintlog.domain.alerting import AlertEvent, decode_alert_event
 from mintlog.domain.incidents import plan_alert_change
 from mintlog.domain.silences import matching_silence
-from mintlog.errors import BusUnavailable, DependencyUnavailable
-from mintlog.ports.bus import BusConsumer, BusMessage
+from mintlog.errors import DependencyUnavailable
+from mintlog.ports.bus import BusMessage
 from mintlog.ports.incidents import AppliedChange
+from mintlog.roles.consumer import ConsumerLoop
 from mintlog.roles.notify.incident_outbox import IncidentOutbox, publish_entries
 from mintlog.runtime import Runtime
 
@@ -45,7 +45,6 @@ INCIDENT_CONSUMER = "notify-incidents"
 _STREAM = "ALERTS_EVENTS"
 _FILTER = "alerts.events.>"
 _FETCH_BATCH = 32
-_FETCH_TIMEOUT_SECONDS = 1.0
 _CHANGING_STATES = frozenset({"firing", "resolved", "nodata", "error"})
 
 
@@ -76,48 +75,30 @@ class IncidentWorker:
             metrics=runtime.metrics,
             clock=clock,
         )
-        self._consumer: BusConsumer | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = asyncio.Event()
+        self._loop = ConsumerLoop(
+            name="incident-worker",
+            bus=runtime.bus,
+            stream=_STREAM,
+            durable=INCIDENT_CONSUMER,
+            filter_subject=_FILTER,
+            ack_wait_seconds=self._settings.ack_wait_seconds,
+            fetch_batch=_FETCH_BATCH,
+            handle=self._handle_all,
+        )
 
     async def start(self) -> None:
         """Bind the durable consumer, then consume in the background and sweep the outbox periodically."""
-        self._consumer = await self._bus.consumer(
-            _STREAM, INCIDENT_CONSUMER, filter_subject=_FILTER, ack_wait_seconds=self._settings.ack_wait_seconds
-        )
-        self._stopping.clear()
-        self._task = asyncio.create_task(self._run(), name="incident-worker")
+        await self._loop.start()
         await self.outbox.start()
 
     async def stop(self, grace_seconds: float = 10.0) -> None:
         """Let the messages in hand finish (at most `grace_seconds`), close the consumer, stop the sweeper."""
-        self._stopping.set()
-        if self._task is not None:
-            try:
-                await asyncio.wait_for(asyncio.shield(self._task), grace_seconds)
-            except TimeoutError:
-                logger.warning("incident worker did not finish within %.1fs; unacked events come back", grace_seconds)
-                self._task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._task
-            self._task = None
-        if self._consumer is not None:
-            await self._consumer.close()
-            self._consumer = None
+        await self._loop.stop(grace_seconds)
         await self.outbox.stop()
 
-    async def _run(self) -> None:
-        assert self._consumer is not None
-        while not self._stopping.is_set():
-            try:
-                messages = await self._consumer.fetch(_FETCH_BATCH, _FETCH_TIMEOUT_SECONDS)
-            except BusUnavailable as exc:
-                logger.warning("incident worker cannot fetch: %s; retrying", exc)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), self._settings.retry_delay_seconds)
-                continue
-            for message in messages:
-                await self.handle(message)
+    async def _handle_all(self, messages: list[BusMessage]) -> None:
+        for message in messages:
+            await self.handle(message)
 
     async def handle(self, message: BusMessage) -> None:
         """Process one delivery and ack, nak or dead-letter it; never raises."""
