@@ -283,7 +283,8 @@ class ArchiveWriter:
         if not buffer.lines:
             raise AssertionError("an archive buffer always holds the events of at least one message")
         ids = sorted(buffer.lines)
-        packed = pack_lines([buffer.lines[identifier] for identifier in ids])
+        # Up to `max_bytes` of NDJSON: gzip it off the event loop, which also serves intake in one process.
+        packed = await asyncio.to_thread(pack_lines, [buffer.lines[identifier] for identifier in ids])
         key = object_key(buffer.tenant_id, buffer.hour, ids[0])
         await self._blobs.put(key, packed.data, content_type=ARCHIVE_CONTENT_TYPE)
         assert buffer.first_event_at is not None
