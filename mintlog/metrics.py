@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from mintlog.metrics_merge import merge_expositions
 
 __all__ = ["Metrics"]
 
@@ -20,6 +24,7 @@ class Metrics:
     """Every metric Mintlog exports. Names follow Prometheus conventions (`_total`, `_seconds`)."""
 
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    peers: list[Callable[[], Awaitable[bytes | None]]] = field(default_factory=lambda: [])
 
     def __post_init__(self) -> None:
         r = self.registry
@@ -120,6 +125,9 @@ class Metrics:
         self.archive_objects_expired = _counter(
             r, "mintlog_archive_objects_expired", "Archive objects deleted by archive retention."
         )
+        self.pipeline_child_restarts = _counter(
+            r, "mintlog_pipeline_child_restarts", "Times the pipeline child process of `mintlog run` was restarted."
+        )
         self.nats_server_restarts = _counter(
             r, "mintlog_embedded_nats_restarts", "Times the embedded nats-server was restarted after dying."
         )
@@ -164,5 +172,14 @@ class Metrics:
         )
 
     def render(self) -> bytes:
-        """The text exposition format for `GET /metrics`."""
+        """The text exposition format of this process's own metrics."""
         return generate_latest(self.registry)
+
+    async def render_all(self) -> bytes:
+        """`GET /metrics`: this process's metrics merged with those of its child processes (`peers`, each
+        returning its exposition, or None when it cannot be read right now: its series are then missing)."""
+        texts = [self.render()]
+        if self.peers:
+            answers = await asyncio.gather(*(peer() for peer in self.peers))
+            texts.extend(answer for answer in answers if answer is not None)
+        return merge_expositions(texts)

@@ -11,7 +11,7 @@ from mintlog.roles.base import Periodic, Service
 from mintlog.runtime import Runtime
 from mintlog.settings import RoleName, Settings
 
-__all__ = ["START_ORDER", "build_roles", "run"]
+__all__ = ["START_ORDER", "build_roles", "pipeline_in_child", "run"]
 
 logger = logging.getLogger(__name__)
 
@@ -20,13 +20,27 @@ START_ORDER: tuple[RoleName, ...] = ("pipeline", "alert", "notify", "api", "inge
 _KEY_USAGE_FLUSH_SECONDS = 60.0
 
 
+def pipeline_in_child(runtime: Runtime, names: Sequence[RoleName]) -> bool:
+    """Whether the pipeline runs in a child process (`mintlog.roles.pipeline.child`): when this process also
+    serves ingest or api, `MINTLOG_PIPELINE__OWN_PROCESS` is on, and the bus is one a child can connect to."""
+    if "pipeline" not in names or not {"ingest", "api"} & set(names) or not runtime.settings.pipeline.own_process:
+        return False
+    from mintlog.roles.pipeline.child import child_bus_url
+
+    return child_bus_url(runtime) is not None
+
+
 def build_roles(runtime: Runtime, names: Sequence[RoleName]) -> list[Service]:
     """The selected roles, in start order. Imports only the roles that run."""
     services: list[Service] = []
     for name in START_ORDER:
         if name not in names:
             continue
-        if name == "pipeline":
+        if name == "pipeline" and pipeline_in_child(runtime, names):
+            from mintlog.roles.pipeline.child import PipelineChild
+
+            services.append(PipelineChild(runtime))
+        elif name == "pipeline":
             from mintlog.roles.pipeline.role import PipelineRole
 
             services.append(PipelineRole(runtime))

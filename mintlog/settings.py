@@ -278,6 +278,13 @@ class PipelineSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     fetch_batch: Annotated[int, Meta(ge=1, le=10_000, description="Bus messages fetched per pull.")] = 64
     default_service: Annotated[str, Meta(min_length=1, description="Service of an event that names none.")] = "unknown"
     default_host: Annotated[str, Meta(min_length=1, description="Host of an event that names none.")] = "unknown"
+    own_process: Annotated[
+        bool,
+        Meta(
+            description="When one `mintlog run` serves ingest or api and the pipeline, run the pipeline in a "
+            "child process so intake and indexing each get a core (false: everything in one process)."
+        ),
+    ] = True
 
 
 class IndexerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -325,6 +332,14 @@ class ArchiveSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
             description="Longest time events wait in the archive buffer (capped at half the pipeline's ack wait).",
         ),
     ] = 10.0
+    gzip_level: Annotated[
+        int,
+        Meta(
+            ge=1,
+            le=9,
+            description="gzip level of archive objects: 1 is the fastest (the pipeline's CPU), 9 the smallest.",
+        ),
+    ] = 1
     default_retention_days: Annotated[
         int, Meta(ge=0, le=36500, description="Archive retention of tenants that set none (0: keep forever).")
     ] = 0

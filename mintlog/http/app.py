@@ -101,10 +101,9 @@ def _health_handlers(metrics: Metrics, checks: dict[str, ReadinessCheck]) -> lis
         "/metrics",
         summary="Prometheus metrics.",
         media_type="text/plain; version=0.0.4",
-        sync_to_thread=False,
     )
-    def metrics_endpoint() -> bytes:
-        return metrics.render()
+    async def metrics_endpoint() -> bytes:
+        return await metrics.render_all()
 
     return [healthz, readyz, metrics_endpoint]
 

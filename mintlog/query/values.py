@@ -20,7 +20,7 @@ import math
 import re
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import cast
+from typing import Any, cast
 
 from mintlog.query.patterns import PLAIN_DECIMAL
 
@@ -31,6 +31,7 @@ __all__ = [
     "float_text",
     "indexed_field_values",
     "pair_prefix",
+    "pairs_and_numbers",
     "plain_decimal",
     "value_text",
     "value_texts",
@@ -122,6 +123,68 @@ def field_pairs(fields: Mapping[str, object]) -> list[str]:
         if text is not None:
             append(pair_prefix(key) + text)
     return pairs
+
+
+def _number(value: object) -> int | float | None:
+    """`value` when it is an int or a finite float (a bool is not a number here), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int) or (isinstance(value, float) and math.isfinite(value)):
+        return value
+    return None
+
+
+_prefixes: dict[str, str] = {}
+_MAX_CACHED_PREFIXES = 4096
+
+
+def _cached_prefix(key: str) -> str:
+    prefix = _prefixes.get(key)
+    if prefix is None:
+        if len(_prefixes) >= _MAX_CACHED_PREFIXES:
+            _prefixes.clear()
+        prefix = _prefixes[key] = pair_prefix(key)
+    return prefix
+
+
+def pairs_and_numbers(fields: Mapping[str, object]) -> tuple[list[str], dict[str, Any]]:
+    """`field_pairs(fields)` and the numbers of `fields` (each int or finite float, a bool is not one; in a
+    list, the list of its numbers; keys without any left out), in one pass: the indexer's hot path.
+
+    Strings, ints and floats (what most fields hold) take a direct path; the prefix of each key is cached
+    (at most 4,096 keys, then the cache starts over).
+    """
+    pairs: list[str] = []
+    numbers: dict[str, Any] = {}
+    append = pairs.append
+    for key, value in fields.items():
+        kind = type(value)
+        if kind is str:
+            text = cast("str", value)
+            append(_cached_prefix(key) + (text if len(text) <= _SHORT_STRING else _cut(text)))
+        elif kind is int:
+            numbers[key] = value
+            append(_cached_prefix(key) + str(value))
+        elif kind is float:
+            float_value = cast("float", value)
+            if math.isfinite(float_value):
+                numbers[key] = float_value
+                append(_cached_prefix(key) + cast("str", float_text(float_value)))
+        elif kind is list:
+            elements = cast("list[object]", value)
+            prefix = _cached_prefix(key)
+            pairs.extend(prefix + text for text in dict.fromkeys(value_texts(elements)))
+            kept = [number for number in map(_number, elements) if number is not None]
+            if kept:
+                numbers[key] = kept
+        else:
+            text = value_text(value)
+            if text is not None:
+                append(_cached_prefix(key) + text)
+            number = _number(value)
+            if number is not None:
+                numbers[key] = number
+    return pairs, numbers
 
 
 def indexed_field_values(fields: Mapping[str, object]) -> dict[str, str | list[str]]:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import json
 import logging
 import os
@@ -31,12 +30,12 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import sysconfig
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
+from mintlog.children import die_with_parent_preexec, wait_exit
 from mintlog.errors import BusUnavailable, ConfigError
 
 __all__ = ["EmbeddedNatsServer", "find_nats_server_binary"]
@@ -52,7 +51,6 @@ _SYNC_INTERVAL = re.compile(r"^(always|\d+(ms|s|m|h))$")
 _MAX_PAYLOAD_LIMIT = 64 * 1024 * 1024  # nats-server refuses a larger max_payload
 _LOG_ROTATE_BYTES = 10 * 1024 * 1024
 _LOG_TAIL_BYTES = 2000
-_PR_SET_PDEATHSIG = 1
 _PORT_ATTEMPTS = 3
 _RESTART_BACKOFF_MAX_SECONDS = 5.0
 _SAME_PORT_RESTARTS = 10
@@ -207,7 +205,7 @@ class EmbeddedNatsServer:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
             try:
-                await asyncio.wait_for(_wait_exit(process), self._shutdown_timeout)
+                await asyncio.wait_for(wait_exit(process), self._shutdown_timeout)
             except TimeoutError:
                 logger.warning(
                     "embedded nats-server (pid %s) ignored SIGTERM for %ss; killing it",
@@ -215,7 +213,7 @@ class EmbeddedNatsServer:
                     self._shutdown_timeout,
                 )
                 process.kill()
-                await _wait_exit(process)
+                await wait_exit(process)
         logger.info("embedded nats-server (pid %s) stopped with code %s", process.pid, process.returncode)
 
     async def _launch(self, port: int) -> None:
@@ -253,7 +251,7 @@ class EmbeddedNatsServer:
                 # Own session: a Ctrl-C meant for Mintlog must not kill the server before Mintlog stops it.
                 start_new_session=True,
                 # Not thread-safe in general, but the loop thread spawns and no other thread forks here.
-                preexec_fn=_die_with_parent_preexec(),
+                preexec_fn=die_with_parent_preexec(signal.SIGTERM),
             )
 
     def _rotate_log(self) -> None:
@@ -297,7 +295,7 @@ class EmbeddedNatsServer:
         while True:
             process = self._process
             if process is not None:
-                code = await _wait_exit(process)
+                code = await wait_exit(process)
                 if self._stopping:
                     return
                 logger.warning(
@@ -373,53 +371,6 @@ async def _accepts_jetstream_clients(port: int) -> bool:
     except ValueError:
         return False
     return isinstance(info, dict) and info.get("jetstream") is True  # pyright: ignore[reportUnknownMemberType]
-
-
-def _die_with_parent_preexec() -> Callable[[], None] | None:
-    """A preexec_fn asking the kernel to SIGTERM the child when the spawning thread dies (Linux only)."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
-    prctl.restype = ctypes.c_int
-    parent_pid = os.getpid()
-
-    def set_death_signal() -> None:
-        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-        if os.getppid() != parent_pid:  # the parent died before the death signal was armed
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    return set_death_signal
-
-
-async def _wait_exit(process: subprocess.Popen[bytes]) -> int:
-    """Wait (without blocking the loop) until `process` exits, reap it and return its exit code."""
-    code = process.poll()
-    if code is not None:
-        return code
-    try:
-        pidfd = os.pidfd_open(process.pid)
-    except (AttributeError, OSError):
-        while (code := process.poll()) is None:
-            await asyncio.sleep(0.1)
-        return code
-    loop = asyncio.get_running_loop()
-    exited: asyncio.Future[None] = loop.create_future()
-
-    def on_exit() -> None:
-        if not exited.done():
-            exited.set_result(None)
-
-    loop.add_reader(pidfd, on_exit)
-    try:
-        await exited
-    finally:
-        loop.remove_reader(pidfd)
-        os.close(pidfd)
-    return process.wait()
 
 
 def _cmdline(pid: int) -> list[str]:

@@ -35,9 +35,8 @@ repeats), set in `meta.json` when a partition is created (`configure_new_index`)
 from __future__ import annotations
 
 import json
-import math
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -47,7 +46,7 @@ import tantivy
 
 from mintlog.domain.events import FieldValue, Level, LogEvent
 from mintlog.ports.logstore import epoch_micros
-from mintlog.query.values import FIELD_PAIRS, field_pairs
+from mintlog.query.values import FIELD_PAIRS, pairs_and_numbers
 
 __all__ = [
     "DOCSTORE_BLOCK_BYTES",
@@ -203,30 +202,6 @@ def _from_micros(micros: int) -> datetime:
     return _EPOCH + timedelta(microseconds=micros)
 
 
-def _number(value: object) -> int | float | None:
-    """`value` when it is an int or a finite float (a bool is not a number here), else None."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int) or (isinstance(value, float) and math.isfinite(value)):
-        return value
-    return None
-
-
-def _numbers(fields: Mapping[str, FieldValue]) -> dict[str, _FieldNumbers] | None:
-    """The numbers of `fields` (ints and finite floats, alone or in lists), for the `fields` JSON columns."""
-    numbers: dict[str, _FieldNumbers] = {}
-    for key, value in fields.items():
-        if isinstance(value, list):
-            kept = [number for number in map(_number, value) if number is not None]
-            if kept:
-                numbers[key] = kept
-        else:
-            number = _number(value)
-            if number is not None:
-                numbers[key] = number
-    return numbers or None
-
-
 def _stored_event(event: LogEvent, ts_us: int) -> bytes:
     received_at = event.received_at
     return _stored_encoder.encode(
@@ -253,6 +228,7 @@ def encode_document(event: LogEvent, timestamp_utc: datetime) -> str:
     """
     try:
         ts_us = epoch_micros(timestamp_utc)
+        pairs, numbers = pairs_and_numbers(event.fields)
         return _document_encoder.encode(
             _IndexDocument(
                 id=event.id,
@@ -265,8 +241,8 @@ def encode_document(event: LogEvent, timestamp_utc: datetime) -> str:
                 event=_stored_event(event, ts_us),
                 trace_id=event.trace_id,
                 span_id=event.span_id,
-                fields=_numbers(event.fields),
-                field_pairs=field_pairs(event.fields) or None,
+                fields=numbers or None,
+                field_pairs=pairs or None,
             )
         ).decode()
     except (TypeError, ValueError, OverflowError) as exc:

@@ -103,9 +103,10 @@ class PackedObject:
     event_count: int
 
 
-def pack_lines(lines: Sequence[bytes]) -> PackedObject:
-    """Gzip the NDJSON `lines` (each ending in a newline) deterministically: the same lines, the same bytes."""
-    data = gzip.compress(b"".join(lines), compresslevel=6, mtime=0)
+def pack_lines(lines: Sequence[bytes], level: int = 1) -> PackedObject:
+    """Gzip the NDJSON `lines` (each ending in a newline) at `level` deterministically: the same lines and
+    level, the same bytes."""
+    data = gzip.compress(b"".join(lines), compresslevel=level, mtime=0)
     return PackedObject(data=data, sha256=hashlib.sha256(data).hexdigest(), event_count=len(lines))
 
 
@@ -178,6 +179,7 @@ class ArchiveWriter:
         self._blobs = blobs
         self._manifest = manifest
         self._max_bytes = settings.max_bytes
+        self._gzip_level = settings.gzip_level
         self.max_age_seconds = min(settings.max_age_seconds, pipeline.ack_wait_seconds / 2)
         if self.max_age_seconds < settings.max_age_seconds:
             logger.warning(
@@ -284,7 +286,7 @@ class ArchiveWriter:
             raise AssertionError("an archive buffer always holds the events of at least one message")
         ids = sorted(buffer.lines)
         # Up to `max_bytes` of NDJSON: gzip it off the event loop, which also serves intake in one process.
-        packed = await asyncio.to_thread(pack_lines, [buffer.lines[identifier] for identifier in ids])
+        packed = await asyncio.to_thread(pack_lines, [buffer.lines[identifier] for identifier in ids], self._gzip_level)
         key = object_key(buffer.tenant_id, buffer.hour, ids[0])
         await self._blobs.put(key, packed.data, content_type=ARCHIVE_CONTENT_TYPE)
         assert buffer.first_event_at is not None
