@@ -126,7 +126,10 @@ class Metrics:
             r, "mintlog_archive_objects_expired", "Archive objects deleted by archive retention."
         )
         self.pipeline_child_restarts = _counter(
-            r, "mintlog_pipeline_child_restarts", "Times the pipeline child process of `mintlog run` was restarted."
+            r,
+            "mintlog_pipeline_child_restarts",
+            "Times a pipeline child process of `mintlog run` was restarted, by stage.",
+            ("stage",),
         )
         self.nats_server_restarts = _counter(
             r, "mintlog_embedded_nats_restarts", "Times the embedded nats-server was restarted after dying."

@@ -21,8 +21,8 @@ _KEY_USAGE_FLUSH_SECONDS = 60.0
 
 
 def pipeline_in_child(runtime: Runtime, names: Sequence[RoleName]) -> bool:
-    """Whether the pipeline runs in a child process (`mintlog.roles.pipeline.child`): when this process also
-    serves ingest or api, `MINTLOG_PIPELINE__OWN_PROCESS` is on, and the bus is one a child can connect to."""
+    """Whether the pipeline stages run in child processes (`mintlog.roles.pipeline.child`): when this process
+    also serves ingest or api, `MINTLOG_PIPELINE__OWN_PROCESS` is on, and the bus is one a child can reach."""
     if "pipeline" not in names or not {"ingest", "api"} & set(names) or not runtime.settings.pipeline.own_process:
         return False
     from mintlog.roles.pipeline.child import child_bus_url
@@ -39,7 +39,9 @@ def build_roles(runtime: Runtime, names: Sequence[RoleName]) -> list[Service]:
         if name == "pipeline" and pipeline_in_child(runtime, names):
             from mintlog.roles.pipeline.child import PipelineChild
 
-            services.append(PipelineChild(runtime))
+            # The indexer starts before the normalizer and stops after it, as within one PipelineRole.
+            stages = runtime.settings.pipeline.stages
+            services.extend(PipelineChild(runtime, stage) for stage in ("index", "normalize") if stage in stages)
         elif name == "pipeline":
             from mintlog.roles.pipeline.role import PipelineRole
 

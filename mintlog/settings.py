@@ -23,6 +23,7 @@ from mintlog.errors import ConfigError
 
 __all__ = [
     "ALL_ROLES",
+    "PIPELINE_STAGES",
     "AlertSettings",
     "ArchiveSettings",
     "BlobS3Settings",
@@ -37,6 +38,7 @@ __all__ = [
     "NotifySettings",
     "OpenSearchSettings",
     "PipelineSettings",
+    "PipelineStage",
     "RateLimitSettings",
     "RetentionSettings",
     "RoleName",
@@ -54,6 +56,8 @@ __all__ = [
 ENV_PREFIX = "MINTLOG_"
 RoleName = Literal["ingest", "pipeline", "api", "alert", "notify"]
 ALL_ROLES: tuple[RoleName, ...] = ("ingest", "pipeline", "api", "alert", "notify")
+PipelineStage = Literal["normalize", "index"]
+PIPELINE_STAGES: tuple[PipelineStage, ...] = ("normalize", "index")
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -278,11 +282,19 @@ class PipelineSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     fetch_batch: Annotated[int, Meta(ge=1, le=10_000, description="Bus messages fetched per pull.")] = 64
     default_service: Annotated[str, Meta(min_length=1, description="Service of an event that names none.")] = "unknown"
     default_host: Annotated[str, Meta(min_length=1, description="Host of an event that names none.")] = "unknown"
+    stages: Annotated[
+        tuple[PipelineStage, ...],
+        Meta(
+            min_length=1,
+            description="Pipeline stages this process runs, comma-separated: normalize (normalizer, archive, "
+            "archive retention), index (indexer, retention).",
+        ),
+    ] = PIPELINE_STAGES
     own_process: Annotated[
         bool,
         Meta(
-            description="When one `mintlog run` serves ingest or api and the pipeline, run the pipeline in a "
-            "child process so intake and indexing each get a core (false: everything in one process)."
+            description="When one `mintlog run` serves ingest or api and the pipeline, run each pipeline stage "
+            "in a child process so intake, normalizing and indexing use every core (false: all in one process)."
         ),
     ] = True
 

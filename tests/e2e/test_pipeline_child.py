@@ -1,5 +1,5 @@
-"""`mintlog run` with every role runs the pipeline in a supervised child process (a second core for
-indexing), and still starts, reports, survives and stops as one."""
+"""`mintlog run` with every role runs each pipeline stage (normalize, index) in a supervised child process, so
+intake, normalizing and indexing use every core, and still starts, reports, survives and stops as one."""
 
 from __future__ import annotations
 
@@ -34,10 +34,15 @@ def _environ(pid: int) -> dict[str, str]:
     return {key.decode(errors="replace"): value.decode(errors="replace") for key, value in pairs}
 
 
-def pipeline_children(mintlog: MintlogProcess) -> list[int]:
-    """Pids of the `mintlog run` children that run the pipeline role."""
+def pipeline_children(mintlog: MintlogProcess) -> dict[str, int]:
+    """The `mintlog run` children that run the pipeline role: their pid by stage."""
     assert mintlog.process is not None
-    return [pid for pid in _children(mintlog.process.pid) if _environ(pid).get("MINTLOG_ROLES") == "pipeline"]
+    children: dict[str, int] = {}
+    for pid in _children(mintlog.process.pid):
+        environment = _environ(pid)
+        if environment.get("MINTLOG_ROLES") == "pipeline" and _alive(pid):
+            children[environment.get("MINTLOG_PIPELINE__STAGES", "?")] = pid
+    return children
 
 
 def _alive(pid: int) -> bool:
@@ -48,9 +53,9 @@ def _alive(pid: int) -> bool:
     return "\nState:\tZ" not in status
 
 
-def metric(text: str, name: str) -> float:
-    """The value of the unlabelled series `name` in a Prometheus exposition (0 when absent)."""
-    found = re.search(rf"^{re.escape(name)} ([0-9.e+-]+)$", text, re.MULTILINE)
+def metric(text: str, series: str) -> float:
+    """The value of `series` (a name, with its labels if it has any) in a Prometheus exposition (0 if absent)."""
+    found = re.search(rf"^{re.escape(series)} ([0-9.e+-]+)$", text, re.MULTILINE)
     return float(found.group(1)) if found else 0.0
 
 
@@ -72,7 +77,7 @@ def test_the_pipeline_runs_in_a_child_and_metrics_report_both_processes(
     mintlog.start()
     key = mintlog.bootstrap("child")
     children = pipeline_children(mintlog)
-    assert len(children) == 1
+    assert set(children) == {"normalize", "index"}
 
     assert mintlog.ingest(key, _events("first", 50)).status_code == 202
     assert mintlog.wait_for_total(key, {"service": "first"}, 50, timeout_seconds=20)["total"] == 50
@@ -85,27 +90,33 @@ def test_the_pipeline_runs_in_a_child_and_metrics_report_both_processes(
         assert metric(text, "mintlog_pipeline_events_total") == 50
         assert text.count("# TYPE mintlog_indexer_events_total counter") == 1
     assert mintlog.stop() == 0
-    _wait(lambda: not any(_alive(pid) for pid in children), 10, "the pipeline child exits with its parent")
+    _wait(lambda: not any(_alive(pid) for pid in children.values()), 10, "the pipeline children exit with it")
 
 
-def test_a_killed_child_is_restarted_and_nothing_accepted_meanwhile_is_lost(
+def test_killed_children_are_restarted_and_nothing_accepted_meanwhile_is_lost(
     mintlog_factory: Callable[..., MintlogProcess],
 ) -> None:
     mintlog = mintlog_factory()
     mintlog.start()
     key = mintlog.bootstrap("restart")
-    [first] = pipeline_children(mintlog)
+    first = pipeline_children(mintlog)
 
-    os.kill(first, signal.SIGKILL)
-    # Intake keeps answering 202 while no pipeline runs: the events wait in the durable stream.
+    for pid in first.values():
+        os.kill(pid, signal.SIGKILL)
+    # Intake keeps answering 202 while no pipeline runs: the events wait in the durable streams.
     for batch in range(5):
         assert mintlog.ingest(key, _events(f"during{batch}", 20)).status_code == 202
-    _wait(lambda: len(pipeline_children(mintlog)) == 1 and pipeline_children(mintlog)[0] != first, 30, "a new child")
 
+    def restarted() -> bool:
+        now = pipeline_children(mintlog)
+        return set(now) == set(first) and not set(now.values()) & set(first.values())
+
+    _wait(restarted, 30, "a new child for each stage")
     answer = mintlog.wait_for_total(key, {"query": "during0 OR during1 OR during2 OR during3 OR during4"}, 100, 30)
     assert answer["total"] == 100
     text = httpx.get(f"{mintlog.api_url}/metrics", timeout=5).text
-    assert metric(text, "mintlog_pipeline_child_restarts_total") == 1
+    assert metric(text, 'mintlog_pipeline_child_restarts_total{stage="index"}') == 1
+    assert metric(text, 'mintlog_pipeline_child_restarts_total{stage="normalize"}') == 1
     assert mintlog.stop() == 0
 
 
@@ -115,10 +126,11 @@ def test_killing_the_parent_takes_the_child_down_and_a_restart_indexes_the_rest(
     mintlog = mintlog_factory()
     mintlog.start()
     key = mintlog.bootstrap("parent")
-    [child] = pipeline_children(mintlog)
+    children = pipeline_children(mintlog)
+    assert len(children) == 2
     assert mintlog.ingest(key, _events("parent", 200)).status_code == 202
     mintlog.kill9()
-    _wait(lambda: not _alive(child), 10, "the child dies with its parent (no orphan indexer)")
+    _wait(lambda: not any(_alive(pid) for pid in children.values()), 10, "the children die with their parent")
 
     mintlog.start()
     assert mintlog.wait_for_total(key, {"service": "parent", "size": 1}, 200, timeout_seconds=30)["total"] == 200
@@ -129,7 +141,7 @@ def test_own_process_off_keeps_one_process(mintlog_factory: Callable[..., Mintlo
     mintlog = mintlog_factory(MINTLOG_PIPELINE__OWN_PROCESS="false")
     mintlog.start()
     key = mintlog.bootstrap("single")
-    assert pipeline_children(mintlog) == []
+    assert pipeline_children(mintlog) == {}
     assert mintlog.ingest(key, _events("single", 10)).status_code == 202
     assert mintlog.wait_for_total(key, {"service": "single"}, 10, timeout_seconds=20)["total"] == 10
     assert mintlog.stop() == 0

@@ -189,13 +189,15 @@ _stored_decoder = msgspec.msgpack.Decoder(_StoredEvent)
 
 def to_utc(moment: datetime) -> datetime:
     """`moment` in UTC; a naive datetime is taken to be UTC already."""
+    if moment.tzinfo is UTC:  # what the decoders give for a `Z` time: no conversion needed
+        return moment
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC)
 
 
 def _is_utc(moment: datetime) -> bool:
-    return moment.tzinfo is not None and moment.utcoffset() == _ZERO
+    return moment.tzinfo is UTC or (moment.tzinfo is not None and moment.utcoffset() == _ZERO)
 
 
 def _from_micros(micros: int) -> datetime:

@@ -1,12 +1,13 @@
-"""`PipelineChild`: the pipeline role in a child process of `mintlog run`, so that intake and indexing each
-get a core.
+"""`PipelineChild`: one pipeline stage in a child process of `mintlog run`, so that intake, normalizing and
+indexing run on every core.
 
-One Python process runs Python code on one core at a time. When one `mintlog run` serves ingest or api and
-also runs the pipeline (the default all-in-one shape), the pipeline (normalizer, archive writer, indexer,
-retention jobs) runs in a child `python -m mintlog run` with `MINTLOG_ROLES=pipeline`, on the same NATS (the
-embedded nats-server's URL, or `MINTLOG_NATS__URL`) and the same data directory. The parent keeps ingest, api,
-alert and notify; it still opens the log store, for searching. `MINTLOG_PIPELINE__OWN_PROCESS=false` keeps
-everything in one process.
+One Python process runs Python code on one core at a time (the GIL). When one `mintlog run` serves ingest or
+api and also runs the pipeline (the default all-in-one shape), each stage of the pipeline runs in its own child
+`python -m mintlog run` with `MINTLOG_ROLES=pipeline` and `MINTLOG_PIPELINE__STAGES` set to that stage
+(`normalize`: normalizer, archive writer, archive retention; `index`: indexer and retention, the one process
+writing the store), on the same NATS (the embedded nats-server's URL, or `MINTLOG_NATS__URL`) and the same
+data directory. The parent keeps ingest, api, alert and notify; it still opens the log store, for searching.
+`MINTLOG_PIPELINE__OWN_PROCESS=false` keeps everything in one process.
 
 Guarantees:
 
@@ -17,7 +18,7 @@ Guarantees:
   after `kill -9` (`PR_SET_PDEATHSIG`). Nothing is lost: whatever it had not acked is redelivered by the
   durable consumers to the next child, and writes are idempotent by event id.
 - A child that dies is started again (backoff from 0.5 s up to 10 s), each restart logged and counted in
-  `mintlog_pipeline_child_restarts_total`; when the embedded nats-server had to move to another port, the
+  `mintlog_pipeline_child_restarts_total{stage}`; when the embedded nats-server had to move to another port, the
   child is restarted on the new URL.
 - `stop()` sends SIGTERM: the child stops fetching, flushes the archive and the indexer and acks, within
   `MINTLOG_HTTP__SHUTDOWN_GRACE_SECONDS`; it is killed if it has not exited `_KILL_AFTER_SECONDS` later.
@@ -42,6 +43,7 @@ import aiohttp
 from mintlog.children import die_with_parent_preexec, wait_exit
 from mintlog.errors import MintlogError
 from mintlog.runtime import Runtime
+from mintlog.settings import PipelineStage
 
 __all__ = ["PipelineChild", "child_bus_url"]
 
@@ -74,11 +76,11 @@ def _free_port() -> int:
 
 
 class PipelineChild:
-    """Runs the pipeline role in a supervised child process (see the module docstring)."""
+    """Runs one pipeline stage in a supervised child process (see the module docstring)."""
 
-    name = "pipeline-child"
-
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, stage: PipelineStage) -> None:
+        self.name = f"pipeline-{stage}"
+        self.stage: PipelineStage = stage
         self._runtime = runtime
         self._settings = runtime.settings
         self._metrics = runtime.metrics
@@ -123,6 +125,7 @@ class PipelineChild:
         environment.update(
             {
                 "MINTLOG_ROLES": "pipeline",
+                "MINTLOG_PIPELINE__STAGES": self.stage,
                 "MINTLOG_DATA_DIR": str(settings.data_path.resolve()),
                 "MINTLOG_NATS__URL": bus_url,
                 "MINTLOG_HTTP__HOST": "127.0.0.1",
@@ -136,11 +139,14 @@ class PipelineChild:
     async def _launch(self) -> None:
         bus_url = child_bus_url(self._runtime)
         if bus_url is None:
-            raise MintlogError("the pipeline child needs a NATS bus it can connect to")
+            raise MintlogError(f"{self.name} needs a NATS bus it can connect to")
         self._bus_url, self._port = bus_url, _free_port()
         self._process = self._spawn(bus_url)
         await self._wait_serving(self._process)
-        logger.info("pipeline child process running", extra={"pid": self._process.pid, "ops_port": self._port})
+        logger.info(
+            "pipeline child process running",
+            extra={"stage": self.stage, "pid": self._process.pid, "ops_port": self._port},
+        )
 
     def _spawn(self, bus_url: str) -> subprocess.Popen[bytes]:
         # Called from the event-loop thread, which lives as long as this service: the death signal follows it.
@@ -158,7 +164,7 @@ class PipelineChild:
         while time.monotonic() < deadline:
             code = process.poll()
             if code is not None:
-                raise MintlogError(f"the pipeline child process exited with code {code} while starting")
+                raise MintlogError(f"{self.name} exited with code {code} while starting")
             try:
                 async with self._session.get(url) as response:
                     if response.status == 200:
@@ -166,7 +172,7 @@ class PipelineChild:
             except (aiohttp.ClientError, TimeoutError):
                 pass
             await asyncio.sleep(0.1)
-        raise MintlogError(f"the pipeline child process did not start within {_START_TIMEOUT_SECONDS:.0f}s")
+        raise MintlogError(f"{self.name} did not start within {_START_TIMEOUT_SECONDS:.0f}s")
 
     async def _watch(self) -> None:
         """Restart the child when it dies or when the bus URL changed; runs until cancelled."""
@@ -178,19 +184,19 @@ class PipelineChild:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(wait_exit(process), _URL_CHECK_SECONDS)
                     continue
-                logger.warning("the bus moved to %s; restarting the pipeline child", child_bus_url(self._runtime))
+                logger.warning("the bus moved to %s; restarting %s", child_bus_url(self._runtime), self.name)
                 await self._terminate()
             elif process is not None:
-                logger.error("the pipeline child process (pid %s) exited with code %s", process.pid, process.returncode)
+                logger.error("%s (pid %s) exited with code %s", self.name, process.pid, process.returncode)
             try:
                 await self._launch()
             except MintlogError as exc:
-                logger.error("restarting the pipeline child failed (next try in %.1fs): %s", backoff, exc)
+                logger.error("restarting %s failed (next try in %.1fs): %s", self.name, backoff, exc)
                 await self._terminate()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, _RESTART_BACKOFF_MAX_SECONDS)
                 continue
-            self._metrics.pipeline_child_restarts.inc()
+            self._metrics.pipeline_child_restarts.labels(self.stage).inc()
             backoff = _RESTART_BACKOFF_FIRST_SECONDS
 
     async def _terminate(self) -> None:
@@ -202,10 +208,10 @@ class PipelineChild:
         try:
             code = await asyncio.wait_for(wait_exit(process), grace)
         except TimeoutError:
-            logger.error("the pipeline child (pid %s) did not stop within %.0fs; killing it", process.pid, grace)
+            logger.error("%s (pid %s) did not stop within %.0fs; killing it", self.name, process.pid, grace)
             process.kill()
             code = await wait_exit(process)
-        logger.info("pipeline child process stopped", extra={"pid": process.pid, "code": code})
+        logger.info("pipeline child process stopped", extra={"stage": self.stage, "pid": process.pid, "code": code})
 
     async def _child_metrics(self) -> bytes | None:
         if self._session is None or self.pid is None:

@@ -13,8 +13,9 @@ __all__ = ["PipelineRole"]
 
 
 class PipelineRole:
-    """Normalizes raw batches, archives them (when enabled), indexes parsed ones and enforces retention (when
-    enabled) and archive retention.
+    """The pipeline stages of `MINTLOG_PIPELINE__STAGES` (both by default): `normalize` normalizes raw batches,
+    archives them (when enabled) and runs archive retention; `index` indexes parsed batches and enforces
+    retention (when enabled), in the process that writes the store.
 
     Any number of instances share the durable consumers; each retention job runs on the one holding its lease.
     """
@@ -23,64 +24,76 @@ class PipelineRole:
 
     def __init__(self, runtime: Runtime) -> None:
         settings = runtime.settings
+        stages = settings.pipeline.stages
         grace = settings.http.shutdown_grace_seconds
         self.archive: ArchiveWriter | None = None
-        if settings.archive.enabled:
-            self.archive = ArchiveWriter(
-                bus=runtime.bus,
-                blobs=runtime.blobs,
-                manifest=runtime.archive,
-                settings=settings.archive,
-                pipeline=settings.pipeline,
-                metrics=runtime.metrics,
-            )
-        # Archive retention runs even with archiving off, so objects written before still age out.
-        self.archive_retention = ArchiveRetentionJob(
-            metadata=runtime.metadata,
-            manifest=runtime.archive,
-            blobs=runtime.blobs,
-            settings=settings.archive,
-            metrics=runtime.metrics,
-        )
-        self.normalizer = NormalizerWorker(
-            bus=runtime.bus,
-            settings=settings.pipeline,
-            limits=settings.ingest,
-            metrics=runtime.metrics,
-            grace_seconds=grace,
-            archive=self.archive,
-        )
-        self.indexer = IndexerWorker(
-            bus=runtime.bus,
-            store=runtime.store,
-            pipeline=settings.pipeline,
-            settings=settings.indexer,
-            metrics=runtime.metrics,
-            grace_seconds=grace,
-        )
+        self.archive_retention: ArchiveRetentionJob | None = None
+        self.normalizer: NormalizerWorker | None = None
+        self.indexer: IndexerWorker | None = None
         self.retention: RetentionJob | None = None
-        if settings.retention.enabled:
-            self.retention = RetentionJob(
+        if "normalize" in stages:
+            if settings.archive.enabled:
+                self.archive = ArchiveWriter(
+                    bus=runtime.bus,
+                    blobs=runtime.blobs,
+                    manifest=runtime.archive,
+                    settings=settings.archive,
+                    pipeline=settings.pipeline,
+                    metrics=runtime.metrics,
+                )
+            # Archive retention runs even with archiving off, so objects written before still age out.
+            self.archive_retention = ArchiveRetentionJob(
                 metadata=runtime.metadata,
-                store=runtime.store,
-                settings=settings.retention,
+                manifest=runtime.archive,
+                blobs=runtime.blobs,
+                settings=settings.archive,
                 metrics=runtime.metrics,
             )
+            self.normalizer = NormalizerWorker(
+                bus=runtime.bus,
+                settings=settings.pipeline,
+                limits=settings.ingest,
+                metrics=runtime.metrics,
+                grace_seconds=grace,
+                archive=self.archive,
+            )
+        if "index" in stages:
+            self.indexer = IndexerWorker(
+                bus=runtime.bus,
+                store=runtime.store,
+                pipeline=settings.pipeline,
+                settings=settings.indexer,
+                metrics=runtime.metrics,
+                grace_seconds=grace,
+            )
+            if settings.retention.enabled:
+                self.retention = RetentionJob(
+                    metadata=runtime.metadata,
+                    store=runtime.store,
+                    settings=settings.retention,
+                    metrics=runtime.metrics,
+                )
 
     async def start(self) -> None:
-        await self.indexer.start()
+        if self.indexer is not None:
+            await self.indexer.start()
         if self.archive is not None:
             await self.archive.start()
-        await self.normalizer.start()
+        if self.normalizer is not None:
+            await self.normalizer.start()
         if self.retention is not None:
             await self.retention.start()
-        await self.archive_retention.start()
+        if self.archive_retention is not None:
+            await self.archive_retention.start()
 
     async def stop(self) -> None:
-        await self.archive_retention.stop()
+        if self.archive_retention is not None:
+            await self.archive_retention.stop()
         if self.retention is not None:
             await self.retention.stop()
-        await self.normalizer.stop()
+        if self.normalizer is not None:
+            await self.normalizer.stop()
         if self.archive is not None:
             await self.archive.stop()  # flushes what the normalizer handed over, then acks it
-        await self.indexer.stop()
+        if self.indexer is not None:
+            await self.indexer.stop()
