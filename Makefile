@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-unit lint format env-example bench clean services-up services-down services-status
+.PHONY: help install run test test-unit lint format env-example bench bench-quick clean services-up services-down services-status
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -39,8 +39,11 @@ format: $(STAMP) ## Format and auto-fix with ruff
 env-example: $(STAMP) ## Regenerate .env.example from the settings tree
 	$(BIN)/mintlog config example > .env.example
 
-bench: $(STAMP) ## Start `mintlog run` on a temp dir and load it for 60 s (see docs/benchmarks.md)
-	$(BIN)/python benchmarks/load.py --spawn --duration 60
+bench: $(STAMP) ## The whole benchmark suite (~1.5 h): benchmarks/results/<date>.json + docs/benchmarks.md
+	BENCH_MAKE_TARGET="make bench" $(BIN)/python -m benchmarks.suite
+
+bench-quick: $(STAMP) ## The suite's short development run (a few minutes): <date>-quick.json + docs
+	BENCH_MAKE_TARGET="make bench-quick" $(BIN)/python -m benchmarks.suite --quick
 
 services-up: ## Start NATS, PostgreSQL, Redis, OpenSearch and SeaweedFS S3 on 127.0.0.1 (installs what is missing)
 	scripts/services.sh up

@@ -199,13 +199,49 @@ async def sampler(
         await asyncio.sleep(1.0)
 
 
-async def run_load(args: argparse.Namespace, key: str, pid: int | None) -> dict[str, Any]:
-    run_id = secrets.token_hex(6)
+def make_bodies(run_id: str, batch: int, distinct_bodies: int) -> list[bytes]:
+    """The request bodies a load sends: `distinct_bodies` batches of `batch` realistic events (seeded)."""
     rng = random.Random(42)
-    bodies = [
-        json.dumps({"events": [realistic_event(run_id, rng) for _ in range(args.batch)]}).encode()
-        for _ in range(args.distinct_bodies)
+    return [
+        json.dumps({"events": [realistic_event(run_id, rng) for _ in range(batch)]}).encode()
+        for _ in range(distinct_bodies)
     ]
+
+
+async def load(
+    *,
+    ingest: str,
+    api: str,
+    key: str,
+    pid: int | None = None,
+    duration: float = 60.0,
+    rate: float = 0.0,
+    batch: int = 500,
+    concurrency: int = 8,
+    distinct_bodies: int = 40,
+    drain_timeout: float = 120.0,
+    run_id: str | None = None,
+    bodies: list[bytes] | None = None,
+) -> dict[str, Any]:
+    """`run_load` with keyword parameters (the CLI's defaults); `bodies` must carry `run_id` (see `make_bodies`)."""
+    args = argparse.Namespace(
+        ingest=ingest,
+        api=api,
+        duration=duration,
+        rate=rate,
+        batch=batch,
+        concurrency=concurrency,
+        distinct_bodies=distinct_bodies,
+        drain_timeout=drain_timeout,
+        run_id=run_id,
+        bodies=bodies,
+    )
+    return await run_load(args, key, pid)
+
+
+async def run_load(args: argparse.Namespace, key: str, pid: int | None) -> dict[str, Any]:
+    run_id = getattr(args, "run_id", None) or secrets.token_hex(6)
+    bodies = getattr(args, "bodies", None) or make_bodies(run_id, args.batch, args.distinct_bodies)
     raw_bytes_per_event = sum(len(b) for b in bodies) / (len(bodies) * args.batch)
     stats = Stats()
     connector = aiohttp.TCPConnector(limit=args.concurrency + 4)

@@ -1,0 +1,167 @@
+"""Soak: a fresh all-in-one Mintlog under a steady paced load for a long time, sampled every 10 seconds.
+
+    .venv/bin/python -m benchmarks.soak --rate 17000 --duration 1800 --json soak.json   # what `make bench` runs
+    .venv/bin/python -m benchmarks.soak --rate 10000 --duration 120                     # a short look
+
+`benchmarks/load.py`'s senders offer `--rate` events/s of realistic events (batches of 500, 8 connections)
+and its prober sends single-event batches and polls search until each is found. Every `--window` seconds
+the soak records: the RSS of every process of the system (`mintlog`, `nats-server`, any child, labelled by
+their command line), the p99 of the ingest requests and of the ingest-to-searchable probes of that window
+(a window holds ~10 probes, so its p99 is close to its maximum), the events accepted so far, and the NATS
+consumer lag (num_pending + num_ack_pending of the durable consumers `pipeline` on LOGS_RAW and `indexer` on
+LOGS_PARSED, read from the embedded nats-server). At the end it waits until every accepted event is
+searchable (zero loss) and summarizes (`benchmarks/report.py`): RSS growth per hour after warm-up (least-
+squares slope over the samples after the first 20 % of the run, as % of the mean RSS, per process), p99
+drift (median of the last third of the window p99s ÷ the first third's) and the maximum lag.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import secrets
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from benchmarks.load import Pacer, Stats, exact_count, make_bodies, prober, sender
+from benchmarks.report import percentile, soak_summary
+from benchmarks.topology import AllInOne, log
+
+CONSUMERS = (("LOGS_RAW", "pipeline"), ("LOGS_PARSED", "indexer"))
+
+
+async def consumer_lag(js: Any) -> dict[str, int]:
+    """num_pending + num_ack_pending per durable consumer ("STREAM/consumer"); -1 when it cannot be read."""
+    lag: dict[str, int] = {}
+    for stream, durable in CONSUMERS:
+        try:
+            info = await js.consumer_info(stream, durable)
+            lag[f"{stream}/{durable}"] = int(info.num_pending or 0) + int(info.num_ack_pending or 0)
+        except Exception:
+            lag[f"{stream}/{durable}"] = -1
+    return lag
+
+
+def window_p99_ms(values: list[float]) -> float | None:
+    value = percentile(values, 0.99)
+    return round(value * 1000, 1) if value is not None else None
+
+
+async def soak(
+    target: AllInOne,
+    *,
+    rate: float,
+    duration: float,
+    window: float = 10.0,
+    batch: int = 500,
+    concurrency: int = 8,
+    distinct_bodies: int = 40,
+    drain_timeout: float = 300.0,
+) -> dict[str, Any]:
+    """Load `target` at `rate` events/s for `duration` s, sampling every `window` s; the raw samples + summary."""
+    import nats
+
+    run_id = secrets.token_hex(6)
+    bodies = make_bodies(run_id, batch, distinct_bodies)
+    stats = Stats()
+    samples: list[dict[str, Any]] = []
+    nc = await nats.connect(target.nats_url(), connect_timeout=10)
+    js = nc.jetstream()
+    connector = aiohttp.TCPConnector(limit=concurrency + 4)
+    try:
+        async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as session:
+            started = time.monotonic()
+            stop_at = started + duration
+            pacer = Pacer(rate, batch)
+            url = f"{target.ingest}/v1/ingest/logs"
+            tasks = [
+                asyncio.create_task(sender(session, url, target.key, bodies, batch, stop_at, stats, pacer))
+                for _ in range(concurrency)
+            ]
+            tasks.append(
+                asyncio.create_task(prober(session, target.ingest, target.api, target.key, run_id, stop_at, stats))
+            )
+            seen_requests = seen_probes = 0
+            next_sample = started + window
+            while time.monotonic() < stop_at:
+                await asyncio.sleep(max(0.0, min(next_sample, stop_at) - time.monotonic()))
+                next_sample += window
+                requests = stats.request_latencies[seen_requests:]
+                probes = stats.searchable_latencies[seen_probes:]
+                seen_requests += len(requests)
+                seen_probes += len(probes)
+                lag = await consumer_lag(js)
+                rss = {label: values["rss_kib"] for label, values in target.rss().items()}
+                sample = {
+                    "t_s": round(time.monotonic() - started, 1),
+                    "rss_kib": rss,
+                    "requests": len(requests),
+                    "request_p99_ms": window_p99_ms(requests),
+                    "probes": len(probes),
+                    "searchable_p99_ms": window_p99_ms(probes),
+                    "lag": sum(value for value in lag.values() if value >= 0),
+                    "lag_by_consumer": lag,
+                    "accepted": stats.accepted,
+                }
+                samples.append(sample)
+                rss_text = " ".join(f"{label} {kib / 1024:.0f}MiB" for label, kib in rss.items())
+                log(
+                    f"soak t={sample['t_s']:.0f}s accepted={stats.accepted:,} req p99={sample['request_p99_ms']} ms "
+                    f"searchable p99={sample['searchable_p99_ms']} ms lag={sample['lag']} {rss_text}"
+                )
+            await asyncio.gather(*tasks)
+            send_seconds = time.monotonic() - started
+            drain_started = time.monotonic()
+            searchable = 0
+            while time.monotonic() - drain_started < drain_timeout:
+                searchable = await exact_count(session, target.api, target.key, {"fields": {"run": run_id}})
+                if searchable >= stats.accepted:
+                    break
+                await asyncio.sleep(0.5)
+            drain_seconds = time.monotonic() - drain_started
+    finally:
+        await nc.close()
+    return {
+        "rate": rate,
+        "duration_s": round(send_seconds, 1),
+        "window_s": window,
+        "events_accepted": stats.accepted,
+        "events_searchable": searchable,
+        "zero_loss": searchable == stats.accepted,
+        "drain_s": round(drain_seconds, 1),
+        "failed_requests": stats.failed_requests,
+        "probes_lost": stats.probes_lost,
+        "accepted_events_per_s": round(stats.accepted / send_seconds) if send_seconds else 0,
+        "summary": soak_summary(samples),
+        "samples": samples,
+    }
+
+
+def run_soak(rate: float, duration: float, window: float = 10.0) -> dict[str, Any]:
+    """Start a fresh all-in-one, soak it, stop it."""
+    with AllInOne() as target:
+        log(f"soak: mintlog pid {target.pid}, {rate:,.0f} events/s for {duration:.0f} s")
+        return asyncio.run(soak(target, rate=rate, duration=duration, window=window))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rate", type=float, required=True, help="offered events/s")
+    parser.add_argument("--duration", type=float, default=1800.0, help="seconds of load")
+    parser.add_argument("--window", type=float, default=10.0, help="seconds between samples")
+    parser.add_argument("--json", type=Path, help="write the result (samples included) here")
+    args = parser.parse_args()
+    result = run_soak(args.rate, args.duration, args.window)
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2))
+    print(json.dumps({key: value for key, value in result.items() if key != "samples"}, indent=2))
+    return 0 if result["zero_loss"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,544 @@
+"""The benchmark suite of issue 7: one command, freshly started processes, every figure with min/median/max.
+
+    make bench            # .venv/bin/python -m benchmarks.suite             (full: ~1 h 30 on 2 cores)
+    make bench-quick      # .venv/bin/python -m benchmarks.suite --quick     (development: a few minutes)
+    .venv/bin/python -m benchmarks.suite --quick --only ingest,soak --repeats 1 --no-docs
+    .venv/bin/python -m benchmarks.suite --render-only benchmarks/results/2026-11-27.json
+
+Groups (`--only` takes their short names):
+
+- `ingest` — all-in-one: per repeat a fresh `python -m mintlog run` (all roles, embedded defaults, temp data
+  dir) loaded by `benchmarks/load.py`'s realistic events unpaced for D s (full 60, quick 10): accepted and
+  sustained end-to-end events/s (searchable, including the drain, and the mean searchable rate during load),
+  zero loss, ingest request and ingest-to-searchable p50/p99, peak RSS per process; then a fresh process
+  paced at 50 % of that repeat's sustained rate for latencies at a sane load. Beside it, the same bodies
+  through `benchmarks.ceiling.measure_decode` (msgspec, one thread): Mintlog ÷ ceiling.
+- `distributed` — the roles as separate processes (ingest with 2 Granian workers, api, pipeline x2, alert,
+  notify) on NATS, PostgreSQL, Redis and OpenSearch (`benchmarks/topology.py`), the same load; beside it
+  `benchmarks.opensearch_bulk.measure_bulk` on the same OpenSearch with the same bodies: Mintlog ÷ `_bulk`.
+- `search` — `benchmarks/bench_stores.py --json` on Tantivy and OpenSearch at 1M and 10M events (quick: 200k),
+  with `--reuse` and a fixed data dir / index prefix per size, so a second run does not reload.
+- `alert` — `benchmarks/bench_alert.py --json`, idle and under load (quick: 5 rules).
+- `soak` — `benchmarks/soak.py` on a fresh all-in-one at 50 % of this run's measured maximum sustained rate
+  (`--soak-rate` overrides) for 30 min (quick: 2 min); run once, not repeated.
+
+Writes `benchmarks/results/<YYYY-MM-DD>[-quick][-<groups>].json` (schema `SCHEMA_VERSION`, machine,
+versions, command, every raw run under `runs`, the figures) after every group, and regenerates the section of
+`docs/benchmarks.md` between `<!-- bench-suite:begin -->` and `<!-- bench-suite:end -->` (`--no-docs` skips
+it). A group that fails is recorded as an error and the others still run. Progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import importlib.metadata
+import json
+import os
+import platform
+import secrets
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from benchmarks import report
+from benchmarks.load import load, make_bodies
+from benchmarks.topology import AllInOne, Distributed, log, services_env
+
+REPO = Path(__file__).resolve().parents[1]
+DOCS = REPO / "docs" / "benchmarks.md"
+RESULTS_DIR = REPO / "benchmarks" / "results"
+GROUPS = ["ingest_all_in_one", "ingest_distributed", "search_storage", "alert", "soak"]
+SHORT_NAMES = {
+    "ingest": "ingest_all_in_one",
+    "distributed": "ingest_distributed",
+    "search": "search_storage",
+    "alert": "alert",
+    "soak": "soak",
+}
+BATCH = 500
+DISTINCT_BODIES = 40
+CONCURRENCY = 8
+# Unpaced, ingest may accept far more than it indexes; the backlog must drain before loss can be judged.
+DRAIN_TIMEOUT = 600.0
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one run of the suite does (full or quick)."""
+
+    mode: str
+    repeats: int
+    load_seconds: float
+    ceiling_seconds: float
+    store_sizes: tuple[int, ...]
+    store_query_runs: int
+    alert_rules: int | None
+    soak_seconds: float
+    soak_rate: float | None
+    stores_dir: Path
+    opensearch_url: str
+
+    @classmethod
+    def of(cls, args: argparse.Namespace) -> Plan:
+        quick = bool(args.quick)
+        return cls(
+            mode="quick" if quick else "full",
+            repeats=args.repeats or (1 if quick else 3),
+            load_seconds=args.load_seconds or (10.0 if quick else 60.0),
+            ceiling_seconds=3.0 if quick else 10.0,
+            store_sizes=(200_000,) if quick else (1_000_000, 10_000_000),
+            store_query_runs=50 if quick else 200,
+            alert_rules=5 if quick else None,
+            soak_seconds=args.soak_seconds or (120.0 if quick else 1800.0),
+            soak_rate=args.soak_rate,
+            stores_dir=Path(args.stores_dir),
+            opensearch_url=args.opensearch_url,
+        )
+
+
+# ---------------------------------------------------------------- machine, versions, command
+
+
+def machine_info() -> dict[str, Any]:
+    cpu_model = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu_model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    ram_kib = 0
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                ram_kib = int(line.split()[1])
+    except OSError:
+        pass
+    return {
+        "cpu_model": cpu_model,
+        "cores": os.cpu_count(),
+        "ram_gib": round(ram_kib / 2**20, 1),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+    }
+
+
+def git_info() -> dict[str, Any]:
+    def git(*args: str) -> str:
+        result = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, timeout=30, check=False)
+        return result.stdout.strip()
+
+    return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain"))}
+
+
+def versions(opensearch_url: str) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for package in ("mintlog", "tantivy", "msgspec", "nats-py", "granian", "opensearch-py"):
+        try:
+            found[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            found[package] = "?"
+    try:
+        from mintlog.adapters.bus.embedded_nats import find_nats_server_binary
+
+        output = subprocess.run(
+            [str(find_nats_server_binary()), "--version"], capture_output=True, text=True, timeout=10, check=False
+        )
+        found["nats-server"] = output.stdout.strip().split()[-1].lstrip("v") if output.stdout.strip() else "?"
+    except Exception:
+        found["nats-server"] = "?"
+    try:
+        with urllib.request.urlopen(opensearch_url, timeout=3) as response:
+            found["OpenSearch"] = str(json.loads(response.read())["version"]["number"])
+    except Exception:
+        found["OpenSearch"] = "not reachable"
+    return found
+
+
+# ---------------------------------------------------------------- groups
+
+
+def measure_ceiling(bodies: list[bytes], seconds: float) -> dict[str, Any]:
+    try:
+        ceiling = importlib.import_module("benchmarks.ceiling")
+        return dict(ceiling.measure_decode(bodies, BATCH, seconds))
+    except Exception as exc:
+        log(f"  ceiling failed: {exc!r}")
+        return {"error": repr(exc)}
+
+
+def _log_load(name: str, result: dict[str, Any]) -> None:
+    log(
+        f"  {name}: accepted {result['accepted_events_per_s']:,}/s, sustained {result['searchable_events_per_s']:,}/s, "
+        f"zero loss {result['zero_loss']}, request p99 {result['ingest_request_p99_ms']} ms, "
+        f"ingest-to-searchable p99 {result['ingest_to_searchable_p99_ms']} ms"
+    )
+    if not result["zero_loss"]:
+        log(f"  LOSS: {result['events_accepted']:,} accepted, {result['events_searchable']:,} searchable")
+
+
+def ingest_all_in_one(plan: Plan, runs: list[Any], _results: dict[str, Any]) -> None:
+    for repeat in range(1, plan.repeats + 1):
+        run: dict[str, Any] = {"repeat": repeat}
+        runs.append(run)
+        run_id = secrets.token_hex(6)
+        bodies = make_bodies(run_id, BATCH, DISTINCT_BODIES)
+        with AllInOne() as target:
+            log(f"ingest all-in-one, repeat {repeat}: unpaced for {plan.load_seconds:.0f} s (pid {target.pid})")
+            run["max"] = asyncio.run(
+                load(
+                    ingest=target.ingest,
+                    api=target.api,
+                    key=target.key,
+                    pid=target.pid,
+                    duration=plan.load_seconds,
+                    run_id=run_id,
+                    bodies=bodies,
+                    drain_timeout=DRAIN_TIMEOUT,
+                )
+            )
+            run["rss"] = target.rss()
+            run["index_bytes"] = target.index_bytes()
+        _log_load("unpaced", run["max"])
+        sustained = float(run["max"]["searchable_events_per_s"])
+        run["ceiling"] = measure_ceiling(bodies, plan.ceiling_seconds)
+        log(f"  ceiling: {run['ceiling']}")
+        with AllInOne() as target:
+            log(f"ingest all-in-one, repeat {repeat}: paced at {sustained / 2:,.0f} events/s")
+            paced_id = secrets.token_hex(6)
+            run["paced"] = asyncio.run(
+                load(
+                    ingest=target.ingest,
+                    api=target.api,
+                    key=target.key,
+                    pid=target.pid,
+                    duration=plan.load_seconds,
+                    rate=max(1000.0, sustained / 2),
+                    run_id=paced_id,
+                    bodies=make_bodies(paced_id, BATCH, DISTINCT_BODIES),
+                    drain_timeout=DRAIN_TIMEOUT,
+                )
+            )
+            run["rss_paced"] = target.rss()
+        _log_load("paced", run["paced"])
+
+
+def ingest_distributed(plan: Plan, runs: list[Any], _results: dict[str, Any]) -> None:
+    services = services_env()
+    bulk_module = importlib.import_module("benchmarks.opensearch_bulk")
+    for repeat in range(1, plan.repeats + 1):
+        run: dict[str, Any] = {"repeat": repeat}
+        runs.append(run)
+        run_id = secrets.token_hex(6)
+        bodies = make_bodies(run_id, BATCH, DISTINCT_BODIES)
+        with Distributed(services) as cluster:
+            log(f"ingest distributed, repeat {repeat}: unpaced for {plan.load_seconds:.0f} s ({cluster.prefix})")
+            run["max"] = asyncio.run(
+                load(
+                    ingest=cluster.ingest,
+                    api=cluster.api,
+                    key=cluster.key,
+                    duration=plan.load_seconds,
+                    run_id=run_id,
+                    bodies=bodies,
+                    drain_timeout=DRAIN_TIMEOUT,
+                )
+            )
+            run["rss"] = cluster.rss()
+            _log_load("unpaced", run["max"])
+            sustained = float(run["max"]["searchable_events_per_s"])
+            paced_id = secrets.token_hex(6)
+            log(f"ingest distributed, repeat {repeat}: paced at {sustained / 2:,.0f} events/s")
+            run["paced"] = asyncio.run(
+                load(
+                    ingest=cluster.ingest,
+                    api=cluster.api,
+                    key=cluster.key,
+                    duration=plan.load_seconds,
+                    rate=max(1000.0, sustained / 2),
+                    run_id=paced_id,
+                    bodies=make_bodies(paced_id, BATCH, DISTINCT_BODIES),
+                    drain_timeout=DRAIN_TIMEOUT,
+                )
+            )
+            _log_load("paced", run["paced"])
+        log(f"OpenSearch _bulk, repeat {repeat}: same bodies for {plan.load_seconds:.0f} s")
+        try:
+            run["bulk"] = dict(
+                asyncio.run(
+                    bulk_module.measure_bulk(
+                        services["TEST_OPENSEARCH_URL"], bodies, seconds=plan.load_seconds, concurrency=CONCURRENCY
+                    )
+                )
+            )
+        except Exception as exc:
+            log(f"  _bulk failed: {exc!r}")
+            run["bulk"] = {"error": repr(exc)}
+        log(f"  _bulk: {run['bulk']}")
+
+
+def search_storage(plan: Plan, runs: list[Any], _results: dict[str, Any]) -> None:
+    services = services_env()
+    opensearch_url = services.get("TEST_OPENSEARCH_URL", plan.opensearch_url)
+    for size in plan.store_sizes:
+        for store in ("tantivy", "opensearch"):
+            for repeat in range(1, plan.repeats + 1):
+                run: dict[str, Any] = {"store": store, "events": size, "repeat": repeat}
+                with tempfile.TemporaryDirectory(prefix="mintlog-suite-stores-") as temp:
+                    out = Path(temp) / "result.json"
+                    command = [
+                        sys.executable,
+                        "-m",
+                        "benchmarks.bench_stores",
+                        "--store",
+                        store,
+                        "--events",
+                        str(size),
+                        "--json",
+                        str(out),
+                        "--reuse",
+                        "--runs",
+                        str(plan.store_query_runs),
+                        "--data-dir",
+                        str(plan.stores_dir / f"{store}-{size}"),
+                        "--index-prefix",
+                        f"mintlogbench{size}",
+                        "--opensearch-url",
+                        opensearch_url,
+                    ]
+                    log(f"search {store} {size:,} events, repeat {repeat}: {shlex.join(command[1:])}")
+                    started = time.monotonic()
+                    finished = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False)
+                    run["seconds"] = round(time.monotonic() - started, 1)
+                    run["output_tail"] = finished.stdout[-1500:]
+                    if finished.returncode != 0 or not out.exists():
+                        run["error"] = f"exit {finished.returncode}: {finished.stderr[-1500:]}"
+                        runs.append(run)
+                        raise RuntimeError(f"bench_stores --store {store} --events {size} failed: {run['error']}")
+                    run["result"] = json.loads(out.read_text())
+                runs.append(run)
+                log(f"  {store} {size:,}: {json.dumps(run['result'].get('queries'))[:300]}")
+
+
+def alert(plan: Plan, runs: list[Any], _results: dict[str, Any]) -> None:
+    for repeat in range(1, plan.repeats + 1):
+        with tempfile.TemporaryDirectory(prefix="mintlog-suite-alert-") as temp:
+            out = Path(temp) / "alert.json"
+            command = [sys.executable, "-m", "benchmarks.bench_alert", "--json", str(out)]
+            if plan.alert_rules is not None:
+                command += ["--rules", str(plan.alert_rules)]
+            log(f"alert latency, repeat {repeat}: {shlex.join(command[1:])}")
+            finished = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False)
+            if finished.returncode != 0 or not out.exists():
+                raise RuntimeError(f"bench_alert failed (exit {finished.returncode}): {finished.stderr[-1500:]}")
+            phases = json.loads(out.read_text())
+        runs.append(phases)
+        for phase in phases:
+            log(f"  {phase.get('phase')}: p50 {phase.get('p50_s')} s, p99 {phase.get('p99_s')} s")
+
+
+def soak(plan: Plan, runs: list[Any], results: dict[str, Any]) -> None:
+    from benchmarks.soak import run_soak
+
+    rate = plan.soak_rate
+    if rate is None:
+        ingest_runs = (results["groups"].get("ingest_all_in_one") or {}).get("runs") or []
+        sustained = [
+            float(run["max"]["searchable_events_per_s"])
+            for run in ingest_runs
+            if isinstance(run, dict) and "max" in run
+        ]
+        if not sustained:
+            raise RuntimeError("no measured maximum in this run (the ingest group did not run): pass --soak-rate")
+        rate = statistics.median(sustained) / 2
+    log(f"soak: {rate:,.0f} events/s for {plan.soak_seconds:.0f} s")
+    result = run_soak(rate, plan.soak_seconds)
+    runs.append(result)
+    log(f"  soak summary: {json.dumps(result['summary'])} zero loss {result['zero_loss']}")
+
+
+GROUP_FUNCTIONS: dict[str, Callable[[Plan, list[Any], dict[str, Any]], None]] = {
+    "ingest_all_in_one": ingest_all_in_one,
+    "ingest_distributed": ingest_distributed,
+    "search_storage": search_storage,
+    "alert": alert,
+    "soak": soak,
+}
+
+
+def group_description(name: str, plan: Plan) -> str:
+    seconds = f"{plan.load_seconds:.0f} s"
+    return {
+        "ingest_all_in_one": f"Fresh `mintlog run` per repeat; `benchmarks/load.py` bodies (batches of {BATCH}, "
+        f"{CONCURRENCY} connections) unpaced for {seconds}, then a fresh process paced at 50 % of that repeat's "
+        "sustained rate. Sustained = searchable events ÷ time until the last accepted event is searchable.",
+        "ingest_distributed": "ingest (2 Granian workers), api, pipeline x2, alert, notify as separate processes on "
+        f"NATS, PostgreSQL, Redis and OpenSearch; the same load for {seconds}; OpenSearch `_bulk` of the same "
+        "bodies on the same OpenSearch.",
+        "search_storage": "`benchmarks/bench_stores.py` (store calls, no HTTP), "
+        f"{plan.store_query_runs} runs per query after a warm-up; sizes "
+        + ", ".join(f"{size:,}" for size in plan.store_sizes)
+        + " events.",
+        "alert": "`benchmarks/bench_alert.py`: one rule per sample, 202 of the crossing event → signed webhook.",
+        "soak": f"One fresh `mintlog run` for {plan.soak_seconds:.0f} s at 50 % of this run's median sustained rate "
+        "(or `--soak-rate`), sampled every 10 s; growth = least-squares slope after the first 20 % of the run, "
+        "per hour, as % of the mean RSS; drift = median of the last third of the 10-second window p99s ÷ the first "
+        "third's."
+        + (" A quick soak is too short for a growth per hour to mean anything." if plan.mode == "quick" else ""),
+    }[name]
+
+
+# ---------------------------------------------------------------- orchestration
+
+
+def compute_figures(results: dict[str, Any]) -> None:
+    for name, group in (results.get("groups") or {}).items():
+        try:
+            group["figures"] = report.group_figures(name, group.get("runs") or [])
+        except Exception as exc:
+            group["figures"] = []
+            group["error"] = (group.get("error") or "") + f" (figures: {exc!r})"
+
+
+def write_results(results: dict[str, Any], path: Path) -> None:
+    compute_figures(results)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".json.tmp")
+    temporary.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    temporary.replace(path)
+
+
+def render_docs(results: dict[str, Any], results_path: Path, docs: Path = DOCS) -> None:
+    compute_figures(results)
+    try:
+        shown = str(results_path.resolve().relative_to(REPO))
+    except ValueError:
+        shown = str(results_path)
+    section = report.render_section(results, shown)
+    docs.write_text(report.replace_section(docs.read_text(), section))
+    log(f"rendered {docs.relative_to(REPO)} from {shown}")
+
+
+def default_out(plan: Plan, groups: list[str], today: str) -> Path:
+    name = today + ("-quick" if plan.mode == "quick" else "")
+    if groups != GROUPS:
+        name += "-" + "+".join(next(s for s, n in SHORT_NAMES.items() if n == g) for g in groups)
+    return RESULTS_DIR / f"{name}.json"
+
+
+def parse_groups(only: str | None) -> list[str]:
+    if not only:
+        return list(GROUPS)
+    chosen: list[str] = []
+    for item in only.split(","):
+        name = SHORT_NAMES.get(item.strip(), item.strip())
+        if name not in GROUPS:
+            raise SystemExit(f"unknown group {item!r}: choose among {', '.join(SHORT_NAMES)}")
+        chosen.append(name)
+    return [name for name in GROUPS if name in chosen]
+
+
+def group_command(name: str, plan: Plan, args: argparse.Namespace) -> str:
+    """The command that reruns only this group with the same plan."""
+    short = next(short for short, full in SHORT_NAMES.items() if full == name)
+    command = [".venv/bin/python", "-m", "benchmarks.suite", "--only", short, "--repeats", str(plan.repeats)]
+    if plan.mode == "quick":
+        command.insert(3, "--quick")
+    for option in ("soak_rate", "soak_seconds", "load_seconds"):
+        if getattr(args, option) is not None:
+            command += [f"--{option.replace('_', '-')}", str(getattr(args, option))]
+    return shlex.join(command)
+
+
+def run_suite(args: argparse.Namespace) -> int:
+    plan = Plan.of(args)
+    groups = parse_groups(args.only)
+    now = datetime.now(UTC)
+    out = Path(args.out) if args.out else default_out(plan, groups, now.strftime("%Y-%m-%d"))
+    command = os.environ.get("BENCH_MAKE_TARGET") or shlex.join(["python", "-m", "benchmarks.suite", *sys.argv[1:]])
+    results: dict[str, Any] = {
+        "schema_version": report.SCHEMA_VERSION,
+        "mode": plan.mode,
+        "repeats": plan.repeats,
+        "command": command,
+        "argv": sys.argv[1:],
+        "started_at": now.strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": machine_info(),
+        "git": git_info(),
+        "versions": versions(plan.opensearch_url),
+        "plan": {key: str(value) for key, value in plan.__dict__.items()},
+        "groups": {},
+    }
+    log(f"suite: mode {plan.mode}, groups {', '.join(groups)}, repeats {plan.repeats}; results → {out}")
+    for name in groups:
+        group: dict[str, Any] = {
+            "status": "running",
+            "error": None,
+            "command": group_command(name, plan, args),
+            "description": group_description(name, plan),
+            "runs": [],
+        }
+        results["groups"][name] = group
+        started = time.monotonic()
+        log(f"=== {name} ===")
+        try:
+            GROUP_FUNCTIONS[name](plan, group["runs"], results)
+            group["status"] = "ok"
+        except (Exception, SystemExit) as exc:
+            group["status"] = "error"
+            group["error"] = f"{type(exc).__name__}: {exc}"
+            group["traceback"] = traceback.format_exc()[-4000:]
+            log(f"{name} failed: {group['error']}")
+        group["seconds"] = round(time.monotonic() - started, 1)
+        results["finished_at"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        write_results(results, out)
+    if not args.no_docs:
+        render_docs(results, out)
+    print_summary(results)
+    log(f"results: {out}")
+    return 0 if all(group["status"] == "ok" for group in results["groups"].values()) else 1
+
+
+def print_summary(results: dict[str, Any]) -> None:
+    for name, group in results["groups"].items():
+        print(f"\n## {name}: {group['status']}" + (f" — {group['error']}" if group.get("error") else ""))
+        for row in group.get("figures") or []:
+            print(report.render_figure_row(row))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="the short development run")
+    parser.add_argument("--only", help="comma-separated groups: " + ",".join(SHORT_NAMES))
+    parser.add_argument("--repeats", type=int, help="repeats per figure (default: 3 full, 1 quick)")
+    parser.add_argument("--out", help="results JSON (default: benchmarks/results/<date>[-quick].json)")
+    parser.add_argument("--no-docs", action="store_true", help="do not regenerate docs/benchmarks.md")
+    parser.add_argument("--render-only", metavar="RESULTS_JSON", help="only re-render the docs from this file")
+    parser.add_argument("--soak-rate", type=float, help="soak at this rate instead of 50 %% of the measured max")
+    parser.add_argument("--soak-seconds", type=float, help="soak duration (default: 1800 full, 120 quick)")
+    parser.add_argument("--load-seconds", type=float, help="ingest load duration (default: 60 full, 10 quick)")
+    parser.add_argument("--stores-dir", default="/tmp/mintlog-bench-suite-stores", help="reused store data")
+    parser.add_argument("--opensearch-url", default="http://127.0.0.1:59200")
+    args = parser.parse_args()
+    if args.render_only:
+        path = Path(args.render_only)
+        render_docs(json.loads(path.read_text()), path)
+        return 0
+    return run_suite(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
