@@ -307,6 +307,14 @@ class IndexerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
         int, Meta(ge=1, le=1_000_000, description="Events buffered before a commit is forced.")
     ] = 50_000
     fetch_batch: Annotated[int, Meta(ge=1, le=10_000, description="Bus messages fetched per pull.")] = 256
+    concurrent_writes: Annotated[
+        int,
+        Meta(
+            ge=0,
+            le=64,
+            description="Store writes in flight per indexer; 0: the store's default (Tantivy 1, OpenSearch 4).",
+        ),
+    ] = 0
 
 
 class RetentionSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -277,3 +277,84 @@ async def test_indexer_dead_letters_an_unstorable_message_at_once(bus: MemoryEve
     dead = await drain(bus, "DEAD_LETTERS", "deadletter.>")
     assert dead[0].headers["Mintlog-Deliveries"] == "1"
     assert [event.message for event in store.events.values()] == ["fine"]
+
+
+class GatedStore(FakeStore):
+    """Holds every write until `gate` is set, counting the writes in flight."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+        self.in_flight = 0
+        self.most_in_flight = 0
+
+    async def write(self, events: Sequence[LogEvent]) -> None:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            await self.gate.wait()
+            await super().write(events)
+        finally:
+            self.in_flight -= 1
+
+
+async def test_concurrent_writes_stay_bounded_and_ack_only_what_was_written(bus: MemoryEventBus) -> None:
+    store = GatedStore()
+    worker = IndexerWorker(
+        bus=bus,
+        store=store,
+        pipeline=PIPELINE,
+        settings=IndexerSettings(flush_interval_ms=10, max_batch_events=1, fetch_batch=1),
+        metrics=Metrics(),
+        grace_seconds=2,
+        concurrent_writes=2,
+    )
+    for number in range(5):
+        await publish_parsed(bus, f"c{number}", [f"event {number}"])
+    await worker.start()
+    try:
+        await wait_until(lambda: store.in_flight == 2)
+        await asyncio.sleep(0.2)
+        assert store.in_flight == 2  # the third flush waits for a free slot
+        assert store.events == {}
+        store.gate.set()
+        await wait_until(lambda: len(store.events) == 5)
+    finally:
+        await worker.stop()
+    assert store.most_in_flight == 2
+    # Every message was acked once written: nothing is delivered again.
+    consumer = await bus.consumer("LOGS_PARSED", "indexer", filter_subject="logs.parsed.>", ack_wait_seconds=30)
+    assert await consumer.fetch(10, 0.2) == []
+    await consumer.close()
+
+
+async def test_stop_waits_for_the_writes_in_flight(bus: MemoryEventBus) -> None:
+    store = GatedStore()
+    worker = IndexerWorker(
+        bus=bus,
+        store=store,
+        pipeline=PIPELINE,
+        settings=IndexerSettings(flush_interval_ms=10, max_batch_events=1, fetch_batch=1),
+        metrics=Metrics(),
+        grace_seconds=2,
+        concurrent_writes=3,
+    )
+    await publish_parsed(bus, "s1", ["in flight at stop"])
+    await worker.start()
+    await wait_until(lambda: store.in_flight == 1)
+    stopping = asyncio.create_task(worker.stop())
+    await asyncio.sleep(0.1)
+    assert not stopping.done()
+    store.gate.set()
+    await stopping
+    assert len(store.events) == 1
+
+
+def test_concurrent_writes_default_to_the_store_s_preference() -> None:
+    from mintlog.roles.pipeline.role import indexer_concurrent_writes
+    from mintlog.settings import Settings, StoreSettings
+
+    assert indexer_concurrent_writes(Settings()) == 1
+    assert indexer_concurrent_writes(Settings(store=StoreSettings(url="tantivy:///data/index"))) == 1
+    assert indexer_concurrent_writes(Settings(store=StoreSettings(url="http://127.0.0.1:9200"))) == 4
+    assert indexer_concurrent_writes(Settings(indexer=IndexerSettings(concurrent_writes=2))) == 2

@@ -1,7 +1,10 @@
 """The indexer: `logs.parsed.>` → the log store.
 
 Messages are buffered until `max_batch_events` events or `flush_interval_ms` after the first one, written
-with one `LogStore.write` (durable and searchable when it returns), and only then acked. Writes are
+with one `LogStore.write` (durable and searchable when it returns), and only then acked. Up to
+`concurrent_writes` writes are in flight at once (1: the next batch waits for the previous write; more lets
+a store that indexes requests in parallel, like OpenSearch, work on several batches while this process keeps
+fetching); a flush waits while that many are in flight, so memory stays bounded, and `stop()` waits for them. Writes are
 idempotent by event id, so a redelivery after a crash stores nothing twice. When the store is down every
 buffered message is nak'ed and retried without limit; when the store is up but one message keeps failing,
 that message alone is dead-lettered after `max_deliveries` (at once if the store says it can never be
@@ -48,8 +51,14 @@ class IndexerWorker:
         metrics: Metrics,
         grace_seconds: float,
         retry_delay_seconds: float = _RETRY_DELAY_SECONDS,
+        concurrent_writes: int = 1,
     ) -> None:
+        if concurrent_writes < 1:
+            raise ValueError("concurrent_writes must be at least 1")
         self._retry_delay = retry_delay_seconds
+        self._concurrent_writes = concurrent_writes
+        self._write_slots = asyncio.Semaphore(concurrent_writes)
+        self._writes: set[asyncio.Task[None]] = set()
         self._bus = bus
         self._store = store
         self._pipeline = pipeline
@@ -80,6 +89,8 @@ class IndexerWorker:
     async def stop(self) -> None:
         await self._loop.stop(self._grace_seconds)
         await self._flush()
+        if self._writes:
+            await asyncio.gather(*self._writes, return_exceptions=True)
 
     def _fetch_timeout(self) -> float:
         if self._first_buffered_at is None:
@@ -112,6 +123,23 @@ class IndexerWorker:
         self._messages, self._batches, self._event_count, self._first_buffered_at = [], [], 0, None
         if not messages:
             return
+        if self._concurrent_writes == 1:
+            await self._write(messages, batches)
+            return
+        await self._write_slots.acquire()
+        task = asyncio.create_task(self._write_in_slot(messages, batches), name="indexer-write")
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+
+    async def _write_in_slot(self, messages: list[BusMessage], batches: list[list[LogEvent]]) -> None:
+        try:
+            await self._write(messages, batches)
+        except Exception:  # never lost: unacked messages are redelivered after the ack wait
+            logger.exception("indexer write of %d messages failed unexpectedly", len(messages))
+        finally:
+            self._write_slots.release()
+
+    async def _write(self, messages: list[BusMessage], batches: list[list[LogEvent]]) -> None:
         events = [event for batch in batches for event in batch]
         started = time.perf_counter()
         try:

@@ -8,8 +8,21 @@ from mintlog.roles.pipeline.indexer import IndexerWorker
 from mintlog.roles.pipeline.normalizer import NormalizerWorker
 from mintlog.roles.pipeline.retention import RetentionJob
 from mintlog.runtime import Runtime
+from mintlog.settings import Settings
 
-__all__ = ["PipelineRole"]
+__all__ = ["PipelineRole", "indexer_concurrent_writes"]
+
+_OPENSEARCH_CONCURRENT_WRITES = 4
+
+
+def indexer_concurrent_writes(settings: Settings) -> int:
+    """`MINTLOG_INDEXER__CONCURRENT_WRITES`, or the store's default when it is 0: one for Tantivy (one writer
+    thread commits every write; a queue of writes would only make each smaller), four for OpenSearch (it
+    indexes concurrent bulk requests on all its cores)."""
+    if settings.indexer.concurrent_writes:
+        return settings.indexer.concurrent_writes
+    url = settings.store.url
+    return 1 if not url or url.startswith("tantivy://") else _OPENSEARCH_CONCURRENT_WRITES
 
 
 class PipelineRole:
@@ -65,6 +78,7 @@ class PipelineRole:
                 settings=settings.indexer,
                 metrics=runtime.metrics,
                 grace_seconds=grace,
+                concurrent_writes=indexer_concurrent_writes(settings),
             )
             if settings.retention.enabled:
                 self.retention = RetentionJob(
