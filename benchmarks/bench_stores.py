@@ -41,6 +41,7 @@ import argparse
 import asyncio
 import json
 import random
+import secrets
 import shutil
 import statistics
 import time
@@ -354,10 +355,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         groups=(HistogramGroup(3600), TermsGroup("level")),
     )
 
+    # Each run's window ends `run` seconds (plus this invocation's own random fraction of a second) earlier:
+    # the same work, but never an answer OpenSearch's shard request cache (which keeps `size: 0` results)
+    # could serve from a previous run, of this invocation or of an earlier one on the same index.
+    invocation_shift = timedelta(microseconds=secrets.randbelow(1_000_000))
+
     async def histogram(run: int) -> object:
-        # Each run's window ends `run` seconds earlier: the same work, but never an answer OpenSearch's shard
-        # request cache (which keeps `size: 0` results) could serve from a previous run.
-        shift = timedelta(seconds=run)
+        shift = invocation_shift + timedelta(seconds=run)
         return await store.aggregate(
             AggregateQuery(
                 TENANT, now=now, start=end - timedelta(hours=24) - shift, end=end - shift, groups=histogram_query.groups

@@ -1,0 +1,89 @@
+"""Where the CPU goes per event: `benchmarks/load.py --spawn` at a fixed rate, with the CPU time of every
+process of the system (the `mintlog run` parent, its pipeline stage children, its nats-server, the load
+generator) read from `/proc/<pid>/stat` over the middle of the run.
+
+    .venv/bin/python -m benchmarks.cpu_accounting --rate 40000 --duration 40
+    .venv/bin/python -m benchmarks.cpu_accounting --rate 40000 --duration 40 --env MINTLOG_PIPELINE__OWN_PROCESS=false
+
+Prints, per kind of process, the cores it kept busy and its CPU µs per offered event, then load.py's own
+report (accepted and searchable events/s, zero loss, latencies). The window skips the first 8 s (start-up,
+warm-up) and the last 6 s of sending.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+_TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
+_SKIP_START_SECONDS = 8.0
+_SKIP_END_SECONDS = 6.0
+
+
+def _kind(pid: int) -> str:
+    """What a process of the system is: loadgen, nats-server, a pipeline stage child, or the mintlog parent."""
+    command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    if "benchmarks/load.py" in command:
+        return "loadgen"
+    if "nats-server" in command:
+        return "nats-server"
+    environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    if b"MINTLOG_ROLES=pipeline" in environ:
+        stage = next((item.split(b"=", 1)[1] for item in environ if item.startswith(b"MINTLOG_PIPELINE__STAGES=")), b"")
+        return f"pipeline-{stage.decode() or 'all'}"
+    return "mintlog"
+
+
+def cpu_seconds_by_pid(root: int) -> dict[int, tuple[str, float]]:
+    """(kind, CPU seconds so far) of `root` and every descendant."""
+    found: dict[int, tuple[str, float]] = {}
+    pending = [root]
+    while pending:
+        pid = pending.pop()
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            found[pid] = (_kind(pid), (int(fields[11]) + int(fields[12])) / _TICKS_PER_SECOND)
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                pending.extend(int(child) for child in (task / "children").read_text().split())
+        except (OSError, IndexError, ValueError):
+            continue
+    return found
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rate", type=float, required=True, help="offered events/s")
+    parser.add_argument("--duration", type=float, default=40.0)
+    parser.add_argument("--env", action="append", default=[], help="extra MINTLOG_X=Y for the spawned mintlog")
+    args = parser.parse_args()
+    if args.duration <= _SKIP_START_SECONDS + _SKIP_END_SECONDS + 5:
+        parser.error("--duration must leave a window of at least 5 s")
+    command = [sys.executable, "benchmarks/load.py", "--spawn", "--duration", str(args.duration)]
+    command += ["--rate", str(args.rate), *(f"--env={item}" for item in args.env)]
+    load = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    time.sleep(_SKIP_START_SECONDS)
+    before, started = cpu_seconds_by_pid(load.pid), time.monotonic()
+    time.sleep(args.duration - _SKIP_START_SECONDS - _SKIP_END_SECONDS)
+    after, seconds = cpu_seconds_by_pid(load.pid), time.monotonic() - started
+    by_kind: dict[str, float] = {}
+    for pid, (kind, cpu) in after.items():
+        if pid in before:
+            by_kind[kind] = by_kind.get(kind, 0.0) + cpu - before[pid][1]
+    output, _ = load.communicate()
+    report = {
+        kind: {"cores": round(cpu / seconds, 2), "us_per_event": round(cpu / seconds / args.rate * 1e6, 1)}
+        for kind, cpu in sorted(by_kind.items())
+    }
+    total = sum(by_kind.values())
+    report["total"] = {"cores": round(total / seconds, 2), "us_per_event": round(total / seconds / args.rate * 1e6, 1)}
+    print(json.dumps({"cpu": report, "load": json.loads(output or b"{}")}, indent=2))
+    return load.returncode
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
