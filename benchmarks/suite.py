@@ -190,6 +190,24 @@ def _log_load(name: str, result: dict[str, Any]) -> None:
         log(f"  LOSS: {result['events_accepted']:,} accepted, {result['events_searchable']:,} searchable")
 
 
+def load_on(target: Any, seconds: float, run_id: str, bodies: list[bytes], rate: float = 0.0) -> dict[str, Any]:
+    """`benchmarks.load.load` against a started `AllInOne` or `Distributed` (its URLs, key and, when it has
+    one, the pid whose RSS the report samples)."""
+    return asyncio.run(
+        load(
+            ingest=target.ingest,
+            api=target.api,
+            key=target.key,
+            pid=getattr(target, "pid", None),
+            duration=seconds,
+            rate=rate,
+            run_id=run_id,
+            bodies=bodies,
+            drain_timeout=DRAIN_TIMEOUT,
+        )
+    )
+
+
 def ingest_all_in_one(plan: Plan, runs: list[Any], _results: dict[str, Any]) -> None:
     for repeat in range(1, plan.repeats + 1):
         run: dict[str, Any] = {"repeat": repeat}
@@ -198,18 +216,7 @@ def ingest_all_in_one(plan: Plan, runs: list[Any], _results: dict[str, Any]) -> 
         bodies = make_bodies(run_id, BATCH, DISTINCT_BODIES)
         with AllInOne() as target:
             log(f"ingest all-in-one, repeat {repeat}: unpaced for {plan.load_seconds:.0f} s (pid {target.pid})")
-            run["max"] = asyncio.run(
-                load(
-                    ingest=target.ingest,
-                    api=target.api,
-                    key=target.key,
-                    pid=target.pid,
-                    duration=plan.load_seconds,
-                    run_id=run_id,
-                    bodies=bodies,
-                    drain_timeout=DRAIN_TIMEOUT,
-                )
-            )
+            run["max"] = load_on(target, plan.load_seconds, run_id, bodies)
             run["rss"] = target.rss()
             run["index_bytes"] = target.index_bytes()
         _log_load("unpaced", run["max"])
@@ -219,18 +226,12 @@ def ingest_all_in_one(plan: Plan, runs: list[Any], _results: dict[str, Any]) -> 
         with AllInOne() as target:
             log(f"ingest all-in-one, repeat {repeat}: paced at {sustained / 2:,.0f} events/s")
             paced_id = secrets.token_hex(6)
-            run["paced"] = asyncio.run(
-                load(
-                    ingest=target.ingest,
-                    api=target.api,
-                    key=target.key,
-                    pid=target.pid,
-                    duration=plan.load_seconds,
-                    rate=max(1000.0, sustained / 2),
-                    run_id=paced_id,
-                    bodies=make_bodies(paced_id, BATCH, DISTINCT_BODIES),
-                    drain_timeout=DRAIN_TIMEOUT,
-                )
+            run["paced"] = load_on(
+                target,
+                plan.load_seconds,
+                paced_id,
+                make_bodies(paced_id, BATCH, DISTINCT_BODIES),
+                rate=max(1000.0, sustained / 2),
             )
             run["rss_paced"] = target.rss()
         _log_load("paced", run["paced"])
@@ -246,33 +247,18 @@ def ingest_distributed(plan: Plan, runs: list[Any], _results: dict[str, Any]) ->
         bodies = make_bodies(run_id, BATCH, DISTINCT_BODIES)
         with Distributed(services) as cluster:
             log(f"ingest distributed, repeat {repeat}: unpaced for {plan.load_seconds:.0f} s ({cluster.prefix})")
-            run["max"] = asyncio.run(
-                load(
-                    ingest=cluster.ingest,
-                    api=cluster.api,
-                    key=cluster.key,
-                    duration=plan.load_seconds,
-                    run_id=run_id,
-                    bodies=bodies,
-                    drain_timeout=DRAIN_TIMEOUT,
-                )
-            )
+            run["max"] = load_on(cluster, plan.load_seconds, run_id, bodies)
             run["rss"] = cluster.rss()
             _log_load("unpaced", run["max"])
             sustained = float(run["max"]["searchable_events_per_s"])
             paced_id = secrets.token_hex(6)
             log(f"ingest distributed, repeat {repeat}: paced at {sustained / 2:,.0f} events/s")
-            run["paced"] = asyncio.run(
-                load(
-                    ingest=cluster.ingest,
-                    api=cluster.api,
-                    key=cluster.key,
-                    duration=plan.load_seconds,
-                    rate=max(1000.0, sustained / 2),
-                    run_id=paced_id,
-                    bodies=make_bodies(paced_id, BATCH, DISTINCT_BODIES),
-                    drain_timeout=DRAIN_TIMEOUT,
-                )
+            run["paced"] = load_on(
+                cluster,
+                plan.load_seconds,
+                paced_id,
+                make_bodies(paced_id, BATCH, DISTINCT_BODIES),
+                rate=max(1000.0, sustained / 2),
             )
             _log_load("paced", run["paced"])
         log(f"OpenSearch _bulk, repeat {repeat}: same bodies for {plan.load_seconds:.0f} s")

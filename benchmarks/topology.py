@@ -30,7 +30,7 @@ import time
 import urllib.request
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from benchmarks.load import free_port
 
@@ -193,7 +193,29 @@ def stop_process(process: subprocess.Popen[bytes], tree: list[int], timeout: flo
 # ---------------------------------------------------------------- all-in-one
 
 
-class AllInOne:
+class _Started:
+    """`with X() as x:` starts x (stopping whatever started if starting fails) and always stops it."""
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+class AllInOne(_Started):
     """A fresh `python -m mintlog run` on a temp data dir: `ingest`, `api`, `key`, `pid`, `nats_url()`."""
 
     def __init__(self, extra_env: dict[str, str] | None = None, name: str = "mintlog") -> None:
@@ -268,18 +290,6 @@ class AllInOne:
             stop_process(self.process, self._tree)
         shutil.rmtree(self.temp_dir, ignore_errors=True)
 
-    def __enter__(self) -> AllInOne:
-        try:
-            return self.start()
-        except BaseException:
-            self.stop()
-            raise
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
 
 def wait_http(urls: list[str], timeout: float, process: subprocess.Popen[bytes], log_path: Path) -> None:
     deadline = time.monotonic() + timeout
@@ -336,7 +346,7 @@ DISTRIBUTED_COUNTS = {"ingest": 1, "api": 1, "pipeline": 2, "alert": 1, "notify"
 DISTRIBUTED_WORKERS = {"ingest": 2}
 
 
-class Distributed:
+class Distributed(_Started):
     """The roles as separate processes on real services; `ingest`, `api`, `key`, `opensearch_url`, `prefix`."""
 
     def __init__(self, services: dict[str, str]) -> None:
@@ -412,15 +422,3 @@ class Distributed:
 
             delete_opensearch_indices(self.opensearch_url, self.prefix)
         shutil.rmtree(self.root, ignore_errors=True)
-
-    def __enter__(self) -> Distributed:
-        try:
-            return self.start()
-        except BaseException:
-            self.stop()
-            raise
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()

@@ -298,17 +298,21 @@ class GatedStore(FakeStore):
             self.in_flight -= 1
 
 
-async def test_concurrent_writes_stay_bounded_and_ack_only_what_was_written(bus: MemoryEventBus) -> None:
-    store = GatedStore()
-    worker = IndexerWorker(
+def one_message_per_write_indexer(bus: MemoryEventBus, store: FakeStore, concurrent_writes: int) -> IndexerWorker:
+    return IndexerWorker(
         bus=bus,
         store=store,
         pipeline=PIPELINE,
         settings=IndexerSettings(flush_interval_ms=10, max_batch_events=1, fetch_batch=1),
         metrics=Metrics(),
         grace_seconds=2,
-        concurrent_writes=2,
+        concurrent_writes=concurrent_writes,
     )
+
+
+async def test_concurrent_writes_stay_bounded_and_ack_only_what_was_written(bus: MemoryEventBus) -> None:
+    store = GatedStore()
+    worker = one_message_per_write_indexer(bus, store, concurrent_writes=2)
     for number in range(5):
         await publish_parsed(bus, f"c{number}", [f"event {number}"])
     await worker.start()
@@ -330,15 +334,7 @@ async def test_concurrent_writes_stay_bounded_and_ack_only_what_was_written(bus:
 
 async def test_stop_waits_for_the_writes_in_flight(bus: MemoryEventBus) -> None:
     store = GatedStore()
-    worker = IndexerWorker(
-        bus=bus,
-        store=store,
-        pipeline=PIPELINE,
-        settings=IndexerSettings(flush_interval_ms=10, max_batch_events=1, fetch_batch=1),
-        metrics=Metrics(),
-        grace_seconds=2,
-        concurrent_writes=3,
-    )
+    worker = one_message_per_write_indexer(bus, store, concurrent_writes=3)
     await publish_parsed(bus, "s1", ["in flight at stop"])
     await worker.start()
     await wait_until(lambda: store.in_flight == 1)
