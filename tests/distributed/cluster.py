@@ -42,6 +42,7 @@ __all__ = [
     "RoleProcess",
     "TcpProxy",
     "nats_server_binary",
+    "stop_gracefully",
     "wait_until",
 ]
 
@@ -55,6 +56,18 @@ def wait_until(condition: Any, timeout_seconds: float, message: str, interval: f
         if time.monotonic() > deadline:
             raise AssertionError(f"not reached within {timeout_seconds}s: {message}")
         time.sleep(interval)
+
+
+def stop_gracefully(process: subprocess.Popen[bytes] | None, signum: int, timeout_seconds: float) -> None:
+    """Send `signum` to a running `process`, wait up to `timeout_seconds`, then SIGKILL it and reap it."""
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(signum)
+    try:
+        process.wait(timeout=timeout_seconds)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
 
 
 def nats_server_binary() -> Path:
@@ -120,13 +133,7 @@ class NatsServer:
         self.process.wait(timeout=10)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        stop_gracefully(self.process, signal.SIGTERM, 10)
 
     def logs(self) -> str:
         path = self.root / "nats.log"
@@ -260,13 +267,7 @@ class PostgresServer:
         time.sleep(0.5)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)  # fast shutdown
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        stop_gracefully(self.process, signal.SIGINT, 20)  # SIGINT: PostgreSQL's fast shutdown
 
     def remove(self) -> None:
         self.stop()

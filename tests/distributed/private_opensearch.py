@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -26,6 +27,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.distributed.cluster import stop_gracefully
 from tests.e2e.harness import free_port
 
 __all__ = ["PrivateOpenSearch", "install_opensearch", "opensearch_home"]
@@ -174,13 +176,7 @@ class PrivateOpenSearch:
         return self.process is not None and self.process.poll() is None
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        stop_gracefully(self.process, signal.SIGTERM, 30)
 
     def remove(self) -> None:
         self.stop()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import itertools
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -150,14 +150,6 @@ class World:
             await message.ack()
         await consumer.close()
         return [decode_alert_event(message.data) for message in messages]
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'meta.db'}"
-    else:
-        yield request.getfixturevalue("postgres_database_url")
 
 
 @pytest.fixture

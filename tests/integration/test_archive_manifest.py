@@ -4,12 +4,10 @@ PostgreSQL, with the filesystem blob store."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import msgspec
-import pytest
 from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -25,24 +23,6 @@ from mintlog.roles.pipeline.archive_retention import ARCHIVE_RETENTION_LEASE, Ar
 from mintlog.settings import ArchiveSettings
 
 NOW = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'meta.db'}"
-    else:
-        yield request.getfixturevalue("postgres_database_url")
-
-
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[SqlMetadataStore]:
-    metadata = SqlMetadataStore(database_url)
-    await metadata.start()
-    try:
-        yield metadata
-    finally:
-        await metadata.close()
 
 
 def entry(tenant_id: str, hour: datetime, first_id: str, *, count: int = 3, digest: str = "0" * 64) -> ArchiveObject:

@@ -4,9 +4,8 @@ each due attempt to exactly one sender, even when senders race or one dies."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import inspect
@@ -22,14 +21,6 @@ from mintlog.roles.notify.delivery_worker import deliveries_for
 
 NOW = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
 SECOND = timedelta(seconds=1)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'meta.db'}"
-    else:
-        yield request.getfixturevalue("postgres_database_url")
 
 
 @pytest.fixture

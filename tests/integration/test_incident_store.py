@@ -5,10 +5,9 @@ silences."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from pathlib import Path
 
 import pytest
 from sqlalchemy import inspect
@@ -24,14 +23,6 @@ from mintlog.domain.tenants import Tenant
 from mintlog.errors import Conflict
 
 NOW = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'meta.db'}"
-    else:
-        yield request.getfixturevalue("postgres_database_url")
 
 
 @pytest.fixture

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import inspect
@@ -17,24 +15,6 @@ from mintlog.domain.tenants import Tenant
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'meta.db'}"
-    else:
-        yield request.getfixturevalue("postgres_database_url")
-
-
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[SqlMetadataStore]:
-    metadata = SqlMetadataStore(database_url)
-    await metadata.start()
-    try:
-        yield metadata
-    finally:
-        await metadata.close()
 
 
 async def test_a_lease_is_held_by_one_holder_until_it_expires(store: SqlMetadataStore) -> None:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,14 +17,6 @@ from mintlog.domain.tenants import ApiKey, Tenant, TenantChanges
 from mintlog.errors import Conflict
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'meta.db'}"
-    else:
-        yield request.getfixturevalue("postgres_database_url")
 
 
 async def test_migrations_run_up_down_and_up_again(database_url: str) -> None:
@@ -75,16 +65,6 @@ async def test_tenants_and_keys_roundtrip(database_url: str) -> None:
 
 
 # --- 0002: audit log, deleted tenants, key rotation ---------------------------------------------------------
-
-
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[SqlMetadataStore]:
-    metadata = SqlMetadataStore(database_url)
-    await metadata.start()
-    try:
-        yield metadata
-    finally:
-        await metadata.close()
 
 
 def make_key(tenant_id: str, key_id: str, *, created_at: datetime = NOW, **changes: Any) -> ApiKey:
