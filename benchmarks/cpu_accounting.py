@@ -20,6 +20,8 @@ import sys
 import time
 from pathlib import Path
 
+from benchmarks.topology import cmdline, descendants, pipeline_stage_label
+
 _TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
 _SKIP_START_SECONDS = 8.0
 _SKIP_END_SECONDS = 6.0
@@ -27,31 +29,23 @@ _SKIP_END_SECONDS = 6.0
 
 def _kind(pid: int) -> str:
     """What a process of the system is: loadgen, nats-server, a pipeline stage child, or the mintlog parent."""
-    command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    command = " ".join(cmdline(pid))
     if "benchmarks/load.py" in command:
         return "loadgen"
     if "nats-server" in command:
         return "nats-server"
-    environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-    if b"MINTLOG_ROLES=pipeline" in environ:
-        stage = next((item.split(b"=", 1)[1] for item in environ if item.startswith(b"MINTLOG_PIPELINE__STAGES=")), b"")
-        return f"pipeline-{stage.decode() or 'all'}"
-    return "mintlog"
+    return pipeline_stage_label(pid) or "mintlog"
 
 
 def cpu_seconds_by_pid(root: int) -> dict[int, tuple[str, float]]:
     """(kind, CPU seconds so far) of `root` and every descendant."""
     found: dict[int, tuple[str, float]] = {}
-    pending = [root]
-    while pending:
-        pid = pending.pop()
+    for pid in [root, *descendants(root)]:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            found[pid] = (_kind(pid), (int(fields[11]) + int(fields[12])) / _TICKS_PER_SECOND)
-            for task in Path(f"/proc/{pid}/task").iterdir():
-                pending.extend(int(child) for child in (task / "children").read_text().split())
-        except (OSError, IndexError, ValueError):
+        except (OSError, IndexError):
             continue
+        found[pid] = (_kind(pid), (int(fields[11]) + int(fields[12])) / _TICKS_PER_SECOND)
     return found
 
 

@@ -47,6 +47,10 @@ def test_nested_names_use_a_double_underscore_and_values_are_converted() -> None
         ("MINTLOG_SEARCH__MAX_SIZE", "0", "MINTLOG_SEARCH__MAX_SIZE='0'"),
         ("MINTLOG_LOG_LEVEL", "loud", "MINTLOG_LOG_LEVEL='loud'"),
         ("MINTLOG_NOT_A_SETTING", "1", "unknown setting MINTLOG_NOT_A_SETTING='1'"),
+        ("MINTLOG_PIPELINE__STAGES", "normalize,enrich", "MINTLOG_PIPELINE__STAGES='normalize,enrich'"),
+        ("MINTLOG_PIPELINE__OWN_PROCESS", "sometimes", "MINTLOG_PIPELINE__OWN_PROCESS='sometimes'"),
+        ("MINTLOG_ARCHIVE__GZIP_LEVEL", "0", "MINTLOG_ARCHIVE__GZIP_LEVEL='0'"),
+        ("MINTLOG_INDEXER__CONCURRENT_WRITES", "65", "MINTLOG_INDEXER__CONCURRENT_WRITES='65'"),
     ],
 )
 def test_a_bad_value_names_the_variable_and_the_value(variable: str, value: str, expected: str) -> None:
