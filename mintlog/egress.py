@@ -3,27 +3,48 @@
 Server-side request forgery protection. A tenant names a URL and Mintlog calls it from inside the operator's
 network, so every address that could reach something private is refused:
 
-- schemes other than `http` and `https`;
+- schemes other than `http` and `https`, port 0, URLs longer than 2048 characters or holding whitespace,
+  control characters or a backslash;
 - loopback (127.0.0.0/8, ::1), unspecified (0.0.0.0/8, ::), private (10/8, 172.16/12, 192.168/16, fc00::/7,
   fec0::/10), shared address space (CGNAT, 100.64.0.0/10), link-local (169.254.0.0/16 with the cloud metadata
   address 169.254.169.254, fe80::/10), multicast (224.0.0.0/4, ff00::/8), reserved and broadcast
   (240.0.0.0/4, 255.255.255.255), documentation, benchmarking and protocol-assignment ranges, and every IPv6
-  address outside global unicast 2000::/3;
+  address outside global unicast 2000::/3; `localhost` and every name under `.localhost` are loopback;
 - IPv6 forms that carry an IPv4 address (IPv4-mapped `::ffff:127.0.0.1`, IPv4-compatible `::127.0.0.1`,
   NAT64 `64:ff9b::/96`, 6to4 `2002::/16`) are judged by the IPv4 address inside; Teredo (2001::/32) and
   local-use NAT64 (64:ff9b:1::/48) are refused outright;
 - the legacy IPv4 spellings that `inet_aton` and so every resolver accept (`2130706433`, `0x7f.1`,
-  `017700000001`, `127.1`) are read as the addresses they are.
+  `017700000001`, `127.1`, with or without a trailing dot) are read as the addresses they are.
+
+The host judged is the one the HTTP client connects to, not the text of the URL: the URL is parsed by yarl, as
+aiohttp parses it (userinfo, fragments and ports split off the way the client splits them; a non-ASCII host
+mapped by IDNA/UTS #46, which folds case and width and turns Unicode digits and dots, such as full-width
+digits U+FF10-U+FF19 and dots U+FF0E, U+3002, U+FF61 or the outlined digits U+1CCF0-U+1CCF9, into ASCII), and
+that parsed URL is the one sent. On top, hosts that do not survive that normalization as a plain name or
+address are refused whatever they point at:
+- a non-ASCII host that is not a valid internationalized domain name under UTS #46 (the `idna` package's own
+  tables decide, not Python's Unicode database, which may be older), that only becomes an IP address once
+  normalized, or that has a label made of digits only (write addresses in ASCII digits);
+- a host that is not an IP address nor a domain name of letters, digits, `-` and `_` in labels of at most 63
+  characters (percent-encoded hosts, empty labels, an IPv6 zone id), or whose last label is numeric without
+  the whole being an address (`1.2.3.4.5`).
 
 `MINTLOG_EGRESS_ALLOW` (comma-separated CIDRs, empty by default) allows ranges anyway, e.g. `127.0.0.0/8` for
-local development and tests; an allowed range wins over every refusal above (except the scheme).
+local development and tests; an allowed range wins over every address refusal above (not over the scheme or
+spelling rules).
 
 Where the check runs: when a channel is created or updated (`check_url`, resolving the name; a name that does
-not resolve yet is accepted, since it is checked again before every connection), and at connect time, on
-every attempt (`EgressResolver`, an aiohttp resolver that refuses the connection when any resolved address is
-refused, so a DNS answer that changed since creation — DNS rebinding — cannot reach an internal address; and
-`check_url_literal` for URLs naming an IP, which aiohttp connects to without resolving). Redirects are never
-followed, so a receiver cannot bounce a request to an internal address.
+not resolve yet is accepted, since it is checked again before every connection), and on every attempt: the
+URL is normalized and judged before the request (`check_url_literal`), a name is judged by every address it
+resolves to (`EgressResolver`, so a DNS answer that changed since creation, DNS rebinding, cannot reach an
+internal address), and every socket the client opens is judged by the address it is about to connect to
+(`guarded_socket_factory`), which covers IP literals that aiohttp connects to without its resolver. Redirects
+are never followed, so a receiver cannot bounce a request to an internal address.
+
+What an attempt reports (`AttemptResult.error`): the status, and for a non-2xx answer the first 200 bytes of
+the receiver's body (printable, on one line) only when the connection went to a public address; a receiver at
+an address that the built-in rules refuse (reachable only because `MINTLOG_EGRESS_ALLOW` allows it), or at an
+unknown one, never has its body quoted, so an allowed internal range cannot be read through the error field.
 """
 
 from __future__ import annotations
@@ -31,14 +52,18 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import ipaddress
+import re
 import socket
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import aiohttp
+import idna
 from aiohttp.abc import AbstractResolver, ResolveResult
+from yarl import URL
 
 from mintlog.errors import ConfigError
 
@@ -53,13 +78,19 @@ __all__ = [
     "IpNetwork",
     "check_url",
     "check_url_literal",
+    "egress_connector",
+    "guarded_socket_factory",
+    "normalize_url",
     "parse_host_address",
     "parse_retry_after",
+    "shows_answer_body",
 ]
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 Resolve = Callable[[str], Awaitable[Sequence[str]]]
+# What aiohttp passes a socket factory: getaddrinfo's (family, type, proto, canonname, sockaddr).
+AddrInfo = tuple[int, int, int, str, tuple[Any, ...]]
 
 MAX_URL_LENGTH = 2048
 _RESOLVE_TIMEOUT_SECONDS = 3.0
@@ -214,36 +245,101 @@ class EgressPolicy:
             raise EgressRefused(f"address {address} is refused: {reason}")
 
 
-def _url_host(url: str) -> str:
-    """The host of an http(s) URL; `EgressRefused` for any other URL."""
+_LABEL = re.compile(r"[a-z0-9_-]{1,63}")
+_NUMERIC_LABEL = re.compile(r"0x[0-9a-f]*|[0-9]+")
+_IDNA_DOTS = re.compile("[.\u3002\uff0e\uff61]")  # the label separators of UTS #46
+_MAX_NAME_LENGTH = 253
+
+
+def _written_host(url: str) -> str:
+    """The host as the URL spells it (before any IDNA mapping); "" when it has none."""
+    return urlsplit(url).hostname or ""
+
+
+def _check_spelling(written: str, host: str) -> None:
+    """Refuse a host that does not survive the client's normalization as a plain name or address.
+
+    `written` is the host as spelled, `host` the one the client connects to (yarl's `raw_host`)."""
+    if not written.isascii():
+        try:
+            expected = idna.encode(written, uts46=True).decode("ascii")
+        except (idna.IDNAError, UnicodeError):
+            raise EgressRefused(
+                f"the host {written!r} is not a valid internationalized domain name (IDNA, UTS #46)"
+            ) from None
+        if expected != host:
+            raise EgressRefused(f"the host {written!r} is read as {host!r} by the HTTP client, not as {expected!r}")
+        address = parse_host_address(host)
+        if address is not None:
+            raise EgressRefused(
+                f"the host {written!r} is the address {address} written with non-ASCII characters: "
+                "write IP addresses in ASCII digits"
+            )
+        numeric = next((part for part in _IDNA_DOTS.split(written) if part.isdecimal() and not part.isascii()), None)
+        if numeric is not None:
+            raise EgressRefused(
+                f"the host {written!r} has a label of non-ASCII digits ({numeric!r}): write IP addresses in ASCII"
+            )
+    if ":" in host:
+        if "%" in host:
+            raise EgressRefused(f"the host {host!r} has an IPv6 zone id, which is refused")
+        return
+    name = host.removesuffix(".")
+    labels = name.split(".")
+    if len(name) > _MAX_NAME_LENGTH or not all(_LABEL.fullmatch(label) for label in labels):
+        raise EgressRefused(f"the host {host!r} is neither an IP address nor a valid domain name")
+    if _NUMERIC_LABEL.fullmatch(labels[-1]) and parse_host_address(host) is None:
+        raise EgressRefused(f"the host {host!r} ends in a number but is not an IP address")
+
+
+def normalize_url(url: str) -> URL:
+    """`url` exactly as the HTTP client will use it: parsed by yarl as aiohttp parses it (the host mapped by
+    IDNA/UTS #46, lowercased, IP literals compressed). Raises `EgressRefused` for a URL that is not http(s), has
+    no host or port 0, or whose host does not survive that normalization as a plain name or address."""
     if len(url) > MAX_URL_LENGTH:
         raise EgressRefused(f"the URL is longer than {MAX_URL_LENGTH} characters")
-    if any(char.isspace() or ord(char) < 32 for char in url):
+    if any(char.isspace() or ord(char) < 32 or ord(char) == 127 for char in url):
         raise EgressRefused("the URL contains whitespace or control characters")
+    if "\\" in url:
+        raise EgressRefused("the URL contains a backslash")
     try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
+        target = URL(url)
+        port = target.port
+        written = _written_host(url)
+    except (ValueError, UnicodeError) as exc:
         raise EgressRefused(f"the URL is malformed: {exc}") from None
-    if parts.scheme.lower() not in ("http", "https"):
-        raise EgressRefused(f"scheme {parts.scheme or '(none)'!r} is refused: use http or https")
-    if not parts.hostname:
+    if target.scheme not in ("http", "https"):
+        raise EgressRefused(f"scheme {target.scheme or '(none)'!r} is refused: use http or https")
+    host = target.raw_host
+    if not host:
         raise EgressRefused("the URL names no host")
     if port == 0:
         raise EgressRefused("port 0 is refused")
-    return parts.hostname
+    _check_spelling(written, host)
+    return target
 
 
-def check_url_literal(url: str, policy: EgressPolicy) -> str:
-    """Check what can be checked without DNS: the scheme, and the address when the host is an IP in any
-    spelling. Returns the host; raises `EgressRefused`."""
-    host = _url_host(url)
-    if host.rstrip(".") == "localhost" or host.endswith(".localhost"):
+def _judge_host(host: str, policy: EgressPolicy) -> None:
+    """Refuse a normalized host that is `localhost` or spells a refused address."""
+    name = host.removesuffix(".")
+    if name == "localhost" or name.endswith(".localhost"):
         policy.check_address(ipaddress.IPv4Address("127.0.0.1"))
     address = parse_host_address(host)
     if address is not None:
         policy.check_address(address)
-    return host
+
+
+def _checked_url(url: str, policy: EgressPolicy) -> URL:
+    target = normalize_url(url)
+    _judge_host(target.raw_host or "", policy)
+    return target
+
+
+def check_url_literal(url: str, policy: EgressPolicy) -> str:
+    """Check what can be checked without DNS: the URL as `normalize_url` reads it, and the address when the
+    normalized host is an IP in any spelling. Returns the normalized host (the one the client connects to);
+    raises `EgressRefused`."""
+    return _checked_url(url, policy).raw_host or ""
 
 
 async def _system_resolve(host: str) -> Sequence[str]:
@@ -287,9 +383,7 @@ class EgressResolver(AbstractResolver):
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[ResolveResult]:
-        literal = parse_host_address(host)
-        if literal is not None:
-            self._policy.check_address(literal)
+        _judge_host(host, self._policy)
         results = await self._inner.resolve(host, port, family)
         for result in results:
             address = ipaddress.ip_address(result["host"].split("%", 1)[0])
@@ -300,6 +394,63 @@ class EgressResolver(AbstractResolver):
 
     async def close(self) -> None:
         await self._inner.close()
+
+
+def guarded_socket_factory(policy: EgressPolicy) -> Callable[[AddrInfo], socket.socket]:
+    """An aiohttp `socket_factory` that raises `EgressRefused` instead of opening a socket to an address
+    `policy` refuses. aiohttp calls it for every connection attempt with the address it is about to connect
+    to, after its resolver or without it (an IP literal host never reaches the resolver), so nothing connects
+    to a refused address through a connector built with it."""
+
+    def open_socket(addr_info: AddrInfo) -> socket.socket:
+        family, kind, proto, _, sockaddr = addr_info
+        policy.check_address(ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0]))
+        return socket.socket(family=family, type=kind, proto=proto)
+
+    return open_socket
+
+
+def egress_connector(
+    policy: EgressPolicy, *, max_connections: int = 100, inner_resolver: AbstractResolver | None = None
+) -> aiohttp.TCPConnector:
+    """An aiohttp connector that judges every connection: names by every address they resolve to
+    (`EgressResolver`, no DNS cache), and every socket by the address it connects to (`guarded_socket_factory`).
+    """
+    return aiohttp.TCPConnector(
+        resolver=EgressResolver(policy, inner_resolver),
+        use_dns_cache=False,
+        limit=max_connections,
+        socket_factory=guarded_socket_factory(policy),
+    )
+
+
+_BUILT_IN_RULES = EgressPolicy()
+
+
+def shows_answer_body(peer: IpAddress | None) -> bool:
+    """Whether a receiver's answer body may be quoted back to the tenant: only when the connection went to a
+    public address, one no built-in rule refuses. Never for an address reached only because
+    `MINTLOG_EGRESS_ALLOW` allows it, nor when the peer address is unknown."""
+    return peer is not None and _BUILT_IN_RULES.refusal(peer) is None
+
+
+def _peer_address(response: aiohttp.ClientResponse) -> IpAddress | None:
+    """The address the answer came from, while its connection is open; None when unknown."""
+    connection = response.connection
+    transport = None if connection is None else connection.transport
+    peer: object = None if transport is None else transport.get_extra_info("peername")
+    fields = cast("tuple[object, ...]", peer) if isinstance(peer, tuple) else ()
+    if not fields:
+        return None
+    try:
+        return ipaddress.ip_address(str(fields[0]).split("%", 1)[0])
+    except ValueError:
+        return None
+
+
+def _printable(text: str) -> str:
+    """`text` on one line, without control or other unprintable characters."""
+    return " ".join("".join(char if char.isprintable() else " " for char in text).split())
 
 
 _USER_AGENT = "Mintlog-Webhooks/1.0"
@@ -366,10 +517,8 @@ class EgressClient:
 
     async def start(self) -> None:
         if self._session is None:
-            connector = aiohttp.TCPConnector(
-                resolver=EgressResolver(self._policy, self._inner_resolver),
-                use_dns_cache=False,
-                limit=self._max_connections,
+            connector = egress_connector(
+                self._policy, max_connections=self._max_connections, inner_resolver=self._inner_resolver
             )
             self._session = aiohttp.ClientSession(connector=connector, trust_env=False)
 
@@ -388,25 +537,30 @@ class EgressClient:
     async def post(self, url: str, body: bytes, headers: dict[str, str], *, timeout_seconds: float) -> AttemptResult:
         """POST `body` to `url` once. Never raises for what the receiver or the network does: a refused
         address, a timeout, a connection failure, a redirect (3xx) or a non-2xx answer is an `AttemptResult`
-        with its `error`."""
+        with its `error`. The error quotes the first 200 bytes of a non-2xx body (printable, one line) only when
+        `shows_answer_body` allows it for the address the answer came from."""
         await self.start()
         assert self._session is not None
         started = time.monotonic()
         try:
-            check_url_literal(url, self._policy)
+            target = _checked_url(url, self._policy)
         except EgressRefused as exc:
             return AttemptResult(None, 0.0, f"egress refused: {exc.reason}")
         sent_headers = {"User-Agent": _USER_AGENT, **headers, "Content-Type": "application/json"}
         try:
+            # The normalized URL itself is sent, so the host judged above is the host connected to.
             async with self._session.post(
-                url,
+                target,
                 data=body,
                 headers=sent_headers,
                 allow_redirects=False,
                 timeout=aiohttp.ClientTimeout(total=timeout_seconds),
             ) as response:
                 status = response.status
-                snippet = (await response.content.read(_ERROR_BODY_BYTES)).decode(errors="replace")
+                shown = shows_answer_body(_peer_address(response))
+                snippet = ""
+                if shown and not 200 <= status < 400:
+                    snippet = (await response.content.read(_ERROR_BODY_BYTES)).decode(errors="replace")
                 location = response.headers.get("Location", "")
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
         except TimeoutError:
@@ -422,9 +576,9 @@ class EgressClient:
             return AttemptResult(status, elapsed, None)
         if 300 <= status < 400:
             return AttemptResult(
-                status, elapsed, f"redirect refused: the receiver answered {status} to {location[:300]!r}"
+                status, elapsed, f"redirect refused: the receiver answered {status} to {_printable(location)[:300]!r}"
             )
-        text = " ".join(snippet.split())
-        return AttemptResult(
-            status, elapsed, f"the receiver answered {status}" + (f": {text}" if text else ""), retry_after
-        )
+        text = f": {_printable(snippet)}" if shown and snippet.strip() else ""
+        if not shown:
+            text = " (body not shown: the receiver's address is internal or unknown)"
+        return AttemptResult(status, elapsed, f"the receiver answered {status}{text}", retry_after)

@@ -22,6 +22,7 @@ import msgspec
 __all__ = [
     "DELIVERY_STATUSES",
     "FORBIDDEN_HEADERS",
+    "MASKED_HEADER_VALUE",
     "MAX_HEADERS",
     "Channel",
     "ChannelChanges",
@@ -31,6 +32,8 @@ __all__ = [
     "DeliveryOutcome",
     "DeliveryStatus",
     "header_problem",
+    "kept_header_values",
+    "masked_headers",
     "new_channel_id",
     "retry_delay",
 ]
@@ -41,6 +44,8 @@ DELIVERY_STATUSES: tuple[DeliveryStatus, ...] = ("pending", "sending", "delivere
 
 MAX_HEADERS = 20
 MAX_HEADER_VALUE_LENGTH = 2048
+# What the API shows instead of every header value; sent back in an update, it keeps the stored value.
+MASKED_HEADER_VALUE = "****"
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}")
 # Hop-by-hop headers belong to one connection; the others Mintlog sets itself, and letting a channel set
 # them would forge the signature or break the request framing.
@@ -161,14 +166,16 @@ def new_channel_id() -> str:
     return f"chn_{secrets.token_hex(8)}"
 
 
-def header_problem(headers: Mapping[str, str]) -> tuple[str, str] | None:
+def header_problem(headers: Mapping[str, str], stored: Mapping[str, str] | None = None) -> tuple[str, str] | None:
     """(field, reason) for the first header a channel may not set, or None when all are fine.
 
     At most `MAX_HEADERS`; names are HTTP tokens; values at most 2048 characters without CR, LF or NUL;
-    no hop-by-hop, framing or `webhook-*` header (Mintlog sets those).
+    no hop-by-hop, framing or `webhook-*` header (Mintlog sets those); the value `MASKED_HEADER_VALUE` only for
+    a header of `stored` (the channel's headers before an update), whose value it keeps.
     """
     if len(headers) > MAX_HEADERS:
         return "config.headers", f"at most {MAX_HEADERS} headers are allowed, got {len(headers)}"
+    kept = {name.lower() for name in stored or {}}
     seen: set[str] = set()
     for name, value in headers.items():
         field = f"config.headers.{name}"
@@ -184,7 +191,27 @@ def header_problem(headers: Mapping[str, str]) -> tuple[str, str] | None:
             return field, f"header {name!r} is longer than {MAX_HEADER_VALUE_LENGTH} characters"
         if any(char in value for char in "\r\n\0"):
             return field, f"header {name!r} contains a line break or NUL"
+        if value == MASKED_HEADER_VALUE and lowered not in kept:
+            return field, (
+                f"header {name!r} has the masked value {MASKED_HEADER_VALUE!r}, which keeps a stored value, "
+                "but the channel has no such header: send its value"
+            )
     return None
+
+
+def masked_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The headers as the API shows them: every name, every value replaced by `MASKED_HEADER_VALUE`."""
+    return dict.fromkeys(headers, MASKED_HEADER_VALUE)
+
+
+def kept_header_values(headers: Mapping[str, str], stored: Mapping[str, str]) -> dict[str, str]:
+    """The headers an update stores: `headers` as given, except that a value equal to `MASKED_HEADER_VALUE`
+    keeps the stored value of the header of that name (names compared case-insensitively), so that a
+    channel read and written back unchanged keeps its secrets. Check `header_problem(headers, stored)` first."""
+    stored_by_name = {name.lower(): value for name, value in stored.items()}
+    return {
+        name: stored_by_name[name.lower()] if value == MASKED_HEADER_VALUE else value for name, value in headers.items()
+    }
 
 
 def retry_delay(

@@ -1,5 +1,6 @@
-"""Notification channels and deliveries through the API (in process, SQLite): CRUD, the write-only secret,
-SSRF refusals naming `config.url`, tenant isolation, the test event, and the delivery list and retry."""
+"""Notification channels and deliveries through the API (in process, SQLite): CRUD, the write-only secret and
+header values, SSRF refusals naming `config.url`, tenant isolation, the test event, and the delivery list and
+retry."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from mintlog.roles.notify.delivery_worker import deliveries_for
 from mintlog.settings import load_settings
 from tests.e2e.inprocess import ApiClient, _operator_key, api_client  # pyright: ignore[reportPrivateUsage]
 from tests.e2e.receiver import WebhookReceiver
+from tests.unit.test_channel_headers import CREDENTIAL_LIKE
 
 pytestmark = pytest.mark.e2e
 
@@ -97,7 +99,7 @@ async def test_the_seed_channel_is_created_listed_fetched_updated_and_deleted(ap
     view = updated.json()
     assert view["name"] == "team"
     assert view["config"]["url"] == "https://hooks.example.com/xxx"
-    assert view["config"]["headers"] == {"X-Team": "sre", "Authorization": "****"}
+    assert view["config"]["headers"] == {"X-Team": "****", "Authorization": "****"}
     assert "new" not in json.dumps(view["config"])
     assert "t0ken" not in updated.text
     put = await api.call("PUT", f"{BASE}/{channel['id']}", key, {"is_active": False})
@@ -130,6 +132,75 @@ async def test_without_a_secret_a_whsec_secret_is_generated_and_shown_once(api: 
     assert secret not in (await api.call("GET", BASE, key)).text
     patched = await api.call("PATCH", f"{BASE}/{channel_id}", key, {"name": "renamed"})
     assert secret not in patched.text
+
+
+# With the fifteen credential-like names (nine escaped the old name-based masking): 20, the most allowed.
+PLAIN_HEADERS = ["X-Team", "X-Env", "X-Request-Source", "Accept", "User-Agent"]
+
+
+async def test_header_values_are_write_only_in_every_answer(api: ApiClient) -> None:
+    key = await tenant_key(api, "acme")
+    reader = (await api.create_key("acme", scopes=["notifications:read"]))["key"]
+    headers = {name: f"value-{index}-of-{name}-s3cr3t" for index, name in enumerate(CREDENTIAL_LIKE + PLAIN_HEADERS)}
+    body = {"name": "n", "config": {"url": "https://hooks.example.com/x", "secret": "s", "headers": headers}}
+    created = await api.call("POST", BASE, key, body)
+    assert created.status_code == 201, created.text
+    path = f"{BASE}/{created.json()['id']}"
+    answers = {
+        "create": created,
+        "get": await api.call("GET", path, key),
+        "get with notifications:read": await api.call("GET", path, reader),
+        "list": await api.call("GET", BASE, key),
+        "list with notifications:read": await api.call("GET", BASE, reader),
+        "patch": await api.call("PATCH", path, key, {"name": "renamed"}),
+        "put": await api.call("PUT", path, key, {"is_active": True}),
+    }
+    shown: list[str] = []
+    for verb, answer in answers.items():
+        assert answer.status_code in (200, 201), answer.text
+        view = answer.json()["items"][0] if verb.startswith("list") else answer.json()
+        assert view["config"]["headers"] == dict.fromkeys(headers, "****"), verb
+        shown += [f"{verb} {name}" for name, value in headers.items() if value in answer.text]
+    assert shown == []
+
+
+async def test_a_channel_read_and_written_back_keeps_its_header_values(tmp_path: Path) -> None:
+    async with api_allowing_loopback(tmp_path / "data") as api:
+        key = await tenant_key(api, "acme")
+        with WebhookReceiver() as receiver:
+            headers = {"Authorization": "Bearer real-token", "X-Team": "sre"}
+            body = {"name": "n", "config": {"url": receiver.url, "secret": "s", "headers": headers}}
+            channel_id = (await api.call("POST", BASE, key, body)).json()["id"]
+            path = f"{BASE}/{channel_id}"
+
+            async def stored_headers() -> dict[str, str]:
+                channel = await api.runtime.notifications.get_channel("acme", channel_id)
+                assert channel is not None
+                return channel.headers
+
+            shown = (await api.call("GET", path, key)).json()
+            config = {member: shown["config"][member] for member in ("url", "headers")}
+            written_back = {"name": shown["name"], "config": config, "is_active": shown["is_active"]}
+            for verb in ("PUT", "PATCH"):
+                answer = await api.call(verb, path, key, written_back)
+                assert answer.status_code == 200, answer.text
+                assert await stored_headers() == headers
+            tested = (await api.call("POST", f"{path}/test", key)).json()
+            assert tested["delivered"] is True, tested
+            assert receiver.wait_for(1, timeout_seconds=5)[0].headers["authorization"] == "Bearer real-token"
+
+        kept_and_changed = {"config": {"headers": {"authorization": "****", "X-Team": "ops"}}}
+        assert (await api.call("PATCH", path, key, kept_and_changed)).status_code == 200
+        assert await stored_headers() == {"authorization": "Bearer real-token", "X-Team": "ops"}
+        assert (await api.call("PATCH", path, key, {"config": {"headers": {"X-Team": "****"}}})).status_code == 200
+        assert await stored_headers() == {"X-Team": "ops"}
+
+        unknown = await api.call("PATCH", path, key, {"config": {"headers": {"X-Team": "****", "X-New": "****"}}})
+        assert problem(unknown, 422, "validation_failed")["field"] == "config.headers.X-New"
+        fresh = {"name": "m", "config": {"url": receiver.url, "headers": {"Authorization": "****"}}}
+        created = await api.call("POST", BASE, key, fresh)
+        assert problem(created, 422, "validation_failed")["field"] == "config.headers.Authorization"
+        assert await stored_headers() == {"X-Team": "ops"}
 
 
 REFUSED = [

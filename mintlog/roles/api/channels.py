@@ -4,16 +4,20 @@ Guarantees:
 - the secret is write-only: no answer ever holds it, except the create answer when Mintlog generated it
   (a `whsec_…` Standard Webhooks secret, when the body names none), which shows it this once;
 - `config.url` is checked by the egress guard at create and update time (http/https only; loopback, private,
-  link-local, metadata and other internal addresses refused unless `MINTLOG_EGRESS_ALLOW` allows them): a
-  refused URL is a 422 whose `field` is `config.url`. The check runs again before every connection;
+  link-local, metadata and other internal addresses refused unless `MINTLOG_EGRESS_ALLOW` allows them), as
+  the HTTP client will read it (IDNA/UTS #46 normalization, legacy IPv4 spellings; see `mintlog.egress`): a
+  refused URL is a 422 whose `field` is `config.url`. The check runs again before every connection, the test
+  event's included, which never quotes the body of a receiver at an internal address;
 - `config.headers` are bounded (20 headers, 2048 characters each) and may not set hop-by-hop, framing or
-  `webhook-*` headers (422 naming the header); values of credential-like headers are masked in answers;
+  `webhook-*` headers (422 naming the header). Their values are write-only: every answer shows each header
+  name with the value `****`. In an update, a header whose value is `****` keeps its stored value (so a
+  channel read and written back unchanged keeps its secrets); `****` for a header the channel does not have
+  is a 422 naming it;
 - another tenant's channel id answers 404 on every verb; every write is in the audit log.
 """
 
 from __future__ import annotations
 
-import re
 import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -24,7 +28,14 @@ from litestar import Request, delete, get, patch, post, put
 from litestar.params import FromPath, QueryParameter
 from msgspec import UNSET, Meta, UnsetType
 
-from mintlog.domain.channels import Channel, ChannelChanges, header_problem, new_channel_id
+from mintlog.domain.channels import (
+    Channel,
+    ChannelChanges,
+    header_problem,
+    kept_header_values,
+    masked_headers,
+    new_channel_id,
+)
 from mintlog.domain.webhooks import channel_test_payload, generate_secret, signature_headers
 from mintlog.egress import EgressClient, EgressPolicy, EgressRefused, check_url
 from mintlog.errors import NotFound
@@ -52,8 +63,6 @@ __all__ = [
 _BASE = "/v1/notifications/channels"
 _LIST_PARAMETERS = frozenset({"limit", "cursor"})
 _TEST_TIMEOUT_SECONDS = 10.0
-_MASKED = "****"
-_SENSITIVE_HEADER = re.compile(r"authorization|cookie|token|secret|key|password|signature", re.IGNORECASE)
 
 ChannelName = Annotated[str, Meta(min_length=1, max_length=200)]
 Url = Annotated[str, Meta(min_length=1, max_length=2048)]
@@ -69,7 +78,8 @@ class WebhookConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
 
 
 class WebhookConfigUpdate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """The members of `config` to change; absent ones stay."""
+    """The members of `config` to change; absent ones stay. `headers` replaces the whole set; a value of
+    `****` in it keeps the stored value of that header."""
 
     url: Url | UnsetType = UNSET
     secret: Secret | UnsetType = UNSET
@@ -95,7 +105,7 @@ class ChannelUpdate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
 
 
 class WebhookConfigView(msgspec.Struct, frozen=True, kw_only=True):
-    """A webhook's config as shown: never the secret, credential-like header values masked."""
+    """A webhook's config as shown: never the secret, and every header value shown as `****`."""
 
     url: str
     headers: dict[str, str]
@@ -147,16 +157,12 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _masked_headers(headers: dict[str, str]) -> dict[str, str]:
-    return {name: _MASKED if _SENSITIVE_HEADER.search(name) else value for name, value in headers.items()}
-
-
 def channel_view(channel: Channel) -> ChannelView:
     return ChannelView(
         id=channel.id,
         name=channel.name,
         channel_type=channel.channel_type,
-        config=WebhookConfigView(url=channel.url, headers=_masked_headers(channel.headers), has_secret=True),
+        config=WebhookConfigView(url=channel.url, headers=masked_headers(channel.headers), has_secret=True),
         is_active=channel.is_active,
         disabled_reason=channel.disabled_reason,
         disabled_at=channel.disabled_at,
@@ -169,9 +175,11 @@ def _not_found(channel_id: str) -> NotFound:
     return NotFound(f"no notification channel {channel_id!r} in this tenant", code="channel_not_found")
 
 
-async def _check_config(url: str | None, headers: dict[str, str] | None, policy: EgressPolicy) -> None:
+async def _check_config(
+    url: str | None, headers: dict[str, str] | None, policy: EgressPolicy, *, stored: dict[str, str] | None = None
+) -> None:
     if headers is not None:
-        problem = header_problem(headers)
+        problem = header_problem(headers, stored)
         if problem is not None:
             field, reason = problem
             raise invalid_field(field, reason)
@@ -270,12 +278,12 @@ def channel_routes(
             config = body.config if not isinstance(body.config, UnsetType) else WebhookConfigUpdate()
             url = None if isinstance(config.url, UnsetType) else config.url
             headers = None if isinstance(config.headers, UnsetType) else config.headers
-            await owned(principal.tenant_id, channel_id)
-            await _check_config(url, headers, egress)
+            current = await owned(principal.tenant_id, channel_id)
+            await _check_config(url, headers, egress, stored=current.headers)
             changes = ChannelChanges(
                 name=None if isinstance(body.name, UnsetType) else body.name,
                 url=url,
-                headers=headers,
+                headers=None if headers is None else kept_header_values(headers, current.headers),
                 secret=None if isinstance(config.secret, UnsetType) else config.secret,
                 is_active=None if isinstance(body.is_active, UnsetType) else body.is_active,
             )
