@@ -8,7 +8,9 @@ Guarantees:
 - the secret is never logged or stored; only its hash and display prefix are;
 - `invalidate_key` / `invalidate_tenant` drop cached verdicts at once, so a revocation, an expiry change or a
   suspension is seen by the next request on every process sharing the cache (Redis), without waiting for the
-  TTL. With the in-process cache only this process is told; other processes see it within the TTL.
+  TTL. With the in-process cache only this process is told; other processes see it within the TTL;
+- `recheck` answers, for a key already in use (an open live tail), whether it still authenticates and if not
+  why, from the same cache: the same invalidations reach it.
 """
 
 from __future__ import annotations
@@ -17,16 +19,17 @@ import asyncio
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Literal
 
 import msgspec
 
 from mintlog.domain.keys import hash_api_key, is_well_formed_key
-from mintlog.domain.tenants import Principal
+from mintlog.domain.tenants import ApiKey, Principal, Tenant
 from mintlog.errors import DependencyUnavailable, Unauthorized
 from mintlog.ports.cache import Cache
 from mintlog.ports.metadata import MetadataStore
 
-__all__ = ["UNAUTHORIZED_DETAIL", "Authenticator"]
+__all__ = ["UNAUTHORIZED_DETAIL", "Authenticator", "KeyRefusal"]
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +38,23 @@ _NEGATIVE = b"-"
 _NEGATIVE_TTL_SECONDS = 30.0
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(Principal)
+
+
+KeyRefusal = Literal["key_revoked", "key_expired", "tenant_suspended", "tenant_deleted", "key_invalid"]
+"""Why a key stopped authenticating; `key_invalid` when the reason cannot be told (the key is gone, or the
+database cannot be read while the cache already refuses the key)."""
+
+
+def _refusal(key: ApiKey, tenant: Tenant, now: datetime) -> KeyRefusal | None:
+    if tenant.deleted_at is not None:
+        return "tenant_deleted"
+    if tenant.suspended:
+        return "tenant_suspended"
+    if key.revoked_at is not None:
+        return "key_revoked"
+    if key.expires_at is not None and key.expires_at <= now:
+        return "key_expired"
+    return None
 
 
 def _cache_key(key_hash: str) -> str:
@@ -83,14 +103,48 @@ class Authenticator:
             self._last_used[principal.key_id] = now
             return principal
 
+        verdict = await self._load(key_hash, now)
+        if not isinstance(verdict, Principal):
+            raise Unauthorized(UNAUTHORIZED_DETAIL)
+        self._last_used[verdict.key_id] = now
+        return verdict
+
+    async def recheck(self, key_hash: str) -> KeyRefusal | None:
+        """None while the key with this SHA-256 still authenticates, else why it no longer does.
+
+        For a key already in use (an open live tail): it reads the cache as `authenticate` does, so a
+        revocation, expiry change or suspension is seen as soon as its invalidation is; the database is read
+        only when the cache holds no valid verdict. It does not count as a use of the key (`last_used_at`).
+        Raises `DatabaseUnavailable` when the database must be read and cannot be, unless the cache already
+        refuses the key (`key_invalid` then).
+        """
+        now = self._clock()
+        cached = await self._cache.get(_cache_key(key_hash))
+        if cached is not None and cached != _NEGATIVE:
+            principal = _decoder.decode(cached)
+            if principal.expires_at is None or principal.expires_at > now:
+                return None
+            return "key_expired"
+        try:
+            verdict = await self._load(key_hash, now)
+        except DependencyUnavailable:
+            if cached == _NEGATIVE:
+                return "key_invalid"
+            raise
+        return None if isinstance(verdict, Principal) else verdict
+
+    async def _load(self, key_hash: str, now: datetime) -> Principal | KeyRefusal:
+        """The key's verdict from the database, cached (a refusal for `_NEGATIVE_TTL_SECONDS`)."""
+        cache_key = _cache_key(key_hash)
         found = await self._metadata.find_api_key(key_hash)
         if found is None:
             await self._cache.set(cache_key, _NEGATIVE, _NEGATIVE_TTL_SECONDS)
-            raise Unauthorized(UNAUTHORIZED_DETAIL)
+            return "key_invalid"
         key, tenant = found
-        if key.revoked_at is not None or tenant.suspended or (key.expires_at is not None and key.expires_at <= now):
+        refusal = _refusal(key, tenant, now)
+        if refusal is not None:
             await self._cache.set(cache_key, _NEGATIVE, _NEGATIVE_TTL_SECONDS)
-            raise Unauthorized(UNAUTHORIZED_DETAIL)
+            return refusal
         principal = Principal(
             tenant_id=key.tenant_id,
             key_id=key.id,
@@ -104,7 +158,6 @@ class Authenticator:
             ttl = min(ttl, (key.expires_at - now).total_seconds())
         if ttl > 0:
             await self._cache.set(cache_key, _encoder.encode(principal), ttl)
-        self._last_used[principal.key_id] = now
         return principal
 
     async def invalidate_key(self, key_hash: str) -> None:

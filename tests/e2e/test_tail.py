@@ -1,4 +1,6 @@
-"""`POST /v1/logs/tail` end to end: `mintlog run` (embedded NATS, Tantivy, Granian) and real HTTP streams."""
+"""`POST /v1/logs/tail` end to end: `mintlog run` (embedded NATS, Tantivy, Granian) and real HTTP streams; and
+tails ended when their key is revoked, rotated, expires or its tenant is suspended, also across two instances
+sharing Redis and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -6,15 +8,18 @@ import json
 import socket
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.e2e.harness import MintlogProcess
+from tests.e2e.test_admin_process import call, created
 
 pytestmark = pytest.mark.e2e
 
@@ -316,3 +321,154 @@ def test_shutdown_ends_open_tails_and_the_process_exits(mintlog_factory: Callabl
         assert time.monotonic() - started < 10
         lines = stream.remaining_lines()  # the stream ended cleanly: no error reading it
         assert all(line in ("", ": keepalive") for line in lines)
+
+
+# A key that stops authenticating ends its open tails, on every instance.
+
+ENDS_WITHIN_SECONDS = 8.0  # MINTLOG_TAIL__KEY_RECHECK_SECONDS (2, the default) plus room for a loaded machine
+GUARDED_SETTINGS = {"MINTLOG_TAIL__HEARTBEAT_SECONDS": "0.5", "MINTLOG_TAIL__MAX_PER_TENANT": "1"}
+
+
+class Operator:
+    """The `admin` key of one Mintlog: makes tenants and keys for a test, and changes them."""
+
+    def __init__(self, mintlog: MintlogProcess, key: str) -> None:
+        self.mintlog = mintlog
+        self.key = key
+        self._tenants = 0
+
+    def tenant(self) -> str:
+        self._tenants += 1
+        return created(call(self.mintlog, "POST", "/v1/admin/tenants", self.key, {"name": f"t{self._tenants}"}))["id"]
+
+    def new_key(self, tenant_id: str, **body: Any) -> dict[str, Any]:
+        """A key with every scope but `admin`; the answer holds its secret in `key`."""
+        return created(
+            call(self.mintlog, "POST", f"/v1/admin/tenants/{tenant_id}/keys", self.key, {"name": "k", **body})
+        )
+
+    def change(self, method: str, path: str, body: Any = None) -> float:
+        """Make the change; the moment its answer came."""
+        answer = call(self.mintlog, method, path, self.key, body)
+        assert answer.is_success, answer.text
+        return time.monotonic()
+
+
+def ended_by(stream: TailStream, since: float) -> dict[str, Any]:
+    """The `error` frame that must end the stream (after any keepalives) within `ENDS_WITHIN_SECONDS` of
+    `since`; the stream must then be over."""
+    frame = stream.next_events(1, timeout_seconds=ENDS_WITHIN_SECONDS + 5)[0]
+    elapsed = time.monotonic() - since
+    assert frame.event == "error", frame
+    assert elapsed < ENDS_WITHIN_SECONDS, f"the tail ended {elapsed:.1f}s after the change"
+    assert stream.remaining_lines() == []  # the server closed the stream (a read timeout would raise)
+    return frame.json()
+
+
+@pytest.fixture(scope="module")
+def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operator]:
+    """One Mintlog allowing a single tail per tenant, and its operator."""
+    process = MintlogProcess(data_dir=tmp_path_factory.mktemp("mintlog") / "data", extra_env=GUARDED_SETTINGS)
+    try:
+        process.start()
+        yield Operator(process, process.bootstrap("ops"))
+    finally:
+        process.cleanup()
+
+
+def test_revoking_a_key_ends_its_open_tail_and_frees_the_slot(guarded: Operator) -> None:
+    mintlog, tenant = guarded.mintlog, guarded.tenant()
+    key, other = guarded.new_key(tenant), guarded.new_key(tenant)
+    with tail(mintlog, key["key"], {}) as stream:
+        ingest(mintlog, key["key"], event("live", "before the revocation"))
+        assert stream.log_messages_until("before the revocation") == ["before the revocation"]
+        assert open_tail(mintlog, other["key"], {}).status_code == 429  # the tenant's one slot is taken
+
+        revoked_at = guarded.change("DELETE", f"/v1/admin/tenants/{tenant}/keys/{key['id']}")
+        error = ended_by(stream, revoked_at)
+
+    assert error["code"] == "key_revoked"
+    assert "revoked" in error["detail"]
+    with tail(mintlog, other["key"], {}) as again:  # the slot is free: the cap is 1
+        ingest(mintlog, other["key"], event("live", "after the revocation"))
+        assert again.log_messages_until("after the revocation") == ["after the revocation"]
+
+
+def test_rotating_a_key_without_grace_ends_its_tail_and_the_new_key_gets_the_slot(guarded: Operator) -> None:
+    mintlog, tenant = guarded.mintlog, guarded.tenant()
+    key = guarded.new_key(tenant)
+    with tail(mintlog, key["key"], {}) as stream:
+        # Self-service: the key rotates itself.
+        answer = call(mintlog, "POST", f"/v1/keys/{key['id']}/rotate", key["key"], {"grace_seconds": 0})
+        rotated_at = time.monotonic()
+        replacement = created(answer)
+        assert ended_by(stream, rotated_at)["code"] == "key_revoked"
+    with tail(mintlog, replacement["key"], {}) as again:
+        assert again.next_frame().comments == ["keepalive"]
+
+
+def test_a_rotated_key_keeps_its_tail_through_the_grace_then_it_ends(guarded: Operator) -> None:
+    mintlog, tenant = guarded.mintlog, guarded.tenant()
+    key = guarded.new_key(tenant)
+    grace = 6
+    with tail(mintlog, key["key"], {}) as stream:
+        rotated_at = guarded.change(
+            "POST", f"/v1/admin/tenants/{tenant}/keys/{key['id']}/rotate", {"grace_seconds": grace}
+        )
+        time.sleep(2.5)  # longer than a re-check: the key is checked and still valid
+        ingest(mintlog, key["key"], event("live", "during the grace"))
+        assert stream.log_messages_until("during the grace") == ["during the grace"]
+        error = ended_by(stream, rotated_at + grace)
+        assert time.monotonic() - rotated_at >= grace
+    assert error["code"] == "key_expired"
+
+
+def test_a_key_that_expires_while_its_tail_is_open_ends_it(guarded: Operator) -> None:
+    mintlog, tenant = guarded.mintlog, guarded.tenant()
+    lifetime = 4
+    expires_at = datetime.now(UTC) + timedelta(seconds=lifetime)
+    key = guarded.new_key(tenant, expires_at=expires_at.isoformat())
+    with tail(mintlog, key["key"], {}) as stream:
+        error = ended_by(stream, time.monotonic() + (expires_at - datetime.now(UTC)).total_seconds())
+    assert error["code"] == "key_expired"
+    assert datetime.now(UTC) >= expires_at
+
+
+def test_suspending_or_deleting_a_tenant_ends_its_tails(guarded: Operator) -> None:
+    mintlog, tenant = guarded.mintlog, guarded.tenant()
+    key = guarded.new_key(tenant)
+    with tail(mintlog, key["key"], {}) as stream:
+        suspended_at = guarded.change("PATCH", f"/v1/admin/tenants/{tenant}", {"suspended": True})
+        assert ended_by(stream, suspended_at)["code"] == "tenant_suspended"
+    guarded.change("PATCH", f"/v1/admin/tenants/{tenant}", {"suspended": False})
+    with tail(mintlog, key["key"], {}) as stream:  # reinstated: the same key tails again, in the freed slot
+        deleted_at = guarded.change("DELETE", f"/v1/admin/tenants/{tenant}")
+        assert ended_by(stream, deleted_at)["code"] == "tenant_deleted"
+    wait_until(lambda: metric(mintlog, "mintlog_tails_open") == 0)
+
+
+@pytest.mark.integration
+def test_a_revocation_on_one_instance_ends_the_tail_open_on_another(
+    tmp_path: Path, mintlog_factory: Callable[..., MintlogProcess], redis_url: str, postgres_database_url: str
+) -> None:
+    shared = {
+        **GUARDED_SETTINGS,
+        "MINTLOG_CACHE__URL": redis_url,
+        "MINTLOG_DATABASE__URL": postgres_database_url,
+    }
+    first = mintlog_factory(tmp_path / "first", **shared)
+    second = mintlog_factory(tmp_path / "second", **shared)
+    operator = Operator(first, first.bootstrap("ops"))  # migrates the database, so both may start at once
+    with ThreadPoolExecutor(max_workers=2) as starting:
+        for started in [starting.submit(first.start), starting.submit(second.start)]:
+            started.result()
+    tenant = operator.tenant()
+    key, other = operator.new_key(tenant), operator.new_key(tenant)
+
+    with tail(second, key["key"], {}) as stream:
+        revoked_at = operator.change("DELETE", f"/v1/admin/tenants/{tenant}/keys/{key['id']}")
+        assert ended_by(stream, revoked_at)["code"] == "key_revoked"
+    with tail(second, other["key"], {}) as stream:
+        suspended_at = operator.change("PATCH", f"/v1/admin/tenants/{tenant}", {"suspended": True})
+        assert ended_by(stream, suspended_at)["code"] == "tenant_suspended"
+    wait_until(lambda: metric(second, "mintlog_tails_open") == 0)

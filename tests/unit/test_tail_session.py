@@ -9,8 +9,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from mintlog.adapters.bus.memory import MemoryEventBus
+from mintlog.auth import KeyRefusal
 from mintlog.domain.events import LogEvent, ParsedBatch, encode_bus_message
-from mintlog.errors import DependencyUnavailable, StoreUnavailable, TooManyRequests
+from mintlog.errors import DatabaseUnavailable, DependencyUnavailable, StoreUnavailable, TooManyRequests
 from mintlog.metrics import Metrics
 from mintlog.ports.bus import BusMessage
 from mintlog.ports.logstore import SearchAfter, SearchPage, SearchQuery
@@ -31,6 +32,26 @@ from mintlog.settings import TailSettings
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 QUIET = TailSettings(heartbeat_seconds=60, replay_settle_seconds=0)
+KEY_HASH = "a" * 64
+
+
+class Keys:
+    """The verdicts `Authenticator.recheck` would give, set by the test; every check is recorded."""
+
+    def __init__(self) -> None:
+        self.refusals: dict[str, KeyRefusal] = {}
+        self.checks: list[str] = []
+        self.down = False
+
+    async def recheck(self, key_hash: str) -> KeyRefusal | None:
+        self.checks.append(key_hash)
+        if self.down:
+            raise DatabaseUnavailable("database unreachable")
+        return self.refusals.get(key_hash)
+
+
+def hub_of(max_per_tenant: int, metrics: Metrics, keys: Keys | None = None, recheck_seconds: float = 60) -> TailHub:
+    return TailHub(max_per_tenant, metrics, keys or Keys(), recheck_seconds=recheck_seconds)
 
 
 def event(event_id: str, *, level: str = "error", tenant: str = "t1", minutes_ago: float = 0) -> LogEvent:
@@ -114,6 +135,7 @@ def session_of(
     settings: TailSettings = QUIET,
     metrics: Metrics | None = None,
     hub: TailHub | None = None,
+    key_hash: str = KEY_HASH,
     page_size: int = 500,
 ) -> TailSession:
     node = parse(query)
@@ -125,7 +147,7 @@ def session_of(
         store=store or FakeStore(),  # type: ignore[arg-type]
         settings=settings,
         metrics=metrics,
-        lease=hub.acquire("t1") if hub is not None else None,
+        lease=hub.acquire("t1", key_hash) if hub is not None else None,
         replay_page_size=page_size,
     )
 
@@ -158,8 +180,8 @@ def sample(metrics: Metrics, name: str) -> float:
     return 0.0 if value is None else value
 
 
-@pytest.fixture
-async def bus() -> AsyncIterator[CountingBus]:
+@pytest.fixture(name="bus")
+async def bus_fixture() -> AsyncIterator[CountingBus]:
     bus = CountingBus()
     await bus.start()
     yield bus
@@ -290,7 +312,7 @@ def tail_tasks() -> list[asyncio.Task[object]]:
 
 async def test_closing_the_stream_leaves_no_subscription_task_or_slot_behind(bus: CountingBus) -> None:
     metrics = Metrics()
-    hub = TailHub(max_per_tenant=1, metrics=metrics)
+    hub = hub_of(1, metrics)
     frames = session_of(bus, hub=hub, metrics=metrics).frames()
     await next_frame(frames)
     assert bus.open_subscriptions == 1
@@ -303,11 +325,11 @@ async def test_closing_the_stream_leaves_no_subscription_task_or_slot_behind(bus
     assert tail_tasks() == []
     assert hub.open_tails("t1") == 0
     assert sample(metrics, "mintlog_tails_open") == 0
-    hub.acquire("t1").release()  # the slot is free again
+    hub.acquire("t1", KEY_HASH).release()  # the slot is free again
 
 
 async def test_close_from_outside_cleans_up_a_stream_that_is_never_resumed(bus: CountingBus) -> None:
-    hub = TailHub(max_per_tenant=1, metrics=Metrics())
+    hub = hub_of(1, Metrics())
     session = session_of(bus, hub=hub)
     frames = session.frames()
     await next_frame(frames)
@@ -323,7 +345,7 @@ async def test_close_from_outside_cleans_up_a_stream_that_is_never_resumed(bus: 
 
 
 async def test_a_cancelled_reader_cleans_up(bus: CountingBus) -> None:
-    hub = TailHub(max_per_tenant=1, metrics=Metrics())
+    hub = hub_of(1, Metrics())
     frames = session_of(bus, hub=hub).frames()
     await next_frame(frames)
 
@@ -353,23 +375,23 @@ async def test_a_closed_bus_ends_the_tail_with_an_error_frame(bus: CountingBus) 
 
 
 async def test_the_hub_caps_tails_per_tenant_and_frees_slots() -> None:
-    hub = TailHub(max_per_tenant=2, metrics=Metrics())
-    first, _second = hub.acquire("t1"), hub.acquire("t1")
+    hub = hub_of(2, Metrics())
+    first, _second = hub.acquire("t1", KEY_HASH), hub.acquire("t1", KEY_HASH)
     with pytest.raises(TooManyRequests) as refused:
-        hub.acquire("t1")
+        hub.acquire("t1", KEY_HASH)
     assert refused.value.status == 429
     assert refused.value.code == "too_many_tails"
     assert refused.value.extra["limit"] == 2
-    hub.acquire("t2").release()  # other tenants have their own slots
+    hub.acquire("t2", KEY_HASH).release()  # other tenants have their own slots
     first.release()
     first.release()  # idempotent: frees one slot only
-    hub.acquire("t1")
+    hub.acquire("t1", KEY_HASH)
     with pytest.raises(TooManyRequests):
-        hub.acquire("t1")
+        hub.acquire("t1", KEY_HASH)
 
 
 async def test_shutdown_ends_open_tails_and_refuses_new_ones(bus: CountingBus) -> None:
-    hub = TailHub(max_per_tenant=5, metrics=Metrics())
+    hub = hub_of(5, Metrics())
     frames = session_of(bus, hub=hub).frames()
     await next_frame(frames)
     await publish(bus, event("queued"))
@@ -382,4 +404,4 @@ async def test_shutdown_ends_open_tails_and_refuses_new_ones(bus: CountingBus) -
     assert await asyncio.wait_for(reader, 5) == ["queued"]
     assert bus.open_subscriptions == 0
     with pytest.raises(DependencyUnavailable):
-        hub.acquire("t1")
+        hub.acquire("t1", KEY_HASH)

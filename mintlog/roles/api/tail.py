@@ -7,6 +7,7 @@ Frames (docs/api.md, "Tail"):
     event: dropped                     data: {"count": N}   N live events skipped: the client read too slowly
     event: replay_truncated            data: {"replayed": N}   the `since` replay stopped at its limit
     event: error                       data: {"code": ..., "detail": ...}   the last frame when the tail fails
+                                       or its key stops authenticating (`key_revoked`, `tenant_suspended`, …)
     : keepalive                        a comment after `heartbeat_seconds` without a frame (and at the start)
 """
 
@@ -22,6 +23,7 @@ from litestar.background_tasks import BackgroundTask
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from mintlog.domain.events import LogEvent
+from mintlog.domain.keys import hash_api_key
 from mintlog.domain.timeexpr import parse_time_expression
 from mintlog.errors import BadRequest, PayloadTooLarge
 from mintlog.http.guards import Guard, principal_of
@@ -132,7 +134,8 @@ def tail_routes(
             "Body (all optional): query, level, service, host, fields (as for search) and since (RFC 3339 or "
             "now-15m: replay stored events from then on, oldest first, before going live). The answer is a "
             "text/event-stream of `log` events (id = event id, data = the event), `dropped` ({count}) when "
-            "the client read too slowly, `replay_truncated` and `error`, and `: keepalive` comments. "
+            "the client read too slowly, `replay_truncated` and `error` (the last frame; also when the key is "
+            "revoked or expires or the tenant is suspended while the tail is open), and `: keepalive` comments. "
             "429 `too_many_tails` when the tenant already has its maximum of tails open."
         ),
     )
@@ -142,7 +145,8 @@ def tail_routes(
         if len(body) > _MAX_TAIL_BODY:
             raise PayloadTooLarge(f"tail body exceeds {_MAX_TAIL_BODY} bytes")
         spec = build_tail_spec(principal.tenant_id, decode_tail_request(body))
-        lease = tails.acquire(principal.tenant_id)
+        # The guard authenticated this header's key; the hub re-checks it by hash while the tail is open.
+        lease = tails.acquire(principal.tenant_id, hash_api_key(request.headers["x-api-key"]))
         session = TailSession(spec, bus=bus, store=store, settings=settings, metrics=metrics, lease=lease)
         # The background task runs when the response ends, also when the client went away while the stream
         # was blocked writing to it (the stream's generator is then never resumed to clean up by itself).

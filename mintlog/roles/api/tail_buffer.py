@@ -30,7 +30,7 @@ class TailBuffer:
     Guarantees: `offer` never blocks and never holds more than `capacity` events (the `Dropped` markers
     between them are bounded by the same number); `take` returns items in the order they were offered, with
     a `Dropped` at each gap; after `close`, offers are ignored and `take` drains what is left, then returns
-    None for good.
+    None for good; after `discard`, `take` returns None at once.
     """
 
     def __init__(self, capacity: int) -> None:
@@ -90,3 +90,10 @@ class TailBuffer:
         """Refuse further events and wake a waiting `wait` (idempotent)."""
         self._closed = True
         self._ready.set()
+
+    def discard(self) -> None:
+        """Close and forget everything queued: `take` returns None from now on (the stream must end now)."""
+        self._items.clear()
+        self._events = 0
+        self._skipped = 0
+        self.close()

@@ -9,6 +9,9 @@ The order that makes the hand-over gapless and duplicate-free:
 3. replay matching stored events with `timestamp >= since`, oldest first, a page at a time with the store's
    search-after cursor, at most `max_replay_events` of them, remembering their ids;
 4. send the buffered and then the new live events, skipping those whose id the replay already sent.
+
+When the tail's key stops authenticating (revoked, expired, its tenant suspended or deleted), the hub calls
+`TailSession.end`: the stream's next and last frame is the `TailEnded` naming why (`refusal_ended`).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import logging
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import msgspec
 
@@ -33,6 +37,9 @@ from mintlog.roles.api.tail_buffer import Dropped, TailBuffer
 from mintlog.roles.api.tail_hub import TailLease
 from mintlog.settings import TailSettings
 
+if TYPE_CHECKING:
+    from mintlog.auth import KeyRefusal
+
 __all__ = [
     "KEEPALIVE",
     "REPLAY_PAGE_SIZE",
@@ -43,6 +50,7 @@ __all__ = [
     "TailSession",
     "TailSpec",
     "parsed_subject",
+    "refusal_ended",
 ]
 
 logger = logging.getLogger(__name__)
@@ -79,10 +87,25 @@ class ReplayTruncated:
 
 @dataclass(frozen=True, slots=True)
 class TailEnded:
-    """The tail cannot go on (the bus or the store failed): the last frame before the stream closes."""
+    """The tail cannot go on (the bus or the store failed, or its key no longer authenticates): the last frame
+    before the stream closes."""
 
     code: str
     detail: str
+
+
+_REFUSAL_DETAILS: dict[KeyRefusal, str] = {
+    "key_revoked": "the API key of this tail was revoked (or rotated without grace)",
+    "key_expired": "the API key of this tail expired (or the grace of its rotation ended)",
+    "tenant_suspended": "the tenant was suspended",
+    "tenant_deleted": "the tenant was deleted",
+    "key_invalid": "the API key of this tail no longer authenticates",
+}
+
+
+def refusal_ended(refusal: KeyRefusal) -> TailEnded:
+    """The last frame of a tail whose key was refused: the refusal is the frame's `code`."""
+    return TailEnded(refusal, _REFUSAL_DETAILS[refusal])
 
 
 TailFrame = LogEvent | Dropped | Keepalive | ReplayTruncated | TailEnded
@@ -101,7 +124,8 @@ class TailSession:
     Guarantees: events come out as `LogEvent` frames, replayed ones oldest first, then live ones in arrival
     order, none twice on account of the replay; a slow reader never delays the subscription (see
     `TailBuffer`); once `frames()` finishes or `close()` returns, the subscription is gone, no task of the
-    session is left running, and the lease (the tenant's slot) is released.
+    session is left running, and the lease (the tenant's slot) is released. `end()` releases the lease and
+    stops the subscription at once, and nothing but its frame is sent after it.
     """
 
     def __init__(
@@ -130,10 +154,21 @@ class TailSession:
         self._closed = False
         if lease is not None:
             lease.on_stop = self.stop
+            lease.on_refused = lambda refusal: self.end(refusal_ended(refusal))
 
     def stop(self) -> None:
         """End the stream once the client has read what is already queued (server shutdown)."""
         self._buffer.close()
+
+    def end(self, ended: TailEnded) -> None:
+        """End the stream now with `ended` as its last frame: events still queued are not sent, the
+        subscription is cancelled and the lease released before this returns."""
+        self._ended = ended
+        self._buffer.discard()
+        if self._lease is not None:
+            self._lease.release()
+        if self._pump_task is not None:
+            self._pump_task.cancel()
 
     async def close(self) -> None:
         """Unsubscribe, stop the session's task and release the lease; safe to call any number of times."""
@@ -183,6 +218,8 @@ class TailSession:
                 return
             page = await self._store.search(self._replay_query(since, after, size))
             for event in page.events:
+                if self._buffer.closed:
+                    return
                 self._replayed.add(event.id)
                 replayed += 1
                 self._sent.inc()
