@@ -21,6 +21,7 @@ __all__ = [
     "NotImplementedByStore",
     "PayloadTooLarge",
     "ProblemError",
+    "RequestTimeout",
     "StoreUnavailable",
     "TooManyRequests",
     "Unauthorized",
@@ -108,6 +109,14 @@ class NotFound(ProblemError):
     status = 404
     title = "Not found"
     default_code = "not_found"
+
+
+class RequestTimeout(ProblemError):
+    """The client did not send the request body within the server's read timeouts; the connection is closed."""
+
+    status = 408
+    title = "Request timeout"
+    default_code = "body_timeout"
 
 
 class PayloadTooLarge(ProblemError):

@@ -12,16 +12,16 @@ from typing import Any
 import msgspec
 from litestar import Litestar, Response, get
 from litestar.openapi.config import OpenAPIConfig
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
 
 from mintlog import __version__
-from mintlog.errors import MintlogError
+from mintlog.errors import BadRequest, MintlogError, RequestTimeout
 from mintlog.http.problems import exception_handlers  # pyright: ignore[reportUnknownVariableType]
 from mintlog.http.ratelimit import rate_limit_headers
 from mintlog.logs import request_id_var
 from mintlog.metrics import Metrics
 
-__all__ = ["ReadinessCheck", "RequestContextMiddleware", "create_app"]
+__all__ = ["BodyReadGuard", "ReadinessCheck", "RequestContextMiddleware", "create_app"]
 
 ReadinessCheck = Callable[[], Awaitable[None]]
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -72,6 +72,64 @@ class RequestContextMiddleware:
             self._latency.observe((answered or time.perf_counter()) - started)
             self._requests.labels(self._server, str(status)).inc()
             request_id_var.reset(token)
+
+
+class BodyReadGuard:
+    """Bounds the time a request body may take and refuses a body that ends before it is complete.
+
+    Reading the body (the ASGI `receive` of an HTTP request, until the message without `more_body`) raises:
+
+    - `RequestTimeout` (408 `body_timeout`) when no part of the body arrives within `idle_timeout_seconds` of
+      the previous one (or of the headers), or the whole body has not arrived within `total_timeout_seconds`
+      of the headers. Granian has no body timeout: without this, a request that announces more bytes than it
+      sends holds its connection and its handler forever. The connection is closed after the answer;
+    - `BadRequest` (400 `incomplete_body`) when the server reports a disconnect before the end of the body:
+      the client closed the connection mid-body, or sent a malformed chunked body (a bad chunk size), which
+      Granian reports the same way. The answer reaches the client if it still reads.
+
+    Once the body is complete, `receive` is passed through with no deadline: a streaming response (a live
+    tail) waits on it for the client's disconnect.
+    """
+
+    def __init__(self, app: ASGIApp, *, idle_timeout_seconds: float, total_timeout_seconds: float) -> None:
+        self._app = app
+        self._idle_timeout = idle_timeout_seconds
+        self._total_timeout = total_timeout_seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        loop = asyncio.get_running_loop()
+        idle_timeout, total_timeout = self._idle_timeout, self._total_timeout
+        body_deadline = loop.time() + total_timeout
+        body_complete = False
+
+        async def guarded_receive() -> ReceiveMessage:
+            nonlocal body_complete
+            if body_complete:
+                return await receive()
+            part_deadline = loop.time() + idle_timeout
+            try:
+                async with asyncio.timeout_at(min(part_deadline, body_deadline)):
+                    message = await receive()
+            except TimeoutError:
+                if part_deadline < body_deadline:
+                    detail = f"no part of the request body arrived for {idle_timeout:g} s"
+                else:
+                    detail = f"the request body did not arrive within {total_timeout:g} s"
+                raise RequestTimeout(f"{detail}; the connection is closed") from None
+            if message["type"] == "http.disconnect":
+                raise BadRequest(
+                    "the request body ended before it was complete (connection closed mid-body, or malformed "
+                    "chunked encoding)",
+                    code="incomplete_body",
+                )
+            if not message.get("more_body", False):
+                body_complete = True
+            return message
+
+        await self._app(scope, guarded_receive, send)
 
 
 def _health_handlers(metrics: Metrics, checks: dict[str, ReadinessCheck]) -> list[Any]:

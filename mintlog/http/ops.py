@@ -31,7 +31,7 @@ class OpsServer:
                 "blobs": runtime.blobs.ping,
             },
         )
-        self._server = HttpServer(app, name="ops", host=runtime.settings.http.host, port=port)
+        self._server = HttpServer(app, name="ops", http=runtime.settings.http, port=port)
 
     async def start(self) -> None:
         await self._server.start()

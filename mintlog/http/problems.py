@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
 
 import msgspec
@@ -26,6 +27,7 @@ _TITLES = {
     403: "Forbidden",
     404: "Not found",
     405: "Method not allowed",
+    408: "Request timeout",
     409: "Conflict",
     413: "Payload too large",
     415: "Unsupported media type",
@@ -63,6 +65,9 @@ def _problem_error(_request: Request[Any, Any, Any], exc: ProblemError) -> Respo
     headers: dict[str, str] | None = None
     if exc.status == 401:
         headers = {"WWW-Authenticate": 'ApiKey header="X-API-Key"'}
+    elif exc.status == 408:
+        # The rest of the body may still be on its way: the connection cannot carry another request.
+        headers = {"Connection": "close"}
     elif exc.status == 429 and isinstance(retry_after := exc.extra.get("retry_after_seconds"), int):
         # A 429 names its wait in the body (`retry_after_seconds`) and in the standard header.
         headers = {"Retry-After": str(retry_after)}
@@ -95,6 +100,18 @@ def _http_exception(_request: Request[Any, Any, Any], exc: HTTPException) -> Res
     return problem_response(status, code, detail, extra=extra, headers=exc.headers)
 
 
+def _too_deep(request: Request[Any, Any, Any], exc: RecursionError) -> Response[bytes]:
+    # The JSON decoder recurses once per nested array or object and stops at the interpreter's recursion
+    # limit; nothing else on a request's path recurses without a bound. Logged in case that ever changes.
+    logger.warning("request too deeply nested on %s %s: %s", request.method, request.url.path, exc)
+    return problem_response(
+        400,
+        "too_deep",
+        "the body nests arrays and objects too deeply to be read (the limit is below "
+        f"{sys.getrecursionlimit()} levels); send flatter JSON",
+    )
+
+
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem_response(500, "internal_error", "an unexpected error occurred; it has been logged")
@@ -104,5 +121,6 @@ exception_handlers: ExceptionHandlersMap = {  # pyright: ignore[reportUnknownVar
     ProblemError: _problem_error,
     DependencyUnavailable: _unavailable,
     HTTPException: _http_exception,
+    RecursionError: _too_deep,
     Exception: _unexpected,
 }

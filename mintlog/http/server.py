@@ -1,13 +1,36 @@
-"""`HttpServer`: one Granian server embedded in the running event loop, serving one ASGI app."""
+"""`HttpServer`: one Granian server embedded in the running event loop, serving one ASGI app.
+
+Every HTTP port, embedded here or served by Granian worker processes (`mintlog/http/workers.py`), is served
+with `granian_options()`, which bounds what a slow or idle client can hold (docs/operations.md, "Connection
+limits"):
+
+- HTTP/1.1 only. Granian's `auto` mode first reads the bytes that tell HTTP/1 from HTTP/2 with no timeout, so
+  a connection that sends nothing would be held forever;
+- `MINTLOG_HTTP__HEADER_READ_TIMEOUT_SECONDS`: a connection that has not sent a request's complete headers
+  within it, counted from its opening or from its previous response, is closed without an answer (this is
+  also the idle keep-alive timeout);
+- `MINTLOG_HTTP__MAX_CONNECTIONS`: connections served at once per port (Granian's `backpressure`, which it
+  counts per worker, so it is split among the workers); further connections wait in the listen backlog
+  until one closes;
+- request bodies are bounded in time by `BodyReadGuard` (`mintlog/http/app.py`), which `HttpServer` puts in
+  front of the app in both serving modes.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from typing import Any
+import math
+import resource
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["GRANIAN_LOGGING", "HttpServer"]
+from mintlog.http.app import BodyReadGuard
+
+if TYPE_CHECKING:
+    from mintlog.settings import HttpSettings
+
+__all__ = ["GRANIAN_LOGGING", "HttpServer", "check_open_file_limit", "granian_options"]
 
 logger = logging.getLogger(__name__)
 
@@ -24,24 +47,68 @@ GRANIAN_LOGGING: dict[str, Any] = {
 }
 
 
+# Files the process opens besides HTTP connections: the bus, the database, the stores, logs, Tantivy files.
+_OTHER_OPEN_FILES = 1024
+_HTTP_PORTS_PER_PROCESS = 2
+
+
+def granian_options(http: HttpSettings, *, workers: int = 1) -> dict[str, Any]:
+    """The Granian server options of one Mintlog HTTP port served by `workers` processes (see the module)."""
+    from granian.constants import HTTPModes
+    from granian.http import HTTP1Settings
+
+    return {
+        "http": HTTPModes.http1,
+        "http1_settings": HTTP1Settings(
+            header_read_timeout=max(1, round(http.header_read_timeout_seconds * 1000)), keep_alive=True
+        ),
+        "backpressure": max(1, math.ceil(http.max_connections / workers)),
+        "backlog": 1024,
+        "websockets": False,  # Mintlog serves no WebSocket: an `Upgrade` header is ignored, never held open
+    }
+
+
+def check_open_file_limit(http: HttpSettings) -> None:
+    """Warn when this process cannot open the files that two full ports of `MINTLOG_HTTP__MAX_CONNECTIONS`
+    connections need: Granian cannot accept a connection past the limit. Call it once Granian is imported:
+    loading Granian raises the soft limit to the hard one, so only the hard limit can fall short."""
+    needed = _HTTP_PORTS_PER_PROCESS * http.max_connections + _OTHER_OPEN_FILES
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        logger.warning(
+            "the open-file limit (%s) is below the %s that MINTLOG_HTTP__MAX_CONNECTIONS=%s needs on two ports: "
+            "raise the limit (ulimit -n, the container's nofile) or lower the setting",
+            soft,
+            needed,
+            http.max_connections,
+        )
+
+
 class HttpServer:
-    """Serves `app` on `host:port` inside the current event loop.
+    """Serves `app` on `http.host:port` inside the current event loop, with the connection limits and
+    timeouts of `http` (see the module).
 
     `start()` returns once the port accepts connections; `stop()` stops accepting, lets in-flight requests
     finish, and returns when the server is down.
     """
 
-    def __init__(self, app: Any, *, name: str, host: str, port: int) -> None:
+    def __init__(self, app: Any, *, name: str, http: HttpSettings, port: int) -> None:
         self.name = name
-        self.host = host
+        self.host = http.host
         self.port = port
-        self._app = app
+        self._http = http
+        self._app = BodyReadGuard(
+            app,
+            idle_timeout_seconds=http.body_idle_timeout_seconds,
+            total_timeout_seconds=http.body_read_timeout_seconds,
+        )
         self._server: Any = None
         self._task: asyncio.Task[None] | None = None
 
     @property
     def app(self) -> Any:
-        """The ASGI app this server serves (also served by Granian worker processes, see `http/workers.py`)."""
+        """The ASGI app this server serves, behind its `BodyReadGuard` (Granian worker processes serve this
+        same app, see `http/workers.py`)."""
         return self._app
 
     async def start(self, timeout_seconds: float = 10.0) -> None:
@@ -49,6 +116,7 @@ class HttpServer:
         from granian.log import LogLevels
         from granian.server.embed import Server
 
+        check_open_file_limit(self._http)
         root = logging.getLogger()
         handlers, level = root.handlers[:], root.level
         self._server = Server(
@@ -58,7 +126,7 @@ class HttpServer:
             interface=Interfaces.ASGINL,
             log_dictconfig=GRANIAN_LOGGING,
             log_level=LogLevels.warning,
-            backlog=1024,
+            **granian_options(self._http),
         )
         root.handlers[:] = handlers
         root.setLevel(level)

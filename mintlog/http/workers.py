@@ -96,10 +96,11 @@ def serve_workers(settings: Settings) -> None:
     from granian.constants import Interfaces
     from granian.log import LogLevels
 
-    from mintlog.http.server import GRANIAN_LOGGING
+    from mintlog.http.server import GRANIAN_LOGGING, check_open_file_limit, granian_options
 
     http = settings.http
     port = http.ingest_port if role == "ingest" else http.api_port
+    check_open_file_limit(http)
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
     server = Granian(
@@ -111,7 +112,7 @@ def serve_workers(settings: Settings) -> None:
         factory=True,
         log_dictconfig=GRANIAN_LOGGING,
         log_level=LogLevels.info if settings.log_level in ("debug", "info") else LogLevels.warning,
-        backlog=1024,
+        **granian_options(http, workers=http.workers),
         # A worker that has not drained within the grace period (plus lifespan shutdown) is killed.
         workers_kill_timeout=math.ceil(http.shutdown_grace_seconds) + 10,
     )

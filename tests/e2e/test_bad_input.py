@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import socket
+import sys
 from typing import Any
 
 import httpx
@@ -53,6 +55,13 @@ BAD_BODIES = [
         id="nesting-past-the-limit",
     ),
     pytest.param(b'{"events": [{"message": "\\ud800 lone surrogate"}]}', 400, "malformed_json", id="lone-surrogate"),
+    pytest.param(
+        b'{"events": [{"message": "x", "fields": ' + b'{"a": ' * 1_000 + b"1" + b"}" * 1_000 + b"}]}",
+        400,
+        "too_deep",
+        id="1000-nested-objects-in-fields",
+    ),
+    pytest.param(b'{"events": [' + b"[" * 100_000 + b"]" * 100_000 + b"]}", 400, "too_deep", id="100000-nested-arrays"),
 ]
 
 
@@ -63,6 +72,8 @@ def test_bad_bodies(running: tuple[MintlogProcess, str], body: bytes, status: in
     if code == "all_events_rejected":
         assert problem["errors"]
         assert all({"index", "reason"} <= set(error) for error in problem["errors"])
+    if code == "too_deep":
+        assert f"the limit is below {sys.getrecursionlimit()} levels" in problem["detail"]
 
 
 def test_too_many_events_is_413(running: tuple[MintlogProcess, str]) -> None:
@@ -90,6 +101,64 @@ def test_gzip_bomb_is_413(running: tuple[MintlogProcess, str]) -> None:
     bomb = gzip.compress(b'{"events": [{"message": "' + b"0" * (200 * 1024 * 1024) + b'"}]}')
     assert len(bomb) < 1024 * 1024
     assert_problem(post_raw(mintlog, key, bomb, **{"Content-Encoding": "gzip"}), 413, "decompressed_body_too_large")
+
+
+def test_gzip_members_are_read_as_one_stream(running: tuple[MintlogProcess, str]) -> None:
+    mintlog, key = running
+    first = gzip.compress(b'{"events": [{"message": "first member", "service": "gz-members"},')
+    second = gzip.compress(b' {"message": "second member", "service": "gz-members"}]}')
+    response = post_raw(mintlog, key, first + second, **{"Content-Encoding": "gzip"})
+    assert response.status_code == 202, response.text
+    assert response.json()["accepted"] == 2
+    answer = mintlog.wait_for_total(key, {"service": "gz-members"}, 2)
+    assert sorted(event["message"] for event in answer["events"]) == ["first member", "second member"]
+
+
+def test_garbage_after_gzip_data_is_400(running: tuple[MintlogProcess, str]) -> None:
+    mintlog, key = running
+    body = gzip.compress(b'{"events": [{"message": "trailinggarbage"}]}') + b"not gzip at all"
+    problem = assert_problem(post_raw(mintlog, key, body, **{"Content-Encoding": "gzip"}), 400, "trailing_data")
+    assert "15 bytes after the end of its gzip data" in problem["detail"]
+
+
+def raw_exchange(port: int, request: bytes, *, close_write: bool) -> tuple[int, dict[str, str], bytes]:
+    """Send `request` bytes on a new connection (then half-close it if asked); the answer read to its end."""
+    with socket.create_connection(("127.0.0.1", port), timeout=15) as sock:
+        sock.sendall(request)
+        if close_write:
+            sock.shutdown(socket.SHUT_WR)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = {name.lower(): value.strip() for name, _, value in (line.partition(":") for line in header_lines)}
+    return int(status_line.split()[1]), headers, body
+
+
+BROKEN_CHUNKED_BODIES = [
+    pytest.param(b"zz\r\n{}\r\n0\r\n\r\n", False, id="bad-chunk-size"),
+    pytest.param(b"40\r\n" + b'{"events": [{"message": "cut', True, id="closed-mid-chunk"),
+]
+
+
+@pytest.mark.parametrize(("port_name", "path"), [("ingest", "/v1/ingest/logs"), ("api", "/v1/logs/search")])
+@pytest.mark.parametrize(("chunks", "close_write"), BROKEN_CHUNKED_BODIES)
+def test_a_broken_chunked_body_is_400(
+    running: tuple[MintlogProcess, str], port_name: str, path: str, chunks: bytes, close_write: bool
+) -> None:
+    mintlog, key = running
+    port = mintlog.ingest_port if port_name == "ingest" else mintlog.api_port
+    request = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: {key}\r\nContent-Type: application/json\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n"
+    ).encode() + chunks
+    status, headers, body = raw_exchange(port, request, close_write=close_write)
+    assert status == 400, body
+    assert headers["content-type"].startswith(PROBLEM)
+    problem = json.loads(body)
+    assert problem["code"] == "incomplete_body"
+    assert problem["request_id"] == headers["x-request-id"]
 
 
 def test_unsupported_media_type_is_415(running: tuple[MintlogProcess, str]) -> None:
@@ -175,7 +244,7 @@ def test_partly_bad_batch_stores_only_the_good_events(running: tuple[MintlogProc
 
 def test_nothing_rejected_reached_the_store(running: tuple[MintlogProcess, str]) -> None:
     mintlog, key = running
-    for query in ("deep", "lone", "zipped-never", "too many fields"):
+    for query in ("deep", "lone", "zipped-never", "too many fields", "trailinggarbage"):
         answer = mintlog.search(key, {"query": query}).json()
         assert answer["total"] == 0, (query, answer)
 

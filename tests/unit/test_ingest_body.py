@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from mintlog.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
-from mintlog.roles.ingest.body import check_content_type, read_limited_body
+from mintlog.roles.ingest.body import MAX_GZIP_MEMBERS, check_content_type, read_limited_body
 
 
 async def chunks(data: bytes, size: int = 1000) -> AsyncIterator[bytes]:
@@ -76,3 +76,58 @@ def test_json_content_types_are_accepted(content_type: str | None) -> None:
 def test_other_content_types_are_415(content_type: str) -> None:
     with pytest.raises(UnsupportedMediaType):
         check_content_type(content_type)
+
+
+async def test_every_gzip_member_is_read_as_one_stream() -> None:
+    body = gzip.compress(b'{"events": [{"message": "one"},') + gzip.compress(b' {"message": "two"}]}')
+    assert await read(body, "gzip") == b'{"events": [{"message": "one"}, {"message": "two"}]}'
+
+
+async def test_the_decompressed_limit_holds_for_all_members_together() -> None:
+    member = gzip.compress(b"x" * 6_000)
+    assert len(await read(member, "gzip")) == 6_000
+    with pytest.raises(PayloadTooLarge) as error:
+        await read(member + member, "gzip")
+    assert error.value.code == "decompressed_body_too_large"
+
+
+@pytest.mark.parametrize(
+    "trailer",
+    [b"garbage", b"\x00" * 8, b"{}", b"\x1f"],
+    ids=["text", "zero-padding", "json", "half-a-magic-number"],
+)
+async def test_bytes_after_a_gzip_member_are_refused(trailer: bytes) -> None:
+    body = gzip.compress(b'{"events": [{"message": "x"}]}')
+    with pytest.raises(BadRequest) as error:
+        await read(body + trailer, "gzip")
+    assert error.value.code == "trailing_data"
+    assert f"{len(trailer)} bytes after the end of its gzip data (at byte {len(body)})" in error.value.detail
+
+
+async def test_a_corrupt_second_gzip_member_is_a_bad_request() -> None:
+    body = gzip.compress(b"{}") + b"\x1f\x8b not gzip at all"
+    with pytest.raises(BadRequest) as error:
+        await read(body, "gzip")
+    assert error.value.code == "bad_encoding"
+
+
+async def test_a_truncated_second_gzip_member_is_a_bad_request() -> None:
+    body = gzip.compress(b"{}") + gzip.compress(b"x" * 1000)[:-8]
+    with pytest.raises(BadRequest) as error:
+        await read(body, "gzip")
+    assert error.value.detail == "compressed body is truncated"
+
+
+async def test_bytes_after_a_deflate_stream_are_refused() -> None:
+    with pytest.raises(BadRequest) as error:
+        await read(zlib.compress(b"abc") + zlib.compress(b"def"), "deflate")
+    assert error.value.code == "trailing_data"
+
+
+async def test_gzip_members_past_the_limit_are_refused() -> None:
+    empty_member = gzip.compress(b"", mtime=0)
+    within = empty_member * MAX_GZIP_MEMBERS + gzip.compress(b"{}")
+    with pytest.raises(BadRequest) as error:
+        await read(within, "gzip", limit=len(within) + 1)
+    assert error.value.detail == f"body has more than {MAX_GZIP_MEMBERS} gzip members"
+    assert await read(empty_member * (MAX_GZIP_MEMBERS - 1) + gzip.compress(b"{}"), "gzip", limit=100_000) == b"{}"
