@@ -6,7 +6,8 @@
     mintlog db upgrade|downgrade [REV]       migrate the metadata database
     mintlog config show|example              effective settings (secrets masked) | the .env.example text
 
-Exit codes: 0 success, 1 runtime failure, 2 bad usage or bad settings.
+Exit codes: 0 success, 1 runtime failure (among them: the data directory is locked by another `mintlog run`),
+2 bad usage or bad settings.
 """
 
 from __future__ import annotations
@@ -171,13 +172,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                 sys.stdout.write(env_example())
             return 0
         if args.command == "run":
+            from mintlog.datadir import hold_data_dir
             from mintlog.http.workers import check_worker_settings, serve_workers
 
-            if check_worker_settings(settings) is not None:
-                os.environ.update(_overrides(args))  # the workers read their settings from the environment
-                serve_workers(settings)
-            else:
-                asyncio.run(_run(settings))
+            serve_in_workers = check_worker_settings(settings) is not None
+            # Before anything else touches the data directory; held until this process ends, kill -9 included.
+            with hold_data_dir(settings):
+                if serve_in_workers:
+                    os.environ.update(_overrides(args))  # the workers read their settings from the environment
+                    serve_workers(settings)
+                else:
+                    asyncio.run(_run(settings))
             return 0
         if args.command == "admin":
             asyncio.run(_admin_bootstrap(settings, args.tenant, args.plan, args.retention_days))

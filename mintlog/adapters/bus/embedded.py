@@ -2,6 +2,11 @@
 
 `start()` starts the child (see `EmbeddedNatsServer` for its lifecycle guarantees) and then connects;
 `close()` disconnects and stops the child, so no nats-server outlives Mintlog.
+
+While the server reports a failed store write (its disk filled up), `publish` raises `BusUnavailable` at once,
+without sending (so nothing is stored), and `ping` raises it too (readiness is `not_ready`), naming the error
+and the free bytes; both work again as soon as the server was restarted on a disk with room again (the
+store watch of `EmbeddedNatsServer` does that within seconds).
 """
 
 from __future__ import annotations
@@ -9,8 +14,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
-from mintlog.adapters.bus.embedded_nats import EmbeddedNatsServer
+from mintlog.adapters.bus.embedded_nats import EmbeddedNatsServer, StoreHealth
 from mintlog.adapters.bus.nats import NatsEventBus
+from mintlog.errors import BusUnavailable
 from mintlog.ports.bus import BusConsumer, BusMessage, PublishAck, total_stream_bytes
 
 __all__ = ["EmbeddedNatsBus"]
@@ -34,6 +40,8 @@ class EmbeddedNatsBus:
         duplicate_window_seconds: int,
         replicas: int,
         on_restart: Callable[[], object] | None = None,
+        on_store_health: Callable[[StoreHealth], object] | None = None,
+        on_store_recovery: Callable[[], object] | None = None,
     ) -> None:
         # Storage is sized to the streams' own limits rather than to 75 % of the free disk (JetStream's
         # default), so stream creation does not depend on how full the disk happens to be; a disk that
@@ -44,6 +52,8 @@ class EmbeddedNatsBus:
             max_payload_bytes=max_payload_bytes,
             max_file_store_bytes=total_stream_bytes(stream_max_bytes) + _STORE_HEADROOM_BYTES,
             on_restart=on_restart,
+            on_store_health=on_store_health,
+            on_store_recovery=on_store_recovery,
         )
         self._connect_timeout_seconds = connect_timeout_seconds
         self._publish_timeout_seconds = publish_timeout_seconds
@@ -91,6 +101,7 @@ class EmbeddedNatsBus:
         msg_id: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> PublishAck:
+        self._check_store()
         return await self._inner.publish(subject, payload, msg_id=msg_id, headers=headers)
 
     async def consumer(self, stream: str, durable: str, *, filter_subject: str, ack_wait_seconds: float) -> BusConsumer:
@@ -102,7 +113,18 @@ class EmbeddedNatsBus:
         return self._inner.subscribe(subject)
 
     async def ping(self) -> None:
+        self._check_store()
         await self._inner.ping()
+
+    def _check_store(self) -> None:
+        """Raise `BusUnavailable` while the server reports a failed store write."""
+        health = self.server.store_health
+        if health.write_error is not None:
+            free = f"{health.free_bytes} bytes free" if health.free_bytes is not None else "free space unknown"
+            raise BusUnavailable(
+                f"the embedded nats-server cannot write its store under {self.server.store_dir} ({free}); "
+                f"it is restarted once there is room: {health.write_error}"
+            )
 
     @property
     def max_payload_bytes(self) -> int:
