@@ -1,4 +1,4 @@
-"""The cache port: small values with a time to live (API keys, idempotent answers)."""
+"""The cache port: small values with a time to live (API keys and their invalidations)."""
 
 from __future__ import annotations
 

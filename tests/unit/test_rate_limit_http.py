@@ -33,6 +33,7 @@ from mintlog.ports.ratelimit import RateLimiter
 from mintlog.roles.ingest.routes import ingest_routes
 from mintlog.roles.ingest.service import IngestService
 from mintlog.settings import IngestSettings, RateLimitSettings
+from tests.unit.fake_idempotency import FakeIdempotencyStore
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 PROBLEM = "application/problem+json"
@@ -112,7 +113,7 @@ async def api(settings: RateLimitSettings, limiter: RateLimiter) -> AsyncIterato
 
     service = IngestService(
         bus=bus,
-        cache=MemoryCache(),
+        idempotency=FakeIdempotencyStore(),
         limits=IngestSettings(),
         limiter=limiter,
         rate_limits=settings,
