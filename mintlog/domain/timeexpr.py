@@ -5,7 +5,12 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-__all__ = ["parse_time_expression"]
+__all__ = ["EARLIEST_TIME", "LATEST_TIME", "parse_time_expression"]
+
+EARLIEST_TIME = datetime(1000, 1, 1, tzinfo=UTC)
+"""The earliest time a request may name."""
+LATEST_TIME = datetime(9999, 1, 1, tzinfo=UTC)
+"""The latest time a request may name."""
 
 _RELATIVE = re.compile(r"^now(?:([+-])(\d{1,9})(ms|s|m|h|d|w))?$")
 _UNITS = {
@@ -19,23 +24,29 @@ _UNITS = {
 
 
 def parse_time_expression(text: str, now: datetime) -> datetime:
-    """An aware UTC datetime; raises ValueError with a readable reason when `text` is neither form.
+    """An aware UTC datetime from `EARLIEST_TIME` to `LATEST_TIME`; raises ValueError with a readable reason
+    when `text` is neither form or falls outside that range.
 
-    A timestamp without an offset is taken as UTC.
+    A timestamp without an offset is taken as UTC. The range leaves centuries below and a year above, so that
+    a default look-back, an hour or a day taken from or added to a bound is a time too.
     """
     value = text.strip()
     match = _RELATIVE.match(value)
-    if match is not None:
-        sign, amount, unit = match.groups()
-        if sign is None:
-            return now
-        try:
-            delta = _UNITS[unit] * int(amount)
-            return now + delta if sign == "+" else now - delta
-        except OverflowError:
-            raise ValueError(f"{text!r} is out of range") from None
     try:
-        parsed = datetime.fromisoformat(value.replace("z", "Z"))
-    except ValueError:
-        raise ValueError(f"{text!r} is not an RFC 3339 time or a relative time such as now-15m") from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        if match is not None:
+            sign, amount, unit = match.groups()
+            delta = _UNITS[unit] * int(amount) if sign is not None else timedelta(0)
+            moment = now - delta if sign == "-" else now + delta
+        else:
+            try:
+                parsed = datetime.fromisoformat(value.replace("z", "Z"))
+            except ValueError:
+                raise ValueError(f"{text!r} is not an RFC 3339 time or a relative time such as now-15m") from None
+            moment = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except OverflowError:
+        moment = None
+    if moment is None or not EARLIEST_TIME <= moment <= LATEST_TIME:
+        raise ValueError(
+            f"{text!r} is out of range: times go from {EARLIEST_TIME:%Y-%m-%d} to {LATEST_TIME:%Y-%m-%d} (UTC)"
+        )
+    return moment

@@ -175,6 +175,23 @@ async def test_an_operators_key_gets_every_scope_but_admin_unless_told(api: ApiC
     problem(await api.call("GET", "/v1/admin/tenants/nobody/keys", api.admin_key), 404, "tenant_not_found")
 
 
+async def test_an_expiry_beyond_what_a_time_can_hold_in_utc_is_a_422(api: ApiClient) -> None:
+    """9999-12-31T23:59:59-14:00 is valid RFC 3339 but past year 9999 in UTC: it was a 503 (the database layer
+    could not store it), on every endpoint that takes an `expires_at`."""
+    await api.create_tenant("acme")
+    owner = await api.create_key("acme", name="owner", scopes=["keys:write", "ingest:logs"])
+    beyond = {"name": "k", "expires_at": "9999-12-31T23:59:59-14:00"}
+    refusals = [
+        await api.call("POST", "/v1/admin/tenants/acme/keys", api.admin_key, beyond),
+        await api.call("POST", "/v1/keys", owner["key"], beyond),
+        await api.call("POST", f"/v1/keys/{owner['id']}/rotate", owner["key"], {"expires_at": beyond["expires_at"]}),
+    ]
+    for refused in refusals:
+        assert problem(refused, 422, "validation_failed")["field"] == "expires_at"
+    latest = await api.create_key("acme", name="latest", expires_at="9999-12-31T23:59:59Z")
+    assert latest["expires_at"] == "9999-12-31T23:59:59Z"
+
+
 async def test_keys_are_listed_oldest_first_without_secrets_with_last_use(api: ApiClient) -> None:
     await api.create_tenant("acme")
     created = [await api.create_key("acme", name=f"k{index}") for index in range(3)]
@@ -332,6 +349,8 @@ async def test_the_audit_log_filters_and_pages(api: ApiClient) -> None:
     assert rest["next_cursor"] is None
     problem(await api.call("GET", "/v1/admin/audit", api.admin_key, action="key.explode"), 400, "invalid_filter")
     problem(await api.call("GET", "/v1/admin/audit", api.admin_key, **{"from": "yesterday"}), 400, "invalid_time")
+    out_of_range = {"from": "9999-12-31T23:59:59-14:00"}  # past year 9999 in UTC: a 500 before
+    problem(await api.call("GET", "/v1/admin/audit", api.admin_key, **out_of_range), 400, "invalid_time")
     problem(
         await api.call("GET", "/v1/admin/audit", api.admin_key, **{"from": "now", "to": "now-1h"}), 400, "invalid_time"
     )

@@ -98,6 +98,10 @@ async def test_the_archive_list_needs_archive_read_and_shows_only_the_callers_ob
         ("/v1/archive", {"from": "now-1h", "to": "now-2h"}, "invalid_time"),
         ("/v1/archive", {"from": "now+1h"}, "invalid_time"),
         ("/v1/archive/verify", {"to": "2026-13-01T00:00:00Z"}, "invalid_time"),
+        # Outside the years 1000 to 9999-01-01 (each a 500 before: the range's arithmetic overflowed).
+        ("/v1/archive", {"from": "0001-01-01T00:00:00Z", "to": "9999-12-31T23:59:59Z"}, "invalid_time"),
+        ("/v1/archive", {"to": "0001-01-01T05:00:00Z"}, "invalid_time"),
+        ("/v1/archive/verify", {"to": "9999-12-31T23:59:59-14:00"}, "invalid_time"),
         ("/v1/archive", {"cursor": "not-a-cursor"}, "invalid_cursor"),
         ("/v1/archive", {"limit": "0"}, "invalid_limit"),
     ],
@@ -113,3 +117,15 @@ async def test_bad_archive_parameters_are_a_400_problem(
     body = answer.json()
     assert (body["status"], body["code"]) == (400, code), body
     assert body["detail"]
+
+
+async def test_the_widest_time_range_is_answered(api: ApiClient) -> None:
+    await api.create_tenant("acme")
+    reader = (await api.create_key("acme", name="r"))["key"]
+    widest = {"from": "1000-01-01T00:00:00Z", "to": "9999-01-01T00:00:00Z"}
+    listed = await api.call("GET", "/v1/archive", reader, **widest)
+    assert (listed.status_code, listed.json()) == (200, {"items": [], "next_cursor": None})
+    verified = await api.call("GET", "/v1/archive/verify", reader, **widest)
+    assert (verified.status_code, verified.json()["checked"]) == (200, 0)
+    earliest_day = await api.call("GET", "/v1/archive", reader, to="1000-01-01T05:00:00Z")  # from: 24 h before
+    assert earliest_day.status_code == 200, earliest_day.text

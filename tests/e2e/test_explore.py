@@ -82,6 +82,9 @@ def test_context_returns_the_neighbours_from_the_same_service_and_host(ingested:
         ("/v1/logs/x/context", {"tenant_id": "other"}, 400, "unknown_parameter"),
         ("/v1/logs/fields", {"query": "level:(error"}, 400, "invalid_query"),
         ("/v1/logs/fields", {"from": "yesterday"}, 400, "invalid_time"),
+        # Out of range (a 500 before: the offset overflowed `datetime`, or the store's day range did).
+        ("/v1/logs/fields", {"from": "9999-12-31T23:59:59-14:00"}, 400, "invalid_time"),
+        ("/v1/logs/fields", {"to": "0001-01-01T00:00:00Z"}, 400, "invalid_time"),
         ("/v1/logs/fields", {"top": "-1"}, 400, "invalid_parameter"),
     ],
 )

@@ -114,6 +114,15 @@ def test_a_histogram_starting_in_the_future_is_refused() -> None:
     assert refusal(b'{"interval": "1h", "from": "now+1h"}').code == "invalid_time"
 
 
+def test_a_histogram_at_the_edge_of_the_time_range_is_answered_or_refused_never_an_error() -> None:
+    # The default look-back of a histogram ending at the earliest time stays representable.
+    query = build(b'{"interval": "1d", "to": "1000-01-01T00:00:00Z"}', SearchSettings(aggregate_default_hours=24 * 366))
+    assert (query.start, query.end) == (datetime(998, 12, 31, tzinfo=UTC), datetime(1000, 1, 1, tzinfo=UTC))
+    # Before the earliest time there is no look-back to take (an OverflowError, a 500, before).
+    assert refusal(b'{"interval": "1h", "to": "0001-01-01T00:00:01Z"}').code == "invalid_time"
+    assert refusal(b'{"to": "9999-12-31T23:59:59-14:00"}').code == "invalid_time"
+
+
 @pytest.mark.parametrize("field", ["message", "timestamp", "id", "fields.", "tenant_id", "Level", ""])
 def test_grouping_by_an_unknown_field_is_refused(field: str) -> None:
     error = refusal(msgspec.json.encode({"group_by": field}))

@@ -189,6 +189,8 @@ def test_all_of_and_any_of_combine_filters_with_a_query() -> None:
         ("timestamp:>yesterday", 11, "RFC 3339"),
         ("timestamp:[now-1x TO now]", 11, "RFC 3339"),
         ("timestamp:>now-999999999w", 11, "out of range"),
+        ("timestamp:>9999-12-31T23:59:59-14:00", 11, "out of range"),
+        ("timestamp:<0999-12-31", 11, "out of range"),
         ("_exists_:nope", 9, "unknown field 'nope'"),
         ("_exists_:message", 9, "every event has a message"),
         ("_exists_:", 9, "a field name after '_exists_:'"),

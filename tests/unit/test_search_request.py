@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from mintlog.domain.timeexpr import parse_time_expression
+from mintlog.domain.timeexpr import EARLIEST_TIME, LATEST_TIME, parse_time_expression
 from mintlog.errors import BadRequest
 from mintlog.query import QuerySyntaxError, all_of, any_of, parse
 from mintlog.query.ast import MatchAll, MatchNone
@@ -39,15 +39,40 @@ def test_bad_time_expressions_say_why(text: str) -> None:
         parse_time_expression(text, NOW)
 
 
-@pytest.mark.parametrize("text", ["now-999999999w", "now+999999999d"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "now-999999999w",
+        "now+999999999d",
+        # In range as written, out of `datetime`'s range in UTC (the offset moves them past year 1 or 9999).
+        "9999-12-31T23:59:59-14:00",
+        "0001-01-01T00:00:00+14:00",
+        # Representable, but a default range or an hour added to them would not be.
+        "0001-01-01T00:00:00Z",
+        "9999-12-31T23:59:59Z",
+        "0999-12-31T23:59:59Z",
+        "9999-01-01T00:00:00.000001Z",
+    ],
+)
 def test_out_of_range_time_expressions_are_value_errors(text: str) -> None:
     with pytest.raises(ValueError, match="out of range"):
         parse_time_expression(text, NOW)
 
 
-def test_out_of_range_search_time_is_400() -> None:
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("1000-01-01T00:00:00Z", EARLIEST_TIME), ("9999-01-01T00:00:00Z", LATEST_TIME)],
+)
+def test_the_earliest_and_latest_times_are_accepted(text: str, expected: datetime) -> None:
+    assert parse_time_expression(text, NOW) == expected
+
+
+@pytest.mark.parametrize(
+    "body", [b'{"from": "now-999999999w"}', b'{"to": "9999-12-31T23:59:59-14:00"}', b'{"from": "0001-01-01T00:00:00Z"}']
+)
+def test_out_of_range_search_time_is_400(body: bytes) -> None:
     with pytest.raises(BadRequest) as error:
-        build_search_query("acme", decode_search_request(b'{"from": "now-999999999w"}'), SETTINGS, NOW)
+        build_search_query("acme", decode_search_request(body), SETTINGS, NOW)
     assert error.value.code == "invalid_time"
 
 

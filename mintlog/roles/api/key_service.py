@@ -108,7 +108,14 @@ class KeyService:
             )
 
     def _future_expiry(self, expires_at: datetime | None, now: datetime) -> datetime | None:
-        if expires_at is not None and expires_at <= now:
+        """`expires_at` in UTC; a 422 when it is not in the future or has no UTC time (beyond year 1 or 9999)."""
+        if expires_at is None:
+            return None
+        try:
+            expires_at = expires_at.astimezone(UTC)
+        except OverflowError:
+            raise invalid_field("expires_at", "`expires_at` is out of range in UTC") from None
+        if expires_at <= now:
             raise invalid_field("expires_at", "`expires_at` must be in the future")
         return expires_at
 
