@@ -1,14 +1,13 @@
-"""A full data directory: ingest answers 503, `/readyz` and `/metrics` say so, and once space is back Mintlog
-recovers by itself within seconds, with every 202'd event searchable exactly once.
+"""A full disk: ingest answers 503 (or, when only the index's disk is full, keeps accepting), `/readyz` and
+`/metrics` say so, and once space is back Mintlog recovers by itself within seconds, with every 202'd event
+searchable exactly once and nothing dead-lettered.
 
-The data directory is a real 64 MiB tmpfs (mounting needs root, which CI has); a ballast file fills it.
+The full disk is a real tmpfs (mounting needs root, which CI has) holding the data directory, or only its
+`index`; a ballast file fills it.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,10 +18,12 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.harness import MintlogProcess
+from tests.tmpfs import fill, mounted_tmpfs
 
 pytestmark = pytest.mark.e2e
 
 FILESYSTEM_BYTES = 64 * 1024 * 1024
+INDEX_FILESYSTEM_BYTES = 32 * 1024 * 1024
 EVENTS_PER_BATCH = 50
 RECOVERY_SECONDS = 15.0
 
@@ -30,24 +31,8 @@ RECOVERY_SECONDS = 15.0
 @pytest.fixture
 def small_filesystem(tmp_path: Path) -> Iterator[Path]:
     """A 64 MiB tmpfs mounted at a fresh directory, unmounted afterwards (a skip fails CI, see conftest)."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    mount_point = tmp_path / "data"
-    mount_point.mkdir()
-    subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={FILESYSTEM_BYTES}", "tmpfs", str(mount_point)],
-        check=True,
-        capture_output=True,
-    )
-    try:
+    with mounted_tmpfs(tmp_path / "data", FILESYSTEM_BYTES) as mount_point:
         yield mount_point
-    finally:
-        for _ in range(50):  # the killed processes' files may take a moment to close
-            if subprocess.run(["umount", str(mount_point)], capture_output=True).returncode == 0:
-                break
-            time.sleep(0.1)
-        else:
-            subprocess.run(["umount", "--lazy", str(mount_point)], check=True)
 
 
 @pytest.fixture
@@ -60,15 +45,6 @@ def mintlog_on_small_disk(small_filesystem: Path) -> Iterator[MintlogProcess]:
         mintlog.cleanup()
 
 
-def fill(ballast: Path) -> None:
-    """Write `ballast` until the filesystem has no byte left (tmpfs allocates 4 KiB pages)."""
-    with ballast.open("wb", buffering=0) as file:
-        for chunk_bytes in (1024 * 1024, 4096):
-            with contextlib.suppress(OSError):
-                while True:
-                    file.write(b"\0" * chunk_bytes)
-
-
 def metric(url: str, name: str) -> float:
     """The sum of the series `name` (all labels) in `url`'s `/metrics`; 0 when absent."""
     text = httpx.get(f"{url}/metrics", timeout=10).text
@@ -78,6 +54,16 @@ def metric(url: str, name: str) -> float:
         for sample in family.samples
         if sample.name == name
     )
+
+
+def readiness_once_not_ready(url: str, timeout_seconds: float) -> httpx.Response:
+    """`url`'s `/readyz` answer once it is not `200`, or its last `200` after `timeout_seconds`."""
+    deadline = time.monotonic() + timeout_seconds
+    ready = httpx.get(f"{url}/readyz", timeout=10)
+    while ready.status_code == 200 and time.monotonic() < deadline:
+        time.sleep(0.2)
+        ready = httpx.get(f"{url}/readyz", timeout=10)
+    return ready
 
 
 def batch(number: int) -> tuple[list[str], dict[str, Any]]:
@@ -137,11 +123,7 @@ def test_a_full_disk_answers_503_and_recovers_by_itself_without_losing_an_event(
     assert int(refused.headers["retry-after"]) > 0
 
     # Readiness and metrics name the condition (the store watch looks every second).
-    deadline = time.monotonic() + 10
-    ready = httpx.get(f"{mintlog.ingest_url}/readyz", timeout=10)
-    while ready.status_code == 200 and time.monotonic() < deadline:
-        time.sleep(0.2)
-        ready = httpx.get(f"{mintlog.ingest_url}/readyz", timeout=10)
+    ready = readiness_once_not_ready(mintlog.ingest_url, timeout_seconds=10)
     assert ready.status_code == 503, ready.text
     assert ready.json()["status"] == "not_ready"
     assert "cannot write its store" in ready.json()["checks"]["bus"]
@@ -179,3 +161,55 @@ def test_a_full_disk_answers_503_and_recovers_by_itself_without_losing_an_event(
     assert set(found) <= {mark for number in range(sent) for mark in batch(number)[0]}
     assert metric(mintlog.ingest_url, "mintlog_dead_letters_total") == 0
     assert mintlog.stop() == 0
+
+
+@pytest.mark.timeout(240)  # a start, the full index disk outlasting max_deliveries, the recovery, paging
+def test_a_full_index_disk_holds_events_on_the_bus_until_space_is_back_without_dead_letters(
+    tmp_path: Path,
+) -> None:
+    data_dir = tmp_path / "data"
+    # Two deliveries and the message would be dead-lettered if the refusal counted as the batch's fault.
+    mintlog = MintlogProcess(data_dir=data_dir, extra_env={"MINTLOG_PIPELINE__MAX_DELIVERIES": "2"})
+    with mounted_tmpfs(data_dir / "index", INDEX_FILESYSTEM_BYTES) as index_disk:
+        try:
+            mintlog.start(timeout_seconds=60)
+            key = mintlog.bootstrap("disk")
+            accepted: list[str] = []
+            for number in range(3):
+                marks, body = batch(number)
+                assert mintlog.ingest(key, body).status_code == 202
+                accepted.extend(marks)
+            assert mintlog.wait_for_total(key, {"service": "disk", "size": 1}, len(accepted))["total"] == len(accepted)
+
+            fill(index_disk / "ballast")
+            for number in range(3, 13):  # the bus is on another disk, with room: accepted
+                marks, body = batch(number)
+                assert mintlog.ingest(key, body).status_code == 202
+                accepted.extend(marks)
+
+            ready = readiness_once_not_ready(mintlog.ingest_url, timeout_seconds=20)
+            assert ready.status_code == 503, ready.text
+            assert "refused" in ready.json()["checks"]["store"], ready.text
+            assert ready.json()["checks"]["bus"] == "ok"
+            assert httpx.get(f"{mintlog.api_url}/readyz", timeout=10).status_code == 503
+            assert metric(mintlog.ingest_url, "mintlog_store_write_failed") == 1
+            time.sleep(8)  # several retries, each a delivery, well past MINTLOG_PIPELINE__MAX_DELIVERIES
+            assert metric(mintlog.ingest_url, "mintlog_dead_letters_total") == 0
+            assert mintlog.search(key, {"service": "disk", "size": 1}).json()["total"] == 3 * EVENTS_PER_BATCH
+
+            (index_disk / "ballast").unlink()
+            freed_at = time.monotonic()
+            answer = mintlog.wait_for_total(
+                key, {"service": "disk", "size": 1}, len(accepted), timeout_seconds=RECOVERY_SECONDS
+            )
+            assert answer["total"] == len(accepted), f"not all indexed {time.monotonic() - freed_at:.1f}s after"
+            ready = httpx.get(f"{mintlog.ingest_url}/readyz", timeout=10)
+            assert ready.status_code == 200, ready.text
+            assert metric(mintlog.ingest_url, "mintlog_store_write_failed") == 0
+
+            found = found_marks(mintlog, key)
+            assert sorted(found) == sorted(accepted), "an accepted event is missing or stored twice"
+            assert metric(mintlog.ingest_url, "mintlog_dead_letters_total") == 0
+            assert mintlog.stop() == 0
+        finally:
+            mintlog.cleanup()

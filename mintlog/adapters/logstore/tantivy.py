@@ -22,6 +22,11 @@ Guarantees:
   microsecond precision; `total` is the exact number of matches.
 - Every partition has the current schema: one created with an older layout makes reads and writes of it
   fail with `IncompatiblePartitionError` (a `StoreUnavailable`); recreate such a development data dir.
+- A write the disk refuses (full, over quota, read-only, I/O error) raises `StoreDiskFailure`, and `ping`
+  raises it too, in this process and in every other one that opens the same root, until a write succeeds
+  again (`mintlog.adapters.logstore.tantivy_disk`). The refused write's uncommitted documents are dropped
+  with their writers (opened again by the next write), so retrying it once there is room stores each
+  event once.
 
 Memory stays bounded with any number of tenants and days: at most `max_open_writers` partitions have an
 `IndexWriter` (the least recently used is closed first, after its merges finish); each writer has one
@@ -52,10 +57,12 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeAlias, TypeVar
 
+import msgspec
 import tantivy
 
 from mintlog.adapters.logstore.days import day_range
 from mintlog.adapters.logstore.tantivy_aggregate import aggregate_partitions
+from mintlog.adapters.logstore.tantivy_disk import DiskHealth
 from mintlog.adapters.logstore.tantivy_partitions import (
     IncompatiblePartitionError,
     Partition,
@@ -86,6 +93,7 @@ _ONE_MICROSECOND = timedelta(microseconds=1)
 _T = TypeVar("_T")
 # The events of one write that belong to one partition, by id, each with its timestamp in UTC.
 _PartitionBatch: TypeAlias = dict[str, tuple[LogEvent, datetime]]
+_events_encoder = msgspec.json.Encoder()
 
 
 @contextmanager
@@ -120,6 +128,7 @@ class TantivyLogStore:
             max_open_writers=max_open_writers,
             max_open_readers=max_open_readers,
         )
+        self._disk = DiskHealth(root)
         self._write_executor: ThreadPoolExecutor | None = None
         self._commit_pool: ThreadPoolExecutor | None = None
 
@@ -143,6 +152,7 @@ class TantivyLogStore:
             self._root.mkdir(parents=True, exist_ok=True)
             for trash in self._root.glob(f"*/{_TRASH_PREFIX}*"):
                 shutil.rmtree(trash, ignore_errors=True)
+            self._disk.start()
 
     async def close(self) -> None:
         """Close every writer (waiting for merges) and reader; commits nothing new. Idempotent."""
@@ -163,14 +173,16 @@ class TantivyLogStore:
             self._partitions.close()
 
     async def ping(self) -> None:
-        """Return when the store is started and its root is a writable directory; else `StoreUnavailable`."""
+        """Return when the store is started, its root is a writable directory and its disk did not refuse the
+        last write (`StoreDiskFailure`, see the module docstring); else `StoreUnavailable`."""
         if self._write_executor is None:
             raise StoreUnavailable("tantivy store is not started")
-        if not await asyncio.to_thread(self._root_is_usable):
-            raise StoreUnavailable(f"tantivy store root {self._root} is not a writable directory")
+        await asyncio.to_thread(self._ping_sync)
 
-    def _root_is_usable(self) -> bool:
-        return self._root.is_dir() and os.access(self._root, os.R_OK | os.W_OK | os.X_OK)
+    def _ping_sync(self) -> None:
+        if not (self._root.is_dir() and os.access(self._root, os.R_OK | os.W_OK | os.X_OK)):
+            raise StoreUnavailable(f"tantivy store root {self._root} is not a writable directory")
+        self._disk.check()
 
     def stats(self) -> PartitionStats:
         """How many partition indexes and writers are open now (never above the configured bounds)."""
@@ -188,8 +200,9 @@ class TantivyLogStore:
         """Store `events` durably and searchably before returning; create-only by `(tenant_id, id)`.
 
         Raises `StoreUnavailable` when Tantivy or the disk fails (some partitions may be committed: retry
-        the whole batch), `EventEncodingError` (a `ValueError`) when an event cannot be encoded at all, and
-        `ValueError` for an empty tenant id; in those two cases nothing of the offending partition is kept.
+        the whole batch), `StoreDiskFailure` (one of them) when the disk refused the write, `EventEncodingError`
+        (a `ValueError`) when an event cannot be encoded at all, and `ValueError` for an empty tenant id; in
+        those two cases nothing of the offending partition is kept.
         """
         if not events:
             return
@@ -203,12 +216,19 @@ class TantivyLogStore:
             timestamp_utc = to_utc(event.timestamp)
             batch = batches.setdefault((event.tenant_id, timestamp_utc.date()), {})
             batch.setdefault(event.id, (event, timestamp_utc))
-        with _translate_errors("write"):
-            pending = list(batches.items())
-            # At most as many partitions as there are writer slots at a time, so none is evicted uncommitted.
-            step = self._partitions.max_open_writers
-            for first in range(0, len(pending), step):
-                self._write_partitions(pending[first : first + step])
+        try:
+            with _translate_errors("write"):
+                pending = list(batches.items())
+                # At most as many partitions as there are writer slots at a time, so none is evicted uncommitted.
+                step = self._partitions.max_open_writers
+                for first in range(0, len(pending), step):
+                    self._write_partitions(pending[first : first + step])
+        except StoreUnavailable as exc:
+            refusal = self._disk.refusal(exc, needed_bytes=len(_events_encoder.encode(events)))
+            if refusal is None:
+                raise
+            raise refusal from exc.__cause__
+        self._disk.succeeded()
 
     def _write_partitions(self, group: list[tuple[tuple[str, date], _PartitionBatch]]) -> None:
         """Add the new events of every partition of `group`, then commit each.

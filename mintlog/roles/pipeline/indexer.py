@@ -6,9 +6,11 @@ with one `LogStore.write` (durable and searchable when it returns), and only the
 a store that indexes requests in parallel, like OpenSearch, work on several batches while this process keeps
 fetching); a flush waits while that many are in flight, so memory stays bounded, and `stop()` waits for them. Writes are
 idempotent by event id, so a redelivery after a crash stores nothing twice. When the store is down every
-buffered message is nak'ed and retried without limit; when the store is up but one message keeps failing,
-that message alone is dead-lettered after `max_deliveries` (at once if the store says it can never be
-stored).
+buffered message is nak'ed and retried without limit; so is every message of a write the store's disk
+refused (`StoreDiskFailure`: full, over quota, read-only, I/O error), retried every `retry_delay_seconds` and
+shown by `mintlog_store_write_failed` until a write succeeds. When the store is up but one message keeps
+failing, that message alone is dead-lettered after `max_deliveries` (at once if the store says it can never
+be stored).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from datetime import UTC, datetime
 import msgspec
 
 from mintlog.domain.events import LogEvent, decode_parsed_batch
-from mintlog.errors import DependencyUnavailable
+from mintlog.errors import DependencyUnavailable, StoreDiskFailure
 from mintlog.metrics import Metrics
 from mintlog.ports.bus import BusMessage, EventBus
 from mintlog.ports.logstore import LogStore
@@ -144,11 +146,15 @@ class IndexerWorker:
         started = time.perf_counter()
         try:
             await self._store.write(events)
+        except StoreDiskFailure as exc:
+            await self._retry_after_disk_failure(messages, exc)
+            return
         except (DependencyUnavailable, ValueError) as exc:
             logger.warning("log store write of %d events failed: %s", len(events), exc)
             await self._retry_one_by_one(messages, batches)
             return
         self._metrics.store_write_seconds.observe(time.perf_counter() - started)
+        self._metrics.store_write_failed.set(0)
         await asyncio.gather(*(message.ack() for message in messages))
         self._record(batches)
 
@@ -164,6 +170,9 @@ class IndexerWorker:
             except ValueError as exc:
                 await self._dead_letter(message, "unstorable", f"an event can never be stored: {exc}")
                 continue
+            except StoreDiskFailure as exc:
+                await self._retry_after_disk_failure([message], exc)
+                continue
             except DependencyUnavailable as exc:
                 if message.num_delivered >= self._pipeline.max_deliveries:
                     await self._dead_letter(message, "store_rejected", f"log store refused the batch: {exc}")
@@ -171,7 +180,15 @@ class IndexerWorker:
                     await message.nak(self._retry_delay * message.num_delivered)
                 continue
             await message.ack()
+            self._metrics.store_write_failed.set(0)
             self._record([events])
+
+    async def _retry_after_disk_failure(self, messages: list[BusMessage], exc: StoreDiskFailure) -> None:
+        """Nak `messages` for another try after the retry delay, however often they were delivered: the disk,
+        not the events, refused them."""
+        self._metrics.store_write_failed.set(1)
+        logger.warning("log store write of %d messages refused by its disk, retrying: %s", len(messages), exc)
+        await asyncio.gather(*(message.nak(self._retry_delay) for message in messages))
 
     def _record(self, batches: list[list[LogEvent]]) -> None:
         """Count what was indexed; the lag is that of the oldest batch (all events of a batch share it)."""
