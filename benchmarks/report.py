@@ -425,12 +425,37 @@ def soak_figures(runs: Sequence[Mapping[str, Any]]) -> list[Figure]:
     return rows
 
 
+def normalize_figures(runs: Sequence[Sequence[Mapping[str, Any]]]) -> list[Figure]:
+    """Figures of the normalize group. Each run: normalize_rate.py's --json rows (one per event shape)."""
+    rows: list[Figure] = []
+    shapes = [str(row.get("shape")) for row in runs[0]] if runs else []
+    for shape in shapes:
+        of_shape = [next((row for row in run if row.get("shape") == shape), {}) for run in runs]
+        settings = list((of_shape[0].get("events_per_s") or {}).keys())
+        for setting in settings:
+            rows.append(
+                figure(
+                    f"{shape}, {setting}", "events/s", [row.get("events_per_s", {}).get(setting) for row in of_shape]
+                )
+            )
+            if setting != "detection off":
+                rows.append(
+                    figure(
+                        f"{shape}, {setting} ÷ detection off",
+                        "ratio",
+                        [row.get("ratio_to_off", {}).get(setting) for row in of_shape],
+                    )
+                )
+    return rows
+
+
 FIGURE_BUILDERS: dict[str, Any] = {
     "ingest_all_in_one": lambda runs: ingest_figures(runs, distributed=False),
     "ingest_distributed": lambda runs: ingest_figures(runs, distributed=True),
     "search_storage": search_figures,
     "alert": alert_figures,
     "soak": soak_figures,
+    "normalize": normalize_figures,
 }
 
 GROUP_TITLES = {
@@ -439,6 +464,7 @@ GROUP_TITLES = {
     "search_storage": "Search and storage",
     "alert": "Alert latency (202 of the crossing event → signed webhook)",
     "soak": "Soak at 50 % of the measured maximum",
+    "normalize": "Normalization rate with and without level/timestamp detection (one core)",
 }
 
 

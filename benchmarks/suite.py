@@ -19,6 +19,8 @@ Groups (`--only` takes their short names):
 - `search` — `benchmarks/bench_stores.py --json` on Tantivy and OpenSearch at 1M and 10M events (quick: 200k),
   with `--reuse` and a fixed data dir / index prefix per size, so a second run does not reload.
 - `alert` — `benchmarks/bench_alert.py --json`, idle and under load (quick: 5 rules).
+- `normalize` — `benchmarks/normalize_rate.py --json`: `normalize_batch` events/s of one core with detection
+  off, on, and on with one extraction rule, on structured events and on the plain text corpus, in one run.
 - `soak` — `benchmarks/soak.py` on a fresh all-in-one at 50 % of this run's measured maximum sustained rate
   (`--soak-rate` overrides) for 30 min (quick: 2 min); run once, not repeated.
 
@@ -59,12 +61,13 @@ from benchmarks.topology import AllInOne, Distributed, log, services_env
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs" / "benchmarks.md"
 RESULTS_DIR = REPO / "benchmarks" / "results"
-GROUPS = ["ingest_all_in_one", "ingest_distributed", "search_storage", "alert", "soak"]
+GROUPS = ["ingest_all_in_one", "ingest_distributed", "search_storage", "alert", "normalize", "soak"]
 SHORT_NAMES = {
     "ingest": "ingest_all_in_one",
     "distributed": "ingest_distributed",
     "search": "search_storage",
     "alert": "alert",
+    "normalize": "normalize",
     "soak": "soak",
 }
 BATCH = 500
@@ -336,6 +339,22 @@ def alert(plan: Plan, runs: list[Any], _results: dict[str, Any]) -> None:
             log(f"  {phase.get('phase')}: p50 {phase.get('p50_s')} s, p99 {phase.get('p99_s')} s")
 
 
+def normalize(plan: Plan, runs: list[Any], _results: dict[str, Any]) -> None:
+    events = "5000" if plan.mode == "quick" else "20000"
+    for repeat in range(1, plan.repeats + 1):
+        with tempfile.TemporaryDirectory(prefix="mintlog-suite-normalize-") as temp:
+            out = Path(temp) / "normalize.json"
+            command = [sys.executable, "-m", "benchmarks.normalize_rate", "--events", events, "--json", str(out)]
+            log(f"normalize rate, repeat {repeat}: {shlex.join(command[1:])}")
+            finished = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False)
+            if finished.returncode != 0 or not out.exists():
+                raise RuntimeError(f"normalize_rate failed (exit {finished.returncode}): {finished.stderr[-1500:]}")
+            rows = json.loads(out.read_text())
+        runs.append(rows)
+        for row in rows:
+            log(f"  {row['shape']}: " + ", ".join(f"{k} {v:,.0f}/s" for k, v in row["events_per_s"].items()))
+
+
 def soak(plan: Plan, runs: list[Any], results: dict[str, Any]) -> None:
     from benchmarks.soak import run_soak
 
@@ -361,6 +380,7 @@ GROUP_FUNCTIONS: dict[str, Callable[[Plan, list[Any], dict[str, Any]], None]] = 
     "ingest_distributed": ingest_distributed,
     "search_storage": search_storage,
     "alert": alert,
+    "normalize": normalize,
     "soak": soak,
 }
 
@@ -379,6 +399,8 @@ def group_description(name: str, plan: Plan) -> str:
         + ", ".join(f"{size:,}" for size in plan.store_sizes)
         + " events.",
         "alert": "`benchmarks/bench_alert.py`: one rule per sample, 202 of the crossing event → signed webhook.",
+        "normalize": "`benchmarks/normalize_rate.py`: `normalize_batch` on one core, best of 5, batches of 500; "
+        "detection off / on / on with one extraction rule, on the same events in the same run.",
         "soak": f"One fresh `mintlog run` for {plan.soak_seconds:.0f} s at 50 % of this run's median sustained rate "
         "(or `--soak-rate`), sampled every 10 s; growth = least-squares slope after the first 20 % of the run, "
         "per hour, as % of the mean RSS; drift = median of the last third of the 10-second window p99s ÷ the first "

@@ -40,6 +40,10 @@ AuditAction = Literal[
     "channel.update",
     "channel.delete",
     "delivery.retry",
+    "extraction_rule.create",
+    "extraction_rule.update",
+    "extraction_rule.delete",
+    "parsing.update",
 ]
 AUDIT_ACTIONS: tuple[AuditAction, ...] = (
     "tenant.create",
@@ -60,6 +64,10 @@ AUDIT_ACTIONS: tuple[AuditAction, ...] = (
     "channel.update",
     "channel.delete",
     "delivery.retry",
+    "extraction_rule.create",
+    "extraction_rule.update",
+    "extraction_rule.delete",
+    "parsing.update",
 )
 
 AuditResult = Literal["ok", "denied", "error"]

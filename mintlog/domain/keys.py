@@ -41,6 +41,7 @@ Scope = Literal[
     "keys:write",
     "audit:read",
     "archive:read",
+    "parsing:write",
     "admin",
 ]
 SCOPES: tuple[Scope, ...] = (
@@ -55,6 +56,7 @@ SCOPES: tuple[Scope, ...] = (
     "keys:write",
     "audit:read",
     "archive:read",
+    "parsing:write",
     "admin",
 )
 

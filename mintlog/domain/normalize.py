@@ -21,36 +21,50 @@ Level (one of trace, debug, info, warn, error, fatal)
     (1-4 trace, 5-8 debug, 9-12 info, 13-16 warn, 17-20 error, 21-24 fatal); from any other level key they
     are syslog severities 0-7 (0 emerg, 1 alert, 2 crit → fatal; 3 err → error; 4 warning → warn; 5 notice,
     6 info → info; 7 debug → debug) or pino/bunyan levels (10 trace, 20 debug, 30 info, 40 warn, 50 error,
-    60 fatal). No level → info. An unknown level → info, and the value as sent is kept in
-    `fields["level_original"]` (unless the event already has that field).
+    60 fatal) (`mintlog.parsing.levels`). No level → the one found in the message (see Plain text), else
+    info. An unknown level → info, and the value as sent is kept in `fields["level_original"]` (unless the
+    event already has that field).
 
 Timestamp (always an aware UTC datetime, microsecond precision)
     Strings: ISO 8601 / RFC 3339 through `datetime.fromisoformat` (`Z` or any offset, `T` or a space
     between date and time, fractional seconds with any number of digits truncated to microseconds, basic
     forms such as `20261126T100000Z`), lowercase `t`/`z`, a trailing ` UTC`/` GMT` (Go's
     `2026-11-26 10:00:00.123 +0000 UTC`), `YYYY/MM/DD HH:MM:SS[.fff]`, RFC 2822 dates
-    (`Thu, 26 Nov 2026 10:00:00 GMT`) and Apache/NCSA log dates (`26/Nov/2026:10:00:00 +0000`). No offset
-    means UTC. Numbers, and strings that hold only a number (all-digit strings included, so `"20261126"` is
-    an epoch and not a date), are Unix epochs whose unit follows from the magnitude: below 1e11 seconds,
-    below 1e14 milliseconds, below 1e17 microseconds, else nanoseconds (floats allowed, nanoseconds
-    truncated). No timestamp → `received_at`. An unparsable or out-of-range timestamp → `received_at`, and
-    the value as sent is kept in `fields["timestamp_original"]` (unless the event already has that field).
+    (`Thu, 26 Nov 2026 10:00:00 GMT`), Apache/NCSA log dates (`26/Nov/2026:10:00:00 +0000`), and every line
+    format of `mintlog.parsing.timestamps.match_time_format` that is the whole string (syslog
+    `Dec 10 06:55:46`, HDFS `081109 203615`, …). No offset means a wall time in the tenant's zone
+    (`TextParsing.zone`, UTC by default). Numbers, and strings that hold only a number (all-digit strings
+    included, so `"20261126"` is an epoch and not a date), are Unix epochs whose unit follows from the
+    magnitude: below 1e11 seconds, below 1e14 milliseconds, below 1e17 microseconds, else nanoseconds
+    (floats allowed, nanoseconds truncated). No timestamp → the one found in the message (see Plain text),
+    else `received_at`. An unparsable or out-of-range timestamp → `received_at`, and the value as sent is
+    kept in `fields["timestamp_original"]` (unless the event already has that field).
 
 Message
     A trailing newline (`\\n` or `\\r\\n`, as written by Docker's json-file driver) is removed.
     A message that is a JSON object (`{...}`) or logfmt (`key=value key2="quoted \\"value\\""`, at least two
-    pairs, every word a pair, values kept as strings) is lifted: its keys are read like a top-level event
+    pairs, every word a pair; unquoted plain decimal numbers become ints or floats, see
+    `mintlog.parsing.logfmt`) is lifted: its keys are read like a top-level event
     whose `message` becomes the event's message (if it has none, the original text stays); its level,
     timestamp, service, host, trace_id and span_id are used only where the event has none; everything else
     is flattened into `fields` without overwriting the event's own fields. Lifting is all or nothing: if the
     lifted object would be refused at ingest (limits, types) or would push the event past
     `max_fields_per_event`, the message is kept as text and nothing is lifted.
 
+Plain text (`_from_text`)
+    When the event has no level or no timestamp of its own (after lifting), the tenant's extraction rules
+    (`TextParsing.rules`, `mintlog.parsing.rules`; the first that matches) and then the built-in detection
+    (`mintlog.parsing.detect`, unless `TextParsing.detect` is off) look for them in the message; an explicit
+    value always wins. Rules run on every message (their other groups become fields, all or none within the
+    limits, never over existing fields). A level or timestamp taken this way is explained by
+    `fields["detected.level_source"]` / `fields["detected.time_format"]` (`rule:<name>` for a rule), which
+    never replace an existing field.
+
 Fields
     Nested objects are flattened to dotted keys (`{"http": {"status": 500}}` → `{"http.status": 500}`),
     empty objects vanish, arrays of scalars stay lists, and arrays that hold objects or arrays become one
     JSON string. On a name clash `fields` wins over extra top-level keys, which win over lifted keys; the two
-    `*_original` fields may come on top of `max_fields_per_event`.
+    `*_original` and the two `detected.*` fields may come on top of `max_fields_per_event`.
 
 Defaults
     A missing or blank `service` is `default_service` and a missing or blank `host` is `default_host`; both
@@ -59,14 +73,13 @@ Defaults
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import msgspec
 
-from mintlog.domain.events import LEVELS, Level, LogEvent, RawBatch, event_id
+from mintlog.domain.events import Level, LogEvent, RawBatch, event_id
 from mintlog.domain.validation import (
     HOST_KEYS,
     KEY_GROUPS,
@@ -76,56 +89,30 @@ from mintlog.domain.validation import (
     TIMESTAMP_KEYS,
     check_event,
 )
+from mintlog.parsing.detect import detect
+from mintlog.parsing.levels import normalize_level
+from mintlog.parsing.logfmt import parse_logfmt
+from mintlog.parsing.rules import apply_rules
+from mintlog.parsing.text import DEFAULT_TEXT_PARSING, TextParsing
+from mintlog.parsing.timestamps import TimeContext, as_utc, parse_timestamp
 from mintlog.settings import IngestSettings
 
-__all__ = ["normalize_batch", "normalize_event", "normalize_level", "parse_timestamp"]
+__all__ = [
+    "DETECTED_LEVEL_SOURCE",
+    "DETECTED_TIME_FORMAT",
+    "NormalizeStats",
+    "normalize_batch",
+    "normalize_event",
+    "normalize_level",
+    "parse_timestamp",
+]
+
+DETECTED_LEVEL_SOURCE = "detected.level_source"
+"""The field that says where a detected level came from (`header`, `bracket`, `rule:<name>`, …)."""
+DETECTED_TIME_FORMAT = "detected.time_format"
+"""The field that names the format of a detected timestamp (`rfc3164`, `iso8601`, `rule:<name>`, …)."""
 
 _DEFAULT_LIMITS = IngestSettings()
-
-_LEVEL_SYNONYMS: dict[Level, tuple[str, ...]] = {
-    "trace": ("trace", "trc", "t", "finest", "finer"),
-    "debug": ("debug", "dbg", "d", "verbose", "vrb", "v", "fine"),
-    "info": ("info", "inf", "i", "information", "informational", "notice", "default"),
-    "warn": ("warn", "warning", "wrn", "w"),
-    "error": ("error", "err", "eror", "e", "severe", "dpanic"),
-    "fatal": ("fatal", "ftl", "f", "critical", "crit", "alert", "emerg", "emergency", "panic"),
-}
-# Lowercase, UPPERCASE and Capitalized spellings up front, so most levels cost one dict lookup.
-_LEVEL_NAMES: dict[str, Level] = {
-    spelling: level
-    for level, names in _LEVEL_SYNONYMS.items()
-    for name in names
-    for spelling in (name, name.upper(), name.capitalize())
-}
-_SYSLOG_AND_PINO_LEVELS: dict[int, Level] = {
-    0: "fatal",
-    1: "fatal",
-    2: "fatal",
-    3: "error",
-    4: "warn",
-    5: "info",
-    6: "info",
-    7: "debug",
-    10: "trace",
-    20: "debug",
-    30: "info",
-    40: "warn",
-    50: "error",
-    60: "fatal",
-}
-# OpenTelemetry SeverityNumber: four numbers per level, in the order of LEVELS, from 1.
-_OTEL_LEVELS: dict[int, Level] = {1 + 4 * rank + step: level for rank, level in enumerate(LEVELS) for step in range(4)}
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MILLISECONDS_FROM = 10**11
-_MICROSECONDS_FROM = 10**14
-_NANOSECONDS_FROM = 10**17
-
-_UTC_SUFFIXES = frozenset((" UTC", " GMT"))
-
-_LOGFMT_PAIR = re.compile(r'([^\s="]+)=("(?:[^"\\]|\\.)*"|[^\s"]*)(?:\s+|\Z)')
-_LOGFMT_ESCAPE = re.compile(r"\\(.)")
-_LOGFMT_ESCAPES = {"n": "\n", "r": "\r", "t": "\t"}
 
 # Attribute groups as bits, to tell `_attributes` which ones a lifted object may no longer set.
 _LEVEL, _TIMESTAMP, _SERVICE, _HOST, _TRACE_ID, _SPAN_ID = (1 << bit for bit in range(6))
@@ -146,31 +133,50 @@ _Attributes = tuple[
 ]  # fmt: skip
 
 
+@dataclass(slots=True)
+class NormalizeStats:
+    """Counts a caller may pass to `normalize_batch` to learn what happened beside the events."""
+
+    rule_timeouts: int = 0
+    """Extraction rules that ran out of time on a message (and counted as not matching)."""
+
+
 def normalize_batch(
-    batch: RawBatch, *, default_service: str, default_host: str, limits: IngestSettings = _DEFAULT_LIMITS
+    batch: RawBatch,
+    *,
+    default_service: str,
+    default_host: str,
+    limits: IngestSettings = _DEFAULT_LIMITS,
+    parsing: TextParsing = DEFAULT_TEXT_PARSING,
+    stats: NormalizeStats | None = None,
 ) -> list[LogEvent]:
     """Normalize every event of a raw batch, in order.
 
     The `i`-th event of `batch.events` gets the id `event_id(batch.batch_id, batch.first_index + i)`: ingest
     publishes accepted events only, and splits an oversize batch into messages that carry their offset, so
     this position is unique in the batch and the same on every redelivery.
-    `limits` bounds what is lifted out of messages (the ingest limits by default).
+    `limits` bounds what is lifted out of messages (the ingest limits by default); `parsing` is the tenant's
+    text parsing (time zone, extraction rules, detection).
     """
     batch_id = batch.batch_id
     tenant_id = batch.tenant_id
-    received_at = _as_utc(batch.received_at)
+    received_at = as_utc(batch.received_at)
+    context = TimeContext(received_at, parsing.zone)
     source = batch.source
     first_index = batch.first_index
+    counts = stats if stats is not None else NormalizeStats()
     return [
         _normalize(
             raw,
             tenant_id,
             event_id(batch_id, first_index + index),
-            received_at,
+            context,
             source,
             default_service,
             default_host,
             limits,
+            parsing,
+            counts,
         )
         for index, raw in enumerate(batch.events)
     ]
@@ -186,62 +192,30 @@ def normalize_event(
     default_service: str,
     default_host: str,
     limits: IngestSettings = _DEFAULT_LIMITS,
+    parsing: TextParsing = DEFAULT_TEXT_PARSING,
 ) -> LogEvent:
     """Turn one accepted ingest event into a `LogEvent`, following the rules of this module's docstring.
 
     `received_at` is the time ingest accepted the batch (a naive value is taken as UTC); it is also the
     timestamp of an event without a usable one. `limits` bounds what is lifted out of the message.
     """
-    return _normalize(raw, tenant_id, event_id, _as_utc(received_at), source, default_service, default_host, limits)
-
-
-def normalize_level(value: str | int, *, otel: bool = False) -> Level | None:
-    """The level named by `value`, or `None` when it names none.
-
-    Integers (and digit strings) are OpenTelemetry SeverityNumbers when `otel` is true, else syslog
-    severities or pino levels.
-    """
-    if isinstance(value, str):
-        level = _LEVEL_NAMES.get(value)
-        if level is not None:
-            return level
-        text = value.strip().lower()
-        level = _LEVEL_NAMES.get(text)
-        if level is not None or not (text.isascii() and text.isdigit()):
-            return level
-        number = int(text)
-    else:
-        number = value
-    return (_OTEL_LEVELS if otel else _SYSLOG_AND_PINO_LEVELS).get(number)
-
-
-def parse_timestamp(value: str | float) -> datetime | None:
-    """The aware UTC datetime `value` stands for, or `None` when it cannot be read as a time."""
-    try:
-        if not isinstance(value, str):
-            return _from_epoch(value)
-        parsed = _parse_text(value)
-        if parsed is None:
-            return None
-        zone = parsed.tzinfo
-        if zone is UTC:
-            return parsed
-        if zone is None:
-            return parsed.replace(tzinfo=UTC)
-        return parsed.astimezone(UTC)
-    except (ValueError, OverflowError, OSError):
-        return None
+    context = TimeContext(as_utc(received_at), parsing.zone)
+    return _normalize(
+        raw, tenant_id, event_id, context, source, default_service, default_host, limits, parsing, NormalizeStats()
+    )
 
 
 def _normalize(
     raw: dict[str, Any],
     tenant_id: str,
     id_: str,
-    received_at: datetime,
+    context: TimeContext,
     source: str,
     default_service: str,
     default_host: str,
     limits: IngestSettings,
+    parsing: TextParsing,
+    stats: NormalizeStats,
 ) -> LogEvent:
     message, level_key, level_value, timestamp_value, service, host, trace_id, span_id, fields, extras = _attributes(
         raw, 0
@@ -257,7 +231,7 @@ def _normalize(
         if message[:1] == "{" and message[-1:] == "}":
             lifted = _decode_json_object(message)
         elif "=" in message:
-            lifted = _parse_logfmt(message)
+            lifted = parse_logfmt(message)
         if lifted:
             taken = (
                 (_LEVEL if level_value is not None else 0)
@@ -296,28 +270,31 @@ def _normalize(
                     trace_id = trace_id or lifted_trace_id
                     span_id = span_id or lifted_span_id
 
-    level: Level | None = "info"
+    service = (service.strip() if service is not None else "") or default_service
+    level: Level | None = None
     if level_value is not None:
         level = normalize_level(level_value, otel=level_key == "severity_number")
         if level is None:
             level = "info"
             out.setdefault("level_original", level_value)
 
-    timestamp = received_at
+    timestamp: datetime | None = None
     if timestamp_value is not None:
-        parsed = parse_timestamp(timestamp_value)
-        if parsed is None:
+        timestamp = parse_timestamp(timestamp_value, context)
+        if timestamp is None:
+            timestamp = context.received_at
             out.setdefault("timestamp_original", timestamp_value)
-        else:
-            timestamp = parsed
+
+    if message and (parsing.rules or (parsing.detect and (level is None or timestamp is None))):
+        level, timestamp = _from_text(message, service, level, timestamp, out, context, limits, parsing, stats)
 
     return LogEvent(
         id=id_,
         tenant_id=tenant_id,
-        timestamp=timestamp,
-        received_at=received_at,
-        service=(service.strip() if service is not None else "") or default_service,
-        level=level,
+        timestamp=context.received_at if timestamp is None else timestamp,
+        received_at=context.received_at,
+        service=service,
+        level="info" if level is None else level,
         message=message,
         host=(host.strip() if host is not None else "") or default_host,
         trace_id=trace_id,
@@ -325,6 +302,55 @@ def _normalize(
         fields=out,
         source=source,
     )
+
+
+def _from_text(
+    message: str,
+    service: str,
+    level: Level | None,
+    timestamp: datetime | None,
+    out: dict[str, Any],
+    context: TimeContext,
+    limits: IngestSettings,
+    parsing: TextParsing,
+    stats: NormalizeStats,
+) -> tuple[Level | None, datetime | None]:
+    """The tenant's extraction rules, then the built-in detection, for what the event does not say itself.
+
+    Adds the rule's fields (all or none, within the ingest limits, never over the event's own) and the
+    `detected.*` fields that say where a level or timestamp came from.
+    """
+    if parsing.rules:
+        found, timeouts = apply_rules(parsing.rules, message, service, context, parsing.rule_timeout_seconds)
+        stats.rule_timeouts += timeouts
+        if found is not None:
+            source = f"rule:{found.rule}"
+            if found.fields and len(out) + len(found.fields) <= limits.max_fields_per_event:
+                reason, _ = check_event({"fields": found.fields}, limits, require_content=False)
+                if reason is None:
+                    for key, value in found.fields.items():
+                        out.setdefault(key, value)
+            if level is None:
+                if found.level is not None:
+                    level = found.level
+                    out.setdefault(DETECTED_LEVEL_SOURCE, source)
+                elif found.level_text is not None:
+                    out.setdefault("level_original", found.level_text)
+            if timestamp is None:
+                if found.moment is not None:
+                    timestamp = found.moment
+                    out.setdefault(DETECTED_TIME_FORMAT, source)
+                elif found.timestamp_text is not None:
+                    out.setdefault("timestamp_original", found.timestamp_text)
+    if parsing.detect and (level is None or timestamp is None):
+        detected = detect(message, context)
+        if level is None and detected.level is not None:
+            level = detected.level
+            out.setdefault(DETECTED_LEVEL_SOURCE, detected.level_source)
+        if timestamp is None and detected.moment is not None:
+            timestamp = detected.moment
+            out.setdefault(DETECTED_TIME_FORMAT, detected.time_format)
+    return level, timestamp
 
 
 def _attributes(obj: dict[str, Any], taken: int) -> _Attributes:
@@ -483,139 +509,3 @@ def _decode_json_object(text: str) -> dict[str, Any] | None:
     except msgspec.DecodeError:
         return None
     return decoded if decoded.__class__ is dict else None
-
-
-def _parse_logfmt(text: str) -> dict[str, Any] | None:
-    """The pairs of a logfmt line, or `None` unless every word is a pair and there are at least two."""
-    if "\\" in text:
-        return _parse_escaped_logfmt(text)
-    # Without backslashes, quotes alternate: odd parts of a split on '"' are quoted values.
-    parts = text.split('"')
-    if not len(parts) % 2:
-        return None
-    pairs: dict[str, Any] = {}
-    count = 0
-    quoted_key = ""
-    last_part = len(parts) - 1
-    for index, part in enumerate(parts):
-        if index % 2:
-            pairs[quoted_key] = part
-            count += 1
-            continue
-        if index and part and not part[0].isspace():
-            return None
-        words = part.split()
-        if index < last_part:
-            if not words or part[-1].isspace():
-                return None
-            quoted_key, equals, rest = words.pop().partition("=")
-            if not quoted_key or not equals or rest:
-                return None
-        for word in words:
-            key, equals, value = word.partition("=")
-            if not key or not equals:
-                return None
-            pairs[key] = value
-            count += 1
-    return pairs if count >= 2 else None
-
-
-def _parse_escaped_logfmt(text: str) -> dict[str, Any] | None:
-    """`_parse_logfmt` for lines with backslash escapes inside quoted values."""
-    pairs: dict[str, Any] = {}
-    position = len(text) - len(text.lstrip())
-    end = len(text)
-    count = 0
-    while position < end:
-        match = _LOGFMT_PAIR.match(text, position)
-        if match is None:
-            return None
-        key, value = match.group(1, 2)
-        if value[:1] == '"':
-            value = _LOGFMT_ESCAPE.sub(_unescape, value[1:-1])
-        pairs[key] = value
-        position = match.end()
-        count += 1
-    return pairs if count >= 2 else None
-
-
-def _unescape(match: re.Match[str]) -> str:
-    escaped = match.group(1)
-    return _LOGFMT_ESCAPES.get(escaped, escaped)
-
-
-def _parse_text(text: str) -> datetime | None:
-    """Read a timestamp string; raises `ValueError`/`OverflowError` for numbers out of range."""
-    if text.isdigit() and text.isascii():
-        return _from_epoch(int(text))
-    try:
-        return datetime.fromisoformat(text)
-    except ValueError:
-        return _parse_uncommon_text(text)
-
-
-def _parse_uncommon_text(text: str) -> datetime | None:
-    stripped = text.strip()
-    if stripped != text:
-        return _parse_text(stripped) if stripped else None
-    if text[-4:] in _UTC_SUFFIXES:
-        return _parse_text(text[:-4])
-    if "t" in text or "z" in text:
-        try:
-            return datetime.fromisoformat(text.upper())
-        except ValueError:
-            pass
-    try:
-        number = float(text)
-    except ValueError:
-        pass
-    else:
-        return _from_epoch(number)
-    if len(text) >= 10 and text[4] == "/" and text[7] == "/":
-        try:
-            return datetime.fromisoformat(text.replace("/", "-", 2))
-        except ValueError:
-            return None
-    if len(text) >= 20 and text[2] == "/" and text[6] == "/":
-        try:
-            return datetime.strptime(text, "%d/%b/%Y:%H:%M:%S %z")
-        except ValueError:
-            return None
-    if text[:1].isalpha():
-        try:
-            return parsedate_to_datetime(text)
-        except (ValueError, TypeError, IndexError):
-            return None
-    return None
-
-
-def _from_epoch(number: float) -> datetime:
-    """The UTC time of a Unix epoch in s, ms, µs or ns (by magnitude); raises when out of range.
-
-    Integers are converted exactly (positional `timedelta` arguments are the fast ones).
-    """
-    magnitude = abs(number)
-    if number.__class__ is int:
-        if magnitude < _MILLISECONDS_FROM:
-            return _EPOCH + timedelta(0, number)
-        if magnitude < _MICROSECONDS_FROM:
-            return _EPOCH + timedelta(0, 0, number * 1000)
-        if magnitude < _NANOSECONDS_FROM:
-            return _EPOCH + timedelta(0, 0, number)
-        return _EPOCH + timedelta(0, 0, int(number) // 1000)
-    if magnitude < _MILLISECONDS_FROM:
-        return _EPOCH + timedelta(0, number)
-    if magnitude < _MICROSECONDS_FROM:
-        return _EPOCH + timedelta(0, 0, number * 1000)
-    if magnitude < _NANOSECONDS_FROM:
-        return _EPOCH + timedelta(0, 0, number)
-    return _EPOCH + timedelta(0, 0, number // 1000)
-
-
-def _as_utc(moment: datetime) -> datetime:
-    zone = moment.tzinfo
-    if zone is UTC:
-        return moment
-    if zone is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)

@@ -33,6 +33,8 @@ class Tenant(msgspec.Struct, frozen=True, kw_only=True):
     retention_days: int = 30
     archive_retention_days: int | None = None
     """Days the raw-event archive keeps the tenant's objects; None: `MINTLOG_ARCHIVE__DEFAULT_RETENTION_DAYS`."""
+    time_zone: str = "UTC"
+    """IANA zone of the wall times in the tenant's logs that are written without an offset."""
     suspended: bool = False
     created_at: datetime
     updated_at: datetime | None = None
@@ -47,6 +49,7 @@ class TenantChanges(msgspec.Struct, frozen=True, kw_only=True):
     retention_days: int | None = None
     archive_retention_days: int | msgspec.UnsetType | None = msgspec.UNSET
     """UNSET leaves it unchanged; None resets it to the default setting."""
+    time_zone: str | None = None
     suspended: bool | None = None
     deleted_at: datetime | None = None
 

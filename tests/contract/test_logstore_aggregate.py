@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from mintlog.domain.events import Level, LogEvent
+from mintlog.domain.normalize import normalize_event
 from mintlog.ports.aggregation import (
     AggregateQuery,
     AggregateResult,
@@ -143,6 +144,40 @@ async def test_a_metric_without_numbers_is_none_and_its_count_zero(store: LogSto
     )
 
     assert result.metrics == {"mean": None, "high": None, "p": None, "numbers": 0}
+
+
+async def test_numbers_from_logfmt_messages_are_usable_by_metrics(store: LogStore) -> None:
+    durations = [12, 3.5, 40, 7]
+    events = [
+        normalize_event(
+            {"service": "checkout", "message": f"msg=served path=/pay duration_ms={duration} code=007"},
+            tenant_id="acme",
+            event_id=f"logfmt-{index}",
+            received_at=DAY1 + timedelta(minutes=index),
+            source="http",
+            default_service="svc",
+            default_host="host",
+        )
+        for index, duration in enumerate(durations)
+    ]
+    await store.write(events)
+
+    result = await aggregate(
+        store,
+        query="fields.duration_ms:[5 TO 50]",
+        metrics=(
+            MetricSpec("mean", "avg", "fields.duration_ms"),
+            MetricSpec("high", "max", "fields.duration_ms"),
+            MetricSpec("p", "percentiles", "fields.duration_ms", (50.0,)),
+            MetricSpec("codes", "count", "fields.code"),
+        ),
+    )
+
+    assert result.total == 3
+    assert result.metrics["mean"] == (12 + 40 + 7) / 3
+    assert result.metrics["high"] == 40
+    assert isinstance(result.metrics["p"], dict)
+    assert result.metrics["codes"] == 0  # `007` is a code, not a quantity: it stays text
 
 
 async def test_percentiles_are_within_one_percent_across_days(store: LogStore) -> None:

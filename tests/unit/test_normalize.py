@@ -30,7 +30,7 @@ def normalize(raw: dict[str, Any], limits: IngestSettings | None = None) -> LogE
         source="http",
         default_service="unknown-service",
         default_host="unknown-host",
-        **({"limits": limits} if limits else {}),
+        limits=limits or IngestSettings(),
     )
 
 
@@ -192,6 +192,13 @@ TIMESTAMPS: list[tuple[str, Any, datetime]] = [
     ("epoch float as string", "1700000000.5", utc(2023, 11, 14, 22, 13, 20, 500000)),
     ("epoch milliseconds as string", "1700000000123", utc(2023, 11, 14, 22, 13, 20, 123000)),
     ("epoch nanoseconds as string", "1700000000123456789", utc(2023, 11, 14, 22, 13, 20, 123456)),
+    ("syslog date, year of arrival", "Nov 26 10:00:00", utc(2026, 11, 26, 10)),
+    ("syslog date a day ahead of arrival is last year's", "Nov 28 10:00:00", utc(2025, 11, 28, 10)),
+    ("HDFS yyMMdd HHmmss", "081109 203615", utc(2008, 11, 9, 20, 36, 15)),
+    ("Spark yy/MM/dd", "17/06/09 20:10:40", utc(2017, 6, 9, 20, 10, 40)),
+    ("Android MM-dd with milliseconds", "03-17 16:13:38.811", utc(2026, 3, 17, 16, 13, 38, 811000)),
+    ("Proxifier [MM.dd HH:mm:ss]", "[10.30 16:49:06]", utc(2026, 10, 30, 16, 49, 6)),
+    ("ctime (Apache error log)", "Sun Dec 04 04:47:44 2005", utc(2005, 12, 4, 4, 47, 44)),
 ]
 
 
@@ -211,7 +218,6 @@ def test_timestamp_aliases(key: str) -> None:
 
 UNPARSABLE_TIMESTAMPS: list[tuple[str, Any]] = [
     ("words", "yesterday"),
-    ("syslog date without year", "Nov 26 10:00:00"),
     ("hour 24", "2026-11-26T24:00:00Z"),
     ("epoch beyond year 9999", 10**30),
     ("float epoch beyond year 9999", 1e30),
@@ -333,9 +339,9 @@ MESSAGES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
         {"message": '{"a": "\\ud800"}', "fields": {}},
     ),
     (
-        "logfmt lifted, msg becomes the message, values stay strings",
-        {"message": 'level=warn msg="disk almost full" pct=93 mount=/var'},
-        {"message": "disk almost full", "level": "warn", "fields": {"pct": "93", "mount": "/var"}},
+        "logfmt lifted, msg becomes the message, unquoted numbers become numbers",
+        {"message": 'level=warn msg="disk almost full" pct=93 load=0.75 mount=/var'},
+        {"message": "disk almost full", "level": "warn", "fields": {"pct": 93, "load": 0.75, "mount": "/var"}},
     ),
     (
         "logfmt without a message keeps the text",
@@ -350,7 +356,7 @@ MESSAGES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     (
         "logfmt quoted values first, between and last",
         {"message": 'a="x y" b=1 c="" d="k=v"'},
-        {"message": 'a="x y" b=1 c="" d="k=v"', "fields": {"a": "x y", "b": "1", "c": "", "d": "k=v"}},
+        {"message": 'a="x y" b=1 c="" d="k=v"', "fields": {"a": "x y", "b": 1, "c": "", "d": "k=v"}},
     ),
     (
         "text glued to a closing quote is not logfmt",

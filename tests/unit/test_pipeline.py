@@ -11,7 +11,7 @@ import pytest
 
 from mintlog.adapters.bus.memory import MemoryEventBus
 from mintlog.domain.events import LogEvent, RawBatch, decode_parsed_batch, encode_bus_message
-from mintlog.errors import StoreUnavailable
+from mintlog.errors import StoreDiskFailure, StoreUnavailable
 from mintlog.metrics import Metrics
 from mintlog.ports.aggregation import AggregateQuery, AggregateResult
 from mintlog.ports.bus import BusMessage
@@ -277,6 +277,40 @@ async def test_indexer_dead_letters_an_unstorable_message_at_once(bus: MemoryEve
     dead = await drain(bus, "DEAD_LETTERS", "deadletter.>")
     assert dead[0].headers["Mintlog-Deliveries"] == "1"
     assert [event.message for event in store.events.values()] == ["fine"]
+
+
+class FullDiskStore(FakeStore):
+    """Answers its ping (the disk is there) but its disk refuses every write while `full`, counting them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.full = False
+        self.refused = 0
+
+    async def write(self, events: Sequence[LogEvent]) -> None:
+        if self.full:
+            self.refused += 1
+            raise StoreDiskFailure("the disk of the store refused a write (No space left on device)")
+        await super().write(events)
+
+
+async def test_indexer_retries_writes_a_full_disk_refused_without_dead_lettering(bus: MemoryEventBus) -> None:
+    store = FullDiskStore()
+    store.full = True
+    metrics = Metrics()
+    for number in range(3):
+        await publish_parsed(bus, f"b{number}", [f"kept {number}"])
+    worker = indexer(bus, store, metrics)
+    await worker.start()
+    try:
+        await wait_until(lambda: store.refused > 3 * PIPELINE.max_deliveries)
+        assert metrics.store_write_failed._value.get() == 1  # pyright: ignore[reportPrivateUsage]
+        store.full = False
+        await wait_until(lambda: len(store.events) == 3)
+    finally:
+        await worker.stop()
+    assert metrics.store_write_failed._value.get() == 0  # pyright: ignore[reportPrivateUsage]
+    assert await drain(bus, "DEAD_LETTERS", "deadletter.>") == []
 
 
 class GatedStore(FakeStore):

@@ -47,6 +47,7 @@ class TenantRow(Base):
     plan: Mapped[str] = mapped_column(String(40), default="free")
     retention_days: Mapped[int] = mapped_column(Integer, default=30)
     archive_retention_days: Mapped[int | None] = mapped_column(Integer, nullable=True)  # migration 0007
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC")  # migration 0009
     suspended: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())

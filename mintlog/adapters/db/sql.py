@@ -37,6 +37,7 @@ def _tenant(row: TenantRow) -> Tenant:
         plan=row.plan,
         retention_days=row.retention_days,
         archive_retention_days=row.archive_retention_days,
+        time_zone=row.time_zone,
         suspended=row.suspended,
         created_at=row.created_at,
         updated_at=row.updated_at,
@@ -212,6 +213,7 @@ class SqlMetadataStore:
             plan=tenant.plan,
             retention_days=tenant.retention_days,
             archive_retention_days=tenant.archive_retention_days,
+            time_zone=tenant.time_zone,
             suspended=tenant.suspended,
             created_at=tenant.created_at,
             updated_at=tenant.updated_at or tenant.created_at,
@@ -249,6 +251,8 @@ class SqlMetadataStore:
                     row.retention_days = changes.retention_days
                 if not isinstance(changes.archive_retention_days, msgspec.UnsetType):
                     row.archive_retention_days = changes.archive_retention_days
+                if changes.time_zone is not None:
+                    row.time_zone = changes.time_zone
                 if changes.suspended is not None:
                     row.suspended = changes.suspended
                 if changes.deleted_at is not None:

@@ -25,6 +25,7 @@ from mintlog.errors import Conflict, NotFound
 from mintlog.http.guards import Guard, principal_of
 from mintlog.ports.metadata import MetadataStore
 from mintlog.roles.api.auditing import AuditTrail, audit_opt
+from mintlog.roles.api.extraction_rules import check_time_zone
 from mintlog.roles.api.pagination import (
     decode_cursor,
     encode_cursor,
@@ -101,6 +102,7 @@ def admin_tenant_routes(
                 raise invalid_field("id", f"`id` must match [a-z0-9-]{{1,40}}, got {tenant_id!r}")
             note.tenant_id = note.target_id = tenant_id
             note.detail = {"name": body.name, "plan": body.plan, "retention_days": body.retention_days}
+            check_time_zone(body.time_zone)
             tenant = await metadata.create_tenant(
                 Tenant(
                     id=tenant_id,
@@ -108,6 +110,7 @@ def admin_tenant_routes(
                     plan=body.plan,
                     retention_days=body.retention_days,
                     archive_retention_days=body.archive_retention_days,
+                    time_zone=body.time_zone,
                     created_at=clock(),
                 )
             )
@@ -145,8 +148,9 @@ def admin_tenant_routes(
         opt=audit_opt("tenant.update", "tenant"),
         summary="Change a tenant's plan, retention or suspension.",
         description=(
-            'Body: any of {"plan", "retention_days", "archive_retention_days", "suspended"} '
-            "(archive_retention_days null: the default). Suspending stops every key of the tenant at "
+            'Body: any of {"plan", "retention_days", "archive_retention_days", "time_zone", "suspended"} '
+            "(archive_retention_days null: the default; time_zone an IANA name for the tenant's zone-less log "
+            "times). Suspending stops every key of the tenant at "
             "once; reinstating lets them work again at once. A deleted tenant cannot change (409)."
         ),
     )
@@ -161,9 +165,13 @@ def admin_tenant_routes(
             }
             if not changes:
                 raise invalid_field(
-                    "", "the body changes nothing; send plan, retention_days, archive_retention_days or suspended"
+                    "",
+                    "the body changes nothing; send plan, retention_days, archive_retention_days, time_zone or "
+                    "suspended",
                 )
             note.detail = {"changes": changes}
+            if isinstance(body.time_zone, str):
+                check_time_zone(body.time_zone)
             if body.suspended is True:
                 _refuse_own_tenant(principal.tenant_id, tenant_id, "suspend")
             tenant = await metadata.update_tenant(

@@ -10,8 +10,9 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Protocol, TypeVar
 
 import msgspec
 
@@ -26,6 +27,7 @@ __all__ = [
     "encode_time_cursor",
     "parse_limit",
     "refuse_unknown_parameters",
+    "time_page",
 ]
 
 DEFAULT_LIMIT = 50
@@ -78,6 +80,24 @@ def decode_cursor(cursor: str | None) -> str | None:
 def encode_time_cursor(at: datetime, item_id: str) -> str:
     """The cursor after an item sorted by (time, id)."""
     return base64.urlsafe_b64encode(_encoder.encode((at, item_id))).decode().rstrip("=")
+
+
+class _TimeOrdered(Protocol):
+    @property
+    def created_at(self) -> datetime: ...
+
+    @property
+    def id(self) -> str: ...
+
+
+_Item = TypeVar("_Item", bound=_TimeOrdered)
+
+
+def time_page(found: Sequence[_Item], size: int) -> tuple[list[_Item], str | None]:
+    """The first `size` items of `found` (read with `limit=size + 1`, ordered by (created_at, id)) and the
+    cursor of the next page, None when there is none."""
+    page = list(found[:size])
+    return page, encode_time_cursor(page[-1].created_at, page[-1].id) if len(found) > size else None
 
 
 def decode_time_cursor(cursor: str | None) -> tuple[datetime, str] | None:

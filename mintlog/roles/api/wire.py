@@ -33,6 +33,7 @@ __all__ = [
     "TenantPage",
     "TenantPatch",
     "TenantView",
+    "TimeZoneName",
     "api_key_view",
     "audit_entry_view",
     "decode_body",
@@ -49,6 +50,7 @@ TenantName = Annotated[str, Meta(min_length=1, max_length=200)]
 Plan = Annotated[str, Meta(min_length=1, max_length=40)]
 RetentionDays = Annotated[int, Meta(ge=1, le=3650)]
 ArchiveRetentionDays = Annotated[int, Meta(ge=1, le=36500)]
+TimeZoneName = Annotated[str, Meta(min_length=1, max_length=64, description="An IANA time zone, e.g. Europe/Berlin.")]
 KeyName = Annotated[str, Meta(min_length=1, max_length=200)]
 RateLimit = Annotated[int, Meta(ge=1, le=10_000_000, description="Requests per minute.")]
 AwareDateTime = Annotated[datetime, Meta(tz=True)]
@@ -83,6 +85,7 @@ class TenantCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     plan: Plan = "free"
     retention_days: RetentionDays = 30
     archive_retention_days: ArchiveRetentionDays | None = None
+    time_zone: TimeZoneName = "UTC"
     id: str | None = None
 
 
@@ -92,6 +95,7 @@ class TenantPatch(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     plan: Plan | UnsetType = UNSET
     retention_days: RetentionDays | UnsetType = UNSET
     archive_retention_days: ArchiveRetentionDays | UnsetType | None = UNSET
+    time_zone: TimeZoneName | UnsetType = UNSET
     suspended: bool | UnsetType = UNSET
 
 
@@ -120,6 +124,7 @@ class TenantView(msgspec.Struct, frozen=True, kw_only=True):
     plan: str
     retention_days: int
     archive_retention_days: int | None
+    time_zone: str
     suspended: bool
     created_at: datetime
     updated_at: datetime | None
@@ -199,6 +204,7 @@ def tenant_view(tenant: Tenant) -> TenantView:
         plan=tenant.plan,
         retention_days=tenant.retention_days,
         archive_retention_days=tenant.archive_retention_days,
+        time_zone=tenant.time_zone,
         suspended=tenant.suspended,
         created_at=tenant.created_at,
         updated_at=tenant.updated_at,

@@ -6,6 +6,8 @@ without creating duplicates. A message that cannot be decoded, or keeps failing,
 reason and counted; the others keep flowing. Bus outages never dead-letter anything: the message is nak'ed.
 With the archive enabled, the raw message is handed to the `ArchiveWriter` instead of being acked: it is
 acked once its raw events are in a written archive object (see `mintlog.roles.pipeline.archive`).
+Each batch is normalized with its tenant's text parsing (time zone, extraction rules) from `parsing`; while
+the metadata database cannot give it for a tenant never read, the batch is nak'ed like in a bus outage.
 """
 
 from __future__ import annotations
@@ -17,13 +19,15 @@ from datetime import UTC, datetime
 import msgspec
 
 from mintlog.domain.events import LogEvent, ParsedBatch, RawBatch, decode_raw_batch, encode_bus_message
-from mintlog.domain.normalize import normalize_batch
+from mintlog.domain.normalize import NormalizeStats, normalize_batch
 from mintlog.errors import DependencyUnavailable
 from mintlog.metrics import Metrics
+from mintlog.parsing.text import TextParsing
 from mintlog.ports.bus import BusMessage, EventBus
 from mintlog.roles.consumer import ConsumerLoop
 from mintlog.roles.deadletter import dead_letter
 from mintlog.roles.pipeline.archive import ArchiveWriter
+from mintlog.roles.pipeline.tenant_parsing import TenantParsingCache
 from mintlog.settings import IngestSettings, PipelineSettings
 
 __all__ = ["NormalizerWorker"]
@@ -49,7 +53,13 @@ class NormalizerWorker:
         grace_seconds: float,
         retry_delay_seconds: float = _RETRY_DELAY_SECONDS,
         archive: ArchiveWriter | None = None,
+        parsing: TenantParsingCache | None = None,
+        default_parsing: TextParsing | None = None,
     ) -> None:
+        """`parsing` gives each tenant's text parsing; without it every batch uses `default_parsing` (UTC, no
+        rules, detection on)."""
+        self._parsing = parsing
+        self._default_parsing = default_parsing or TextParsing()
         self._retry_delay = retry_delay_seconds
         self._archive = archive
         self._bus = bus
@@ -84,11 +94,20 @@ class NormalizerWorker:
             await self._dead_letter(message, "undecodable", f"raw batch cannot be decoded: {exc}")
             return
         try:
+            parsing = self._default_parsing if self._parsing is None else await self._parsing.get(batch.tenant_id)
+        except DependencyUnavailable as exc:
+            logger.warning("no text parsing for tenant %s yet: %s; will retry", batch.tenant_id, exc)
+            await message.nak(self._retry_delay)
+            return
+        stats = NormalizeStats()
+        try:
             events = normalize_batch(
                 batch,
                 default_service=self._settings.default_service,
                 default_host=self._settings.default_host,
                 limits=self._limits,
+                parsing=parsing,
+                stats=stats,
             )
         except Exception as exc:
             logger.exception("normalization failed for batch %s", batch.batch_id)
@@ -108,6 +127,8 @@ class NormalizerWorker:
         else:
             await message.ack()
         self._metrics.pipeline_events.inc(len(events))
+        if stats.rule_timeouts:
+            self._metrics.extraction_rule_timeouts.inc(stats.rule_timeouts)
         self._metrics.pipeline_lag.set(max(0.0, (datetime.now(UTC) - batch.received_at).total_seconds()))
 
     async def _publish(self, batch: RawBatch, events: list[LogEvent]) -> None:

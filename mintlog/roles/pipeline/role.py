@@ -7,6 +7,7 @@ from mintlog.roles.pipeline.archive_retention import ArchiveRetentionJob
 from mintlog.roles.pipeline.indexer import IndexerWorker
 from mintlog.roles.pipeline.normalizer import NormalizerWorker
 from mintlog.roles.pipeline.retention import RetentionJob
+from mintlog.roles.pipeline.tenant_parsing import TenantParsingCache
 from mintlog.runtime import Runtime
 from mintlog.settings import Settings
 
@@ -69,6 +70,7 @@ class PipelineRole:
                 metrics=runtime.metrics,
                 grace_seconds=grace,
                 archive=self.archive,
+                parsing=TenantParsingCache(runtime.metadata, runtime.extraction_rules, settings.parsing),
             )
         if "index" in stages:
             self.indexer = IndexerWorker(

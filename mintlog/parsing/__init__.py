@@ -1,0 +1,2 @@
+"""Parsers shared by the pipeline's normalizer and by every ingest decoder: levels, timestamps, logfmt, the
+level and timestamp detection in plain text lines, and per-tenant extraction rules. Pure code, no I/O."""
