@@ -53,6 +53,12 @@ def build_bus(settings: Settings, metrics: Metrics) -> EventBus:
     nats = settings.nats
     if not nats.url:
         from mintlog.adapters.bus.embedded import EmbeddedNatsBus
+        from mintlog.adapters.bus.embedded_nats import StoreHealth
+
+        def observe_store(health: StoreHealth) -> None:
+            if health.free_bytes is not None:
+                metrics.data_dir_free_bytes.set(health.free_bytes)
+            metrics.bus_store_write_failed.set(0 if health.write_error is None else 1)
 
         return EmbeddedNatsBus(
             store_dir=settings.data_path / "nats",
@@ -65,6 +71,8 @@ def build_bus(settings: Settings, metrics: Metrics) -> EventBus:
             duplicate_window_seconds=nats.duplicate_window_seconds,
             replicas=nats.replicas,
             on_restart=metrics.nats_server_restarts.inc,
+            on_store_health=observe_store,
+            on_store_recovery=metrics.bus_store_recoveries.inc,
         )
     servers = [url.strip() for url in nats.url.split(",") if url.strip()]
     bad = [url for url in servers if not url.startswith(("nats://", "tls://"))]
@@ -255,8 +263,10 @@ def bootstrap(
     metadata = build_metadata(settings)
     from mintlog.adapters.db.alerting_sql import SqlAlertRuleStore
     from mintlog.adapters.db.archive_sql import SqlArchiveManifest
+    from mintlog.adapters.db.idempotency_sql import SqlIdempotencyStore
     from mintlog.adapters.db.incidents_sql import SqlIncidentStore
     from mintlog.adapters.db.notifications_sql import SqlNotificationStore
+    from mintlog.adapters.db.parsing_sql import SqlExtractionRuleStore
 
     cache = cache or build_cache(settings, metrics)
     return Runtime(
@@ -273,4 +283,6 @@ def bootstrap(
         notifications=SqlNotificationStore(metadata),
         incidents=SqlIncidentStore(metadata),
         alert_rules=SqlAlertRuleStore(metadata),
+        extraction_rules=SqlExtractionRuleStore(metadata),
+        idempotency=SqlIdempotencyStore(metadata),
     )

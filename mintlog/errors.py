@@ -22,6 +22,7 @@ __all__ = [
     "PayloadTooLarge",
     "ProblemError",
     "RequestTimeout",
+    "StoreDiskFailure",
     "StoreUnavailable",
     "TooManyRequests",
     "Unauthorized",
@@ -56,6 +57,13 @@ class BusFull(DependencyUnavailable):
 
 class StoreUnavailable(DependencyUnavailable):
     """The log store cannot be reached or failed to write or read."""
+
+
+class StoreDiskFailure(StoreUnavailable):
+    """The store's disk refused a write: full, over quota, read-only or failing (ENOSPC, EDQUOT, EROFS, EIO).
+
+    An outage, never the fault of the data written: the same write succeeds once the disk takes writes again.
+    """
 
 
 class DatabaseUnavailable(DependencyUnavailable):

@@ -42,6 +42,11 @@ class Metrics:
             r, "mintlog_ingest_batches_duplicate", "Batches answered from an earlier identical request."
         )
         self.pipeline_events = _counter(r, "mintlog_pipeline_events", "Events normalized by the pipeline.")
+        self.extraction_rule_timeouts = _counter(
+            r,
+            "mintlog_extraction_rule_timeouts",
+            "Extraction rules that ran out of time on a message (counted as not matching).",
+        )
         self.pipeline_lag = Gauge(
             "mintlog_pipeline_lag_seconds",
             "Age of the newest raw batch when the pipeline published it.",
@@ -133,6 +138,29 @@ class Metrics:
         )
         self.nats_server_restarts = _counter(
             r, "mintlog_embedded_nats_restarts", "Times the embedded nats-server was restarted after dying."
+        )
+        self.data_dir_free_bytes = Gauge(
+            "mintlog_data_dir_free_bytes",
+            "Bytes free on the data directory's filesystem, measured every second where the embedded nats-server "
+            "stores (by the process that runs it; 0 elsewhere).",
+            registry=r,
+        )
+        self.bus_store_write_failed = Gauge(
+            "mintlog_bus_store_write_failed",
+            "1 while the embedded nats-server reports a failed store write (disk full): ingest answers 503 and "
+            "/readyz is not ready until it is restarted on a disk with room again; else 0.",
+            registry=r,
+        )
+        self.bus_store_recoveries = _counter(
+            r,
+            "mintlog_bus_store_recoveries",
+            "Times the embedded nats-server was restarted to clear a failed store write once space was back.",
+        )
+        self.store_write_failed = Gauge(
+            "mintlog_store_write_failed",
+            "1 while the log store's disk refuses the indexer's writes (full, over quota, read-only, I/O error): "
+            "the indexer retries them without dead-lettering and /readyz names `store`; 0 once a write succeeds.",
+            registry=r,
         )
         self.alert_evaluations = _counter(
             r,

@@ -13,10 +13,12 @@ from mintlog.ports.archive import ArchiveManifest
 from mintlog.ports.blobstore import BlobStore
 from mintlog.ports.bus import EventBus
 from mintlog.ports.cache import Cache
+from mintlog.ports.idempotency import IdempotencyStore
 from mintlog.ports.incidents import IncidentStore
 from mintlog.ports.logstore import LogStore
 from mintlog.ports.metadata import MetadataStore
 from mintlog.ports.notifications import NotificationStore
+from mintlog.ports.parsing import ExtractionRuleStore
 from mintlog.ports.ratelimit import RateLimiter
 from mintlog.settings import Settings
 
@@ -42,6 +44,8 @@ class Runtime:
     notifications: NotificationStore
     incidents: IncidentStore
     alert_rules: AlertRuleStore
+    extraction_rules: ExtractionRuleStore
+    idempotency: IdempotencyStore
     _opened: list[str] = field(default_factory=lambda: [])
 
     async def open(self) -> None:

@@ -37,6 +37,7 @@ __all__ = [
     "NatsSettings",
     "NotifySettings",
     "OpenSearchSettings",
+    "ParsingSettings",
     "PipelineSettings",
     "PipelineStage",
     "RateLimitSettings",
@@ -91,6 +92,34 @@ class HttpSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
             "(pipeline, alert, notify); 0: none.",
         ),
     ] = 0
+    max_connections: Annotated[
+        int,
+        Meta(
+            ge=16,
+            le=1_000_000,
+            description="Connections each HTTP port serves at once (split among its workers); more wait in the "
+            "listen backlog until one closes.",
+        ),
+    ] = 4096
+    header_read_timeout_seconds: Annotated[
+        float,
+        Meta(
+            ge=0.1,
+            le=300,
+            description="Time a connection has to send a request's complete headers, from its opening or its "
+            "previous response (also the idle keep-alive timeout); then it is closed.",
+        ),
+    ] = 10.0
+    body_idle_timeout_seconds: Annotated[
+        float,
+        Meta(gt=0, le=3600, description="Longest wait for the next part of a request body before answering 408."),
+    ] = 10.0
+    body_read_timeout_seconds: Annotated[
+        float,
+        Meta(
+            gt=0, le=3600, description="Time to receive a whole request body, from its headers, before answering 408."
+        ),
+    ] = 60.0
 
 
 class NatsSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -268,7 +297,12 @@ class IngestSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
         int, Meta(ge=16, le=16 * MiB, description="Longest string value inside `fields`, in UTF-8 bytes.")
     ] = 16 * KiB
     idempotency_ttl_seconds: Annotated[
-        int, Meta(ge=60, le=7 * 86400, description="How long an Idempotency-Key's first answer is replayed.")
+        int,
+        Meta(
+            ge=60,
+            le=7 * 86400,
+            description="Window after the first request with an Idempotency-Key in which its batch is stored once.",
+        ),
     ] = 86400
 
 
@@ -413,6 +447,15 @@ class TailSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
         float,
         Meta(ge=0, le=60, description="Wait before a `since` replay, so events already on the bus are searchable."),
     ] = 1.0
+    key_recheck_seconds: Annotated[
+        float,
+        Meta(
+            ge=0.1,
+            le=60,
+            description="How often open tails re-check their API key (one check per key): a revoked or expired "
+            "key or a suspended tenant ends its tails within about this time.",
+        ),
+    ] = 2.0
 
 
 class AlertSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -505,6 +548,28 @@ class IncidentSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     ] = 30.0
 
 
+class ParsingSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    detect: Annotated[
+        bool,
+        Meta(
+            description="Detect levels and timestamps in plain text messages that do not state them (docs/ingest.md)."
+        ),
+    ] = True
+    tenant_config_ttl_seconds: Annotated[
+        float,
+        Meta(
+            ge=0,
+            le=3600,
+            description="Longest a normalizer uses a tenant's time zone and extraction rules before reading them "
+            "again (how stale a change may be).",
+        ),
+    ] = 10.0
+    max_rules_per_tenant: Annotated[int, Meta(ge=0, le=1000, description="Extraction rules one tenant may have.")] = 20
+    rule_timeout_ms: Annotated[
+        float, Meta(gt=0, le=1000, description="Longest one extraction rule may run on one message.")
+    ] = 10.0
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     data_dir: Annotated[
         str, Meta(min_length=1, description="Directory of all embedded state: bus, index, database, objects.")
@@ -529,6 +594,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     ratelimit: RateLimitSettings = msgspec.field(default_factory=RateLimitSettings)
     ingest: IngestSettings = msgspec.field(default_factory=IngestSettings)
     pipeline: PipelineSettings = msgspec.field(default_factory=PipelineSettings)
+    parsing: ParsingSettings = msgspec.field(default_factory=ParsingSettings)
     indexer: IndexerSettings = msgspec.field(default_factory=IndexerSettings)
     retention: RetentionSettings = msgspec.field(default_factory=RetentionSettings)
     archive: ArchiveSettings = msgspec.field(default_factory=ArchiveSettings)

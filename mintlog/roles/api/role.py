@@ -19,6 +19,7 @@ from mintlog.roles.api.audit import audit_routes
 from mintlog.roles.api.auditing import AuditTrail, audited_requires
 from mintlog.roles.api.channels import channel_routes
 from mintlog.roles.api.deliveries import delivery_routes
+from mintlog.roles.api.extraction_rules import extraction_rule_routes
 from mintlog.roles.api.incidents import incident_routes
 from mintlog.roles.api.key_service import KeyService
 from mintlog.roles.api.keys import admin_key_routes, own_key_routes
@@ -28,7 +29,18 @@ from mintlog.roles.api.tail import tail_routes
 from mintlog.roles.api.tail_hub import TailHub
 from mintlog.runtime import Runtime
 
-__all__ = ["ApiRole", "build_api_app"]
+__all__ = ["ApiRole", "build_api_app", "tail_hub"]
+
+
+def tail_hub(runtime: Runtime) -> TailHub:
+    """The live tails of one API process, their keys re-checked through the runtime's authenticator."""
+    settings = runtime.settings.tail
+    return TailHub(
+        settings.max_per_tenant,
+        runtime.metrics,
+        runtime.authenticator,
+        recheck_seconds=settings.key_recheck_seconds,
+    )
 
 
 def build_api_app(runtime: Runtime, tails: TailHub | None = None) -> ASGIApp:
@@ -37,7 +49,7 @@ def build_api_app(runtime: Runtime, tails: TailHub | None = None) -> ASGIApp:
     `tails` holds the live tails (the role closes it at shutdown); a private one is made when absent.
     """
     settings = runtime.settings
-    tails = tails or TailHub(settings.tail.max_per_tenant, runtime.metrics)
+    tails = tails or tail_hub(runtime)
     requires = make_requires(runtime.authenticator, rate_limits=KeyRateLimits.of(runtime))
     trail = AuditTrail(runtime.metadata)
     audited = audited_requires(requires, runtime.authenticator, trail)
@@ -68,6 +80,9 @@ def build_api_app(runtime: Runtime, tails: TailHub | None = None) -> ASGIApp:
                 egress=EgressPolicy.from_setting(settings.egress_allow),
             ),
             *delivery_routes(runtime.notifications, trail, requires=audited),
+            *extraction_rule_routes(
+                runtime.extraction_rules, runtime.metadata, trail, settings=settings.parsing, requires=audited
+            ),
             *alert_rule_routes(
                 runtime.alert_rules,
                 trail,
@@ -93,10 +108,10 @@ class ApiRole:
 
     def __init__(self, runtime: Runtime) -> None:
         settings = runtime.settings
-        self._tails = TailHub(settings.tail.max_per_tenant, runtime.metrics)
+        self._tails = tail_hub(runtime)
         self._grace_seconds = settings.http.shutdown_grace_seconds
         self._server = HttpServer(
-            build_api_app(runtime, self._tails), name="api", host=settings.http.host, port=settings.http.api_port
+            build_api_app(runtime, self._tails), name="api", http=settings.http, port=settings.http.api_port
         )
 
     @property

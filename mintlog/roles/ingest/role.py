@@ -24,7 +24,7 @@ class IngestRole:
         settings = runtime.settings
         service = IngestService(
             bus=runtime.bus,
-            cache=runtime.cache,
+            idempotency=runtime.idempotency,
             limits=settings.ingest,
             limiter=runtime.rate_limiter,
             rate_limits=settings.ratelimit,
@@ -45,7 +45,9 @@ class IngestRole:
                 "database": runtime.metadata.ping,
             },
         )
-        self._server = HttpServer(app, name="ingest", host=settings.http.host, port=settings.http.ingest_port)
+        self._server = HttpServer(app, name="ingest", http=settings.http, port=settings.http.ingest_port)
+        self.service = service
+        """The ingest use case behind the route (what a test drives without HTTP)."""
 
     @property
     def app(self) -> Any:
@@ -57,3 +59,4 @@ class IngestRole:
 
     async def stop(self) -> None:
         await self._server.stop()
+        await self.service.close()
