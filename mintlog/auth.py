@@ -24,7 +24,7 @@ from typing import Literal
 import msgspec
 
 from mintlog.domain.keys import hash_api_key, is_well_formed_key
-from mintlog.domain.tenants import ApiKey, Principal, Tenant
+from mintlog.domain.tenants import ApiKey, IngestTimePolicy, Principal, Tenant
 from mintlog.errors import DependencyUnavailable, Unauthorized
 from mintlog.ports.cache import Cache
 from mintlog.ports.metadata import MetadataStore
@@ -152,6 +152,7 @@ class Authenticator:
             scopes=frozenset(key.scopes),
             expires_at=key.expires_at,
             rate_limit=key.rate_limit,
+            time_policy=IngestTimePolicy.of(tenant),
         )
         ttl = self._ttl_seconds
         if key.expires_at is not None:

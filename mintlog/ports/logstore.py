@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Literal, Protocol
 
 from mintlog.domain.events import LogEvent
+from mintlog.domain.tenants import RetentionBasis
 from mintlog.ports.aggregation import AggregateQuery, AggregateResult
 from mintlog.query import Node
 from mintlog.query.ast import MatchAll
@@ -108,6 +109,8 @@ class LogStore(Protocol):
     async def search(self, query: SearchQuery) -> SearchPage:
         """Events of `query.tenant_id` only, matching `query.node` within `[start, end)`, newest first by default.
 
+        The order is exact over every partition (a month partition of old events overlaps day partitions).
+        `SearchPage.partitions` names the partitions searched, as `drop_partitions_before` names them.
         Raises `QuerySyntaxError` when a time bound of `query.node` cannot be resolved against `query.now`.
         """
         ...
@@ -120,12 +123,19 @@ class LogStore(Protocol):
         """
         ...
 
-    async def drop_partitions_before(self, tenant_id: str, day: date) -> list[str]:
-        """Delete every day partition (Tantivy) or daily index (OpenSearch) of `tenant_id` older than `day`.
+    async def drop_partitions_before(
+        self, tenant_id: str, day: date, *, basis: RetentionBasis = "event_time"
+    ) -> list[str]:
+        """Delete every partition of `tenant_id` all of whose events are before `day` by `basis`.
 
-        `day` itself is kept; other tenants are never touched. Returns what was dropped, oldest first, as
-        `{tenant_id}/{YYYY-MM-DD}`. Raises `StoreUnavailable` when the store fails (retry later: dropping
-        is idempotent).
+        Both stores partition a tenant's events by UTC day, and events that arrived more than two days late
+        by UTC month of their time and month of their arrival (`mintlog.adapters.logstore.periods`). With
+        `basis="event_time"` a partition goes when all its event times are before `day`; with
+        `basis="received_at"`, when all its events were received before `day`. A partition that may hold an
+        event on or after `day` by `basis` is kept whole, so no such event is ever deleted; other tenants are
+        never touched. Returns what was dropped, oldest first, as `{tenant_id}/{YYYY-MM-DD}` (day partition)
+        or `{tenant_id}/{YYYY-MM}@{YYYY-MM}` (month partition: event month @ receive month). Raises
+        `StoreUnavailable` when the store fails (retry later: dropping is idempotent).
         """
         ...
 

@@ -14,7 +14,7 @@ from mintlog.adapters.db.sql import SqlMetadataStore
 from mintlog.domain.audit import AuditEntry, AuditQuery
 from mintlog.domain.keys import generate_api_key
 from mintlog.domain.tenants import ApiKey, Tenant, TenantChanges
-from mintlog.errors import Conflict
+from mintlog.errors import Conflict, UnprocessableEntity
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
@@ -150,6 +150,20 @@ async def test_updating_a_tenant_changes_only_what_is_given(store: SqlMetadataSt
     assert (suspended.plan, suspended.retention_days, suspended.suspended) == ("pro", 7, True)
     assert await store.get_tenant("acme") == suspended
     assert await store.update_tenant("nobody", TenantChanges(plan="pro"), updated_at=later) is None
+
+
+async def test_a_tenants_retention_basis_is_stored_and_changed_alone(store: SqlMetadataStore) -> None:
+    created = await store.create_tenant(
+        Tenant(id="audits", name="Audits", retention_days=36500, retention_basis="received_at", created_at=NOW)
+    )
+    plain = await store.create_tenant(Tenant(id="acme", name="Acme", created_at=NOW))
+    changed = await store.update_tenant("audits", TenantChanges(retention_basis="event_time"), updated_at=NOW)
+
+    assert (created.retention_days, created.retention_basis) == (36500, "received_at")
+    assert plain.retention_basis == "event_time"
+    assert changed is not None
+    assert (changed.retention_days, changed.retention_basis) == (36500, "event_time")
+    assert await store.get_tenant("audits") == changed
 
 
 async def test_a_deleted_tenant_is_suspended_and_read_only(store: SqlMetadataStore) -> None:
@@ -323,3 +337,19 @@ async def test_the_audit_log_filters_combine(store: SqlMetadataStore) -> None:
     assert await ids(start=NOW + timedelta(minutes=1)) == ["aud_c", "aud_b"]
     assert await ids(end=NOW + timedelta(minutes=1)) == ["aud_a"]
     assert await ids(tenant_id="beta", action="tenant.update", start=NOW, end=NOW + timedelta(hours=1)) == ["aud_c"]
+
+
+async def test_a_value_postgresql_cannot_hold_is_refused_for_good_never_unavailable(postgres_database_url: str) -> None:
+    store = SqlMetadataStore(postgres_database_url)
+    await store.start()
+    try:
+        with pytest.raises(UnprocessableEntity, match=r'"UTF8": 0x00 \(SQLSTATE 22021\)') as looked_up:
+            await store.get_tenant("a\x00b")
+        with pytest.raises(UnprocessableEntity) as written:
+            await store.create_tenant(Tenant(id="acme", name="a\x00b", created_at=NOW))
+
+        assert (looked_up.value.code, written.value.code) == ("unstorable_value", "unstorable_value")
+        await store.ping()
+        assert await store.get_tenant("acme") is None
+    finally:
+        await store.close()

@@ -11,8 +11,9 @@ from mintlog.adapters.logstore.days import day_range
 from mintlog.adapters.logstore.opensearch_documents import decode_event, encode_document, field_numbers
 from mintlog.adapters.logstore.opensearch_layout import (
     daily_index,
-    tenant_days,
+    partition_index,
     tenant_index_base,
+    tenant_periods,
     validate_index_prefix,
 )
 from mintlog.adapters.logstore.opensearch_search import (
@@ -23,6 +24,7 @@ from mintlog.adapters.logstore.opensearch_search import (
     read_page,
     search_body,
 )
+from mintlog.adapters.logstore.periods import Period
 from mintlog.domain.events import LogEvent
 from mintlog.ports.logstore import SearchAfter, SearchQuery
 from mintlog.query import parse
@@ -42,7 +44,7 @@ def test_any_tenant_id_gives_a_legal_lowercase_index_name(tenant_id: str) -> Non
     name = daily_index("mintlog", tenant_id, date(2024, 3, 9))
 
     assert set(name) <= _LEGAL_INDEX_CHARACTERS
-    assert tenant_days(tenant_index_base("mintlog", tenant_id), [name]) == {date(2024, 3, 9): name}
+    assert tenant_periods(tenant_index_base("mintlog", tenant_id), [name]) == {Period(date(2024, 3, 9)): name}
 
 
 def test_tenants_differing_in_case_or_escapes_never_share_an_index() -> None:
@@ -65,7 +67,7 @@ def test_a_tenant_never_claims_the_indices_of_a_tenant_whose_id_starts_like_it()
     ]
     own = daily_index("mintlog", "a", day)
 
-    assert tenant_days(tenant_index_base("mintlog", "a"), [*others, own]) == {day: own}
+    assert tenant_periods(tenant_index_base("mintlog", "a"), [*others, own]) == {Period(day): own}
 
 
 @pytest.mark.parametrize("prefix", ["", "Mintlog", "mint-log", "_mintlog", "a" * 65, "min tlog"])
@@ -75,18 +77,35 @@ def test_an_index_prefix_must_be_lowercase_without_dashes(prefix: str) -> None:
 
 
 def test_whole_months_and_years_become_wildcards_and_the_rest_is_listed() -> None:
-    existing = [date(2023, 12, 30), date(2023, 12, 31), date(2024, 1, 1), date(2024, 1, 2), date(2024, 2, 5)]
+    existing = [
+        Period(day)
+        for day in (date(2023, 12, 30), date(2023, 12, 31), date(2024, 1, 1), date(2024, 1, 2), date(2024, 2, 5))
+    ]
     base = "mintlog-acme"
 
     everything = index_expression(base, existing, existing)
     from_new_year = index_expression(base, existing[2:], existing)
-    one_day = index_expression(base, [date(2024, 1, 2)], existing)
+    one_day = index_expression(base, [Period(date(2024, 1, 2))], existing)
 
     assert everything == "mintlog-acme-2023.*,mintlog-acme-2024.*"
     assert from_new_year == "mintlog-acme-2024.*"
     assert one_day == "mintlog-acme-2024.01.02"
     partial = index_expression(base, existing[1:4], existing)
     assert partial == "mintlog-acme-2023.12.31,mintlog-acme-2024.01.*"
+
+
+def test_a_month_index_of_old_events_reads_back_and_is_never_caught_by_a_month_wildcard() -> None:
+    old = Period(date(2019, 3, 1), date(2026, 11, 1))
+    days = [Period(date(2019, 3, 4)), Period(date(2019, 3, 5))]
+    base = "mintlog-acme"
+    name = partition_index("mintlog", "acme", old)
+
+    assert name == "mintlog-acme-2019.03@2026.11"
+    assert tenant_periods(base, [name, "mintlog-acme-2019.03@2026.13", "mintlog-acme-2019.03@"]) == {old: name}
+    # Every day of March 2019 but not the month index: the wildcard must not reach the month index.
+    assert index_expression(base, days, [*days, old]) == "mintlog-acme-2019.03.*"
+    assert index_expression(base, [old], [*days, old]) == "mintlog-acme-2019.03@2026.11"
+    assert index_expression(base, [*days, old], [*days, old]) == "mintlog-acme-2019.*"
 
 
 def test_the_day_range_combines_the_request_range_and_the_query_time_window() -> None:

@@ -10,7 +10,7 @@ from typing import cast
 import msgspec
 import pytest
 
-from mintlog.domain.tenants import Tenant
+from mintlog.domain.tenants import RetentionBasis, Tenant
 from mintlog.errors import StoreUnavailable
 from mintlog.metrics import Metrics
 from mintlog.ports.logstore import LogStore
@@ -53,10 +53,14 @@ class FakeStore:
         self.days = {tenant_id: sorted(tenant_days) for tenant_id, tenant_days in days.items()}
         self.failing: set[str] = set()
         self.calls: list[tuple[str, date]] = []
+        self.bases: dict[str, RetentionBasis] = {}
         self.on_drop: Callable[[str], None] = lambda _tenant_id: None
 
-    async def drop_partitions_before(self, tenant_id: str, day: date) -> list[str]:
+    async def drop_partitions_before(
+        self, tenant_id: str, day: date, *, basis: RetentionBasis = "event_time"
+    ) -> list[str]:
         self.calls.append((tenant_id, day))
+        self.bases[tenant_id] = basis
         self.on_drop(tenant_id)
         if tenant_id in self.failing:
             raise StoreUnavailable("tantivy store failed to drop partitions")
@@ -183,6 +187,17 @@ async def test_a_run_drops_each_tenants_expired_days_by_its_own_retention() -> N
     assert (run.tenants_checked, run.failed_tenants) == (3, [])
     assert sample(metrics, "mintlog_retention_partitions_dropped_total") == 5
     assert sample(metrics, "mintlog_retention_runs_total", outcome="completed") == 1
+
+
+async def test_each_tenant_is_held_to_its_own_retention_basis() -> None:
+    metadata = FakeMetadata([tenant("acme"), tenant("audits", 365, retention_basis="received_at")])
+    store = FakeStore({"acme": days_ago(60, 0), "audits": days_ago(400, 0)})
+
+    run = await make_job(metadata, store).run()
+
+    assert run is not None
+    assert store.bases == {"acme": "event_time", "audits": "received_at"}
+    assert store.calls == [("acme", date(2026, 10, 27)), ("audits", date(2025, 11, 26))]
 
 
 async def test_one_tenants_failure_does_not_stop_the_others() -> None:

@@ -197,11 +197,12 @@ def test_a_syslog_date_is_from_last_year_when_it_would_be_more_than_a_day_ahead(
 
 def test_zone_less_times_are_wall_times_in_the_tenants_zone() -> None:
     berlin = TextParsing(zone=BERLIN)
+    later = utc(2026, 12, 1)  # the times must not be in the future of their arrival
 
-    summer = normalize({"message": "2026-07-01 12:00:00 INFO x"}, berlin)
-    winter = normalize({"message": "2026-01-15 12:00:00 INFO x"}, berlin)
-    explicit = normalize({"message": "m", "timestamp": "2026-07-01 12:00:00"}, berlin)
-    with_offset = normalize({"message": "2026-07-01T12:00:00Z INFO x"}, berlin)
+    summer = normalize({"message": "2026-07-01 12:00:00 INFO x"}, berlin, later)
+    winter = normalize({"message": "2026-01-15 12:00:00 INFO x"}, berlin, later)
+    explicit = normalize({"message": "m", "timestamp": "2026-07-01 12:00:00"}, berlin, later)
+    with_offset = normalize({"message": "2026-07-01T12:00:00Z INFO x"}, berlin, later)
 
     assert summer.timestamp == utc(2026, 7, 1, 10)
     assert winter.timestamp == utc(2026, 1, 15, 11)
@@ -212,8 +213,9 @@ def test_zone_less_times_are_wall_times_in_the_tenants_zone() -> None:
 def test_daylight_saving_edges_in_the_tenants_zone() -> None:
     berlin = TextParsing(zone=BERLIN)
 
-    repeated = normalize({"message": "2026-10-25 02:30:00 INFO x"}, berlin)  # clocks go back at 03:00
-    skipped = normalize({"message": "2026-03-29 02:30:00 INFO x"}, berlin)  # clocks jump from 02:00 to 03:00
+    later = utc(2026, 12, 1)  # the times must not be in the future of their arrival
+    repeated = normalize({"message": "2026-10-25 02:30:00 INFO x"}, berlin, later)  # clocks go back at 03:00
+    skipped = normalize({"message": "2026-03-29 02:30:00 INFO x"}, berlin, later)  # clocks jump from 02:00 to 03:00
 
     assert repeated.timestamp == utc(2026, 10, 25, 0, 30)  # the first 02:30, still summer time
     assert skipped.timestamp == utc(2026, 3, 29, 1, 30)  # the offset before the change

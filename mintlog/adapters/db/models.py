@@ -48,6 +48,7 @@ class TenantRow(Base):
     retention_days: Mapped[int] = mapped_column(Integer, default=30)
     archive_retention_days: Mapped[int | None] = mapped_column(Integer, nullable=True)  # migration 0007
     time_zone: Mapped[str] = mapped_column(String(64), default="UTC")  # migration 0009
+    retention_basis: Mapped[str] = mapped_column(String(20), default="event_time")  # migration 0010
     suspended: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())

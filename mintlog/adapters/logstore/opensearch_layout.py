@@ -1,19 +1,22 @@
 """Where the OpenSearch store keeps events: index names, the index template and the document mapping.
 
 Index names are `{prefix}-{tenant}-YYYY.MM.DD`, one index per tenant and UTC day of the event's
-`timestamp` (the seed's `mintlog-{tenant_id}-YYYY.MM.DD` with the default prefix). `{tenant}` is the
+`timestamp` (the seed's `mintlog-{tenant_id}-YYYY.MM.DD` with the default prefix), and, for events that
+arrived more than two days late (imported history), `{prefix}-{tenant}-YYYY.MM@YYYY.MM`, one index per
+tenant, UTC month of the event and UTC month it was received in (`mintlog.adapters.logstore.periods`), so
+sparse old data makes a few indices instead of one small index per day. `{tenant}` is the
 tenant id with every character outside `[a-z0-9-]` written as `_` and two lowercase hex digits per UTF-8
 byte (`_` itself is `_5f`, `A` is `_41`), so:
 
 - every valid tenant id (`[a-z0-9-]{1,40}`, `mintlog.domain.tenants`) appears unchanged;
 - any tenant id gives a legal, lowercase name, and two tenants never share an index;
 - the encoded tenant never holds a `.` and the prefix never holds a `-` (see `INDEX_PREFIX_PATTERN`), so
-  an index name says unambiguously which prefix, tenant and day it belongs to: `tenant_days` reads them
+  an index name says unambiguously which prefix, tenant and period it belongs to: `tenant_periods` reads them
   back strictly, and tenant `a` never picks up the indices of tenant `a-b` although `{prefix}-a-*`
   matches them.
 
 The template `{prefix}` applies to `{prefix}-*` (two prefixes' patterns never overlap, for the same
-reason) and gives every daily index the mapping `mintlog.query.opensearch` compiles queries for (see
+reason) and gives every index the mapping `mintlog.query.opensearch` compiles queries for (see
 `index_template`). The document of an event is built in `mintlog.adapters.logstore.opensearch_documents`.
 """
 
@@ -24,6 +27,7 @@ from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
+from mintlog.adapters.logstore.periods import Period, parse_period
 from mintlog.query.opensearch import MESSAGE_ANALYSIS
 
 __all__ = [
@@ -32,10 +36,12 @@ __all__ = [
     "MAX_INDEX_NAME_BYTES",
     "TEMPLATE_PRIORITY",
     "daily_index",
+    "index_of",
     "index_template",
+    "partition_index",
     "partition_name",
-    "tenant_days",
     "tenant_index_base",
+    "tenant_periods",
     "validate_index_prefix",
 ]
 
@@ -49,7 +55,7 @@ TEMPLATE_PRIORITY = 200
 
 _PREFIX = re.compile(INDEX_PREFIX_PATTERN)
 _KEPT = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
-_DAY_SUFFIX = re.compile(r"-(\d{4})\.(\d{2})\.(\d{2})")
+_PERIOD_SUFFIX = re.compile(r"-([0-9]{4})\.([0-9]{2})(?:\.([0-9]{2})|@([0-9]{4})\.([0-9]{2}))")
 
 
 def validate_index_prefix(prefix: str) -> str:
@@ -71,39 +77,58 @@ def _encode_tenant(tenant_id: str) -> str:
 
 
 def tenant_index_base(prefix: str, tenant_id: str) -> str:
-    """`{prefix}-{tenant}`: every index of the tenant is this followed by `-YYYY.MM.DD`."""
+    """`{prefix}-{tenant}`: every index of the tenant is this followed by `-YYYY.MM.DD` or `-YYYY.MM@YYYY.MM`."""
     return f"{prefix}-{_encode_tenant(tenant_id)}"
 
 
 def daily_index(prefix: str, tenant_id: str, day: date) -> str:
-    """The index holding the events of `tenant_id` whose UTC day is `day`."""
-    return f"{tenant_index_base(prefix, tenant_id)}-{day.year:04d}.{day.month:02d}.{day.day:02d}"
+    """The index holding the events of `tenant_id` whose UTC day is `day` (and that arrived on time)."""
+    return partition_index(prefix, tenant_id, Period(day))
 
 
-def tenant_days(base: str, index_names: Iterable[str]) -> dict[date, str]:
-    """The days of the indices among `index_names` that belong to the tenant whose base is `base`.
+def _period_suffix(period: Period) -> str:
+    """`YYYY.MM.DD` (day partition) or `YYYY.MM@YYYY.MM` (month partition: event month @ receive month)."""
+    start = period.start
+    if period.received is None:
+        return f"{start.year:04d}.{start.month:02d}.{start.day:02d}"
+    received = period.received
+    return f"{start.year:04d}.{start.month:02d}@{received.year:04d}.{received.month:02d}"
+
+
+def partition_index(prefix: str, tenant_id: str, period: Period) -> str:
+    """The index holding the events of `tenant_id` of `period`."""
+    return index_of(tenant_index_base(prefix, tenant_id), period)
+
+
+def index_of(base: str, period: Period) -> str:
+    """The index of `period` of the tenant whose index base (`tenant_index_base`) is `base`."""
+    return f"{base}-{_period_suffix(period)}"
+
+
+def tenant_periods(base: str, index_names: Iterable[str]) -> dict[Period, str]:
+    """The periods of the indices among `index_names` that belong to the tenant whose base is `base`.
 
     Names of other tenants, other prefixes or anything else (even if a wildcard on `base` matched them)
     are left out.
     """
-    days: dict[date, str] = {}
+    periods: dict[Period, str] = {}
     for name in index_names:
         if not name.startswith(base):
             continue
-        match = _DAY_SUFFIX.fullmatch(name, len(base))
+        match = _PERIOD_SUFFIX.fullmatch(name, len(base))
         if match is None:
             continue
-        try:
-            day = date(int(match.group(1)), int(match.group(2)), int(match.group(3)))
-        except ValueError:
-            continue
-        days[day] = name
-    return days
+        year, month, day, received_year, received_month = match.groups()
+        text = f"{year}-{month}-{day}" if day is not None else f"{year}-{month}@{received_year}-{received_month}"
+        period = parse_period(text)
+        if period is not None:
+            periods[period] = name
+    return periods
 
 
-def partition_name(tenant_id: str, day: date) -> str:
-    """How the port names a partition: `{tenant_id}/{YYYY-MM-DD}`."""
-    return f"{tenant_id}/{day.isoformat()}"
+def partition_name(tenant_id: str, period: Period) -> str:
+    """How the port names a partition: `{tenant_id}/{YYYY-MM-DD}` or `{tenant_id}/{YYYY-MM@YYYY-MM}`."""
+    return f"{tenant_id}/{period.name}"
 
 
 def index_template(prefix: str, *, shards: int, replicas: int) -> dict[str, Any]:

@@ -1,10 +1,10 @@
 """The search request of a `SearchQuery` and the page read from its response.
 
-- Only the tenant's daily indices whose day overlaps both `[start, end)` and the time window the query
-  node implies are searched (`day_range`, `selected_days`); the request names them, with whole months
-  and years of the tenant written as wildcards so the request line stays short over long ranges
-  (`index_expression`). The query also filters on `tenant_id`, so a wildcard can never let another
-  tenant's events in.
+- Only the tenant's indices whose period (a day, or the month of old events received in one month,
+  `periods`) overlaps both `[start, end)` and the time window the query node implies are searched
+  (`day_range`, `periods.overlapping`); the request names them, with whole months and years of the tenant
+  written as wildcards so the request line stays short over long ranges (`index_expression`). The query
+  also filters on `tenant_id`, so a wildcard can never let another tenant's events in.
 - Hits are sorted by `timestamp` (`date_nanos`, exact microseconds) then `id`, both in the query's order;
   `SearchQuery.after` becomes `search_after`, which the total ignores.
 - `track_total_hits` is `total_cap + 1`: a total above the cap is reported as the cap and a lower bound.
@@ -16,12 +16,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date
 from typing import Any
 
 import msgspec
 
 from mintlog.adapters.logstore.opensearch_documents import decode_event, utc_instant
+from mintlog.adapters.logstore.opensearch_layout import index_of
+from mintlog.adapters.logstore.periods import Period
 from mintlog.domain.events import LogEvent
 from mintlog.errors import StoreUnavailable
 from mintlog.ports.logstore import SearchQuery
@@ -35,7 +36,6 @@ __all__ = [
     "index_expression",
     "read_page",
     "search_body",
-    "selected_days",
 ]
 
 FIRST_INSTANT = "1970-01-01T00:00:00.000000Z"
@@ -51,35 +51,32 @@ FILTER_PATH = "took,hits.total,hits.hits._source.event"
 """The parts of a search response `read_page` reads."""
 
 
-def selected_days(days: Iterable[date], first: date | None, last: date | None) -> list[date]:
-    """The days within `[first, last]` (`None`: unbounded), oldest first."""
-    return sorted(day for day in days if (first is None or day >= first) and (last is None or day <= last))
+def index_expression(base: str, selected: list[Period], existing: Iterable[Period]) -> str:
+    """The comma-separated indices of the `selected` periods of the tenant whose index base is `base`.
 
-
-def index_expression(base: str, selected: list[date], existing: Iterable[date]) -> str:
-    """The comma-separated indices of the `selected` days of the tenant whose index base is `base`.
-
-    A year (or month) all of whose existing indices are selected becomes `{base}-YYYY.*` (`{base}-YYYY.MM.*`);
-    the rest are listed. Encoded tenants hold no `.`, so these wildcards match only this tenant's indices.
+    A year all of whose existing indices (of event times in that year) are selected becomes
+    `{base}-YYYY.*`, a month all of whose existing day indices are selected `{base}-YYYY.MM.*` (which does
+    not match the month's `YYYY.MM@...` indices); the rest are listed. Encoded tenants hold no `.`, so these
+    wildcards match only this tenant's indices.
     """
     chosen = set(selected)
-    existing_by_year: dict[int, set[date]] = {}
-    for day in existing:
-        existing_by_year.setdefault(day.year, set()).add(day)
+    existing_by_year: dict[int, set[Period]] = {}
+    for period in existing:
+        existing_by_year.setdefault(period.start.year, set()).add(period)
     parts: list[str] = []
-    for year in sorted({day.year for day in chosen}):
-        of_year = existing_by_year.get(year, set()) | {day for day in chosen if day.year == year}
+    for year in sorted({period.start.year for period in chosen}):
+        of_year = existing_by_year.get(year, set()) | {period for period in chosen if period.start.year == year}
         if of_year <= chosen:
             parts.append(f"{base}-{year:04d}.*")
             continue
-        for month in sorted({day.month for day in chosen if day.year == year}):
-            of_month = {day for day in of_year if day.month == month}
-            if of_month <= chosen:
+        for month in sorted({period.start.month for period in chosen if period.start.year == year}):
+            of_month = {period for period in of_year if period.start.month == month}
+            days_of_month = {period for period in of_month if not period.monthly}
+            listed = sorted(of_month & chosen, key=lambda period: period.sort_key)
+            if days_of_month and days_of_month <= chosen:
                 parts.append(f"{base}-{year:04d}.{month:02d}.*")
-            else:
-                parts.extend(
-                    f"{base}-{day.year:04d}.{day.month:02d}.{day.day:02d}" for day in sorted(of_month & chosen)
-                )
+                listed = [period for period in listed if period.monthly]
+            parts.extend(index_of(base, period) for period in listed)
     return ",".join(parts)
 
 

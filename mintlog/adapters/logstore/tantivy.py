@@ -1,10 +1,14 @@
-"""`TantivyLogStore`: the embedded `LogStore`, one Tantivy index per tenant and UTC day.
+"""`TantivyLogStore`: the embedded `LogStore`, one Tantivy index per tenant and partition period.
 
-Layout::
+Layout (periods: `mintlog.adapters.logstore.periods`)::
 
     root/
       {tenant_dir}/            the tenant id, percent-encoded outside [A-Za-z0-9_-]
         {YYYY-MM-DD}/          one Tantivy index: the tenant's events whose `timestamp` falls on that UTC day
+                               and that arrived at most two days later
+        {YYYY-MM}@{YYYY-MM}/   one Tantivy index: the tenant's older events of that UTC month (first) that
+                               were received in that UTC month (second): imported history stays in a few
+                               partitions instead of one small partition per day
           meta.json, *.idx, *.store, ...
 
 Guarantees:
@@ -14,12 +18,13 @@ Guarantees:
   per partition, never once per event.
 - Writes are create-only by `(tenant_id, id)`, like OpenSearch's `op_type=create`: an event whose id is
   already in its partition is skipped, whether it came in the same call, an earlier call or before a
-  restart. The check looks in the partition of the event's day: the pipeline derives an event's timestamp
-  and id from the same delivered batch, so a redelivered event lands on the same day.
+  restart. The check looks in the partition of the event's period: the pipeline derives an event's
+  timestamp, receive time and id from the same delivered batch, so a redelivered event lands in the same
+  partition.
 - A process killed at any point (even `kill -9` in the middle of a commit) leaves indexes Tantivy reopens
   at their last commit; writer locks are OS file locks, released with the process.
-- Search merges partitions newest first (or oldest first) and orders by `(timestamp, id)` exactly, at
-  microsecond precision; `total` is the exact number of matches.
+- Search visits partitions newest first (or oldest first), merging the ones whose periods overlap, and
+  orders by `(timestamp, id)` exactly, at microsecond precision; `total` is the exact number of matches.
 - Every partition has the current schema: one created with an older layout makes reads and writes of it
   fail with `IncompatiblePartitionError` (a `StoreUnavailable`); recreate such a development data dir.
 - A write the disk refuses (full, over quota, read-only, I/O error) raises `StoreDiskFailure`, and `ping`
@@ -61,6 +66,7 @@ import msgspec
 import tantivy
 
 from mintlog.adapters.logstore.days import day_range
+from mintlog.adapters.logstore.periods import Period, expired, overlapping, period_of, visit_groups
 from mintlog.adapters.logstore.tantivy_aggregate import aggregate_partitions
 from mintlog.adapters.logstore.tantivy_disk import DiskHealth
 from mintlog.adapters.logstore.tantivy_partitions import (
@@ -77,8 +83,9 @@ from mintlog.adapters.logstore.tantivy_schema import (
     encode_document,
     to_utc,
 )
-from mintlog.adapters.logstore.tantivy_search import PageCollector, match_count, ordered_days
+from mintlog.adapters.logstore.tantivy_search import PageCollector, match_count
 from mintlog.domain.events import LogEvent
+from mintlog.domain.tenants import RetentionBasis
 from mintlog.errors import StoreUnavailable
 from mintlog.ports.aggregation import AggregateQuery, AggregateResult
 from mintlog.ports.logstore import SearchPage, SearchQuery
@@ -209,12 +216,12 @@ class TantivyLogStore:
         await self._on_writer_thread(self._write_sync, list(events))
 
     def _write_sync(self, events: list[LogEvent]) -> None:
-        batches: dict[tuple[str, date], _PartitionBatch] = {}
+        batches: dict[tuple[str, Period], _PartitionBatch] = {}
         for event in events:
             if not event.tenant_id:
                 raise ValueError(f"event {event.id!r} has an empty tenant_id")
             timestamp_utc = to_utc(event.timestamp)
-            batch = batches.setdefault((event.tenant_id, timestamp_utc.date()), {})
+            batch = batches.setdefault((event.tenant_id, period_of(timestamp_utc, event.received_at)), {})
             batch.setdefault(event.id, (event, timestamp_utc))
         try:
             with _translate_errors("write"):
@@ -230,7 +237,7 @@ class TantivyLogStore:
             raise refusal from exc.__cause__
         self._disk.succeeded()
 
-    def _write_partitions(self, group: list[tuple[tuple[str, date], _PartitionBatch]]) -> None:
+    def _write_partitions(self, group: list[tuple[tuple[str, Period], _PartitionBatch]]) -> None:
         """Add the new events of every partition of `group`, then commit each.
 
         Adding to all writers before committing any lets each writer's indexing thread work while the
@@ -238,8 +245,8 @@ class TantivyLogStore:
         rolled back, so a failed write never leaves half a partition batch behind for a later commit.
         """
         additions: list[tuple[Partition, list[tuple[LogEvent, datetime]]]] = []
-        for (tenant_id, day), batch in group:
-            partition = self._partitions.get(tenant_id, day, create=True)
+        for (tenant_id, period), batch in group:
+            partition = self._partitions.get(tenant_id, period, create=True)
             assert partition is not None
             stored = self._stored_ids(partition, list(batch))
             if len(stored) < len(batch):
@@ -303,30 +310,33 @@ class TantivyLogStore:
 
     # --- retention -----------------------------------------------------------------------------------
 
-    async def drop_partitions_before(self, tenant_id: str, day: date) -> list[str]:
-        """Delete every partition of `tenant_id` older than `day` (that day itself is kept).
+    async def drop_partitions_before(
+        self, tenant_id: str, day: date, *, basis: RetentionBasis = "event_time"
+    ) -> list[str]:
+        """Delete every partition of `tenant_id` all of whose events are before `day` by `basis`
+        (`periods.expired`); a partition that may hold a later event is kept whole.
 
         Closes their writers and readers first, runs after writes already submitted, and returns the
-        dropped partitions as `{tenant_id}/{YYYY-MM-DD}`, oldest first. Other tenants are never touched.
+        dropped partitions as `{tenant_id}/{period name}`, oldest first. Other tenants are never touched.
         Searches already running may still read a dropped partition; later ones no longer see it.
         """
-        return await self._on_writer_thread(self._drop_sync, tenant_id, day)
+        return await self._on_writer_thread(self._drop_sync, tenant_id, day, basis)
 
-    def _drop_sync(self, tenant_id: str, day: date) -> list[str]:
+    def _drop_sync(self, tenant_id: str, day: date, basis: RetentionBasis) -> list[str]:
         with _translate_errors("drop partitions"):
             tenant_path = self._partitions.tenant_path(tenant_id)
             dropped: list[str] = []
-            for old_day in self._partitions.list_days(tenant_id):
-                if old_day >= day:
-                    break
+            for period in self._partitions.list_periods(tenant_id):
+                if not expired(period, day, basis):
+                    continue
                 # The rename makes the drop atomic for searches; the trash is removed now or at next start.
-                trash = tenant_path / f"{_TRASH_PREFIX}{old_day.isoformat()}-{uuid.uuid4().hex}"
-                self._partitions.detach(tenant_id, old_day, trash)
-                dropped.append(f"{tenant_id}/{old_day.isoformat()}")
+                trash = tenant_path / f"{_TRASH_PREFIX}{period.name}-{uuid.uuid4().hex}"
+                self._partitions.detach(tenant_id, period, trash)
+                dropped.append(f"{tenant_id}/{period.name}")
                 shutil.rmtree(trash, ignore_errors=True)
             if dropped:
                 fsync_directory(tenant_path)
-                logger.info("dropped %d partition(s) of tenant %s older than %s", len(dropped), tenant_id, day)
+                logger.info("dropped %d partition(s) of tenant %s before %s by %s", len(dropped), tenant_id, day, basis)
             return dropped
 
     # --- aggregating --------------------------------------------------------------------------------
@@ -347,7 +357,7 @@ class TantivyLogStore:
         """Events of `query.tenant_id` matching `query.node` in `[start, end)`, ordered by `(timestamp, id)`.
 
         The node is compiled once (`mintlog.query.tantivy.to_tantivy`, builders only: no user text reaches
-        a query parser) and run on every partition whose day overlaps both `[start, end)` and the time
+        a query parser) and run on every partition whose period overlaps both `[start, end)` and the time
         window the node implies (`mintlog.query.time_window`); `total` is exact. Raises `QuerySyntaxError`
         when a time bound of the node cannot be resolved against `query.now`.
         """
@@ -364,21 +374,20 @@ class TantivyLogStore:
         collector = PageCollector.start(self._schema, build_query(self._schema, query), query)
         searched: list[str] = []
         with _translate_errors("search"):
-            days = [
-                day
-                for day in self._partitions.list_days(query.tenant_id)
-                if (first_day is None or day >= first_day) and (last_day is None or day <= last_day)
-            ]
-            # Partitions hold disjoint days, so visiting them in day order merges them.
-            for day in ordered_days(days, collector.descending):
+            periods = overlapping(self._partitions.list_periods(query.tenant_id), first_day, last_day)
+            # Groups of overlapping periods never overlap each other: visiting them in order merges them.
+            for group in visit_groups(periods, collector.descending):
                 if collector.done:
                     break
-                partition = self._partitions.get(query.tenant_id, day, create=False)
-                if partition is None:  # dropped since it was listed
-                    continue
-                self._partitions.refresh(partition)
-                collector.visit(partition)
-                searched.append(partition.name)
+                partitions: list[Partition] = []
+                for period in group:
+                    partition = self._partitions.get(query.tenant_id, period, create=False)
+                    if partition is None:  # dropped since it was listed
+                        continue
+                    self._partitions.refresh(partition)
+                    partitions.append(partition)
+                collector.visit(partitions)
+                searched.extend(partition.name for partition in partitions)
         total, lower_bound = collector.total_and_bound()
         return SearchPage(
             events=collector.found,

@@ -1,8 +1,8 @@
-"""`LogStore.aggregate` for the Tantivy store: one native aggregation per day partition, merged exactly.
+"""`LogStore.aggregate` for the Tantivy store: one native aggregation per partition, merged exactly.
 
 How an aggregation runs (shape and guarantees: `mintlog.ports.aggregation`):
 
-- Every partition of the tenant whose day overlaps the query's time range runs one Tantivy aggregation
+- Every partition of the tenant whose period overlaps the query's time range runs one Tantivy aggregation
   (`Searcher.aggregate`, Elasticsearch-shaped JSON) with the query's groups nested in order: a terms group
   on `service`, `level`, `host`, `source`, `trace_id` or `span_id` buckets that fast field; one on
   `fields.<key>` buckets the `key=<text>` terms of the fast `field_pairs` field (so keys are the value texts
@@ -47,6 +47,7 @@ from mintlog.adapters.logstore.aggregate_tree import (
     percents_by_field,
 )
 from mintlog.adapters.logstore.days import day_range
+from mintlog.adapters.logstore.periods import Period, overlapping
 from mintlog.adapters.logstore.tantivy_partitions import Partition, PartitionCache
 from mintlog.adapters.logstore.tantivy_query import build_query
 from mintlog.errors import BadRequest, StoreUnavailable
@@ -99,6 +100,10 @@ def aggregate_partitions(
     return result
 
 
+def _day_micros(day: date) -> int:
+    return epoch_micros(datetime(day.year, day.month, day.day, tzinfo=UTC))
+
+
 @dataclass(frozen=True, slots=True)
 class _Unit:
     """A piece of work: one partition, possibly restricted to `[start_us, end_us)`."""
@@ -115,12 +120,12 @@ class _Run:
     schema: tantivy.Schema
     query: AggregateQuery
     base: tantivy.Query | None
-    days: list[date]
+    periods: list[Period]
     request: dict[str, Any]
     metric_fields: list[str]
     percents: dict[str, tuple[float, ...]]
     max_buckets: int
-    unit_days: dict[int, date] = field(default_factory=lambda: {})
+    unit_periods: dict[int, Period] = field(default_factory=lambda: {})
     tracked: int = 1
 
     @classmethod
@@ -151,7 +156,7 @@ class _Run:
             schema=schema,
             query=query,
             base=None if empty else build_query(schema, search),
-            days=[],
+            periods=[],
             request=_native_request(query, fields, percents, native_buckets),
             metric_fields=fields,
             percents=percents,
@@ -159,11 +164,7 @@ class _Run:
         )
         if not empty:
             with _translated("list partitions"):
-                run.days = [
-                    day
-                    for day in partitions.list_days(query.tenant_id)
-                    if (first_day is None or day >= first_day) and (last_day is None or day <= last_day)
-                ]
+                run.periods = overlapping(partitions.list_periods(query.tenant_id), first_day, last_day)
         return run
 
     # --- pass 1: every group and leaf statistic, per partition ------------------------------------------
@@ -171,34 +172,33 @@ class _Run:
     def collect(self) -> PartialBucket:
         """The merged tree of every partition in range."""
         root = PartialBucket()
-        for day in self.days:
-            partition = self._open(day)
+        for period in self.periods:
+            partition = self._open(period)
             if partition is None:  # dropped since it was listed
                 continue
             pending = [self._whole_unit(partition)]
             while pending:
                 unit = pending.pop()
                 try:
-                    tree = self._aggregate_unit(unit, len(self.unit_days))
+                    tree = self._aggregate_unit(unit, len(self.unit_periods))
                 except TooManyBuckets:
                     pending.extend(self._halves(unit))
                     continue
-                self.unit_days[len(self.unit_days)] = day
+                self.unit_periods[len(self.unit_periods)] = period
                 self.tracked += root.merge(tree)
                 if self.tracked > self.max_buckets:
                     raise _too_large(self.max_buckets)
         return root
 
-    def _open(self, day: date) -> Partition | None:
+    def _open(self, period: Period) -> Partition | None:
         with _translated("open a partition"):
-            partition = self.partitions.get(self.query.tenant_id, day, create=False)
+            partition = self.partitions.get(self.query.tenant_id, period, create=False)
             if partition is not None:
                 self.partitions.refresh(partition)
             return partition
 
     def _whole_unit(self, partition: Partition) -> _Unit:
-        day_start = epoch_micros(datetime(partition.day.year, partition.day.month, partition.day.day, tzinfo=UTC))
-        start_us, end_us = day_start, day_start + _ONE_DAY_US
+        start_us, end_us = _day_micros(partition.period.start), _day_micros(partition.period.last) + _ONE_DAY_US
         if self.query.start is not None:
             start_us = max(start_us, epoch_micros(self.query.start))
         if self.query.end is not None:
@@ -239,8 +239,8 @@ class _Run:
         assert self.base is not None
         leaf_query = _all_of([self.base, *self._path_clauses(path)])
         request = sketch.request(_metric_path(metric_field))
-        for day in sorted({self.unit_days[unit] for unit in units}):
-            partition = self._open(day)
+        for period in sorted({self.unit_periods[unit] for unit in units}, key=lambda period: period.sort_key):
+            partition = self._open(period)
             if partition is not None:
                 sketch.add(_native_aggregate(partition, leaf_query, request))
         return sketch.percentiles(percents)

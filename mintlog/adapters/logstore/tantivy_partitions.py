@@ -1,9 +1,10 @@
 """Partition directories of the Tantivy store and the two bounded caches over them.
 
-A partition is one Tantivy index holding one tenant's events of one UTC day, in
-`root/{tenant_dir}/{YYYY-MM-DD}/`. `tenant_dir` is the tenant id with every character outside
-`[A-Za-z0-9_-]` percent-encoded (UTF-8), so any tenant id maps to exactly one directory inside `root`
-(`acme-1` stays `acme-1`; `../x` becomes `%2E%2E%2Fx`).
+A partition is one Tantivy index holding one tenant's events of one `Period` (a UTC day, or for events
+that arrived late a UTC month and the month they were received in: `mintlog.adapters.logstore.periods`), in
+`root/{tenant_dir}/{YYYY-MM-DD}/` or `root/{tenant_dir}/{YYYY-MM@YYYY-MM}/`. `tenant_dir` is the tenant id
+with every character outside `[A-Za-z0-9_-]` percent-encoded (UTF-8), so any tenant id maps to exactly one
+directory inside `root` (`acme-1` stays `acme-1`; `../x` becomes `%2E%2E%2Fx`).
 
 `PartitionCache` keeps at most `max_open_readers` indexes open for reading (least recently used first out)
 and at most `max_open_writers` `IndexWriter`s (same policy); a partition with an open writer stays open
@@ -15,7 +16,7 @@ Every partition has the store's current schema. A partition created with another
 and for search, instead of silently missing terms: nothing is deployed yet, so a development data
 directory from an older layout has to be recreated (delete it, or just its tenant directories).
 
-Thread safety: `get`, `refresh`, `list_days` and `stats` may be called from any thread. The writer methods
+Thread safety: `get`, `refresh`, `list_periods` and `stats` may be called from any thread. The writer methods
 (`open_writers`, `commit`, `discard_writer`, `detach`, `close`) must be called from one thread at a time
 (`commit` of different partitions may run in parallel); the store calls them from its single write thread,
 which is also what makes "at most one `IndexWriter` per partition" hold.
@@ -23,21 +24,19 @@ which is also what makes "at most one `IndexWriter` per partition" hold.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import re
 import string
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 
 import tantivy
 
+from mintlog.adapters.logstore.periods import Period, parse_period
 from mintlog.adapters.logstore.tantivy_schema import MESSAGE_TOKENIZER, configure_new_index, message_analyzer
 from mintlog.errors import StoreUnavailable
 
@@ -53,7 +52,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _SAFE_CHARACTERS = frozenset(string.ascii_letters + string.digits + "-_")
-_DAY_NAME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 # Tantivy's bounds for the indexing memory of one writer thread.
 _MIN_WRITER_HEAP_BYTES = 15_000_000
 _MAX_WRITER_HEAP_BYTES = 4_293_967_294
@@ -87,7 +85,7 @@ class Partition:
     """One open partition index, and its writer while it has one."""
 
     tenant_id: str
-    day: date
+    period: Period
     path: Path
     index: tantivy.Index
     meta_signature: tuple[int, int, int] | None = None
@@ -96,8 +94,8 @@ class Partition:
 
     @property
     def name(self) -> str:
-        """`{tenant_id}/{YYYY-MM-DD}`, as reported in `SearchPage.partitions`."""
-        return f"{self.tenant_id}/{self.day.isoformat()}"
+        """`{tenant_id}/{period name}`, as reported in `SearchPage.partitions`."""
+        return f"{self.tenant_id}/{self.period.name}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,8 +136,8 @@ class PartitionCache:
         self._max_open_writers = max_open_writers
         self._max_open_readers = max_open_readers
         self._lock = threading.Lock()
-        self._open: OrderedDict[tuple[str, date], Partition] = OrderedDict()
-        self._writers: OrderedDict[tuple[str, date], Partition] = OrderedDict()
+        self._open: OrderedDict[tuple[str, Period], Partition] = OrderedDict()
+        self._writers: OrderedDict[tuple[str, Period], Partition] = OrderedDict()
 
     @property
     def max_open_writers(self) -> int:
@@ -150,29 +148,29 @@ class PartitionCache:
         """The directory holding every partition of `tenant_id`."""
         return self._root / tenant_dir_name(tenant_id)
 
-    def list_days(self, tenant_id: str) -> list[date]:
-        """The days of `tenant_id` that have a partition on disk, oldest first."""
+    def list_periods(self, tenant_id: str) -> list[Period]:
+        """The periods of `tenant_id` that have a partition on disk, oldest first (`Period.sort_key`)."""
         try:
             entries = list(os.scandir(self.tenant_path(tenant_id)))
         except FileNotFoundError:
             return []
-        days: list[date] = []
+        periods: list[Period] = []
         for entry in entries:
-            if _DAY_NAME.fullmatch(entry.name) and entry.is_dir():
-                with contextlib.suppress(ValueError):
-                    days.append(date.fromisoformat(entry.name))
-        return sorted(days)
+            period = parse_period(entry.name)
+            if period is not None and entry.is_dir():
+                periods.append(period)
+        return sorted(periods, key=lambda period: period.sort_key)
 
-    def get(self, tenant_id: str, day: date, *, create: bool) -> Partition | None:
-        """The open partition of `tenant_id` for `day`; opened (or created if `create`) when needed.
+    def get(self, tenant_id: str, period: Period, *, create: bool) -> Partition | None:
+        """The open partition of `tenant_id` for `period`; opened (or created if `create`) when needed.
 
         Returns None when the partition does not exist and `create` is false.
         """
-        key = (tenant_id, day)
+        key = (tenant_id, period)
         with self._lock:
             partition = self._writers.get(key) or self._open.get(key)
             if partition is None:
-                partition = self._open_index(tenant_id, day, create=create)
+                partition = self._open_index(tenant_id, period, create=create)
                 if partition is None:
                     return None
             self._open[key] = partition
@@ -180,8 +178,8 @@ class PartitionCache:
             self._evict_readers()
             return partition
 
-    def _open_index(self, tenant_id: str, day: date, *, create: bool) -> Partition | None:
-        path = self.tenant_path(tenant_id) / day.isoformat()
+    def _open_index(self, tenant_id: str, period: Period, *, create: bool) -> Partition | None:
+        path = self.tenant_path(tenant_id) / period.name
         signature = _meta_signature(path)
         if signature is not None:
             try:
@@ -192,7 +190,7 @@ class PartitionCache:
                 raise
             if index.schema != self._schema:
                 raise IncompatiblePartitionError(
-                    f"partition {tenant_id}/{day.isoformat()} at {path} was created with another index layout "
+                    f"partition {tenant_id}/{period.name} at {path} was created with another index layout "
                     "(an older Mintlog version); recreate the data directory"
                 )
         elif create:
@@ -207,7 +205,7 @@ class PartitionCache:
         index.register_tokenizer(MESSAGE_TOKENIZER, message_analyzer())
         # Reload explicitly (see `refresh`) instead of one file-watcher thread per open index.
         index.config_reader(reload_policy="manual")
-        return Partition(tenant_id=tenant_id, day=day, path=path, index=index, meta_signature=signature)
+        return Partition(tenant_id=tenant_id, period=period, path=path, index=index, meta_signature=signature)
 
     def _create_directory(self, path: Path) -> None:
         missing = [parent for parent in (path.parent, path) if not parent.exists()]
@@ -223,10 +221,19 @@ class PartitionCache:
             del self._open[key]
 
     def refresh(self, partition: Partition, *, force: bool = False) -> None:
-        """Make `partition`'s searchers see its latest commit (only reloads when `meta.json` changed)."""
+        """Make `partition`'s searchers see its latest commit (only reloads when `meta.json` changed).
+
+        A partition dropped (moved away by retention) since it was opened keeps the searchers it has: a
+        search that already holds it reads what it held, as `detach` promises, instead of failing.
+        """
         signature = _meta_signature(partition.path)
         if force or signature != partition.meta_signature:
-            partition.index.reload()
+            try:
+                partition.index.reload()
+            except Exception:  # Tantivy raises ValueError("Failed to acquire Lockfile ...") for a moved index
+                if partition.path.exists():
+                    raise
+                return
             partition.meta_signature = signature
 
     def open_writers(self, partitions: Sequence[Partition], pool: Executor | None = None) -> None:
@@ -237,7 +244,7 @@ class PartitionCache:
         """
         if len(partitions) > self._max_open_writers:
             raise ValueError(f"cannot keep {len(partitions)} writers open, the limit is {self._max_open_writers}")
-        wanted = {(partition.tenant_id, partition.day) for partition in partitions}
+        wanted = {(partition.tenant_id, partition.period) for partition in partitions}
         with self._lock:
             for key in wanted & self._writers.keys():
                 self._writers.move_to_end(key)
@@ -255,7 +262,7 @@ class PartitionCache:
                 self._close_writer(partition)
         for partition in missing:
             writer = partition.index.writer(heap_size=self._writer_heap_bytes, num_threads=1)
-            key = (partition.tenant_id, partition.day)
+            key = (partition.tenant_id, partition.period)
             with self._lock:
                 partition.writer = writer
                 self._writers[key] = partition
@@ -277,7 +284,7 @@ class PartitionCache:
         if writer is None:
             return
         with self._lock:
-            self._writers.pop((partition.tenant_id, partition.day), None)
+            self._writers.pop((partition.tenant_id, partition.period), None)
         partition.uncommitted = False
         try:
             writer.rollback()
@@ -296,13 +303,13 @@ class PartitionCache:
             partition.uncommitted = False
         writer.wait_merging_threads()
 
-    def detach(self, tenant_id: str, day: date, trash: Path) -> None:
+    def detach(self, tenant_id: str, period: Period, trash: Path) -> None:
         """Close one partition's writer and reader and move its directory to `trash` (same file system).
 
         The move happens under the cache lock, so no search reopens the partition once it is gone;
         searches that already hold it keep reading the open files.
         """
-        key = (tenant_id, day)
+        key = (tenant_id, period)
         with self._lock:
             partition = self._open.pop(key, None)
             writer_partition = self._writers.pop(key, None)
@@ -311,7 +318,7 @@ class PartitionCache:
                 self._close_writer(closing)
         with self._lock:
             self._open.pop(key, None)  # a search may have reopened it while the writer closed
-            (self.tenant_path(tenant_id) / day.isoformat()).rename(trash)
+            (self.tenant_path(tenant_id) / period.name).rename(trash)
 
     def close(self) -> None:
         """Close every writer (waiting for their merges) and drop every open index."""

@@ -1,4 +1,4 @@
-"""Search over a tenant's day partitions: one page in `(timestamp, id)` order, a cursor, and a capped total.
+"""Search over a tenant's partitions: one page in `(timestamp, id)` order, a cursor, and a capped total.
 
 Guarantees (the `LogStore.search` contract):
 
@@ -8,6 +8,9 @@ Guarantees (the `LogStore.search` contract):
 - `total` counts the matches of the query ignoring `after`, exactly up to `total_cap`; beyond it the total
   is `total_cap` and marked as a lower bound. Counting stops once the cap is passed and the page is full,
   so a broad query over many days does not visit every partition.
+- Partitions are visited in groups whose periods overlap (a month partition of old events and the day
+  partitions of that month, `periods.visit_groups`): each partition of a group gives its first page, and
+  the group's share of the page is the first of their merge in `(timestamp, id)` order.
 """
 
 from __future__ import annotations
@@ -23,9 +26,9 @@ from mintlog.adapters.logstore.tantivy_query import beyond_timestamp, timestamp_
 from mintlog.adapters.logstore.tantivy_schema import decode_event
 from mintlog.domain.events import LogEvent
 from mintlog.errors import StoreUnavailable
-from mintlog.ports.logstore import SearchAfter, SearchQuery
+from mintlog.ports.logstore import SearchAfter, SearchQuery, epoch_micros
 
-__all__ = ["PageCollector", "match_count", "ordered_days"]
+__all__ = ["PageCollector", "match_count"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -42,10 +45,10 @@ def _day_of_micros(timestamp_us: int) -> date:
 
 @dataclass(slots=True)
 class PageCollector:
-    """Fills one page from partitions visited in the query's day order (newest day first for `desc`).
+    """Fills one page from partitions visited in the query's time order (newest first for `desc`).
 
     `query_all` matches the whole query (it counts the total); `query_page` additionally starts after the
-    cursor. Call `visit` per partition in order until `done`.
+    cursor. Call `visit` per group of overlapping partitions, in order, until `done`.
     """
 
     schema: tantivy.Schema
@@ -85,33 +88,45 @@ class PageCollector:
         """The page is full and the total is past the cap: later partitions cannot change the answer."""
         return len(self.found) >= self.size and not self.counting
 
-    def visit(self, partition: Partition) -> None:
-        """Add this partition's share of the page and of the total."""
-        searcher = partition.index.searcher()
+    def visit(self, partitions: Sequence[Partition]) -> None:
+        """Add the share of the page and of the total of one group of overlapping partitions (no event of
+        a later group may come before one of this group in the query's order)."""
         wanted = self.size - len(self.found)
-        page_here = wanted > 0 and self._may_hold_page(partition.day)
+        shares = [self._share(partition, wanted) for partition in partitions]
+        if len(shares) == 1:
+            self.found.extend(shares[0])
+            return
+        merged = [event for share in shares for event in share]
+        merged.sort(key=lambda event: (epoch_micros(event.timestamp), event.id), reverse=self.descending)
+        self.found.extend(merged[:wanted])
+
+    def _share(self, partition: Partition, wanted: int) -> list[LogEvent]:
+        """Count this partition's matches into the total and return its first `wanted` events of the page."""
+        searcher = partition.index.searcher()
+        page_here = wanted > 0 and self._may_hold_page(partition)
         if self.after is None:
+            events: list[LogEvent] = []
             if page_here:
                 matches, events = _page_of(
                     self.schema, searcher, self.query_page, wanted, self.descending, partition.tenant_id
                 )
-                self.found.extend(events)
             else:
                 matches = match_count(searcher.search(self.query_all, 1, count=True)) if self.counting else 0
             self.total += matches
-            return
+            return events
         if self.counting:
             self.total += match_count(searcher.search(self.query_all, 1, count=True))
         if not page_here:
-            return
-        if partition.day == _day_of_micros(self.after.timestamp_us):
-            self.found.extend(self._ties_after(searcher, wanted, partition.tenant_id))
-            wanted = self.size - len(self.found)
-        if wanted > 0:
+            return []
+        found: list[LogEvent] = []
+        if partition.period.holds_day(_day_of_micros(self.after.timestamp_us)):
+            found.extend(self._ties_after(searcher, wanted, partition.tenant_id))
+        if len(found) < wanted:
             _matches, events = _page_of(
-                self.schema, searcher, self.query_page, wanted, self.descending, partition.tenant_id
+                self.schema, searcher, self.query_page, wanted - len(found), self.descending, partition.tenant_id
             )
-            self.found.extend(events)
+            found.extend(events)
+        return found
 
     def total_and_bound(self) -> tuple[int, bool]:
         """The total to report and whether it is a lower bound."""
@@ -119,11 +134,12 @@ class PageCollector:
             return self.total_cap, True
         return self.total, False
 
-    def _may_hold_page(self, day: date) -> bool:
+    def _may_hold_page(self, partition: Partition) -> bool:
         if self.after is None:
             return True
         after_day = _day_of_micros(self.after.timestamp_us)
-        return day <= after_day if self.descending else day >= after_day
+        period = partition.period
+        return period.start <= after_day if self.descending else period.last >= after_day
 
     def _ties_after(self, searcher: tantivy.Searcher, wanted: int, tenant_id: str) -> list[LogEvent]:
         """Events at exactly the cursor's time whose id comes after the cursor's, in the query's order.
@@ -185,8 +201,3 @@ def _load_event(searcher: tantivy.Searcher, address: tantivy.DocAddress, tenant_
     if not isinstance(stored, bytes):
         raise StoreUnavailable("a stored document has no event payload")
     return decode_event(stored, tenant_id=tenant_id, ts_us=ts_us)
-
-
-def ordered_days(days: Sequence[date], descending: bool) -> list[date]:
-    """Partition days in the order a search visits them."""
-    return list(reversed(days)) if descending else list(days)

@@ -1,12 +1,22 @@
-"""Retention: each tenant's `retention_days` enforced by deleting whole day partitions, one instance at a time.
+"""Retention: each tenant's `retention_days` enforced by deleting whole partitions, one instance at a time.
 
-Which days go. At instant `now`, a tenant with `retention_days = N` keeps the UTC day that contains
-`now - N days` and every later day; every earlier day partition (Tantivy) or daily index (OpenSearch) is
-dropped (`retention_cutoff`). Each dropped day ended at least N days before `now`, so no event younger than
-N days is ever deleted; an event goes between N days and N days + 1 day + one run interval after its
-timestamp. Example: retention 30 at 2026-11-26T12:00Z keeps 2026-10-27 and later and drops 2026-10-26 and
-earlier. Every tenant is covered, suspended and deleted ones included (a deleted tenant's data ages out
-like any other); a tenant with `retention_days` below 1 is skipped and counted as a failure.
+Which partitions go. At instant `now`, a tenant with `retention_days = N` keeps the UTC day that contains
+`now - N days` and every later one (`retention_cutoff`); a partition is dropped once every event in it is
+before that day by the tenant's `retention_basis` (`mintlog.adapters.logstore.periods.expired`):
+
+- `event_time` (the default): a day partition goes once its day is before the cutoff, so an event goes
+  between N days and N days + 1 day + one run interval after its timestamp; a month partition (events that
+  arrived more than two days late: imported history, a long backlog) goes once its whole month is before
+  the cutoff, up to a month later than its oldest event's expiry.
+- `received_at`: a day partition goes once its day plus the two late days are before the cutoff (its
+  events were all received by then), a month partition once the month its events were received in is; an
+  event goes between N days and N days + 3 days (day partition) or + 1 month (month partition) + one run
+  interval after it was received.
+
+No event younger than N days by the tenant's basis is ever deleted. Example: retention 30 at
+2026-11-26T12:00Z keeps 2026-10-27 and later and drops day partitions of 2026-10-26 and earlier. Every
+tenant is covered, suspended and deleted ones included (a deleted tenant's data ages out like any other);
+a tenant with `retention_days` below 1 is skipped and counted as a failure.
 
 Who runs it. Every pipeline instance runs `RetentionJob` at start and then every `interval_seconds`, but a
 run first claims the lease `retention` in the metadata database (`JobLeases.try_claim`) until
@@ -21,8 +31,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 
+from mintlog.domain.retention import retention_cutoff
 from mintlog.domain.tenants import Tenant
 from mintlog.metrics import Metrics
 from mintlog.ports.logstore import LogStore
@@ -40,19 +51,6 @@ RETENTION_LEASE = "retention"
 _TENANT_PAGE_SIZE = 100
 
 
-def retention_cutoff(now: datetime, retention_days: int) -> date:
-    """The oldest UTC day kept at `now` for `retention_days`: the day of `now - retention_days`.
-
-    Every earlier day ended at least `retention_days` before `now`, so dropping it deletes no younger event.
-    Raises `ValueError` for a naive `now` or `retention_days` below 1.
-    """
-    if now.tzinfo is None:
-        raise ValueError("retention needs a timezone-aware now")
-    if retention_days < 1:
-        raise ValueError(f"retention_days must be at least 1, not {retention_days}")
-    return (now.astimezone(UTC) - timedelta(days=retention_days)).date()
-
-
 @dataclass(frozen=True, slots=True)
 class RetentionRun:
     """What one run did. `completed` is false when the lease was lost part way (the rest waits for the next run)."""
@@ -60,7 +58,8 @@ class RetentionRun:
     started_at: datetime
     tenants_checked: int
     dropped: list[str] = field(default_factory=lambda: [])
-    """Partitions deleted, as `{tenant_id}/{YYYY-MM-DD}`, tenant by tenant, oldest first."""
+    """Partitions deleted, as `{tenant_id}/{partition}` (`YYYY-MM-DD` or `YYYY-MM@YYYY-MM`), tenant by tenant,
+    oldest first."""
     failed_tenants: list[str] = field(default_factory=lambda: [])
     completed: bool = True
 
@@ -134,15 +133,22 @@ class RetentionJob(TenantSweep):
 
     async def _enforce(self, tenant: Tenant, now: datetime) -> list[str]:
         oldest_kept = retention_cutoff(now, tenant.retention_days)
-        dropped = await self._store.drop_partitions_before(tenant.id, oldest_kept)
+        basis = tenant.retention_basis
+        dropped = await self._store.drop_partitions_before(tenant.id, oldest_kept, basis=basis)
         for partition in dropped:
             logger.info(
-                "retention dropped partition %s (tenant %s keeps %d days: %s and later)",
+                "retention dropped partition %s (tenant %s keeps %d days by %s: %s and later)",
                 partition,
                 tenant.id,
                 tenant.retention_days,
+                basis,
                 oldest_kept.isoformat(),
-                extra={"tenant_id": tenant.id, "partition": partition, "oldest_kept_day": oldest_kept.isoformat()},
+                extra={
+                    "tenant_id": tenant.id,
+                    "partition": partition,
+                    "oldest_kept_day": oldest_kept.isoformat(),
+                    "retention_basis": basis,
+                },
             )
         self._metrics.retention_partitions_dropped.inc(len(dropped))
         return dropped

@@ -19,8 +19,8 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, tzinfo
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from mintlog.domain.tenants import zone_named
 from mintlog.errors import DependencyUnavailable
 from mintlog.parsing.rules import CompiledRule, RuleError, compile_rule
 from mintlog.parsing.text import TextParsing
@@ -36,14 +36,8 @@ _MAX_TENANTS = 10_000
 
 
 def zone_of(name: str) -> tzinfo:
-    """The zone named `name` (IANA); UTC for `UTC` and for a name this process does not know."""
-    if name == "UTC":
-        return UTC
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        logger.warning("unknown time zone %r, using UTC", name)
-        return UTC
+    """The zone named `name` (IANA); UTC for `UTC` and for a name this process does not know (`zone_named`)."""
+    return zone_named(name)
 
 
 class TenantParsingCache:
