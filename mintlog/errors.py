@@ -60,7 +60,8 @@ class StoreUnavailable(DependencyUnavailable):
 
 
 class StoreDiskFailure(StoreUnavailable):
-    """The store's disk refused a write: full, over quota, read-only or failing (ENOSPC, EDQUOT, EROFS, EIO).
+    """The store's disk refused a write: full, over quota, read-only or failing (ENOSPC, EDQUOT, EROFS, EIO), or
+    the OpenSearch cluster refuses writes with a block (its flood-stage watermark's `read_only_allow_delete`).
 
     An outage, never the fault of the data written: the same write succeeds once the disk takes writes again.
     """

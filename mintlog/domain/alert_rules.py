@@ -24,6 +24,7 @@ import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from mintlog.domain.events import LEVELS
+from mintlog.domain.validation import fits_in_64_bits
 from mintlog.errors import UnprocessableEntity
 from mintlog.query import Node, QuerySyntaxError, all_of, any_of, parse
 from mintlog.query.ast import MatchNone, field_key
@@ -206,9 +207,11 @@ def _validate_query(query: RuleQuery) -> None:
     for level in _values(query.level):
         if level.lower() not in LEVELS:
             raise _invalid("query.level", f"`query.level` {level!r} is not one of {', '.join(LEVELS)}")
-    for key in query.fields or {}:
+    for key, value in (query.fields or {}).items():
         if not key or len(key) > 1024:
             raise _invalid("query.fields", "`query.fields` keys must be 1 to 1024 characters long")
+        if isinstance(value, int) and not fits_in_64_bits(value):  # no stored event holds another integer
+            raise _invalid("query.fields", f"`query.fields` {key!r} is an integer outside the 64-bit range")
 
 
 def _placeholders(template: str) -> list[str]:

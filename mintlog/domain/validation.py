@@ -30,7 +30,8 @@ Rules (the limits come from `IngestSettings`):
 - Every other top-level key (including `source`: the event's source always comes from the endpoint) is an
   extra key and is later moved into `fields`; extra keys obey the same limits as `fields`.
 - `message`: at most `max_message_bytes` UTF-8 bytes. `level`, `timestamp` strings, `service`, `host`,
-  `trace_id`, `span_id`: at most `MAX_ATTRIBUTE_CHARS` characters. Integers fit in 64 bits (MessagePack).
+  `trace_id`, `span_id`: at most `MAX_ATTRIBUTE_CHARS` characters. Integers fit in 64 bits (MessagePack),
+  at any depth: also inside objects and arrays that sit in arrays.
 - `fields` (and extra keys): at most `max_fields_per_event` values, counting every scalar leaf after
   flattening and every element of an array of scalars, while an array that contains objects or arrays
   counts once (it is stored as one JSON string of at most `max_value_bytes` bytes); nesting of objects and
@@ -40,13 +41,15 @@ Rules (the limits come from `IngestSettings`):
 - No string anywhere (keys included) may hold a lone UTF-16 surrogate (JSON `"\\ud800"` decodes to a Python
   str that cannot be encoded as UTF-8 and would break MessagePack later).
 - An event with no non-blank message and no field values is rejected: it carries nothing to search.
+- For a tenant whose retention counts from event time, a valid event whose explicit timestamp is older than
+  that retention already is rejected (`too_old`, see `mintlog.domain.retention.TimeWindow`).
 
 Each rejection names the first problem found, in the order the event's keys were written.
 """
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import msgspec
 
@@ -62,10 +65,13 @@ __all__ = [
     "SERVICE_KEYS",
     "SPAN_ID_KEYS",
     "TIMESTAMP_KEYS",
+    "TOO_OLD",
     "TRACE_ID_KEYS",
+    "EventTimeCheck",
     "Rejection",
     "ValidatedEvents",
     "check_event",
+    "fits_in_64_bits",
     "validate_events",
 ]
 
@@ -78,12 +84,23 @@ TRACE_ID_KEYS = ("trace_id",)
 SPAN_ID_KEYS = ("span_id",)
 FIELDS_KEY = "fields"
 
+TOO_OLD = "older than this tenant's retention"
+"""The words of a `too_old` refusal (`mintlog.domain.retention.TimeWindow`) that `reason_code` recognizes."""
+
 # Longest `service`, `host`, `trace_id`, `span_id`, level string and timestamp string, in characters.
 MAX_ATTRIBUTE_CHARS = 256
 
 _INT_MIN = -(2**63)
 _UINT_MAX = 2**64 - 1
 _SHOWN_NAME_CHARS = 64
+
+
+class EventTimeCheck(Protocol):
+    """A tenant's check of event times at ingest (`mintlog.domain.retention.TimeWindow`)."""
+
+    def refusal(self, event: dict[str, Any]) -> str | None:
+        """Why the valid `event` is refused for its time, or None."""
+        ...
 
 
 class Rejection(msgspec.Struct, frozen=True):
@@ -168,12 +185,16 @@ _TYPE_ERRORS = {
 }
 
 
-def validate_events(events: list[object], limits: IngestSettings) -> ValidatedEvents:
+def validate_events(
+    events: list[object], limits: IngestSettings, window: EventTimeCheck | None = None
+) -> ValidatedEvents:
     """Split decoded ingest events into accepted ones and rejections, keeping request order.
 
     Accepted events are returned unchanged (the same objects) with their request indexes in a parallel
     list, which costs one list append per event and lets the caller build `RawBatch.events` without
-    unpacking pairs. Never raises for any decoded JSON input.
+    unpacking pairs. With a `window` (the tenant's retention counts from event time), a valid event whose
+    timestamp is older than the window is refused as well (`window.refusal`, code `too_old`). Never raises
+    for any decoded JSON input.
     """
     accepted: list[dict[str, Any]] = []
     indexes: list[int] = []
@@ -185,6 +206,11 @@ def validate_events(events: list[object], limits: IngestSettings) -> ValidatedEv
         except _Rejected as rejected:
             rejections.append(Rejection(index, rejected.reason))
             continue
+        if window is not None:
+            too_old = window.refusal(event)
+            if too_old is not None:
+                rejections.append(Rejection(index, too_old))
+                continue
         accepted.append(event)
         indexes.append(index)
     return ValidatedEvents(accepted, indexes, rejections)
@@ -200,6 +226,12 @@ def check_event(event: object, limits: IngestSettings, *, require_content: bool 
         return None, _check_event(event, limits, require_content)
     except _Rejected as rejected:
         return rejected.reason, 0
+
+
+def fits_in_64_bits(number: int) -> bool:
+    """Whether ingest accepts the integer `number` (-2**63 .. 2**64 - 1, what MessagePack carries): no stored
+    event holds any other."""
+    return _INT_MIN <= number <= _UINT_MAX
 
 
 def _check_event(event: Any, limits: IngestSettings, require_content: bool) -> int:
@@ -362,8 +394,7 @@ def _check_array(name: str, items: list[Any], depth: int, limits: IngestSettings
             raise _Rejected(f"field `{_shown(name)}` holds an unsupported type ({item_type.__name__})")
     if not holds_containers:
         return field_values
-    if _nests_deeper(items, limits.max_field_depth - depth + 1):
-        raise _Rejected(f"`fields` nests deeper than {limits.max_field_depth}")
+    _check_nested(items, limits.max_field_depth - depth + 1, name, limits)
     try:
         encoded = msgspec.json.encode(items)
     except UnicodeEncodeError:
@@ -378,15 +409,20 @@ def _check_array(name: str, items: list[Any], depth: int, limits: IngestSettings
     return 1
 
 
-def _nests_deeper(container: Any, levels_left: int) -> bool:
-    """Whether `container` holds more than `levels_left` levels of objects and arrays, itself included."""
+def _check_nested(container: Any, levels_left: int, name: str, limits: IngestSettings) -> None:
+    """Reject the array `name` when `container` (one of its containers, or itself) holds more than `levels_left`
+    levels of objects and arrays, itself included, or an integer outside the 64-bit range at any depth (the
+    array is stored as one JSON string, but the raw event crosses the bus as MessagePack first)."""
     if levels_left <= 0:
-        return True
+        raise _Rejected(f"`fields` nests deeper than {limits.max_field_depth}")
     members: Any = container.values() if container.__class__ is dict else container
     for member in members:
-        if (type(member) is dict or type(member) is list) and _nests_deeper(member, levels_left - 1):
-            return True
-    return False
+        member_type: type[Any] = member.__class__
+        if member_type is int:
+            if not _INT_MIN <= member <= _UINT_MAX:
+                raise _Rejected(f"field `{_shown(name)}` holds an integer outside the 64-bit range")
+        elif member_type is dict or member_type is list:
+            _check_nested(member, levels_left - 1, name, limits)
 
 
 def _check_string_bytes(text: str, limit: int, where: str) -> None:
@@ -415,6 +451,7 @@ def _shown(name: str) -> str:
 
 
 _REASON_CODES: tuple[tuple[str, str], ...] = (
+    (TOO_OLD, "too_old"),
     ("not a JSON object", "not_an_object"),
     ("lone surrogate", "invalid_utf8"),
     ("64-bit range", "integer_out_of_range"),

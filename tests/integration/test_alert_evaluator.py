@@ -24,8 +24,9 @@ from mintlog.adapters.db.alerting_sql import SqlAlertRuleStore
 from mintlog.adapters.db.sql import SqlMetadataStore
 from mintlog.adapters.logstore.tantivy import TantivyLogStore
 from mintlog.domain.alert_rules import AlertRule, AlertRuleSpec, new_rule_id, validate_rule
-from mintlog.domain.alerting import AlertEvent, decode_alert_event
+from mintlog.domain.alerting import AlertEvent
 from mintlog.domain.events import LogEvent
+from mintlog.domain.streams import decode_alert_event
 from mintlog.domain.tenants import Tenant, TenantChanges
 from mintlog.errors import BusUnavailable, Conflict, StoreUnavailable
 from mintlog.metrics import Metrics
@@ -406,6 +407,20 @@ async def test_group_by_alerts_per_value_and_a_vanished_group_resolves(world: Wo
         "checkout": "resolved",
         "search": "ok",
     }
+
+
+async def test_a_group_value_with_a_nul_character_is_stored_and_published(world: World) -> None:
+    # Group values come from logs, which may hold characters PostgreSQL cannot store (NUL): the evaluation
+    # must record and publish the transition, never fail on it forever.
+    rule = await world.add_rule(group_by="service", message="{group.service}: {value}")
+    await world.log(6, service="chec\x00kout")
+    fired = (await world.evaluator().evaluate(rule)).published
+    assert [(event.group, event.state, event.message) for event in fired] == [
+        ({"service": "chec\ufffdkout"}, "firing", "chec\ufffdkout: 6")
+    ]
+    assert [state.group for state in await world.rules.list_states("acme", rule.id)] == [
+        {"service": "chec\ufffdkout"}
+    ]
 
 
 async def test_a_known_group_left_out_of_the_most_frequent_ones_is_not_resolved(world: World) -> None:

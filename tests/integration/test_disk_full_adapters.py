@@ -109,7 +109,8 @@ async def test_a_sqlite_write_the_full_disk_refuses_is_database_unavailable(disk
     await metadata.start()
     try:
         fill(disk / "ballast")
-        with pytest.raises(DatabaseUnavailable):  # answered 503 with Retry-After, never 500
+        # Answered 503 with Retry-After, never 500, and saying why (not "unreachable").
+        with pytest.raises(DatabaseUnavailable, match=r"the metadata database's disk is full \(database or disk"):
             await metadata.create_tenant(Tenant(id="refused", name="refused", created_at=NOON))
 
         (disk / "ballast").unlink()

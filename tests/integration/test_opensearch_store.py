@@ -1,9 +1,10 @@
 """The OpenSearch store against a real OpenSearch 2.19 (scripts/services.sh): what the contract suite cannot show.
 
-Per-item bulk outcomes are provoked on the real cluster: a `read_only_allow_delete` block answers 429
-per item, an index whose primary cannot be allocated answers 503 per item, a timestamp `date_nanos`
-cannot hold is refused with 400. A TCP proxy that is shut down plays a cluster that went away. Every test
-uses its own index prefix and deletes its indices and template afterwards.
+Per-item bulk outcomes are provoked on the real cluster: a `read_only_allow_delete` block (what the
+flood-stage watermark sets) answers 429 `cluster_block_exception` per item, an index whose primary cannot be
+allocated answers 503 per item, a timestamp `date_nanos` cannot hold is refused with 400. A TCP proxy that
+is shut down plays a cluster that went away. Every test uses its own index prefix and deletes its indices
+and template afterwards (and never changes a setting of the shared cluster itself).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from opensearchpy import AsyncOpenSearch
 from mintlog.adapters.logstore.opensearch import BulkPolicy, ClusterOptions, EventsRejectedError, OpenSearchLogStore
 from mintlog.adapters.logstore.opensearch_layout import daily_index, index_template
 from mintlog.domain.events import FieldValue, LogEvent
-from mintlog.errors import StoreUnavailable
+from mintlog.errors import StoreDiskFailure, StoreUnavailable
 from mintlog.ports.logstore import SearchPage, SearchQuery
 from mintlog.query import parse
 from tests.services import UNREACHABLE_OPENSEARCH_URL, delete_opensearch_indices
@@ -145,43 +146,61 @@ async def test_an_event_opensearch_refuses_is_named_with_its_reason_and_the_rest
     assert sorted(ids(await search_all(store))) == ["good-0", "good-1", "good-2"], "the rest is searchable"
 
 
-async def _block_writes(cluster: AsyncOpenSearch, index: str) -> None:
+async def block_writes(cluster: AsyncOpenSearch, index: str) -> None:
+    """What OpenSearch does to an index with a shard on a node past the flood-stage watermark (this index only:
+    the shared cluster's own settings are never changed)."""
     await cluster.indices.put_settings(index=index, body={"index.blocks.read_only_allow_delete": True})
 
 
-async def _unblock_writes(cluster: AsyncOpenSearch, index: str) -> None:
+async def unblock_writes(cluster: AsyncOpenSearch, index: str) -> None:
+    """What OpenSearch 2.x does once the disk is below the high watermark again."""
     await cluster.indices.put_settings(index=index, body={"index.blocks.read_only_allow_delete": None})
 
 
-async def test_events_refused_with_429_are_retried_until_the_index_takes_them(
-    open_store: OpenStore, cluster: AsyncOpenSearch, prefix: str, caplog: pytest.LogCaptureFixture
+async def test_a_write_the_flood_stage_block_refuses_is_a_disk_failure_at_once_and_ping_names_the_index(
+    open_store: OpenStore, cluster: AsyncOpenSearch, prefix: str
 ) -> None:
-    caplog.set_level(logging.INFO, logger=BULK_LOGGER)
     store = await open_store(bulk=PATIENT_RETRIES)
     await store.write([make_event("before")])
     index = daily_index(prefix, "acme", DAY1.date())
-    await _block_writes(cluster, index)
-
-    write = asyncio.create_task(store.write([make_event("during-1"), make_event("during-2")]))
+    await block_writes(cluster, index)
     try:
-        await wait_for_retry_log(caplog, "429")
-        await _unblock_writes(cluster, index)
-        await asyncio.wait_for(write, timeout=60)
+        # With a thousand patient retries, only a write that gives up at once ends within the timeout.
+        with pytest.raises(StoreDiskFailure, match=r"HTTP 429 cluster_block_exception: .*flood-stage watermark"):
+            await asyncio.wait_for(store.write([make_event("blocked"), make_event("next-day", timestamp=DAY2)]), 20)
+        with pytest.raises(
+            StoreDiskFailure, match=rf"refuses writes to {index}: index\.blocks\.read_only_allow_delete is set"
+        ):
+            await store.ping()
+        assert "before" in ids(await search_all(store)), "searches still answer"
     finally:
-        write.cancel()
+        await unblock_writes(cluster, index)
 
-    assert sorted(ids(await search_all(store))) == ["before", "during-1", "during-2"]
+    await store.ping()
+    await store.write([make_event("blocked"), make_event("next-day", timestamp=DAY2)])
+    page = await search_all(store)
+    assert (sorted(ids(page)), page.total) == (["before", "blocked", "next-day"], 3)
 
 
-async def test_events_still_refused_with_429_after_the_retries_make_the_write_unavailable(
+async def test_a_store_starts_while_its_index_is_blocked_and_updates_its_mapping_once_lifted(
     open_store: OpenStore, cluster: AsyncOpenSearch, prefix: str
 ) -> None:
-    store = await open_store(bulk=FAST_RETRIES)
-    await store.write([make_event("before")])
-    await _block_writes(cluster, daily_index(prefix, "acme", DAY1.date()))
+    older = index_template(prefix, shards=1, replicas=0)["template"]
+    del older["mappings"]["properties"]["field_numbers"]
+    index = daily_index(prefix, "acme", DAY1.date())
+    await cluster.indices.create(index=index, body=older)
+    await block_writes(cluster, index)
+    try:
+        store = await open_store()  # the mapping update is refused by the block: it waits for the next write
+        with pytest.raises(StoreDiskFailure, match=r"index\.blocks\.read_only_allow_delete is set"):
+            await store.ping()
+        with pytest.raises(StoreDiskFailure, match="cluster_block_exception"):
+            await store.write([make_event("evt-1", fields={"status": 500})])
+    finally:
+        await unblock_writes(cluster, index)
 
-    with pytest.raises(StoreUnavailable, match=r"after 2 retries: HTTP 429 cluster_block_exception"):
-        await store.write([make_event("during")])
+    await store.write([make_event("evt-1", fields={"status": 500})])
+    assert ids(await search_all(store, query="fields.status:>=500")) == ["evt-1"]
 
 
 async def _create_unallocatable_index(cluster: AsyncOpenSearch, index: str) -> None:

@@ -17,7 +17,7 @@ from mintlog.domain.alert_rules import (
     validate_rule,
 )
 from mintlog.errors import UnprocessableEntity
-from mintlog.roles.api.wire import decode_body
+from mintlog.roles.api.common.wire import decode_body
 
 SEED = {"name": "high-errors", "query": {"level": "error"}, "threshold": 5, "window_seconds": 300}
 
@@ -69,6 +69,9 @@ def test_the_seed_rule_takes_documented_defaults() -> None:
         ({"query": {"level": "eror"}}, "query.level"),
         ({"query": {"size": 10}}, "query.size"),
         ({"query": {"from": "now-1h"}}, "query.from"),
+        ({"query": {"fields": {"n": 18741065154739602647416832}}}, "query.fields"),
+        ({"query": {"fields": {"n": 2**64}}}, "query.fields"),
+        ({"query": {"fields": {"n": -(2**63) - 1}}}, "query.fields"),
         ({"id": "rule_x"}, "id"),
         ({"tenant_id": "other"}, "tenant_id"),
         ({"colour": "red"}, "colour"),
@@ -76,6 +79,13 @@ def test_the_seed_rule_takes_documented_defaults() -> None:
 )
 def test_an_invalid_member_is_a_422_naming_it(change: dict[str, Any], field: str) -> None:
     assert refused({**SEED, **change})["field"] == field
+
+
+def test_query_fields_take_every_integer_an_event_can_hold() -> None:
+    fields = {"low": -(2**63), "high": 2**64 - 1, "big_float": 1e300, "flag": True}
+    assert decode({**SEED, "query": {"fields": fields}}).query.fields == fields
+    problem = refused({**SEED, "query": {"fields": {"ok": 1, "n": 2**64}}})
+    assert problem == {"code": "validation_failed", "field": "query.fields"}
 
 
 def test_a_query_syntax_error_names_the_field_and_the_position() -> None:

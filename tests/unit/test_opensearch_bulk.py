@@ -22,7 +22,7 @@ from mintlog.adapters.logstore.opensearch_bulk import (
     write_bulk,
 )
 from mintlog.domain.events import LogEvent
-from mintlog.errors import StoreUnavailable
+from mintlog.errors import StoreDiskFailure, StoreUnavailable
 
 # Decides the status of one item from its event id and the attempt (1-based) it is sent in.
 Script = Callable[[str, int], int]
@@ -31,9 +31,12 @@ Script = Callable[[str, int], int]
 class FakeCluster:
     """Answers bulk requests item by item as `script` says; raises `failures` for whole requests first."""
 
-    def __init__(self, script: Script, failures: list[Exception] | None = None) -> None:
+    def __init__(
+        self, script: Script, failures: list[Exception] | None = None, error_types: dict[str, str] | None = None
+    ) -> None:
         self.script = script
         self.failures = failures or []
+        self.error_types = error_types or {}
         self.requests: list[list[str]] = []
         self.attempts: dict[str, int] = {}
         self.params: list[dict[str, Any]] = []
@@ -51,7 +54,8 @@ class FakeCluster:
             status = self.script(event_id, attempt)
             result: dict[str, Any] = {"status": status}
             if status >= 400 and status != 409:
-                result["error"] = {"type": f"error_{status}", "reason": f"status {status} for {event_id}"}
+                error_type = self.error_types.get(event_id, f"error_{status}")
+                result["error"] = {"type": error_type, "reason": f"status {status} for {event_id}"}
             items.append({"create": result})
         return {"errors": True, "items": items}
 
@@ -147,6 +151,39 @@ async def test_a_cluster_side_refusal_makes_the_write_unavailable_without_waitin
     sleeps = Sleeps()
 
     with pytest.raises(StoreUnavailable, match=f"HTTP {status}"):
+        await write(cluster, [item("a")], sleeps)
+
+    assert sleeps.delays == []
+
+
+@pytest.mark.parametrize("status", [429, 403])  # OpenSearch 2.x's flood-stage block, and older versions'
+async def test_items_a_block_refuses_make_the_write_a_disk_failure_without_waiting(status: int) -> None:
+    cluster = FakeCluster(
+        lambda event_id, _attempt: status if event_id == "blocked" else 201,
+        error_types={"blocked": "cluster_block_exception"},
+    )
+    sleeps = Sleeps()
+
+    with pytest.raises(
+        StoreDiskFailure, match=f"1 event\\(s\\), the cluster refuses writes: HTTP {status} cluster_block"
+    ):
+        await write(cluster, [item("ok"), item("blocked")], sleeps)
+
+    assert cluster.requests == [["ok", "blocked"]], "not retried here: the caller retries until the block is lifted"
+    assert sleeps.delays == []
+
+
+async def test_a_request_a_block_refuses_as_a_whole_is_a_disk_failure() -> None:
+    reason = "index [mintlog-acme-2024.03.09] blocked by: [TOO_MANY_REQUESTS/12/disk usage exceeded flood-stage]"
+    blocked = TransportError(
+        429,
+        "cluster_block_exception",
+        {"error": {"root_cause": [{"type": "cluster_block_exception", "reason": reason}]}, "status": 429},
+    )
+    cluster = FakeCluster(lambda _event_id, _attempt: 201, failures=[blocked])
+    sleeps = Sleeps()
+
+    with pytest.raises(StoreDiskFailure, match="flood-stage"):
         await write(cluster, [item("a")], sleeps)
 
     assert sleeps.delays == []

@@ -190,6 +190,16 @@ REJECTED: list[tuple[str, Any, str]] = [
         "field `big` is an integer outside the 64-bit range",
     ),
     (
+        "integer beyond 64 bits in an object in an array",
+        {"fields": {"k": [{"n": 2**64}]}},
+        "field `k` holds an integer outside the 64-bit range",
+    ),
+    (
+        "integer beyond 64 bits in an array in an array of a top-level key",
+        {"message": "m", "k": [1, [-(2**63) - 1]]},
+        "field `k` holds an integer outside the 64-bit range",
+    ),
+    (
         "lone surrogate in message",
         {"message": "bad \ud800"},
         "`message`: string is not valid UTF-8 (lone surrogate)",

@@ -13,7 +13,7 @@ import msgspec
 from sqlalchemy import ColumnElement, and_, delete, event, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine.interfaces import DBAPIConnection
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -21,13 +21,15 @@ from mintlog.adapters.db import migrations
 from mintlog.adapters.db.models import ApiKeyRow, AuditLogRow, JobLeaseRow, TenantRow
 from mintlog.domain.audit import AuditEntry, AuditQuery, AuditResult
 from mintlog.domain.tenants import ApiKey, Tenant, TenantChanges
-from mintlog.errors import Conflict, DatabaseUnavailable
+from mintlog.errors import Conflict, DatabaseUnavailable, MintlogError, UnprocessableEntity
 
 __all__ = ["SqlMetadataStore", "database_errors"]
 
 logger = logging.getLogger(__name__)
 
 _KEY_EXISTS = ("an API key with this id or hash already exists", "key_exists")
+_DATA_EXCEPTION_CLASS = "22"
+_DISK_FULL = "53100"
 
 
 def _tenant(row: TenantRow) -> Tenant:
@@ -36,6 +38,7 @@ def _tenant(row: TenantRow) -> Tenant:
         name=row.name,
         plan=row.plan,
         retention_days=row.retention_days,
+        retention_basis="received_at" if row.retention_basis == "received_at" else "event_time",
         archive_retention_days=row.archive_retention_days,
         time_zone=row.time_zone,
         suspended=row.suspended,
@@ -123,7 +126,14 @@ def _audit_filters(query: AuditQuery) -> list[ColumnElement[bool]]:
 @contextmanager
 def database_errors(conflict: tuple[str, str] | None = None) -> Generator[None]:
     """Translate driver and connection failures into `DatabaseUnavailable`, and a unique-constraint
-    violation into `Conflict(detail, code=code)` when `conflict` gives them."""
+    violation into `Conflict(detail, code=code)` when `conflict` gives them.
+
+    A value the database refuses for what it is (PostgreSQL's SQLSTATE class 22, "data exception": a NUL
+    character in a text, 22021 `CharacterNotInRepertoireError`, or `\\u0000` in JSONB, 22P05
+    `UntranslatableCharacterError`, …) is a 422 `unstorable_value`: retrying cannot help, so it is never
+    "unavailable". The API refuses such values before they get here; this is the last line of defence. A
+    full disk (SQLite's `SQLITE_FULL`, PostgreSQL's 53100) stays `DatabaseUnavailable`, saying so.
+    """
     try:
         yield
     except IntegrityError as exc:
@@ -131,8 +141,26 @@ def database_errors(conflict: tuple[str, str] | None = None) -> Generator[None]:
             raise DatabaseUnavailable(f"metadata database refused a write: {type(exc).__name__}") from exc
         detail, code = conflict
         raise Conflict(detail, code=code) from None
+    except DBAPIError as exc:
+        raise _driver_error(exc) from exc
     except (SQLAlchemyError, OSError) as exc:
         raise DatabaseUnavailable(f"metadata database unreachable: {type(exc).__name__}") from exc
+
+
+def _driver_error(exc: DBAPIError) -> MintlogError:
+    """The error of the tree a failed statement stands for (see `database_errors`)."""
+    driver_error: object = exc.orig
+    sqlstate = getattr(driver_error, "sqlstate", None)
+    reason = next(iter(str(driver_error).strip().splitlines()), type(driver_error).__name__)
+    if isinstance(sqlstate, str) and sqlstate.startswith(_DATA_EXCEPTION_CLASS):
+        logger.warning("the metadata database refused a value (SQLSTATE %s): %s", sqlstate, reason)
+        return UnprocessableEntity(
+            f"a value of this request cannot be stored in the metadata database: {reason} (SQLSTATE {sqlstate})",
+            code="unstorable_value",
+        )
+    if sqlstate == _DISK_FULL or getattr(driver_error, "sqlite_errorname", None) == "SQLITE_FULL":
+        return DatabaseUnavailable(f"the metadata database's disk is full ({reason}); writes fail until space is freed")
+    return DatabaseUnavailable(f"metadata database unreachable: {type(exc).__name__}")
 
 
 def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
@@ -212,6 +240,7 @@ class SqlMetadataStore:
             name=tenant.name,
             plan=tenant.plan,
             retention_days=tenant.retention_days,
+            retention_basis=tenant.retention_basis,
             archive_retention_days=tenant.archive_retention_days,
             time_zone=tenant.time_zone,
             suspended=tenant.suspended,
@@ -249,6 +278,8 @@ class SqlMetadataStore:
                     row.plan = changes.plan
                 if changes.retention_days is not None:
                     row.retention_days = changes.retention_days
+                if changes.retention_basis is not None:
+                    row.retention_basis = changes.retention_basis
                 if not isinstance(changes.archive_retention_days, msgspec.UnsetType):
                     row.archive_retention_days = changes.archive_retention_days
                 if changes.time_zone is not None:

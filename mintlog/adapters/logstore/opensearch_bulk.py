@@ -6,13 +6,18 @@ write is idempotent: an id already in its index answers 409, which counts as sto
 - 200/201 and 409: stored;
 - 408, 429 and 5xx, and every item of a request that got no answer (connection error, timeout) or a
   408/429/5xx answer: retried after a backoff (`BulkPolicy`), up to `max_retries` times;
+- a `cluster_block_exception`, whatever its status (429 or 403: the flood-stage `read_only_allow_delete`
+  block of a full disk, or a write block; `opensearch_blocks`): no retry now, the write fails with
+  `StoreDiskFailure`, an outage the caller retries without limit until the block is lifted; so does a whole
+  request refused by a block;
 - 401, 403 and 404 (missing rights, an index that cannot be created): the cluster is misconfigured, not
   the event; no retry now, the write fails with `StoreUnavailable` so the caller retries later;
 - any other 4xx (e.g. a `mapper_parsing_exception`, a timestamp outside `date_nanos`): refused for good.
 
 `write_bulk` returns which indices got documents and which events were refused; it raises
-`StoreUnavailable` when an event could not be stored after the retries or for a cluster-side cause.
-Events stored before a failure stay stored (the caller retries the whole batch, which is idempotent).
+`StoreUnavailable` when an event could not be stored after the retries or for a cluster-side cause, and
+`StoreDiskFailure` (a `StoreUnavailable`) for a block. Events stored before a failure stay stored (the
+caller retries the whole batch, which is idempotent).
 """
 
 from __future__ import annotations
@@ -27,7 +32,14 @@ from typing import Any, NamedTuple, Protocol
 import msgspec
 from opensearchpy.exceptions import OpenSearchException
 
-from mintlog.adapters.logstore.opensearch_client import describe_error, is_retryable, status_of
+from mintlog.adapters.logstore.opensearch_blocks import blocked_items
+from mintlog.adapters.logstore.opensearch_client import (
+    CLUSTER_BLOCK,
+    is_retryable,
+    is_write_block,
+    status_of,
+    store_error,
+)
 from mintlog.domain.events import LogEvent
 from mintlog.errors import StoreUnavailable
 
@@ -134,8 +146,11 @@ async def write_bulk(
     while pending:
         retryable: list[BulkItem] = []
         cluster_side: list[BulkItem] = []
+        blocked: list[BulkItem] = []
         for chunk in _chunks(pending, policy.max_bytes):
-            await _send(client, chunk, params, outcome, retryable, cluster_side)
+            await _send(client, chunk, params, outcome, _Failed(retryable, cluster_side, blocked))
+        if blocked:
+            raise blocked_items(len(blocked), blocked[0].last_failure)
         if cluster_side:
             raise StoreUnavailable(
                 f"opensearch store could not write {len(cluster_side)} event(s): {cluster_side[0].last_failure}"
@@ -177,38 +192,43 @@ def _chunks(items: list[BulkItem], max_bytes: int) -> list[list[BulkItem]]:
     return chunks
 
 
+class _Failed(NamedTuple):
+    """The items of one pass that were not stored, by what happens next."""
+
+    retryable: list[BulkItem]
+    cluster_side: list[BulkItem]
+    blocked: list[BulkItem]
+
+
 async def _send(
-    client: BulkClient,
-    chunk: list[BulkItem],
-    params: dict[str, Any],
-    outcome: BulkOutcome,
-    retryable: list[BulkItem],
-    cluster_side: list[BulkItem],
+    client: BulkClient, chunk: list[BulkItem], params: dict[str, Any], outcome: BulkOutcome, failed: _Failed
 ) -> None:
-    """One bulk request; sorts its items into stored, refused, retryable and failed cluster-side."""
+    """One bulk request; sorts its items into stored, refused, retryable, failed cluster-side and blocked."""
     body = b"".join(item.lines for item in chunk)
     try:
         response = await client.bulk(body=body, params=dict(params))
     except OpenSearchException as exc:
-        if not is_retryable(exc):
-            raise StoreUnavailable(f"opensearch store could not write: {describe_error(exc)}") from exc
+        if is_write_block(exc) or not is_retryable(exc):
+            raise store_error(exc, "write") from exc
         failure = f"request failed: {_request_failure(exc)}"
         for item in chunk:
             item.last_failure = failure
-        retryable.extend(chunk)
+        failed.retryable.extend(chunk)
         return
     results = _item_results(response, len(chunk))
-    for item, (status, reason) in zip(chunk, results, strict=True):
+    for item, (status, error_type, reason) in zip(chunk, results, strict=True):
         if status in (200, 201, 409):
             outcome.indices.add(item.index)
+            continue
+        item.last_failure = f"HTTP {status} {reason}"
+        if error_type == CLUSTER_BLOCK:
+            failed.blocked.append(item)
         elif status in (408, 429) or status >= 500:
-            item.last_failure = f"HTTP {status} {reason}"
-            retryable.append(item)
+            failed.retryable.append(item)
         elif status in _CLUSTER_SIDE:
-            item.last_failure = f"HTTP {status} {reason}"
-            cluster_side.append(item)
+            failed.cluster_side.append(item)
         else:
-            outcome.rejections.append(Rejection(item.event.id, item.event.tenant_id, f"HTTP {status} {reason}"))
+            outcome.rejections.append(Rejection(item.event.id, item.event.tenant_id, item.last_failure))
 
 
 def _request_failure(exc: OpenSearchException) -> str:
@@ -232,17 +252,20 @@ class _BulkResponse(msgspec.Struct):
     items: list[dict[str, _ItemResult]]
 
 
-def _item_results(response: object, expected: int) -> list[tuple[int, str]]:
-    """`(status, reason)` of every item of a bulk response, in request order."""
+def _item_results(response: object, expected: int) -> list[tuple[int, str, str]]:
+    """`(status, error type, "type: reason")` of every item of a bulk response, in request order."""
     try:
         items = msgspec.convert(response, _BulkResponse).items
     except msgspec.ValidationError as exc:
         raise StoreUnavailable(f"opensearch store got an unexpected bulk response: {exc}") from exc
     if len(items) != expected or any(len(item) != 1 for item in items):
         raise StoreUnavailable(f"opensearch store got a bulk response without its {expected} item(s)")
-    results: list[tuple[int, str]] = []
+    results: list[tuple[int, str, str]] = []
     for item in items:
         result = next(iter(item.values()))
         error = result.error
-        results.append((result.status, "" if error is None else f"{error.type}: {error.reason or ''}"))
+        if error is None:
+            results.append((result.status, "", ""))
+        else:
+            results.append((result.status, error.type, f"{error.type}: {error.reason or ''}"))
     return results

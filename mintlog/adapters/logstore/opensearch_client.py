@@ -1,6 +1,6 @@
 """Connecting to an OpenSearch cluster: node URLs, client options, and vendor errors at the boundary.
 
-Only this module and its siblings import `opensearchpy`; `mintlog.bootstrap` imports them lazily, so a
+Only this module and its siblings import `opensearchpy`; `mintlog.launch.bootstrap` imports them lazily, so a
 process on the embedded store never loads the client.
 """
 
@@ -20,23 +20,31 @@ from opensearchpy.exceptions import ConnectionError as OpenSearchConnectionError
 from opensearchpy.exceptions import ImproperlyConfigured, OpenSearchException, TransportError
 from opensearchpy.serializer import JSONSerializer
 
-from mintlog.errors import StoreUnavailable
+from mintlog.errors import StoreDiskFailure, StoreUnavailable
 
 # aiohttp warns about every raw-bytes body over 1 MiB; bulk bodies are up to `bulk_max_bytes` on purpose
 # (fewer, larger requests index faster), and a single transport write of them does not block the loop.
 warnings.filterwarnings("ignore", message="Sending a large body directly with raw bytes", category=ResourceWarning)
 
 __all__ = [
+    "CLUSTER_BLOCK",
+    "WRITES_RETRIED",
     "ClusterOptions",
     "cluster_urls",
     "describe_error",
     "error_reason",
     "is_retryable",
+    "is_write_block",
     "masked_url",
     "new_client",
     "status_of",
+    "store_error",
     "translate_errors",
 ]
+
+CLUSTER_BLOCK = "cluster_block_exception"
+"""The error type of a request or bulk item refused by a block (see `mintlog.adapters.logstore.opensearch_blocks`)."""
+WRITES_RETRIED = "writes are retried until the block is lifted"
 
 _SCHEMES = {"opensearch": "http", "http": "http", "https": "https"}
 _URL_PASSWORD = re.compile(r"(://[^:/@,]*:)[^@/,]*@")
@@ -142,13 +150,31 @@ def is_retryable(exc: BaseException) -> bool:
     return status is not None and (status in (408, 429) or status >= 500)
 
 
+def is_write_block(exc: BaseException) -> bool:
+    """Whether the cluster refused a whole request because of a block (`cluster_block_exception`: the flood-stage
+    `read_only_allow_delete` block of a full disk, or a write block an operator set)."""
+    if isinstance(exc, OpenSearchConnectionError) or not isinstance(exc, TransportError):
+        return False
+    return error_reason(exc.info).startswith(f"{CLUSTER_BLOCK}:")
+
+
+def store_error(exc: OpenSearchException, action: str) -> StoreUnavailable:
+    """`StoreUnavailable` naming `action` for what the client raised; `StoreDiskFailure` for a request refused by
+    a block, an outage that lasts until the block is lifted."""
+    if is_write_block(exc):
+        return StoreDiskFailure(
+            f"opensearch store could not {action}, the cluster refuses writes: {describe_error(exc)}; {WRITES_RETRIED}"
+        )
+    return StoreUnavailable(f"opensearch store could not {action}: {describe_error(exc)}")
+
+
 @contextmanager
 def translate_errors(action: str) -> Generator[None]:
-    """Turn what the client raises into `StoreUnavailable` naming `action`."""
+    """Turn what the client raises into `store_error(exc, action)`."""
     try:
         yield
     except OpenSearchException as exc:
-        raise StoreUnavailable(f"opensearch store could not {action}: {describe_error(exc)}") from exc
+        raise store_error(exc, action) from exc
     except (OSError, TimeoutError) as exc:  # raised below the client, e.g. while closing
         raise StoreUnavailable(f"opensearch store could not {action}: {exc}") from exc
 

@@ -26,7 +26,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from mintlog.domain.alert_rules import AlertRule, AlertRuleSpec, breaches, group_hash, render_message, rule_filter_node
-from mintlog.domain.alerting import AlertEvent, alert_subject, decode_alert_event, encode_event
+from mintlog.domain.alerting import AlertEvent
+from mintlog.domain.streams import alerts_subject, decode_alert_event, encode_event
 from mintlog.errors import DependencyUnavailable, MintlogError
 from mintlog.metrics import Metrics
 from mintlog.ports.aggregation import AggregateQuery, TermsGroup
@@ -160,7 +161,9 @@ class RuleEvaluator:
             return {group_hash({}): _Count({}, float(result.total))}, False, None
         counts: dict[str, _Count] = {}
         for bucket in result.buckets:
-            group = {spec.group_by: str(bucket.key)}
+            # A group value comes from logs; NUL (which PostgreSQL text cannot hold, e.g. in the incident's
+            # title) is shown as U+FFFD, so the transition can always be stored and published.
+            group = {spec.group_by: str(bucket.key).replace("\x00", "\ufffd")}
             counts[group_hash(group)] = _Count(group, float(bucket.count))
         return counts, result.other_count > 0, None
 
@@ -320,7 +323,7 @@ class RuleEvaluator:
     async def _publish(self, rule: AlertRule, events: Sequence[AlertEvent]) -> bool:
         for event in events:
             try:
-                await self._bus.publish(alert_subject(event.tenant_id), encode_event(event), msg_id=event.id)
+                await self._bus.publish(alerts_subject(event.tenant_id), encode_event(event), msg_id=event.id)
             except (DependencyUnavailable, MintlogError) as exc:
                 logger.warning(
                     "alert event %s not published yet (%s); the next evaluation of rule %s retries it",
