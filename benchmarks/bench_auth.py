@@ -266,7 +266,7 @@ async def in_process_costs(redis_url: str, calls: int) -> dict[str, float]:
     limiters: dict[str, RateLimiter] = {"in_process": MemoryRateLimiter()}
     if redis_url:
         # Exactly what a process on Redis builds: the near cache and the leased limiter included.
-        from mintlog.bootstrap import build_cache, build_rate_limiter
+        from mintlog.launch.bootstrap import build_cache, build_rate_limiter
         from mintlog.settings import load_settings
 
         settings = load_settings({"MINTLOG_CACHE__URL": redis_url}, env_file=None)

@@ -18,8 +18,9 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-from mintlog.domain.events import ParsedBatch, RawBatch, encode_bus_message
+from mintlog.domain.events import ParsedBatch, RawBatch
 from mintlog.domain.normalize import normalize_batch
+from mintlog.domain.streams import encode_bus_message
 from mintlog.domain.validation import validate_events
 from mintlog.settings import IngestSettings
 

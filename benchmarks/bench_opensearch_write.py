@@ -27,9 +27,9 @@ import msgspec
 
 from benchmarks.load import realistic_event
 from mintlog.adapters.logstore.opensearch import OpenSearchLogStore
-from mintlog.bootstrap import build_store
 from mintlog.domain.events import LogEvent, RawBatch
 from mintlog.domain.normalize import normalize_batch
+from mintlog.launch.bootstrap import build_store
 from mintlog.settings import IngestSettings, OpenSearchSettings, Settings, StoreSettings
 
 WRITE_EVENTS = 5_000

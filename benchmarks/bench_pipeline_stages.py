@@ -33,8 +33,9 @@ from mintlog.adapters.logstore.tantivy_schema import (
     message_analyzer,
     to_utc,
 )
-from mintlog.domain.events import ParsedBatch, RawBatch, decode_parsed_batch, decode_raw_batch, encode_bus_message
+from mintlog.domain.events import ParsedBatch, RawBatch
 from mintlog.domain.normalize import normalize_batch
+from mintlog.domain.streams import decode_parsed_batch, decode_raw_batch, encode_bus_message
 from mintlog.domain.validation import validate_events
 from mintlog.roles.pipeline.archive import _encode_line, pack_lines  # pyright: ignore[reportPrivateUsage]
 from mintlog.settings import IngestSettings

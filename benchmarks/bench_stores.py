@@ -55,7 +55,7 @@ import msgspec
 
 from benchmarks.loggen import REQUEST_ID_FIELD, events, log_event
 from mintlog.adapters.logstore.opensearch_layout import validate_index_prefix
-from mintlog.bootstrap import build_store
+from mintlog.launch.bootstrap import build_store
 from mintlog.ports.aggregation import AggregateQuery, HistogramGroup, TermsGroup
 from mintlog.ports.logstore import LogStore, SearchQuery
 from mintlog.query import parse

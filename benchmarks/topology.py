@@ -125,7 +125,7 @@ def label_of(argv: list[str], parent_argv: list[str] | None = None, parent_label
 
 def pipeline_stage_label(pid: int) -> str | None:
     """The label "mintlog-pipeline-<stage>" for a pipeline child of `mintlog run` (`MINTLOG_PIPELINE__STAGES` in its
-    environment, see `mintlog/roles/pipeline/child.py`), else None."""
+    environment, see `mintlog/launch/pipeline_child.py`), else None."""
     try:
         environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
     except OSError:

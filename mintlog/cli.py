@@ -8,27 +8,25 @@
 
 Exit codes: 0 success, 1 runtime failure (among them: the data directory is locked by another `mintlog run`),
 2 bad usage or bad settings.
+
+This module only parses the command line and the settings and dispatches: what the commands do is in the shell
+wing (`mintlog.launch.commands`), imported once a command needs it, so `--version` and `config` stay quick.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import logging
-import os
-import secrets
-import signal
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
 from mintlog import __version__
 from mintlog.errors import ConfigError, MintlogError
 from mintlog.logs import configure_logging
 from mintlog.settings import ALL_ROLES, Settings, env_example, load_settings, masked_settings
 
-__all__ = ["main", "tune_garbage_collector"]
+__all__ = ["main"]
 
 logger = logging.getLogger("mintlog.cli")
 
@@ -78,81 +76,6 @@ def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(overrides=_overrides(args))
 
 
-def tune_garbage_collector() -> None:
-    """Fewer, cheaper cyclic-GC passes on the hot path.
-
-    Every batch allocates many short-lived dicts; with the default threshold (700 allocations) the collector
-    runs thousands of times per second and rescans survivors. Objects alive after start-up are frozen out of
-    the scans, and young collections run every 50,000 allocations instead. Reference counting still frees
-    almost everything at once; only cycles wait a little longer.
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
-
-
-async def _run(settings: Settings) -> None:
-    from mintlog.process import run
-
-    tune_garbage_collector()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    await run(settings, stop)
-
-
-async def _admin_bootstrap(settings: Settings, tenant_name: str, plan: str, retention_days: int) -> None:
-    from mintlog.bootstrap import build_metadata
-    from mintlog.domain.keys import SCOPES, generate_api_key
-    from mintlog.domain.tenants import ApiKey, Tenant, tenant_id_from_name
-
-    metadata = build_metadata(settings)
-    await metadata.start()
-    try:
-        now = datetime.now(UTC)
-        tenant_id = tenant_id_from_name(tenant_name)
-        tenant = await metadata.get_tenant(tenant_id)
-        if tenant is None:
-            tenant = await metadata.create_tenant(
-                Tenant(id=tenant_id, name=tenant_name, plan=plan, retention_days=retention_days, created_at=now)
-            )
-            print(f"created tenant {tenant.id} ({tenant.name}, plan {tenant.plan}, {tenant.retention_days} days)")
-        else:
-            print(f"tenant {tenant.id} exists; adding a key")
-        generated = generate_api_key()
-        key = await metadata.create_api_key(
-            ApiKey(
-                id=f"key_{secrets.token_hex(8)}",
-                tenant_id=tenant.id,
-                name="bootstrap",
-                key_hash=generated.key_hash,
-                prefix=generated.prefix,
-                scopes=SCOPES,
-                created_at=now,
-            )
-        )
-        print(f"created API key {key.id} with scopes {','.join(key.scopes)}; it is shown once, below:")
-        print(generated.secret, flush=True)
-    finally:
-        await metadata.close()
-
-
-async def _db(settings: Settings, command: str, revision: str) -> None:
-    from pathlib import Path
-
-    from mintlog.adapters.db import migrations
-
-    url = settings.database_url
-    if url.startswith("sqlite"):
-        Path(url.split("///", 1)[-1]).parent.mkdir(parents=True, exist_ok=True)
-    if command == "upgrade":
-        await migrations.upgrade(url, revision)
-    else:
-        await migrations.downgrade(url, revision)
-    print(f"database {command} to {revision}: done")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `mintlog` console script."""
     args = _parser().parse_args(argv)
@@ -172,22 +95,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                 sys.stdout.write(env_example())
             return 0
         if args.command == "run":
-            from mintlog.datadir import hold_data_dir
-            from mintlog.http.workers import check_worker_settings, serve_workers
+            from mintlog.launch.commands import run_command
 
-            serve_in_workers = check_worker_settings(settings) is not None
-            # Before anything else touches the data directory; held until this process ends, kill -9 included.
-            with hold_data_dir(settings):
-                if serve_in_workers:
-                    os.environ.update(_overrides(args))  # the workers read their settings from the environment
-                    serve_workers(settings)
-                else:
-                    asyncio.run(_run(settings))
+            run_command(settings, _overrides(args))
             return 0
+        from mintlog.launch.commands import admin_bootstrap, migrate_database
+
         if args.command == "admin":
-            asyncio.run(_admin_bootstrap(settings, args.tenant, args.plan, args.retention_days))
+            asyncio.run(admin_bootstrap(settings, args.tenant, args.plan, args.retention_days))
             return 0
-        asyncio.run(_db(settings, args.db_command, args.revision))
+        asyncio.run(migrate_database(settings, args.db_command, args.revision))
         return 0
     except ConfigError as exc:
         print(f"mintlog: error: {exc}", file=sys.stderr)

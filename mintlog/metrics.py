@@ -201,6 +201,28 @@ class Metrics:
         self.incident_events_republished = _counter(
             r, "mintlog_incident_events_republished", "Incident events the outbox sweeper published after a failure."
         )
+        self.due_work_claimed = _counter(
+            r, "mintlog_due_work_claimed", "Due items this instance claimed, by kind of work.", ("work",)
+        )
+        self.due_work_running = Gauge(
+            "mintlog_due_work_running",
+            "Due items claimed by this instance and not finished (running or waiting for a slot), by kind of work.",
+            ("work",),
+            registry=r,
+        )
+        self.due_work_start_delay_seconds = Histogram(
+            "mintlog_due_work_start_delay_seconds",
+            "Time from an item's due time to the start of its run, by kind of work.",
+            ("work",),
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0),
+            registry=r,
+        )
+        self.due_work_overruns = _counter(
+            r,
+            "mintlog_due_work_overruns",
+            "Runs still going at their deadline (the claim expired or the item's next turn was due), by kind of work.",
+            ("work",),
+        )
 
     def render(self) -> bytes:
         """The text exposition format of this process's own metrics."""

@@ -1,6 +1,6 @@
 """Merging the Prometheus expositions of the processes of one `mintlog run` into one.
 
-`mintlog run` may run the pipeline in a child process (see `mintlog.roles.pipeline.child`); its `/metrics`
+`mintlog run` may run the pipeline in a child process (see `mintlog.launch.pipeline_child`); its `/metrics`
 still answers for the whole: the parent's own exposition plus the child's, merged series by series. Every
 process registers the same metric families (`mintlog.metrics.Metrics`), and a family a process does not work
 on stays at zero there, so summing is right for counters, histograms and the gauges Mintlog exports (each

@@ -18,6 +18,7 @@ from mintlog.ports.incidents import IncidentStore
 from mintlog.ports.logstore import LogStore
 from mintlog.ports.metadata import MetadataStore
 from mintlog.ports.notifications import NotificationStore
+from mintlog.ports.outbound import OutboundHttp
 from mintlog.ports.parsing import ExtractionRuleStore
 from mintlog.ports.ratelimit import RateLimiter
 from mintlog.settings import Settings
@@ -29,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class Runtime:
-    """Everything roles need, built by `mintlog.bootstrap.bootstrap`. Roles receive ports, never adapters."""
+    """Everything roles need, built by `mintlog.launch.bootstrap.bootstrap`. Roles receive ports, never adapters."""
 
     settings: Settings
     bus: EventBus
@@ -46,6 +47,8 @@ class Runtime:
     alert_rules: AlertRuleStore
     extraction_rules: ExtractionRuleStore
     idempotency: IdempotencyStore
+    outbound: OutboundHttp
+    """Every request to a URL a tenant named (webhooks): opens its connections on first use."""
     _opened: list[str] = field(default_factory=lambda: [])
 
     async def open(self) -> None:
@@ -86,3 +89,5 @@ class Runtime:
             await self.cache.close()
         with contextlib.suppress(Exception):
             await self.rate_limiter.close()
+        with contextlib.suppress(Exception):
+            await self.outbound.close()

@@ -304,6 +304,15 @@ class IngestSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
             description="Window after the first request with an Idempotency-Key in which its batch is stored once.",
         ),
     ] = 86400
+    max_future_seconds: Annotated[
+        int,
+        Meta(
+            ge=0,
+            le=366 * 86400,
+            description="Event times further than this after arrival take the arrival time "
+            "(the original is kept in fields.timestamp_original).",
+        ),
+    ] = 600
 
 
 class PipelineSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -157,7 +157,7 @@ def delete_opensearch_indices(url: str, prefix: str) -> None:
 @pytest.fixture(scope="session")
 def nats_url() -> str:
     """The URL of the test NATS server (JetStream on). Shared by every test: its streams are the fixed
-    `mintlog.ports.bus.STREAMS`, so a test using it must not expect them empty or delete them."""
+    `mintlog.domain.streams.STREAMS`, so a test using it must not expect them empty or delete them."""
     return os.environ.get("TEST_NATS_URL") or _service_env("nats")["TEST_NATS_URL"]
 
 

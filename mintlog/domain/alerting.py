@@ -1,7 +1,7 @@
 """The messages of the incident flow: what the alert role publishes and what the notify role reads.
 
-Two streams carry them (seed): `ALERTS_EVENTS` on `alerts.events.{tenant}` and `INCIDENTS_EVENTS` on
-`incidents.events.{tenant}`. Both are JSON (msgspec) so operators can read them with `nats sub`.
+Two streams carry them (seed): `ALERTS_EVENTS` and `INCIDENTS_EVENTS`, one subject per tenant, both JSON
+(msgspec) so operators can read them with `nats sub`; their subjects and codecs are in `mintlog.domain.streams`.
 
 Guarantees every producer keeps:
 - `id` is deterministic for the fact it describes (one state transition; one incident change), and is the
@@ -31,11 +31,6 @@ __all__ = [
     "IncidentEvent",
     "IncidentEventType",
     "IncidentStatus",
-    "alert_subject",
-    "decode_alert_event",
-    "decode_incident_event",
-    "encode_event",
-    "incident_subject",
 ]
 
 AlertState = Literal["ok", "pending", "firing", "resolved", "nodata", "error"]
@@ -118,33 +113,3 @@ class IncidentEvent(msgspec.Struct, frozen=True, kw_only=True):
     alert: AlertEvent | None = None
     silenced_by: str | None = None
     content: str | None = None
-
-
-def alert_subject(tenant_id: str) -> str:
-    """The subject an alert event of `tenant_id` is published on."""
-    return f"alerts.events.{tenant_id}"
-
-
-def incident_subject(tenant_id: str) -> str:
-    """The subject an incident event of `tenant_id` is published on."""
-    return f"incidents.events.{tenant_id}"
-
-
-_encoder = msgspec.json.Encoder()
-_alert_decoder = msgspec.json.Decoder(AlertEvent)
-_incident_decoder = msgspec.json.Decoder(IncidentEvent)
-
-
-def encode_event(event: AlertEvent | IncidentEvent) -> bytes:
-    """The JSON bytes of an alert or incident event, as published."""
-    return _encoder.encode(event)
-
-
-def decode_alert_event(data: bytes) -> AlertEvent:
-    """An `AlertEvent` from its JSON bytes; raises `msgspec.ValidationError`/`DecodeError` when malformed."""
-    return _alert_decoder.decode(data)
-
-
-def decode_incident_event(data: bytes) -> IncidentEvent:
-    """An `IncidentEvent` from its JSON bytes; raises `msgspec.ValidationError`/`DecodeError` when malformed."""
-    return _incident_decoder.decode(data)

@@ -1,8 +1,8 @@
 """The canonical log event and the bus messages that carry batches of events.
 
-Everything on the bus is a msgspec Struct encoded with MessagePack by the module-level codecs below.
-One bus message carries one ingest batch (never one event), so the hot path never pays per-event
-round trips.
+Everything on the bus is a msgspec Struct; the streams, subjects and codecs of these messages are in
+`mintlog.domain.streams`. One bus message carries one ingest batch (never one event), so the hot path never
+pays per-event round trips.
 """
 
 from __future__ import annotations
@@ -19,9 +19,6 @@ __all__ = [
     "LogEvent",
     "ParsedBatch",
     "RawBatch",
-    "decode_parsed_batch",
-    "decode_raw_batch",
-    "encode_bus_message",
     "event_id",
 ]
 
@@ -56,7 +53,12 @@ class LogEvent(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc
 
 
 class RawBatch(msgspec.Struct, frozen=True, kw_only=True, tag="raw"):
-    """One accepted ingest batch on `logs.raw.{tenant}`: validated but not yet normalized events."""
+    """One accepted ingest batch (or part of one) on `LOGS_RAW`: validated but not yet normalized events.
+
+    `source` names the protocol the batch came in by (`http` for the native body); every event of the batch
+    gets it. `first_index` is the position of `events[0]` among the batch's accepted events (each part of a
+    batch split to fit the bus's payload limit carries its offset).
+    """
 
     batch_id: str
     tenant_id: str
@@ -67,7 +69,7 @@ class RawBatch(msgspec.Struct, frozen=True, kw_only=True, tag="raw"):
 
 
 class ParsedBatch(msgspec.Struct, frozen=True, kw_only=True, tag="parsed"):
-    """The normalized events of one raw batch on `logs.parsed.{tenant}`."""
+    """The normalized events of one raw message on `LOGS_PARSED`."""
 
     batch_id: str
     tenant_id: str
@@ -77,23 +79,3 @@ class ParsedBatch(msgspec.Struct, frozen=True, kw_only=True, tag="parsed"):
 def event_id(batch_id: str, index: int) -> str:
     """The id of the `index`-th event of a batch: sortable by batch time, identical on every redelivery."""
     return f"{batch_id}-{index:05d}"
-
-
-_encoder = msgspec.msgpack.Encoder()
-_raw_decoder = msgspec.msgpack.Decoder(RawBatch)
-_parsed_decoder = msgspec.msgpack.Decoder(ParsedBatch)
-
-
-def encode_bus_message(message: RawBatch | ParsedBatch) -> bytes:
-    """Encode a bus message as MessagePack."""
-    return _encoder.encode(message)
-
-
-def decode_raw_batch(data: bytes) -> RawBatch:
-    """Decode a `logs.raw.*` message; raises `msgspec.DecodeError` on corrupt data."""
-    return _raw_decoder.decode(data)
-
-
-def decode_parsed_batch(data: bytes) -> ParsedBatch:
-    """Decode a `logs.parsed.*` message; raises `msgspec.DecodeError` on corrupt data."""
-    return _parsed_decoder.decode(data)

@@ -29,8 +29,8 @@ from mintlog.domain.alerting import (
     IncidentEvent,
     IncidentEventType,
     IncidentStatus,
-    decode_incident_event,
 )
+from mintlog.domain.streams import decode_incident_event
 from mintlog.errors import Conflict
 
 __all__ = [

@@ -38,14 +38,17 @@ Timestamp (always an aware UTC datetime, microsecond precision)
     magnitude: below 1e11 seconds, below 1e14 milliseconds, below 1e17 microseconds, else nanoseconds
     (floats allowed, nanoseconds truncated). No timestamp → the one found in the message (see Plain text),
     else `received_at`. An unparsable or out-of-range timestamp → `received_at`, and the value as sent is
-    kept in `fields["timestamp_original"]` (unless the event already has that field).
+    kept in `fields["timestamp_original"]` (unless the event already has that field). A time (explicit or
+    found in the message) more than `IngestSettings.max_future_seconds` after `received_at` → `received_at`
+    too, and `fields["timestamp_original"]` keeps the value as sent (a time found in the message: its RFC 3339
+    form), so a producer with a clock in the future never pins its events on top of newest-first searches.
 
 Message
     A trailing newline (`\\n` or `\\r\\n`, as written by Docker's json-file driver) is removed.
-    A message that is a JSON object (`{...}`) or logfmt (`key=value key2="quoted \\"value\\""`, at least two
-    pairs, every word a pair; unquoted plain decimal numbers become ints or floats, see
-    `mintlog.parsing.logfmt`) is lifted: its keys are read like a top-level event
-    whose `message` becomes the event's message (if it has none, the original text stays); its level,
+    A message that is a JSON object (`{...}`, `mintlog.parsing.structured`) or logfmt
+    (`key=value key2="quoted \\"value\\""`, at least two pairs, every word a pair; unquoted plain decimal
+    numbers become ints or floats, see `mintlog.parsing.logfmt`) is lifted: its keys are read like a top-level
+    event whose `message` becomes the event's message (if it has none, the original text stays); its level,
     timestamp, service, host, trace_id and span_id are used only where the event has none; everything else
     is flattened into `fields` without overwriting the event's own fields. Lifting is all or nothing: if the
     lifted object would be refused at ingest (limits, types) or would push the event past
@@ -74,7 +77,7 @@ Defaults
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -93,6 +96,7 @@ from mintlog.parsing.detect import detect
 from mintlog.parsing.levels import normalize_level
 from mintlog.parsing.logfmt import parse_logfmt
 from mintlog.parsing.rules import apply_rules
+from mintlog.parsing.structured import parse_json_object
 from mintlog.parsing.text import DEFAULT_TEXT_PARSING, TextParsing
 from mintlog.parsing.timestamps import TimeContext, as_utc, parse_timestamp
 from mintlog.settings import IngestSettings
@@ -103,8 +107,6 @@ __all__ = [
     "NormalizeStats",
     "normalize_batch",
     "normalize_event",
-    "normalize_level",
-    "parse_timestamp",
 ]
 
 DETECTED_LEVEL_SOURCE = "detected.level_source"
@@ -229,7 +231,7 @@ def _normalize(
             message = message.rstrip("\r\n")
         lifted: dict[str, Any] | None = None
         if message[:1] == "{" and message[-1:] == "}":
-            lifted = _decode_json_object(message)
+            lifted = parse_json_object(message)
         elif "=" in message:
             lifted = parse_logfmt(message)
         if lifted:
@@ -287,6 +289,11 @@ def _normalize(
 
     if message and (parsing.rules or (parsing.detect and (level is None or timestamp is None))):
         level, timestamp = _from_text(message, service, level, timestamp, out, context, limits, parsing, stats)
+
+    if timestamp is not None and timestamp > context.received_at + timedelta(0, limits.max_future_seconds):
+        # A producer with a wrong clock would otherwise sit on top of every newest-first search.
+        out.setdefault("timestamp_original", timestamp.isoformat() if timestamp_value is None else timestamp_value)
+        timestamp = context.received_at
 
     return LogEvent(
         id=id_,
@@ -501,11 +508,3 @@ def _array_value(items: list[Any]) -> Any:
         if item_class is dict or item_class is list:
             return msgspec.json.encode(items).decode()
     return items
-
-
-def _decode_json_object(text: str) -> dict[str, Any] | None:
-    try:
-        decoded: Any = msgspec.json.decode(text)
-    except msgspec.DecodeError:
-        return None
-    return decoded if decoded.__class__ is dict else None

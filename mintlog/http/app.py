@@ -6,26 +6,42 @@ import asyncio
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Literal
 
 import msgspec
 from litestar import Litestar, Response, get
-from litestar.openapi.config import OpenAPIConfig
+from litestar.di import Provide
 from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
 
 from mintlog import __version__
 from mintlog.errors import BadRequest, MintlogError, RequestTimeout
+from mintlog.http.openapi import documented, openapi_config
 from mintlog.http.problems import exception_handlers  # pyright: ignore[reportUnknownVariableType]
 from mintlog.http.ratelimit import rate_limit_headers
 from mintlog.logs import request_id_var
 from mintlog.metrics import Metrics
 
-__all__ = ["BodyReadGuard", "ReadinessCheck", "RequestContextMiddleware", "create_app"]
+__all__ = ["BodyReadGuard", "Health", "Readiness", "ReadinessCheck", "RequestContextMiddleware", "create_app"]
 
 ReadinessCheck = Callable[[], Awaitable[None]]
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _encoder = msgspec.json.Encoder()
+
+
+class Health(msgspec.Struct, frozen=True, kw_only=True):
+    """`/healthz`: the process serves HTTP."""
+
+    status: Literal["ok"]
+    version: str
+
+
+class Readiness(msgspec.Struct, frozen=True, kw_only=True):
+    """`/readyz`: `ready` when every dependency answered; `checks` says `ok`, `timeout` or `unavailable: …` for
+    each (bus, store, database, blobs, …)."""
+
+    status: Literal["ready", "not_ready"]
+    checks: dict[str, str]
 
 
 class RequestContextMiddleware:
@@ -134,10 +150,15 @@ class BodyReadGuard:
 
 def _health_handlers(metrics: Metrics, checks: dict[str, ReadinessCheck]) -> list[Any]:
     @get("/healthz", summary="Liveness: the process serves HTTP.", include_in_schema=True, sync_to_thread=False)
-    def healthz() -> dict[str, str]:
-        return {"status": "ok", "version": __version__}
+    def healthz() -> Health:
+        return Health(status="ok", version=__version__)
 
-    @get("/readyz", summary="Readiness: the bus, the log store and the database answer.")
+    @get(
+        "/readyz",
+        summary="Readiness: the bus, the log store and the database answer.",
+        description="503 (with the same body) while any of them does not.",
+        opt=documented(answer=Readiness, answers={503: Readiness}),
+    )
     async def readyz() -> Response[bytes]:
         async def run(check: ReadinessCheck) -> str:
             try:
@@ -152,13 +173,14 @@ def _health_handlers(metrics: Metrics, checks: dict[str, ReadinessCheck]) -> lis
         results = await asyncio.gather(*(run(checks[name]) for name in names))
         report = dict(zip(names, results, strict=True))
         ready = all(result == "ok" for result in results)
-        body = {"status": "ready" if ready else "not_ready", "checks": report}
+        body = Readiness(status="ready" if ready else "not_ready", checks=report)
         return Response(_encoder.encode(body), status_code=200 if ready else 503, media_type="application/json")
 
     @get(
         "/metrics",
         summary="Prometheus metrics.",
         media_type="text/plain; version=0.0.4",
+        opt=documented(answer=str),
     )
     async def metrics_endpoint() -> bytes:
         return await metrics.render_all()
@@ -172,14 +194,22 @@ def create_app(
     route_handlers: Sequence[Any],
     metrics: Metrics,
     readiness_checks: dict[str, ReadinessCheck],
+    dependencies: Mapping[str, Provide] | None = None,
+    opt: Mapping[str, Any] | None = None,
 ) -> ASGIApp:
-    """A Litestar app with problem+json errors, `/healthz`, `/readyz`, `/metrics` and an OpenAPI document at
-    `/schema`, wrapped so that every request, routed or not (404, 405), gets a request id and is counted.
-    Responses to rate-limited requests carry the key's `RateLimit-*` headers."""
+    """A Litestar app with problem+json errors, `/healthz`, `/readyz`, `/metrics`, its complete OpenAPI
+    document at `/schema/openapi.json` and a page to read it offline at `/schema` (`mintlog.http.openapi`),
+    wrapped so that every request, routed or not (404, 405), gets a request id and is counted. Responses to
+    rate-limited requests carry the key's `RateLimit-*` headers.
+
+    `dependencies` are what handlers may ask for by name; `opt` is merged into every route's (e.g. the
+    `Admission` of `ScopeGuard`s made without one)."""
     app = Litestar(
         route_handlers=[*_health_handlers(metrics, readiness_checks), *route_handlers],
+        dependencies=dict(dependencies or {}),
+        opt=dict(opt or {}),
         exception_handlers=exception_handlers,
-        openapi_config=OpenAPIConfig(title=f"Mintlog {server} API", version=__version__),
+        openapi_config=openapi_config(title=f"Mintlog {server} API", version=__version__),
         request_max_body_size=None,
         before_send=[rate_limit_headers],
         debug=False,

@@ -1,6 +1,6 @@
 """`HttpServer`: one Granian server embedded in the running event loop, serving one ASGI app.
 
-Every HTTP port, embedded here or served by Granian worker processes (`mintlog/http/workers.py`), is served
+Every HTTP port, embedded here or served by Granian worker processes (`mintlog/launch/workers.py`), is served
 with `granian_options()`, which bounds what a slow or idle client can hold (docs/operations.md, "Connection
 limits"):
 

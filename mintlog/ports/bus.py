@@ -1,4 +1,7 @@
-"""The event bus port: durable streams with at-least-once consumers (NATS JetStream semantics)."""
+"""The event bus port: durable streams with at-least-once consumers (NATS JetStream semantics).
+
+Which streams exist, their subjects and what their messages are: `mintlog.domain.streams`.
+"""
 
 from __future__ import annotations
 
@@ -7,57 +10,11 @@ from dataclasses import dataclass
 from typing import Protocol
 
 __all__ = [
-    "SMALL_STREAM_MAX_BYTES",
-    "STREAMS",
     "BusConsumer",
     "BusMessage",
     "EventBus",
     "PublishAck",
-    "StreamSpec",
-    "total_stream_bytes",
 ]
-
-
-SMALL_STREAM_MAX_BYTES = 1024 * 1024 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class StreamSpec:
-    """A stream the bus creates (or updates) at start.
-
-    A `bulk` stream carries log volume and gets the configured size limit; the others carry little and are
-    capped at `SMALL_STREAM_MAX_BYTES` (or the configured limit, if smaller).
-
-    A `work_queue` stream deletes a message once its consumer acked it (JetStream work-queue retention),
-    so the space of consumed messages is freed at once: with limits retention a full `LOGS_PARSED` would
-    keep refusing the pipeline until old messages age out, stalling indexing for up to `max_age`. Such a
-    stream allows one consumer per subject (the pipeline's, shared by all its instances); live subscribers
-    (tail) are not consumers and are unaffected. Messages published before a consumer exists are kept.
-    """
-
-    name: str
-    subjects: tuple[str, ...]
-    bulk: bool = False
-    work_queue: bool = False
-
-    def max_bytes(self, configured: int) -> int:
-        """This stream's size limit given `MINTLOG_NATS__STREAM_MAX_BYTES`."""
-        return configured if self.bulk else min(configured, SMALL_STREAM_MAX_BYTES)
-
-
-STREAMS: tuple[StreamSpec, ...] = (
-    StreamSpec("LOGS_RAW", ("logs.raw.>",), bulk=True, work_queue=True),
-    StreamSpec("LOGS_PARSED", ("logs.parsed.>",), bulk=True, work_queue=True),
-    StreamSpec("ALERTS_EVENTS", ("alerts.events.>",)),
-    StreamSpec("INCIDENTS_EVENTS", ("incidents.events.>",)),
-    # Messages that failed too often, with the reason in the `Mintlog-Dead-Reason` header.
-    StreamSpec("DEAD_LETTERS", ("deadletter.>",)),
-)
-
-
-def total_stream_bytes(configured: int) -> int:
-    """What all streams may hold together: the storage a JetStream server must allow."""
-    return sum(spec.max_bytes(configured) for spec in STREAMS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +76,7 @@ class EventBus(Protocol):
     """Durable, at-least-once messaging between roles."""
 
     async def start(self) -> None:
-        """Connect and create or update every stream in `STREAMS` (idempotent)."""
+        """Connect and create or update every stream in `mintlog.domain.streams.STREAMS` (idempotent)."""
         ...
 
     async def close(self) -> None:

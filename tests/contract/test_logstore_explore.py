@@ -10,7 +10,7 @@ import pytest
 from mintlog.errors import NotFound
 from mintlog.ports.logstore import LogStore, SearchQuery
 from mintlog.query import parse
-from mintlog.roles.api.explore import CONTEXT_SAME_FIELDS, context_of, summarize_fields
+from mintlog.roles.api.logs.explore import CONTEXT_SAME_FIELDS, context_of, summarize_fields
 from tests.contract.test_logstore import DAY1, DAY2, DAY3, ids, make_event, search_all
 
 NOW = DAY3 + timedelta(days=1)

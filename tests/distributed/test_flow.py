@@ -3,7 +3,7 @@ PostgreSQL, Redis and OpenSearch. The seed README's whole flow runs across the p
 pipeline, alert and notify instances never do one unit of work twice.
 
 Ingest and api run as one process each under Granian's process manager with two worker processes behind one
-port (`MINTLOG_HTTP__WORKERS=2`, `mintlog/http/workers.py`); each worker has its own runtime, so requests
+port (`MINTLOG_HTTP__WORKERS=2`, `mintlog/launch/workers.py`); each worker has its own runtime, so requests
 answered by different workers (seen in `X-Mintlog-Worker`) are reads and writes across processes. Pipeline,
 alert and notify run as two processes each.
 """

@@ -17,9 +17,9 @@ from typing import Any, cast
 import httpx
 
 from mintlog.adapters.bus.memory import MemoryEventBus
-from mintlog.bootstrap import bootstrap
 from mintlog.domain.keys import SCOPES, generate_api_key
 from mintlog.domain.tenants import ApiKey, Tenant
+from mintlog.launch.bootstrap import bootstrap
 from mintlog.roles.api.role import build_api_app
 from mintlog.runtime import Runtime
 from mintlog.settings import load_settings

@@ -15,8 +15,9 @@ import httpx
 import msgspec
 import pytest
 
-from mintlog.domain.alerting import AlertEvent, decode_alert_event
+from mintlog.domain.alerting import AlertEvent
 from mintlog.domain.events import LogEvent
+from mintlog.domain.streams import decode_alert_event
 from mintlog.roles.alert.role import AlertRole
 from mintlog.roles.api.role import build_api_app
 from mintlog.settings import AlertSettings

@@ -19,7 +19,7 @@ import httpx
 from mintlog.adapters.blob.filesystem import FilesystemBlobStore
 from mintlog.adapters.db.archive_sql import SqlArchiveManifest
 from mintlog.adapters.db.sql import SqlMetadataStore
-from mintlog.bootstrap import build_blobs
+from mintlog.launch.bootstrap import build_blobs
 from mintlog.ports.archive import ArchiveObject
 from mintlog.roles.pipeline.archive import object_key, pack_lines
 from mintlog.settings import load_settings

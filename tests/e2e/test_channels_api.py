@@ -15,10 +15,10 @@ import httpx
 import pytest
 
 from mintlog.adapters.bus.memory import MemoryEventBus
-from mintlog.bootstrap import bootstrap
 from mintlog.domain.alerting import IncidentEvent
 from mintlog.domain.channels import ChannelChanges
 from mintlog.domain.webhooks import verify
+from mintlog.launch.bootstrap import bootstrap
 from mintlog.roles.api.role import build_api_app
 from mintlog.roles.notify.delivery_worker import deliveries_for
 from mintlog.settings import load_settings

@@ -15,8 +15,9 @@ from typing import Any
 import aiohttp
 import pytest
 
+from mintlog.adapters.http.egress_aiohttp import AiohttpOutboundHttp, egress_connector
 from mintlog.domain.channels import ChannelChanges
-from mintlog.egress import EgressClient, EgressPolicy, EgressRefused, egress_connector
+from mintlog.domain.egress import EgressPolicy, EgressRefused
 from mintlog.roles.notify.delivery_worker import DeliveryWorker
 from mintlog.settings import NotifySettings
 from tests.e2e.inprocess import ApiClient, api_client
@@ -83,8 +84,8 @@ def _spelled(table: list[tuple[str, str]], port: int) -> list[tuple[str, str]]:
 async def test_no_spelling_of_loopback_connects_to_a_receiver_there(
     receiver: CountingReceiver, name: str, url: str
 ) -> None:
-    async with EgressClient(EgressPolicy()) as client:
-        result = await client.post(url.format(port=receiver.port), b"{}", {}, timeout_seconds=5)
+    async with AiohttpOutboundHttp(EgressPolicy()) as outbound:
+        result = await outbound.post(url.format(port=receiver.port), b"{}", {}, timeout_seconds=5)
     assert receiver.connections == 0, result
     assert result.error is not None
     assert result.error.startswith("egress refused"), result.error
@@ -145,7 +146,7 @@ async def test_stored_spellings_never_connect_from_the_test_event_nor_the_delive
             assert tested["error"].startswith("egress refused"), (name, tested["error"])
         for channel_id in channel_ids:
             await enqueue_delivery(api, "acme", channel_id)
-        worker = delivery_worker(api, EgressPolicy(), batch=len(channel_ids))
+        worker = delivery_worker(api, batch=len(channel_ids))  # the runtime's client: nothing allowed
         await worker.start(consume=False, send=False)
         try:
             attempted = await worker.run_once()
@@ -160,12 +161,13 @@ async def test_stored_spellings_never_connect_from_the_test_event_nor_the_delive
     assert receiver.connections == 0
 
 
-def delivery_worker(api: ApiClient, policy: EgressPolicy, *, batch: int = 10) -> DeliveryWorker:
+def delivery_worker(api: ApiClient, *, batch: int = 10) -> DeliveryWorker:
+    """A delivery worker on the API's runtime, sending through its outbound client (as the notify role does)."""
     settings = NotifySettings(max_attempts=1, retry_delays_seconds=(0.05,), retry_jitter=0.0, concurrency=batch)
     return DeliveryWorker(
         bus=api.runtime.bus,
         notifications=api.runtime.notifications,
-        client=EgressClient(policy, max_connections=batch),
+        outbound=api.runtime.outbound,
         settings=settings,
         pipeline=api.runtime.settings.pipeline,
         metrics=api.runtime.metrics,
@@ -187,7 +189,7 @@ async def test_an_allowed_internal_receivers_body_is_never_quoted_back(
         assert "body not shown" in tested["error"]
         assert "hunter2" not in tested["error"]
         await enqueue_delivery(api, "acme", channel_id)
-        worker = delivery_worker(api, EgressPolicy.from_setting(["127.0.0.0/8"]))
+        worker = delivery_worker(api)  # the runtime's client, allowing 127.0.0.0/8
         await worker.start(consume=False, send=False)
         try:
             await worker.run_once()

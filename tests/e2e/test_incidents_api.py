@@ -12,7 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from mintlog.domain.alerting import IncidentEvent, decode_incident_event
+from mintlog.domain.alerting import IncidentEvent
+from mintlog.domain.streams import decode_incident_event
 from tests.e2e.inprocess import ApiClient, api_client
 
 pytestmark = pytest.mark.e2e

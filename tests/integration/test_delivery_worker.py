@@ -20,11 +20,13 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from mintlog.adapters.bus.memory import MemoryEventBus
 from mintlog.adapters.db.notifications_sql import SqlNotificationStore
 from mintlog.adapters.db.sql import SqlMetadataStore
-from mintlog.domain.alerting import IncidentEvent, encode_event, incident_subject
+from mintlog.adapters.http.egress_aiohttp import AiohttpOutboundHttp
+from mintlog.domain.alerting import IncidentEvent
 from mintlog.domain.channels import Channel, Delivery, DeliveryFilter
+from mintlog.domain.egress import EgressPolicy
+from mintlog.domain.streams import encode_event, incidents_subject
 from mintlog.domain.tenants import Tenant
 from mintlog.domain.webhooks import verify
-from mintlog.egress import EgressClient, EgressPolicy
 from mintlog.metrics import Metrics
 from mintlog.roles.notify.delivery_worker import DeliveryWorker
 from mintlog.settings import NotifySettings, PipelineSettings
@@ -114,6 +116,17 @@ async def bus() -> AsyncIterator[MemoryEventBus]:
         await memory.close()
 
 
+# The workers' outbound clients, closed after each test (in a process, the runtime owns and closes its one client).
+_OUTBOUNDS: list[AiohttpOutboundHttp] = []
+
+
+@pytest.fixture(autouse=True)
+async def _close_outbounds() -> AsyncIterator[None]:
+    yield
+    while _OUTBOUNDS:
+        await _OUTBOUNDS.pop().close()
+
+
 def make_worker(
     bus: MemoryEventBus,
     store: SqlNotificationStore,
@@ -124,10 +137,12 @@ def make_worker(
     holder: str | None = None,
     metrics: Metrics | None = None,
 ) -> DeliveryWorker:
+    outbound = AiohttpOutboundHttp(policy, inner_resolver=inner_resolver)
+    _OUTBOUNDS.append(outbound)
     return DeliveryWorker(
         bus=bus,
         notifications=store,
-        client=EgressClient(policy, inner_resolver=inner_resolver),
+        outbound=outbound,
         settings=settings,
         pipeline=PipelineSettings(ack_wait_seconds=5),
         metrics=metrics or Metrics(),
@@ -170,7 +185,7 @@ def incident_event(event_id: str = "evt_1", channel_ids: tuple[str, ...] = ("chn
 
 
 async def publish(bus: MemoryEventBus, event: IncidentEvent) -> None:
-    await bus.publish(incident_subject(event.tenant_id), encode_event(event), msg_id=event.id)
+    await bus.publish(incidents_subject(event.tenant_id), encode_event(event), msg_id=event.id)
 
 
 async def wait_for_status(store: SqlNotificationStore, status: str, timeout: float = 10.0) -> Delivery:
@@ -437,7 +452,7 @@ async def test_events_without_notify_make_no_delivery_and_garbage_is_dead_letter
     try:
         comment = msgspec.structs.replace(incident_event("evt_comment"), type="incident.commented", notify=False)
         await publish(bus, comment)
-        await bus.publish(incident_subject("acme"), b"not json", msg_id="garbage")
+        await bus.publish(incidents_subject("acme"), b"not json", msg_id="garbage")
         await publish(bus, incident_event("evt_after"))
         await wait_for_status(store, "delivered")
     finally:

@@ -13,12 +13,13 @@ from pathlib import Path
 import pytest
 
 from mintlog.adapters.bus.memory import MemoryEventBus
-from mintlog.bootstrap import bootstrap
-from mintlog.domain.alerting import AlertEvent, AlertState, IncidentEvent, decode_incident_event, encode_event
+from mintlog.domain.alerting import AlertEvent, AlertState, IncidentEvent
 from mintlog.domain.incidents import plan_alert_change
 from mintlog.domain.silences import Silence
+from mintlog.domain.streams import decode_incident_event, encode_event
 from mintlog.domain.tenants import Tenant
 from mintlog.errors import BusUnavailable
+from mintlog.launch.bootstrap import bootstrap
 from mintlog.ports.bus import BusConsumer, PublishAck
 from mintlog.roles.notify.incident_worker import IncidentWorker
 from mintlog.runtime import Runtime
@@ -285,3 +286,38 @@ async def test_the_outbox_sweeper_publishes_what_a_crash_left_unpublished(runtim
     assert await other.outbox.sweep() == 0
     assert await worker.outbox.sweep() == 1
     assert [e.type for e in await reader.wait_for(2)] == ["incident.triggered", "incident.alert_refired"]
+
+
+async def test_what_is_not_an_alert_event_of_its_subject_s_tenant_is_dead_lettered_with_why(
+    runtime: Runtime, worker: IncidentWorker, reader: Reader
+) -> None:
+    dead = await runtime.bus.consumer("DEAD_LETTERS", "test-dead", filter_subject="deadletter.>", ack_wait_seconds=30)
+    await runtime.bus.publish("alerts.events.acme", b"not json", msg_id="garbage", headers={"X-Trace": "t-1"})
+    foreign_event = encode_event(alert(1, tenant_id="globex"))
+    await runtime.bus.publish("alerts.events.acme", foreign_event, msg_id="foreign")
+
+    letters: list[tuple[str, dict[str, str], bytes]] = []
+    deadline = asyncio.get_running_loop().time() + 10
+    while len(letters) < 2 and asyncio.get_running_loop().time() < deadline:
+        for message in await dead.fetch(10, 0.2):
+            letters.append((message.subject, message.headers, message.data))
+            await message.ack()
+    await dead.close()
+
+    assert [(subject, data) for subject, _, data in letters] == [
+        ("deadletter.alerts.events.acme", b"not json"),
+        ("deadletter.alerts.events.acme", foreign_event),
+    ]
+    malformed, foreign = (headers for _, headers, _ in letters)
+    assert malformed["Mintlog-Dead-Code"] == "malformed"
+    assert malformed["Mintlog-Dead-Reason"].startswith("not an alert event:")
+    assert (malformed["Mintlog-Dead-Consumer"], malformed["Mintlog-Original-Subject"]) == (
+        "notify-incidents",
+        "alerts.events.acme",
+    )
+    assert (malformed["Mintlog-Deliveries"], malformed["X-Trace"]) == ("1", "t-1")
+    assert "Nats-Msg-Id" not in malformed
+    assert foreign["Mintlog-Dead-Code"] == "wrong_tenant"
+    assert foreign["Mintlog-Dead-Reason"] == "event of tenant 'globex' on alerts.events.acme"
+    assert await runtime.incidents.list_incidents("acme") == []
+    assert await reader.settle(0.5) == []

@@ -20,9 +20,10 @@ import nats
 import nats.js.errors
 import pytest
 
-from mintlog.bootstrap import bootstrap
-from mintlog.domain.events import RawBatch, decode_raw_batch, event_id
+from mintlog.domain.events import RawBatch, event_id
+from mintlog.domain.streams import decode_raw_batch
 from mintlog.errors import BusUnavailable, UnprocessableEntity
+from mintlog.launch.bootstrap import bootstrap
 from mintlog.roles.ingest.role import IngestRole
 from mintlog.roles.ingest.service import IngestService
 from mintlog.runtime import Runtime

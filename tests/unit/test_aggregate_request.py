@@ -11,7 +11,7 @@ from mintlog.errors import BadRequest
 from mintlog.ports.aggregation import AggregateQuery, AggregateResult, Bucket, HistogramGroup, MetricSpec, TermsGroup
 from mintlog.query import QuerySyntaxError, all_of, parse
 from mintlog.query.filters import equals
-from mintlog.roles.api.aggregate import build_aggregate_query, decode_aggregate_request, encode_aggregate_result
+from mintlog.roles.api.logs.aggregate import build_aggregate_query, decode_aggregate_request, encode_aggregate_result
 from mintlog.settings import SearchSettings
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)

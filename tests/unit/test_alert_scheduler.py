@@ -10,7 +10,8 @@ from typing import Any, cast
 
 from mintlog.domain.alert_rules import AlertRule, AlertRuleSpec, RuleQuery
 from mintlog.roles.alert.evaluator import Evaluation, RuleEvaluator
-from mintlog.roles.alert.scheduler import AlertScheduler, next_due
+from mintlog.roles.alert.scheduler import AlertScheduler
+from mintlog.roles.kit.scheduler import next_due
 from mintlog.settings import AlertSettings
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)

@@ -14,13 +14,14 @@ from typing import Any
 import pytest
 
 from mintlog.adapters.bus.memory import MemoryEventBus
-from mintlog.domain.events import RawBatch, encode_bus_message
+from mintlog.domain.events import RawBatch
 from mintlog.domain.normalize import normalize_batch
+from mintlog.domain.streams import encode_bus_message
 from mintlog.errors import StoreUnavailable
 from mintlog.metrics import Metrics
 from mintlog.ports.archive import ArchiveObject
 from mintlog.ports.blobstore import BlobInfo, BlobNotFound
-from mintlog.roles.api.archive import verify_object
+from mintlog.roles.api.logs.archive import verify_object
 from mintlog.roles.pipeline.archive import (
     ArchiveWriter,
     archive_hour,

@@ -16,8 +16,8 @@ from aiohttp import web
 from mintlog.adapters.blob.filesystem import FilesystemBlobStore
 from mintlog.adapters.blob.s3 import S3BlobStore, S3Options
 from mintlog.adapters.blob.sigv4 import EMPTY_SHA256, encode_path, quote, sign_headers
-from mintlog.bootstrap import build_blobs
 from mintlog.errors import ConfigError, StoreUnavailable
+from mintlog.launch.bootstrap import build_blobs
 from mintlog.ports.blobstore import BlobNotFound
 from mintlog.settings import load_settings, masked_settings
 

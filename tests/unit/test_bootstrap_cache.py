@@ -8,8 +8,8 @@ from mintlog.adapters.cache.memory import MemoryCache
 from mintlog.adapters.cache.resilient import ResilientCache
 from mintlog.adapters.ratelimit.fallback import FallbackRateLimiter
 from mintlog.adapters.ratelimit.memory import MemoryRateLimiter
-from mintlog.bootstrap import build_cache, build_rate_limiter
 from mintlog.errors import ConfigError
+from mintlog.launch.bootstrap import build_cache, build_rate_limiter
 from mintlog.settings import load_settings
 
 

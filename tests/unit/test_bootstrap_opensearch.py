@@ -8,8 +8,8 @@ import pytest
 
 from mintlog.adapters.logstore.opensearch import OpenSearchLogStore
 from mintlog.adapters.logstore.opensearch_client import cluster_urls
-from mintlog.bootstrap import build_store
 from mintlog.errors import ConfigError
+from mintlog.launch.bootstrap import build_store
 from mintlog.settings import load_settings
 
 

@@ -547,7 +547,7 @@ async def test_each_role_container_selects_the_production_adapters(
     from mintlog.adapters.db.sql import SqlMetadataStore
     from mintlog.adapters.logstore.opensearch import OpenSearchLogStore
     from mintlog.adapters.ratelimit.fallback import FallbackRateLimiter
-    from mintlog.bootstrap import bootstrap
+    from mintlog.launch.bootstrap import bootstrap
 
     problems: Problems = []
     loaded = container_settings(compose["services"][role], dockerfile_env, role, problems)

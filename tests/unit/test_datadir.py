@@ -1,4 +1,5 @@
-"""`mintlog.datadir`: one holder per directory, named when refused; children of the holder share its lock."""
+"""`mintlog.launch.datadir` and `mintlog.pidlock`: one holder per directory, named when refused; children of the
+holder share its lock."""
 
 from __future__ import annotations
 
@@ -10,14 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from mintlog.datadir import DATA_DIR_LOCK_NAME, DirectoryInUse, PidLock, hold_data_dir, uses_data_dir
+from mintlog.launch.datadir import DATA_DIR_LOCK_NAME, hold_data_dir, uses_data_dir
+from mintlog.pidlock import DirectoryInUse, PidLock
 from mintlog.settings import load_settings
 
 # Runs `hold_data_dir` for the data dir in argv[1] and says what it got; exits 1 when refused.
 HOLD_SCRIPT = textwrap.dedent(
     """
     import sys
-    from mintlog.datadir import DirectoryInUse, hold_data_dir
+    from mintlog.launch.datadir import hold_data_dir
+    from mintlog.pidlock import DirectoryInUse
     from mintlog.settings import load_settings
 
     settings = load_settings({}, env_file=None, overrides={"MINTLOG_DATA_DIR": sys.argv[1]})
@@ -36,7 +39,7 @@ KEEP_SCRIPT = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from mintlog.datadir import PidLock
+    from mintlog.pidlock import PidLock
 
     PidLock(Path(sys.argv[1]), "mintlog.lock", what="data directory", hint="").acquire()
     print("locked", flush=True)

@@ -9,14 +9,13 @@ from collections.abc import Sequence
 import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from mintlog.egress import (
+from mintlog.adapters.http.egress_aiohttp import AiohttpOutboundHttp, EgressResolver, parse_retry_after
+from mintlog.domain.egress import (
     EgressPolicy,
     EgressRefused,
-    EgressResolver,
     check_url,
     check_url_literal,
     parse_host_address,
-    parse_retry_after,
 )
 from mintlog.errors import ConfigError
 
@@ -117,8 +116,9 @@ async def test_a_name_resolving_to_loopback_is_refused_at_create_time() -> None:
 
 
 async def test_localhost_is_refused_through_the_real_resolver() -> None:
-    with pytest.raises(EgressRefused):
-        await check_url("http://localhost/hook", DEFAULT)
+    async with AiohttpOutboundHttp(DEFAULT) as outbound:
+        with pytest.raises(EgressRefused):
+            await outbound.check_target("http://localhost/hook")
 
 
 async def test_a_name_that_does_not_resolve_passes_creation() -> None:

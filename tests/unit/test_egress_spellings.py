@@ -11,12 +11,12 @@ from collections.abc import Sequence
 import pytest
 import yarl
 
-from mintlog.egress import (
+from mintlog.adapters.http.egress_aiohttp import guarded_socket_factory
+from mintlog.domain.egress import (
     EgressPolicy,
     EgressRefused,
     check_url,
     check_url_literal,
-    guarded_socket_factory,
     normalize_url,
     shows_answer_body,
 )

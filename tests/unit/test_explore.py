@@ -11,7 +11,7 @@ import pytest
 from mintlog.adapters.logstore.tantivy import TantivyLogStore
 from mintlog.domain.events import FieldValue, LogEvent
 from mintlog.errors import NotFound
-from mintlog.roles.api.explore import FieldSummary, TopValue, context_of, summarize_fields
+from mintlog.roles.api.logs.explore import FieldSummary, TopValue, context_of, summarize_fields
 
 T0 = datetime(2026, 11, 25, 23, 59, 50, tzinfo=UTC)
 NOW = T0 + timedelta(days=1)

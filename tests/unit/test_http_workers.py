@@ -1,5 +1,5 @@
 """`MINTLOG_HTTP__WORKERS`: its bounds, the combinations refused at start, the dispatch of `mintlog run`, and the
-worker app's lifespan, `X-Mintlog-Worker` header and stop-signal handling (`mintlog/http/workers.py`)."""
+worker app's lifespan, `X-Mintlog-Worker` header and stop-signal handling (`mintlog/launch/workers.py`)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import pytest
 
 from mintlog import cli
 from mintlog.errors import ConfigError
-from mintlog.http import workers
-from mintlog.http.workers import WORKER_HEADER, WorkerApp, check_worker_settings
+from mintlog.launch import workers
+from mintlog.launch.workers import WORKER_HEADER, WorkerApp, check_worker_settings
 from mintlog.settings import Settings, load_settings
 
 NATS = {"MINTLOG_NATS__URL": "nats://127.0.0.1:4222"}

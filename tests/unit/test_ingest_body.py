@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from mintlog.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
-from mintlog.roles.ingest.body import MAX_GZIP_MEMBERS, check_content_type, read_limited_body
+from mintlog.roles.ingest.body import MAX_GZIP_MEMBERS, read_limited_body
+from mintlog.roles.ingest.decoders.native import check_content_type
 
 
 async def chunks(data: bytes, size: int = 1000) -> AsyncIterator[bytes]:

@@ -16,7 +16,8 @@ import pytest
 
 from mintlog.adapters.bus.memory import MemoryEventBus
 from mintlog.adapters.ratelimit.memory import MemoryRateLimiter
-from mintlog.domain.events import RawBatch, decode_raw_batch, event_id
+from mintlog.domain.events import RawBatch, event_id
+from mintlog.domain.streams import decode_raw_batch
 from mintlog.errors import BusUnavailable, DatabaseUnavailable, UnprocessableEntity
 from mintlog.metrics import Metrics
 from mintlog.ports.bus import PublishAck

@@ -8,7 +8,8 @@ import msgspec
 import pytest
 
 from mintlog.errors import BadRequest, UnprocessableEntity
-from mintlog.roles.api.pagination import (
+from mintlog.roles.api.admin.wire import KeyCreate, KeyRotate, TenantCreate, TenantPatch
+from mintlog.roles.api.common.pagination import (
     MAX_LIMIT,
     decode_cursor,
     decode_time_cursor,
@@ -17,7 +18,7 @@ from mintlog.roles.api.pagination import (
     parse_limit,
     refuse_unknown_parameters,
 )
-from mintlog.roles.api.wire import KeyCreate, KeyRotate, TenantCreate, TenantPatch, decode_body
+from mintlog.roles.api.common.wire import decode_body
 
 TENANT = msgspec.json.Decoder(TenantCreate)
 PATCH = msgspec.json.Decoder(TenantPatch)
@@ -31,7 +32,11 @@ KEY = msgspec.json.Decoder(KeyCreate)
         pytest.param(TENANT, b'{"name": "a", "colour": "red"}', "colour", "not a known member", id="unknown"),
         pytest.param(TENANT, b'{"plan": "pro"}', "name", "required", id="missing"),
         pytest.param(TENANT, b'{"name": "a", "retention_days": 0}', "retention_days", ">= 1", id="too-small"),
-        pytest.param(TENANT, b'{"name": "a", "retention_days": 3651}', "retention_days", "<= 3650", id="too-big"),
+        pytest.param(TENANT, b'{"name": "a", "retention_days": 36501}', "retention_days", "<= 36500", id="too-big"),
+        pytest.param(
+            TENANT, b'{"name": "a", "retention_basis": "arrival"}', "retention_basis", "Invalid enum", id="basis"
+        ),
+        pytest.param(PATCH, b'{"retention_basis": null}', "retention_basis", "got `null`", id="patch-basis-null"),
         pytest.param(TENANT, b'{"name": "a", "retention_days": "90"}', "retention_days", "got `str`", id="type"),
         pytest.param(TENANT, b'{"name": "a", "plan": ""}', "plan", "length >= 1", id="empty-plan"),
         pytest.param(TENANT, b'{"name": "a", "plan": "' + b"p" * 41 + b'"}', "plan", "<= 40", id="long-plan"),
@@ -53,6 +58,15 @@ def test_a_wrong_member_is_a_422_naming_it(
     assert refused.value.code == "validation_failed"
     assert refused.value.extra["field"] == field
     assert words in refused.value.detail
+
+
+def test_a_tenant_may_keep_a_century_of_history_counted_from_arrival() -> None:
+    created = decode_body(b'{"name": "a", "retention_days": 36500, "retention_basis": "received_at"}', TENANT)
+    changed = decode_body(b'{"retention_basis": "event_time"}', PATCH)
+
+    assert (created.retention_days, created.retention_basis) == (36500, "received_at")
+    assert decode_body(b'{"name": "a"}', TENANT).retention_basis == "event_time"
+    assert changed.retention_basis == "event_time"
 
 
 @pytest.mark.parametrize("body", [b"{", b'{"name": "caf\xe9"}', b"nope"])

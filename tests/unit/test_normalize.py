@@ -11,11 +11,10 @@ from mintlog.domain.events import (
     LogEvent,
     ParsedBatch,
     RawBatch,
-    decode_parsed_batch,
-    encode_bus_message,
     event_id,
 )
 from mintlog.domain.normalize import normalize_batch, normalize_event
+from mintlog.domain.streams import decode_parsed_batch, encode_bus_message
 from mintlog.settings import IngestSettings
 
 RECEIVED_AT = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)

@@ -10,7 +10,8 @@ from datetime import UTC, date, datetime
 import pytest
 
 from mintlog.adapters.bus.memory import MemoryEventBus
-from mintlog.domain.events import LogEvent, RawBatch, decode_parsed_batch, encode_bus_message
+from mintlog.domain.events import LogEvent, RawBatch
+from mintlog.domain.streams import decode_parsed_batch, encode_bus_message
 from mintlog.errors import StoreDiskFailure, StoreUnavailable
 from mintlog.metrics import Metrics
 from mintlog.ports.aggregation import AggregateQuery, AggregateResult
@@ -53,7 +54,7 @@ class FakeStore:
     async def aggregate(self, query: AggregateQuery) -> AggregateResult:
         raise AssertionError("the pipeline never aggregates")
 
-    async def drop_partitions_before(self, tenant_id: str, day: date) -> list[str]:
+    async def drop_partitions_before(self, tenant_id: str, day: date, *, basis: str = "event_time") -> list[str]:
         raise AssertionError("the pipeline's indexer never drops partitions")
 
     async def search(self, query: SearchQuery) -> SearchPage:

@@ -10,7 +10,7 @@ import pytest
 
 from mintlog.errors import BadRequest
 from mintlog.ports.logstore import SearchAfter
-from mintlog.roles.api.cursor import decode_cursor, encode_cursor
+from mintlog.roles.api.common.cursor import decode_cursor, encode_cursor
 
 
 @pytest.mark.parametrize("order", ["desc", "asc"])

@@ -9,7 +9,7 @@ from mintlog.errors import BadRequest
 from mintlog.query import QuerySyntaxError, all_of, any_of, parse
 from mintlog.query.ast import MatchAll, MatchNone
 from mintlog.query.filters import equals
-from mintlog.roles.api.search import build_search_query, decode_search_request
+from mintlog.roles.api.logs.search import build_search_query, decode_search_request
 from mintlog.settings import SearchSettings
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)

@@ -9,7 +9,7 @@ import pytest
 from mintlog.domain.alerting import AlertEvent
 from mintlog.domain.silences import Silence, matching_silence
 from mintlog.errors import UnprocessableEntity
-from mintlog.roles.api.silences import SilenceCreate, build_silence
+from mintlog.roles.api.incidents.silences import SilenceCreate, build_silence
 
 NOW = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
 

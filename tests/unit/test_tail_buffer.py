@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from mintlog.domain.events import LogEvent
-from mintlog.roles.api.tail_buffer import Dropped, TailBuffer
+from mintlog.roles.api.logs.tail_buffer import Dropped, TailBuffer
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 

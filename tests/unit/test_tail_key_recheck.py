@@ -10,7 +10,7 @@ import pytest
 
 from mintlog.errors import ConfigError, TooManyRequests
 from mintlog.metrics import Metrics
-from mintlog.roles.api.tail_session import KEEPALIVE, TailFrame
+from mintlog.roles.api.logs.tail_session import KEEPALIVE, TailFrame
 from mintlog.settings import load_settings
 from tests.unit.test_tail_session import (
     KEY_HASH,

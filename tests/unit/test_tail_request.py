@@ -10,9 +10,9 @@ import pytest
 from mintlog.domain.events import LogEvent
 from mintlog.errors import BadRequest
 from mintlog.query import QuerySyntaxError
-from mintlog.roles.api.tail import build_tail_spec, decode_tail_request, sse_message
-from mintlog.roles.api.tail_buffer import Dropped
-from mintlog.roles.api.tail_session import KEEPALIVE, ReplayTruncated, TailEnded
+from mintlog.roles.api.logs.tail import build_tail_spec, decode_tail_request, sse_message
+from mintlog.roles.api.logs.tail_buffer import Dropped
+from mintlog.roles.api.logs.tail_session import KEEPALIVE, ReplayTruncated, TailEnded
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 

@@ -10,16 +10,17 @@ import pytest
 
 from mintlog.adapters.bus.memory import MemoryEventBus
 from mintlog.auth import KeyRefusal
-from mintlog.domain.events import LogEvent, ParsedBatch, encode_bus_message
+from mintlog.domain.events import LogEvent, ParsedBatch
+from mintlog.domain.streams import encode_bus_message
 from mintlog.errors import DatabaseUnavailable, DependencyUnavailable, StoreUnavailable, TooManyRequests
 from mintlog.metrics import Metrics
 from mintlog.ports.bus import BusMessage
 from mintlog.ports.logstore import SearchAfter, SearchPage, SearchQuery
 from mintlog.query import parse
 from mintlog.query.matcher import to_matcher
-from mintlog.roles.api.tail_buffer import Dropped
-from mintlog.roles.api.tail_hub import TailHub
-from mintlog.roles.api.tail_session import (
+from mintlog.roles.api.logs.tail_buffer import Dropped
+from mintlog.roles.api.logs.tail_hub import TailHub
+from mintlog.roles.api.logs.tail_session import (
     KEEPALIVE,
     Keepalive,
     ReplayTruncated,

@@ -16,8 +16,9 @@ from pathlib import Path
 
 from mintlog.adapters.bus.embedded_nats import EmbeddedNatsServer, StoreHealth
 from mintlog.adapters.bus.nats import NatsEventBus
+from mintlog.domain.streams import total_stream_bytes
 from mintlog.errors import BusUnavailable
-from mintlog.ports.bus import BusConsumer, BusMessage, PublishAck, total_stream_bytes
+from mintlog.ports.bus import BusConsumer, BusMessage, PublishAck
 
 __all__ = ["EmbeddedNatsBus"]
 

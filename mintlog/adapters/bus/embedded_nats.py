@@ -8,7 +8,7 @@ Guarantees:
   so an acknowledged message survives a machine crash; with an interval such as `2m` a crash of the machine
   (not of the process) can lose up to that interval of acknowledged messages.
 - One owner per store: `start()` takes an exclusive lock on the store dir (`nats-server.lock`, see
-  `mintlog.datadir.PidLock`) and holds it until `stop()` or the owner's death, `kill -9` included; a second
+  `mintlog.pidlock.PidLock`) and holds it until `stop()` or the owner's death, `kill -9` included; a second
   owner gets `BusUnavailable` naming the pid that holds it, and the running server is left alone.
 - The server never outlives Mintlog: `stop()` sends SIGTERM, waits for the graceful shutdown, then SIGKILL;
   the kernel sends SIGTERM to the server when the thread that started it dies, even after `kill -9`
@@ -51,8 +51,8 @@ import aiohttp
 import msgspec
 
 from mintlog.children import die_with_parent_preexec, wait_exit
-from mintlog.datadir import DirectoryInUse, PidLock
 from mintlog.errors import BusUnavailable, ConfigError
+from mintlog.pidlock import DirectoryInUse, PidLock
 
 __all__ = ["EmbeddedNatsServer", "StoreHealth", "find_nats_server_binary"]
 

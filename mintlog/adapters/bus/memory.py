@@ -24,8 +24,9 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from mintlog.adapters.bus.live import LiveMessage
+from mintlog.domain.streams import STREAMS, StreamSpec
 from mintlog.errors import BusFull, BusUnavailable, PayloadTooLarge
-from mintlog.ports.bus import STREAMS, BusConsumer, BusMessage, PublishAck, StreamSpec
+from mintlog.ports.bus import BusConsumer, BusMessage, PublishAck
 
 __all__ = ["MemoryBroker", "MemoryEventBus", "subject_matches"]
 

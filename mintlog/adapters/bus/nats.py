@@ -35,8 +35,9 @@ from nats.js import JetStreamContext, JetStreamManager
 from nats.js import api as js_api
 
 from mintlog.adapters.bus.live import LiveMessage
+from mintlog.domain.streams import STREAMS, StreamSpec
 from mintlog.errors import BusFull, BusUnavailable, DependencyUnavailable, PayloadTooLarge
-from mintlog.ports.bus import STREAMS, BusConsumer, BusMessage, PublishAck, StreamSpec
+from mintlog.ports.bus import BusConsumer, BusMessage, PublishAck
 
 __all__ = ["NatsEventBus"]
 

@@ -19,37 +19,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
-
 from mintlog.adapters.cache.near import NearCache
+from mintlog.adapters.cache.redis_client import REDIS_FAILURES, redis_client
 from mintlog.adapters.cache.tracking import RedisInvalidations
 from mintlog.errors import CacheUnavailable
 
-__all__ = ["DEFAULT_KEY_PREFIX", "REDIS_FAILURES", "RedisCache", "redis_client"]
+__all__ = ["DEFAULT_KEY_PREFIX", "RedisCache"]
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_KEY_PREFIX = "mintlog:cache:"
-# Errors of the client or the socket beneath it; all of them mean "Redis cannot serve this command now".
-REDIS_FAILURES = (RedisError, OSError, TimeoutError)
-
-
-def redis_client(url: str, *, timeout_seconds: float) -> Redis:
-    """A client whose every command (connect included) fails within about `timeout_seconds`.
-
-    One immediate retry lets a pooled connection that died (Redis restarted) reconnect; no backoff, since
-    callers fall back rather than wait.
-    """
-    return Redis.from_url(  # pyright: ignore[reportUnknownMemberType]
-        url,
-        socket_timeout=timeout_seconds,
-        socket_connect_timeout=timeout_seconds,
-        retry=Retry(NoBackoff(), retries=1),
-        decode_responses=False,
-    )
 
 
 class RedisCache:

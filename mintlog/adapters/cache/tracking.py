@@ -29,6 +29,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from mintlog.adapters.cache.near import NearCache
+from mintlog.adapters.cache.redis_client import REDIS_FAILURES
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -90,8 +91,6 @@ class RedisInvalidations:
         self._near.went_down()
 
     async def _run(self) -> None:
-        from mintlog.adapters.cache.redis import REDIS_FAILURES
-
         failures_in_a_row = 0
         while not self._stopping:
             subscriptions_before = self.subscriptions

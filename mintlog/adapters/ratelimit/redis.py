@@ -30,7 +30,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from mintlog.adapters.cache.redis import REDIS_FAILURES, redis_client
+from mintlog.adapters.cache.redis_client import REDIS_FAILURES, redis_client
 from mintlog.domain.ratelimit import Lease, RateDecision, decide, lease_size
 from mintlog.errors import CacheUnavailable
 

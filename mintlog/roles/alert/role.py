@@ -39,7 +39,7 @@ class AlertRole:
             clock=clock,
         )
         self.scheduler = AlertScheduler(
-            rules=runtime.alert_rules, evaluator=self.evaluator, settings=settings, clock=clock
+            rules=runtime.alert_rules, evaluator=self.evaluator, settings=settings, metrics=runtime.metrics, clock=clock
         )
 
     async def start(self) -> None:

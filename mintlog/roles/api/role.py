@@ -1,4 +1,8 @@
-"""The API role: search and management on :8081."""
+"""The API role: search and management on :8081.
+
+The API is split into areas (`AREAS`), one folder each: `logs`, `admin`, `incidents`. A new area (uptime,
+on-call) is a new folder whose `__init__` defines its `ApiArea`, added to `AREAS`; nothing else changes.
+"""
 
 from __future__ import annotations
 
@@ -6,30 +10,21 @@ from typing import Any
 
 from litestar.types import ASGIApp
 
-from mintlog.egress import EgressPolicy
 from mintlog.http.app import create_app
-from mintlog.http.guards import make_requires
-from mintlog.http.ratelimit import KeyRateLimits
+from mintlog.http.guards import ADMISSION_OPT
 from mintlog.http.server import HttpServer
-from mintlog.roles.api.admin_tenants import admin_tenant_routes
-from mintlog.roles.api.aggregate import aggregate_routes
-from mintlog.roles.api.alert_rules import alert_rule_routes
-from mintlog.roles.api.archive import archive_routes
-from mintlog.roles.api.audit import audit_routes
-from mintlog.roles.api.auditing import AuditTrail, audited_requires
-from mintlog.roles.api.channels import channel_routes
-from mintlog.roles.api.deliveries import delivery_routes
-from mintlog.roles.api.extraction_rules import extraction_rule_routes
-from mintlog.roles.api.incidents import incident_routes
-from mintlog.roles.api.key_service import KeyService
-from mintlog.roles.api.keys import admin_key_routes, own_key_routes
-from mintlog.roles.api.routes import api_routes
-from mintlog.roles.api.silences import silence_routes
-from mintlog.roles.api.tail import tail_routes
-from mintlog.roles.api.tail_hub import TailHub
+from mintlog.roles.api import admin, incidents, logs
+from mintlog.roles.api.common.admission import api_admission
+from mintlog.roles.api.common.area import ApiArea
+from mintlog.roles.api.common.auditing import AuditTrail
+from mintlog.roles.api.common.dependencies import runtime_dependencies
+from mintlog.roles.api.logs.tail_hub import TailHub
 from mintlog.runtime import Runtime
 
-__all__ = ["ApiRole", "build_api_app", "tail_hub"]
+__all__ = ["AREAS", "ApiRole", "build_api_app", "tail_hub"]
+
+AREAS: tuple[ApiArea, ...] = (logs.AREA, admin.AREA, incidents.AREA)
+"""The areas of the API, in the order their routes are registered."""
 
 
 def tail_hub(runtime: Runtime) -> TailHub:
@@ -44,53 +39,19 @@ def tail_hub(runtime: Runtime) -> TailHub:
 
 
 def build_api_app(runtime: Runtime, tails: TailHub | None = None) -> ASGIApp:
-    """The API app: search, tail, tenant and key management, and the audit log, bound to the runtime's ports.
+    """The API app: every area's routes, with the runtime's ports as their dependencies
+    (`runtime_dependencies`, plus what each area provides) and the API's admission (API keys, rate limits,
+    refused writes audited).
 
     `tails` holds the live tails (the role closes it at shutdown); a private one is made when absent.
     """
-    settings = runtime.settings
-    tails = tails or tail_hub(runtime)
-    requires = make_requires(runtime.authenticator, rate_limits=KeyRateLimits.of(runtime))
     trail = AuditTrail(runtime.metadata)
-    audited = audited_requires(requires, runtime.authenticator, trail)
-    keys = KeyService(
-        runtime.metadata,
-        runtime.authenticator,
-        default_rate_limit=settings.ratelimit.default_key_requests_per_minute,
-    )
+    extra: dict[str, object] = {"tails": tails or tail_hub(runtime)}
+    for area in AREAS:
+        extra.update(area.provides(runtime))
     return create_app(
         server="api",
-        route_handlers=[
-            *api_routes(runtime.store, requires=requires, settings=settings.search, metrics=runtime.metrics),
-            *aggregate_routes(runtime.store, requires=requires, settings=settings.search, metrics=runtime.metrics),
-            *tail_routes(
-                runtime.bus, runtime.store, tails, requires=requires, settings=settings.tail, metrics=runtime.metrics
-            ),
-            *admin_tenant_routes(runtime.metadata, runtime.authenticator, trail, requires=audited),
-            *admin_key_routes(keys, trail, requires=audited),
-            *own_key_routes(keys, trail, requires=audited),
-            *audit_routes(runtime.metadata, requires=requires),
-            *archive_routes(runtime.archive, runtime.blobs, requires=requires),
-            *incident_routes(runtime.incidents, runtime.bus, trail, requires=audited, channels=runtime.notifications),
-            *silence_routes(runtime.incidents, trail, requires=audited),
-            *channel_routes(
-                runtime.notifications,
-                trail,
-                requires=audited,
-                egress=EgressPolicy.from_setting(settings.egress_allow),
-            ),
-            *delivery_routes(runtime.notifications, trail, requires=audited),
-            *extraction_rule_routes(
-                runtime.extraction_rules, runtime.metadata, trail, settings=settings.parsing, requires=audited
-            ),
-            *alert_rule_routes(
-                runtime.alert_rules,
-                trail,
-                requires=audited,
-                channels=runtime.notifications,
-                max_rules_per_tenant=settings.alert.max_rules_per_tenant,
-            ),
-        ],
+        route_handlers=[controller for area in AREAS for controller in area.controllers],
         metrics=runtime.metrics,
         readiness_checks={
             "bus": runtime.bus.ping,
@@ -98,6 +59,8 @@ def build_api_app(runtime: Runtime, tails: TailHub | None = None) -> ASGIApp:
             "database": runtime.metadata.ping,
             "blobs": runtime.blobs.ping,
         },
+        dependencies=runtime_dependencies(runtime, trail=trail, extra=extra),
+        opt={ADMISSION_OPT: api_admission(runtime, trail)},
     )
 
 

@@ -1,4 +1,8 @@
-"""Reading an ingest request body within limits: size before and after decompression, encodings."""
+"""Reading an ingest request body within limits: size before and after decompression, encodings.
+
+Shared by every HTTP ingest protocol: a decoder (`mintlog.roles.ingest.decoders`) only sees the whole,
+decompressed body.
+"""
 
 from __future__ import annotations
 
@@ -7,26 +11,13 @@ from collections.abc import AsyncIterator
 
 from mintlog.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 
-__all__ = ["MAX_GZIP_MEMBERS", "check_content_type", "read_limited_body"]
+__all__ = ["MAX_GZIP_MEMBERS", "read_limited_body"]
 
-_JSON_TYPES = ("application/json", "text/json")
 _GZIP_MAGIC = b"\x1f\x8b"
 _FIRST_CHUNK = 256
 
 MAX_GZIP_MEMBERS = 1000
 """Most gzip members one body may have (each costs a decompressor; 5 MiB of empty members would be 260,000)."""
-
-
-def check_content_type(content_type: str | None) -> None:
-    """Accept JSON (`application/json`, `*/*+json`) or no type at all; anything else is 415."""
-    if not content_type:
-        return
-    media_type = content_type.split(";", 1)[0].strip().lower()
-    if media_type in _JSON_TYPES or media_type.endswith("+json"):
-        return
-    raise UnsupportedMediaType(
-        f"Content-Type {media_type!r} is not accepted; send application/json", code="unsupported_content_type"
-    )
 
 
 async def read_limited_body(

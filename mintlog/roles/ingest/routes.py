@@ -9,9 +9,12 @@ from litestar.params import HeaderParameter
 
 from mintlog.errors import DependencyUnavailable, ProblemError
 from mintlog.http.guards import Guard, principal_of
+from mintlog.http.openapi import documented
 from mintlog.metrics import Metrics
-from mintlog.roles.ingest.body import check_content_type, read_limited_body
-from mintlog.roles.ingest.service import IngestService
+from mintlog.roles.ingest.body import read_limited_body
+from mintlog.roles.ingest.decoders import IngestDecoder
+from mintlog.roles.ingest.decoders.native import NATIVE, IngestBody
+from mintlog.roles.ingest.service import Accepted, IngestResult, IngestService
 
 __all__ = ["ingest_routes"]
 
@@ -20,6 +23,36 @@ def ingest_routes(service: IngestService, *, requires: Any, max_body_bytes: int,
     """The route handlers of the ingest API, bound to `service`. Every refused request is counted by code."""
     rejected_requests = metrics.ingest_requests_rejected
     ingest_guard: Guard = requires("ingest:logs")
+
+    async def ingest_request(
+        request: Request[Any, Any, Any], decoder: IngestDecoder, idempotency_key: str | None
+    ) -> Accepted:
+        """What every HTTP protocol's route does with its request: check the type, read the body within the
+        limits, decode it with `decoder` and accept its events; each refusal is counted by code and raised
+        for the route to answer in its protocol's shape."""
+        principal = principal_of(request)
+        try:
+            decoder.check_content_type(request.headers.get("content-type"))
+            body = await read_limited_body(
+                request.stream(),
+                content_encoding=request.headers.get("content-encoding"),
+                content_length=request.headers.get("content-length"),
+                max_bytes=max_body_bytes,
+            )
+            return await service.ingest(
+                principal.tenant_id,
+                body,
+                decoder=decoder,
+                headers=request.headers,
+                idempotency_key=idempotency_key,
+                time_policy=principal.time_policy,
+            )
+        except ProblemError as exc:
+            rejected_requests.labels(exc.code).inc()
+            raise
+        except DependencyUnavailable:
+            rejected_requests.labels("unavailable").inc()
+            raise
 
     @post(
         "/v1/ingest/logs",
@@ -31,28 +64,13 @@ def ingest_routes(service: IngestService, *, requires: Any, max_body_bytes: int,
             "Answers 202 once the batch is durable on the bus, with the indexes and reasons of rejected events. "
             "Content-Encoding gzip is accepted. An Idempotency-Key header makes retries safe."
         ),
-        responses={},
+        opt=documented(body=IngestBody, answer=IngestResult, errors=(415, 422)),
     )
     async def ingest_logs(
         request: Request[Any, Any, Any],
         idempotency_key: Annotated[str | None, HeaderParameter(name="Idempotency-Key", required=False)] = None,
     ) -> Response[bytes]:
-        principal = principal_of(request)
-        try:
-            check_content_type(request.headers.get("content-type"))
-            body = await read_limited_body(
-                request.stream(),
-                content_encoding=request.headers.get("content-encoding"),
-                content_length=request.headers.get("content-length"),
-                max_bytes=max_body_bytes,
-            )
-            answer, replayed = await service.ingest(principal.tenant_id, body, idempotency_key=idempotency_key)
-        except ProblemError as exc:
-            rejected_requests.labels(exc.code).inc()
-            raise
-        except DependencyUnavailable:
-            rejected_requests.labels("unavailable").inc()
-            raise
+        answer, replayed = await ingest_request(request, NATIVE, idempotency_key)
         headers = {"Idempotent-Replayed": "true"} if replayed else None
         return Response(answer, status_code=202, media_type="application/json", headers=headers)
 

@@ -1,4 +1,9 @@
-"""The ingest use case: validate a batch, publish it as one bus message, answer with what was accepted.
+"""The ingest seam: `IngestService.accept` is the one entry every ingest protocol calls with its decoded events.
+
+A protocol is a decoder (`mintlog.roles.ingest.decoders`) plus the route or listener that reads its requests:
+an HTTP route reads the body (`mintlog.roles.ingest.body`) and calls `IngestService.ingest`, which decodes it
+with the protocol's decoder and calls `accept`; a listener without request bodies (syslog) calls `accept`
+directly. Whatever the protocol, `accept` applies the same rules, so the guarantees below hold for all:
 
 Guarantees:
 - `202` is returned only after JetStream acknowledged every message of the batch (durable);
@@ -12,11 +17,17 @@ Guarantees:
   its duplicate window) carrying the same batch id and receive time, hence the same event ids and event
   times, which the log stores write at most once (create-only by id) even when the bus forgot the msg id.
   The same key with a different body is refused (422);
-- bad events are reported by index and reason and counted; nothing is dropped silently;
+- bad events are reported by index and reason and counted; nothing is dropped silently; every event gets
+  the protocol's `source`;
 - a tenant's batches are held to its ingest quota (`MINTLOG_RATELIMIT__TENANT_INGEST_EVENTS_PER_SECOND`,
   bursts of `MINTLOG_RATELIMIT__BURST_SECONDS` of it): each valid batch costs its number of events, and a
   batch over the quota is refused whole (429 `ingest_quota_exceeded`, nothing published). Replays of a
   completed `Idempotency-Key` cost nothing.
+
+Idempotency records are about the request body: `IdempotentRequest` is the key and the SHA-256 of the whole
+decompressed body as it came in (whatever the protocol's wire format), and the record keeps the answer as
+`IngestResult` JSON, which each protocol shapes into its own response. Keys are per tenant, shared by every
+protocol. A protocol whose clients cannot send a key passes `idempotency=None`.
 """
 
 from __future__ import annotations
@@ -27,14 +38,17 @@ import hashlib
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 
-from mintlog.domain.events import RawBatch, encode_bus_message
+from mintlog.domain.events import RawBatch
+from mintlog.domain.retention import TimeWindow
+from mintlog.domain.streams import encode_bus_message, raw_subject
+from mintlog.domain.tenants import IngestTimePolicy
 from mintlog.domain.validation import reason_code, validate_events
 from mintlog.errors import (
     BadRequest,
@@ -47,23 +61,27 @@ from mintlog.metrics import Metrics
 from mintlog.ports.bus import EventBus
 from mintlog.ports.idempotency import IdempotencyRecord, IdempotencyStore
 from mintlog.ports.ratelimit import RateLimiter
+from mintlog.roles.ingest.decoders import IngestDecoder
+from mintlog.roles.ingest.decoders.native import NATIVE
+from mintlog.roles.kit.publish import publish_in_parts
 from mintlog.settings import IngestSettings, RateLimitSettings
 
-__all__ = ["IngestBody", "IngestError", "IngestResult", "IngestService", "new_batch_id"]
+__all__ = [
+    "Accepted",
+    "IdempotentRequest",
+    "IngestError",
+    "IngestResult",
+    "IngestService",
+    "new_batch_id",
+]
 
 logger = logging.getLogger(__name__)
 
-_PAYLOAD_HEADROOM = 4096
 _MAX_IDEMPOTENCY_KEY = 200
+_NO_HEADERS: Mapping[str, str] = {}
 _SWEEP_PAGE = 10_000
 # Expired records are ignored already; sweeping them out only frees their rows, so it is not urgent.
 _SWEEP_INTERVAL_SECONDS = 300.0
-
-
-class IngestBody(msgspec.Struct, forbid_unknown_fields=True):
-    """`{"events": [...]}`."""
-
-    events: list[Any]
 
 
 class IngestError(msgspec.Struct, frozen=True):
@@ -74,7 +92,7 @@ class IngestError(msgspec.Struct, frozen=True):
 
 
 class IngestResult(msgspec.Struct, frozen=True):
-    """The 202 answer."""
+    """What was accepted: the native 202 answer, and what every protocol's answer is made from."""
 
     accepted: int
     rejected: int
@@ -82,7 +100,35 @@ class IngestResult(msgspec.Struct, frozen=True):
     batch_id: str
 
 
-_body_decoder = msgspec.json.Decoder(IngestBody)
+class Accepted(NamedTuple):
+    """The outcome of one accepted batch."""
+
+    answer: bytes
+    """The `IngestResult` as JSON: the native body's 202 answer, the same bytes on a replay."""
+    replayed: bool
+    """Whether this is a completed `Idempotency-Key`'s first answer again (nothing was published now)."""
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotentRequest:
+    """A request's `Idempotency-Key` and its body, as the idempotency record knows them (SHA-256 hex of each)."""
+
+    key_sha256: str
+    body_sha256: str
+
+    @classmethod
+    def of(cls, key: str | None, body: bytes) -> IdempotentRequest | None:
+        """The request's idempotency, None without a key; 400 `bad_idempotency_key` unless it has 1 to 200
+        characters. `body` is the whole decompressed request body, in the protocol's own format."""
+        if key is None:
+            return None
+        if not 0 < len(key) <= _MAX_IDEMPOTENCY_KEY:
+            raise BadRequest(
+                f"Idempotency-Key must be 1 to {_MAX_IDEMPOTENCY_KEY} characters", code="bad_idempotency_key"
+            )
+        return cls(hashlib.sha256(key.encode()).hexdigest(), hashlib.sha256(body).hexdigest())
+
+
 _result_encoder = msgspec.json.Encoder()
 
 
@@ -91,22 +137,9 @@ def new_batch_id() -> str:
     return f"{time.time_ns() // 1_000_000:012x}{secrets.token_hex(6)}"
 
 
-def _decode_body(body: bytes) -> IngestBody:
-    if not body.strip():
-        raise BadRequest('body is empty; send {"events": [...]}', code="empty_body")
-    try:
-        return _body_decoder.decode(body)
-    except msgspec.ValidationError as exc:
-        raise BadRequest(f'body has the wrong shape: {exc}; expected {{"events": [...]}}', code="wrong_shape") from None
-    except msgspec.DecodeError as exc:
-        raise BadRequest(f"body is not valid JSON: {exc}", code="malformed_json") from None
-    except UnicodeDecodeError as exc:
-        raise BadRequest(f"body is not valid UTF-8: {exc.reason} at byte {exc.start}", code="malformed_json") from None
-
-
 @dataclass(frozen=True, slots=True)
 class _ValidBatch:
-    """The accepted events of a request body and why the others were rejected."""
+    """The accepted events of a batch and why the others were rejected."""
 
     events: list[dict[str, Any]]
     errors: list[IngestError]
@@ -131,7 +164,7 @@ def _check_same_body(record: IdempotencyRecord, body_sha256: str) -> None:
 
 
 class IngestService:
-    """Turns request bodies into durable raw batches on `logs.raw.{tenant}`."""
+    """Turns decoded events into durable raw batches on `LOGS_RAW` (`logs.raw.{tenant}`)."""
 
     def __init__(
         self,
@@ -142,7 +175,6 @@ class IngestService:
         limiter: RateLimiter,
         rate_limits: RateLimitSettings,
         metrics: Metrics,
-        source: str = "http",
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         self._bus = bus
@@ -151,26 +183,67 @@ class IngestService:
         self._limiter = limiter
         self._rate_limits = rate_limits
         self._metrics = metrics
-        self._source = source
         self._clock = clock
         self._sweep: asyncio.Task[None] | None = None
         self._next_sweep_at = 0.0
         self._closed = False
 
-    async def ingest(self, tenant_id: str, body: bytes, *, idempotency_key: str | None = None) -> tuple[bytes, bool]:
-        """Validate and publish a batch; returns the encoded 202 answer and whether it was replayed.
+    async def ingest(
+        self,
+        tenant_id: str,
+        body: bytes,
+        *,
+        decoder: IngestDecoder = NATIVE,
+        headers: Mapping[str, str] = _NO_HEADERS,
+        idempotency_key: str | None = None,
+        time_policy: IngestTimePolicy | None = None,
+    ) -> Accepted:
+        """Decode a whole, decompressed request body with `decoder` (the native body by default) and `accept`
+        its events with the decoder's `source`: what every HTTP ingest route calls.
 
-        Raises `DependencyUnavailable` (503) when the bus does not acknowledge the batch, in which case it
-        may or may not have been stored, or when a request with an `Idempotency-Key` cannot reach the
-        metadata database (nothing was published then).
+        Raises what `decoder` and `accept` raise. The `Idempotency-Key` is checked before the body is decoded,
+        and a body that cannot be decoded under a key already used is `422 idempotency_key_reused`, as it is
+        for any other body (no record ever holds a body that could not be decoded).
         """
-        if idempotency_key is not None:
-            return await self._ingest_once(tenant_id, body, idempotency_key)
-        batch = self._validate(body)
-        await self._take_quota(tenant_id, len(batch.events) + len(batch.errors))
+        idempotency = IdempotentRequest.of(idempotency_key, body)
+        try:
+            events = decoder.decode(body, headers)
+        except Exception:
+            if idempotency is not None:
+                await self._refuse_used_key(tenant_id, idempotency)
+            raise
+        return await self.accept(
+            tenant_id, events, source=decoder.source, idempotency=idempotency, time_policy=time_policy
+        )
+
+    async def accept(
+        self,
+        tenant_id: str,
+        events: list[Any],
+        *,
+        source: str,
+        idempotency: IdempotentRequest | None,
+        time_policy: IngestTimePolicy | None = None,
+    ) -> Accepted:
+        """Validate `events` (one request's, in request order) and publish the accepted ones for `tenant_id`,
+        each with `source`; returns once they are durable on the bus.
+
+        Refuses the whole batch (nothing published) with 400 `empty_events`, 413 `too_many_events`, 422
+        `all_events_rejected`, 429 `ingest_quota_exceeded`, and with `idempotency` 422
+        `idempotency_key_reused`. Raises `DependencyUnavailable` (503) when the bus does not acknowledge the
+        batch, in which case it may or may not have been stored, or when a request with `idempotency` cannot
+        reach the metadata database (nothing was published then). With the tenant's `time_policy`, events
+        older than its retention by event time are refused one by one (`too_old`,
+        `mintlog.domain.retention.TimeWindow`), judged against the batch's receive time.
+        """
+        if idempotency is not None:
+            return await self._accept_once(tenant_id, events, source, idempotency, time_policy)
+        received_at = self._clock()
+        batch = self._validate(events, TimeWindow.of(time_policy, received_at))
+        await self._take_quota(tenant_id, len(events))
         batch_id = new_batch_id()
-        await self._publish(tenant_id, batch, batch_id=batch_id, received_at=self._clock())
-        return batch.answer(batch_id), False
+        await self._publish(tenant_id, batch, source=source, batch_id=batch_id, received_at=received_at)
+        return Accepted(batch.answer(batch_id), False)
 
     async def close(self) -> None:
         """Stop sweeping expired idempotency records (a sweep in progress is abandoned)."""
@@ -193,23 +266,32 @@ class IngestService:
             if page < _SWEEP_PAGE:
                 return deleted
 
-    async def _ingest_once(self, tenant_id: str, body: bytes, idempotency_key: str) -> tuple[bytes, bool]:
-        if not 0 < len(idempotency_key) <= _MAX_IDEMPOTENCY_KEY:
-            raise BadRequest(
-                f"Idempotency-Key must be 1 to {_MAX_IDEMPOTENCY_KEY} characters",
-                code="bad_idempotency_key",
-            )
-        key_sha256 = hashlib.sha256(idempotency_key.encode()).hexdigest()
-        body_sha256 = hashlib.sha256(body).hexdigest()
+    async def _refuse_used_key(self, tenant_id: str, idempotency: IdempotentRequest) -> None:
+        """422 `idempotency_key_reused` when the tenant holds a record of the key for another body."""
+        record = await self._idempotency.get(tenant_id, idempotency.key_sha256, now=self._clock())
+        if record is not None:
+            _check_same_body(record, idempotency.body_sha256)
+
+    async def _accept_once(
+        self,
+        tenant_id: str,
+        events: list[Any],
+        source: str,
+        idempotency: IdempotentRequest,
+        time_policy: IngestTimePolicy | None,
+    ) -> Accepted:
+        key_sha256, body_sha256 = idempotency.key_sha256, idempotency.body_sha256
         now = self._clock()
         record = await self._idempotency.get(tenant_id, key_sha256, now=now)
         if record is not None:
             _check_same_body(record, body_sha256)
             if record.completed:
                 self._metrics.ingest_batches_duplicate.inc()
-                return record.answer, True
-        batch = self._validate(body)
-        await self._take_quota(tenant_id, len(batch.events) + len(batch.errors))
+                return Accepted(record.answer, True)
+        # A retry of a pending record is judged against its first receive time, so it accepts the same events
+        # and they get the same ids.
+        batch = self._validate(events, TimeWindow.of(time_policy, now if record is None else record.received_at))
+        await self._take_quota(tenant_id, len(events))
         if record is None:
             batch_id = new_batch_id()
             claim = IdempotencyRecord(
@@ -228,17 +310,17 @@ class IngestService:
                 _check_same_body(record, body_sha256)
                 if record.completed:
                     self._metrics.ingest_batches_duplicate.inc()
-                    return record.answer, True
+                    return Accepted(record.answer, True)
         # A pending record's batch may already be stored (its PubAck was lost): publishing the same messages
         # again stores nothing twice, see the module docstring.
-        await self._publish(tenant_id, batch, batch_id=record.batch_id, received_at=record.received_at)
+        await self._publish(tenant_id, batch, source=source, batch_id=record.batch_id, received_at=record.received_at)
         try:
             await self._idempotency.complete(tenant_id, key_sha256, record.batch_id)
         except DependencyUnavailable as exc:
             # The batch is durable: answer 202. A retry finds the record pending and publishes it again, which
             # stores nothing twice.
             logger.warning("could not mark Idempotency-Key of batch %s completed: %s", record.batch_id, exc)
-        return record.answer, False
+        return Accepted(record.answer, False)
 
     def _sweep_soon(self) -> None:
         """Start a background sweep of expired records unless one ran in the last `_SWEEP_INTERVAL_SECONDS`."""
@@ -262,17 +344,17 @@ class IngestService:
         if deleted:
             logger.info("swept %d expired Idempotency-Key record(s)", deleted)
 
-    def _validate(self, body: bytes) -> _ValidBatch:
-        """The accepted events of `body`; raises the 4xx errors of a body that cannot be stored at all."""
-        batch = _decode_body(body)
-        if not batch.events:
+    def _validate(self, events: list[Any], window: TimeWindow | None) -> _ValidBatch:
+        """The accepted `events` (inside `window` when given); raises the 4xx errors of a batch that cannot be
+        stored at all."""
+        if not events:
             raise BadRequest("`events` is empty; send at least one event", code="empty_events")
-        if len(batch.events) > self._limits.max_events_per_batch:
+        if len(events) > self._limits.max_events_per_batch:
             raise PayloadTooLarge(
-                f"batch has {len(batch.events)} events; the limit is {self._limits.max_events_per_batch}",
+                f"batch has {len(events)} events; the limit is {self._limits.max_events_per_batch}",
                 code="too_many_events",
             )
-        accepted, _indexes, rejections = validate_events(batch.events, self._limits)
+        accepted, _indexes, rejections = validate_events(events, self._limits, window)
         errors = [IngestError(index=r.index, reason=r.reason) for r in rejections]
         for rejection in rejections:
             self._metrics.ingest_events_rejected.labels(reason_code(rejection.reason)).inc()
@@ -308,30 +390,24 @@ class IngestService:
             )
         raise TooManyRequests(detail, code="ingest_quota_exceeded", extra={"retry_after_seconds": retry_after})
 
-    async def _publish(self, tenant_id: str, batch: _ValidBatch, *, batch_id: str, received_at: datetime) -> None:
-        """Publish the batch's events, split into as many messages as the payload limit needs; the `i`-th
-        message gets the `Nats-Msg-Id` `{batch_id}:{i}`, so a republished batch is deduplicated part by part."""
+    async def _publish(
+        self, tenant_id: str, batch: _ValidBatch, *, source: str, batch_id: str, received_at: datetime
+    ) -> None:
+        """Publish the batch's events in as few messages as the payload limit allows; the `i`-th message gets
+        the `Nats-Msg-Id` `{batch_id}:{i}`, so a republished batch is deduplicated part by part."""
         events = batch.events
-        subject = f"logs.raw.{tenant_id}"
-        limit = self._bus.max_payload_bytes - _PAYLOAD_HEADROOM
-        pending: list[tuple[int, list[dict[str, Any]]]] = [(0, events)]
-        part = 0
-        while pending:
-            first_index, chunk = pending.pop(0)
-            payload = encode_bus_message(
+
+        def encode(first_index: int, chunk: list[dict[str, Any]]) -> bytes:
+            return encode_bus_message(
                 RawBatch(
                     batch_id=batch_id,
                     tenant_id=tenant_id,
                     received_at=received_at,
-                    source=self._source,
+                    source=source,
                     events=chunk,
                     first_index=first_index,
                 )
             )
-            if len(payload) > limit and len(chunk) > 1:
-                middle = len(chunk) // 2
-                pending[:0] = [(first_index, chunk[:middle]), (first_index + middle, chunk[middle:])]
-                continue
-            await self._bus.publish(subject, payload, msg_id=f"{batch_id}:{part}")
-            part += 1
+
+        await publish_in_parts(self._bus, raw_subject(tenant_id), events, encode=encode, msg_id_prefix=f"{batch_id}:")
         self._metrics.ingest_events_accepted.inc(len(events))

@@ -7,8 +7,10 @@ Two loops in every notify instance:
    active in the event's tenant, with the id `delivery_id(event id, channel id)` (an existing one is left
    alone), and acks only after the insert committed. Database down → nak and retry; after `max_deliveries`
    the message is dead-lettered. An undecodable message is dead-lettered at once.
-2. The sender. It claims due deliveries in the database (`claim_due_deliveries`: one claimer per delivery,
-   whichever instance asks), POSTs each with the Standard Webhooks headers (the delivery id is the
+2. The sender, on the role kit's `DueWorkScheduler`. It claims due deliveries in the database
+   (`claim_due_deliveries`: one claimer per delivery, whichever instance asks; at most `concurrency` claimed and
+   in flight per instance; looked for every `poll_interval_seconds`, at once when new deliveries were stored or
+   a full sender got a free place), POSTs each with the Standard Webhooks headers (the delivery id is the
    `webhook-id` of every attempt) and records the outcome while it still owns the claim:
    2xx → `delivered`; 410 → the channel is disabled and the delivery `dead`; 429 → retried after its
    `Retry-After` (at most `max_retry_after_seconds`), else the schedule; anything else (timeout, refused
@@ -23,28 +25,29 @@ attempt again, with the same `webhook-id`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence, Set
 from datetime import UTC, datetime, timedelta
 
 import msgspec
 
-from mintlog.domain.alerting import IncidentEvent, decode_incident_event
+from mintlog.domain.alerting import IncidentEvent
 from mintlog.domain.channels import Channel, Delivery, DeliveryOutcome, retry_delay
+from mintlog.domain.streams import INCIDENTS_EVENTS, INCIDENTS_FILTER, decode_incident_event
 from mintlog.domain.webhooks import delivery_id, incident_payload, signature_headers
-from mintlog.egress import AttemptResult, EgressClient
 from mintlog.errors import DependencyUnavailable
 from mintlog.metrics import Metrics
 from mintlog.ports.bus import BusMessage, EventBus
 from mintlog.ports.notifications import NotificationStore
-from mintlog.roles.base import instance_holder
-from mintlog.roles.consumer import ConsumerLoop
-from mintlog.roles.deadletter import dead_letter
+from mintlog.ports.outbound import AttemptResult, OutboundHttp
+from mintlog.roles.kit.base import instance_holder
+from mintlog.roles.kit.consumer import ConsumerLoop
+from mintlog.roles.kit.deadletter import DeadLetters
+from mintlog.roles.kit.scheduler import Claim, DueWorkScheduler
 from mintlog.settings import NotifySettings, PipelineSettings
 
-__all__ = ["DELIVERY_CONSUMER", "DeliveryWorker", "deliveries_for"]
+__all__ = ["DELIVERY_CONSUMER", "DeliveryWorker", "DueDeliveries", "deliveries_for"]
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +92,7 @@ class DeliveryWorker:
         *,
         bus: EventBus,
         notifications: NotificationStore,
-        client: EgressClient,
+        outbound: OutboundHttp,
         settings: NotifySettings,
         pipeline: PipelineSettings,
         metrics: Metrics,
@@ -100,7 +103,7 @@ class DeliveryWorker:
     ) -> None:
         self._bus = bus
         self._store = notifications
-        self._client = client
+        self._outbound = outbound
         self._settings = settings
         self._pipeline = pipeline
         self._metrics = metrics
@@ -108,50 +111,39 @@ class DeliveryWorker:
         self.holder = holder or instance_holder()
         self._clock = clock
         self._uniform = uniform
+        self._dead_letters = DeadLetters(
+            bus, consumer=DELIVERY_CONSUMER, metrics=metrics, retry_delay_seconds=_RETRY_DELAY_SECONDS
+        )
         self._loop = ConsumerLoop(
             name=DELIVERY_CONSUMER,
             bus=bus,
-            stream="INCIDENTS_EVENTS",
+            stream=INCIDENTS_EVENTS.name,
             durable=DELIVERY_CONSUMER,
-            filter_subject="incidents.events.>",
+            filter_subject=INCIDENTS_FILTER,
             ack_wait_seconds=pipeline.ack_wait_seconds,
             fetch_batch=_FETCH_BATCH,
             handle=self.handle,
         )
-        self._wake = asyncio.Event()
-        self._stopping = False
-        self._sender: asyncio.Task[None] | None = None
-        self._in_flight: set[asyncio.Task[None]] = set()
+        self._sender = DueWorkScheduler(
+            DueDeliveries(notifications, self.holder, settings.claim_seconds, self.attempt),
+            work="notify-deliveries",
+            max_running=settings.concurrency,
+            poll_seconds=settings.poll_interval_seconds,
+            metrics=metrics,
+            clock=clock,
+        )
 
     async def start(self, *, consume: bool = True, send: bool = True) -> None:
         """Start consuming incident events and sending due deliveries (tests may start only one of them)."""
-        self._stopping = False
-        await self._client.start()
         if consume:
             await self._loop.start()
         if send:
-            self._sender = asyncio.create_task(self._send_loop(), name="notify-sender")
+            await self._sender.start()
 
     async def stop(self) -> None:
         """Stop consuming, let attempts in flight finish within the grace period (the rest are retried once
-        their claims expire) and close the HTTP client."""
-        self._stopping = True
-        self._wake.set()
-        await self._loop.stop(self._grace_seconds)
-        if self._sender is not None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(self._sender), self._grace_seconds)
-            self._sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sender
-            self._sender = None
-        if self._in_flight:
-            _, pending = await asyncio.wait(self._in_flight, timeout=self._grace_seconds)
-            for task in pending:
-                task.cancel()
-            if pending:
-                await asyncio.wait(pending)
-        await self._client.close()
+        their claims expire). The outbound client is the runtime's: it stays open."""
+        await asyncio.gather(self._loop.stop(self._grace_seconds), self._sender.stop(self._grace_seconds))
 
     # Consuming incident events
 
@@ -162,20 +154,22 @@ class DeliveryWorker:
             try:
                 event = decode_incident_event(message.data)
             except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-                await self._dead_letter(message, "undecodable", f"incident event cannot be decoded: {exc}")
+                await self._dead_letters.send(message, "undecodable", f"incident event cannot be decoded: {exc}")
                 continue
             try:
                 created += await self._enqueue(event)
             except DependencyUnavailable as exc:
                 if message.num_delivered >= self._pipeline.max_deliveries:
-                    await self._dead_letter(message, "store_unavailable", f"deliveries could not be stored: {exc}")
+                    await self._dead_letters.send(
+                        message, "store_unavailable", f"deliveries could not be stored: {exc}"
+                    )
                 else:
                     logger.warning("deliveries of incident event %s not stored yet: %s", event.id, exc)
                     await message.nak(self._retry_delay(message))
                 continue
             await message.ack()
         if created:
-            self._wake.set()
+            self._sender.wake()
 
     async def _enqueue(self, event: IncidentEvent) -> int:
         if not event.notify or not event.channel_ids:
@@ -196,52 +190,11 @@ class DeliveryWorker:
     def _retry_delay(self, message: BusMessage) -> float:
         return _RETRY_DELAY_SECONDS * message.num_delivered
 
-    async def _dead_letter(self, message: BusMessage, code: str, reason: str) -> None:
-        await dead_letter(
-            self._bus,
-            message,
-            consumer=DELIVERY_CONSUMER,
-            reason_code=code,
-            reason=reason,
-            metrics=self._metrics,
-            retry_delay_seconds=_RETRY_DELAY_SECONDS,
-        )
-
     # Sending
-
-    async def _send_loop(self) -> None:
-        while not self._stopping:
-            free = self._settings.concurrency - len(self._in_flight)
-            claimed: list[Delivery] = []
-            if free > 0:
-                try:
-                    claimed = await self._claim(free)
-                except DependencyUnavailable as exc:
-                    logger.warning("cannot claim due deliveries: %s", exc)
-            for delivery in claimed:
-                task = asyncio.create_task(self.attempt(delivery), name=f"notify-attempt-{delivery.id}")
-                self._in_flight.add(task)
-                task.add_done_callback(self._attempt_done)
-            if free > 0 and len(claimed) == free:
-                continue
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._settings.poll_interval_seconds)
-
-    def _attempt_done(self, task: asyncio.Task[None]) -> None:
-        self._in_flight.discard(task)
-        self._wake.set()
-
-    async def _claim(self, limit: int) -> list[Delivery]:
-        now = self._clock()
-        until = now + timedelta(seconds=self._settings.claim_seconds)
-        return await self._store.claim_due_deliveries(self.holder, now=now, until=until, limit=limit)
 
     async def run_once(self) -> list[Delivery]:
         """Claim what is due now and attempt it all before returning (tests). Returns what was attempted."""
-        claimed = await self._claim(self._settings.concurrency)
-        await asyncio.gather(*(self.attempt(delivery) for delivery in claimed))
-        return claimed
+        return [claim.item for claim in await self._sender.run_once()]
 
     async def attempt(self, delivery: Delivery) -> None:
         """Make one attempt of a delivery this sender has claimed and record its outcome."""
@@ -282,7 +235,7 @@ class DeliveryWorker:
             **channel.headers,
             **signature_headers(channel.secret, delivery.id, int(now.timestamp()), delivery.payload),
         }
-        result = await self._client.post(
+        result = await self._outbound.post(
             channel.url, delivery.payload, headers, timeout_seconds=self._settings.timeout_seconds
         )
         self._metrics.notify_attempt_seconds.observe(result.duration_seconds)
@@ -311,3 +264,32 @@ class DeliveryWorker:
         return DeliveryOutcome(
             "failed", now, duration_ms, result.status_code, error, next_attempt_at=next_at
         ), "retried"
+
+
+class DueDeliveries:
+    """The sender's due work: deliveries claimed in the database for `claim_seconds` (the deadline: an attempt
+    still going then may be taken over by another sender)."""
+
+    def __init__(
+        self,
+        store: NotificationStore,
+        holder: str,
+        claim_seconds: float,
+        attempt: Callable[[Delivery], Awaitable[None]],
+    ) -> None:
+        self._store = store
+        self._holder = holder
+        self._claim = timedelta(seconds=claim_seconds)
+        self._attempt = attempt
+
+    async def claim_due(self, now: datetime, limit: int, *, running: Set[str]) -> Sequence[Claim[Delivery]]:
+        # No filter by `running`: a delivery in flight here is `sending` under its claim, so not due until the
+        # claim expires (then it may be claimed again, here or elsewhere, and the overrun is logged).
+        claimed = await self._store.claim_due_deliveries(self._holder, now=now, until=now + self._claim, limit=limit)
+        return [
+            Claim(delivery.id, delivery, due_at=delivery.next_attempt_at, deadline=delivery.claim_expires_at)
+            for delivery in claimed
+        ]
+
+    async def run(self, item: Delivery) -> None:
+        await self._attempt(item)

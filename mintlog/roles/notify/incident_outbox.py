@@ -11,20 +11,17 @@ dropped by the bus's duplicate window, and consumers key on the event id anyway.
 from __future__ import annotations
 
 import logging
-import os
-import socket
-import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
-from mintlog.domain.alerting import encode_event, incident_subject
 from mintlog.domain.incidents import TimelineEntry, entry_event
+from mintlog.domain.streams import encode_event, incidents_subject
 from mintlog.errors import DependencyUnavailable
 from mintlog.metrics import Metrics
 from mintlog.ports.bus import EventBus
 from mintlog.ports.incidents import IncidentStore
 from mintlog.ports.metadata import JobLeases
-from mintlog.roles.base import Periodic
+from mintlog.roles.kit.base import Periodic, instance_holder
 from mintlog.settings import IncidentSettings
 
 __all__ = ["OUTBOX_LEASE", "IncidentOutbox", "publish_entries"]
@@ -54,7 +51,7 @@ async def publish_entries(
         for entry in entries:
             event = entry_event(entry)
             if event is not None:
-                await bus.publish(incident_subject(event.tenant_id), encode_event(event), msg_id=entry.id)
+                await bus.publish(incidents_subject(event.tenant_id), encode_event(event), msg_id=entry.id)
             published.append(entry.id)
     finally:
         if published:
@@ -85,7 +82,7 @@ class IncidentOutbox:
         self._settings = settings
         self._metrics = metrics
         self._clock = clock
-        self.holder = holder or f"{socket.gethostname()[:100]}/{os.getpid()}/{uuid.uuid4().hex[:12]}"
+        self.holder = holder or instance_holder()
         self._periodic = Periodic(self.name, settings.outbox_interval_seconds, self.sweep)
 
     async def start(self) -> None:

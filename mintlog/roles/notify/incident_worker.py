@@ -27,13 +27,15 @@ from functools import partial
 
 import msgspec
 
-from mintlog.domain.alerting import AlertEvent, decode_alert_event
+from mintlog.domain.alerting import AlertEvent
 from mintlog.domain.incidents import plan_alert_change
 from mintlog.domain.silences import matching_silence
+from mintlog.domain.streams import ALERTS_EVENTS, ALERTS_FILTER, alerts_subject, decode_alert_event
 from mintlog.errors import DependencyUnavailable
 from mintlog.ports.bus import BusMessage
 from mintlog.ports.incidents import AppliedChange
-from mintlog.roles.consumer import ConsumerLoop
+from mintlog.roles.kit.consumer import ConsumerLoop
+from mintlog.roles.kit.deadletter import DeadLetters
 from mintlog.roles.notify.incident_outbox import IncidentOutbox, publish_entries
 from mintlog.runtime import Runtime
 
@@ -42,18 +44,12 @@ __all__ = ["INCIDENT_CONSUMER", "IncidentWorker"]
 logger = logging.getLogger(__name__)
 
 INCIDENT_CONSUMER = "notify-incidents"
-_STREAM = "ALERTS_EVENTS"
-_FILTER = "alerts.events.>"
 _FETCH_BATCH = 32
 _CHANGING_STATES = frozenset({"firing", "resolved", "nodata", "error"})
 
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def _header_safe(text: str) -> str:
-    return " ".join(text.split())[:512]
 
 
 class IncidentWorker:
@@ -75,12 +71,18 @@ class IncidentWorker:
             metrics=runtime.metrics,
             clock=clock,
         )
+        self._dead_letters = DeadLetters(
+            runtime.bus,
+            consumer=INCIDENT_CONSUMER,
+            metrics=runtime.metrics,
+            retry_delay_seconds=self._settings.retry_delay_seconds,
+        )
         self._loop = ConsumerLoop(
             name="incident-worker",
             bus=runtime.bus,
-            stream=_STREAM,
+            stream=ALERTS_EVENTS.name,
             durable=INCIDENT_CONSUMER,
-            filter_subject=_FILTER,
+            filter_subject=ALERTS_FILTER,
             ack_wait_seconds=self._settings.ack_wait_seconds,
             fetch_batch=_FETCH_BATCH,
             handle=self._handle_all,
@@ -115,15 +117,15 @@ class IncidentWorker:
 
     async def _handle(self, message: BusMessage) -> None:
         if message.num_delivered > self._settings.max_deliveries:
-            await self._dead_letter(message, "too_many_deliveries", f"failed {message.num_delivered - 1} times")
+            await self._dead_letters.send(message, "too_many_deliveries", f"failed {message.num_delivered - 1} times")
             return
         try:
             event = decode_alert_event(message.data)
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-            await self._dead_letter(message, "malformed", f"not an alert event: {exc}")
+            await self._dead_letters.send(message, "malformed", f"not an alert event: {exc}")
             return
-        if message.subject != f"alerts.events.{event.tenant_id}":
-            await self._dead_letter(
+        if message.subject != alerts_subject(event.tenant_id):
+            await self._dead_letters.send(
                 message, "wrong_tenant", f"event of tenant {event.tenant_id!r} on {message.subject}"
             )
             return
@@ -160,22 +162,3 @@ class IncidentWorker:
                 "" if silence is None else f" (silenced by {silence.id})",
             )
         return applied
-
-    async def _dead_letter(self, message: BusMessage, code: str, reason: str) -> None:
-        headers = dict(message.headers)
-        headers.pop("Nats-Msg-Id", None)
-        headers |= {
-            "Mintlog-Dead-Reason": _header_safe(reason),
-            "Mintlog-Dead-Code": code,
-            "Mintlog-Dead-Consumer": INCIDENT_CONSUMER,
-            "Mintlog-Original-Subject": message.subject,
-            "Mintlog-Deliveries": str(message.num_delivered),
-        }
-        try:
-            await self._bus.publish(f"deadletter.{message.subject}", message.data, headers=headers)
-        except DependencyUnavailable:
-            await message.nak(self._settings.retry_delay_seconds)
-            return
-        await message.term()
-        self._metrics.dead_letters.labels(INCIDENT_CONSUMER, code).inc()
-        logger.error("dead-lettered an alert event from %s: %s", message.subject, reason)

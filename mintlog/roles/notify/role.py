@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 
-from mintlog.egress import EgressClient, EgressPolicy
 from mintlog.roles.notify.delivery_worker import DeliveryWorker
 from mintlog.roles.notify.incident_worker import IncidentWorker
 from mintlog.runtime import Runtime
@@ -27,11 +26,10 @@ class NotifyRole:
     def __init__(self, runtime: Runtime) -> None:
         self._runtime = runtime
         settings = runtime.settings
-        policy = EgressPolicy.from_setting(settings.egress_allow)
         self.deliveries = DeliveryWorker(
             bus=runtime.bus,
             notifications=runtime.notifications,
-            client=EgressClient(policy, max_connections=settings.notify.concurrency),
+            outbound=runtime.outbound,
             settings=settings.notify,
             pipeline=settings.pipeline,
             metrics=runtime.metrics,

@@ -32,8 +32,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gzip
-import hashlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -43,13 +41,14 @@ from typing import Any
 
 import msgspec
 
+from mintlog.domain.archive_keys import PackedObject, archive_hour, count_lines, object_key, pack_lines
 from mintlog.domain.events import LogEvent, RawBatch, event_id
 from mintlog.errors import DependencyUnavailable
 from mintlog.metrics import Metrics
 from mintlog.ports.archive import ArchiveManifest, ArchiveObject
 from mintlog.ports.blobstore import BlobStore
 from mintlog.ports.bus import BusMessage, EventBus
-from mintlog.roles.deadletter import dead_letter
+from mintlog.roles.kit.deadletter import DeadLetters
 from mintlog.settings import ArchiveSettings, PipelineSettings
 
 __all__ = [
@@ -81,39 +80,6 @@ class ArchiveLine(msgspec.Struct, frozen=True, kw_only=True):
 
 
 _line_encoder = msgspec.json.Encoder()
-
-
-def archive_hour(received_at: datetime) -> datetime:
-    """The UTC hour (its first instant) whose partition holds events received at `received_at`."""
-    return received_at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-
-
-def object_key(tenant_id: str, hour: datetime, first_event_id: str) -> str:
-    """`archive/{tenant}/{YYYY-MM-DD}/{HH}/{first event id}.ndjson.gz`."""
-    hour = hour.astimezone(UTC)
-    return f"archive/{tenant_id}/{hour:%Y-%m-%d}/{hour:%H}/{first_event_id}.ndjson.gz"
-
-
-@dataclass(frozen=True, slots=True)
-class PackedObject:
-    """An object ready to store: its gzip bytes and what the manifest records about them."""
-
-    data: bytes
-    sha256: str
-    event_count: int
-
-
-def pack_lines(lines: Sequence[bytes], level: int = 1) -> PackedObject:
-    """Gzip the NDJSON `lines` (each ending in a newline) at `level` deterministically: the same lines and
-    level, the same bytes."""
-    data = gzip.compress(b"".join(lines), compresslevel=level, mtime=0)
-    return PackedObject(data=data, sha256=hashlib.sha256(data).hexdigest(), event_count=len(lines))
-
-
-def count_lines(data: bytes) -> int:
-    """The number of NDJSON lines in gzip `data`; raises `gzip.BadGzipFile`, `EOFError` or `zlib.error` when
-    it is not whole gzip."""
-    return gzip.decompress(data).count(b"\n")
 
 
 def _encode_line(batch: RawBatch, raw: dict[str, Any], event: LogEvent, index: int) -> tuple[str, bytes]:
@@ -194,6 +160,9 @@ class ArchiveWriter:
         self._monotonic = monotonic
         self._clock = clock
         self._retry_delay = retry_delay_seconds
+        self._dead_letters = DeadLetters(
+            bus, consumer=self.name, metrics=metrics, retry_delay_seconds=retry_delay_seconds
+        )
         self._buffers: dict[tuple[str, datetime], _Buffer] = {}
         self._locks: dict[tuple[str, datetime], _SlotLock] = {}
         self._ticker: asyncio.Task[None] | None = None
@@ -320,15 +289,7 @@ class ArchiveWriter:
             logger.error("archive flush of tenant %s failed", buffer.tenant_id, exc_info=exc)
         for message in buffer.messages:
             if not outage and message.num_delivered >= self._max_deliveries:
-                await dead_letter(
-                    self._bus,
-                    message,
-                    consumer="archive",
-                    reason_code="archive_failed",
-                    reason=f"archive object cannot be written: {exc!r}",
-                    metrics=self._metrics,
-                    retry_delay_seconds=self._retry_delay,
-                )
+                await self._dead_letters.send(message, "archive_failed", f"archive object cannot be written: {exc!r}")
                 continue
             delay = min(_MAX_RETRY_DELAY_SECONDS, self._retry_delay * max(1, message.num_delivered))
             await message.nak(delay)

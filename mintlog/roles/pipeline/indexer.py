@@ -7,7 +7,8 @@ a store that indexes requests in parallel, like OpenSearch, work on several batc
 fetching); a flush waits while that many are in flight, so memory stays bounded, and `stop()` waits for them. Writes are
 idempotent by event id, so a redelivery after a crash stores nothing twice. When the store is down every
 buffered message is nak'ed and retried without limit; so is every message of a write the store's disk
-refused (`StoreDiskFailure`: full, over quota, read-only, I/O error), retried every `retry_delay_seconds` and
+refused (`StoreDiskFailure`: full, over quota, read-only, I/O error; on OpenSearch, a write block such as the
+flood-stage watermark's `read_only_allow_delete`), retried every `retry_delay_seconds` and
 shown by `mintlog_store_write_failed` until a write succeeds. When the store is up but one message keeps
 failing, that message alone is dead-lettered after `max_deliveries` (at once if the store says it can never
 be stored).
@@ -22,13 +23,14 @@ from datetime import UTC, datetime
 
 import msgspec
 
-from mintlog.domain.events import LogEvent, decode_parsed_batch
+from mintlog.domain.events import LogEvent
+from mintlog.domain.streams import LOGS_PARSED, PARSED_FILTER, decode_parsed_batch
 from mintlog.errors import DependencyUnavailable, StoreDiskFailure
 from mintlog.metrics import Metrics
 from mintlog.ports.bus import BusMessage, EventBus
 from mintlog.ports.logstore import LogStore
-from mintlog.roles.consumer import ConsumerLoop
-from mintlog.roles.deadletter import dead_letter
+from mintlog.roles.kit.consumer import ConsumerLoop
+from mintlog.roles.kit.deadletter import DeadLetters
 from mintlog.settings import IndexerSettings, PipelineSettings
 
 __all__ = ["IndexerWorker"]
@@ -72,12 +74,15 @@ class IndexerWorker:
         self._batches: list[list[LogEvent]] = []
         self._event_count = 0
         self._first_buffered_at: float | None = None
+        self._dead_letters = DeadLetters(
+            bus, consumer=self.name, metrics=metrics, retry_delay_seconds=retry_delay_seconds
+        )
         self._loop = ConsumerLoop(
             name=self.name,
             bus=bus,
-            stream="LOGS_PARSED",
+            stream=LOGS_PARSED.name,
             durable="indexer",
-            filter_subject="logs.parsed.>",
+            filter_subject=PARSED_FILTER,
             ack_wait_seconds=pipeline.ack_wait_seconds,
             fetch_batch=settings.fetch_batch,
             handle=self._buffer,
@@ -104,7 +109,7 @@ class IndexerWorker:
             try:
                 batch = decode_parsed_batch(message.data)
             except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-                await self._dead_letter(message, "undecodable", f"parsed batch cannot be decoded: {exc}")
+                await self._dead_letters.send(message, "undecodable", f"parsed batch cannot be decoded: {exc}")
                 continue
             if self._first_buffered_at is None:
                 self._first_buffered_at = time.monotonic()
@@ -168,14 +173,14 @@ class IndexerWorker:
             try:
                 await self._store.write(events)
             except ValueError as exc:
-                await self._dead_letter(message, "unstorable", f"an event can never be stored: {exc}")
+                await self._dead_letters.send(message, "unstorable", f"an event can never be stored: {exc}")
                 continue
             except StoreDiskFailure as exc:
                 await self._retry_after_disk_failure([message], exc)
                 continue
             except DependencyUnavailable as exc:
                 if message.num_delivered >= self._pipeline.max_deliveries:
-                    await self._dead_letter(message, "store_rejected", f"log store refused the batch: {exc}")
+                    await self._dead_letters.send(message, "store_rejected", f"log store refused the batch: {exc}")
                 else:
                     await message.nak(self._retry_delay * message.num_delivered)
                 continue
@@ -197,14 +202,3 @@ class IndexerWorker:
             return
         self._metrics.indexer_events.inc(sum(len(batch) for batch in batches))
         self._metrics.indexer_lag.set(max(0.0, (datetime.now(UTC) - min(received)).total_seconds()))
-
-    async def _dead_letter(self, message: BusMessage, code: str, reason: str) -> None:
-        await dead_letter(
-            self._bus,
-            message,
-            consumer=self.name,
-            reason_code=code,
-            reason=reason,
-            metrics=self._metrics,
-            retry_delay_seconds=self._retry_delay,
-        )

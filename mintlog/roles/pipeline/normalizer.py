@@ -1,4 +1,4 @@
-"""The normalizer: `logs.raw.>` → normalized events → `logs.parsed.{tenant}`.
+"""The normalizer: `LOGS_RAW` → normalized events → `LOGS_PARSED` (`logs.parsed.{tenant}`).
 
 Each raw message is acked only after every parsed message it produced was acknowledged by the bus, and the
 parsed messages carry msg ids derived from the raw batch, so a redelivered raw message is published again
@@ -18,14 +18,16 @@ from datetime import UTC, datetime
 
 import msgspec
 
-from mintlog.domain.events import LogEvent, ParsedBatch, RawBatch, decode_raw_batch, encode_bus_message
+from mintlog.domain.events import LogEvent, ParsedBatch, RawBatch
 from mintlog.domain.normalize import NormalizeStats, normalize_batch
+from mintlog.domain.streams import LOGS_RAW, RAW_FILTER, decode_raw_batch, encode_bus_message, parsed_subject
 from mintlog.errors import DependencyUnavailable
 from mintlog.metrics import Metrics
 from mintlog.parsing.text import TextParsing
 from mintlog.ports.bus import BusMessage, EventBus
-from mintlog.roles.consumer import ConsumerLoop
-from mintlog.roles.deadletter import dead_letter
+from mintlog.roles.kit.consumer import ConsumerLoop
+from mintlog.roles.kit.deadletter import DeadLetters
+from mintlog.roles.kit.publish import publish_in_parts
 from mintlog.roles.pipeline.archive import ArchiveWriter
 from mintlog.roles.pipeline.tenant_parsing import TenantParsingCache
 from mintlog.settings import IngestSettings, PipelineSettings
@@ -34,7 +36,6 @@ __all__ = ["NormalizerWorker"]
 
 logger = logging.getLogger(__name__)
 
-_PAYLOAD_HEADROOM = 4096
 _RETRY_DELAY_SECONDS = 2.0
 
 
@@ -67,12 +68,15 @@ class NormalizerWorker:
         self._limits = limits
         self._metrics = metrics
         self._grace_seconds = grace_seconds
+        self._dead_letters = DeadLetters(
+            bus, consumer=self.name, metrics=metrics, retry_delay_seconds=retry_delay_seconds
+        )
         self._loop = ConsumerLoop(
             name=self.name,
             bus=bus,
-            stream="LOGS_RAW",
+            stream=LOGS_RAW.name,
             durable="pipeline",
-            filter_subject="logs.raw.>",
+            filter_subject=RAW_FILTER,
             ack_wait_seconds=settings.ack_wait_seconds,
             fetch_batch=settings.fetch_batch,
             handle=self._handle_messages,
@@ -91,7 +95,7 @@ class NormalizerWorker:
         try:
             batch = decode_raw_batch(message.data)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            await self._dead_letter(message, "undecodable", f"raw batch cannot be decoded: {exc}")
+            await self._dead_letters.send(message, "undecodable", f"raw batch cannot be decoded: {exc}")
             return
         try:
             parsing = self._default_parsing if self._parsing is None else await self._parsing.get(batch.tenant_id)
@@ -112,7 +116,7 @@ class NormalizerWorker:
         except Exception as exc:
             logger.exception("normalization failed for batch %s", batch.batch_id)
             if message.num_delivered >= self._settings.max_deliveries:
-                await self._dead_letter(message, "normalize_failed", f"normalization failed: {exc!r}")
+                await self._dead_letters.send(message, "normalize_failed", f"normalization failed: {exc!r}")
             else:
                 await message.nak(self._retry_delay * message.num_delivered)
             return
@@ -132,27 +136,15 @@ class NormalizerWorker:
         self._metrics.pipeline_lag.set(max(0.0, (datetime.now(UTC) - batch.received_at).total_seconds()))
 
     async def _publish(self, batch: RawBatch, events: list[LogEvent]) -> None:
-        subject = f"logs.parsed.{batch.tenant_id}"
-        limit = self._bus.max_payload_bytes - _PAYLOAD_HEADROOM
-        pending = [events]
-        part = 0
-        while pending:
-            chunk = pending.pop(0)
-            payload = encode_bus_message(ParsedBatch(batch_id=batch.batch_id, tenant_id=batch.tenant_id, events=chunk))
-            if len(payload) > limit and len(chunk) > 1:
-                middle = len(chunk) // 2
-                pending[:0] = [chunk[:middle], chunk[middle:]]
-                continue
-            await self._bus.publish(subject, payload, msg_id=f"parsed:{batch.batch_id}:{batch.first_index}:{part}")
-            part += 1
+        """Publish the batch's events in as few parts as fit, with msg ids derived from the raw message."""
 
-    async def _dead_letter(self, message: BusMessage, code: str, reason: str) -> None:
-        await dead_letter(
+        def encode(_first_index: int, chunk: list[LogEvent]) -> bytes:
+            return encode_bus_message(ParsedBatch(batch_id=batch.batch_id, tenant_id=batch.tenant_id, events=chunk))
+
+        await publish_in_parts(
             self._bus,
-            message,
-            consumer=self.name,
-            reason_code=code,
-            reason=reason,
-            metrics=self._metrics,
-            retry_delay_seconds=self._retry_delay,
+            parsed_subject(batch.tenant_id),
+            events,
+            encode=encode,
+            msg_id_prefix=f"parsed:{batch.batch_id}:{batch.first_index}:",
         )

@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from mintlog.domain.tenants import Tenant
 from mintlog.errors import DependencyUnavailable
 from mintlog.ports.metadata import MetadataStore
-from mintlog.roles.base import Periodic, instance_holder
+from mintlog.roles.kit.base import Periodic, instance_holder
 
 __all__ = ["SweepOutcome", "TenantSweep"]
 
