@@ -418,9 +418,7 @@ async def test_a_group_value_with_a_nul_character_is_stored_and_published(world:
     assert [(event.group, event.state, event.message) for event in fired] == [
         ({"service": "chec\ufffdkout"}, "firing", "chec\ufffdkout: 6")
     ]
-    assert [state.group for state in await world.rules.list_states("acme", rule.id)] == [
-        {"service": "chec\ufffdkout"}
-    ]
+    assert [state.group for state in await world.rules.list_states("acme", rule.id)] == [{"service": "chec\ufffdkout"}]
 
 
 async def test_a_known_group_left_out_of_the_most_frequent_ones_is_not_resolved(world: World) -> None:
