@@ -30,7 +30,7 @@ from mintlog.http.guards import make_requires
 from mintlog.http.ratelimit import KeyRateLimits
 from mintlog.metrics import Metrics
 from mintlog.ports.ratelimit import RateLimiter
-from mintlog.roles.ingest.routes import ingest_routes
+from mintlog.roles.ingest.routes import IngestRequests, ingest_routes
 from mintlog.roles.ingest.service import IngestService
 from mintlog.settings import IngestSettings, RateLimitSettings
 from tests.unit.fake_idempotency import FakeIdempotencyStore
@@ -119,7 +119,7 @@ async def api(settings: RateLimitSettings, limiter: RateLimiter) -> AsyncIterato
         rate_limits=settings,
         metrics=metrics,
     )
-    routes = ingest_routes(service, requires=requires, max_body_bytes=1024 * 1024, metrics=metrics)
+    routes = ingest_routes(IngestRequests(service, max_body_bytes=1024 * 1024, metrics=metrics), requires=requires)
     app = create_app(server="test", route_handlers=[thing, *routes], metrics=metrics, readiness_checks={})
     async with AsyncTestClient(app=app) as client:
         yield Api(client, metadata, metrics, bus)

@@ -8,7 +8,7 @@ from mintlog.http.app import create_app
 from mintlog.http.guards import make_requires
 from mintlog.http.ratelimit import KeyRateLimits
 from mintlog.http.server import HttpServer
-from mintlog.roles.ingest.routes import ingest_routes
+from mintlog.roles.ingest.routes import IngestRequests, ingest_routes
 from mintlog.roles.ingest.service import IngestService
 from mintlog.runtime import Runtime
 
@@ -30,14 +30,15 @@ class IngestRole:
             rate_limits=settings.ratelimit,
             metrics=runtime.metrics,
         )
+        requires = make_requires(runtime.authenticator, rate_limits=KeyRateLimits.of(runtime))
+        ingest_request = IngestRequests(service, max_body_bytes=settings.ingest.max_body_bytes, metrics=runtime.metrics)
+        route_handlers = [
+            *ingest_routes(ingest_request, requires=requires),
+            # One line per ingest protocol (docs/architecture.md, "a new ingest protocol").
+        ]
         app = create_app(
             server="ingest",
-            route_handlers=ingest_routes(
-                service,
-                requires=make_requires(runtime.authenticator, rate_limits=KeyRateLimits.of(runtime)),
-                max_body_bytes=settings.ingest.max_body_bytes,
-                metrics=runtime.metrics,
-            ),
+            route_handlers=route_handlers,
             metrics=runtime.metrics,
             readiness_checks={
                 "bus": runtime.bus.ping,

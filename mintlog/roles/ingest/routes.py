@@ -16,20 +16,23 @@ from mintlog.roles.ingest.decoders import IngestDecoder
 from mintlog.roles.ingest.decoders.native import NATIVE, IngestBody
 from mintlog.roles.ingest.service import Accepted, IngestResult, IngestService
 
-__all__ = ["ingest_routes"]
+__all__ = ["IngestRequests", "ingest_routes"]
 
 
-def ingest_routes(service: IngestService, *, requires: Any, max_body_bytes: int, metrics: Metrics) -> list[Any]:
-    """The route handlers of the ingest API, bound to `service`. Every refused request is counted by code."""
-    rejected_requests = metrics.ingest_requests_rejected
-    ingest_guard: Guard = requires("ingest:logs")
+class IngestRequests:
+    """What every HTTP ingest protocol's route does with its request, written once: check the type, read the
+    body within `max_body_bytes` (decompressing gzip), decode it with the protocol's decoder and accept its
+    events through `IngestService.ingest`. Every refusal is counted by code
+    (`mintlog_ingest_requests_rejected_total{code}`) and raised for the route to answer in its protocol's shape."""
 
-    async def ingest_request(
-        request: Request[Any, Any, Any], decoder: IngestDecoder, idempotency_key: str | None
+    def __init__(self, service: IngestService, *, max_body_bytes: int, metrics: Metrics) -> None:
+        self.service = service
+        self.max_body_bytes = max_body_bytes
+        self._rejected_requests = metrics.ingest_requests_rejected
+
+    async def __call__(
+        self, request: Request[Any, Any, Any], decoder: IngestDecoder, idempotency_key: str | None
     ) -> Accepted:
-        """What every HTTP protocol's route does with its request: check the type, read the body within the
-        limits, decode it with `decoder` and accept its events; each refusal is counted by code and raised
-        for the route to answer in its protocol's shape."""
         principal = principal_of(request)
         try:
             decoder.check_content_type(request.headers.get("content-type"))
@@ -37,9 +40,9 @@ def ingest_routes(service: IngestService, *, requires: Any, max_body_bytes: int,
                 request.stream(),
                 content_encoding=request.headers.get("content-encoding"),
                 content_length=request.headers.get("content-length"),
-                max_bytes=max_body_bytes,
+                max_bytes=self.max_body_bytes,
             )
-            return await service.ingest(
+            return await self.service.ingest(
                 principal.tenant_id,
                 body,
                 decoder=decoder,
@@ -48,11 +51,16 @@ def ingest_routes(service: IngestService, *, requires: Any, max_body_bytes: int,
                 time_policy=principal.time_policy,
             )
         except ProblemError as exc:
-            rejected_requests.labels(exc.code).inc()
+            self._rejected_requests.labels(exc.code).inc()
             raise
         except DependencyUnavailable:
-            rejected_requests.labels("unavailable").inc()
+            self._rejected_requests.labels("unavailable").inc()
             raise
+
+
+def ingest_routes(ingest_request: IngestRequests, *, requires: Any) -> list[Any]:
+    """The route handlers of the native ingest body (`POST /v1/ingest/logs`)."""
+    ingest_guard: Guard = requires("ingest:logs")
 
     @post(
         "/v1/ingest/logs",
