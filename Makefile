@@ -5,10 +5,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-unit lint format env-example bench bench-quick clean services-up services-down services-status
+.PHONY: help install run test test-unit test-contract test-integration test-e2e test-distributed lint format env-example bench bench-quick clean services-up services-down services-status
 
 help: ## List the targets
-	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,11 +21,27 @@ install: $(STAMP) ## Create .venv and install Mintlog with its dev tools
 run: $(STAMP) ## Run all five roles on embedded defaults (data in ./data)
 	$(BIN)/mintlog run
 
-test: $(STAMP) ## Run the whole test suite (unit, contract, integration, e2e)
-	$(BIN)/pytest
+# pytest-xdist workers for the test targets (docs/testing.md); TEST_WORKERS=0 runs in this process.
+TEST_WORKERS ?= 4
+PYTEST := $(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
 
-test-unit: $(STAMP) ## Run the unit tests only
-	$(BIN)/pytest tests/unit
+test: $(STAMP) ## Run every tier: unit, contract, integration, e2e, distributed
+	$(PYTEST)
+
+test-unit: $(STAMP) ## The unit tier: fakes only, runs with every service stopped
+	$(PYTEST) tests/unit
+
+test-contract: $(STAMP) ## The contract tier: each adapter of a port against one suite (real services)
+	$(PYTEST) tests/contract
+
+test-integration: $(STAMP) ## The integration tier: adapters and workers on the real services
+	$(PYTEST) tests/integration
+
+test-e2e: $(STAMP) ## The e2e tier: real `mintlog run` processes over HTTP
+	$(PYTEST) tests/e2e
+
+test-distributed: $(STAMP) ## The distributed tier: one process per role on the real services
+	$(PYTEST) tests/distributed
 
 lint: $(STAMP) ## ruff (lint + format check) and pyright (strict on mintlog/)
 	$(BIN)/ruff check .

@@ -7,6 +7,7 @@ cannot be started the test is skipped, and in CI (`CI` set) a skip fails the run
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import os
@@ -39,6 +40,7 @@ __all__ = [
     "s3_bucket",
     "s3_endpoint",
     "s3_service",
+    "service_ports",
 ]
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "services.sh"
@@ -46,6 +48,31 @@ SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "services.sh"
 UNREACHABLE_REDIS_URL = "redis://127.0.0.1:1/0"
 UNREACHABLE_OPENSEARCH_URL = "http://127.0.0.1:1"
 UNREACHABLE_S3_ENDPOINT = "http://127.0.0.1:1"
+
+
+# The ports scripts/services.sh listens on by default, and the variables that move them.
+_DEFAULT_PORTS = {
+    "NATS_PORT": 54222,
+    "NATS_MONITOR_PORT": 58222,
+    "POSTGRES_PORT": 55432,
+    "REDIS_PORT": 56379,
+    "OPENSEARCH_PORT": 59200,
+    "OPENSEARCH_TRANSPORT_PORT": 59300,
+    "S3_PORT": 58383,
+}
+_URL_VARIABLES = ("TEST_NATS_URL", "TEST_POSTGRES_URL", "TEST_REDIS_URL", "TEST_OPENSEARCH_URL", "TEST_S3_ENDPOINT")
+
+
+def service_ports() -> frozenset[int]:
+    """The loopback ports of the shared test services: scripts/services.sh's (as moved by its `*_PORT`
+    variables) and those of any `TEST_*_URL` given instead. The unit tier refuses connections to them."""
+    ports = {int(os.environ.get(name) or default) for name, default in _DEFAULT_PORTS.items()}
+    for variable in _URL_VARIABLES:
+        with contextlib.suppress(ValueError):
+            port = urllib.parse.urlsplit(os.environ.get(variable, "")).port
+            if port is not None:
+                ports.add(port)
+    return frozenset(ports)
 
 
 def _service_env(name: str) -> dict[str, str]:

@@ -26,9 +26,10 @@ from msgspec import UNSET, Meta, UnsetType
 from mintlog.domain.events import LEVELS
 from mintlog.domain.validation import fits_in_64_bits
 from mintlog.errors import UnprocessableEntity
-from mintlog.query import Node, QuerySyntaxError, all_of, any_of, parse
+from mintlog.query import Node, QuerySyntaxError, QueryWarning, all_of, any_of, parse, parse_with_warnings
 from mintlog.query.ast import MatchNone, field_key
 from mintlog.query.filters import equals
+from mintlog.query.hints import level_meant, unknown_level_reason
 
 __all__ = [
     "COMPARATORS",
@@ -49,6 +50,7 @@ __all__ = [
     "new_rule_id",
     "render_message",
     "rule_filter_node",
+    "rule_query_warnings",
     "validate_rule",
 ]
 
@@ -195,18 +197,33 @@ def rule_filter_node(query: RuleQuery) -> Node:
     return all_of(clauses)
 
 
+def rule_query_warnings(query: RuleQuery) -> list[QueryWarning]:
+    """The warnings of a rule's query-language `query` (docs/query-language.md, "Hints"): it is valid but
+    likely not what was meant. Empty for a query `validate_rule` would refuse."""
+    try:
+        return list(parse_with_warnings(query.query or "").warnings)
+    except QuerySyntaxError:
+        return []
+
+
 def _validate_query(query: RuleQuery) -> None:
     try:
         parse(query.query or "")
     except QuerySyntaxError as exc:
+        extra: dict[str, object] = {"field": "query.query", "position": exc.position}
+        if exc.suggestion is not None:
+            extra["suggestion"] = exc.suggestion
         raise UnprocessableEntity(
-            f"invalid body: `query.query` {exc.reason} (at position {exc.position})",
-            code="invalid_query",
-            extra={"field": "query.query", "position": exc.position},
+            f"invalid body: `query.query` {exc.reason} (at position {exc.position})", code="invalid_query", extra=extra
         ) from None
     for level in _values(query.level):
         if level.lower() not in LEVELS:
-            raise _invalid("query.level", f"`query.level` {level!r} is not one of {', '.join(LEVELS)}")
+            meant = level_meant(level)
+            raise _invalid(
+                "query.level",
+                f"`query.level`: {unknown_level_reason(level, meant)}",
+                **({} if meant is None else {"suggestion": meant}),
+            )
     for key, value in (query.fields or {}).items():
         if not key or len(key) > 1024:
             raise _invalid("query.fields", "`query.fields` keys must be 1 to 1024 characters long")

@@ -26,11 +26,12 @@ import resource
 from typing import TYPE_CHECKING, Any
 
 from mintlog.http.app import BodyReadGuard
+from mintlog.portcheck import PortUnavailable, ensure_port_free
 
 if TYPE_CHECKING:
     from mintlog.settings import HttpSettings
 
-__all__ = ["GRANIAN_LOGGING", "HttpServer", "check_open_file_limit", "granian_options"]
+__all__ = ["GRANIAN_LOGGING", "PORT_SETTINGS", "HttpServer", "check_open_file_limit", "granian_options"]
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +47,13 @@ GRANIAN_LOGGING: dict[str, Any] = {
     },
 }
 
+
+# The setting of each embedded server's port, by server name, for the error of a port that cannot be bound.
+PORT_SETTINGS: dict[str, str] = {
+    "ingest": "MINTLOG_HTTP__INGEST_PORT",
+    "api": "MINTLOG_HTTP__API_PORT",
+    "ops": "MINTLOG_HTTP__OPS_PORT",
+}
 
 # Files the process opens besides HTTP connections: the bus, the database, the stores, logs, Tantivy files.
 _OTHER_OPEN_FILES = 1024
@@ -112,10 +120,17 @@ class HttpServer:
         return self._app
 
     async def start(self, timeout_seconds: float = 10.0) -> None:
+        """Bind the port and serve; returns once this server (not another program) accepts connections.
+
+        Raises `PortUnavailable` naming the port's setting when the port is taken or cannot be bound, before
+        anything says it listens.
+        """
         from granian.constants import Interfaces
         from granian.log import LogLevels
         from granian.server.embed import Server
 
+        setting = PORT_SETTINGS.get(self.name, "the port setting")
+        ensure_port_free(self.host, self.port, setting)
         check_open_file_limit(self._http)
         root = logging.getLogger()
         handlers, level = root.handlers[:], root.level
@@ -131,12 +146,14 @@ class HttpServer:
         root.handlers[:] = handlers
         root.setLevel(level)
         self._task = asyncio.create_task(self._server.serve(), name=f"http-{self.name}")
+        # Granian binds in the first step of `serve()`: after one turn of the loop the socket is ours, or the
+        # task failed (another program took the port since `ensure_port_free`).
+        await asyncio.sleep(0)
+        self._raise_if_exited()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_seconds
         while True:
-            if self._task.done():
-                self._task.result()
-                raise RuntimeError(f"{self.name} HTTP server exited at start")
+            self._raise_if_exited()
             try:
                 _reader, writer = await asyncio.open_connection(self.host, self.port)
             except OSError:
@@ -148,7 +165,22 @@ class HttpServer:
             with contextlib.suppress(OSError):
                 await writer.wait_closed()
             break
-        logger.info("%s API listening on http://%s:%s", self.name, self.host, self.port)
+        logger.debug("%s API listening on http://%s:%s", self.name, self.host, self.port)
+
+    def _raise_if_exited(self) -> None:
+        task = self._task
+        if task is None or not task.done():
+            return
+        self._server, self._task = None, None
+        try:
+            task.result()
+        except RuntimeError as exc:  # Granian reports a failed bind as RuntimeError("... (os error 98) ...")
+            if "os error 98" in str(exc) or "Address already in use" in str(exc):
+                raise PortUnavailable(
+                    self.host, self.port, PORT_SETTINGS.get(self.name, "the port setting"), "already in use"
+                ) from None
+            raise
+        raise RuntimeError(f"{self.name} HTTP server exited at start")
 
     async def stop(self) -> None:
         if self._server is None or self._task is None:

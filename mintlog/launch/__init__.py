@@ -10,5 +10,7 @@
 | `pipeline_child` | runs the pipeline stages in supervised child processes of an all-in-one process |
 | `ops` | `/healthz`, `/readyz`, `/metrics` of a process that serves no HTTP role (`MINTLOG_HTTP__OPS_PORT`) |
 | `datadir` | one `mintlog run` per data directory |
-| `commands` | what `mintlog run`, `mintlog admin bootstrap` and `mintlog db` do |
+| `preflight` | what `mintlog run` (and `mintlog config check`) checks before it starts anything |
+| `ports` | the ports a process binds, with their settings, and its one "mintlog ready" line |
+| `commands` | what `mintlog run`, `mintlog admin bootstrap`, `mintlog config check` and `mintlog db` do |
 """

@@ -21,6 +21,8 @@ Guarantees:
 - A child that dies is started again (backoff from 0.5 s up to 10 s), each restart logged and counted in
   `mintlog_pipeline_child_restarts_total{stage}`; when the embedded nats-server had to move to another port, the
   child is restarted on the new URL.
+- A signal meant for the whole `mintlog run` (Ctrl-C at a terminal, `kill -INT -<pgid>`) does not reach the
+  child, which runs in its own session: the parent stops it, after intake, as below.
 - `stop()` sends SIGTERM: the child stops fetching, flushes the archive and the indexer and acks, within
   `MINTLOG_HTTP__SHUTDOWN_GRACE_SECONDS`; it is killed if it has not exited `_KILL_AFTER_SECONDS` later.
 - The parent's `/metrics` includes the child's series (summed with its own, see `mintlog.metrics_merge`); the
@@ -171,9 +173,12 @@ class PipelineChild:
     def _spawn(self, bus_url: str) -> subprocess.Popen[bytes]:
         # Called from the event-loop thread, which lives as long as this service: the death signal follows it.
         return subprocess.Popen(
-            [sys.executable, "-m", "mintlog", "run"],
+            [sys.executable, "-m", "mintlog", "run", "--supervised"],
             env=self._environment(bus_url, self._port),
             stdin=subprocess.DEVNULL,
+            # Own session: a Ctrl-C at the terminal (SIGINT to the foreground process group) reaches the parent
+            # alone, which stops intake first and then this child; the child is never seen to die and restarted.
+            start_new_session=True,
             preexec_fn=die_with_parent_preexec(signal.SIGKILL),  # the loop thread spawns; no other thread forks here
         )
 

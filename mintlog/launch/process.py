@@ -5,6 +5,8 @@ Guarantees:
 
 - Roles start in the registry's start order and stop in the reverse, intake first; every adapter is closed
   after the last role stopped, also when start-up failed half-way.
+- "mintlog ready" is logged once, after every role started (so after every port is bound): never while a
+  port is held by another program or a role is still starting.
 - A process serving HTTP (ingest or api) also flushes the API keys' last use every 60 s and once at stop; a
   process serving none of it serves `/healthz`, `/readyz` and `/metrics` on `MINTLOG_HTTP__OPS_PORT` when set,
   started last, so it is ready once the roles run.
@@ -19,6 +21,7 @@ import signal
 from collections.abc import Sequence
 
 from mintlog.launch.bootstrap import bootstrap
+from mintlog.launch.ports import ready_message
 from mintlog.launch.registry import ROLES, role_entry
 from mintlog.roles.kit.base import Periodic, Service
 from mintlog.runtime import Runtime
@@ -66,29 +69,32 @@ def build_services(runtime: Runtime, names: Sequence[RoleName]) -> list[Service]
     return services
 
 
-async def run(settings: Settings, stop: asyncio.Event, *, runtime: Runtime | None = None) -> None:
+async def run(
+    settings: Settings, stop: asyncio.Event, *, runtime: Runtime | None = None, supervised: bool = False
+) -> None:
     """Run until `stop` is set, then stop intake first, let consumers finish, and close every adapter.
 
-    Raises if start-up fails, after undoing whatever had started.
+    Once every role runs, logs the one "mintlog ready" line (`ready_message`: where each port is, how to create
+    a key); a process `supervised` by another `mintlog run` (a pipeline child) logs it, and its stop, at debug
+    level, since its parent reports both. Raises if start-up fails, after undoing whatever had started.
     """
     runtime = runtime or bootstrap(settings)
+    announce = logging.DEBUG if supervised else logging.INFO
     await runtime.open()
     started: list[Service] = []
     try:
         for service in build_services(runtime, settings.roles):
             await service.start()
             started.append(service)
-        logger.info(
-            "mintlog running",
-            extra={
-                "roles": ",".join(settings.roles),
-                "ingest_url": f"http://{settings.http.host}:{settings.http.ingest_port}",
-                "api_url": f"http://{settings.http.host}:{settings.http.api_port}",
-                "data_dir": str(settings.data_path),
-            },
+        serves_http = any(role_entry(name).serves_http for name in settings.roles)
+        logger.log(
+            announce,
+            "%s",
+            ready_message(settings, serves_http=serves_http),
+            extra={"roles": ",".join(settings.roles), "data_dir": str(settings.data_path)},
         )
         await stop.wait()
-        logger.info("stopping mintlog")
+        logger.log(announce, "stopping mintlog")
     finally:
         for service in reversed(started):
             try:
@@ -96,14 +102,15 @@ async def run(settings: Settings, stop: asyncio.Event, *, runtime: Runtime | Non
             except Exception:
                 logger.exception("stopping %s failed", service.name)
         await runtime.close()
-        logger.info("mintlog stopped")
+        logger.log(announce, "mintlog stopped")
 
 
-async def run_until_signalled(settings: Settings) -> None:
-    """`run` until SIGINT or SIGTERM, with the garbage collector tuned for the hot path."""
+async def run_until_signalled(settings: Settings, *, supervised: bool = False) -> None:
+    """`run` until SIGINT or SIGTERM, with the garbage collector tuned for the hot path. A second signal while
+    stopping changes nothing: the stop under way finishes."""
     tune_garbage_collector()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    await run(settings, stop)
+    await run(settings, stop, supervised=supervised)

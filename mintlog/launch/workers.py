@@ -30,6 +30,7 @@ from typing import Any, cast
 
 from mintlog.errors import ConfigError
 from mintlog.launch.bootstrap import bootstrap
+from mintlog.launch.ports import ready_message
 from mintlog.launch.process import key_usage_flusher, tune_garbage_collector
 from mintlog.launch.registry import HttpService, http_role_names, role_entry
 from mintlog.logs import configure_logging
@@ -114,10 +115,11 @@ def serve_workers(settings: Settings) -> None:
     )
     root.handlers[:] = handlers
     root.setLevel(level)
-    logger.info(
-        "mintlog running",
-        extra={"roles": role, f"{role}_url": f"http://{http.host}:{port}", "workers": http.workers},
-    )
+
+    def announce() -> None:  # Granian's startup hooks run once the port is bound, as the workers start
+        logger.info("%s", ready_message(settings, serves_http=True), extra={"roles": role, "workers": http.workers})
+
+    server.on_startup(announce)  # pyright: ignore[reportUnknownMemberType]
     server.serve()  # pyright: ignore[reportUnknownMemberType]
     logger.info("mintlog stopped")
 

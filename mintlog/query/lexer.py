@@ -50,11 +50,13 @@ class Kind(Enum):
 
 @dataclass(frozen=True, slots=True)
 class Token:
-    """One token: its kind, its text (raw for words, resolved for quoted phrases) and where it starts."""
+    """One token: its kind, its text (raw for words, resolved for quoted phrases), where it starts and where
+    it ends (the offset after its last character, closing quote included)."""
 
     kind: Kind
     text: str
     position: int
+    end: int
 
 
 _PUNCTUATION = {
@@ -100,7 +102,7 @@ def tokenize(query: str) -> list[Token]:
             continue
         kind = _PUNCTUATION.get(character)
         if kind is not None:
-            tokens.append(Token(kind, character, index))
+            tokens.append(Token(kind, character, index, index + 1))
             if kind in (Kind.LBRACKET, Kind.LBRACE):
                 in_range = True
             elif kind in (Kind.RBRACKET, Kind.RBRACE):
@@ -118,11 +120,11 @@ def tokenize(query: str) -> list[Token]:
             and query[index + 1] != ")"
             and not (tokens and tokens[-1].kind is Kind.WORD and _expects_value(tokens[-1].text))
         ):
-            tokens.append(Token(Kind.MINUS if character == "-" else Kind.PLUS, character, index))
+            tokens.append(Token(Kind.MINUS if character == "-" else Kind.PLUS, character, index, index + 1))
             index += 1
             continue
         index = _word(query, index, tokens, in_range)
-    tokens.append(Token(Kind.END, "", length))
+    tokens.append(Token(Kind.END, "", length, length))
     return tokens
 
 
@@ -138,7 +140,7 @@ def _quoted(query: str, start: int, tokens: list[Token]) -> int:
             index += 2
             continue
         if character == '"':
-            tokens.append(Token(Kind.QUOTED, "".join(characters), start))
+            tokens.append(Token(Kind.QUOTED, "".join(characters), start, index + 1))
             return index + 1
         characters.append(character)
         index += 1
@@ -159,7 +161,7 @@ def _word(query: str, start: int, tokens: list[Token], in_range: bool) -> int:
         index += 1
     raw = query[start:index]
     operator = None if in_range else _OPERATORS.get(raw)
-    tokens.append(Token(operator or Kind.WORD, raw, start))
+    tokens.append(Token(operator or Kind.WORD, raw, start, index))
     return index
 
 

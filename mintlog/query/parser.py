@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TypeVar
 
+from mintlog.domain.events import LEVELS
 from mintlog.query.ast import (
     ALWAYS_PRESENT_FIELDS,
     FIELDS_PREFIX,
@@ -46,6 +47,17 @@ from mintlog.query.ast import (
     field_key,
 )
 from mintlog.query.errors import QuerySyntaxError
+from mintlog.query.hints import (
+    QueryWarning,
+    equals_sign_field,
+    level_meant,
+    lowercase_operator,
+    quoted,
+    replace_span,
+    similar_field,
+    unknown_field_fix,
+    unknown_level_reason,
+)
 from mintlog.query.lexer import (
     Kind,
     Token,
@@ -56,11 +68,11 @@ from mintlog.query.lexer import (
     unescaped_colon,
     unescaped_wildcard,
 )
-from mintlog.query.patterns import decimal_range_pattern
+from mintlog.query.patterns import decimal_range_pattern, glob_to_python
 from mintlog.query.text import analyze
 from mintlog.query.timebounds import resolve_time
 
-__all__ = ["QueryLimits", "parse"]
+__all__ = ["MAX_WARNINGS", "ParsedQuery", "QueryLimits", "parse", "parse_with_warnings"]
 
 _JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 # Time expressions are checked against a fixed instant at parse time and resolved with the caller's `now`.
@@ -68,6 +80,11 @@ _REFERENCE_NOW = datetime(2000, 1, 1, tzinfo=UTC)
 _HIGH_CARDINALITY_FIELDS = frozenset({"id", "trace_id", "span_id"})
 _FIELD_LIST = "message, timestamp, service, level, host, trace_id, span_id, source, id or fields.<key>"
 _COMPARISONS = (">=", "<=", ">", "<")
+_CLAUSE_STARTS = (Kind.WORD, Kind.QUOTED, Kind.LPAREN, Kind.NOT, Kind.MINUS, Kind.PLUS)
+_BRACKETS = (Kind.LBRACKET, Kind.RBRACKET, Kind.LBRACE, Kind.RBRACE)
+_LEVEL_LIST = ", ".join(LEVELS)
+MAX_WARNINGS = 10
+"""Most warnings one query gets: an answer lists a few mistakes, not one per word of a hostile query."""
 _T = TypeVar("_T")
 
 
@@ -96,24 +113,47 @@ class QueryLimits:
 _DEFAULT_LIMITS = QueryLimits()
 
 
+@dataclass(frozen=True, slots=True)
+class ParsedQuery:
+    """A parsed query and the warnings of what in it is valid but likely not what was meant."""
+
+    node: Node
+    warnings: tuple[QueryWarning, ...]
+
+
 def parse(query: str, *, limits: QueryLimits = _DEFAULT_LIMITS) -> Node:
     """The tree of `query`; an empty or blank query is `MatchAll`.
 
-    Raises `QuerySyntaxError` naming the 0-based character offset of the first problem. Parsing does not
-    depend on the time: relative times (`now-1h`) are only checked here and resolved by the compilers.
+    Raises `QuerySyntaxError` naming the 0-based character offset of the first problem (and, for a
+    plausible mistake, a `suggestion`). Parsing does not depend on the time: relative times (`now-1h`) are
+    only checked here and resolved by the compilers.
     """
+    return parse_with_warnings(query, limits=limits).node
+
+
+def parse_with_warnings(query: str, *, limits: QueryLimits = _DEFAULT_LIMITS) -> ParsedQuery:
+    """`parse`, with the warnings of the query (docs/query-language.md, "Hints"), in query order."""
+    return _parse(query, limits, hints=True)
+
+
+def _parse(query: str, limits: QueryLimits, *, hints: bool) -> ParsedQuery:
     if len(query) > limits.max_length:
         raise QuerySyntaxError(f"the query is longer than {limits.max_length} characters", limits.max_length)
-    return _Parser(tokenize(query), limits).parse()
+    parser = _Parser(query, tokenize(query), limits, hints=hints)
+    node = parser.parse()
+    return ParsedQuery(node, tuple(parser.warnings))
 
 
 class _Parser:
-    def __init__(self, tokens: list[Token], limits: QueryLimits) -> None:
+    def __init__(self, query: str, tokens: list[Token], limits: QueryLimits, *, hints: bool) -> None:
+        self._query = query
         self._tokens = tokens
         self._index = 0
         self._limits = limits
+        self._hints = hints
         self._depth = 0
         self._clauses = 0
+        self.warnings: list[QueryWarning] = []
 
     # --- token helpers ------------------------------------------------------------------------------
 
@@ -127,7 +167,91 @@ class _Parser:
         return token
 
     def _fail(self, expected: str, token: Token) -> QuerySyntaxError:
-        return QuerySyntaxError(f"expected {expected}, found {_describe(token)}", token.position)
+        reason = f"expected {expected}, found {_describe(token)}"
+        if token.kind in _BRACKETS and self._hints:
+            return self._bracket_in_word(reason, token)
+        return QuerySyntaxError(reason, token.position)
+
+    # --- hints --------------------------------------------------------------------------------------
+
+    def _parses(self, suggestion: str) -> str | None:
+        """`suggestion` when it is a valid query (checked without hints, so this never recurses), else None."""
+        try:
+            _parse(suggestion, self._limits, hints=False)
+        except QuerySyntaxError:
+            return None
+        return suggestion
+
+    def _bracket_in_word(self, reason: str, token: Token) -> QuerySyntaxError:
+        """The error for a bracket that is part of a word (`kernel[0]`, `fields.key:a[1]`): quote the word."""
+        query = self._query
+        start, end = token.position, token.end
+        while start > 0 and not query[start - 1].isspace() and query[start - 1] not in '()"':
+            start -= 1
+        while end < len(query) and not query[end].isspace() and query[end] not in '()"':
+            end += 1
+        word = query[start:end]
+        if not word.strip("[]{}"):
+            return QuerySyntaxError(reason, token.position)
+        colon = unescaped_colon(word)
+        if colon is not None and self._is_field(unescape(word[:colon])):
+            start += colon + 1  # the field is right; its value needs the quotes
+        text = unescape(query[start:end])
+        suggestion = self._parses(replace_span(query, start, end, quoted(text)))
+        if suggestion is None:
+            return QuerySyntaxError(reason, token.position)
+        return QuerySyntaxError(
+            f"{reason}; brackets start a range only after field:, so to search for {text} quote it: {quoted(text)}",
+            token.position,
+            suggestion=suggestion,
+        )
+
+    def _lowercase_operator(self, token: Token) -> str | None:
+        """`AND`/`OR` when `token` is that word in another case, standing between two clauses."""
+        if token.kind is not Kind.WORD:
+            return None
+        operator = lowercase_operator(token.text)
+        if operator is None or self._tokens[self._index + 1].kind not in _CLAUSE_STARTS:
+            return None
+        return operator
+
+    def _warn(self, code: str, message: str, position: int, suggestion: str | None) -> None:
+        self.warnings.append(QueryWarning(code=code, message=message, position=position, suggestion=suggestion))
+
+    def _warning_wanted(self) -> bool:
+        return self._hints and len(self.warnings) < MAX_WARNINGS
+
+    def _warn_lowercase_operator(self, token: Token, operator: str) -> None:
+        if not self._warning_wanted():
+            return
+        # An operator between two clauses is always valid where the word was: no need to parse the suggestion.
+        suggestion = replace_span(self._query, token.position, token.end, operator)
+        self._warn(
+            "lowercase_operator",
+            f"{token.text!r} is searched as a word (operators are upper case); did you mean {operator}? "
+            "To search the words, quote them as a phrase",
+            token.position,
+            suggestion,
+        )
+
+    def _warn_equals_sign(self, token: Token) -> None:
+        if not self._warning_wanted():
+            return
+        meant = equals_sign_field(token.text)
+        if meant is None:
+            return
+        field, value = meant
+        if field == "level" and value.lower() not in LEVELS:
+            value = level_meant(value) or value
+        clause = f"{field}:{value}"
+        # One clause for one clause: the query is valid with it when the clause is valid alone.
+        valid = self._parses(clause) is not None
+        self._warn(
+            "equals_sign",
+            f"{token.text!r} is searched as text; to match a field, write {clause}",
+            token.position,
+            replace_span(self._query, token.position, token.end, clause) if valid else None,
+        )
 
     def _enter(self, token: Token) -> None:
         self._depth += 1
@@ -162,11 +286,19 @@ class _Parser:
     def _and(self, field: str | None) -> Node:
         clauses = [self._unary(field)]
         while True:
-            kind = self._peek().kind
-            if kind is Kind.AND:
+            token = self._peek()
+            if token.kind is Kind.AND:
                 self._next()
-            elif kind not in (Kind.WORD, Kind.QUOTED, Kind.LPAREN, Kind.NOT, Kind.MINUS, Kind.PLUS):
+            elif token.kind not in _CLAUSE_STARTS:
                 break
+            elif (operator := self._lowercase_operator(token)) is not None:
+                # Still the word it always was (never a level value), with a warning.
+                self._next()
+                self._warn_lowercase_operator(token, operator)
+                clauses.append(
+                    self._word_value(field or "message", token.text, token.position, token.end, lenient=True)
+                )
+                continue
             clauses.append(self._unary(field))
         return all_of(clauses)
 
@@ -211,21 +343,22 @@ class _Parser:
         raw = token.text
         colon = unescaped_colon(raw)
         if colon is None:
-            return self._word_value(default_field or "message", raw, token.position)
+            if default_field is None:
+                self._warn_equals_sign(token)
+            return self._word_value(default_field or "message", raw, token.position, token.end)
         name_raw, value_raw = raw[:colon], raw[colon + 1 :]
         value_position = token.position + colon + 1
         if name_raw == "*" and value_raw == "*":
             self._leaf(token.position)
             return MatchAll()
-        name = unescape(name_raw)
-        if name == "_exists_":
+        if unescape(name_raw) == "_exists_":
             return self._exists(value_raw, value_position)
-        field = self._field(name, token.position)
+        field = self._field(name_raw, token.position, value_raw)
         if value_raw:
-            return self._word_value(field, value_raw, value_position)
+            return self._word_value(field, value_raw, value_position, token.end)
         value = self._next()
         if value.kind is Kind.WORD:
-            return self._word_value(field, value.text, value.position)
+            return self._word_value(field, value.text, value.position, value.end)
         if value.kind is Kind.QUOTED:
             return self._quoted_value(field, value)
         if value.kind in (Kind.LBRACKET, Kind.LBRACE):
@@ -234,15 +367,44 @@ class _Parser:
             return self._group(value, field)
         raise self._fail(f"a value after '{name_raw}:'", value)
 
-    def _field(self, name: str, position: int) -> str:
-        if name in KEYWORD_FIELDS or name in ("message", "timestamp"):
-            return name
+    @staticmethod
+    def _is_field(name: str) -> bool:
+        return name in KEYWORD_FIELDS or name in ("message", "timestamp") or bool(field_key(name))
+
+    def _field(self, name_raw: str, position: int, value_raw: str | None = None) -> str:
+        """The field `name_raw` names; `value_raw` is the rest of the word after its colon (None after
+        `_exists_:`), used to suggest a fix for an unknown name."""
+        name = unescape(name_raw)
+        if not self._is_field(name):
+            raise self._unknown_field(name, name_raw, position, value_raw)
         key = field_key(name)
-        if key:
-            if len(key) > self._limits.max_key_length:
-                raise QuerySyntaxError(f"field key longer than {self._limits.max_key_length} characters", position)
-            return name
-        raise QuerySyntaxError(f"unknown field {name!r}: expected {_FIELD_LIST}", position)
+        if key is not None and len(key) > self._limits.max_key_length:
+            raise QuerySyntaxError(f"field key longer than {self._limits.max_key_length} characters", position)
+        return name
+
+    def _unknown_field(self, name: str, name_raw: str, position: int, value_raw: str | None) -> QuerySyntaxError:
+        reason = f"unknown field {name!r}: expected {_FIELD_LIST}"
+        if not self._hints:
+            return QuerySyntaxError(reason, position)
+        if value_raw is None:
+            replacement, whole_word = similar_field(name), False
+        else:
+            replacement, whole_word = unknown_field_fix(name, value_raw)
+            if whole_word and not value_raw:
+                replacement = None  # the value is another token: quoting the name alone would mean nothing
+        if replacement is None:
+            return QuerySyntaxError(reason, position)
+        end = position + len(name_raw) + (1 + len(value_raw or "") if whole_word else 0)
+        suggestion = self._parses(replace_span(self._query, position, end, replacement))
+        if suggestion is None:
+            return QuerySyntaxError(reason, position)
+        if whole_word:
+            hint = f"to search the text, quote the word: {replacement}"
+        elif replacement.startswith(FIELDS_PREFIX):
+            hint = f"did you mean {replacement}? (to search the text, quote the word)"
+        else:
+            hint = f"did you mean {replacement!r}?"
+        return QuerySyntaxError(f"{reason}; {hint}", position, suggestion=suggestion)
 
     def _exists(self, value_raw: str, position: int) -> Node:
         if not value_raw:
@@ -251,12 +413,14 @@ class _Parser:
                 raise self._fail("a field name after '_exists_:'", token)
             value_raw, position = token.text, token.position
         self._leaf(position)
-        field = self._field(unescape(value_raw), position)
+        field = self._field(value_raw, position)
         if field == "message":
             raise QuerySyntaxError("every event has a message; use * to match every event", position)
         return MatchAll() if field in ALWAYS_PRESENT_FIELDS else Exists(field)
 
-    def _word_value(self, field: str, raw: str, position: int) -> Node:
+    def _word_value(self, field: str, raw: str, position: int, end: int, *, lenient: bool = False) -> Node:
+        """The clause of the raw word `raw` (from `position` to `end` in the query) on `field`; `lenient`
+        takes a `level` value as it is, unchecked."""
         self._leaf(position)
         if field == "message":
             wildcard = unescaped_wildcard(raw)
@@ -283,7 +447,7 @@ class _Parser:
             return self._wildcard(field, raw, position)
         value = unescape(raw)
         if field == "level":
-            return Term(field, value.lower())
+            return Term(field, value.lower()) if lenient else self._level(value, position, end)
         number = self._equality_number(value) if field.startswith(FIELDS_PREFIX) else None
         return Term(field, value, number)
 
@@ -296,7 +460,20 @@ class _Parser:
         if field == "timestamp":
             bound = self._time_bound(token.text, token.position)
             return TimeRange(lower=bound, upper=bound)
-        return Term(field, token.text.lower() if field == "level" else token.text)
+        if field == "level":
+            return self._level(token.text, token.position, token.end)
+        return Term(field, token.text)
+
+    def _level(self, value: str, position: int, end: int) -> Node:
+        """`level` equal to `value`, one of the six levels in any case; another value is an error, as it
+        could never match (docs/query-language.md, "Hints")."""
+        level = value.lower()
+        if level in LEVELS:
+            return Term("level", level)
+        meant = level_meant(value) if self._hints else None
+        suggestion = None if meant is None else self._parses(replace_span(self._query, position, end, meant))
+        reason = unknown_level_reason(value, meant if suggestion is not None else None)
+        raise QuerySyntaxError(reason, position, suggestion=suggestion)
 
     def _exists_value(self, field: str) -> Node:
         return MatchAll() if field in ALWAYS_PRESENT_FIELDS else Exists(field)
@@ -319,7 +496,12 @@ class _Parser:
             raise QuerySyntaxError(f"a pattern on {field} must not start with a wildcard", position)
         if pattern == "*":
             return self._exists_value(field)
-        return Wildcard(field, pattern.lower() if field == "level" else pattern)
+        if field == "level":
+            pattern = pattern.lower()
+            matches = glob_to_python(pattern)
+            if not any(matches.fullmatch(level) for level in LEVELS):
+                raise QuerySyntaxError(f"the pattern {raw!r} matches no level (levels are {_LEVEL_LIST})", position)
+        return Wildcard(field, pattern)
 
     # --- ranges and comparisons ---------------------------------------------------------------------
 
@@ -355,7 +537,7 @@ class _Parser:
     def _bound_token(self) -> Token:
         token = self._next()
         if token.kind is Kind.WORD:
-            return Token(Kind.WORD, "" if token.text == "*" else unescape(token.text), token.position)
+            return Token(Kind.WORD, "" if token.text == "*" else unescape(token.text), token.position, token.end)
         if token.kind is Kind.QUOTED:
             return token
         raise self._fail("a range bound (a value, or * for none)", token)

@@ -16,7 +16,7 @@ import pytest
 from mintlog.adapters.db.idempotency_sql import SqlIdempotencyStore
 from mintlog.adapters.db.sql import SqlMetadataStore
 from mintlog.ports.idempotency import IdempotencyRecord, IdempotencyStore
-from tests.unit.fake_idempotency import FakeIdempotencyStore
+from tests.fakes import FakeIdempotencyStore
 
 NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
 

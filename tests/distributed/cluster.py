@@ -5,7 +5,7 @@ Redis, and the shared PostgreSQL and OpenSearch of `tests/services.py`.
   dir and `sync_interval: always`, which a test may kill -9 and restart on the same port and store.
 - `RedisServer`: a private `redis-server` on a free port (no persistence), which a test may kill.
 - `RoleProcess`: one `python -m mintlog run --role=<role>`; `start()` returns once it serves (HTTP roles answer
-  `/healthz`) or has logged "mintlog running" (the others). An HTTP role with `workers` above 1 runs under
+  `/healthz`) or has logged "mintlog ready" (the others). An HTTP role with `workers` above 1 runs under
   Granian's process manager (`MINTLOG_HTTP__WORKERS`): one port, that many worker processes, each answering
   with its pid in `X-Mintlog-Worker`.
 - `Cluster`: the role processes of one test module sharing one settings environment.
@@ -431,7 +431,7 @@ class RoleProcess:
                     return False
             with self.log_path.open("rb") as log:
                 log.seek(self._log_offset)
-                return b"mintlog running" in log.read()
+                return b"mintlog ready" in log.read()
 
         wait_until(started, timeout_seconds, f"{self.name} started:\n{self.logs()}", interval=0.1)
 

@@ -89,12 +89,13 @@ class MintlogProcess:
         return env
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run `mintlog <args>` on this process's settings; it may take as long as a start under load."""
         return subprocess.run(
             [sys.executable, "-m", "mintlog", *args],
             env=self.env(),
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=START_TIMEOUT_SECONDS,
             check=check,
             cwd=self.data_dir.parent,
         )
@@ -165,8 +166,12 @@ class MintlogProcess:
         return httpx.post(f"{self.api_url}/v1/logs/search", json=body, headers={"X-API-Key": key}, timeout=30)
 
     def wait_for_total(
-        self, key: str, body: dict[str, Any], total: int, timeout_seconds: float = 10.0
+        self, key: str, body: dict[str, Any], total: int, timeout_seconds: float = 30.0
     ) -> dict[str, Any]:
+        """Search every 50 ms until `total` events match (then at once) or the time is up; the last answer.
+
+        The default leaves room for a loaded machine (parallel test workers): a pass costs only the time the
+        events take to be indexed."""
         deadline = time.monotonic() + timeout_seconds
         answer: dict[str, Any] = {}
         while time.monotonic() < deadline:

@@ -164,6 +164,40 @@ async def test_a_query_error_is_a_422_with_the_field_and_position(api: ApiClient
     assert isinstance(refusal["position"], int)
 
 
+async def test_a_rule_query_gets_the_hints_search_gives(api: ApiClient, keys: dict[str, str]) -> None:
+    key = keys["alpha"]
+    # A level that can never match is refused, with the query meant, on create and on update alike.
+    refusal = problem(
+        await api.call("POST", "/v1/alerts/rules", key, {**SEED_RULE, "query": {"query": "level:eror"}}),
+        422,
+        "invalid_query",
+    )
+    assert (refusal["field"], refusal["position"], refusal["suggestion"]) == ("query.query", 6, "level:error")
+    level = problem(
+        await api.call("POST", "/v1/alerts/rules", key, {**SEED_RULE, "query": {"level": "warning"}}),
+        422,
+        "validation_failed",
+    )
+    assert (level["field"], level["suggestion"]) == ("query.level", "warn")
+
+    # A valid query that is likely wrong is stored, and the rule says why it may never fire.
+    created = await api.call("POST", "/v1/alerts/rules", key, {**SEED_RULE, "query": {"query": "timeout or reset"}})
+    assert created.status_code == 201, created.text
+    rule = created.json()
+    assert [(warning["code"], warning["suggestion"]) for warning in rule["warnings"]] == [
+        ("lowercase_operator", "timeout OR reset")
+    ]
+    path = f"/v1/alerts/rules/{rule['id']}"
+    assert (await api.call("GET", path, key)).json()["warnings"] == rule["warnings"]
+    updated = await api.call("PATCH", path, key, {"query": {"query": "timeout OR reset"}})
+    assert updated.status_code == 200, updated.text
+    assert "warnings" not in updated.json()
+    refused = problem(
+        await api.call("PATCH", path, key, {"query": {"query": "level:(error OR eror)"}}), 422, "invalid_query"
+    )
+    assert refused["suggestion"] == "level:(error OR error)"
+
+
 async def test_an_update_is_checked_like_a_create(api: ApiClient, keys: dict[str, str]) -> None:
     rule = (await api.call("POST", "/v1/alerts/rules", keys["alpha"], SEED_RULE)).json()
     path = f"/v1/alerts/rules/{rule['id']}"

@@ -163,10 +163,26 @@ def test_a_broken_chunked_body_is_400(
 
 def test_unsupported_media_type_is_415(running: tuple[MintlogProcess, str]) -> None:
     mintlog, key = running
-    response = post_raw(mintlog, key, b"message=hello", **{"Content-Type": "application/x-www-form-urlencoded"})
-    assert_problem(response, 415, "unsupported_content_type")
+    response = post_raw(mintlog, key, b"--x\r\n", **{"Content-Type": "multipart/form-data; boundary=x"})
+    problem = assert_problem(response, 415, "unsupported_content_type")
+    assert "send the header `Content-Type: application/json`" in problem["detail"]
     response = post_raw(mintlog, key, b'{"events": [{"message": "x"}]}', **{"Content-Encoding": "br"})
     assert_problem(response, 415, "unsupported_content_encoding")
+
+
+@pytest.mark.parametrize("content_type", [None, "application/x-www-form-urlencoded", "text/plain"])
+def test_a_json_body_is_accepted_without_a_json_content_type(
+    running: tuple[MintlogProcess, str], content_type: str | None
+) -> None:
+    """As every API endpoint reads its body: no type at all, or what `curl -d` and plain clients send."""
+    mintlog, key = running
+    service = f"typed-{content_type or 'none'}".replace("/", "-")
+    headers = {"X-API-Key": key} | ({"Content-Type": content_type} if content_type else {})
+    body = json.dumps({"events": [{"message": "sent loosely", "service": service}]}).encode()
+    response = httpx.post(f"{mintlog.ingest_url}/v1/ingest/logs", content=body, headers=headers, timeout=30)
+    assert response.status_code == 202, response.text
+    assert response.request.headers.get("content-type") == content_type
+    assert mintlog.wait_for_total(key, {"service": service}, 1)["total"] == 1
 
 
 @pytest.mark.parametrize("key", [None, "", "nope", "mlk_" + "A" * 38])

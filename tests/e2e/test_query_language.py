@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.e2e.harness import MintlogProcess
@@ -103,3 +104,88 @@ def test_a_syntax_error_is_a_400_problem_with_its_position(
     assert problem["code"] == "invalid_query"
     assert problem["position"] == position
     assert str(position) in problem["detail"]
+
+
+# Hints (docs/query-language.md, "Hints"): a query that can never mean what it says is a 400 with the query
+# probably meant; a valid one that is likely wrong answers with `warnings`. Each suggestion is runnable.
+
+
+@pytest.mark.parametrize(
+    ("query", "position", "says", "suggestion", "expected"),
+    [
+        ("level:eror", 6, "did you mean 'error'?", "level:error", ["index unavailable", "payment gateway timeout"]),
+        ("level:warning", 6, "did you mean 'warn'?", "level:warn", ["connection reset by peer"]),
+        ("servce:search", 0, "did you mean 'service'?", "service:search", ["index unavailable"]),
+        ("status:503", 0, "did you mean fields.status?", "fields.status:503", ["payment gateway timeout"]),
+        ("web-1:80", 0, 'quote the word: "web-1:80"', '"web-1:80"', []),
+        ("gateway[0]", 7, 'quote it: "gateway[0]"', '"gateway[0]"', []),
+    ],
+)
+def test_a_query_that_cannot_mean_what_it_says_is_a_400_with_the_query_meant(
+    ingested: tuple[MintlogProcess, str], query: str, position: int, says: str, suggestion: str, expected: list[str]
+) -> None:
+    mintlog, key = ingested
+    response = mintlog.search(key, {"query": query})
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    problem = response.json()
+    assert (problem["code"], problem["position"], problem["suggestion"]) == ("invalid_query", position, suggestion)
+    assert says in problem["detail"]
+    assert messages(mintlog, key, {"query": suggestion}) == expected
+
+
+@pytest.mark.parametrize(
+    ("query", "code", "suggestion", "expected"),
+    [
+        ("payment and gateway", "lowercase_operator", "payment AND gateway", ["payment gateway timeout"]),
+        (
+            "level:(warn or info)",
+            "lowercase_operator",
+            "level:(warn OR info)",
+            ["payment accepted", "connection reset by peer"],
+        ),
+        ("service=search", "equals_sign", "service:search", ["index unavailable"]),
+        ("user_id=u2", "equals_sign", "fields.user_id:u2", ["payment accepted"]),
+    ],
+)
+def test_a_valid_but_likely_wrong_query_answers_with_a_warning(
+    ingested: tuple[MintlogProcess, str], query: str, code: str, suggestion: str, expected: list[str]
+) -> None:
+    mintlog, key = ingested
+    response = mintlog.search(key, {"query": query})
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["events"] == []  # what the query says finds nothing: hence the warning
+    (warning,) = answer["warnings"]
+    assert (warning["code"], warning["suggestion"]) == (code, suggestion)
+    assert warning["message"]
+    assert messages(mintlog, key, {"query": suggestion}) == expected
+    assert "warnings" not in mintlog.search(key, {"query": suggestion}).json()
+
+
+def test_aggregate_warns_and_refuses_like_search(ingested: tuple[MintlogProcess, str]) -> None:
+    mintlog, key = ingested
+
+    def aggregate(body: dict[str, Any]) -> httpx.Response:
+        return httpx.post(f"{mintlog.api_url}/v1/logs/aggregate", json=body, headers={"X-API-Key": key}, timeout=30)
+
+    warned = aggregate({"query": "level:error or level:warn"})
+    assert warned.status_code == 200, warned.text
+    assert warned.json()["total"] == 0
+    assert [warning["suggestion"] for warning in warned.json()["warnings"]] == ["level:error OR level:warn"]
+    meant = aggregate({"query": "level:error OR level:warn"}).json()
+    assert meant["total"] == 3
+    assert "warnings" not in meant
+
+    refused = aggregate({"query": "level:eror"})
+    assert refused.status_code == 400
+    assert (refused.json()["code"], refused.json()["suggestion"]) == ("invalid_query", "level:error")
+
+
+def test_an_unknown_level_filter_is_a_400_naming_the_level_meant(ingested: tuple[MintlogProcess, str]) -> None:
+    mintlog, key = ingested
+    response = mintlog.search(key, {"level": ["error", "warning"]})
+    assert response.status_code == 400, response.text
+    problem = response.json()
+    assert (problem["code"], problem["suggestion"]) == ("invalid_level", "warn")
+    assert "'warning'" in problem["detail"]

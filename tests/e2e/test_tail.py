@@ -109,14 +109,22 @@ class TailStream:
 
 @contextmanager
 def tail(
-    mintlog: MintlogProcess, key: str, body: dict[str, Any], client: httpx.Client | None = None
+    mintlog: MintlogProcess,
+    key: str,
+    body: dict[str, Any],
+    client: httpx.Client | None = None,
+    params: httpx.QueryParams | None = None,
 ) -> Iterator[TailStream]:
-    """An open tail; it is open (subscribed) once the first keepalive has been read, which this waits for."""
+    """An open tail (a GET with `params` when given, else a POST of `body`); it is open (subscribed) once the
+    first keepalive has been read, which this waits for."""
     client = client or httpx.Client(timeout=httpx.Timeout(10.0, read=5.0))
-    with (
-        client,
-        client.stream("POST", f"{mintlog.api_url}/v1/logs/tail", json=body, headers={"X-API-Key": key}) as response,
-    ):
+    url, headers = f"{mintlog.api_url}/v1/logs/tail", {"X-API-Key": key}
+    request = (
+        client.stream("GET", url, params=params, headers=headers)
+        if params is not None
+        else client.stream("POST", url, json=body, headers=headers)
+    )
+    with client, request as response:
         assert response.status_code == 200, response.read()
         assert response.headers["content-type"].startswith("text/event-stream")
         stream = TailStream(response)
@@ -311,16 +319,76 @@ def test_tail_requests_are_checked_like_search(running: tuple[MintlogProcess, st
         assert answer.json()["code"] == code
 
 
-def test_shutdown_ends_open_tails_and_the_process_exits(mintlog_factory: Callable[..., MintlogProcess]) -> None:
+def test_a_get_with_query_parameters_streams_like_the_post(running: tuple[MintlogProcess, str, str]) -> None:
+    mintlog, key, _ = running
+    ingest(mintlog, key, event("by-get", "stored before", minutes_ago=2, fields={"team": "core"}))
+    assert mintlog.wait_for_total(key, {"service": "by-get"}, 1)["total"] == 1
+    params = (
+        ("query", "level:error OR level:warn"),
+        ("service", "by-get"),
+        ("service", "by-get-too"),
+        ("fields", '{"team": "core"}'),
+        ("since", "now-1h"),
+    )
+    with tail(mintlog, key, {}, params=httpx.QueryParams(params)) as stream:
+        replayed = stream.log_messages_until("stored before")
+        ingest(
+            mintlog,
+            key,
+            event("by-get", "an info", level="info", fields={"team": "core"}),
+            event("by-get", "other team", fields={"team": "edge"}),
+            event("by-get-too", "a warning", level="warn", fields={"team": "core"}),
+        )
+        live = stream.log_messages_until("a warning")
+    assert (replayed, live) == (["stored before"], ["a warning"])
+
+
+def test_a_get_tail_is_refused_like_a_post(running: tuple[MintlogProcess, str, str]) -> None:
+    mintlog, key, _ = running
+    url = f"{mintlog.api_url}/v1/logs/tail"
+    for params, code in (
+        ({"query": "level:(error"}, "invalid_query"),
+        ({"query": "level:eror"}, "invalid_query"),
+        ({"since": "yesterday"}, "invalid_time"),
+        ({"size": "10"}, "unknown_parameter"),
+        ({"query": ["a", "b"]}, "invalid_tail"),
+        ({"fields": "[1]"}, "invalid_tail"),
+    ):
+        answer = httpx.get(url, params=params, headers={"X-API-Key": key}, timeout=10)
+        assert answer.status_code == 400, (params, answer.text)
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert answer.json()["code"] == code
+    assert httpx.get(url, params={"query": "level:eror"}, headers={"X-API-Key": key}).json()["suggestion"] == (
+        "level:error"
+    )
+    # An EventSource cannot send the key in a header, but the URL is no place for it either.
+    in_url = httpx.get(url, params={"api_key": key}, timeout=10)
+    assert in_url.status_code == 400
+    assert "X-API-Key" in in_url.json()["detail"]
+
+
+def test_a_likely_wrong_query_opens_the_tail_with_a_warning_frame(running: tuple[MintlogProcess, str, str]) -> None:
+    mintlog, key, _ = running
+    with tail(mintlog, key, {}, params=httpx.QueryParams((("query", "timeout or reset"),))) as stream:
+        (frame,) = stream.next_events(1)
+    assert frame.event == "warning"
+    assert (frame.json()["code"], frame.json()["suggestion"]) == ("lowercase_operator", "timeout OR reset")
+
+
+def test_shutdown_ends_open_tails_with_a_last_error_frame_and_the_process_exits(
+    mintlog_factory: Callable[..., MintlogProcess],
+) -> None:
     mintlog = mintlog_factory(**SETTINGS)
     mintlog.start()
     key = mintlog.bootstrap("demo")
     with tail(mintlog, key, {}) as stream:
         started = time.monotonic()
-        assert mintlog.stop() == 0
+        assert mintlog.stop() == 0  # SIGTERM
         assert time.monotonic() - started < 10
-        lines = stream.remaining_lines()  # the stream ended cleanly: no error reading it
-        assert all(line in ("", ": keepalive") for line in lines)
+        (frame,) = stream.next_events(1)
+        assert frame.event == "error"
+        assert frame.json()["code"] == "server_shutting_down"
+        assert stream.remaining_lines() == []  # then the stream ended cleanly: no error reading it
 
 
 # A key that stops authenticating ends its open tails, on every instance.

@@ -4,7 +4,9 @@ metrics and reported as numbers, the tenant's time zone and extraction rules (do
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -25,6 +27,11 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[MintlogP
         yield process, process.bootstrap("demo")
     finally:
         process.cleanup()
+
+
+def berlin_noon_utc(day: date) -> str:
+    """Noon of `day` in Berlin as the API writes the UTC instant."""
+    return datetime.combine(day, time(12), ZoneInfo("Europe/Berlin")).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def api(mintlog: MintlogProcess, key: str, method: str, path: str, body: Any = None, **params: str) -> httpx.Response:
@@ -99,18 +106,22 @@ def test_the_tenants_time_zone_applies_to_zone_less_times(running: tuple[Mintlog
     assert api(mintlog, key, "GET", "/v1/logs/parsing").json()["time_zone"] == "Europe/Berlin"
     assert api(mintlog, key, "GET", "/v1/admin/tenants/demo").json()["time_zone"] == "Europe/Berlin"
 
+    # Recent days (inside the tenant's 30-day retention by event time), one time read from the line and one
+    # from the field; the expected instants come from zoneinfo, so this holds in summer and winter time alike.
+    line_day, field_day = ((datetime.now(UTC) - timedelta(days=days)).date() for days in (2, 3))
+    line, offset_line = f"{line_day} 12:00:00,000 INFO local", f"{line_day}T12:00:00Z INFO with an offset"
     events = [
-        {"service": "zone-e2e", "message": "2026-07-01 12:00:00,000 INFO summer"},
-        {"service": "zone-e2e", "message": "m", "timestamp": "2026-01-15 12:00:00"},
-        {"service": "zone-e2e", "message": "2026-07-01T12:00:00Z INFO with an offset"},
+        {"service": "zone-e2e", "message": line},
+        {"service": "zone-e2e", "message": "m", "timestamp": f"{field_day} 12:00:00"},
+        {"service": "zone-e2e", "message": offset_line},
     ]
     assert mintlog.ingest(key, {"events": events}).status_code == 202
-    found = mintlog.wait_for_total(key, {"query": "service:zone-e2e", "from": "2026-01-01T00:00:00Z"}, 3)
+    found = mintlog.wait_for_total(key, {"query": "service:zone-e2e", "from": "now-7d"}, 3)
     times = {event["message"]: event["timestamp"] for event in found["events"]}
     assert times == {
-        "2026-07-01 12:00:00,000 INFO summer": "2026-07-01T10:00:00Z",
-        "m": "2026-01-15T11:00:00Z",
-        "2026-07-01T12:00:00Z INFO with an offset": "2026-07-01T12:00:00Z",
+        line: berlin_noon_utc(line_day),
+        "m": berlin_noon_utc(field_day),
+        offset_line: f"{line_day}T12:00:00Z",
     }
     assert api(mintlog, key, "PATCH", "/v1/logs/parsing", {"time_zone": "UTC"}).status_code == 200
 

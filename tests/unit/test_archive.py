@@ -31,6 +31,7 @@ from mintlog.roles.pipeline.archive import (
 )
 from mintlog.roles.pipeline.normalizer import NormalizerWorker
 from mintlog.settings import ArchiveSettings, IngestSettings, PipelineSettings
+from tests.fakes import FakeClock as Clock
 
 NOW = datetime(2026, 11, 27, 13, 45, 12, tzinfo=UTC)
 PIPELINE = PipelineSettings(ack_wait_seconds=30, max_deliveries=3)
@@ -106,14 +107,6 @@ class FakeMessage:
 
     async def term(self) -> None:
         self.outcome = "term"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def batch(batch_id: str, messages: list[str], *, tenant: str = "t1", received_at: datetime = NOW) -> RawBatch:

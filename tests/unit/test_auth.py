@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -8,34 +7,10 @@ import pytest
 from mintlog.adapters.cache.memory import MemoryCache
 from mintlog.auth import UNAUTHORIZED_DETAIL, Authenticator
 from mintlog.domain.keys import generate_api_key
-from mintlog.domain.tenants import ApiKey, Tenant
 from mintlog.errors import DatabaseUnavailable, Unauthorized
+from tests.fakes import FakeKeyMetadata as FakeMetadata
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
-
-
-class FakeMetadata:
-    """In-memory metadata with a switch to simulate an outage."""
-
-    def __init__(self) -> None:
-        self.keys: dict[str, tuple[ApiKey, Tenant]] = {}
-        self.down = False
-        self.lookups = 0
-        self.touched: dict[str, datetime] = {}
-
-    async def find_api_key(self, key_hash: str) -> tuple[ApiKey, Tenant] | None:
-        self.lookups += 1
-        if self.down:
-            raise DatabaseUnavailable("database down")
-        return self.keys.get(key_hash)
-
-    async def touch_api_keys(self, last_used: dict[str, datetime]) -> None:
-        if self.down:
-            raise DatabaseUnavailable("database down")
-        self.touched.update(last_used)
-
-    async def list_api_keys(self, tenant_id: str) -> Sequence[ApiKey]:
-        return [key for key, _ in self.keys.values() if key.tenant_id == tenant_id]
 
 
 def add_key(
@@ -46,21 +21,10 @@ def add_key(
     expires_at: datetime | None = None,
     suspended: bool = False,
 ) -> str:
-    generated = generate_api_key()
-    tenant = Tenant(id="acme", name="Acme", suspended=suspended, created_at=NOW)
-    key = ApiKey(
-        id=f"key_{len(metadata.keys)}",
-        tenant_id="acme",
-        name="k",
-        key_hash=generated.key_hash,
-        prefix=generated.prefix,
-        scopes=scopes,
-        expires_at=expires_at,
-        revoked_at=NOW if revoked else None,
-        created_at=NOW,
+    secret, _ = metadata.add(
+        "acme", scopes=scopes, expires_at=expires_at, revoked_at=NOW if revoked else None, suspended=suspended
     )
-    metadata.keys[generated.key_hash] = (key, tenant)
-    return generated.secret
+    return secret
 
 
 def make_auth(metadata: FakeMetadata, now: list[datetime] | None = None) -> Authenticator:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import msgspec
@@ -10,41 +9,10 @@ import pytest
 
 from mintlog.adapters.cache.memory import MemoryCache
 from mintlog.auth import Authenticator
-from mintlog.domain.keys import generate_api_key
-from mintlog.domain.tenants import ApiKey, Tenant
 from mintlog.errors import CacheUnavailable, Unauthorized
+from tests.fakes import FakeKeyMetadata as Metadata
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
-
-
-class Metadata:
-    """Keys and tenants in memory; tests change them as the admin API would."""
-
-    def __init__(self) -> None:
-        self.keys: dict[str, ApiKey] = {}
-        self.tenants: dict[str, Tenant] = {}
-
-    def add(self, tenant_id: str) -> tuple[str, ApiKey]:
-        self.tenants.setdefault(tenant_id, Tenant(id=tenant_id, name=tenant_id, created_at=NOW))
-        generated = generate_api_key()
-        key = ApiKey(
-            id=f"key_{len(self.keys)}",
-            tenant_id=tenant_id,
-            name="k",
-            key_hash=generated.key_hash,
-            prefix=generated.prefix,
-            scopes=("ingest:logs",),
-            created_at=NOW,
-        )
-        self.keys[key.key_hash] = key
-        return generated.secret, key
-
-    async def find_api_key(self, key_hash: str) -> tuple[ApiKey, Tenant] | None:
-        key = self.keys.get(key_hash)
-        return None if key is None else (key, self.tenants[key.tenant_id])
-
-    async def list_api_keys(self, tenant_id: str) -> Sequence[ApiKey]:
-        return [key for key in self.keys.values() if key.tenant_id == tenant_id]
 
 
 class BrokenCache(MemoryCache):

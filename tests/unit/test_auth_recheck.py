@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import msgspec
 import pytest
@@ -12,7 +12,9 @@ from mintlog.adapters.cache.memory import MemoryCache
 from mintlog.auth import Authenticator
 from mintlog.domain.tenants import ApiKey, Tenant
 from mintlog.errors import DatabaseUnavailable, Unauthorized
-from tests.unit.test_auth_invalidation import NOW, Metadata
+from tests.fakes import NOW
+from tests.fakes import FakeKeyMetadata as Metadata
+from tests.fakes import FakeWallClock as Clock
 
 
 class CountingMetadata(Metadata):
@@ -28,14 +30,6 @@ class CountingMetadata(Metadata):
         if self.down:
             raise DatabaseUnavailable("database unreachable")
         return await super().find_api_key(key_hash)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def authenticator(metadata: Metadata, clock: Clock | None = None) -> Authenticator:

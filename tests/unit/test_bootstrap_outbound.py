@@ -11,7 +11,7 @@ from mintlog.adapters.bus.memory import MemoryEventBus
 from mintlog.domain.egress import EgressRefused
 from mintlog.launch.bootstrap import bootstrap
 from mintlog.settings import load_settings
-from tests.unit.fake_outbound import FakeOutboundHttp
+from tests.fakes import FakeOutboundHttp
 
 
 async def test_the_runtimes_client_follows_the_egress_allow_list(tmp_path: Path) -> None:

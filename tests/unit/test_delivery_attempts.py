@@ -18,7 +18,7 @@ from mintlog.ports.notifications import NotificationStore
 from mintlog.ports.outbound import AttemptResult
 from mintlog.roles.notify.delivery_worker import DeliveryWorker
 from mintlog.settings import NotifySettings, PipelineSettings
-from tests.unit.fake_outbound import FakeOutboundHttp
+from tests.fakes import FakeOutboundHttp
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 SECOND = timedelta(seconds=1)

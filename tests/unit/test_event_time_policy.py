@@ -29,7 +29,7 @@ from mintlog.parsing.timestamps import parse_timestamp
 from mintlog.ports.bus import PublishAck
 from mintlog.roles.ingest.service import IdempotentRequest, IngestService
 from mintlog.settings import IngestSettings, RateLimitSettings
-from tests.unit.fake_idempotency import FakeIdempotencyStore
+from tests.fakes import FakeIdempotencyStore
 
 RECEIVED = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 THIRTY_DAYS = IngestTimePolicy(retention_days=30)

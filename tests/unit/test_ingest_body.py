@@ -73,10 +73,23 @@ def test_json_content_types_are_accepted(content_type: str | None) -> None:
     check_content_type(content_type)
 
 
-@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data"])
-def test_other_content_types_are_415(content_type: str) -> None:
-    with pytest.raises(UnsupportedMediaType):
+@pytest.mark.parametrize(
+    "content_type",
+    ["application/x-www-form-urlencoded", "text/plain; charset=utf-8", "application/octet-stream"],
+)
+def test_the_types_clients_send_by_default_are_accepted_like_every_api_endpoint(content_type: str) -> None:
+    check_content_type(content_type)  # curl -d sends form-urlencoded; the body is read as JSON anyway
+
+
+@pytest.mark.parametrize(
+    "content_type", ["multipart/form-data; boundary=x", "application/x-ndjson", "application/xml", "text/csv"]
+)
+def test_a_type_naming_another_format_is_415_saying_which_header_to_send(content_type: str) -> None:
+    with pytest.raises(UnsupportedMediaType) as refused:
         check_content_type(content_type)
+    assert refused.value.code == "unsupported_content_type"
+    assert repr(content_type.split(";")[0]) in refused.value.detail
+    assert "`Content-Type: application/json`" in refused.value.detail
 
 
 async def test_every_gzip_member_is_read_as_one_stream() -> None:

@@ -23,7 +23,7 @@ from mintlog.metrics import Metrics
 from mintlog.ports.bus import PublishAck
 from mintlog.roles.ingest.service import IngestService
 from mintlog.settings import IngestSettings, RateLimitSettings
-from tests.unit.fake_idempotency import FakeIdempotencyStore
+from tests.fakes import FakeIdempotencyStore
 
 TENANT = "acme"
 WINDOW = timedelta(hours=24)

@@ -27,7 +27,7 @@ from mintlog.metrics import Metrics
 from mintlog.roles.ingest.decoders.native import IngestBody
 from mintlog.roles.ingest.service import IngestService
 from mintlog.settings import IngestSettings, RateLimitSettings
-from tests.unit.fake_idempotency import FakeIdempotencyStore
+from tests.fakes import FakeIdempotencyStore
 
 BEYOND_64_BITS = 18741065154739602647416832
 SMALL_LIMITS = IngestSettings(

@@ -19,7 +19,7 @@ from mintlog.metrics import Metrics
 from mintlog.roles.ingest.decoders import IngestDecoder
 from mintlog.roles.ingest.service import IdempotentRequest, IngestService
 from mintlog.settings import IngestSettings, RateLimitSettings
-from tests.unit.fake_idempotency import FakeIdempotencyStore
+from tests.fakes import FakeIdempotencyStore
 
 
 class NdjsonDecoder:

@@ -4,14 +4,7 @@ while an invalidation arrived is not kept; bounded in entries and in time."""
 from __future__ import annotations
 
 from mintlog.adapters.cache.near import NearCache
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.fakes import FakeClock as Clock
 
 
 def live_near(clock: Clock, **options: float) -> NearCache:

@@ -89,12 +89,18 @@ async def test_every_v1_operation_needs_the_api_key_and_names_its_scope(document
         "name": "X-API-Key",
         "description": "An API key (`mlk_…`); each operation names the scope it needs.",
     }
+    schemes = document["components"]["securitySchemes"]
+    assert (schemes["Bearer"]["scheme"], schemes["Basic"]["scheme"]) == ("bearer", "basic")
+    assert schemes["ElasticApiKey"]["name"] == "Authorization"
     for path, method, operation in _operations(document):
         if not path.startswith("/v1/"):
             assert "security" not in operation
             continue
         scope = operation["x-mintlog-scope"]
-        assert operation["security"] == [{API_KEY_SCHEME: []}], (method, path)
+        assert operation["security"] == [{API_KEY_SCHEME: []}, {"Bearer": []}, {"ElasticApiKey": []}, {"Basic": []}], (
+            method,
+            path,
+        )
         assert f"Needs an API key with the scope `{scope}`." in operation["description"]
         assert {"400", "401", "403", "429", "503"} <= operation["responses"].keys(), (method, path)
 

@@ -210,7 +210,8 @@ def test_errors_name_the_position_and_what_was_expected(query: str, position: in
 
     assert error.position == position
     assert says in error.reason
-    assert error.extra == {"position": position}
+    assert error.extra["position"] == position
+    assert error.extra.keys() <= {"position", "suggestion"}
     assert error.detail == f"invalid query at position {position}: {error.reason}"
 
 

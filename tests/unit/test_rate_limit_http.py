@@ -7,7 +7,7 @@ outage (never a 429 of its own).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -21,9 +21,7 @@ from mintlog.adapters.cache.memory import MemoryCache
 from mintlog.adapters.ratelimit.fallback import FallbackRateLimiter
 from mintlog.adapters.ratelimit.memory import MemoryRateLimiter
 from mintlog.auth import Authenticator
-from mintlog.domain.keys import generate_api_key
 from mintlog.domain.ratelimit import RateDecision
-from mintlog.domain.tenants import ApiKey, Tenant
 from mintlog.errors import CacheUnavailable
 from mintlog.http.app import create_app
 from mintlog.http.guards import make_requires
@@ -33,42 +31,18 @@ from mintlog.ports.ratelimit import RateLimiter
 from mintlog.roles.ingest.routes import IngestRequests, ingest_routes
 from mintlog.roles.ingest.service import IngestService
 from mintlog.settings import IngestSettings, RateLimitSettings
-from tests.unit.fake_idempotency import FakeIdempotencyStore
+from tests.fakes import FakeIdempotencyStore, FakeKeyMetadata
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 PROBLEM = "application/problem+json"
 SLOW = RateLimitSettings(default_key_requests_per_minute=60, burst_seconds=5, tenant_ingest_events_per_second=10)
 
 
-class FakeMetadata:
-    def __init__(self) -> None:
-        self.keys: dict[str, tuple[ApiKey, Tenant]] = {}
-
-    async def find_api_key(self, key_hash: str) -> tuple[ApiKey, Tenant] | None:
-        return self.keys.get(key_hash)
-
-    async def touch_api_keys(self, last_used: dict[str, datetime]) -> None:
-        return None
-
-    async def list_api_keys(self, tenant_id: str) -> Sequence[ApiKey]:
-        return [key for key, _ in self.keys.values() if key.tenant_id == tenant_id]
-
+class FakeMetadata(FakeKeyMetadata):
     def add_key(
         self, *, tenant_id: str = "acme", rate_limit: int | None = None, scopes: tuple[str, ...] = ("search:logs",)
     ) -> str:
-        generated = generate_api_key()
-        key = ApiKey(
-            id=f"key_{len(self.keys)}",
-            tenant_id=tenant_id,
-            name="k",
-            key_hash=generated.key_hash,
-            prefix=generated.prefix,
-            scopes=scopes,
-            rate_limit=rate_limit,
-            created_at=NOW,
-        )
-        self.keys[generated.key_hash] = (key, Tenant(id=tenant_id, name=tenant_id, created_at=NOW))
-        return generated.secret
+        return self.add(tenant_id, rate_limit=rate_limit, scopes=scopes)[0]
 
 
 class DownLimiter:

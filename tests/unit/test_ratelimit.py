@@ -10,14 +10,7 @@ from mintlog.adapters.ratelimit.fallback import FallbackRateLimiter
 from mintlog.adapters.ratelimit.memory import MemoryRateLimiter
 from mintlog.domain.ratelimit import RateDecision
 from mintlog.errors import CacheUnavailable
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.fakes import FakeClock as Clock
 
 
 class SwitchableLimiter:

@@ -10,14 +10,7 @@ from mintlog.adapters.cache.memory import MemoryCache
 from mintlog.adapters.cache.resilient import ResilientCache
 from mintlog.errors import CacheUnavailable
 from mintlog.metrics import Metrics
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.fakes import FakeClock as Clock
 
 
 class FlakyCache:

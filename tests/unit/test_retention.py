@@ -17,6 +17,7 @@ from mintlog.ports.logstore import LogStore
 from mintlog.ports.metadata import MetadataStore
 from mintlog.roles.pipeline.retention import RETENTION_LEASE, RetentionJob, retention_cutoff
 from mintlog.settings import RetentionSettings
+from tests.fakes import FakeWallClock as Clock
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 SETTINGS = RetentionSettings(interval_seconds=3600, lease_seconds=7200)
@@ -77,14 +78,6 @@ def tenant(tenant_id: str, retention_days: int = 30, **changes: object) -> Tenan
 
 def days_ago(*offsets: int) -> list[date]:
     return [(NOW - timedelta(days=offset)).date() for offset in offsets]
-
-
-class Clock:
-    def __init__(self, now: datetime = NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def make_job(

@@ -157,5 +157,5 @@ def test_a_malformed_query_is_400_invalid_query_with_a_position(text: str, posit
     with pytest.raises(QuerySyntaxError) as error:
         build_search_query("acme", decode_search_request(body), SETTINGS, NOW)
     assert error.value.code == "invalid_query"
-    assert error.value.extra == {"position": position}
+    assert error.value.extra["position"] == position
     assert error.value.position == position

@@ -10,7 +10,7 @@ import pytest
 from mintlog.domain.events import LogEvent
 from mintlog.errors import BadRequest
 from mintlog.query import QuerySyntaxError
-from mintlog.roles.api.logs.tail import build_tail_spec, decode_tail_request, sse_message
+from mintlog.roles.api.logs.tail import build_tail_spec, decode_tail_request, sse_message, tail_request_of_parameters
 from mintlog.roles.api.logs.tail_buffer import Dropped
 from mintlog.roles.api.logs.tail_session import KEEPALIVE, ReplayTruncated, TailEnded
 
@@ -111,3 +111,53 @@ def test_control_frames() -> None:
     error = sse_message(TailEnded("bus_unavailable", "live events stopped")).encode().decode()
     assert error.startswith("event: error\r\ndata: ")
     assert json.loads(error.split("data: ")[1]) == {"code": "bus_unavailable", "detail": "live events stopped"}
+
+
+def test_the_query_parameters_of_a_get_stand_for_the_body_members() -> None:
+    request = tail_request_of_parameters(
+        {
+            "query": ["gateway"],
+            "level": ["error", "fatal"],
+            "service": ["checkout"],
+            "fields": ['{"status": 503}'],
+            "since": ["now-5m"],
+        }
+    )
+    assert request == decode_tail_request(
+        b'{"query": "gateway", "level": ["error", "fatal"], "service": ["checkout"], "fields": {"status": 503},'
+        b' "since": "now-5m"}'
+    )
+    spec = build_tail_spec("t1", request, NOW)
+    assert spec.matcher(event())
+    assert not spec.matcher(event(fields={"status": 500}))
+    assert spec.since == NOW - timedelta(minutes=5)
+    assert tail_request_of_parameters({}) == decode_tail_request(b"")
+
+
+@pytest.mark.parametrize(
+    ("parameters", "says"),
+    [
+        ({"query": ["a", "b"]}, "'query' is given 2 times"),
+        ({"fields": ["[1]"]}, "'fields' must be a JSON object"),
+        ({"fields": ["{not json"]}, "'fields' must be a JSON object"),
+    ],
+)
+def test_a_bad_query_parameter_is_400_invalid_tail(parameters: dict[str, list[str]], says: str) -> None:
+    with pytest.raises(BadRequest) as refused:
+        tail_request_of_parameters(parameters)
+    assert refused.value.code == "invalid_tail"
+    assert says in refused.value.detail
+
+
+def test_the_query_warnings_are_sent_as_warning_frames() -> None:
+    spec = spec_of('{"query": "timeout or reset"}')
+    (warning,) = spec.warnings
+    frame = sse_message(warning).encode().decode()
+    assert frame.startswith("event: warning\r\ndata: ")
+    assert json.loads(frame.split("data: ")[1]) == {
+        "code": "lowercase_operator",
+        "message": warning.message,
+        "position": 8,
+        "suggestion": "timeout OR reset",
+    }
+    assert spec_of('{"query": "timeout OR reset"}').warnings == ()

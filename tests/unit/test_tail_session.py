@@ -16,7 +16,7 @@ from mintlog.errors import DatabaseUnavailable, DependencyUnavailable, StoreUnav
 from mintlog.metrics import Metrics
 from mintlog.ports.bus import BusMessage
 from mintlog.ports.logstore import SearchAfter, SearchPage, SearchQuery
-from mintlog.query import parse
+from mintlog.query import QueryWarning, parse
 from mintlog.query.matcher import to_matcher
 from mintlog.roles.api.logs.tail_buffer import Dropped
 from mintlog.roles.api.logs.tail_hub import TailHub
@@ -170,6 +170,8 @@ def label(frame: TailFrame) -> str:
             return f"ended:{code}"
         case Keepalive():
             return "keepalive"
+        case QueryWarning(code=code):
+            return f"warning:{code}"
 
 
 async def labels(frames: AsyncIterator[TailFrame], count: int) -> list[str]:
@@ -402,7 +404,7 @@ async def test_shutdown_ends_open_tails_and_refuses_new_ones(bus: CountingBus) -
 
     reader = asyncio.create_task(read_to_the_end())
     await asyncio.wait_for(hub.close(timeout_seconds=5), 10)
-    assert await asyncio.wait_for(reader, 5) == ["queued"]
+    assert await asyncio.wait_for(reader, 5) == ["queued", "ended:server_shutting_down"]  # queued, then why it ends
     assert bus.open_subscriptions == 0
     with pytest.raises(DependencyUnavailable):
         hub.acquire("t1", KEY_HASH)

@@ -4,7 +4,8 @@ reference.
 Guarantees:
 - a body is checked whole before anything is stored: an unknown or read-only member, a bad value, a query
   the query language cannot parse or an unknown `message` placeholder is a 422 whose `field` names it (and
-  `position`, for a query);
+  `position`, for a query, and `suggestion` for a plausible mistake such as `level:eror`); a query that is
+  valid but likely not what was meant (`a or b`, `status=500`) is stored, and the rule's `warnings` say so;
 - `PUT` and `PATCH` merge: the members given replace the rule's, the others keep their value, and the result
   is checked like a create; a changed rule is evaluated again at once, its alert states kept;
 - another tenant's rule answers 404 on every verb;
@@ -26,11 +27,13 @@ from mintlog.domain.alert_rules import (
     AlertRuleUpdate,
     merge_update,
     new_rule_id,
+    rule_query_warnings,
     validate_rule,
 )
 from mintlog.http.guards import principal_of, requires
 from mintlog.ports.alerting import AlertRuleStore, AlertStateRecord
 from mintlog.ports.notifications import NotificationStore
+from mintlog.query import QueryWarning
 from mintlog.roles.api.common.auditing import AuditedWrite, audit_target
 from mintlog.roles.api.common.dependencies import Clock, Injected
 from mintlog.roles.api.common.pagination import Cursor, Limit, Page, TimeWindow
@@ -46,13 +49,15 @@ _update_decoder = msgspec.json.Decoder(AlertRuleUpdate)
 
 
 class AlertRuleView(AlertRuleSpec, frozen=True, kw_only=True):
-    """A rule as the API shows it: every member with its effective value, and its id and times."""
+    """A rule as the API shows it: every member with its effective value, its id and times, and `warnings`
+    when its `query.query` is valid but likely not what was meant (docs/query-language.md, "Hints")."""
 
     id: str
     tenant_id: str
     created_at: datetime
     updated_at: datetime
     next_evaluation_at: datetime
+    warnings: list[QueryWarning] | msgspec.UnsetType = msgspec.UNSET
 
 
 class AlertStateView(msgspec.Struct, frozen=True, kw_only=True):
@@ -82,6 +87,7 @@ def _view(rule: AlertRule) -> AlertRuleView:
         created_at=rule.created_at,
         updated_at=rule.updated_at,
         next_evaluation_at=rule.next_evaluation_at,
+        warnings=rule_query_warnings(rule.spec.query) or msgspec.UNSET,
     )
 
 

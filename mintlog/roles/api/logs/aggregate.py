@@ -40,12 +40,13 @@ from mintlog.ports.aggregation import (
     TermsGroup,
 )
 from mintlog.ports.logstore import epoch_micros
+from mintlog.query import QueryWarning
 from mintlog.query.ast import field_key
 from mintlog.roles.api.common.dependencies import Injected
 from mintlog.roles.api.common.resource import operation
 from mintlog.roles.api.common.wire import TimeExpression
 from mintlog.roles.api.logs.reading import LogReading
-from mintlog.roles.api.logs.search import decode_reading_body, filter_node, read_reading_body, time_range
+from mintlog.roles.api.logs.search import decode_reading_body, filter_query, read_reading_body, time_range
 from mintlog.settings import SearchSettings
 
 __all__ = [
@@ -127,9 +128,15 @@ def build_aggregate_query(
     """The store query for a request, with every limit checked. The tenant comes from the key, never the body.
 
     Raises `BadRequest` with a code naming the problem: `invalid_field`, `invalid_interval`, `invalid_size`,
-    `invalid_metric`, `too_many_groups`, `too_many_buckets`, `invalid_time`; a malformed `query` is
-    `QuerySyntaxError` (`invalid_query`, with its position).
+    `invalid_metric`, `too_many_groups`, `too_many_buckets`, `invalid_time`, `invalid_level`; a malformed
+    `query` is `QuerySyntaxError` (`invalid_query`, with its position).
     """
+    return _aggregate_query(tenant_id, request, settings, now)[0]
+
+
+def _aggregate_query(
+    tenant_id: str, request: AggregateRequest, settings: SearchSettings, now: datetime | None = None
+) -> tuple[AggregateQuery, list[QueryWarning]]:
     now = now or datetime.now(UTC)
     terms_size = DEFAULT_TERMS_SIZE if request.size is None else request.size
     if not 1 <= terms_size <= MAX_TERMS_SIZE:
@@ -153,15 +160,17 @@ def build_aggregate_query(
             "size, a longer interval or a shorter time range",
             code="too_many_buckets",
         )
-    return AggregateQuery(
+    node, warnings = filter_query(request)
+    query = AggregateQuery(
         tenant_id=tenant_id,
-        node=filter_node(request),
+        node=node,
         now=now,
         start=start,
         end=end,
         groups=tuple(groups),
         metrics=_metrics(request.metrics or []),
     )
+    return query, warnings
 
 
 def _names(group_by: str | list[str] | None) -> list[str]:
@@ -274,21 +283,25 @@ class AggregateBucket(msgspec.Struct, kw_only=True):
 
 class AggregateAnswer(msgspec.Struct, kw_only=True):
     """The aggregate answer: `total` and `took_ms` always; `buckets` and `other_count` when the request
-    groups; `metrics` here when it asks for metrics without groups (with groups, in the innermost buckets)."""
+    groups; `metrics` here when it asks for metrics without groups (with groups, in the innermost buckets);
+    `warnings` when the query is valid but likely not what was meant (docs/query-language.md, "Hints")."""
 
     total: int
     took_ms: float
     buckets: list[AggregateBucket] | UnsetType = UNSET
     other_count: int | UnsetType = UNSET
     metrics: dict[str, MetricAnswer] | UnsetType = UNSET
+    warnings: list[QueryWarning] | UnsetType = UNSET
 
 
 _encoder = msgspec.json.Encoder()
 
 
-def encode_aggregate_result(result: AggregateResult, query: AggregateQuery) -> bytes:
-    """The answer as JSON (docs/api.md, "Aggregations"): an `AggregateAnswer`."""
-    answer = AggregateAnswer(total=result.total, took_ms=round(result.took_ms, 3))
+def encode_aggregate_result(
+    result: AggregateResult, query: AggregateQuery, warnings: list[QueryWarning] | None = None
+) -> bytes:
+    """The answer as JSON (docs/api.md, "Aggregations"): an `AggregateAnswer`, with `warnings` when there are."""
+    answer = AggregateAnswer(total=result.total, took_ms=round(result.took_ms, 3), warnings=warnings or UNSET)
     if query.groups:
         answer.buckets = [_bucket(bucket, 1, query) for bucket in result.buckets]
         answer.other_count = result.other_count
@@ -339,8 +352,9 @@ class Aggregate(Controller):
     ) -> Response[bytes]:
         principal = principal_of(request)
         body = await read_reading_body(request, max_bytes=_MAX_BODY, name="aggregate")
-        query = build_aggregate_query(principal.tenant_id, decode_aggregate_request(body), reading.search)
+        query, warnings = _aggregate_query(principal.tenant_id, decode_aggregate_request(body), reading.search)
         started = time.perf_counter()
         result = await reading.store.aggregate(query)
         reading.metrics.aggregate_seconds.observe(time.perf_counter() - started)
-        return Response(encode_aggregate_result(result, query), status_code=200, media_type="application/json")
+        answer = encode_aggregate_result(result, query, warnings)
+        return Response(answer, status_code=200, media_type="application/json")

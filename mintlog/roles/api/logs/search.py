@@ -10,15 +10,17 @@ from typing import Any, Literal, Protocol, TypeVar
 
 import msgspec
 from litestar import Controller, Request, Response, post
+from msgspec import UNSET, UnsetType
 
-from mintlog.domain.events import LogEvent
+from mintlog.domain.events import LEVELS, LogEvent
 from mintlog.domain.timeexpr import parse_time_expression
 from mintlog.errors import BadRequest, PayloadTooLarge
 from mintlog.http.guards import principal_of, requires
 from mintlog.ports.logstore import LogStore, SearchAfter, SearchPage, SearchQuery
-from mintlog.query import Node, all_of, any_of, parse
+from mintlog.query import Node, QueryWarning, all_of, any_of, parse_with_warnings
 from mintlog.query.ast import MatchNone
 from mintlog.query.filters import equals
+from mintlog.query.hints import level_meant, unknown_level_reason
 from mintlog.roles.api.common.cursor import decode_cursor, encode_cursor
 from mintlog.roles.api.common.dependencies import Injected
 from mintlog.roles.api.common.resource import operation
@@ -36,6 +38,7 @@ __all__ = [
     "decode_reading_body",
     "decode_search_request",
     "filter_node",
+    "filter_query",
     "read_reading_body",
     "search_page",
     "time_range",
@@ -63,13 +66,15 @@ class SearchRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 class SearchResponse(msgspec.Struct, kw_only=True):
     """The search answer: events newest first by default, how many matched in all (`total_relation` `gte`:
-    at least that many), and `next_cursor` when another page follows."""
+    at least that many), `next_cursor` when another page follows, and `warnings` when the query is valid but
+    likely not what was meant (docs/query-language.md, "Hints")."""
 
     events: list[LogEvent]
     total: int
     total_relation: Literal["eq", "gte"]
     took_ms: float
     next_cursor: str | None = None
+    warnings: list[QueryWarning] | UnsetType = UNSET
 
 
 MAX_SEARCH_BODY = 1024 * 1024
@@ -138,8 +143,20 @@ class EventFilter(Protocol):
 
 def filter_node(request: EventFilter) -> Node:
     """The parsed `query` AND-ed with the structured filters. Raises `QuerySyntaxError` (a 400)."""
-    clauses = [parse(request.query or "")]
+    return filter_query(request)[0]
+
+
+def filter_query(request: EventFilter) -> tuple[Node, list[QueryWarning]]:
+    """`filter_node` and the warnings of the query (docs/query-language.md, "Hints").
+
+    Raises `QuerySyntaxError` (a 400 `invalid_query`), or `BadRequest` `invalid_level` for a `level` value
+    that is none of the six levels (it could never match), with the level it probably meant as `suggestion`.
+    """
+    parsed = parse_with_warnings(request.query or "")
+    clauses = [parsed.node]
     levels = _values(request.level)
+    for level in levels:
+        _check_level(level)
     if levels:
         clauses.append(any_of([equals("level", level) for level in levels]))
     for field, values in (("service", _values(request.service)), ("host", _values(request.host))):
@@ -148,7 +165,18 @@ def filter_node(request: EventFilter) -> Node:
     for key, value in (request.fields or {}).items():
         # An empty key names no value the index can hold, so it matches nothing (as it always did).
         clauses.append(equals(f"fields.{key}", value) if key else MatchNone())
-    return all_of(clauses)
+    return all_of(clauses), list(parsed.warnings)
+
+
+def _check_level(level: str) -> None:
+    if level.lower() in LEVELS:
+        return
+    meant = level_meant(level)
+    raise BadRequest(
+        unknown_level_reason(level, meant),
+        code="invalid_level",
+        extra={} if meant is None else {"suggestion": meant},
+    )
 
 
 def time_range(from_: str | None, to: str | None, now: datetime) -> tuple[datetime | None, datetime | None]:
@@ -176,15 +204,22 @@ def build_search_query(
 
     Raises `BadRequest`; a malformed `query` is `QuerySyntaxError` (code `invalid_query`, with `position`).
     """
+    return _search_query(tenant_id, request, settings, now)[0]
+
+
+def _search_query(
+    tenant_id: str, request: SearchRequest, settings: SearchSettings, now: datetime | None = None
+) -> tuple[SearchQuery, list[QueryWarning]]:
     now = now or datetime.now(UTC)
     size = settings.default_size if request.size is None else request.size
     if not 1 <= size <= settings.max_size:
         raise BadRequest(f"size must be between 1 and {settings.max_size}, got {size}", code="invalid_size")
     start, end = time_range(request.from_, request.to, now)
     after = decode_cursor(request.cursor, request.sort) if request.cursor is not None else None
-    return SearchQuery(
+    node, warnings = filter_query(request)
+    query = SearchQuery(
         tenant_id=tenant_id,
-        node=filter_node(request),
+        node=node,
         now=now,
         start=start,
         end=end,
@@ -193,21 +228,23 @@ def build_search_query(
         after=after,
         total_cap=settings.total_cap,
     )
+    return query, warnings
 
 
 _response_encoder = msgspec.json.Encoder()
 
 
-async def search_page(store: LogStore, query: SearchQuery) -> bytes:
-    """Run `query` and encode the answer; `next_cursor` is present exactly when another page follows.
+async def search_page(store: LogStore, query: SearchQuery, warnings: list[QueryWarning] | None = None) -> bytes:
+    """Run `query` and encode the answer; `next_cursor` is present exactly when another page follows, and
+    `warnings` when there are any.
 
     The store is asked for one event more than the page: its presence tells that another page follows.
     """
     page = await store.search(dataclasses.replace(query, size=query.size + 1))
-    return _encode_response(page, query)
+    return _encode_response(page, query, warnings or [])
 
 
-def _encode_response(page: SearchPage, query: SearchQuery) -> bytes:
+def _encode_response(page: SearchPage, query: SearchQuery, warnings: list[QueryWarning]) -> bytes:
     size = query.size
     events = page.events[:size]
     response = SearchResponse(
@@ -216,6 +253,7 @@ def _encode_response(page: SearchPage, query: SearchQuery) -> bytes:
         total_relation="gte" if page.total_is_lower_bound else "eq",
         took_ms=round(page.took_ms, 3),
         next_cursor=encode_cursor(SearchAfter.of(events[-1]), query.order) if len(page.events) > size else None,
+        warnings=warnings or UNSET,
     )
     return _response_encoder.encode(response)
 
@@ -244,8 +282,8 @@ class Search(Controller):
         principal = principal_of(request)
         body = await read_reading_body(request, max_bytes=MAX_SEARCH_BODY, name="search")
         search: SearchRequest = decode_search_request(body)
-        query = build_search_query(principal.tenant_id, search, reading.search)
+        query, warnings = _search_query(principal.tenant_id, search, reading.search)
         started = time.perf_counter()
-        answer = await search_page(reading.store, query)
+        answer = await search_page(reading.store, query, warnings)
         reading.metrics.search_seconds.observe(time.perf_counter() - started)
         return Response(answer, status_code=200, media_type="application/json")

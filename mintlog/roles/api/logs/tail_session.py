@@ -12,7 +12,8 @@ The order that makes the hand-over gapless and duplicate-free:
 4. send the buffered and then the new live events, skipping those whose id the replay already sent.
 
 When the tail's key stops authenticating (revoked, expired, its tenant suspended or deleted), the hub calls
-`TailSession.end`: the stream's next and last frame is the `TailEnded` naming why (`refusal_ended`).
+`TailSession.end`: the stream's next and last frame is the `TailEnded` naming why (`refusal_ended`). At
+shutdown the hub calls `TailSession.stop`: the events already queued are sent, then `SHUTTING_DOWN`.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from mintlog.errors import DependencyUnavailable
 from mintlog.metrics import Metrics
 from mintlog.ports.bus import EventBus
 from mintlog.ports.logstore import LogStore, SearchAfter, SearchQuery
-from mintlog.query import Node
+from mintlog.query import Node, QueryWarning
 from mintlog.query.matcher import Matcher
 from mintlog.roles.api.logs.tail_buffer import Dropped, TailBuffer
 from mintlog.roles.api.logs.tail_hub import TailLease
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
 __all__ = [
     "KEEPALIVE",
     "REPLAY_PAGE_SIZE",
+    "SHUTTING_DOWN",
     "Keepalive",
     "ReplayTruncated",
     "TailEnded",
@@ -62,13 +64,15 @@ REPLAY_PAGE_SIZE = 500
 
 @dataclass(frozen=True, slots=True)
 class TailSpec:
-    """What one tail follows. `matcher` is `to_matcher(node, now)`: the same query the replay searches."""
+    """What one tail follows. `matcher` is `to_matcher(node, now)`: the same query the replay searches.
+    `warnings` are the query's (docs/query-language.md, "Hints"), sent as frames once the tail is open."""
 
     tenant_id: str
     node: Node
     matcher: Matcher
     now: datetime
     since: datetime | None = None
+    warnings: tuple[QueryWarning, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +113,13 @@ def refusal_ended(refusal: KeyRefusal) -> TailEnded:
     return TailEnded(refusal, _REFUSAL_DETAILS[refusal])
 
 
-TailFrame = LogEvent | Dropped | Keepalive | ReplayTruncated | TailEnded
+SHUTTING_DOWN = TailEnded(
+    "server_shutting_down", "the server is shutting down; reconnect (with `since` to replay what was missed)"
+)
+"""The last frame of a tail ended by the server's shutdown."""
+
+
+TailFrame = LogEvent | Dropped | Keepalive | ReplayTruncated | TailEnded | QueryWarning
 
 
 def _live_subject(tenant_id: str) -> str:
@@ -159,8 +169,16 @@ class TailSession:
             lease.on_refused = lambda refusal: self.end(refusal_ended(refusal))
 
     def stop(self) -> None:
-        """End the stream once the client has read what is already queued (server shutdown)."""
+        """End the stream once the client has read what is already queued, with `SHUTTING_DOWN` as its last
+        frame (server shutdown)."""
+        self._finish(SHUTTING_DOWN)
         self._buffer.close()
+
+    def _finish(self, ended: TailEnded) -> None:
+        """Make `ended` the last frame, unless the stream already has one (the first reason is the true one:
+        at shutdown, the bus closing the subscription is a consequence)."""
+        if self._ended is None:
+            self._ended = ended
 
     def end(self, ended: TailEnded) -> None:
         """End the stream now with `ended` as its last frame: events still queued are not sent, the
@@ -188,11 +206,14 @@ class TailSession:
             await asyncio.wait({task})
 
     async def frames(self) -> AsyncGenerator[TailFrame, None]:
-        """The stream: a first `Keepalive` once subscribed, the replay (with `since`), then live events."""
+        """The stream: a first `Keepalive` once subscribed, the query's warnings, the replay (with `since`),
+        then live events."""
         try:
             self._pump_task = asyncio.create_task(self._pump(), name=f"tail-{self._spec.tenant_id}")
             await asyncio.sleep(0)  # the pump subscribes in its first step
             yield KEEPALIVE
+            for warning in self._spec.warnings:
+                yield warning
             if self._spec.since is not None:
                 if self._settings.replay_settle_seconds > 0:
                     await asyncio.sleep(self._settings.replay_settle_seconds)
@@ -270,13 +291,13 @@ class TailSession:
         try:
             async for message in messages:
                 self._enqueue(message.data)
-            self._ended = TailEnded("bus_closed", "live events stopped: the event bus closed the subscription")
+            self._finish(TailEnded("bus_closed", "live events stopped: the event bus closed the subscription"))
         except DependencyUnavailable as exc:
             logger.warning("tail subscription to %s failed: %s", subject, exc)
-            self._ended = TailEnded("bus_unavailable", f"live events stopped: {exc}")
+            self._finish(TailEnded("bus_unavailable", f"live events stopped: {exc}"))
         except Exception:
             logger.exception("tail subscription to %s failed", subject)
-            self._ended = TailEnded("tail_failed", "live events stopped after an internal error")
+            self._finish(TailEnded("tail_failed", "live events stopped after an internal error"))
         finally:
             if isinstance(messages, AsyncGenerator):
                 await messages.aclose()  # pyright: ignore[reportUnknownMemberType]

@@ -12,6 +12,9 @@ from mintlog.errors import BadRequest, UnsupportedMediaType
 __all__ = ["NATIVE", "IngestBody", "NativeDecoder", "check_content_type"]
 
 _JSON_TYPES = ("application/json", "text/json")
+# What clients send when not told otherwise: curl -d (form-urlencoded), plain-text and binary defaults. The
+# body is read as JSON anyway, as every API endpoint reads its body.
+_DEFAULT_TYPES = ("application/x-www-form-urlencoded", "text/plain", "application/octet-stream")
 
 
 class IngestBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -24,14 +27,20 @@ _body_decoder = msgspec.json.Decoder(IngestBody)
 
 
 def check_content_type(content_type: str | None) -> None:
-    """Accept JSON (`application/json`, `text/json`, `*/*+json`) or no type at all; anything else is 415."""
+    """Accept a body sent with no type, a JSON type (`application/json`, `text/json`, `*/*+json`) or a client's
+    default type (`application/x-www-form-urlencoded` as `curl -d` sends, `text/plain`,
+    `application/octet-stream`): the body is read as JSON whatever it says. A type that names another format
+    (`multipart/form-data`, `application/x-ndjson`, `application/x-protobuf`, ...) is a 415
+    `unsupported_content_type` whose detail names the header to send."""
     if not content_type:
         return
     media_type = content_type.split(";", 1)[0].strip().lower()
-    if media_type in _JSON_TYPES or media_type.endswith("+json"):
+    if media_type in _JSON_TYPES or media_type.endswith("+json") or media_type in _DEFAULT_TYPES:
         return
     raise UnsupportedMediaType(
-        f"Content-Type {media_type!r} is not accepted; send application/json", code="unsupported_content_type"
+        f'Content-Type {media_type!r} is not accepted: the body must be JSON ({{"events": [...]}}); send the header '
+        "`Content-Type: application/json`, or no Content-Type",
+        code="unsupported_content_type",
     )
 
 
