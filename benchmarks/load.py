@@ -125,9 +125,11 @@ async def sender(
     stop_at: float,
     stats: Stats,
     pacer: Pacer,
+    content_type: str = "application/json",
+    accepted_status: int = 202,
 ) -> None:
     index = random.randrange(len(bodies))
-    headers = {"X-API-Key": key, "Content-Type": "application/json"}
+    headers = {"X-API-Key": key, "Content-Type": content_type}
     while time.monotonic() < stop_at:
         await pacer.wait()
         body = bodies[index % len(bodies)]
@@ -137,7 +139,7 @@ async def sender(
             async with session.post(url, data=body, headers=headers) as response:
                 await response.read()
                 stats.statuses[response.status] = stats.statuses.get(response.status, 0) + 1
-                if response.status == 202:
+                if response.status == accepted_status:
                     stats.accepted += per_body
                     stats.request_latencies.append(time.perf_counter() - started)
                 else:
@@ -222,8 +224,13 @@ async def load(
     drain_timeout: float = 120.0,
     run_id: str | None = None,
     bodies: list[bytes] | None = None,
+    path: str = "/v1/ingest/logs",
+    content_type: str = "application/json",
+    accepted_status: int = 202,
 ) -> dict[str, Any]:
-    """`run_load` with keyword parameters (the CLI's defaults); `bodies` must carry `run_id` (see `make_bodies`)."""
+    """`run_load` with keyword parameters (the CLI's defaults); `bodies` must carry `run_id` (see `make_bodies`).
+    Another ingest protocol's bodies go to its `path` with its `content_type`, a request counting as accepted
+    when it answers `accepted_status`."""
     args = argparse.Namespace(
         ingest=ingest,
         api=api,
@@ -235,6 +242,9 @@ async def load(
         drain_timeout=drain_timeout,
         run_id=run_id,
         bodies=bodies,
+        path=path,
+        content_type=content_type,
+        accepted_status=accepted_status,
     )
     return await run_load(args, key, pid)
 
@@ -253,7 +263,18 @@ async def run_load(args: argparse.Namespace, key: str, pid: int | None) -> dict[
         pacer = Pacer(args.rate, args.batch)
         tasks = [
             asyncio.create_task(
-                sender(session, f"{args.ingest}/v1/ingest/logs", key, bodies, args.batch, stop_at, stats, pacer)
+                sender(
+                    session,
+                    f"{args.ingest}{getattr(args, 'path', '/v1/ingest/logs')}",
+                    key,
+                    bodies,
+                    args.batch,
+                    stop_at,
+                    stats,
+                    pacer,
+                    content_type=getattr(args, "content_type", "application/json"),
+                    accepted_status=getattr(args, "accepted_status", 202),
+                )
             )
             for _ in range(args.concurrency)
         ]

@@ -50,6 +50,8 @@ TARGET_NEEDLE_P99_MS = Target("<=", 50, "≤ 50 ms (10M events)")
 TARGET_HISTOGRAM_MS = Target("<=", 250, "≤ 250 ms (10M events)")
 TARGET_DISK_RATIO = Target("<=", 0.35, "≤ 0.35 (10M events)")
 TARGET_DISTRIBUTED_RATIO = Target(">=", 0.8, "≥ 0.8")
+TARGET_IMPORT_RATIO = Target(">=", 0.8, "≥ 0.8 (issue 16)")
+TARGET_PROTOCOL_RATIO = Target(">=", 0.8, "≥ 0.8 of native (issue 16)")
 TARGET_RSS_GROWTH = Target("<=", RSS_GROWTH_MAX_PERCENT_PER_HOUR, "≤ 5 %/h")
 TARGET_P99_FLAT = Target("<=", P99_FLAT_MAX_DRIFT, f"flat (≤ {P99_FLAT_MAX_DRIFT} times the start)")
 TARGET_SIZE = 10_000_000
@@ -449,6 +451,43 @@ def normalize_figures(runs: Sequence[Sequence[Mapping[str, Any]]]) -> list[Figur
     return rows
 
 
+def import_figures(runs: Sequence[Mapping[str, Any]]) -> list[Figure]:
+    """Figures of the import group. Each run: `benchmarks/bench_import.py`'s result."""
+    return [
+        figure("mintlog import, accepted", "events/s", [run["import"]["accepted_events_per_s"] for run in runs]),
+        figure("mintlog import, accepted", "MB/s", [run["import"]["accepted_mb_per_s"] for run in runs]),
+        figure("load generator, accepted", "events/s", [run["load"]["accepted_events_per_s"] for run in runs]),
+        figure(
+            "mintlog import ÷ load generator",
+            "ratio",
+            [run["import_to_load_ratio"] for run in runs],
+            TARGET_IMPORT_RATIO,
+        ),
+        flag_figure("mintlog import, every event searchable", [run["import"]["zero_loss"] for run in runs]),
+    ]
+
+
+def protocol_figures(runs: Sequence[Mapping[str, Any]]) -> list[Figure]:
+    """Figures of the ingest protocols group. Each run: {"protocols": {name: load.py result}}, `native` first."""
+    names = list(dict.fromkeys(name for run in runs for name in run.get("protocols") or {}))
+    rows: list[Figure] = []
+    for name in names:
+        results = [(run.get("protocols") or {}).get(name) or {} for run in runs]
+        natives = [(run.get("protocols") or {}).get("native") or {} for run in runs]
+        rows.append(figure(f"{name}: accepted", "events/s", [r.get("accepted_events_per_s") for r in results]))
+        rows.append(
+            figure(f"{name}: sustained end to end", "events/s", [r.get("searchable_events_per_s") for r in results])
+        )
+        rows.append(flag_figure(f"{name}: zero loss", [r.get("zero_loss") for r in results]))
+        if name != "native":
+            ratios = [
+                ratio(r.get("searchable_events_per_s"), n.get("searchable_events_per_s"))
+                for r, n in zip(results, natives, strict=True)
+            ]
+            rows.append(figure(f"{name} ÷ native, sustained", "ratio", ratios, TARGET_PROTOCOL_RATIO))
+    return rows
+
+
 FIGURE_BUILDERS: dict[str, Any] = {
     "ingest_all_in_one": lambda runs: ingest_figures(runs, distributed=False),
     "ingest_distributed": lambda runs: ingest_figures(runs, distributed=True),
@@ -456,6 +495,8 @@ FIGURE_BUILDERS: dict[str, Any] = {
     "alert": alert_figures,
     "soak": soak_figures,
     "normalize": normalize_figures,
+    "import_file": import_figures,
+    "ingest_protocols": protocol_figures,
 }
 
 GROUP_TITLES = {
@@ -465,6 +506,8 @@ GROUP_TITLES = {
     "alert": "Alert latency (202 of the crossing event → signed webhook)",
     "soak": "Soak at 50 % of the measured maximum",
     "normalize": "Normalization rate with and without level/timestamp detection (one core)",
+    "import_file": "`mintlog import` of a file beside the load generator",
+    "ingest_protocols": "Ingest protocols beside the native body (sustained end to end, all-in-one)",
 }
 
 

@@ -21,6 +21,11 @@ Groups (`--only` takes their short names):
 - `alert` — `benchmarks/bench_alert.py --json`, idle and under load (quick: 5 rules).
 - `normalize` — `benchmarks/normalize_rate.py --json`: `normalize_batch` events/s of one core with detection
   off, on, and on with one extraction rule, on structured events and on the plain text corpus, in one run.
+- `import` — `benchmarks/bench_import.py`: `mintlog import` of a generated NDJSON file (full 1 GB, quick 50 MB)
+  beside the load generator's accepted events/s on fresh processes (issue 16 target: import ≥ 0.8 of load).
+- `protocols` — `benchmarks/ingest_protocols.py`: per repeat, a fresh all-in-one per ingest protocol (native
+  body, Elasticsearch `_bulk`, ... one entry each in `PROTOCOL_LOADS`) loaded unpaced for D s with the same
+  events in its own wire format: sustained end-to-end events/s of each and its ratio to native (target ≥ 0.8).
 - `soak` — `benchmarks/soak.py` on a fresh all-in-one at 50 % of this run's measured maximum sustained rate
   (`--soak-rate` overrides) for 30 min (quick: 2 min); run once, not repeated.
 
@@ -61,7 +66,16 @@ from benchmarks.topology import AllInOne, Distributed, log, services_env
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs" / "benchmarks.md"
 RESULTS_DIR = REPO / "benchmarks" / "results"
-GROUPS = ["ingest_all_in_one", "ingest_distributed", "search_storage", "alert", "normalize", "soak"]
+GROUPS = [
+    "ingest_all_in_one",
+    "ingest_distributed",
+    "search_storage",
+    "alert",
+    "normalize",
+    "soak",
+    "import_file",
+    "ingest_protocols",
+]
 SHORT_NAMES = {
     "ingest": "ingest_all_in_one",
     "distributed": "ingest_distributed",
@@ -69,6 +83,8 @@ SHORT_NAMES = {
     "alert": "alert",
     "normalize": "normalize",
     "soak": "soak",
+    "import": "import_file",
+    "protocols": "ingest_protocols",
 }
 BATCH = 500
 DISTINCT_BODIES = 40
@@ -339,6 +355,20 @@ def alert(plan: Plan, runs: list[Any], _results: dict[str, Any]) -> None:
             log(f"  {phase.get('phase')}: p50 {phase.get('p50_s')} s, p99 {phase.get('p99_s')} s")
 
 
+def ingest_protocols(plan: Plan, runs: list[Any], _results: dict[str, Any]) -> None:
+    protocols = importlib.import_module("benchmarks.ingest_protocols")
+    for repeat in range(1, plan.repeats + 1):
+        run: dict[str, Any] = {"repeat": repeat, "protocols": {}}
+        runs.append(run)
+        for name, load_protocol in protocols.PROTOCOL_LOADS.items():
+            run_id = secrets.token_hex(6)
+            batches = protocols.event_batches(run_id, BATCH, DISTINCT_BODIES)
+            with AllInOne() as target:
+                log(f"ingest protocol {name}, repeat {repeat}: unpaced for {plan.load_seconds:.0f} s")
+                run["protocols"][name] = load_protocol(target, plan.load_seconds, run_id, batches, DRAIN_TIMEOUT)
+            _log_load(name, run["protocols"][name])
+
+
 def normalize(plan: Plan, runs: list[Any], _results: dict[str, Any]) -> None:
     events = "5000" if plan.mode == "quick" else "20000"
     for repeat in range(1, plan.repeats + 1):
@@ -375,13 +405,25 @@ def soak(plan: Plan, runs: list[Any], results: dict[str, Any]) -> None:
     log(f"  soak summary: {json.dumps(result['summary'])} zero loss {result['zero_loss']}")
 
 
+def import_file(plan: Plan, runs: list[Any], _results: dict[str, Any]) -> None:
+    from benchmarks.bench_import import measure
+
+    size_mb = 50.0 if plan.mode == "quick" else 1024.0
+    for _repeat in range(plan.repeats):
+        run = measure(size_mb, plan.load_seconds)
+        runs.append(run)
+        log(f"  import {run['import']['accepted_events_per_s']:,}/s vs load {run['load']['accepted_events_per_s']:,}/s")
+
+
 GROUP_FUNCTIONS: dict[str, Callable[[Plan, list[Any], dict[str, Any]], None]] = {
     "ingest_all_in_one": ingest_all_in_one,
     "ingest_distributed": ingest_distributed,
     "search_storage": search_storage,
     "alert": alert,
     "normalize": normalize,
+    "ingest_protocols": ingest_protocols,
     "soak": soak,
+    "import_file": import_file,
 }
 
 
@@ -399,6 +441,10 @@ def group_description(name: str, plan: Plan) -> str:
         + ", ".join(f"{size:,}" for size in plan.store_sizes)
         + " events.",
         "alert": "`benchmarks/bench_alert.py`: one rule per sample, 202 of the crossing event → signed webhook.",
+        "ingest_protocols": "Per repeat, a fresh `mintlog run` per ingest protocol loaded unpaced for "
+        f"{seconds} with the same `benchmarks/load.py` events (batches of {BATCH}, {CONCURRENCY} connections) "
+        "in its own wire format (`benchmarks/ingest_protocols.py`); sustained = searchable events ÷ time until "
+        "the last accepted event is searchable, and its ratio to the native body's in the same repeat.",
         "normalize": "`benchmarks/normalize_rate.py`: `normalize_batch` on one core, best of 5, batches of 500; "
         "detection off / on / on with one extraction rule, on the same events in the same run.",
         "soak": f"One fresh `mintlog run` for {plan.soak_seconds:.0f} s at 50 % of this run's median sustained rate "
@@ -406,6 +452,9 @@ def group_description(name: str, plan: Plan) -> str:
         "per hour, as % of the mean RSS; drift = median of the last third of the 10-second window p99s ÷ the first "
         "third's."
         + (" A quick soak is too short for a growth per hour to mean anything." if plan.mode == "quick" else ""),
+        "import_file": "`benchmarks/bench_import.py`: `mintlog import` of an NDJSON file of the load generator's "
+        f"events ({'50 MB' if plan.mode == 'quick' else '1 GB'}) into a fresh `mintlog run`, beside "
+        f"`benchmarks/load.py` unpaced for {seconds} on another fresh one; accepted events/s of each.",
     }[name]
 
 

@@ -11,13 +11,19 @@ Guarantees:
   TTL. With the in-process cache only this process is told; other processes see it within the TTL;
 - `recheck` answers, for a key already in use (an open live tail), whether it still authenticates and if not
   why, from the same cache: the same invalidations reach it.
+
+A request presents its key in one of the headers `presented_key` reads (`X-API-Key`, or `Authorization` with
+`Bearer`, `ApiKey` or `Basic`), for clients that cannot set a header of their own (docs/api.md,
+"Authentication").
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -29,7 +35,7 @@ from mintlog.errors import DependencyUnavailable, Unauthorized
 from mintlog.ports.cache import Cache
 from mintlog.ports.metadata import MetadataStore
 
-__all__ = ["UNAUTHORIZED_DETAIL", "Authenticator", "KeyRefusal"]
+__all__ = ["UNAUTHORIZED_DETAIL", "Authenticator", "KeyRefusal", "presented_key"]
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +49,48 @@ _decoder = msgspec.msgpack.Decoder(Principal)
 KeyRefusal = Literal["key_revoked", "key_expired", "tenant_suspended", "tenant_deleted", "key_invalid"]
 """Why a key stopped authenticating; `key_invalid` when the reason cannot be told (the key is gone, or the
 database cannot be read while the cache already refuses the key)."""
+
+
+def presented_key(headers: Mapping[str, str]) -> str | None:
+    """The API key a request presents, None when it presents none in a form Mintlog reads.
+
+    In order: the `X-API-Key` header; else `Authorization` (scheme names in any case) as
+    - `Bearer <key>`;
+    - `ApiKey <key>`, or `ApiKey base64(<id>:<key>)` as Elasticsearch clients send an `(id, api_key)` pair: the
+      id is ignored and the key is what follows the last `:` (keys hold no `:`); credentials that are not
+      such a pair are taken as the key;
+    - `Basic base64(<user>:<key>)`: HTTP Basic with the key as password and any user name.
+    Never raises: a malformed header (bad base64, not UTF-8, no `:`, an unknown scheme) presents no key, which
+    `Authenticator.authenticate` answers with the same 401 as a wrong key. The key itself is not checked here.
+    """
+    key = headers.get("x-api-key")
+    if key is not None:
+        return key
+    scheme, _, credentials = headers.get("authorization", "").strip().partition(" ")
+    credentials = credentials.strip()
+    match scheme.lower():
+        case "bearer":
+            return credentials or None
+        case "apikey":
+            # A key (`mlk_…`) is never valid base64 (`_`), so a pair is told from a key by decoding it.
+            return _secret_of_pair(credentials, last=True) or credentials or None
+        case "basic":
+            return _secret_of_pair(credentials, last=False)
+        case _:
+            return None
+
+
+def _secret_of_pair(credentials: str, *, last: bool) -> str | None:
+    """What follows the first (`last`: the last) `:` of `credentials` decoded from base64 (padding optional) as
+    UTF-8; None when it is not that or the secret is empty."""
+    try:
+        pair = base64.b64decode(credentials + "=" * (-len(credentials) % 4), validate=True).decode()
+    except (binascii.Error, ValueError):
+        return None
+    if ":" not in pair:
+        return None
+    secret = pair.rpartition(":")[2] if last else pair.partition(":")[2]
+    return secret or None
 
 
 def _refusal(key: ApiKey, tenant: Tenant, now: datetime) -> KeyRefusal | None:

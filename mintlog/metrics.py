@@ -38,6 +38,16 @@ class Metrics:
         self.ingest_requests_rejected = _counter(
             r, "mintlog_ingest_requests_rejected", "Ingest requests refused whole, by reason.", ("reason",)
         )
+        self.syslog_messages = _counter(
+            r, "mintlog_syslog_messages", "Syslog messages received, by transport (tcp, udp, tls).", ("transport",)
+        )
+        self.syslog_dropped = _counter(
+            r,
+            "mintlog_syslog_dropped",
+            "Syslog messages dropped, by transport and reason (unauthenticated, invalid_key, oversized, "
+            "invalid_utf8, malformed, rejected, backpressure, unavailable, quota, framing_lost, shutdown).",
+            ("transport", "reason"),
+        )
         self.ingest_batches_duplicate = _counter(
             r, "mintlog_ingest_batches_duplicate", "Batches answered from an earlier identical request."
         )

@@ -6,9 +6,12 @@ the request against the key's rate limit (429, see `mintlog.http.ratelimit`), th
 and stores the caller for `principal_of`. A server may wrap it with checks of its own (the API records
 refused writes in the audit log).
 
+The key is read by `mintlog.auth.presented_key`: `X-API-Key`, or `Authorization: Bearer|ApiKey|Basic` for
+clients that cannot set a header of their own.
+
 The guard is also what the OpenAPI document reads (`mintlog.http.openapi`): every operation behind a
-`ScopeGuard` requires the `ApiKey` security scheme (`X-API-Key`), names its scope, and lists the statuses
-the admission can answer (`ADMISSION_STATUSES`).
+`ScopeGuard` accepts any of the security schemes `SECURITY_SCHEMES` names (`X-API-Key` first), names its
+scope, and lists the statuses the admission can answer (`ADMISSION_STATUSES`).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Any, Protocol
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
-from mintlog.auth import Authenticator
+from mintlog.auth import Authenticator, presented_key
 from mintlog.domain.tenants import Principal
 from mintlog.errors import BadRequest, Forbidden
 from mintlog.http.ratelimit import KeyRateLimits
@@ -29,6 +32,7 @@ __all__ = [
     "ADMISSION_STATUSES",
     "API_KEY_HEADER",
     "API_KEY_SCHEME",
+    "SECURITY_SCHEMES",
     "Admission",
     "Guard",
     "KeyAdmission",
@@ -42,6 +46,35 @@ Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], Awaitab
 API_KEY_HEADER = "X-API-Key"
 API_KEY_SCHEME = "ApiKey"
 """The name of the security scheme of `X-API-Key` in the OpenAPI documents."""
+SECURITY_SCHEMES: dict[str, dict[str, str]] = {
+    API_KEY_SCHEME: {
+        "type": "apiKey",
+        "in": "header",
+        "name": API_KEY_HEADER,
+        "description": "An API key (`mlk_…`); each operation names the scope it needs.",
+    },
+    "Bearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "The same API key as `Authorization: Bearer mlk_…`.",
+    },
+    "ElasticApiKey": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "Authorization",
+        "description": (
+            "The same API key as `Authorization: ApiKey mlk_…`, or `ApiKey base64(<id>:mlk_…)` as Elasticsearch "
+            "clients send an (id, key) pair (the id is ignored)."
+        ),
+    },
+    "Basic": {
+        "type": "http",
+        "scheme": "basic",
+        "description": "HTTP Basic with the same API key as the password; any user name.",
+    },
+}
+"""The OpenAPI security schemes of the ways to present an API key (`mintlog.auth.presented_key`); any one
+of them admits a request."""
 ADMISSION_OPT = "admission"
 """The route `opt` member holding the `Admission` of a `ScopeGuard` made without one (set on a router)."""
 ADMISSION_STATUSES = (400, 401, 403, 429, 503)
@@ -76,10 +109,11 @@ class KeyAdmission:
     ) -> None:
         if _QUERY_KEY_NAMES.intersection(name.lower() for name in connection.query_params):
             raise BadRequest(
-                "API keys are not accepted in the query string (they leak into logs); use X-API-Key",
+                "API keys are not accepted in the query string (they leak into logs); use the X-API-Key or "
+                "Authorization header",
                 code="key_in_query",
             )
-        principal = await self._authenticator.authenticate(connection.headers.get("x-api-key"))
+        principal = await self._authenticator.authenticate(presented_key(connection.headers))
         if self._rate_limits is not None:
             await self._rate_limits.check(principal, connection.state)
         if not principal.has_scope(scope):

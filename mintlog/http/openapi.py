@@ -5,14 +5,18 @@ cannot know, `complete_document` adds, generated from the same msgspec types the
 
 - the request body: the type the handler decodes (`documented(body=...)`), as the JSON Schema msgspec writes
   for it, so the document says exactly what the decoder accepts (bounds, required and unknown members);
+  a body that also comes in other media types (protobuf beside JSON) lists them (`body_media_types`), and so
+  does an answer given in the request's media type (`answer_media_types`);
 - the answer: the handler's return type, or `documented(answer=...)` for a handler that encodes its answer
   itself or streams it (`media_type`, e.g. `text/event-stream`), plus any other answer it gives
   (`documented(answers={503: ...})`);
-- every error status the operation can answer, as `application/problem+json` (`Problem`): the statuses of
+- every error status the operation can answer, as `application/problem+json` (`Problem`), or in a protocol's
+  own error shape and media types (`documented(error=..., error_media_types=...)`): the statuses of
   admission for an operation behind a `ScopeGuard` (`ADMISSION_STATUSES`), 404 for one with path parameters
   (an id that names nothing), 400, 408 and 413 for one that reads a body (not JSON, too slow, too large),
   and the statuses it declares (`documented(errors=...)`);
-- `X-API-Key` as the `ApiKey` security scheme, required by every operation behind a `ScopeGuard`; the
+- the ways to present an API key (`SECURITY_SCHEMES`: `X-API-Key` as `ApiKey`, and `Authorization` as `Bearer`,
+  `ElasticApiKey` or `Basic`), any one of which every operation behind a `ScopeGuard` requires; the
   operation's scope is in its description and in `x-mintlog-scope`;
 - the schemas of query and header parameters, from their annotations (a time is RFC 3339 or relative).
 
@@ -46,7 +50,7 @@ from litestar.params import HeaderParameter, QueryParameter
 from litestar.routes import HTTPRoute
 from msgspec import UNSET, Meta, UnsetType
 
-from mintlog.http.guards import ADMISSION_STATUSES, API_KEY_HEADER, API_KEY_SCHEME, ScopeGuard
+from mintlog.http.guards import ADMISSION_STATUSES, SECURITY_SCHEMES, ScopeGuard
 
 __all__ = [
     "DOC_OPT",
@@ -86,6 +90,10 @@ class Problem(msgspec.Struct, kw_only=True):
         UnsetType
     ) = UNSET
     position: Annotated[int, Meta(description="Where the query text goes wrong (`invalid_query`).")] | UnsetType = UNSET
+    suggestion: (
+        Annotated[str, Meta(description="What was probably meant: the corrected query (`invalid_query`), or level.")]
+        | UnsetType
+    ) = UNSET
     parameter: Annotated[str, Meta(description="The query parameter at fault.")] | UnsetType = UNSET
     required_scope: Annotated[str, Meta(description="The scope the key lacks (403).")] | UnsetType = UNSET
     missing_scopes: list[str] | UnsetType = UNSET
@@ -115,6 +123,15 @@ class OperationDoc:
     """Other answers that are not problems: status → type (None for no body)."""
     errors: tuple[int, ...] = ()
     """Error statuses beyond those of admission, path parameters and the body."""
+    body_media_types: tuple[str, ...] = ()
+    """The media types the body comes in, when not JSON alone (a protocol taking protobuf or JSON): JSON ones
+    get `body`'s schema, others a string."""
+    answer_media_types: tuple[str, ...] = ()
+    """The media types of the success answer, when it has several (a protocol answering in the request's)."""
+    error: Any = None
+    """The type of every error answer, when it is not a `Problem` (a protocol's own error shape)."""
+    error_media_types: tuple[str, ...] = ()
+    """The media types of the `error` answers."""
 
 
 class Documentation(TypedDict, total=False):
@@ -126,6 +143,10 @@ class Documentation(TypedDict, total=False):
     media_type: str
     answers: Mapping[int, Any]
     errors: Sequence[int]
+    body_media_types: Sequence[str]
+    answer_media_types: Sequence[str]
+    error: Any
+    error_media_types: Sequence[str]
 
 
 def documented(**documentation: Unpack[Documentation]) -> dict[str, OperationDoc]:
@@ -137,6 +158,10 @@ def documented(**documentation: Unpack[Documentation]) -> dict[str, OperationDoc
         media_type=documentation.get("media_type"),
         answers=dict(documentation.get("answers", {})),
         errors=tuple(documentation.get("errors", ())),
+        body_media_types=tuple(documentation.get("body_media_types", ())),
+        answer_media_types=tuple(documentation.get("answer_media_types", ())),
+        error=documentation.get("error"),
+        error_media_types=tuple(documentation.get("error_media_types", ())),
     )
     return {DOC_OPT: doc}
 
@@ -283,7 +308,10 @@ def complete_document(app: Litestar, document: Mapping[str, Any], *, strict: boo
     completed: dict[str, Any] = copy.deepcopy(dict(document))
     schemas = _Schemas()
     problem = schemas.want(Problem)
-    plans: list[tuple[_Operation, int | None, int | None, dict[int, int | None], dict[tuple[str, str], int]]] = []
+    # operation, body, answer, other answers, parameters, error (None: problems)
+    plans: list[
+        tuple[_Operation, int | None, int | None, dict[int, int | None], dict[tuple[str, str], int], int | None]
+    ] = []
     for operation in _operations(app, completed):
         doc = operation.doc
         body = schemas.want(doc.body) if doc.body is not None else None
@@ -293,25 +321,24 @@ def complete_document(app: Litestar, document: Mapping[str, Any], *, strict: boo
         parameters = {
             where: schemas.want(annotation) for where, annotation in _parameter_annotations(operation.handler).items()
         }
-        plans.append((operation, body, answer, others, parameters))
+        error = schemas.want(doc.error) if doc.error is not None else None
+        plans.append((operation, body, answer, others, parameters, error))
     schemas.write()
 
-    for operation, body, answer, others, parameters in plans:
+    for operation, body, answer, others, parameters, error in plans:
         _complete_operation(operation, schemas, body=body, answer=answer, others=others, parameters=parameters)
         operation.spec["responses"] = {
             **operation.spec["responses"],
-            **{str(status): _problem_answer(schemas[problem], status) for status in _error_statuses(operation)},
+            **{
+                str(status): _problem_answer(schemas[problem], status)
+                if error is None
+                else _error_answer(schemas[error], status, operation.doc.error_media_types)
+                for status in _error_statuses(operation)
+            },
         }
     components: dict[str, Any] = completed.setdefault("components", {})
     components["schemas"] = dict(sorted(schemas.components.items()))
-    components["securitySchemes"] = {
-        API_KEY_SCHEME: {
-            "type": "apiKey",
-            "in": "header",
-            "name": API_KEY_HEADER,
-            "description": "An API key (`mlk_…`); each operation names the scope it needs.",
-        }
-    }
+    components["securitySchemes"] = copy.deepcopy(SECURITY_SCHEMES)
     return completed
 
 
@@ -333,6 +360,14 @@ def _problem_answer(schema: dict[str, Any], status: int) -> dict[str, Any]:
     }
 
 
+def _error_answer(schema: dict[str, Any], status: int, media_types: Sequence[str]) -> dict[str, Any]:
+    return {"description": f"{_phrase(status)}.", "content": _contents(media_types, schema)}
+
+
+def _contents(media_types: Sequence[str], schema: dict[str, Any]) -> dict[str, Any]:
+    return {media_type: _content(media_type, schema)[media_type] for media_type in media_types}
+
+
 def _content(media_type: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {media_type: {"schema": schema if _is_json(media_type) else _TEXT_SCHEMA}}
 
@@ -348,12 +383,13 @@ def _complete_operation(
 ) -> None:
     spec, doc, handler = operation.spec, operation.doc, operation.handler
     if body is not None:
-        spec["requestBody"] = {"required": doc.body_required, "content": _content(MediaType.JSON.value, schemas[body])}
+        body_media_types = doc.body_media_types or (MediaType.JSON.value,)
+        spec["requestBody"] = {"required": doc.body_required, "content": _contents(body_media_types, schemas[body])}
     media_type = doc.media_type or _media_type(handler)
     status = handler.status_code
     success: dict[str, Any] = {"description": _phrase(status)}
     if answer is not None:
-        success["content"] = _content(media_type, schemas[answer])
+        success["content"] = _contents(doc.answer_media_types or (media_type,), schemas[answer])
     responses: dict[str, Any] = {str(status): success}
     for other_status, other in others.items():
         responses[str(other_status)] = {"description": _phrase(other_status)}
@@ -366,7 +402,7 @@ def _complete_operation(
             parameter["schema"] = _without_null(schemas[parameters[where]])
     scope = operation.scope
     if scope is not None:
-        spec["security"] = [{API_KEY_SCHEME: []}]
+        spec["security"] = [{scheme: []} for scheme in SECURITY_SCHEMES]
         spec["x-mintlog-scope"] = scope
         needs = f"Needs an API key with the scope `{scope}`."
         spec["description"] = f"{spec['description']}\n\n{needs}" if spec.get("description") else needs
@@ -421,7 +457,9 @@ def _page(document: dict[str, Any]) -> str:
         "<style>body{font-family:sans-serif;margin:2em}td{vertical-align:top;padding:.2em .6em}"
         "tr:nth-child(even){background:#f4f4f4}</style></head><body>"
         f'<h1>{title}</h1><p>The OpenAPI document: <a href="/schema/openapi.json">/schema/openapi.json</a>. '
-        "Authenticate with the <code>X-API-Key</code> header. Errors are <code>application/problem+json</code>."
+        "Authenticate with the <code>X-API-Key</code> header (or <code>Authorization: Bearer</code>, "
+        "<code>ApiKey</code> or <code>Basic</code> with the key as password). "
+        "Errors are <code>application/problem+json</code>."
         "</p><table><tr><th>method</th><th>path</th><th>scope</th><th>summary</th></tr>"
         f"{''.join(rows)}</table></body></html>"
     )

@@ -8,8 +8,12 @@ from mintlog.http.app import create_app
 from mintlog.http.guards import make_requires
 from mintlog.http.ratelimit import KeyRateLimits
 from mintlog.http.server import HttpServer
+from mintlog.roles.ingest.bulk_routes import bulk_routes
+from mintlog.roles.ingest.loki_routes import loki_routes
+from mintlog.roles.ingest.otlp_routes import otlp_routes
 from mintlog.roles.ingest.routes import IngestRequests, ingest_routes
 from mintlog.roles.ingest.service import IngestService
+from mintlog.roles.ingest.syslog.listener import SyslogListener
 from mintlog.runtime import Runtime
 
 __all__ = ["IngestRole"]
@@ -34,8 +38,12 @@ class IngestRole:
         ingest_request = IngestRequests(service, max_body_bytes=settings.ingest.max_body_bytes, metrics=runtime.metrics)
         route_handlers = [
             *ingest_routes(ingest_request, requires=requires),
+            *bulk_routes(ingest_request, requires=requires, metrics=runtime.metrics),
+            *loki_routes(ingest_request, requires=requires),
+            *otlp_routes(ingest_request, requires=requires),
             # One line per ingest protocol (docs/architecture.md, "a new ingest protocol").
         ]
+        syslog = SyslogListener.of(runtime, service)
         app = create_app(
             server="ingest",
             route_handlers=route_handlers,
@@ -44,11 +52,13 @@ class IngestRole:
                 "bus": runtime.bus.ping,
                 "store": runtime.store.ping,
                 "database": runtime.metadata.ping,
+                **syslog.readiness_checks(),
             },
         )
         self._server = HttpServer(app, name="ingest", http=settings.http, port=settings.http.ingest_port)
         self.service = service
         """The ingest use case behind the route (what a test drives without HTTP)."""
+        self.syslog = syslog
 
     @property
     def app(self) -> Any:
@@ -56,8 +66,10 @@ class IngestRole:
         return self._server.app
 
     async def start(self) -> None:
+        await self.syslog.start()
         await self._server.start()
 
     async def stop(self) -> None:
         await self._server.stop()
+        await self.syslog.stop()
         await self.service.close()

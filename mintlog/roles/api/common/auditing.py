@@ -22,7 +22,7 @@ from typing import Any
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
-from mintlog.auth import Authenticator
+from mintlog.auth import Authenticator, presented_key
 from mintlog.domain.audit import AuditAction, AuditEntry, AuditResult, audit_result_for_status, new_audit_id
 from mintlog.domain.tenants import Principal
 from mintlog.errors import Forbidden, MintlogError, ProblemError
@@ -203,7 +203,7 @@ class AuditedAdmission:
             # The guard refused before storing the caller. Its key was valid a moment ago, so this is a cache
             # hit; should it fail now (revoked meanwhile, database down), the caller still gets its 403.
             try:
-                principal = await self._authenticator.authenticate(connection.headers.get("x-api-key"))
+                principal = await self._authenticator.authenticate(presented_key(connection.headers))
             except MintlogError:
                 return
         params = connection.path_params

@@ -1,0 +1,255 @@
+"""Syslog messages (RFC 5424 and RFC 3164 with its real-world variants) → ingest events, source `syslog`.
+
+One frame (a UDP datagram, or one message cut out of a TCP stream by `mintlog.roles.ingest.syslog.framing`)
+is one message. `parse_syslog` reads it and returns the event it becomes plus the API key it carries; the
+listener authenticates the key and hands the event to `IngestService.accept`. As for every protocol, the
+timestamp and level are passed on as written and normalized by the pipeline (`mintlog.parsing`): a 3164
+timestamp has no zone and no year, so it is a wall time in the tenant's zone whose year is inferred from
+the arrival time (`mintlog.parsing.timestamps`).
+
+Mapping (docs/ingest.md, "Syslog"):
+- severity → `level` (0 emerg, 1 alert, 2 crit → fatal; 3 err → error; 4 warning → warn; 5 notice,
+  6 info → info; 7 debug → debug), and `fields["syslog.severity"]` (its keyword); facility →
+  `fields["syslog.facility"]` (its keyword, `kern`…`local7`). A 3164 message without PRI has no level of its
+  own (the pipeline looks for one in the text, else info) and no facility field.
+- HOSTNAME → `host`; APP-NAME (5424) or TAG (3164) → `service`; PROCID or the TAG's `[pid]` →
+  `fields["syslog.procid"]`; MSGID → `fields["syslog.msgid"]`; each structured-data parameter →
+  `fields["sd.<SD-ID>.<name>"]` (a parameter repeated in one element → a list of its values).
+- The key: the `key` parameter of an SD element whose SD-ID is `mintlog` or `mintlog@<number>`
+  (`[mintlog@32473 key="mlk_..."]`), which is removed from the stored fields; else, for clients that
+  cannot send structured data (RFC 3164), a well-formed API key as the first word of the message, which is
+  removed from the stored message.
+
+Refusals (`SyslogError.reason`, counted by the listener): `invalid_utf8` (the frame is not UTF-8),
+`malformed` (an RFC 5424 header or structured data that does not parse), `empty` (nothing but blanks).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from mintlog.domain.keys import is_well_formed_key
+from mintlog.parsing.levels import syslog_severity_level
+
+__all__ = ["FACILITIES", "SEVERITIES", "SOURCE", "SyslogError", "SyslogMessage", "parse_syslog"]
+
+SOURCE = "syslog"
+"""The `source` of every event that came through syslog."""
+
+SEVERITIES = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
+"""Severity keywords by number (RFC 5424 §6.2.1)."""
+FACILITIES = (
+    "kern",
+    "user",
+    "mail",
+    "daemon",
+    "auth",
+    "syslog",
+    "lpr",
+    "news",
+    "uucp",
+    "cron",
+    "authpriv",
+    "ftp",
+    "ntp",
+    "security",
+    "console",
+    "solaris-cron",
+    *(f"local{number}" for number in range(8)),
+)
+"""Facility keywords by number (RFC 5424 §6.2.1, names as rsyslog and syslog-ng write them)."""
+
+_KEY_SD_NAME = "mintlog"
+_KEY_PARAM = "key"
+_BOM = "\ufeff"
+_NIL = "-"
+_PRI = re.compile(r"<(\d{1,3})>")
+_RFC5424_HEAD = re.compile(r"([1-9]\d{0,2}) (\S+) (\S+) (\S+) (\S+) (\S+) ")
+_SD_NAME = re.compile(r'[^\s="\]]{1,32}')
+_MONTHS = "Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec"
+_MONTH_NUMBERS = {name: number for number, name in enumerate(_MONTHS.split("|"), 1)}
+# `Dec  5 14:00:00`, `Dec 5 14:00:00.123`, Cisco's `Dec 5 2026 14:00:00`, then an optional `:` (Cisco).
+_BSD_TIME = re.compile(
+    rf"(?:\*|\.)?({_MONTHS}) +(\d{{1,2}}) (?:(\d{{4}}) )?(\d\d:\d\d:\d\d(?:\.\d{{1,9}})?)(?: ?[A-Z]{{3,4}})?:? "
+)
+_ISO_TIME = re.compile(r"(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d{1,9})?(?:Z|[+-]\d\d:?\d\d)?) ")
+# A TAG: a program name (letters, digits and `._/-`), an optional `[pid]`, then `:`.
+_TAG = re.compile(r"([\w./@-]{1,64})(?:\[([^\]\s]{0,32})\])?: ?")
+_HOSTNAME = re.compile(r"[\w.:-]{1,255}")
+
+
+class SyslogError(Exception):
+    """A frame that cannot become an event; `reason` is its drop counter's label."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class SyslogMessage:
+    """One parsed syslog message: the event it becomes and the API key it carried (None: none)."""
+
+    event: dict[str, Any]
+    key: str | None
+    format: str
+    """`rfc5424` or `rfc3164`."""
+
+
+def parse_syslog(frame: bytes) -> SyslogMessage:
+    """Parse one syslog message (one frame, without its framing); raises `SyslogError`.
+
+    RFC 5424 is recognized by `<PRI>` followed by a version number and a space; everything else is read as
+    RFC 3164 and its variants (no PRI, an RFC 3339 timestamp, a year in the timestamp, no timestamp, no
+    hostname, `tag[pid]:` or `tag:` or no tag at all). Trailing newlines and NULs are ignored.
+    """
+    try:
+        text = frame.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SyslogError("invalid_utf8", f"not UTF-8: {exc.reason} at byte {exc.start}") from None
+    text = text.rstrip("\r\n\x00")
+    if not text.strip():
+        raise SyslogError("empty", "empty message")
+    fields: dict[str, Any] = {}
+    event: dict[str, Any] = {}
+    position = 0
+    pri = _PRI.match(text)
+    if pri is not None and int(pri.group(1)) <= 191:
+        facility, severity = divmod(int(pri.group(1)), 8)
+        event["level"] = syslog_severity_level(severity)
+        fields["syslog.facility"] = FACILITIES[facility]
+        fields["syslog.severity"] = SEVERITIES[severity]
+        position = pri.end()
+        head = _RFC5424_HEAD.match(text, position)
+        if head is not None:
+            return _rfc5424(text, head, event, fields)
+    return _rfc3164(text, position, event, fields)
+
+
+def _rfc5424(text: str, head: re.Match[str], event: dict[str, Any], fields: dict[str, Any]) -> SyslogMessage:
+    _version, timestamp, hostname, app_name, procid, msgid = head.groups()
+    if timestamp != _NIL:
+        event["timestamp"] = timestamp
+    if hostname != _NIL:
+        event["host"] = hostname
+    if app_name != _NIL:
+        event["service"] = app_name
+    if procid != _NIL:
+        fields["syslog.procid"] = procid
+    if msgid != _NIL:
+        fields["syslog.msgid"] = msgid
+    key, position = _structured_data(text, head.end(), fields)
+    message = text[position:]
+    if message.startswith(" "):
+        message = message[1:]
+    elif message:
+        raise SyslogError("malformed", f"no space after the structured data at character {position}")
+    message = message.removeprefix(_BOM)
+    if key is None:
+        key, message = _leading_key(message)
+    event["message"] = message
+    event["fields"] = fields
+    return SyslogMessage(event, key, "rfc5424")
+
+
+def _structured_data(text: str, position: int, fields: dict[str, Any]) -> tuple[str | None, int]:
+    """Read STRUCTURED-DATA at `position` into `fields`; returns the Mintlog key found and the end position."""
+    if text.startswith(_NIL, position):
+        return None, position + 1
+    key: str | None = None
+    length = len(text)
+    if position >= length or text[position] != "[":
+        raise SyslogError("malformed", f"structured data must be '-' or start with '[' (character {position})")
+    while position < length and text[position] == "[":
+        sd_id = _SD_NAME.match(text, position + 1)
+        if sd_id is None:
+            raise SyslogError("malformed", f"bad SD-ID at character {position + 1}")
+        element_id = sd_id.group()
+        position = sd_id.end()
+        params: dict[str, list[str]] = {}
+        while position < length and text[position] == " ":
+            name = _SD_NAME.match(text, position + 1)
+            if name is None or not text.startswith('="', name.end()):
+                raise SyslogError("malformed", f"bad SD-PARAM in [{element_id}] at character {position + 1}")
+            value, position = _param_value(text, name.end() + 2)
+            params.setdefault(name.group(), []).append(value)
+        if position >= length or text[position] != "]":
+            raise SyslogError("malformed", f"unterminated SD element [{element_id}]")
+        position += 1
+        if element_id.split("@", 1)[0] == _KEY_SD_NAME and _KEY_PARAM in params:
+            key = params.pop(_KEY_PARAM)[0]
+        for name, values in params.items():
+            fields[f"sd.{element_id}.{name}"] = values[0] if len(values) == 1 else values
+    return key, position
+
+
+def _param_value(text: str, position: int) -> tuple[str, int]:
+    """A PARAM-VALUE starting after its opening quote (`\\"`, `\\\\` and `\\]` unescaped); returns it and the
+    position after its closing quote."""
+    parts: list[str] = []
+    start = position
+    length = len(text)
+    while position < length:
+        character = text[position]
+        if character == '"':
+            parts.append(text[start:position])
+            return "".join(parts), position + 1
+        if character == "\\" and position + 1 < length and text[position + 1] in '"\\]':
+            parts.append(text[start:position])
+            start = position + 1
+            position += 2
+            continue
+        position += 1
+    raise SyslogError("malformed", "unterminated SD-PARAM value")
+
+
+def _rfc3164(text: str, position: int, event: dict[str, Any], fields: dict[str, Any]) -> SyslogMessage:
+    rest = text[position:].lstrip(" ")
+    bsd = _BSD_TIME.match(rest)
+    iso = None if bsd is not None else _ISO_TIME.match(rest)
+    if bsd is not None:
+        month, day, year, clock = bsd.groups()
+        # Cisco's `Dec 5 2026 14:00:00` keeps its year; otherwise the pipeline infers it.
+        event["timestamp"] = (
+            f"{year}-{_month_number(month):02d}-{int(day):02d} {clock}" if year else f"{month} {day} {clock}"
+        )
+        rest = rest[bsd.end() :]
+    elif iso is not None:
+        event["timestamp"] = iso.group(1)
+        rest = rest[iso.end() :]
+    if bsd is not None or iso is not None:
+        # After a timestamp comes the HOSTNAME, unless the next word is already the TAG.
+        host = _HOSTNAME.match(rest)
+        if (
+            host is not None
+            and rest[host.end() : host.end() + 1] == " "
+            and _TAG.fullmatch(rest[: host.end() + 1]) is None
+        ):
+            event["host"] = host.group()
+            rest = rest[host.end() + 1 :]
+    tag = _TAG.match(rest)
+    if tag is not None:
+        event["service"] = tag.group(1)
+        if tag.group(2):
+            fields["syslog.procid"] = tag.group(2)
+        rest = rest[tag.end() :]
+    key, message = _leading_key(rest)
+    event["message"] = message
+    event["fields"] = fields
+    return SyslogMessage(event, key, "rfc3164")
+
+
+def _month_number(month: str) -> int:
+    return _MONTH_NUMBERS[month]
+
+
+def _leading_key(message: str) -> tuple[str | None, str]:
+    """A well-formed API key that is the message's first word, and the message without it."""
+    if not message.startswith("mlk_"):
+        return None, message
+    word, _space, rest = message.partition(" ")
+    if not is_well_formed_key(word):
+        return None, message
+    return word, rest

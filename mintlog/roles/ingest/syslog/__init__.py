@@ -1,0 +1,1 @@
+"""The syslog listener of the ingest role: TCP (RFC 6587 framing), UDP and TCP+TLS (docs/ingest.md, "Syslog")."""
