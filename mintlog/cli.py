@@ -1,13 +1,16 @@
 """The `mintlog` command line (also `python -m mintlog`).
 
-    mintlog run [--role ingest,api,...]      run roles (default: all five, embedded defaults); with
+    mintlog run [--role ingest,api,...]      run roles (default: all six, embedded defaults); with
                                              MINTLOG_HTTP__WORKERS>1, one of ingest/api in N Granian workers
-    mintlog admin bootstrap --tenant NAME    create a tenant and an all-scopes key; the key is the last line
+    mintlog admin bootstrap --tenant NAME    create a tenant and an all-scopes key; the key is all it prints on
+                                             stdout (its report goes to stderr): KEY=$(mintlog admin bootstrap …)
     mintlog db upgrade|downgrade [REV]       migrate the metadata database
     mintlog config show|example              effective settings (secrets masked) | the .env.example text
+    mintlog config check                     the checks `run` makes before it starts; exit 0 or 1 with the problems
+    mintlog import PATH... [--url U --key K]  load log files into a running Mintlog (docs/import.md)
 
 Exit codes: 0 success, 1 runtime failure (among them: the data directory is locked by another `mintlog run`),
-2 bad usage or bad settings.
+2 bad usage or bad settings (`config check`: 1 for bad settings, the check's failure).
 
 This module only parses the command line and the settings and dispatches: what the commands do is in the shell
 wing (`mintlog.launch.commands`), imported once a command needs it, so `--version` and `config` stay quick.
@@ -23,6 +26,7 @@ from collections.abc import Sequence
 
 from mintlog import __version__
 from mintlog.errors import ConfigError, MintlogError
+from mintlog.importer.command import add_import_parser
 from mintlog.logs import configure_logging
 from mintlog.settings import ALL_ROLES, Settings, env_example, load_settings, masked_settings
 
@@ -44,6 +48,8 @@ def _parser() -> argparse.ArgumentParser:
         help=f"comma-separated roles among {','.join(ALL_ROLES)} (default: all; same as MINTLOG_ROLES)",
     )
     run.add_argument("--data-dir", help="data directory (same as MINTLOG_DATA_DIR)")
+    # Set by `mintlog run` on its pipeline children (mintlog.launch.pipeline_child): the parent announces readiness.
+    run.add_argument("--supervised", action="store_true", help=argparse.SUPPRESS)
 
     admin = commands.add_parser("admin", help="administration").add_subparsers(dest="admin_command", required=True)
     boot = admin.add_parser("bootstrap", help="create a tenant (if needed) and an API key with every scope")
@@ -60,6 +66,8 @@ def _parser() -> argparse.ArgumentParser:
     config = commands.add_parser("config", help="settings").add_subparsers(dest="config_command", required=True)
     config.add_parser("show", help="print the effective settings, secrets masked")
     config.add_parser("example", help="print .env.example, generated from the settings tree")
+    config.add_parser("check", help="check the settings as `mintlog run` does before it starts (binds no port)")
+    add_import_parser(commands)
     return parser
 
 
@@ -79,14 +87,24 @@ def _settings(args: argparse.Namespace) -> Settings:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `mintlog` console script."""
     args = _parser().parse_args(argv)
+    if args.command == "import":  # a client of a running Mintlog: the server's settings do not apply
+        from mintlog.importer.command import run_import
+
+        return run_import(args)
+    checking = args.command == "config" and args.config_command == "check"
     try:
         settings = _settings(args)
     except ConfigError as exc:
         print(f"mintlog: error: {exc}", file=sys.stderr)
-        return 2
-    configure_logging(settings.log_level, settings.log_format)
+        return 1 if checking else 2
+    log_format = configure_logging(settings.log_level, settings.log_format)
 
     try:
+        if checking:
+            from mintlog.launch.commands import check_config
+
+            print(check_config(settings))
+            return 0
         if args.command == "config":
             if args.config_command == "show":
                 for name, value in masked_settings(settings).items():
@@ -97,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "run":
             from mintlog.launch.commands import run_command
 
-            run_command(settings, _overrides(args))
+            run_command(settings, _overrides(args), supervised=args.supervised)
             return 0
         from mintlog.launch.commands import admin_bootstrap, migrate_database
 
@@ -108,8 +126,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except ConfigError as exc:
         print(f"mintlog: error: {exc}", file=sys.stderr)
-        return 2
+        return 1 if checking else 2
     except MintlogError as exc:
-        logger.error("mintlog failed: %s", exc)
-        print(f"mintlog: error: {exc}", file=sys.stderr)
+        # One line: a JSON record where stderr is read by machines, plain text at a terminal.
+        if log_format == "json":
+            logger.error("mintlog failed: %s", exc)
+        else:
+            print(f"mintlog: error: {exc}", file=sys.stderr)
         return 1

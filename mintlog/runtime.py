@@ -21,6 +21,7 @@ from mintlog.ports.notifications import NotificationStore
 from mintlog.ports.outbound import OutboundHttp
 from mintlog.ports.parsing import ExtractionRuleStore
 from mintlog.ports.ratelimit import RateLimiter
+from mintlog.ports.uptime import MonitorStore
 from mintlog.settings import Settings
 
 __all__ = ["Runtime"]
@@ -47,6 +48,7 @@ class Runtime:
     alert_rules: AlertRuleStore
     extraction_rules: ExtractionRuleStore
     idempotency: IdempotencyStore
+    monitors: MonitorStore
     outbound: OutboundHttp
     """Every request to a URL a tenant named (webhooks): opens its connections on first use."""
     _opened: list[str] = field(default_factory=lambda: [])

@@ -47,7 +47,9 @@ __all__ = [
     "SettingSpec",
     "Settings",
     "StoreSettings",
+    "SyslogSettings",
     "TailSettings",
+    "UptimeSettings",
     "env_example",
     "iter_setting_specs",
     "load_settings",
@@ -55,8 +57,8 @@ __all__ = [
 ]
 
 ENV_PREFIX = "MINTLOG_"
-RoleName = Literal["ingest", "pipeline", "api", "alert", "notify"]
-ALL_ROLES: tuple[RoleName, ...] = ("ingest", "pipeline", "api", "alert", "notify")
+RoleName = Literal["ingest", "pipeline", "api", "alert", "notify", "uptime"]
+ALL_ROLES: tuple[RoleName, ...] = ("ingest", "pipeline", "api", "alert", "notify", "uptime")
 PipelineStage = Literal["normalize", "index"]
 PIPELINE_STAGES: tuple[PipelineStage, ...] = ("normalize", "index")
 
@@ -315,6 +317,43 @@ class IngestSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     ] = 600
 
 
+class SyslogSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    host: Annotated[str, Meta(description="Address the syslog listeners bind to.")] = "127.0.0.1"
+    tcp_port: Annotated[
+        int,
+        Meta(ge=0, le=65535, description="Port of the syslog TCP listener (RFC 6587 framing, auto-detected); 0: off."),
+    ] = 0
+    udp_port: Annotated[int, Meta(ge=0, le=65535, description="Port of the syslog UDP listener; 0: off.")] = 0
+    tls_port: Annotated[
+        int,
+        Meta(
+            ge=0,
+            le=65535,
+            description="Port of the syslog TCP+TLS listener (needs tls_cert_file and tls_key_file); 0: off.",
+        ),
+    ] = 0
+    tls_cert_file: Annotated[str, Meta(description="Certificate chain (PEM) the syslog TLS listener presents.")] = ""
+    tls_key_file: Annotated[str, Meta(description="Private key (PEM) of the syslog TLS listener's certificate.")] = ""
+    max_frame_bytes: Annotated[
+        int, Meta(ge=480, le=16 * MiB, description="Longest syslog message; longer ones are counted and dropped.")
+    ] = 64 * KiB
+    batch_events: Annotated[
+        int, Meta(ge=1, le=100_000, description="Syslog messages gathered into one ingest batch per tenant.")
+    ] = 1000
+    flush_interval_ms: Annotated[
+        int, Meta(ge=1, le=60_000, description="Longest a syslog message waits for its batch to fill.")
+    ] = 200
+    max_pending_events: Annotated[
+        int,
+        Meta(
+            ge=1,
+            le=10_000_000,
+            description="Syslog messages held while the bus is slow or refuses: beyond this TCP stops reading "
+            "and UDP drops (counted).",
+        ),
+    ] = 20_000
+
+
 class PipelineSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     max_deliveries: Annotated[
         int, Meta(ge=1, le=100, description="Deliveries of one bus message before it is dead-lettered.")
@@ -557,6 +596,31 @@ class IncidentSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     ] = 30.0
 
 
+class UptimeSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    location: Annotated[
+        str,
+        Meta(
+            min_length=1,
+            max_length=100,
+            pattern=r"^[A-Za-z0-9_.-]+$",
+            description="Name of where this uptime instance checks from, recorded with every result.",
+        ),
+    ] = "default"
+    poll_seconds: Annotated[
+        float, Meta(gt=0, le=5, description="How often each uptime instance looks for due checks.")
+    ] = 0.5
+    max_concurrent_checks: Annotated[
+        int, Meta(ge=1, le=1000, description="Checks one uptime instance runs at once.")
+    ] = 32
+    min_interval_seconds: Annotated[
+        int, Meta(ge=1, le=86400, description="Shortest check interval a monitor may have.")
+    ] = 30
+    max_monitors_per_tenant: Annotated[int, Meta(ge=1, le=100_000, description="Monitors one tenant may have.")] = 100
+    result_retention_days: Annotated[
+        int, Meta(ge=1, le=3650, description="Days check results are kept for the results and SLA endpoints.")
+    ] = 90
+
+
 class ParsingSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     detect: Annotated[
         bool,
@@ -589,7 +653,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     log_level: Annotated[
         Literal["debug", "info", "warning", "error"], Meta(description="Lowest level of Mintlog's own logs.")
     ] = "info"
-    log_format: Annotated[Literal["json", "text"], Meta(description="Format of Mintlog's own logs.")] = "json"
+    log_format: Annotated[
+        Literal["auto", "json", "text"],
+        Meta(description="Format of Mintlog's own logs on stderr: auto is text on a terminal, JSON lines otherwise."),
+    ] = "auto"
     egress_allow: Annotated[
         tuple[CidrText, ...],
         Meta(description="CIDRs outbound calls (webhooks) may reach although private or loopback, comma-separated."),
@@ -602,6 +669,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     blob: BlobSettings = msgspec.field(default_factory=BlobSettings)
     ratelimit: RateLimitSettings = msgspec.field(default_factory=RateLimitSettings)
     ingest: IngestSettings = msgspec.field(default_factory=IngestSettings)
+    syslog: SyslogSettings = msgspec.field(default_factory=SyslogSettings)
     pipeline: PipelineSettings = msgspec.field(default_factory=PipelineSettings)
     parsing: ParsingSettings = msgspec.field(default_factory=ParsingSettings)
     indexer: IndexerSettings = msgspec.field(default_factory=IndexerSettings)
@@ -612,6 +680,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     incidents: IncidentSettings = msgspec.field(default_factory=IncidentSettings)
     alert: AlertSettings = msgspec.field(default_factory=AlertSettings)
     notify: NotifySettings = msgspec.field(default_factory=NotifySettings)
+    uptime: UptimeSettings = msgspec.field(default_factory=UptimeSettings)
 
     @property
     def data_path(self) -> Path:

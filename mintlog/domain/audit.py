@@ -44,6 +44,11 @@ AuditAction = Literal[
     "extraction_rule.update",
     "extraction_rule.delete",
     "parsing.update",
+    "monitor.create",
+    "monitor.update",
+    "monitor.pause",
+    "monitor.resume",
+    "monitor.delete",
 ]
 AUDIT_ACTIONS: tuple[AuditAction, ...] = (
     "tenant.create",
@@ -68,6 +73,11 @@ AUDIT_ACTIONS: tuple[AuditAction, ...] = (
     "extraction_rule.update",
     "extraction_rule.delete",
     "parsing.update",
+    "monitor.create",
+    "monitor.update",
+    "monitor.pause",
+    "monitor.resume",
+    "monitor.delete",
 )
 
 AuditResult = Literal["ok", "denied", "error"]

@@ -42,6 +42,8 @@ Scope = Literal[
     "audit:read",
     "archive:read",
     "parsing:write",
+    "uptime:read",
+    "uptime:write",
     "admin",
 ]
 SCOPES: tuple[Scope, ...] = (
@@ -57,6 +59,8 @@ SCOPES: tuple[Scope, ...] = (
     "audit:read",
     "archive:read",
     "parsing:write",
+    "uptime:read",
+    "uptime:write",
     "admin",
 )
 

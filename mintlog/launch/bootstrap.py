@@ -293,6 +293,7 @@ def bootstrap(
     from mintlog.adapters.db.incidents_sql import SqlIncidentStore
     from mintlog.adapters.db.notifications_sql import SqlNotificationStore
     from mintlog.adapters.db.parsing_sql import SqlExtractionRuleStore
+    from mintlog.adapters.db.uptime_sql import SqlMonitorStore
 
     cache = cache or build_cache(settings, metrics)
     return Runtime(
@@ -311,5 +312,6 @@ def bootstrap(
         alert_rules=SqlAlertRuleStore(metadata),
         extraction_rules=SqlExtractionRuleStore(metadata),
         idempotency=SqlIdempotencyStore(metadata),
+        monitors=SqlMonitorStore(metadata),
         outbound=outbound or build_outbound(settings),
     )

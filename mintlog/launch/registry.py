@@ -87,12 +87,19 @@ def _notify(runtime: Runtime) -> Service:
     return NotifyRole(runtime)
 
 
+def _uptime(runtime: Runtime) -> Service:
+    from mintlog.roles.uptime.role import UptimeRole
+
+    return UptimeRole(runtime)
+
+
 ROLES: tuple[RoleEntry, ...] = (
     RoleEntry("ingest", _ingest, serves_http=True, start_order=50),
     RoleEntry("pipeline", _pipeline, serves_http=False, start_order=10),
     RoleEntry("api", _api, serves_http=True, start_order=40),
     RoleEntry("alert", _alert, serves_http=False, start_order=20),
     RoleEntry("notify", _notify, serves_http=False, start_order=30),
+    RoleEntry("uptime", _uptime, serves_http=False, start_order=35),
 )
 
 _BY_NAME = {entry.name: entry for entry in ROLES}

@@ -368,7 +368,7 @@ def wiring_problems(document: Mapping[str, Any], base_env: Mapping[str, str]) ->
         if args.command != "run":
             continue
         if not args.roles:
-            problems.append(f"service {name}: `run` without --role runs all five roles in one container")
+            problems.append(f"service {name}: `run` without --role runs all six roles in one container")
         if len(settings.roles) != 1:
             problems.append(f"service {name}: runs {','.join(settings.roles)}; run one role per container")
         for role in settings.roles:
@@ -711,7 +711,7 @@ BROKEN_COMPOSE: dict[str, tuple[Mutation, str]] = {
     "misspelt role": (_set("pipeline", "command", ["run", "--role=pipelin"]), "service pipeline"),
     "a role missing": (_remove_service("notify"), "role notify: run by 0 services"),
     "a role twice": (_duplicate_service("alert", "alert-2"), "role alert: run by 2 services"),
-    "all roles in one container": (_set("alert", "command", ["run"]), "runs all five roles"),
+    "all roles in one container": (_set("alert", "command", ["run"]), "runs all six roles"),
     "embedded store in a role": (_drop_env("api", "MINTLOG_STORE__URL"), "does not select OpenSearch"),
     "embedded bus in a role": (_set_env("ingest", "MINTLOG_NATS__URL", ""), "does not name the shared NATS"),
     "sqlite in a role": (

@@ -14,7 +14,7 @@ from mintlog.launch.process import build_services
 from mintlog.launch.registry import ROLES, http_role_names
 from mintlog.launch.workers import check_worker_settings
 from mintlog.settings import ALL_ROLES, RoleName, load_settings
-from tests.unit.fake_outbound import FakeOutboundHttp
+from tests.fakes import FakeOutboundHttp
 
 
 def test_every_role_of_the_settings_has_one_entry() -> None:
@@ -23,14 +23,14 @@ def test_every_role_of_the_settings_has_one_entry() -> None:
 
 def test_consumers_start_before_intake() -> None:
     order = [entry.name for entry in sorted(ROLES, key=lambda entry: entry.start_order)]
-    assert order == ["pipeline", "alert", "notify", "api", "ingest"]
+    assert order == ["pipeline", "alert", "notify", "uptime", "api", "ingest"]
     assert http_role_names() == ("ingest", "api")
 
 
 @pytest.mark.parametrize(
     ("roles", "ops_port", "services"),
     [
-        (ALL_ROLES, "0", ["api-key-usage", "pipeline", "alert", "notify", "api", "ingest"]),
+        (ALL_ROLES, "0", ["api-key-usage", "pipeline", "alert", "notify", "uptime", "api", "ingest"]),
         (("ingest",), "9100", ["api-key-usage", "ingest"]),
         (("notify", "alert"), "9100", ["alert", "notify", "ops"]),
         (("pipeline",), "0", ["pipeline"]),

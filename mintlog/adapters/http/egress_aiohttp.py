@@ -108,16 +108,22 @@ def guarded_socket_factory(policy: EgressPolicy) -> Callable[[AddrInfo], socket.
 
 
 def egress_connector(
-    policy: EgressPolicy, *, max_connections: int = 100, inner_resolver: AbstractResolver | None = None
+    policy: EgressPolicy,
+    *,
+    max_connections: int = 100,
+    inner_resolver: AbstractResolver | None = None,
+    force_close: bool = False,
 ) -> aiohttp.TCPConnector:
     """An aiohttp connector that judges every connection: names by every address they resolve to
     (`EgressResolver`, no DNS cache), and every socket by the address it connects to (`guarded_socket_factory`).
+    `force_close` opens a new connection for every request (uptime probes: each check measures a fresh one).
     """
     return aiohttp.TCPConnector(
         resolver=EgressResolver(policy, inner_resolver),
         use_dns_cache=False,
         limit=max_connections,
         socket_factory=guarded_socket_factory(policy),
+        force_close=force_close,
     )
 
 

@@ -7,7 +7,7 @@ re-validate what the runtime holds): `store: Injected[LogStore]`. The names:
 |---|---|
 | `settings`, `metrics` | the process's settings and metrics |
 | `store`, `bus`, `metadata`, `blobs`, `archive` | the log store, event bus, metadata store, blobs, archive manifest |
-| `notifications`, `incidents`, `alert_rules`, `extraction_rules`, `outbound` | the other ports of the runtime |
+| `notifications`, `incidents`, `alert_rules`, `extraction_rules`, `monitors`, `outbound` | the other ports |
 | `authenticator` | the API key authenticator (and its cache) |
 | `trail` | the audit log (`AuditTrail`) |
 | `clock` | the time now (`Clock`), UTC |
@@ -74,6 +74,7 @@ def runtime_dependencies(
         "incidents": lambda: runtime.incidents,
         "alert_rules": lambda: runtime.alert_rules,
         "extraction_rules": lambda: runtime.extraction_rules,
+        "monitors": lambda: runtime.monitors,
         "outbound": lambda: runtime.outbound,
         "authenticator": lambda: runtime.authenticator,
     }

@@ -1,0 +1,66 @@
+"""Tables of uptime monitoring: `uptime_monitors`, `uptime_results`, `uptime_state_changes` (migration 0011)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from mintlog.adapters.db.models import Base, UtcDateTime
+
+__all__ = ["CheckResultRow", "MonitorRow", "StateChangeRow"]
+
+
+class MonitorRow(Base):
+    """One monitor. `spec` and `status` are JSON; `next_check_at` is the claim column (compare-and-set) and
+    `transition_seq` (a copy of the status's) guards status writes."""
+
+    __tablename__ = "uptime_monitors"
+    __table_args__ = (
+        Index("ix_uptime_monitors_tenant_created", "tenant_id", "created_at", "id"),
+        Index("ix_uptime_monitors_due", "paused", "next_check_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[dict[str, Any]] = mapped_column(JSON)
+    paused: Mapped[bool] = mapped_column(Boolean)
+    transition_seq: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    next_check_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class CheckResultRow(Base):
+    """One check result (pruned after `MINTLOG_UPTIME__RESULT_RETENTION_DAYS`)."""
+
+    __tablename__ = "uptime_results"
+    __table_args__ = (
+        Index("ix_uptime_results_monitor_at", "monitor_id", "at", "id"),
+        Index("ix_uptime_results_at", "at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(60), primary_key=True)
+    monitor_id: Mapped[str] = mapped_column(String(40))
+    tenant_id: Mapped[str] = mapped_column(String(40))
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+    location: Mapped[str] = mapped_column(String(100))
+    ok: Mapped[bool] = mapped_column(Boolean)
+    latency_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
+    error: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class StateChangeRow(Base):
+    """The `seq`-th confirmed state change of one monitor."""
+
+    __tablename__ = "uptime_state_changes"
+
+    monitor_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(40))
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+    state: Mapped[str] = mapped_column(String(20))

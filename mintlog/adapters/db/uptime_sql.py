@@ -1,0 +1,307 @@
+"""`SqlMonitorStore`: uptime monitors, results and state changes in the metadata database (SQLite or PostgreSQL).
+
+Claims are one conditional `UPDATE … WHERE next_check_at = :seen` (rowcount 1 wins), so of several uptime
+instances that saw the same due monitor exactly one runs its check for that interval. Status writes compare
+`transition_seq` the same way, so a check that finishes after a pause or an edit never overwrites it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, cast
+
+import msgspec
+from sqlalchemy import CursorResult, and_, delete, func, or_, select, update
+
+from mintlog.adapters.db.models import TenantRow
+from mintlog.adapters.db.models_uptime import CheckResultRow, MonitorRow, StateChangeRow
+from mintlog.adapters.db.sql import SqlMetadataStore, database_errors
+from mintlog.domain.monitors import Monitor, MonitorSpec, MonitorState, MonitorStatus
+from mintlog.errors import Conflict
+from mintlog.ports.uptime import CheckResult, StateChangeRecord
+
+__all__ = ["SqlMonitorStore"]
+
+
+def _monitor(row: MonitorRow) -> Monitor:
+    return Monitor(
+        id=row.id,
+        tenant_id=row.tenant_id,
+        spec=msgspec.convert(row.spec, MonitorSpec),
+        status=msgspec.convert(row.status, MonitorStatus),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        next_check_at=row.next_check_at,
+    )
+
+
+def _json(value: msgspec.Struct) -> dict[str, Any]:
+    return cast("dict[str, Any]", msgspec.to_builtins(value))
+
+
+def _result(row: CheckResultRow) -> CheckResult:
+    return CheckResult(
+        id=row.id,
+        monitor_id=row.monitor_id,
+        tenant_id=row.tenant_id,
+        at=row.at,
+        location=row.location,
+        ok=row.ok,
+        latency_ms=row.latency_ms,
+        error=row.error,
+        status_code=row.status_code,
+    )
+
+
+def _rowcount(result: object) -> int:
+    return cast("CursorResult[Any]", result).rowcount
+
+
+class SqlMonitorStore:
+    """`MonitorStore` on the tables of `models_uptime`, sharing the metadata store's engine."""
+
+    def __init__(self, metadata: SqlMetadataStore) -> None:
+        self._metadata = metadata
+
+    async def create_monitor(self, monitor: Monitor, *, max_per_tenant: int) -> Monitor:
+        row = MonitorRow(
+            id=monitor.id,
+            tenant_id=monitor.tenant_id,
+            spec=_json(monitor.spec),
+            status=_json(monitor.status),
+            paused=monitor.spec.paused,
+            transition_seq=monitor.status.transition_seq,
+            created_at=monitor.created_at,
+            updated_at=monitor.updated_at,
+            next_check_at=monitor.next_check_at,
+        )
+        count = select(func.count()).select_from(MonitorRow).where(MonitorRow.tenant_id == monitor.tenant_id)
+        with database_errors((f"monitor {monitor.id!r} already exists", "monitor_exists")):
+            async with self._metadata.session() as session, session.begin():
+                if (await session.execute(count)).scalar_one() >= max_per_tenant:
+                    raise Conflict(
+                        f"this tenant already has {max_per_tenant} monitors, the most it may have; delete one first",
+                        code="too_many_monitors",
+                    )
+                session.add(row)
+        return monitor
+
+    async def get_monitor(self, tenant_id: str, monitor_id: str) -> Monitor | None:
+        statement = select(MonitorRow).where(MonitorRow.tenant_id == tenant_id, MonitorRow.id == monitor_id)
+        with database_errors():
+            async with self._metadata.session() as session:
+                row = (await session.execute(statement)).scalar_one_or_none()
+        return None if row is None else _monitor(row)
+
+    async def list_monitors(
+        self, tenant_id: str, *, after: tuple[datetime, str] | None = None, limit: int = 50
+    ) -> Sequence[Monitor]:
+        statement = (
+            select(MonitorRow)
+            .where(MonitorRow.tenant_id == tenant_id)
+            .order_by(MonitorRow.created_at, MonitorRow.id)
+            .limit(limit)
+        )
+        if after is not None:
+            created_at, monitor_id = after
+            statement = statement.where(
+                or_(
+                    MonitorRow.created_at > created_at,
+                    and_(MonitorRow.created_at == created_at, MonitorRow.id > monitor_id),
+                )
+            )
+        with database_errors():
+            async with self._metadata.session() as session:
+                rows = (await session.execute(statement)).scalars().all()
+        return [_monitor(row) for row in rows]
+
+    async def replace_monitor(
+        self,
+        tenant_id: str,
+        monitor_id: str,
+        spec: MonitorSpec,
+        *,
+        updated_at: datetime,
+        next_check_at: datetime,
+        status: MonitorStatus | None = None,
+    ) -> Monitor | None:
+        values: dict[str, Any] = {
+            "spec": _json(spec),
+            "paused": spec.paused,
+            "updated_at": updated_at,
+            "next_check_at": next_check_at,
+        }
+        if status is not None:
+            values["status"] = _json(status)
+            values["transition_seq"] = status.transition_seq
+        statement = (
+            update(MonitorRow).where(MonitorRow.tenant_id == tenant_id, MonitorRow.id == monitor_id).values(**values)
+        )
+        with database_errors():
+            async with self._metadata.session() as session, session.begin():
+                if _rowcount(await session.execute(statement)) != 1:
+                    return None
+                if status is not None:
+                    # A pause or resume is a state change too: paused time is not counted in the SLA.
+                    session.add(
+                        StateChangeRow(
+                            monitor_id=monitor_id,
+                            seq=status.transition_seq,
+                            tenant_id=tenant_id,
+                            at=status.since or updated_at,
+                            state=status.state,
+                        )
+                    )
+                row = await session.get(MonitorRow, monitor_id, populate_existing=True)
+                return None if row is None else _monitor(row)
+
+    async def delete_monitor(self, tenant_id: str, monitor_id: str) -> bool:
+        with database_errors():
+            async with self._metadata.session() as session, session.begin():
+                result = await session.execute(
+                    delete(MonitorRow).where(MonitorRow.tenant_id == tenant_id, MonitorRow.id == monitor_id)
+                )
+                if _rowcount(result) != 1:
+                    return False
+                await session.execute(delete(CheckResultRow).where(CheckResultRow.monitor_id == monitor_id))
+                await session.execute(delete(StateChangeRow).where(StateChangeRow.monitor_id == monitor_id))
+                return True
+
+    async def due_monitors(self, now: datetime, *, limit: int) -> Sequence[Monitor]:
+        statement = (
+            select(MonitorRow)
+            .join(TenantRow, TenantRow.id == MonitorRow.tenant_id)
+            .where(
+                MonitorRow.paused.is_(False),
+                MonitorRow.next_check_at <= now,
+                TenantRow.suspended.is_(False),
+                TenantRow.deleted_at.is_(None),
+            )
+            .order_by(MonitorRow.next_check_at, MonitorRow.id)
+            .limit(limit)
+        )
+        with database_errors():
+            async with self._metadata.session() as session:
+                rows = (await session.execute(statement)).scalars().all()
+        return [_monitor(row) for row in rows]
+
+    async def claim_check(self, monitor_id: str, *, seen: datetime, next_at: datetime) -> bool:
+        statement = (
+            update(MonitorRow)
+            .where(MonitorRow.id == monitor_id, MonitorRow.next_check_at == seen, MonitorRow.paused.is_(False))
+            .values(next_check_at=next_at)
+        )
+        with database_errors():
+            async with self._metadata.session() as session, session.begin():
+                return _rowcount(await session.execute(statement)) == 1
+
+    async def record_check(
+        self,
+        monitor_id: str,
+        result: CheckResult,
+        status: MonitorStatus,
+        *,
+        expected_seq: int,
+        change: StateChangeRecord | None,
+    ) -> bool:
+        write_status = (
+            update(MonitorRow)
+            .where(
+                MonitorRow.id == monitor_id,
+                MonitorRow.transition_seq == expected_seq,
+                MonitorRow.paused.is_(False),
+            )
+            .values(status=_json(status), transition_seq=status.transition_seq)
+        )
+        with database_errors((f"check result {result.id!r} already recorded", "result_exists")):
+            async with self._metadata.session() as session, session.begin():
+                session.add(
+                    CheckResultRow(
+                        id=result.id,
+                        monitor_id=result.monitor_id,
+                        tenant_id=result.tenant_id,
+                        at=result.at,
+                        location=result.location,
+                        ok=result.ok,
+                        latency_ms=result.latency_ms,
+                        error=None if result.error is None else result.error[:500],
+                        status_code=result.status_code,
+                    )
+                )
+                if _rowcount(await session.execute(write_status)) != 1:
+                    return False
+                if change is not None:
+                    session.add(
+                        StateChangeRow(
+                            monitor_id=monitor_id,
+                            seq=status.transition_seq,
+                            tenant_id=result.tenant_id,
+                            at=change.at,
+                            state=change.state,
+                        )
+                    )
+                return True
+
+    async def list_results(
+        self,
+        tenant_id: str,
+        monitor_id: str,
+        *,
+        start: datetime,
+        end: datetime,
+        before: tuple[datetime, str] | None = None,
+        limit: int = 100,
+    ) -> Sequence[CheckResult]:
+        statement = (
+            select(CheckResultRow)
+            .where(
+                CheckResultRow.tenant_id == tenant_id,
+                CheckResultRow.monitor_id == monitor_id,
+                CheckResultRow.at >= start,
+                CheckResultRow.at < end,
+            )
+            .order_by(CheckResultRow.at.desc(), CheckResultRow.id.desc())
+            .limit(limit)
+        )
+        if before is not None:
+            at, result_id = before
+            statement = statement.where(
+                or_(CheckResultRow.at < at, and_(CheckResultRow.at == at, CheckResultRow.id < result_id))
+            )
+        with database_errors():
+            async with self._metadata.session() as session:
+                rows = (await session.execute(statement)).scalars().all()
+        return [_result(row) for row in rows]
+
+    async def list_state_changes(
+        self, tenant_id: str, monitor_id: str, *, start: datetime, end: datetime
+    ) -> Sequence[StateChangeRecord]:
+        owned = and_(StateChangeRow.tenant_id == tenant_id, StateChangeRow.monitor_id == monitor_id)
+        inside = select(StateChangeRow).where(owned, StateChangeRow.at >= start, StateChangeRow.at < end)
+        earlier = (
+            select(StateChangeRow)
+            .where(owned, StateChangeRow.at < start)
+            .order_by(StateChangeRow.at.desc(), StateChangeRow.seq.desc())
+            .limit(1)
+        )
+        with database_errors():
+            async with self._metadata.session() as session:
+                rows = [
+                    *(await session.execute(earlier)).scalars().all(),
+                    *(await session.execute(inside.order_by(StateChangeRow.at, StateChangeRow.seq))).scalars().all(),
+                ]
+        return [
+            StateChangeRecord(monitor_id=row.monitor_id, at=row.at, state=cast("MonitorState", row.state))
+            for row in rows
+        ]
+
+    async def prune_results(self, older_than: datetime, *, limit: int = 1000) -> int:
+        oldest = select(CheckResultRow.id).where(CheckResultRow.at < older_than).limit(limit)
+        with database_errors():
+            async with self._metadata.session() as session, session.begin():
+                ids = list((await session.execute(oldest)).scalars().all())
+                if not ids:
+                    return 0
+                await session.execute(delete(CheckResultRow).where(CheckResultRow.id.in_(ids)))
+        return len(ids)

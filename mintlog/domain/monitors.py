@@ -1,0 +1,194 @@
+"""Uptime monitors: what a tenant asks to be watched, and the confirmation state machine of its checks.
+
+Guarantees:
+- `validate_monitor` accepts a spec only when a probe can run it and its timing is coherent: it raises
+  `UnprocessableEntity` naming the field (`check.url`, `timeout_seconds`, …), never anything else;
+- `apply_outcome` is pure: the state only changes to `down` after `down_after` consecutive failures and to `up`
+  after `up_after` consecutive successes (a new monitor leaves `pending` on its first confirmed streak), and it
+  says when the state changed so the caller publishes each transition exactly once.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import UNSET, Meta, UnsetType
+
+from mintlog.domain.alert_rules import Severity
+from mintlog.domain.uptime_checks import CheckSpec, CheckSpecError, validate_check
+from mintlog.errors import UnprocessableEntity
+
+__all__ = [
+    "MAX_INTERVAL_SECONDS",
+    "Monitor",
+    "MonitorSpec",
+    "MonitorState",
+    "MonitorStatus",
+    "MonitorUpdate",
+    "Transition",
+    "apply_outcome",
+    "merge_monitor_update",
+    "new_monitor_id",
+    "paused_status",
+    "validate_monitor",
+]
+
+MonitorState = Literal["pending", "up", "down", "paused", "maintenance"]
+MAX_INTERVAL_SECONDS = 86400
+
+_Name = Annotated[str, Meta(min_length=1, max_length=200)]
+_Service = Annotated[str, Meta(min_length=1, max_length=200)]
+_Interval = Annotated[int, Meta(ge=1, le=MAX_INTERVAL_SECONDS)]
+_Timeout = Annotated[float, Meta(gt=0, le=MAX_INTERVAL_SECONDS)]
+_Confirm = Annotated[int, Meta(ge=1, le=10)]
+_Labels = Annotated[
+    dict[Annotated[str, Meta(min_length=1, max_length=100)], Annotated[str, Meta(max_length=500)]],
+    Meta(max_length=50),
+]
+
+
+class MonitorSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """What a user sets on a monitor (the body of a create)."""
+
+    name: _Name
+    check: CheckSpec
+    service: _Service | None = None
+    interval_seconds: _Interval = 60
+    timeout_seconds: _Timeout = 10.0
+    down_after: _Confirm = 2
+    up_after: _Confirm = 1
+    paused: bool = False
+    resolve_incident_on_up: bool = True
+    severity: Severity = "high"
+    labels: _Labels = msgspec.field(default_factory=lambda: {})
+
+
+class MonitorUpdate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A `PUT`/`PATCH` body: the members given replace the monitor's, the others are kept."""
+
+    name: _Name | UnsetType = UNSET
+    check: CheckSpec | UnsetType = UNSET
+    service: _Service | UnsetType | None = UNSET
+    interval_seconds: _Interval | UnsetType = UNSET
+    timeout_seconds: _Timeout | UnsetType = UNSET
+    down_after: _Confirm | UnsetType = UNSET
+    up_after: _Confirm | UnsetType = UNSET
+    paused: bool | UnsetType = UNSET
+    resolve_incident_on_up: bool | UnsetType = UNSET
+    severity: Severity | UnsetType = UNSET
+    labels: _Labels | UnsetType = UNSET
+
+
+class MonitorStatus(msgspec.Struct, frozen=True, kw_only=True):
+    """The compact current state of a monitor, rewritten after every check."""
+
+    state: MonitorState = "pending"
+    since: datetime | None = None
+    consecutive_failures: int = 0
+    consecutive_successes: int = 0
+    last_check_at: datetime | None = None
+    last_ok: bool | None = None
+    last_error: str | None = None
+    last_latency_ms: float | None = None
+    transition_seq: int = 0
+
+
+class Monitor(msgspec.Struct, frozen=True, kw_only=True):
+    """A stored monitor: its spec, owner, times, due time (`next_check_at`, the claim column) and status."""
+
+    id: str
+    tenant_id: str
+    spec: MonitorSpec
+    created_at: datetime
+    updated_at: datetime
+    next_check_at: datetime
+    status: MonitorStatus = msgspec.field(default_factory=MonitorStatus)
+
+
+def new_monitor_id() -> str:
+    """A new, unguessable monitor id."""
+    return f"mon_{secrets.token_hex(8)}"
+
+
+def _invalid(field: str, detail: str) -> UnprocessableEntity:
+    return UnprocessableEntity(detail, code="validation_failed", extra={"field": field})
+
+
+def validate_monitor(spec: MonitorSpec, *, min_interval_seconds: int) -> MonitorSpec:
+    """`spec` when a probe can run it and its timing is coherent; else a 422 naming the field."""
+    try:
+        validate_check(spec.check)
+    except CheckSpecError as exc:
+        raise _invalid(exc.field, f"`{exc.field}` {exc.message}") from None
+    if spec.interval_seconds < min_interval_seconds:
+        raise _invalid("interval_seconds", f"`interval_seconds` must be at least {min_interval_seconds}")
+    if spec.timeout_seconds >= spec.interval_seconds:
+        raise _invalid("timeout_seconds", "`timeout_seconds` must be below `interval_seconds`")
+    return spec
+
+
+def merge_monitor_update(spec: MonitorSpec, update: MonitorUpdate) -> MonitorSpec:
+    """`spec` with every member `update` gives replaced (not yet validated: call `validate_monitor`)."""
+    changes = {name: value for name in update.__struct_fields__ if (value := getattr(update, name)) is not UNSET}
+    return msgspec.structs.replace(spec, **changes)
+
+
+def paused_status(status: MonitorStatus, *, paused: bool, now: datetime) -> MonitorStatus:
+    """The status after pausing (state `paused`) or resuming (state `pending`, streaks reset) a monitor."""
+    if paused:
+        if status.state == "paused":
+            return status
+        return msgspec.structs.replace(status, state="paused", since=now)
+    if status.state != "paused":
+        return status
+    return msgspec.structs.replace(status, state="pending", since=now, consecutive_failures=0, consecutive_successes=0)
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """A confirmed change of state: `previous` → `current` at `at`, the `seq`-th transition of the monitor."""
+
+    previous: MonitorState
+    current: MonitorState
+    at: datetime
+    seq: int
+
+
+def apply_outcome(
+    status: MonitorStatus,
+    *,
+    ok: bool,
+    at: datetime,
+    latency_ms: float | None,
+    error: str | None,
+    down_after: int,
+    up_after: int,
+) -> tuple[MonitorStatus, Transition | None]:
+    """The status after one check result, and the transition it confirms (None when the state holds)."""
+    failures = 0 if ok else status.consecutive_failures + 1
+    successes = status.consecutive_successes + 1 if ok else 0
+    state = status.state
+    target: MonitorState | None = None
+    if ok and state != "up" and successes >= up_after:
+        target = "up"
+    elif not ok and state != "down" and failures >= down_after:
+        target = "down"
+    seq = status.transition_seq + (1 if target else 0)
+    updated = MonitorStatus(
+        state=target or state,
+        since=at if target else status.since,
+        consecutive_failures=failures,
+        consecutive_successes=successes,
+        last_check_at=at,
+        last_ok=ok,
+        last_error=None if ok else error,
+        last_latency_ms=latency_ms,
+        transition_seq=seq,
+    )
+    if target is None:
+        return updated, None
+    return updated, Transition(previous=state, current=target, at=at, seq=seq)

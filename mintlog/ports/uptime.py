@@ -1,0 +1,115 @@
+"""`MonitorStore`: uptime monitors, their status and their check results in the metadata database."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol
+
+import msgspec
+
+from mintlog.domain.monitors import Monitor, MonitorSpec, MonitorState, MonitorStatus
+
+__all__ = ["CheckResult", "MonitorStore", "StateChangeRecord"]
+
+
+class CheckResult(msgspec.Struct, frozen=True, kw_only=True):
+    """One run of one monitor's check, as stored in its history."""
+
+    id: str
+    monitor_id: str
+    tenant_id: str
+    at: datetime
+    location: str
+    ok: bool
+    latency_ms: float | None
+    error: str | None = None
+    status_code: int | None = None
+
+
+class StateChangeRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """A confirmed state change of one monitor."""
+
+    monitor_id: str
+    at: datetime
+    state: MonitorState
+
+
+class MonitorStore(Protocol):
+    """Monitors of every tenant; another tenant's monitor is never returned nor changed."""
+
+    async def create_monitor(self, monitor: Monitor, *, max_per_tenant: int) -> Monitor:
+        """Store a new monitor; `Conflict` (`too_many_monitors`) when the tenant already has `max_per_tenant`."""
+        ...
+
+    async def get_monitor(self, tenant_id: str, monitor_id: str) -> Monitor | None:
+        """The monitor with its current status, or None."""
+        ...
+
+    async def list_monitors(
+        self, tenant_id: str, *, after: tuple[datetime, str] | None = None, limit: int = 50
+    ) -> Sequence[Monitor]:
+        """The tenant's monitors, oldest first, after the `(created_at, id)` cursor."""
+        ...
+
+    async def replace_monitor(
+        self,
+        tenant_id: str,
+        monitor_id: str,
+        spec: MonitorSpec,
+        *,
+        updated_at: datetime,
+        next_check_at: datetime,
+        status: MonitorStatus | None = None,
+    ) -> Monitor | None:
+        """Replace the spec, due again at `next_check_at`; None when not found. A `status` given (a pause or a
+        resume, its `transition_seq` moved on) replaces the status and is recorded as a state change."""
+        ...
+
+    async def delete_monitor(self, tenant_id: str, monitor_id: str) -> bool:
+        """Delete the monitor, its results and state changes; False when not found."""
+        ...
+
+    async def due_monitors(self, now: datetime, *, limit: int) -> Sequence[Monitor]:
+        """Unpaused monitors of active tenants whose `next_check_at` has come, earliest first."""
+        ...
+
+    async def claim_check(self, monitor_id: str, *, seen: datetime, next_at: datetime) -> bool:
+        """Compare-and-set `next_check_at` from `seen` to `next_at`: True for exactly one of concurrent callers."""
+        ...
+
+    async def record_check(
+        self,
+        monitor_id: str,
+        result: CheckResult,
+        status: MonitorStatus,
+        *,
+        expected_seq: int,
+        change: StateChangeRecord | None,
+    ) -> bool:
+        """Store the result, and the status when its stored `transition_seq` is still `expected_seq` (with the
+        state change, in the same transaction). False when the status moved meanwhile (a pause, an edit)."""
+        ...
+
+    async def list_results(
+        self,
+        tenant_id: str,
+        monitor_id: str,
+        *,
+        start: datetime,
+        end: datetime,
+        before: tuple[datetime, str] | None = None,
+        limit: int = 100,
+    ) -> Sequence[CheckResult]:
+        """Results in `[start, end)`, newest first, before the `(at, id)` cursor."""
+        ...
+
+    async def list_state_changes(
+        self, tenant_id: str, monitor_id: str, *, start: datetime, end: datetime
+    ) -> Sequence[StateChangeRecord]:
+        """State changes in `[start, end)` plus the last one before `start`, oldest first."""
+        ...
+
+    async def prune_results(self, older_than: datetime, *, limit: int = 1000) -> int:
+        """Delete up to `limit` results older than `older_than`; returns how many."""
+        ...

@@ -1,0 +1,108 @@
+"""One run of one monitor's check: probe, confirm, record, publish.
+
+Order and guarantees:
+1. the probe runs (`Prober.run`, which never raises for what the target does);
+2. the confirmation state machine (`mintlog.domain.monitors.apply_outcome`) gives the new status;
+3. the result and the status (with the state change) are committed in one transaction, the status only when
+   nobody paused or edited the monitor meanwhile (its `transition_seq` unchanged); otherwise the result is
+   kept and nothing is published for a transition;
+4. the result (and the state change) are published as log events, then the transition's alert event.
+
+Known gap: a transition whose publishing fails after step 3 (bus down) is logged but not re-published later
+(the alert role has an outbox for this; monitors do not yet).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from mintlog.domain.monitors import Monitor, apply_outcome
+from mintlog.domain.streams import alerts_subject, encode_event, raw_subject
+from mintlog.domain.uptime_checks import CheckOutcome, CheckSpec
+from mintlog.errors import DependencyUnavailable
+from mintlog.ports.bus import EventBus
+from mintlog.ports.uptime import CheckResult, MonitorStore, StateChangeRecord
+from mintlog.roles.uptime.events import alert_event, log_batch, log_batch_id
+
+__all__ = ["CheckProber", "MonitorChecker"]
+
+logger = logging.getLogger(__name__)
+
+
+class CheckProber(Protocol):
+    """What runs a check (`mintlog.roles.uptime.probes.Prober`; a fake in tests)."""
+
+    async def run(self, spec: CheckSpec, *, timeout_seconds: float) -> CheckOutcome:
+        """The outcome of one run of `spec`; never raises for what the target does."""
+        ...
+
+
+class MonitorChecker:
+    """Runs claimed checks and records and publishes what they found."""
+
+    def __init__(
+        self,
+        *,
+        monitors: MonitorStore,
+        bus: EventBus,
+        prober: CheckProber,
+        location: str,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._monitors = monitors
+        self._bus = bus
+        self._prober = prober
+        self._location = location
+        self._clock = clock
+
+    async def check(self, monitor: Monitor) -> CheckResult:
+        """Run `monitor`'s check once and record and publish the result; returns it."""
+        spec = monitor.spec
+        outcome = await self._prober.run(spec.check, timeout_seconds=spec.timeout_seconds)
+        at = self._clock()
+        status, transition = apply_outcome(
+            monitor.status,
+            ok=outcome.ok,
+            at=at,
+            latency_ms=outcome.latency_ms,
+            error=outcome.error,
+            down_after=spec.down_after,
+            up_after=spec.up_after,
+        )
+        result = CheckResult(
+            id=log_batch_id(monitor.id, at),
+            monitor_id=monitor.id,
+            tenant_id=monitor.tenant_id,
+            at=at,
+            location=self._location,
+            ok=outcome.ok,
+            latency_ms=outcome.latency_ms,
+            error=outcome.error,
+            status_code=outcome.status_code,
+        )
+        change = None if transition is None else StateChangeRecord(monitor_id=monitor.id, at=at, state=status.state)
+        recorded = await self._monitors.record_check(
+            monitor.id, result, status, expected_seq=monitor.status.transition_seq, change=change
+        )
+        if not recorded:
+            logger.info("monitor %s changed while its check ran; its status is left as it is now", monitor.id)
+            transition = None
+        batch_id, payload = log_batch(monitor, outcome, at=at, location=self._location, transition=transition)
+        try:
+            await self._bus.publish(raw_subject(monitor.tenant_id), payload, msg_id=f"{batch_id}:0")
+        except DependencyUnavailable as exc:
+            logger.warning("monitor %s: check recorded but its log events not published: %s", monitor.id, exc)
+        if transition is None:
+            return result
+        logger.info("monitor %s: %s -> %s", monitor.id, transition.previous, transition.current)
+        first_failure = at - timedelta(seconds=spec.interval_seconds * max(0, spec.down_after - 1))
+        event = alert_event(monitor, transition, outcome, location=self._location, window_start=first_failure)
+        if event is not None:
+            try:
+                await self._bus.publish(alerts_subject(monitor.tenant_id), encode_event(event), msg_id=event.id)
+            except DependencyUnavailable as exc:
+                logger.warning("monitor %s: alert event %s not published: %s", monitor.id, event.id, exc)
+        return result

@@ -1,0 +1,44 @@
+"""The monitors as due work of the role kit's `DueWorkScheduler`.
+
+A monitor is due at `next_check_at`. Claiming it moves `next_check_at` one interval on with a compare-and-set
+in the shared database (`MonitorStore.claim_check`): of several uptime instances that saw the same due
+monitor, exactly one moves it and only that one runs the check of that interval. The claim is in the database,
+so it survives restarts: a restarted instance finds the next due time where the last claim left it. An instance
+that dies mid-check loses that interval's check; the next one is claimed by whichever instance sees it first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence, Set
+from datetime import datetime
+
+from mintlog.domain.monitors import Monitor
+from mintlog.ports.uptime import MonitorStore
+from mintlog.roles.kit.scheduler import Claim, next_due
+from mintlog.roles.uptime.checker import MonitorChecker
+
+__all__ = ["DueMonitors"]
+
+
+class DueMonitors:
+    """`DueWorkSource` of uptime checks: one claim per monitor and interval across every instance."""
+
+    def __init__(self, monitors: MonitorStore, checker: MonitorChecker) -> None:
+        self._monitors = monitors
+        self._checker = checker
+
+    async def claim_due(self, now: datetime, limit: int, *, running: Set[str]) -> Sequence[Claim[Monitor]]:
+        """Claim up to `limit` due monitors not in `running`; each is due again one interval later."""
+        claimed: list[Claim[Monitor]] = []
+        for monitor in await self._monitors.due_monitors(now, limit=limit + len(running)):
+            if monitor.id in running:
+                continue
+            next_at = next_due(monitor.next_check_at, monitor.spec.interval_seconds, now)
+            if await self._monitors.claim_check(monitor.id, seen=monitor.next_check_at, next_at=next_at):
+                claimed.append(Claim(monitor.id, monitor, due_at=monitor.next_check_at, deadline=next_at))
+                if len(claimed) == limit:
+                    break
+        return claimed
+
+    async def run(self, item: Monitor) -> None:
+        await self._checker.check(item)

@@ -1,0 +1,84 @@
+"""The uptime role: runs every unpaused monitor's check on its interval, once per interval across instances,
+keeps each monitor's confirmed state, and publishes results, state changes and incidents.
+
+How a check is claimed is in `due`, what one check does in `checker`, what it publishes in `events`; the
+user-facing reference is docs/uptime.md. Old results are pruned every hour (`result_retention_days`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from mintlog.domain.egress import EgressPolicy
+from mintlog.roles.kit.base import Periodic
+from mintlog.roles.kit.scheduler import DueWorkScheduler
+from mintlog.roles.uptime.checker import CheckProber, MonitorChecker
+from mintlog.roles.uptime.due import DueMonitors
+from mintlog.runtime import Runtime
+
+__all__ = ["UptimeRole"]
+
+logger = logging.getLogger(__name__)
+
+_DUE_MONITORS_PER_POLL = 500
+_PRUNE_INTERVAL_SECONDS = 3600.0
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UptimeRole:
+    """Claims due monitors and runs their checks, `max_concurrent_checks` at a time."""
+
+    name = "uptime"
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        *,
+        prober: CheckProber | None = None,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        settings = runtime.settings.uptime
+        self._owned_prober = None
+        if prober is None:
+            from mintlog.roles.uptime.probes import Prober
+
+            self._owned_prober = Prober(EgressPolicy.from_setting(runtime.settings.egress_allow))
+            prober = self._owned_prober
+        self._monitors = runtime.monitors
+        self._clock = clock
+        self._retention = timedelta(days=settings.result_retention_days)
+        self.checker = MonitorChecker(
+            monitors=runtime.monitors, bus=runtime.bus, prober=prober, location=settings.location, clock=clock
+        )
+        self.scheduler = DueWorkScheduler(
+            DueMonitors(runtime.monitors, self.checker),
+            work="uptime-checks",
+            max_running=settings.max_concurrent_checks,
+            max_claimed=max(_DUE_MONITORS_PER_POLL, settings.max_concurrent_checks),
+            poll_seconds=settings.poll_seconds,
+            run_timeout_seconds=None,
+            metrics=runtime.metrics,
+            clock=clock,
+        )
+        self._pruning = Periodic("uptime-results-prune", _PRUNE_INTERVAL_SECONDS, self.prune_results)
+
+    async def prune_results(self) -> int:
+        """Delete results older than the retention (a bounded batch); returns how many."""
+        return await self._monitors.prune_results(self._clock() - self._retention)
+
+    async def start(self) -> None:
+        await self.scheduler.start()
+        await self._pruning.start()
+        logger.info("uptime role started")
+
+    async def stop(self) -> None:
+        await self.scheduler.stop(grace_seconds=10.0)
+        await self._pruning.stop()
+        if self._owned_prober is not None:
+            await self._owned_prober.close()
+        logger.info("uptime role stopped")

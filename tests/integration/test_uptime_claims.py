@@ -1,0 +1,146 @@
+"""Uptime checks on a real database (SQLite and PostgreSQL): two uptime instances, each with its own connection
+pool, claim every monitor's check exactly once per interval; status writes lose to a concurrent pause; results
+and state changes are stored and pruned."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import cast
+
+import pytest
+from msgspec.structs import replace
+
+from mintlog.adapters.db.sql import SqlMetadataStore
+from mintlog.adapters.db.uptime_sql import SqlMonitorStore
+from mintlog.domain.monitors import Monitor, MonitorSpec, MonitorStatus
+from mintlog.domain.tenants import Tenant
+from mintlog.domain.uptime_checks import HttpCheck
+from mintlog.metrics import Metrics
+from mintlog.ports.uptime import CheckResult, StateChangeRecord
+from mintlog.roles.kit.scheduler import DueWorkScheduler
+from mintlog.roles.uptime.checker import MonitorChecker
+from mintlog.roles.uptime.due import DueMonitors
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
+INTERVAL_SECONDS = 30
+SPEC = MonitorSpec(name="shop", check=HttpCheck(url="http://93.184.216.34/"), interval_seconds=INTERVAL_SECONDS)
+
+
+@pytest.fixture
+async def databases(database_url: str) -> AsyncIterator[tuple[SqlMetadataStore, SqlMetadataStore]]:
+    """Two metadata stores (two connection pools, as in two processes) on one database with tenant `acme`."""
+    first, second = SqlMetadataStore(database_url), SqlMetadataStore(database_url)
+    await first.start()
+    await second.start()
+    try:
+        await first.create_tenant(Tenant(id="acme", name="Acme", created_at=T0))
+        yield first, second
+    finally:
+        await first.close()
+        await second.close()
+
+
+class RecordingChecker:
+    """Records which monitor was checked for which due time."""
+
+    def __init__(self, checked: list[tuple[str, datetime]]) -> None:
+        self.checked = checked
+
+    async def check(self, monitor: Monitor) -> None:
+        await asyncio.sleep(0.001)
+        self.checked.append((monitor.id, monitor.next_check_at))
+
+
+async def test_two_instances_check_each_monitor_once_per_interval(
+    databases: tuple[SqlMetadataStore, SqlMetadataStore],
+) -> None:
+    stores = [SqlMonitorStore(metadata) for metadata in databases]
+    monitors = [
+        await stores[0].create_monitor(
+            Monitor(id=f"mon_{n:02}", tenant_id="acme", spec=SPEC, created_at=T0, updated_at=T0, next_check_at=T0),
+            max_per_tenant=100,
+        )
+        for n in range(20)
+    ]
+    now = [T0]
+    checked: list[tuple[str, datetime]] = []
+    instances = [
+        DueWorkScheduler(
+            DueMonitors(store, cast("MonitorChecker", RecordingChecker(checked))),
+            work="uptime-checks",
+            max_running=4,
+            max_claimed=500,
+            poll_seconds=60,
+            metrics=Metrics(),
+            clock=lambda: now[0],
+        )
+        for store in stores
+    ]
+    for _ in range(3):  # three intervals, each claimed by both instances three times at once
+        await asyncio.gather(*(instance.claim() for instance in instances for _ in range(3)))
+        await asyncio.gather(*(instance.drain() for instance in instances))
+        now[0] += timedelta(seconds=INTERVAL_SECONDS)
+    due_times = [T0 + timedelta(seconds=INTERVAL_SECONDS * n) for n in range(3)]
+    assert sorted(checked) == sorted((monitor.id, due) for monitor in monitors for due in due_times)
+
+    # A restart (a new scheduler on a new pool) finds the next due time where the claims left it.
+    stored = await stores[1].get_monitor("acme", "mon_00")
+    assert stored is not None
+    assert stored.next_check_at == now[0]
+
+
+async def test_a_paused_monitor_is_neither_due_nor_overwritten_by_a_check_in_flight(
+    databases: tuple[SqlMetadataStore, SqlMetadataStore],
+) -> None:
+    store = SqlMonitorStore(databases[0])
+    monitor = await store.create_monitor(
+        Monitor(id="mon_p", tenant_id="acme", spec=SPEC, created_at=T0, updated_at=T0, next_check_at=T0),
+        max_per_tenant=100,
+    )
+    paused = MonitorStatus(state="paused", since=T0, transition_seq=1)
+    await store.replace_monitor(
+        "acme", monitor.id, replace(SPEC, paused=True), updated_at=T0, next_check_at=T0, status=paused
+    )
+    assert await store.due_monitors(T0 + timedelta(minutes=5), limit=10) == []
+    result = CheckResult(id="r1", monitor_id=monitor.id, tenant_id="acme", at=T0, location="l", ok=False, latency_ms=1)
+    down = MonitorStatus(state="down", since=T0, transition_seq=1)
+    assert not await store.record_check(monitor.id, result, down, expected_seq=0, change=None)
+    stored = await store.get_monitor("acme", monitor.id)
+    assert stored is not None
+    assert stored.status.state == "paused"
+    assert [r.id for r in await store.list_results("acme", monitor.id, start=T0, end=T0 + timedelta(1))] == ["r1"]
+
+
+async def test_results_and_state_changes_are_stored_listed_and_pruned(
+    databases: tuple[SqlMetadataStore, SqlMetadataStore],
+) -> None:
+    store = SqlMonitorStore(databases[0])
+    monitor = await store.create_monitor(
+        Monitor(id="mon_r", tenant_id="acme", spec=SPEC, created_at=T0, updated_at=T0, next_check_at=T0),
+        max_per_tenant=100,
+    )
+    for n in range(3):
+        at = T0 + timedelta(seconds=30 * n)
+        status = MonitorStatus(state="down", since=T0, transition_seq=n + 1, last_check_at=at)
+        change = StateChangeRecord(monitor_id=monitor.id, at=at, state="down" if n % 2 == 0 else "up")
+        result = CheckResult(
+            id=f"r{n}", monitor_id=monitor.id, tenant_id="acme", at=at, location="l", ok=n == 1, latency_ms=5
+        )
+        assert await store.record_check(monitor.id, result, status, expected_seq=n, change=change)
+    changes = await store.list_state_changes(
+        "acme", monitor.id, start=T0 + timedelta(seconds=40), end=T0 + timedelta(hours=1)
+    )
+    # The last change before the window comes first: the state the window starts in.
+    assert [(c.state, c.at) for c in changes] == [
+        ("up", T0 + timedelta(seconds=30)),
+        ("down", T0 + timedelta(seconds=60)),
+    ]
+    assert await store.list_results("beta", monitor.id, start=T0, end=T0 + timedelta(1)) == []
+    assert await store.prune_results(T0 + timedelta(seconds=45)) == 2
+    assert [r.id for r in await store.list_results("acme", monitor.id, start=T0, end=T0 + timedelta(1))] == ["r2"]
+    assert await store.delete_monitor("acme", monitor.id)
+    assert await store.list_results("acme", monitor.id, start=T0, end=T0 + timedelta(1)) == []
