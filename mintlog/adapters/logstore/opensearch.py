@@ -49,7 +49,12 @@ from mintlog.adapters.logstore.opensearch_bulk import (
     Rejection,
     write_bulk,
 )
-from mintlog.adapters.logstore.opensearch_client import ClusterOptions, new_client, translate_errors
+from mintlog.adapters.logstore.opensearch_client import (
+    ClusterOptions,
+    new_client,
+    search_when_shards_started,
+    translate_errors,
+)
 from mintlog.adapters.logstore.opensearch_documents import EventEncodingError, encode_document
 from mintlog.adapters.logstore.opensearch_layout import (
     DEFAULT_INDEX_PREFIX,
@@ -255,7 +260,8 @@ class OpenSearchLogStore:
         if not periods:
             return SearchPage(events=[], total=0, took_ms=_elapsed_ms(started))
         with translate_errors("search"):
-            response = await client.search(
+            response = await search_when_shards_started(
+                client,
                 index=index_expression(base, periods, existing),
                 body=search_body(query, node_dsl),
                 params={

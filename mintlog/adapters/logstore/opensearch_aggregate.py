@@ -47,7 +47,7 @@ from mintlog.adapters.logstore.aggregate_tree import (
     metric_fields,
     percents_by_field,
 )
-from mintlog.adapters.logstore.opensearch_client import translate_errors
+from mintlog.adapters.logstore.opensearch_client import search_when_shards_started, translate_errors
 from mintlog.adapters.logstore.opensearch_documents import FIELD_PAIRS, FIELD_PAIRS_PREFIX, utc_instant
 from mintlog.adapters.logstore.opensearch_search import FIRST_INSTANT, LAST_INSTANT, adapt_query
 from mintlog.errors import BadRequest, StoreUnavailable
@@ -322,7 +322,7 @@ class _Run:
     async def _search(self, body: dict[str, Any]) -> dict[str, Any]:
         with translate_errors("aggregate"):  # lets `TooManyBuckets` through
             try:
-                response = await self.client.search(index=self.index, body=body, params=_PARAMS)
+                response = await search_when_shards_started(self.client, index=self.index, body=body, params=_PARAMS)
             except TransportError as exc:
                 if "too_many_buckets_exception" in str(exc.info):
                     raise TooManyBuckets from exc

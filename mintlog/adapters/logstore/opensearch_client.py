@@ -6,6 +6,7 @@ process on the embedded store never loads the client.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import warnings
 from collections.abc import Generator, Sequence
@@ -37,6 +38,7 @@ __all__ = [
     "is_write_block",
     "masked_url",
     "new_client",
+    "search_when_shards_started",
     "status_of",
     "store_error",
     "translate_errors",
@@ -148,6 +150,34 @@ def is_retryable(exc: BaseException) -> bool:
         return True
     status = status_of(exc)
     return status is not None and (status in (408, 429) or status >= 500)
+
+
+_SHARDS_STARTING = "search_phase_execution_exception"
+_SHARD_START_DELAYS_SECONDS = (0.1, 0.2, 0.4, 0.8, 1.0)
+
+
+def is_shards_starting(exc: BaseException) -> bool:
+    """Whether a search failed with 503 `all shards failed`: what a just-created daily index answers while its
+    primary shards start (the index is listed before it can be searched)."""
+    if isinstance(exc, OpenSearchConnectionError) or not isinstance(exc, TransportError):
+        return False
+    return exc.status_code == 503 and _SHARDS_STARTING in (str(exc.error), error_reason(exc.info).split(":")[0])
+
+
+async def search_when_shards_started(client: AsyncOpenSearch, **request: Any) -> Any:
+    """`client.search(**request)`, tried again for up to 2.5 s while it fails with `is_shards_starting`.
+
+    A search racing the creation of a new day's index would otherwise answer 503 for a moment; after the delays
+    the last failure is raised as it came.
+    """
+    for delay in _SHARD_START_DELAYS_SECONDS:
+        try:
+            return await client.search(**request)
+        except TransportError as exc:
+            if not is_shards_starting(exc):
+                raise
+        await asyncio.sleep(delay)
+    return await client.search(**request)
 
 
 def is_write_block(exc: BaseException) -> bool:
