@@ -16,6 +16,7 @@ from mintlog.ports.cache import Cache
 from mintlog.ports.idempotency import IdempotencyStore
 from mintlog.ports.incidents import IncidentStore
 from mintlog.ports.logstore import LogStore
+from mintlog.ports.maintenance import BadgeStore, MaintenanceWindowStore
 from mintlog.ports.metadata import MetadataStore
 from mintlog.ports.notifications import NotificationStore
 from mintlog.ports.outbound import OutboundHttp
@@ -49,6 +50,8 @@ class Runtime:
     extraction_rules: ExtractionRuleStore
     idempotency: IdempotencyStore
     monitors: MonitorStore
+    maintenance_windows: MaintenanceWindowStore
+    badges: BadgeStore
     outbound: OutboundHttp
     """Every request to a URL a tenant named (webhooks): opens its connections on first use."""
     _opened: list[str] = field(default_factory=lambda: [])

@@ -616,6 +616,9 @@ class UptimeSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
         int, Meta(ge=1, le=86400, description="Shortest check interval a monitor may have.")
     ] = 30
     max_monitors_per_tenant: Annotated[int, Meta(ge=1, le=100_000, description="Monitors one tenant may have.")] = 100
+    max_maintenance_windows_per_tenant: Annotated[
+        int, Meta(ge=1, le=1000, description="Maintenance windows one tenant may have.")
+    ] = 100
     result_retention_days: Annotated[
         int, Meta(ge=1, le=3650, description="Days check results are kept for the results and SLA endpoints.")
     ] = 90

@@ -49,6 +49,11 @@ AuditAction = Literal[
     "monitor.pause",
     "monitor.resume",
     "monitor.delete",
+    "monitor.badge_create",
+    "monitor.badge_revoke",
+    "maintenance_window.create",
+    "maintenance_window.update",
+    "maintenance_window.delete",
 ]
 AUDIT_ACTIONS: tuple[AuditAction, ...] = (
     "tenant.create",
@@ -78,6 +83,11 @@ AUDIT_ACTIONS: tuple[AuditAction, ...] = (
     "monitor.pause",
     "monitor.resume",
     "monitor.delete",
+    "monitor.badge_create",
+    "monitor.badge_revoke",
+    "maintenance_window.create",
+    "maintenance_window.update",
+    "maintenance_window.delete",
 )
 
 AuditResult = Literal["ok", "denied", "error"]

@@ -95,6 +95,9 @@ class MonitorStatus(msgspec.Struct, frozen=True, kw_only=True):
     last_error: str | None = None
     last_latency_ms: float | None = None
     transition_seq: int = 0
+    state_before_maintenance: MonitorState | None = None
+    """The state the monitor had when its current or last maintenance window began, until it confirms a state
+    again (`mintlog.domain.monitor_maintenance`); None otherwise."""
 
 
 class Monitor(msgspec.Struct, frozen=True, kw_only=True):

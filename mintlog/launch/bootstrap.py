@@ -291,6 +291,7 @@ def bootstrap(
     from mintlog.adapters.db.archive_sql import SqlArchiveManifest
     from mintlog.adapters.db.idempotency_sql import SqlIdempotencyStore
     from mintlog.adapters.db.incidents_sql import SqlIncidentStore
+    from mintlog.adapters.db.maintenance_sql import SqlBadgeStore, SqlMaintenanceWindowStore
     from mintlog.adapters.db.notifications_sql import SqlNotificationStore
     from mintlog.adapters.db.parsing_sql import SqlExtractionRuleStore
     from mintlog.adapters.db.uptime_sql import SqlMonitorStore
@@ -313,5 +314,7 @@ def bootstrap(
         extraction_rules=SqlExtractionRuleStore(metadata),
         idempotency=SqlIdempotencyStore(metadata),
         monitors=SqlMonitorStore(metadata),
+        maintenance_windows=SqlMaintenanceWindowStore(metadata),
+        badges=SqlBadgeStore(metadata),
         outbound=outbound or build_outbound(settings),
     )

@@ -25,6 +25,8 @@ class CheckResult(msgspec.Struct, frozen=True, kw_only=True):
     latency_ms: float | None
     error: str | None = None
     status_code: int | None = None
+    in_maintenance: bool = False
+    """True when the check ran inside a maintenance window: recorded, but it confirmed no state."""
 
 
 class StateChangeRecord(msgspec.Struct, frozen=True, kw_only=True):

@@ -52,6 +52,7 @@ class CheckResultRow(Base):
     latency_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
     error: Mapped[str | None] = mapped_column(String(500), nullable=True)
     status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    in_maintenance: Mapped[bool] = mapped_column(Boolean, default=False)  # migration 0013
 
 
 class StateChangeRow(Base):

@@ -51,6 +51,7 @@ def _result(row: CheckResultRow) -> CheckResult:
         latency_ms=row.latency_ms,
         error=row.error,
         status_code=row.status_code,
+        in_maintenance=row.in_maintenance,
     )
 
 
@@ -227,6 +228,7 @@ class SqlMonitorStore:
                         latency_ms=result.latency_ms,
                         error=None if result.error is None else result.error[:500],
                         status_code=result.status_code,
+                        in_maintenance=result.in_maintenance,
                     )
                 )
                 if _rowcount(await session.execute(write_status)) != 1:

@@ -6,7 +6,9 @@ notify instance. Per alert event (see `mintlog.domain.incidents.plan_alert_chang
 - `resolved` appends to the open incident, resolving it when the rule auto-resolves incidents;
 - `nodata` and `error` append a note to the open incident, if any; other transitions change nothing.
 An active silence matching the event (rule and/or labels) is named in the entry ("silenced by <id>") and in
-the event's `silenced_by`, and turns its `notify` off.
+the event's `silenced_by`, and turns its `notify` off. A `firing` event whose rule a maintenance window covers
+at the event's `evaluated_at` (`mintlog.domain.maintenance_windows.covers_alert`) changes nothing: no incident
+opens and the open one gets no entry.
 
 Guarantees:
 - exactly one timeline entry per alert event: its id derives from the alert event's id, so a redelivery finds
@@ -29,6 +31,7 @@ import msgspec
 
 from mintlog.domain.alerting import AlertEvent
 from mintlog.domain.incidents import plan_alert_change
+from mintlog.domain.maintenance_windows import window_for_alert
 from mintlog.domain.silences import matching_silence
 from mintlog.domain.streams import ALERTS_EVENTS, ALERTS_FILTER, alerts_subject, decode_alert_event
 from mintlog.errors import DependencyUnavailable
@@ -60,6 +63,7 @@ class IncidentWorker:
     def __init__(self, runtime: Runtime, *, clock: Callable[[], datetime] = _utcnow) -> None:
         self._bus = runtime.bus
         self._incidents = runtime.incidents
+        self._maintenance_windows = runtime.maintenance_windows
         self._settings = runtime.settings.incidents
         self._metrics = runtime.metrics
         self._clock = clock
@@ -144,6 +148,12 @@ class IncidentWorker:
         """Record what `event` does to its incident (idempotent per event id); None when it changes nothing."""
         if event.state not in _CHANGING_STATES:
             return None
+        if event.state == "firing":
+            windows = await self._maintenance_windows.tenant_windows(event.tenant_id)
+            window = window_for_alert(windows, event, event.evaluated_at)
+            if window is not None:
+                logger.info("alert event %s is in maintenance window %s: no incident change", event.id, window.id)
+                return None
         now = self._clock()
         silence = matching_silence(await self._incidents.active_silences(event.tenant_id, now=now), event, now)
         applied = await self._incidents.apply_alert(

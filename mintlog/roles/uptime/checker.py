@@ -2,7 +2,9 @@
 
 Order and guarantees:
 1. the probe runs (`Prober.run`, which never raises for what the target does);
-2. the confirmation state machine (`mintlog.domain.monitors.apply_outcome`) gives the new status;
+2. the confirmation state machine (`mintlog.domain.monitor_maintenance.apply_check`, around
+   `mintlog.domain.monitors.apply_outcome`) gives the new status: inside a maintenance window of the monitor
+   (`MaintenanceLookup`) the result is recorded and published with `in_maintenance`, and confirms nothing;
 3. the result and the status (with the state change) are committed in one transaction, the status only when
    nobody paused or edited the monitor meanwhile (its `transition_seq` unchanged); otherwise the result is
    kept and nothing is published for a transition;
@@ -19,13 +21,15 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from mintlog.domain.monitors import Monitor, apply_outcome
+from mintlog.domain.monitor_maintenance import apply_check
+from mintlog.domain.monitors import Monitor
 from mintlog.domain.streams import alerts_subject, encode_event, raw_subject
 from mintlog.domain.uptime_checks import CheckOutcome, CheckSpec
 from mintlog.errors import DependencyUnavailable
 from mintlog.ports.bus import EventBus
 from mintlog.ports.uptime import CheckResult, MonitorStore, StateChangeRecord
 from mintlog.roles.uptime.events import alert_event, log_batch, log_batch_id
+from mintlog.roles.uptime.maintenance import MaintenanceLookup
 
 __all__ = ["CheckProber", "MonitorChecker"]
 
@@ -49,10 +53,12 @@ class MonitorChecker:
         monitors: MonitorStore,
         bus: EventBus,
         prober: CheckProber,
+        maintenance: MaintenanceLookup,
         location: str,
         clock: Callable[[], datetime],
     ) -> None:
         self._monitors = monitors
+        self._maintenance = maintenance
         self._bus = bus
         self._prober = prober
         self._location = location
@@ -63,8 +69,10 @@ class MonitorChecker:
         spec = monitor.spec
         outcome = await self._prober.run(spec.check, timeout_seconds=spec.timeout_seconds)
         at = self._clock()
-        status, transition = apply_outcome(
+        in_maintenance = await self._maintenance.window_for(monitor, at) is not None
+        status, transition = apply_check(
             monitor.status,
+            in_maintenance=in_maintenance,
             ok=outcome.ok,
             at=at,
             latency_ms=outcome.latency_ms,
@@ -82,6 +90,7 @@ class MonitorChecker:
             latency_ms=outcome.latency_ms,
             error=outcome.error,
             status_code=outcome.status_code,
+            in_maintenance=in_maintenance,
         )
         change = None if transition is None else StateChangeRecord(monitor_id=monitor.id, at=at, state=status.state)
         recorded = await self._monitors.record_check(
@@ -90,7 +99,9 @@ class MonitorChecker:
         if not recorded:
             logger.info("monitor %s changed while its check ran; its status is left as it is now", monitor.id)
             transition = None
-        batch_id, payload = log_batch(monitor, outcome, at=at, location=self._location, transition=transition)
+        batch_id, payload = log_batch(
+            monitor, outcome, at=at, location=self._location, transition=transition, in_maintenance=in_maintenance
+        )
         try:
             await self._bus.publish(raw_subject(monitor.tenant_id), payload, msg_id=f"{batch_id}:0")
         except DependencyUnavailable as exc:

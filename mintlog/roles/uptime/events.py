@@ -44,7 +44,9 @@ def _check_type(monitor: Monitor) -> str:
     return str(monitor.spec.check.__struct_config__.tag)
 
 
-def _result_event(monitor: Monitor, outcome: CheckOutcome, at: datetime, location: str) -> dict[str, Any]:
+def _result_event(
+    monitor: Monitor, outcome: CheckOutcome, at: datetime, location: str, *, in_maintenance: bool
+) -> dict[str, Any]:
     fields: dict[str, Any] = {
         "monitor_id": monitor.id,
         "monitor_name": monitor.spec.name,
@@ -58,6 +60,8 @@ def _result_event(monitor: Monitor, outcome: CheckOutcome, at: datetime, locatio
         fields["error"] = outcome.error
     if outcome.status_code is not None:
         fields["status_code"] = outcome.status_code
+    if in_maintenance:
+        fields["in_maintenance"] = True
     verdict = "ok" if outcome.ok else f"failed: {outcome.error or 'unexpected answer'}"
     return {
         "timestamp": at.isoformat(),
@@ -92,10 +96,17 @@ def _transition_event(monitor: Monitor, transition: Transition, outcome: CheckOu
 
 
 def log_batch(
-    monitor: Monitor, outcome: CheckOutcome, *, at: datetime, location: str, transition: Transition | None
+    monitor: Monitor,
+    outcome: CheckOutcome,
+    *,
+    at: datetime,
+    location: str,
+    transition: Transition | None,
+    in_maintenance: bool = False,
 ) -> tuple[str, bytes]:
-    """The batch id and encoded `RawBatch` of one check: its result, then its state change when it has one."""
-    events = [_result_event(monitor, outcome, at, location)]
+    """The batch id and encoded `RawBatch` of one check: its result (`fields.in_maintenance: true` inside a
+    maintenance window), then its state change when it has one."""
+    events = [_result_event(monitor, outcome, at, location, in_maintenance=in_maintenance)]
     if transition is not None:
         events.append(_transition_event(monitor, transition, outcome, location))
     batch_id = log_batch_id(monitor.id, at)

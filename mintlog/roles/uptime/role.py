@@ -16,6 +16,7 @@ from mintlog.roles.kit.base import Periodic
 from mintlog.roles.kit.scheduler import DueWorkScheduler
 from mintlog.roles.uptime.checker import CheckProber, MonitorChecker
 from mintlog.roles.uptime.due import DueMonitors
+from mintlog.roles.uptime.maintenance import MaintenanceLookup
 from mintlog.runtime import Runtime
 
 __all__ = ["UptimeRole"]
@@ -53,7 +54,12 @@ class UptimeRole:
         self._clock = clock
         self._retention = timedelta(days=settings.result_retention_days)
         self.checker = MonitorChecker(
-            monitors=runtime.monitors, bus=runtime.bus, prober=prober, location=settings.location, clock=clock
+            monitors=runtime.monitors,
+            bus=runtime.bus,
+            prober=prober,
+            maintenance=MaintenanceLookup(runtime.maintenance_windows),
+            location=settings.location,
+            clock=clock,
         )
         self.scheduler = DueWorkScheduler(
             DueMonitors(runtime.monitors, self.checker),

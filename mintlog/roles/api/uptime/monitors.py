@@ -321,7 +321,7 @@ class Monitors(Resource):
         results = await monitors.list_results(tenant_id, monitor_id, start=start, end=end, limit=_MAX_SLA_RESULTS)
         changes = await monitors.list_state_changes(tenant_id, monitor_id, start=start, end=end)
         return sla_report(
-            [ResultPoint(at=result.at, ok=result.ok, latency_ms=result.latency_ms) for result in results],
+            [ResultPoint(at=r.at, ok=r.ok, latency_ms=r.latency_ms, in_maintenance=r.in_maintenance) for r in results],
             start=start,
             end=end,
             state_changes=[StateChange(at=change.at, state=change.state) for change in changes],
