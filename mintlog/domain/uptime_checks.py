@@ -2,7 +2,7 @@
 `type`) and the outcome of one run.
 
 Pure data and pure judgement, no I/O except `check_spec_egress` (which only resolves through the callable it is
-given). The probes that run a check are `mintlog.roles.uptime.probes`.
+given). The probes that run a check are `mintlog.adapters.probes`.
 
 - `validate_check` raises `CheckSpecError` (a `ValueError`) naming the field (`check.expected_status[1]`) for
   anything a probe could not run: a malformed JSON path or status range, a port out of range, a URL that is not

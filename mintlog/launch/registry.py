@@ -88,9 +88,12 @@ def _notify(runtime: Runtime) -> Service:
 
 
 def _uptime(runtime: Runtime) -> Service:
+    from mintlog.adapters.probes import Prober
+    from mintlog.domain.egress import EgressPolicy
     from mintlog.roles.uptime.role import UptimeRole
 
-    return UptimeRole(runtime)
+    prober = Prober(EgressPolicy.from_setting(runtime.settings.egress_allow))
+    return UptimeRole(runtime, prober=prober, close_prober=prober.close)
 
 
 ROLES: tuple[RoleEntry, ...] = (

@@ -18,6 +18,7 @@ from aiohttp import web
 from dnslib import QTYPE, RR, A, DNSRecord
 from dnslib.server import BaseResolver, DNSHandler, DNSServer
 
+from mintlog.adapters.probes import Prober
 from mintlog.domain.egress import EgressPolicy
 from mintlog.domain.uptime_checks import (
     CheckOutcome,
@@ -29,7 +30,6 @@ from mintlog.domain.uptime_checks import (
     TlsCheck,
     validate_check,
 )
-from mintlog.roles.uptime.probes import Prober
 
 pytestmark = pytest.mark.integration
 

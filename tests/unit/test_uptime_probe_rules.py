@@ -10,12 +10,12 @@ from collections.abc import Sequence
 
 import pytest
 
+from mintlog.adapters.probes import Prober
+from mintlog.adapters.probes.connect import describe_os_error
+from mintlog.adapters.probes.http import _next_method  # pyright: ignore[reportPrivateUsage]
+from mintlog.adapters.probes.tls import days_left
 from mintlog.domain.egress import EgressPolicy, EgressRefused
 from mintlog.domain.uptime_checks import CheckSpec, DnsCheck, HttpCheck, TcpCheck, TlsCheck
-from mintlog.roles.uptime.probes import Prober
-from mintlog.roles.uptime.probes.connect import describe_os_error
-from mintlog.roles.uptime.probes.http import _next_method  # pyright: ignore[reportPrivateUsage]
-from mintlog.roles.uptime.probes.tls import days_left
 
 
 @pytest.mark.parametrize(

@@ -25,12 +25,11 @@ the first request.
 
 from __future__ import annotations
 
-import asyncio
 import email.utils
 import ipaddress
 import socket
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 import aiohttp
@@ -48,6 +47,7 @@ from mintlog.domain.egress import (
     shows_answer_body,
 )
 from mintlog.ports.outbound import AttemptResult
+from mintlog.resolver import system_resolve
 
 __all__ = [
     "AiohttpOutboundHttp",
@@ -125,13 +125,6 @@ def egress_connector(
         socket_factory=guarded_socket_factory(policy),
         force_close=force_close,
     )
-
-
-async def system_resolve(host: str) -> Sequence[str]:
-    """The addresses the system resolver gives for `host` (what a connection to it may use)."""
-    loop = asyncio.get_running_loop()
-    infos = await loop.getaddrinfo(host, None, type=socket.SOCK_STREAM)
-    return [str(info[4][0]) for info in infos]
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:

@@ -1,1 +1,1 @@
-"""The `uptime` role: monitors checked on schedule (probes in `mintlog.roles.uptime.probes`)."""
+"""The `uptime` role: monitors checked on schedule (probes in `mintlog.adapters.probes`)."""

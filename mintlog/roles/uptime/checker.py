@@ -37,7 +37,7 @@ logger = logging.getLogger(__name__)
 
 
 class CheckProber(Protocol):
-    """What runs a check (`mintlog.roles.uptime.probes.Prober`; a fake in tests)."""
+    """What runs a check (`mintlog.adapters.probes.Prober`; a fake in tests)."""
 
     async def run(self, spec: CheckSpec, *, timeout_seconds: float) -> CheckOutcome:
         """The outcome of one run of `spec`; never raises for what the target does."""

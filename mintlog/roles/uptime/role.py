@@ -8,10 +8,9 @@ user-facing reference is docs/uptime.md. Old results are pruned every hour (`res
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
-from mintlog.domain.egress import EgressPolicy
 from mintlog.roles.kit.base import Periodic
 from mintlog.roles.kit.scheduler import DueWorkScheduler
 from mintlog.roles.uptime.checker import CheckProber, MonitorChecker
@@ -40,16 +39,12 @@ class UptimeRole:
         self,
         runtime: Runtime,
         *,
-        prober: CheckProber | None = None,
+        prober: CheckProber,
+        close_prober: Callable[[], Awaitable[None]] | None = None,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         settings = runtime.settings.uptime
-        self._owned_prober = None
-        if prober is None:
-            from mintlog.roles.uptime.probes import Prober
-
-            self._owned_prober = Prober(EgressPolicy.from_setting(runtime.settings.egress_allow))
-            prober = self._owned_prober
+        self._close_prober = close_prober
         self._monitors = runtime.monitors
         self._clock = clock
         self._retention = timedelta(days=settings.result_retention_days)
@@ -85,6 +80,6 @@ class UptimeRole:
     async def stop(self) -> None:
         await self.scheduler.stop(grace_seconds=10.0)
         await self._pruning.stop()
-        if self._owned_prober is not None:
-            await self._owned_prober.close()
+        if self._close_prober is not None:
+            await self._close_prober()
         logger.info("uptime role stopped")

@@ -19,7 +19,6 @@ import msgspec
 from litestar import Request, delete, get, post, route
 from litestar.params import FromPath
 
-from mintlog.adapters.http.egress_aiohttp import system_resolve
 from mintlog.domain.egress import EgressPolicy, EgressRefused
 from mintlog.domain.monitors import (
     Monitor,
@@ -36,6 +35,7 @@ from mintlog.domain.uptime_sla import ResultPoint, SlaReport, StateChange, sla_r
 from mintlog.errors import BadRequest
 from mintlog.http.guards import principal_of, requires
 from mintlog.ports.uptime import CheckResult, MonitorStore
+from mintlog.resolver import system_resolve
 from mintlog.roles.api.common.auditing import AuditedWrite, audit_target
 from mintlog.roles.api.common.dependencies import Clock, Injected
 from mintlog.roles.api.common.pagination import (

@@ -22,14 +22,14 @@ import asyncio
 import time
 from typing import TYPE_CHECKING
 
-from mintlog.adapters.http.egress_aiohttp import system_resolve
+from mintlog.adapters.probes.connect import insecure_tls_context, verifying_tls_context
+from mintlog.adapters.probes.dns import DnsProbe
+from mintlog.adapters.probes.http import HttpProbe
+from mintlog.adapters.probes.tcp import probe_tcp
+from mintlog.adapters.probes.tls import probe_tls
 from mintlog.domain.egress import EgressPolicy, Resolve
 from mintlog.domain.uptime_checks import CheckOutcome, CheckSpec, DnsCheck, HttpCheck, TcpCheck
-from mintlog.roles.uptime.probes.connect import insecure_tls_context, verifying_tls_context
-from mintlog.roles.uptime.probes.dns import DnsProbe
-from mintlog.roles.uptime.probes.http import HttpProbe
-from mintlog.roles.uptime.probes.tcp import probe_tcp
-from mintlog.roles.uptime.probes.tls import probe_tls
+from mintlog.resolver import system_resolve
 
 if TYPE_CHECKING:
     from aiohttp.abc import AbstractResolver

@@ -6,9 +6,9 @@ from __future__ import annotations
 import ssl
 import time
 
+from mintlog.adapters.probes.connect import close_quietly, describe_os_error, open_judged, resolve_judged
 from mintlog.domain.egress import EgressPolicy, Resolve
 from mintlog.domain.uptime_checks import CheckOutcome, TcpCheck, normalize_host
-from mintlog.roles.uptime.probes.connect import close_quietly, describe_os_error, open_judged, resolve_judged
 
 __all__ = ["probe_tcp"]
 

@@ -21,6 +21,7 @@ from aiohttp.abc import AbstractResolver
 from yarl import URL
 
 from mintlog.adapters.http.egress_aiohttp import egress_connector
+from mintlog.adapters.probes.connect import describe_os_error
 from mintlog.domain.egress import EgressPolicy, EgressRefused, IpAddress, checked_url, shows_answer_body
 from mintlog.domain.uptime_checks import (
     CheckOutcome,
@@ -32,7 +33,6 @@ from mintlog.domain.uptime_checks import (
     parse_status_ranges,
     status_allowed,
 )
-from mintlog.roles.uptime.probes.connect import describe_os_error
 
 __all__ = ["HttpProbe"]
 

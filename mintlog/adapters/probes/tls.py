@@ -10,9 +10,9 @@ import time
 
 from cryptography import x509
 
+from mintlog.adapters.probes.connect import close_quietly, describe_os_error, open_judged, resolve_judged
 from mintlog.domain.egress import EgressPolicy, Resolve
 from mintlog.domain.uptime_checks import CheckOutcome, DetailValue, TlsCheck, normalize_host
-from mintlog.roles.uptime.probes.connect import close_quietly, describe_os_error, open_judged, resolve_judged
 
 __all__ = ["days_left", "probe_tls"]
 
