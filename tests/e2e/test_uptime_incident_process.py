@@ -88,7 +88,7 @@ def test_a_down_monitor_notifies_its_channel_with_the_linked_services_logs_in_th
     assert len(webhooks) == 1, mintlog.logs()
     triggered = json.loads(webhooks[0].body)
     assert triggered["type"] == "incident.triggered"
-    assert "checkout" in triggered["title"]
+    assert "checkout" in json.dumps(triggered["data"])
     assert verify_standard_webhook(webhooks[0], SECRET)
 
     incidents = api(mintlog, key, "GET", "/v1/incidents", status="triggered").json()["items"]
