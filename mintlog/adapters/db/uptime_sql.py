@@ -2,7 +2,9 @@
 
 Claims are one conditional `UPDATE … WHERE next_check_at = :seen` (rowcount 1 wins), so of several uptime
 instances that saw the same due monitor exactly one runs its check for that interval. Status writes compare
-`transition_seq` the same way, so a check that finishes after a pause or an edit never overwrites it.
+`transition_seq` the same way, so a check that finishes after a pause or an edit never overwrites it. A
+transition's alert event joins `uptime_alert_outbox` in the transaction of its status (or of the pause or delete
+that caused it) and leaves it once published (`mark_alerts_published`).
 """
 
 from __future__ import annotations
