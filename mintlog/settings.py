@@ -622,6 +622,24 @@ class UptimeSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     result_retention_days: Annotated[
         int, Meta(ge=1, le=3650, description="Days check results are kept for the results and SLA endpoints.")
     ] = 90
+    outbox_interval_seconds: Annotated[
+        float,
+        Meta(
+            gt=0,
+            le=60,
+            description="How often each uptime instance publishes the alert events left in its outbox (bus down, "
+            "a crash, a pause or a delete over the API).",
+        ),
+    ] = 2.0
+    log_summary_timeout_seconds: Annotated[
+        float,
+        Meta(
+            gt=0,
+            le=60,
+            description="Longest the summary of a linked service's logs may take when a monitor goes down; past it "
+            "the incident opens with the summary marked unavailable.",
+        ),
+    ] = 5.0
 
 
 class ParsingSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

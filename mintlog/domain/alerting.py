@@ -19,7 +19,7 @@ seed's "6 errors → one webhook" is one firing transition → one `incident.tri
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
@@ -63,6 +63,9 @@ class AlertEvent(msgspec.Struct, frozen=True, kw_only=True):
     transitions (persisted in `alert_states`), so the same transition always has the same id.
     `dedup_key` = `{rule_id}:{group_hash}`: one open incident per dedup key.
     `value` is the count in `[window_start, window_end)`; None for `nodata` and `error`.
+    `context` (optional, JSON) is copied into the incident's timeline entry as `data.context`: uptime monitors
+    put the failing check and the linked service's recent logs there, or `reason` when a pause or a delete
+    resolves the incident.
     """
 
     id: str
@@ -86,6 +89,7 @@ class AlertEvent(msgspec.Struct, frozen=True, kw_only=True):
     auto_resolve_incident: bool
     sample_event_ids: list[str] = msgspec.field(default_factory=lambda: [])
     error: str | None = None
+    context: dict[str, Any] | None = None
 
 
 class IncidentEvent(msgspec.Struct, frozen=True, kw_only=True):

@@ -294,6 +294,9 @@ def _alert_content(event: AlertEvent, silenced_by: str | None) -> str:
         text = event.message or f"{event.rule_name} fired: {event.value} {event.comparator} {event.threshold}"
     elif event.state == "resolved":
         text = f"{event.rule_name} resolved" + (f" (value {event.value})" if event.value is not None else "")
+        reason = (event.context or {}).get("reason")
+        if isinstance(reason, str):
+            text += f": {reason}"
     elif event.state == "nodata":
         text = f"{event.rule_name}: no data in its window"
     else:
@@ -328,7 +331,9 @@ def plan_alert_change(
         "occurred_at": now,
         "actor": SYSTEM_ACTOR,
         "content": _alert_content(event, silenced_by),
-        "data": {"alert": _alert_summary(event)} | ({"silenced_by": silenced_by} if silenced_by else {}),
+        "data": {"alert": _alert_summary(event)}
+        | ({"silenced_by": silenced_by} if silenced_by else {})
+        | ({"context": event.context} if event.context is not None else {}),
         "silenced_by": silenced_by,
         "alert": event,
     }

@@ -18,12 +18,13 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from mintlog.domain.alert_rules import Severity
+from mintlog.domain.alert_rules import MAX_CHANNELS, Severity
 from mintlog.domain.uptime_checks import CheckSpec, CheckSpecError, validate_check
 from mintlog.errors import UnprocessableEntity
 
 __all__ = [
     "MAX_INTERVAL_SECONDS",
+    "MAX_LOG_WINDOW_MINUTES",
     "Monitor",
     "MonitorSpec",
     "MonitorState",
@@ -39,12 +40,17 @@ __all__ = [
 
 MonitorState = Literal["pending", "up", "down", "paused", "maintenance"]
 MAX_INTERVAL_SECONDS = 86400
+MAX_LOG_WINDOW_MINUTES = 1440
+"""Longest window of a linked service's logs summarized in a monitor's incident (24 hours)."""
 
 _Name = Annotated[str, Meta(min_length=1, max_length=200)]
 _Service = Annotated[str, Meta(min_length=1, max_length=200)]
 _Interval = Annotated[int, Meta(ge=1, le=MAX_INTERVAL_SECONDS)]
 _Timeout = Annotated[float, Meta(gt=0, le=MAX_INTERVAL_SECONDS)]
 _Confirm = Annotated[int, Meta(ge=1, le=10)]
+_ChannelId = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]
+_Channels = Annotated[list[_ChannelId], Meta(max_length=MAX_CHANNELS)]
+_LogWindow = Annotated[int, Meta(ge=1, le=MAX_LOG_WINDOW_MINUTES)]
 _Labels = Annotated[
     dict[Annotated[str, Meta(min_length=1, max_length=100)], Annotated[str, Meta(max_length=500)]],
     Meta(max_length=50),
@@ -65,6 +71,9 @@ class MonitorSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     resolve_incident_on_up: bool = True
     severity: Severity = "high"
     labels: _Labels = msgspec.field(default_factory=lambda: {})
+    channel_ids: _Channels = msgspec.field(default_factory=lambda: [])
+    linked_service: _Service | None = None
+    log_window_minutes: _LogWindow = 15
 
 
 class MonitorUpdate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -81,6 +90,9 @@ class MonitorUpdate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     resolve_incident_on_up: bool | UnsetType = UNSET
     severity: Severity | UnsetType = UNSET
     labels: _Labels | UnsetType = UNSET
+    channel_ids: _Channels | UnsetType = UNSET
+    linked_service: _Service | UnsetType | None = UNSET
+    log_window_minutes: _LogWindow | UnsetType = UNSET
 
 
 class MonitorStatus(msgspec.Struct, frozen=True, kw_only=True):

@@ -8,6 +8,7 @@ from typing import Protocol
 
 import msgspec
 
+from mintlog.domain.alerting import AlertEvent
 from mintlog.domain.monitors import Monitor, MonitorSpec, MonitorState, MonitorStatus
 
 __all__ = ["CheckResult", "MonitorStore", "StateChangeRecord"]
@@ -63,13 +64,16 @@ class MonitorStore(Protocol):
         updated_at: datetime,
         next_check_at: datetime,
         status: MonitorStatus | None = None,
+        alert: AlertEvent | None = None,
     ) -> Monitor | None:
         """Replace the spec, due again at `next_check_at`; None when not found. A `status` given (a pause or a
-        resume, its `transition_seq` moved on) replaces the status and is recorded as a state change."""
+        resume, its `transition_seq` moved on) replaces the status and is recorded as a state change; an
+        `alert` given joins the alert outbox in the same transaction."""
         ...
 
-    async def delete_monitor(self, tenant_id: str, monitor_id: str) -> bool:
-        """Delete the monitor, its results and state changes; False when not found."""
+    async def delete_monitor(self, tenant_id: str, monitor_id: str, *, alert: AlertEvent | None = None) -> bool:
+        """Delete the monitor, its results and state changes (and add `alert` to the alert outbox, in the same
+        transaction); False when not found."""
         ...
 
     async def due_monitors(self, now: datetime, *, limit: int) -> Sequence[Monitor]:
@@ -88,9 +92,21 @@ class MonitorStore(Protocol):
         *,
         expected_seq: int,
         change: StateChangeRecord | None,
+        alert: AlertEvent | None = None,
     ) -> bool:
         """Store the result, and the status when its stored `transition_seq` is still `expected_seq` (with the
-        state change, in the same transaction). False when the status moved meanwhile (a pause, an edit)."""
+        state change and `alert` in the alert outbox, in the same transaction: all or none of them is durable
+        when it returns). False when the status moved meanwhile (a pause, an edit): then only the result is
+        stored."""
+        ...
+
+    async def pending_alerts(self, *, monitor_id: str | None = None, limit: int = 100) -> Sequence[AlertEvent]:
+        """Alert events of the outbox not yet marked published (of one monitor, or of all), oldest first and,
+        per monitor, in the order of their transitions."""
+        ...
+
+    async def mark_alerts_published(self, event_ids: Sequence[str]) -> None:
+        """Remove the events `event_ids` from the outbox (idempotent: an id not there is ignored)."""
         ...
 
     async def list_results(

@@ -1,16 +1,17 @@
-"""Tables of uptime monitoring: `uptime_monitors`, `uptime_results`, `uptime_state_changes` (migration 0011)."""
+"""Tables of uptime monitoring: `uptime_monitors`, `uptime_results`, `uptime_state_changes` (migration 0011) and
+`uptime_alert_outbox` (0014)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mintlog.adapters.db.models import Base, UtcDateTime
 
-__all__ = ["CheckResultRow", "MonitorRow", "StateChangeRow"]
+__all__ = ["AlertOutboxRow", "CheckResultRow", "MonitorRow", "StateChangeRow"]
 
 
 class MonitorRow(Base):
@@ -65,3 +66,21 @@ class StateChangeRow(Base):
     tenant_id: Mapped[str] = mapped_column(String(40))
     at: Mapped[datetime] = mapped_column(UtcDateTime())
     state: Mapped[str] = mapped_column(String(20))
+
+
+class AlertOutboxRow(Base):
+    """An alert event of a monitor not yet on the bus (migration 0014): written with the status change that
+    caused it, deleted once published. `event` is the encoded `AlertEvent`."""
+
+    __tablename__ = "uptime_alert_outbox"
+    __table_args__ = (
+        Index("ix_uptime_alert_outbox_order", "created_at", "monitor_id", "seq"),
+        Index("ix_uptime_alert_outbox_monitor", "monitor_id", "seq"),
+    )
+
+    id: Mapped[str] = mapped_column(String(120), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(40))
+    monitor_id: Mapped[str] = mapped_column(String(40))
+    seq: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    event: Mapped[str] = mapped_column(Text)

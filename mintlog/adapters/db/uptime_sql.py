@@ -2,7 +2,9 @@
 
 Claims are one conditional `UPDATE … WHERE next_check_at = :seen` (rowcount 1 wins), so of several uptime
 instances that saw the same due monitor exactly one runs its check for that interval. Status writes compare
-`transition_seq` the same way, so a check that finishes after a pause or an edit never overwrites it.
+`transition_seq` the same way, so a check that finishes after a pause or an edit never overwrites it. A
+transition's alert event joins `uptime_alert_outbox` in the transaction of its status (or of the pause or delete
+that caused it) and leaves it once published (`mark_alerts_published`).
 """
 
 from __future__ import annotations
@@ -15,9 +17,12 @@ import msgspec
 from sqlalchemy import CursorResult, and_, delete, func, or_, select, update
 
 from mintlog.adapters.db.models import TenantRow
-from mintlog.adapters.db.models_uptime import CheckResultRow, MonitorRow, StateChangeRow
+from mintlog.adapters.db.models_uptime import AlertOutboxRow, CheckResultRow, MonitorRow, StateChangeRow
 from mintlog.adapters.db.sql import SqlMetadataStore, database_errors
+from mintlog.domain.alerting import AlertEvent
 from mintlog.domain.monitors import Monitor, MonitorSpec, MonitorState, MonitorStatus
+from mintlog.domain.streams import decode_alert_event, encode_event
+from mintlog.domain.uptime_alerts import uptime_alert_seq
 from mintlog.errors import Conflict
 from mintlog.ports.uptime import CheckResult, StateChangeRecord
 
@@ -52,6 +57,17 @@ def _result(row: CheckResultRow) -> CheckResult:
         error=row.error,
         status_code=row.status_code,
         in_maintenance=row.in_maintenance,
+    )
+
+
+def _outbox_row(alert: AlertEvent, created_at: datetime) -> AlertOutboxRow:
+    return AlertOutboxRow(
+        id=alert.id,
+        tenant_id=alert.tenant_id,
+        monitor_id=alert.rule_id,
+        seq=uptime_alert_seq(alert.id),
+        created_at=created_at,
+        event=encode_event(alert).decode(),
     )
 
 
@@ -126,6 +142,7 @@ class SqlMonitorStore:
         updated_at: datetime,
         next_check_at: datetime,
         status: MonitorStatus | None = None,
+        alert: AlertEvent | None = None,
     ) -> Monitor | None:
         values: dict[str, Any] = {
             "spec": _json(spec),
@@ -154,10 +171,12 @@ class SqlMonitorStore:
                             state=status.state,
                         )
                     )
+                if alert is not None:
+                    session.add(_outbox_row(alert, updated_at))
                 row = await session.get(MonitorRow, monitor_id, populate_existing=True)
                 return None if row is None else _monitor(row)
 
-    async def delete_monitor(self, tenant_id: str, monitor_id: str) -> bool:
+    async def delete_monitor(self, tenant_id: str, monitor_id: str, *, alert: AlertEvent | None = None) -> bool:
         with database_errors():
             async with self._metadata.session() as session, session.begin():
                 result = await session.execute(
@@ -167,6 +186,8 @@ class SqlMonitorStore:
                     return False
                 await session.execute(delete(CheckResultRow).where(CheckResultRow.monitor_id == monitor_id))
                 await session.execute(delete(StateChangeRow).where(StateChangeRow.monitor_id == monitor_id))
+                if alert is not None:
+                    session.add(_outbox_row(alert, alert.evaluated_at))
                 return True
 
     async def due_monitors(self, now: datetime, *, limit: int) -> Sequence[Monitor]:
@@ -205,6 +226,7 @@ class SqlMonitorStore:
         *,
         expected_seq: int,
         change: StateChangeRecord | None,
+        alert: AlertEvent | None = None,
     ) -> bool:
         write_status = (
             update(MonitorRow)
@@ -243,7 +265,27 @@ class SqlMonitorStore:
                             state=change.state,
                         )
                     )
+                if alert is not None:
+                    session.add(_outbox_row(alert, result.at))
                 return True
+
+    async def pending_alerts(self, *, monitor_id: str | None = None, limit: int = 100) -> Sequence[AlertEvent]:
+        statement = select(AlertOutboxRow.event).limit(limit)
+        if monitor_id is None:
+            statement = statement.order_by(AlertOutboxRow.created_at, AlertOutboxRow.monitor_id, AlertOutboxRow.seq)
+        else:
+            statement = statement.where(AlertOutboxRow.monitor_id == monitor_id).order_by(AlertOutboxRow.seq)
+        with database_errors():
+            async with self._metadata.session() as session:
+                encoded = (await session.execute(statement)).scalars().all()
+        return [decode_alert_event(event.encode()) for event in encoded]
+
+    async def mark_alerts_published(self, event_ids: Sequence[str]) -> None:
+        if not event_ids:
+            return
+        with database_errors():
+            async with self._metadata.session() as session, session.begin():
+                await session.execute(delete(AlertOutboxRow).where(AlertOutboxRow.id.in_(list(event_ids))))
 
     async def list_results(
         self,

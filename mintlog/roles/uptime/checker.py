@@ -5,13 +5,12 @@ Order and guarantees:
 2. the confirmation state machine (`mintlog.domain.monitor_maintenance.apply_check`, around
    `mintlog.domain.monitors.apply_outcome`) gives the new status: inside a maintenance window of the monitor
    (`MaintenanceLookup`) the result is recorded and published with `in_maintenance`, and confirms nothing;
-3. the result and the status (with the state change) are committed in one transaction, the status only when
-   nobody paused or edited the monitor meanwhile (its `transition_seq` unchanged); otherwise the result is
-   kept and nothing is published for a transition;
-4. the result (and the state change) are published as log events, then the transition's alert event.
-
-Known gap: a transition whose publishing fails after step 3 (bus down) is logged but not re-published later
-(the alert role has an outbox for this; monitors do not yet).
+3. a `down` transition gets its context (the failing check, the linked service's logs: `log_summary`);
+4. the result, the status, the state change and the transition's alert event (in the alert outbox) are
+   committed in one transaction, the status only when nobody paused or edited the monitor meanwhile (its
+   `transition_seq` unchanged); otherwise only the result is kept and nothing is published for a transition;
+5. the result (and the state change) are published as log events, then the outbox relay publishes the alert
+   event (`outbox.AlertRelay`); when that fails, or the process dies first, the relay's sweep publishes it.
 """
 
 from __future__ import annotations
@@ -23,13 +22,16 @@ from typing import Protocol
 
 from mintlog.domain.monitor_maintenance import apply_check
 from mintlog.domain.monitors import Monitor
-from mintlog.domain.streams import alerts_subject, encode_event, raw_subject
+from mintlog.domain.streams import raw_subject
 from mintlog.domain.uptime_checks import CheckOutcome, CheckSpec
 from mintlog.errors import DependencyUnavailable
 from mintlog.ports.bus import EventBus
+from mintlog.ports.logstore import LogStore
 from mintlog.ports.uptime import CheckResult, MonitorStore, StateChangeRecord
 from mintlog.roles.uptime.events import alert_event, log_batch, log_batch_id
+from mintlog.roles.uptime.log_summary import failure_context
 from mintlog.roles.uptime.maintenance import MaintenanceLookup
+from mintlog.roles.uptime.outbox import AlertRelay
 
 __all__ = ["CheckProber", "MonitorChecker"]
 
@@ -56,10 +58,16 @@ class MonitorChecker:
         maintenance: MaintenanceLookup,
         location: str,
         clock: Callable[[], datetime],
+        relay: AlertRelay,
+        store: LogStore,
+        log_summary_timeout_seconds: float,
     ) -> None:
         self._monitors = monitors
         self._maintenance = maintenance
         self._bus = bus
+        self._relay = relay
+        self._store = store
+        self._log_summary_timeout = log_summary_timeout_seconds
         self._prober = prober
         self._location = location
         self._clock = clock
@@ -93,12 +101,28 @@ class MonitorChecker:
             in_maintenance=in_maintenance,
         )
         change = None if transition is None else StateChangeRecord(monitor_id=monitor.id, at=at, state=status.state)
+        event = None
+        if transition is not None:
+            context = None
+            if transition.current == "down":
+                context = await failure_context(
+                    monitor,
+                    outcome,
+                    at=at,
+                    location=self._location,
+                    store=self._store,
+                    timeout_seconds=self._log_summary_timeout,
+                )
+            first_failure = at - timedelta(seconds=spec.interval_seconds * max(0, spec.down_after - 1))
+            event = alert_event(
+                monitor, transition, outcome, location=self._location, window_start=first_failure, context=context
+            )
         recorded = await self._monitors.record_check(
-            monitor.id, result, status, expected_seq=monitor.status.transition_seq, change=change
+            monitor.id, result, status, expected_seq=monitor.status.transition_seq, change=change, alert=event
         )
         if not recorded:
             logger.info("monitor %s changed while its check ran; its status is left as it is now", monitor.id)
-            transition = None
+            transition, event = None, None
         batch_id, payload = log_batch(
             monitor, outcome, at=at, location=self._location, transition=transition, in_maintenance=in_maintenance
         )
@@ -106,14 +130,8 @@ class MonitorChecker:
             await self._bus.publish(raw_subject(monitor.tenant_id), payload, msg_id=f"{batch_id}:0")
         except DependencyUnavailable as exc:
             logger.warning("monitor %s: check recorded but its log events not published: %s", monitor.id, exc)
-        if transition is None:
-            return result
-        logger.info("monitor %s: %s -> %s", monitor.id, transition.previous, transition.current)
-        first_failure = at - timedelta(seconds=spec.interval_seconds * max(0, spec.down_after - 1))
-        event = alert_event(monitor, transition, outcome, location=self._location, window_start=first_failure)
+        if transition is not None:
+            logger.info("monitor %s: %s -> %s", monitor.id, transition.previous, transition.current)
         if event is not None:
-            try:
-                await self._bus.publish(alerts_subject(monitor.tenant_id), encode_event(event), msg_id=event.id)
-            except DependencyUnavailable as exc:
-                logger.warning("monitor %s: alert event %s not published: %s", monitor.id, event.id, exc)
+            await self._relay.publish_monitor(monitor.id)
         return result

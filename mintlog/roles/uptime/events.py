@@ -21,6 +21,8 @@ from mintlog.domain.alerting import AlertEvent
 from mintlog.domain.events import RawBatch
 from mintlog.domain.monitors import Monitor, Transition
 from mintlog.domain.streams import encode_bus_message
+from mintlog.domain.uptime_alerts import check_type, monitor_alert
+from mintlog.domain.uptime_alerts import uptime_dedup_key as dedup_key
 from mintlog.domain.uptime_checks import CheckOutcome
 
 __all__ = ["UPTIME_SERVICE", "alert_event", "dedup_key", "log_batch", "log_batch_id"]
@@ -29,19 +31,10 @@ UPTIME_SERVICE = "uptime"
 """The service of the log events a monitor without its own `service` publishes."""
 
 
-def dedup_key(monitor_id: str) -> str:
-    """The incident dedup key of a monitor: one open incident per monitor."""
-    return f"{monitor_id}:uptime"
-
-
 def log_batch_id(monitor_id: str, at: datetime) -> str:
     """The batch id of one check's log events: sorts by check time, identical on a re-publish."""
     digest = hashlib.sha256(f"{monitor_id}:{at.isoformat()}".encode()).hexdigest()[:12]
     return f"{int(at.timestamp() * 1000):012x}{digest}"
-
-
-def _check_type(monitor: Monitor) -> str:
-    return str(monitor.spec.check.__struct_config__.tag)
 
 
 def _result_event(
@@ -50,7 +43,7 @@ def _result_event(
     fields: dict[str, Any] = {
         "monitor_id": monitor.id,
         "monitor_name": monitor.spec.name,
-        "check_type": _check_type(monitor),
+        "check_type": check_type(monitor),
         "ok": outcome.ok,
         "latency_ms": round(outcome.latency_ms, 3),
         "location": location,
@@ -77,7 +70,7 @@ def _transition_event(monitor: Monitor, transition: Transition, outcome: CheckOu
     fields: dict[str, Any] = {
         "monitor_id": monitor.id,
         "monitor_name": monitor.spec.name,
-        "check_type": _check_type(monitor),
+        "check_type": check_type(monitor),
         "state": transition.current,
         "previous_state": transition.previous,
         "location": location,
@@ -115,42 +108,33 @@ def log_batch(
 
 
 def alert_event(
-    monitor: Monitor, transition: Transition, outcome: CheckOutcome, *, location: str, window_start: datetime
+    monitor: Monitor,
+    transition: Transition,
+    outcome: CheckOutcome,
+    *,
+    location: str,
+    window_start: datetime,
+    context: dict[str, Any] | None = None,
 ) -> AlertEvent | None:
     """The alert event of a confirmed transition: `firing` on down, `resolved` on up after down; None for any
-    other transition (pending → up opens nothing)."""
-    if transition.current == "down":
-        previous, state = "ok", "firing"
-    elif transition.current == "up" and transition.previous == "down":
-        previous, state = "firing", "resolved"
-    else:
-        return None
+    other transition (pending → up opens nothing). `context` goes into the incident's timeline entry."""
     spec = monitor.spec
-    error = outcome.error or "unexpected answer"
-    message = (
-        f"{spec.name} is down: {error} ({spec.down_after} consecutive failed checks from {location})"
-        if state == "firing"
-        else f"{spec.name} is up again (checked from {location}, {outcome.latency_ms:.0f} ms)"
-    )
-    return AlertEvent(
-        id=f"uptime:{monitor.id}:{transition.seq}",
-        tenant_id=monitor.tenant_id,
-        rule_id=monitor.id,
-        rule_name=f"uptime: {spec.name}",
-        dedup_key=dedup_key(monitor.id),
-        group={},
-        previous_state=previous,
-        state=state,
-        value=None,
-        threshold=float(spec.down_after),
-        comparator="gte",
-        window_start=window_start,
-        window_end=transition.at,
-        evaluated_at=transition.at,
-        severity=spec.severity,
-        labels={**spec.labels, "monitor_id": monitor.id, "source": "uptime", "check_type": _check_type(monitor)},
-        message=message,
-        channel_ids=[],
-        auto_resolve_incident=spec.resolve_incident_on_up,
-        error=outcome.error if state == "firing" else None,
-    )
+    if transition.current == "down":
+        error = outcome.error or "unexpected answer"
+        message = f"{spec.name} is down: {error} ({spec.down_after} consecutive failed checks from {location})"
+        return monitor_alert(
+            monitor,
+            seq=transition.seq,
+            state="firing",
+            at=transition.at,
+            window_start=window_start,
+            message=message,
+            error=outcome.error,
+            context=context,
+        )
+    if transition.current == "up" and transition.previous == "down":
+        message = f"{spec.name} is up again (checked from {location}, {outcome.latency_ms:.0f} ms)"
+        return monitor_alert(
+            monitor, seq=transition.seq, state="resolved", at=transition.at, window_start=window_start, message=message
+        )
+    return None

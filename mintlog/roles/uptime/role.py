@@ -1,8 +1,9 @@
 """The uptime role: runs every unpaused monitor's check on its interval, once per interval across instances,
 keeps each monitor's confirmed state, and publishes results, state changes and incidents.
 
-How a check is claimed is in `due`, what one check does in `checker`, what it publishes in `events`; the
-user-facing reference is docs/uptime.md. Old results are pruned every hour (`result_retention_days`).
+How a check is claimed is in `due`, what one check does in `checker`, what it publishes in `events`, how the
+alert outbox reaches the bus in `outbox`; the user-facing reference is docs/uptime.md. Old results are pruned
+every hour (`result_retention_days`); the alert outbox is swept every `outbox_interval_seconds`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from mintlog.roles.kit.scheduler import DueWorkScheduler
 from mintlog.roles.uptime.checker import CheckProber, MonitorChecker
 from mintlog.roles.uptime.due import DueMonitors
 from mintlog.roles.uptime.maintenance import MaintenanceLookup
+from mintlog.roles.uptime.outbox import AlertRelay
 from mintlog.runtime import Runtime
 
 __all__ = ["UptimeRole"]
@@ -48,6 +50,7 @@ class UptimeRole:
         self._monitors = runtime.monitors
         self._clock = clock
         self._retention = timedelta(days=settings.result_retention_days)
+        self.relay = AlertRelay(monitors=runtime.monitors, bus=runtime.bus)
         self.checker = MonitorChecker(
             monitors=runtime.monitors,
             bus=runtime.bus,
@@ -55,6 +58,9 @@ class UptimeRole:
             maintenance=MaintenanceLookup(runtime.maintenance_windows),
             location=settings.location,
             clock=clock,
+            relay=self.relay,
+            store=runtime.store,
+            log_summary_timeout_seconds=settings.log_summary_timeout_seconds,
         )
         self.scheduler = DueWorkScheduler(
             DueMonitors(runtime.monitors, self.checker),
@@ -67,6 +73,7 @@ class UptimeRole:
             clock=clock,
         )
         self._pruning = Periodic("uptime-results-prune", _PRUNE_INTERVAL_SECONDS, self.prune_results)
+        self._relaying = Periodic("uptime-alert-outbox", settings.outbox_interval_seconds, self.relay.sweep)
 
     async def prune_results(self) -> int:
         """Delete results older than the retention (a bounded batch); returns how many."""
@@ -75,11 +82,13 @@ class UptimeRole:
     async def start(self) -> None:
         await self.scheduler.start()
         await self._pruning.start()
+        await self._relaying.start()
         logger.info("uptime role started")
 
     async def stop(self) -> None:
         await self.scheduler.stop(grace_seconds=10.0)
         await self._pruning.stop()
+        await self._relaying.stop()
         if self._close_prober is not None:
             await self._close_prober()
         logger.info("uptime role stopped")

@@ -7,6 +7,10 @@ Guarantees:
   `MINTLOG_UPTIME__MIN_INTERVAL_SECONDS` is a 422 whose `field` names it;
 - `PUT` and `PATCH` merge: the members given replace the monitor's, the others keep their value; a changed
   monitor is checked again at once, its status kept (a pause or resume changes the status);
+- `channel_ids` must name the caller's own channels (422 on `channel_ids[i]` otherwise, as for alert rules);
+- pausing or deleting a `down` monitor commits, with the change, the alert event that resolves its incident
+  ("monitor paused", "monitor deleted"; only an `alert_resolved` entry without `resolve_incident_on_up`); the
+  uptime role's outbox relay publishes it within `MINTLOG_UPTIME__OUTBOX_INTERVAL_SECONDS`;
 - another tenant's monitor answers 404 on every verb; every write is in the audit log, refused ones included.
 """
 
@@ -30,10 +34,12 @@ from mintlog.domain.monitors import (
     paused_status,
     validate_monitor,
 )
+from mintlog.domain.uptime_alerts import stopped_alert
 from mintlog.domain.uptime_checks import check_spec_egress
 from mintlog.domain.uptime_sla import ResultPoint, SlaReport, StateChange, sla_report
 from mintlog.errors import BadRequest
 from mintlog.http.guards import principal_of, requires
+from mintlog.ports.notifications import NotificationStore
 from mintlog.ports.uptime import CheckResult, MonitorStore
 from mintlog.resolver import system_resolve
 from mintlog.roles.api.common.auditing import AuditedWrite, audit_target
@@ -57,6 +63,7 @@ from mintlog.roles.api.common.wire import (
     read_body,
     time_parameter,
 )
+from mintlog.roles.api.incidents.channel_refs import check_channel_ids
 from mintlog.settings import Settings
 
 __all__ = ["MonitorView", "Monitors"]
@@ -99,9 +106,11 @@ def _unset(update: MonitorUpdate) -> set[str]:
     return {name for name in update.__struct_fields__ if getattr(update, name) is msgspec.UNSET}
 
 
-async def _checked(spec: MonitorSpec, settings: Settings) -> MonitorSpec:
-    """`spec` when valid and its target passes the egress policy; else a 422 naming the field."""
+async def _checked(spec: MonitorSpec, settings: Settings, channels: NotificationStore, tenant_id: str) -> MonitorSpec:
+    """`spec` when valid, its channels the tenant's and its target passes the egress policy; else a 422 naming
+    the field."""
     validate_monitor(spec, min_interval_seconds=settings.uptime.min_interval_seconds)
+    await check_channel_ids(channels, tenant_id, spec.channel_ids)
     try:
         await check_spec_egress(spec.check, EgressPolicy.from_setting(settings.egress_allow), resolve=system_resolve)
     except EgressRefused as exc:
@@ -132,7 +141,7 @@ class Monitors(Resource):
         description=(
             'Body: {"name", "check": {"type": "http"|"tcp"|"dns"|"tls", …}, optional "service", '
             '"interval_seconds", "timeout_seconds", "down_after", "up_after", "paused", "resolve_incident_on_up", '
-            '"severity", "labels"}. See docs/uptime.md.'
+            '"severity", "labels", "channel_ids", "linked_service", "log_window_minutes"}. See docs/uptime.md.'
         ),
         opt=operation(audit="monitor.create", body=MonitorSpec, errors=(409, 422)),
     )
@@ -141,12 +150,14 @@ class Monitors(Resource):
         request: Request[Any, Any, Any],
         audit: Injected[AuditedWrite],
         monitors: Injected[MonitorStore],
+        notifications: Injected[NotificationStore],
         settings: Injected[Settings],
         clock: Injected[Clock],
     ) -> MonitorView:
         principal = principal_of(request)
         async with audit.record() as note:
-            spec = await _checked(decode_body(await read_body(request.stream()), _create_decoder), settings)
+            body = decode_body(await read_body(request.stream()), _create_decoder)
+            spec = await _checked(body, settings, notifications, principal.tenant_id)
             now = clock()
             monitor = Monitor(
                 id=new_monitor_id(),
@@ -201,6 +212,7 @@ class Monitors(Resource):
         request: Request[Any, Any, Any],
         audit: Injected[AuditedWrite],
         monitors: Injected[MonitorStore],
+        notifications: Injected[NotificationStore],
         settings: Injected[Settings],
         clock: Injected[Clock],
         monitor_id: FromPath[str],
@@ -210,7 +222,7 @@ class Monitors(Resource):
         async with audit.record(target_id=monitor_id) as note:
             update = decode_body(await read_body(request.stream()), _update_decoder)
             current = self.found(await monitors.get_monitor(tenant_id, monitor_id), monitor_id)
-            spec = await _checked(merge_monitor_update(current.spec, update), settings)
+            spec = await _checked(merge_monitor_update(current.spec, update), settings, notifications, tenant_id)
             replaced = await self._replace(monitors, current, spec, clock())
             note.detail = {"changed": sorted(msgspec.structs.asdict(update).keys() - _unset(update))}
         return _view(replaced)
@@ -219,7 +231,7 @@ class Monitors(Resource):
         "/{monitor_id:str}/pause",
         guards=[requires("uptime:write")],
         status_code=200,
-        summary="Pause a monitor: no checks run until it is resumed. An open incident stays open.",
+        summary="Pause a monitor: no checks run until it is resumed. A down monitor's open incident is resolved.",
         opt=operation(audit="monitor.pause"),
     )
     async def pause_monitor(
@@ -253,7 +265,7 @@ class Monitors(Resource):
         "/{monitor_id:str}",
         guards=[requires("uptime:write")],
         status_code=204,
-        summary="Delete a monitor, its results and state history. An open incident it opened stays open.",
+        summary="Delete a monitor, its results and state history. A down monitor's open incident is resolved.",
         opt=operation(audit="monitor.delete"),
     )
     async def delete_monitor(
@@ -261,11 +273,15 @@ class Monitors(Resource):
         request: Request[Any, Any, Any],
         audit: Injected[AuditedWrite],
         monitors: Injected[MonitorStore],
+        clock: Injected[Clock],
         monitor_id: FromPath[str],
     ) -> None:
         principal = principal_of(request)
         async with audit.record(target_id=monitor_id):
-            if not await monitors.delete_monitor(principal.tenant_id, monitor_id):
+            current = self.found(await monitors.get_monitor(principal.tenant_id, monitor_id), monitor_id)
+            seq = current.status.transition_seq + 1
+            alert = stopped_alert(current, reason="monitor deleted", seq=seq, at=clock())
+            if not await monitors.delete_monitor(principal.tenant_id, monitor_id, alert=alert):
                 raise self.not_found(monitor_id)
 
     @get(
@@ -346,8 +362,11 @@ class Monitors(Resource):
 
     async def _replace(self, monitors: MonitorStore, current: Monitor, spec: MonitorSpec, now: datetime) -> Monitor:
         status = paused_status(current.status, paused=spec.paused, now=now)
+        alert = None
         if status is not current.status:
             status = msgspec.structs.replace(status, transition_seq=current.status.transition_seq + 1)
+            if status.state == "paused":
+                alert = stopped_alert(current, reason="monitor paused", seq=status.transition_seq, at=now)
         return self.found(
             await monitors.replace_monitor(
                 current.tenant_id,
@@ -356,6 +375,7 @@ class Monitors(Resource):
                 updated_at=now,
                 next_check_at=now,
                 status=None if status is current.status else status,
+                alert=alert,
             ),
             current.id,
         )
