@@ -20,6 +20,19 @@ _BAD_QUERY = TransportError(
 )
 
 
+_TOO_MANY_BUCKETS = TransportError(
+    503,
+    "search_phase_execution_exception",
+    {
+        "error": {
+            "root_cause": [{"type": "too_many_buckets_exception", "reason": "Trying to create too many buckets"}],
+            "type": "search_phase_execution_exception",
+            "reason": "all shards failed",
+        }
+    },
+)
+
+
 class _ScriptedClient:
     """Raises the scripted errors in order, then answers."""
 
@@ -53,11 +66,12 @@ async def test_starting_shards_are_waited_for(no_waiting: list[float]) -> None:
     assert no_waiting == [0.1, 0.2]
 
 
-async def test_other_errors_are_raised_at_once() -> None:
-    client = _ScriptedClient([_BAD_QUERY])
+@pytest.mark.parametrize("error", [_BAD_QUERY, _TOO_MANY_BUCKETS], ids=["bad-query", "too-many-buckets"])
+async def test_other_errors_are_raised_at_once(error: TransportError) -> None:
+    client = _ScriptedClient([error])
     with pytest.raises(TransportError) as raised:
         await search_when_shards_started(client, index="x")  # pyright: ignore[reportArgumentType]
-    assert raised.value is _BAD_QUERY
+    assert raised.value is error
     assert client.calls == 1
 
 

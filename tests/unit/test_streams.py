@@ -104,8 +104,10 @@ ALERT_BYTES = (
     b'"previous_state":"pending","state":"firing","value":6.0,"threshold":5.0,"comparator":">",'
     b'"window_start":"2026-12-05T10:00:00.123456Z","window_end":"2026-12-05T10:00:00.123456Z",'
     b'"evaluated_at":"2026-12-05T10:00:00.123456Z","severity":"high","labels":{},"message":"6 errors",'
-    b'"channel_ids":["c1"],"auto_resolve_incident":true,"sample_event_ids":[],"error":null}'
+    b'"channel_ids":["c1"],"auto_resolve_incident":true,"sample_event_ids":[],"error":null,"context":null}'
 )
+# What an instance from before `AlertEvent.context` publishes: a rolling upgrade must still read it.
+ALERT_BYTES_BEFORE_CONTEXT = ALERT_BYTES.replace(b',"context":null}', b"}")
 INCIDENT_BYTES = (
     b'{"id":"e1","type":"incident.triggered","tenant_id":"acme","incident_id":"i1","title":"errors",'
     b'"severity":"high","status":"triggered","occurred_at":"2026-12-05T10:00:00.123456Z","actor":"system",'
@@ -162,6 +164,7 @@ def test_alert_and_incident_events_are_the_same_json_bytes_and_decode_back() -> 
     assert encode_event(ALERT) == ALERT_BYTES
     assert encode_event(INCIDENT) == INCIDENT_BYTES
     assert decode_alert_event(ALERT_BYTES) == ALERT
+    assert decode_alert_event(ALERT_BYTES_BEFORE_CONTEXT) == ALERT
     assert decode_incident_event(INCIDENT_BYTES) == INCIDENT
 
 

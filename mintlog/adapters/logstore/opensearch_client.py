@@ -152,7 +152,7 @@ def is_retryable(exc: BaseException) -> bool:
     return status is not None and (status in (408, 429) or status >= 500)
 
 
-_SHARDS_STARTING = "search_phase_execution_exception"
+_SHARDS_STARTING = frozenset({"search_phase_execution_exception", "no_shard_available_action_exception"})
 _SHARD_START_DELAYS_SECONDS = (0.1, 0.2, 0.4, 0.8, 1.0)
 
 
@@ -161,7 +161,8 @@ def is_shards_starting(exc: BaseException) -> bool:
     primary shards start (the index is listed before it can be searched)."""
     if isinstance(exc, OpenSearchConnectionError) or not isinstance(exc, TransportError):
         return False
-    return exc.status_code == 503 and _SHARDS_STARTING in (str(exc.error), error_reason(exc.info).split(":")[0])
+    # The cause decides: `too_many_buckets_exception` and other root causes come wrapped in the same 503.
+    return exc.status_code == 503 and error_reason(exc.info).split(":")[0] in _SHARDS_STARTING
 
 
 async def search_when_shards_started(client: AsyncOpenSearch, **request: Any) -> Any:
