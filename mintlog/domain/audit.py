@@ -49,6 +49,16 @@ AuditAction = Literal[
     "monitor.pause",
     "monitor.resume",
     "monitor.delete",
+    "person.create",
+    "person.update",
+    "person.delete",
+    "schedule.create",
+    "schedule.update",
+    "schedule.delete",
+    "schedule.override_create",
+    "schedule.override_delete",
+    "schedule.ical_token_create",
+    "schedule.ical_token_delete",
 ]
 AUDIT_ACTIONS: tuple[AuditAction, ...] = (
     "tenant.create",
@@ -78,6 +88,16 @@ AUDIT_ACTIONS: tuple[AuditAction, ...] = (
     "monitor.pause",
     "monitor.resume",
     "monitor.delete",
+    "person.create",
+    "person.update",
+    "person.delete",
+    "schedule.create",
+    "schedule.update",
+    "schedule.delete",
+    "schedule.override_create",
+    "schedule.override_delete",
+    "schedule.ical_token_create",
+    "schedule.ical_token_delete",
 )
 
 AuditResult = Literal["ok", "denied", "error"]

@@ -10,7 +10,8 @@ Guarantees:
 - **Wall-clock hand-offs.** `daily` and `weekly` turns hand off at the local time of `rotation_start` in the
   schedule's zone on every day/week, on both sides of a DST change (a daily turn is then 23 or 25 hours long);
   a hand-off time that does not exist that day (a spring-forward gap) is read with the offset before the gap,
-  as RFC 5545 does (02:30 in a 02:00-03:00 gap is 03:30); an ambiguous one (fall-back) is its first occurrence. `hourly` and `custom` turns are exact durations
+  as RFC 5545 does (02:30 in a 02:00-03:00 gap is 03:30); an ambiguous one (fall-back) is its first
+  occurrence. `hourly` and `custom` turns are exact durations
   (3,600 s and `turn_seconds`).
 - **Nobody before the start.** A layer has nobody on call before its `rotation_start`.
 - **Restrictions** (`{"start": "HH:MM", "end": "HH:MM", "days": [...]}`, local times of the schedule's zone)

@@ -292,6 +292,7 @@ def bootstrap(
     from mintlog.adapters.db.idempotency_sql import SqlIdempotencyStore
     from mintlog.adapters.db.incidents_sql import SqlIncidentStore
     from mintlog.adapters.db.notifications_sql import SqlNotificationStore
+    from mintlog.adapters.db.oncall_sql import SqlOnCallStore
     from mintlog.adapters.db.parsing_sql import SqlExtractionRuleStore
     from mintlog.adapters.db.uptime_sql import SqlMonitorStore
 
@@ -313,5 +314,6 @@ def bootstrap(
         extraction_rules=SqlExtractionRuleStore(metadata),
         idempotency=SqlIdempotencyStore(metadata),
         monitors=SqlMonitorStore(metadata),
+        oncall=SqlOnCallStore(metadata),
         outbound=outbound or build_outbound(settings),
     )

@@ -215,7 +215,7 @@ def test_a_turn_far_from_the_start_is_found_without_walking_the_history() -> Non
 def _invalid_field(spec: ScheduleSpec, people: set[str]) -> str:
     with pytest.raises(UnprocessableEntity) as caught:
         validate_schedule(spec, people)
-    return caught.value.extra["field"]
+    return str(caught.value.extra["field"])
 
 
 @pytest.mark.parametrize(
