@@ -1,7 +1,7 @@
 """`GET /v1/oncall/ical/{token}.ics`: a schedule's calendar feed, opened by its feed token (no API key).
 
 Guarantees:
-- the feed holds the final shifts from `FEED_DAYS_BEFORE` days ago to `weeks` weeks ahead (default
+- the feed holds the final shifts from 00:00 UTC `FEED_DAYS_BEFORE` days ago to `weeks` weeks ahead (default
   `FEED_DEFAULT_WEEKS`, at most `FEED_MAX_WEEKS`), as `text/calendar` (see `mintlog.domain.oncall_ical`);
 - a token that was never minted, was replaced or revoked, or whose tenant is suspended or deleted answers the
   same 404 `feed_not_found`: the answer never tells which.
@@ -80,7 +80,9 @@ class CalendarFeed(Resource):
         if schedule is None:
             raise NotFound("no calendar feed at this address", code="feed_not_found")
         now = clock()
-        start, end = now - timedelta(days=FEED_DAYS_BEFORE), now + timedelta(weeks=ahead)
+        # The window starts at a UTC midnight: a shift cut by it keeps its UID for a day, not for one fetch.
+        start = (now - timedelta(days=FEED_DAYS_BEFORE)).replace(hour=0, minute=0, second=0, microsecond=0)
+        end = now + timedelta(weeks=ahead)
         shifts = await schedule_shifts(oncall, schedule, start, end)
         body = calendar_feed(
             schedule_id=schedule.id,
