@@ -61,7 +61,7 @@ class CalendarFeed(Resource):
         description=(
             "Subscribe to it from a calendar app. Mint the token with POST /v1/oncall/schedules/{id}/ical-token."
         ),
-        opt=operation(answer=str, media_type="text/calendar", errors=(404, 422)),
+        opt=operation(answer=str, media_type="text/calendar", errors=(400, 404, 422)),
     )
     async def calendar(
         self,
