@@ -26,6 +26,7 @@ Guarantees:
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 from collections.abc import Iterable, Sequence
@@ -186,6 +187,7 @@ _Span = tuple[datetime, datetime, str]
 """(start, end, person_id), UTC, start < end."""
 
 
+@functools.lru_cache(maxsize=8192)
 def _utc(wall: datetime, zone: ZoneInfo) -> datetime:
     """The UTC instant of a naive local time: its first occurrence when ambiguous, moved on by the gap's length
     when it does not exist (dateutil's `resolve_imaginary`)."""
@@ -290,6 +292,9 @@ def render_layer(layer: Layer, zone: ZoneInfo, start: datetime, end: datetime) -
     """The layer's turns in `[start, end)`, restrictions applied, ordered (UTC)."""
     if not layer.participants or start >= end:
         return []
+    allowed = _restricted_ranges(layer, zone, start, end) if layer.restrictions else None
+    if allowed == []:
+        return []
     rotation = _Rotation(layer, zone)
     if rotation.start(0) >= end:
         return []
@@ -302,9 +307,7 @@ def render_layer(layer: Layer, zone: ZoneInfo, start: datetime, end: datetime) -
         if low < high:
             spans.append((low, high, layer.participants[turn % len(layer.participants)]))
         turn, turn_start = turn + 1, turn_end
-    if layer.restrictions:
-        spans = _intersect(spans, _restricted_ranges(layer, zone, start, end))
-    return spans
+    return spans if allowed is None else _intersect(spans, allowed)
 
 
 def _overlay(base: list[_Span], top: list[_Span]) -> list[_Span]:
@@ -379,6 +382,16 @@ def render_shifts(spec: ScheduleSpec, overrides: Sequence[OverrideSpan], start: 
 
 
 def on_call_at(spec: ScheduleSpec, overrides: Sequence[OverrideSpan], at: datetime) -> str | None:
-    """The person on call at the instant `at`, or None."""
-    shifts = render_shifts(spec, overrides, at, at + timedelta(microseconds=1))
-    return shifts[0].person_id if shifts else None
+    """The person on call at the instant `at`, or None: what `render_shifts` says of that instant, found by
+    looking at the overrides, then at the layers from the highest down, stopping at the first with someone."""
+    at = at.astimezone(UTC)
+    covering = [item for item in overrides if item.start <= at < item.end]
+    if covering:
+        return max(covering, key=lambda item: (item.created_at, item.override_id)).person_id
+    zone = known_zone(spec.time_zone)
+    instant_end = at + timedelta(microseconds=1)
+    for layer in reversed(spec.layers):
+        spans = render_layer(layer, zone, at, instant_end)
+        if spans:
+            return spans[0][2]
+    return None

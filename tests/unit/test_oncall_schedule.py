@@ -291,3 +291,38 @@ def test_shifts_render_in_a_window_inside_one_turn() -> None:
     spec = schedule("UTC", layer(["ann", "bob"], "weekly", "2026-06-01T00:00"))
     shifts = render_shifts(spec, [], utc("2026-06-03T00:00"), utc("2026-06-03T00:00") + timedelta(hours=1))
     assert [(shift.person_id, shift.end - shift.start) for shift in shifts] == [("ann", timedelta(hours=1))]
+
+
+def test_on_call_at_agrees_with_the_rendered_shifts_at_every_hour_of_two_weeks() -> None:
+    spec = schedule(
+        "America/New_York",
+        layer(["ann", "bob", "cat"], "daily", "2026-10-20T09:00:00"),
+        layer(["dan"], "hourly", "2026-10-20T00:00:00", restrictions=[Restriction(start="22:00", end="02:00")]),
+        layer(
+            ["eve", "fay"],
+            "custom",
+            "2026-10-25T12:00:00",
+            turn_seconds=5400,
+            restrictions=[Restriction(start="12:00", end="14:00", days=["sat", "sun"])],
+        ),
+    )
+    overrides = [
+        OverrideSpan(
+            person_id="gil",
+            start=utc("2026-10-31T20:00"),
+            end=utc("2026-11-02T03:00"),
+            created_at=utc("2026-10-01T00:00"),
+        ),
+        OverrideSpan(
+            person_id="hal",
+            start=utc("2026-11-01T05:00"),
+            end=utc("2026-11-01T07:30"),
+            created_at=utc("2026-10-02T00:00"),
+        ),
+    ]
+    start = utc("2026-10-24T00:00")
+    shifts = render_shifts(spec, overrides, start, start + timedelta(days=14))
+    for hour in range(14 * 24):
+        at = start + timedelta(hours=hour, minutes=17)
+        expected = next((shift.person_id for shift in shifts if shift.start <= at < shift.end), None)
+        assert on_call_at(spec, overrides, at) == expected, at
