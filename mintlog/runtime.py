@@ -19,6 +19,7 @@ from mintlog.ports.logstore import LogStore
 from mintlog.ports.maintenance import BadgeStore, MaintenanceWindowStore
 from mintlog.ports.metadata import MetadataStore
 from mintlog.ports.notifications import NotificationStore
+from mintlog.ports.oncall_store import OnCallStore
 from mintlog.ports.outbound import OutboundHttp
 from mintlog.ports.parsing import ExtractionRuleStore
 from mintlog.ports.ratelimit import RateLimiter
@@ -52,6 +53,8 @@ class Runtime:
     monitors: MonitorStore
     maintenance_windows: MaintenanceWindowStore
     badges: BadgeStore
+    oncall: OnCallStore
+    """On-call people, schedules and overrides; the notify role reads it as its `OnCallDirectory`."""
     outbound: OutboundHttp
     """Every request to a URL a tenant named (webhooks): opens its connections on first use."""
     _opened: list[str] = field(default_factory=lambda: [])

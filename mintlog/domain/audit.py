@@ -54,6 +54,16 @@ AuditAction = Literal[
     "maintenance_window.create",
     "maintenance_window.update",
     "maintenance_window.delete",
+    "person.create",
+    "person.update",
+    "person.delete",
+    "schedule.create",
+    "schedule.update",
+    "schedule.delete",
+    "schedule.override_create",
+    "schedule.override_delete",
+    "schedule.ical_token_create",
+    "schedule.ical_token_delete",
 ]
 AUDIT_ACTIONS: tuple[AuditAction, ...] = (
     "tenant.create",
@@ -88,6 +98,16 @@ AUDIT_ACTIONS: tuple[AuditAction, ...] = (
     "maintenance_window.create",
     "maintenance_window.update",
     "maintenance_window.delete",
+    "person.create",
+    "person.update",
+    "person.delete",
+    "schedule.create",
+    "schedule.update",
+    "schedule.delete",
+    "schedule.override_create",
+    "schedule.override_delete",
+    "schedule.ical_token_create",
+    "schedule.ical_token_delete",
 )
 
 AuditResult = Literal["ok", "denied", "error"]

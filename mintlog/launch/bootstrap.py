@@ -293,6 +293,7 @@ def bootstrap(
     from mintlog.adapters.db.incidents_sql import SqlIncidentStore
     from mintlog.adapters.db.maintenance_sql import SqlBadgeStore, SqlMaintenanceWindowStore
     from mintlog.adapters.db.notifications_sql import SqlNotificationStore
+    from mintlog.adapters.db.oncall_sql import SqlOnCallStore
     from mintlog.adapters.db.parsing_sql import SqlExtractionRuleStore
     from mintlog.adapters.db.uptime_sql import SqlMonitorStore
 
@@ -316,5 +317,6 @@ def bootstrap(
         monitors=SqlMonitorStore(metadata),
         maintenance_windows=SqlMaintenanceWindowStore(metadata),
         badges=SqlBadgeStore(metadata),
+        oncall=SqlOnCallStore(metadata),
         outbound=outbound or build_outbound(settings),
     )

@@ -82,8 +82,9 @@ async def test_every_operation_documents_its_answers_and_every_error_as_a_proble
                 assert response["content"] == {PROBLEM: {"schema": {"$ref": REF.format(name="Problem")}}}, label
 
 
-PUBLIC_V1_PATHS = frozenset({"/v1/uptime/badges/{badge}"})
-"""The only /v1 operations without an API key: a badge's token in its path is its credential."""
+PUBLIC_V1_PATHS = frozenset({"/v1/uptime/badges/{badge}", "/v1/oncall/ical/{feed}"})
+"""The `/v1/` operations opened by a secret in their path instead of an API key (badges, calendar feeds: their
+clients send no header)."""
 
 
 async def test_every_v1_operation_needs_the_api_key_and_names_its_scope(document: dict[str, Any]) -> None:

@@ -1,7 +1,7 @@
 """The API role: search and management on :8081.
 
-The API is split into areas (`AREAS`), one folder each: `logs`, `admin`, `incidents`, `uptime`. A new area
-(on-call) is a new folder whose `__init__` defines its `ApiArea`, added to `AREAS`; nothing else changes.
+The API is split into areas (`AREAS`), one folder each: `logs`, `admin`, `incidents`, `uptime`, `oncall`. A new area
+is a new folder whose `__init__` defines its `ApiArea`, added to `AREAS`; nothing else changes.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from litestar.types import ASGIApp
 from mintlog.http.app import create_app
 from mintlog.http.guards import ADMISSION_OPT
 from mintlog.http.server import HttpServer
-from mintlog.roles.api import admin, incidents, logs, uptime
+from mintlog.roles.api import admin, incidents, logs, oncall, uptime
 from mintlog.roles.api.common.admission import api_admission
 from mintlog.roles.api.common.area import ApiArea
 from mintlog.roles.api.common.auditing import AuditTrail
@@ -23,7 +23,7 @@ from mintlog.runtime import Runtime
 
 __all__ = ["AREAS", "ApiRole", "build_api_app", "tail_hub"]
 
-AREAS: tuple[ApiArea, ...] = (logs.AREA, admin.AREA, incidents.AREA, uptime.AREA)
+AREAS: tuple[ApiArea, ...] = (logs.AREA, admin.AREA, incidents.AREA, uptime.AREA, oncall.AREA)
 """The areas of the API, in the order their routes are registered."""
 
 
