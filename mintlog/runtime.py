@@ -21,6 +21,7 @@ from mintlog.ports.notifications import NotificationStore
 from mintlog.ports.outbound import OutboundHttp
 from mintlog.ports.parsing import ExtractionRuleStore
 from mintlog.ports.ratelimit import RateLimiter
+from mintlog.ports.smtp import SmtpSender
 from mintlog.ports.uptime import MonitorStore
 from mintlog.settings import Settings
 
@@ -51,6 +52,8 @@ class Runtime:
     monitors: MonitorStore
     outbound: OutboundHttp
     """Every request to a URL a tenant named (webhooks): opens its connections on first use."""
+    smtp: SmtpSender
+    """Every email (email channels, emails to people): one connection per send, under the egress policy."""
     _opened: list[str] = field(default_factory=lambda: [])
 
     async def open(self) -> None:
