@@ -46,8 +46,10 @@ class AiosmtplibSmtpSender:
     """One per process; opens one connection per send (notifications are few, and a fresh connection judges
     the addresses again)."""
 
-    def __init__(self, policy: EgressPolicy) -> None:
+    def __init__(self, policy: EgressPolicy, *, ca_file: str | None = None) -> None:
+        """`ca_file`: CA certificates to trust instead of the system's (tests; a private PKI)."""
         self._policy = policy
+        self._ca_file = ca_file
 
     async def check_host(self, host: str) -> None:
         judge_host(_normalized(host), self._policy)
@@ -78,7 +80,7 @@ class AiosmtplibSmtpSender:
             return failed(f"could not connect to {server.host}:{server.port} within {timeout_seconds:g} s")
         except OSError as exc:
             return failed(f"could not connect to {server.host}:{server.port}: {exc.strerror or exc}")
-        context = ssl.create_default_context()
+        context = ssl.create_default_context(cafile=self._ca_file)
         if not server.verify_tls:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
@@ -86,20 +88,24 @@ class AiosmtplibSmtpSender:
             hostname=server.host,
             sock=sock,
             use_tls=server.security == "tls",
-            start_tls=server.security == "starttls",
+            start_tls=False,
             tls_context=context if server.security != "none" else None,
             timeout=timeout_seconds,
         )
+        raw_transport: asyncio.BaseTransport | None = None
         try:
-            async with client:
-                if server.username:
-                    await client.login(server.username, server.password or "")
-                await client.send_message(message)
+            await client.connect()
+            raw_transport = client.transport
+            if server.security == "starttls":
+                await client.starttls(tls_context=context)
+            if server.username:
+                await client.login(server.username, server.password or "")
+            await client.send_message(message)
+            await client.quit()
         except aiosmtplib.SMTPRecipientsRefused as exc:
             first = exc.recipients[0]
-            return failed(
-                self._reply(first.code, first.message, peer), reply_code=first.code, permanent=first.code >= 500
-            )
+            reply = self._reply(first.code, first.message, peer)
+            return failed(reply, reply_code=first.code, permanent=first.code >= 500)
         except aiosmtplib.SMTPResponseException as exc:
             return failed(self._reply(exc.code, exc.message, peer), reply_code=exc.code, permanent=exc.code >= 500)
         except aiosmtplib.SMTPTimeoutError:
@@ -111,6 +117,9 @@ class AiosmtplibSmtpSender:
         except OSError as exc:
             return failed(f"SMTP connection failed: {_one_line(str(exc))}")
         finally:
+            client.close()
+            if raw_transport is not None and not raw_transport.is_closing():
+                raw_transport.close()
             sock.close()
         return SmtpResult(250, time.monotonic() - started, None)
 
