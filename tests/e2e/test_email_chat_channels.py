@@ -35,6 +35,10 @@ def email_body(**config: Any) -> dict[str, Any]:
     }
 
 
+def chat_body(**config: Any) -> dict[str, Any]:
+    return {"name": "chat", "channel_type": "chat_webhook", "config": config}
+
+
 @pytest.fixture
 async def api(tmp_path: Path) -> AsyncIterator[ApiClient]:
     async with api_client(tmp_path / "data") as client:
