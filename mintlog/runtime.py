@@ -23,6 +23,7 @@ from mintlog.ports.oncall_store import OnCallStore
 from mintlog.ports.outbound import OutboundHttp
 from mintlog.ports.parsing import ExtractionRuleStore
 from mintlog.ports.ratelimit import RateLimiter
+from mintlog.ports.smtp import SmtpSender
 from mintlog.ports.uptime import MonitorStore
 from mintlog.settings import Settings
 
@@ -57,6 +58,8 @@ class Runtime:
     """On-call people, schedules and overrides; the notify role reads it as its `OnCallDirectory`."""
     outbound: OutboundHttp
     """Every request to a URL a tenant named (webhooks): opens its connections on first use."""
+    smtp: SmtpSender
+    """Every email (email channels, emails to people): one connection per send, under the egress policy."""
     _opened: list[str] = field(default_factory=lambda: [])
 
     async def open(self) -> None:

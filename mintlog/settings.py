@@ -46,6 +46,7 @@ __all__ = [
     "SearchSettings",
     "SettingSpec",
     "Settings",
+    "SmtpRelaySettings",
     "StoreSettings",
     "SyslogSettings",
     "TailSettings",
@@ -537,6 +538,27 @@ CidrText = Annotated[str, Meta(pattern=r"^[0-9A-Fa-f:.]+(/[0-9]{1,3})?$")]
 RetryDelay = Annotated[float, Meta(ge=0, le=7 * 86400)]
 
 
+class SmtpRelaySettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    host: Annotated[
+        str,
+        Meta(
+            max_length=253,
+            description="SMTP relay for emails to people (on-call); empty: email contact methods fail and retry.",
+        ),
+    ] = ""
+    port: Annotated[int, Meta(ge=1, le=65535, description="Port of the SMTP relay.")] = 587
+    security: Annotated[
+        Literal["starttls", "tls", "none"],
+        Meta(description="starttls (upgrade, required), tls (TLS from the first byte, port 465) or none."),
+    ] = "starttls"
+    username: Annotated[str, Meta(max_length=200, description="SMTP AUTH user of the relay; empty: no AUTH.")] = ""
+    password: Annotated[str, Meta(max_length=200, description="SMTP AUTH password of the relay.")] = ""
+    from_address: Annotated[str, Meta(max_length=254, description="From address of emails to people.")] = (
+        "mintlog@localhost"
+    )
+    verify_tls: Annotated[bool, Meta(description="Verify the relay's TLS certificate (false: accept any).")] = True
+
+
 class NotifySettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     max_attempts: Annotated[
         int, Meta(ge=1, le=100, description="Attempts of one webhook delivery before it is dead (a retry restarts).")
@@ -572,6 +594,7 @@ class NotifySettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     concurrency: Annotated[
         int, Meta(ge=1, le=1000, description="Webhook attempts one notify instance makes at once.")
     ] = 16
+    smtp: SmtpRelaySettings = msgspec.field(default_factory=SmtpRelaySettings)
 
 
 class IncidentSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -10,15 +10,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
 
 import msgspec
 
-from mintlog.domain.egress import EgressPolicy, check_url_literal
+from mintlog.domain.egress import EgressPolicy, check_url_literal, judge_host
 from mintlog.domain.keys import generate_api_key
 from mintlog.domain.tenants import ApiKey, Tenant
 from mintlog.errors import DatabaseUnavailable
 from mintlog.ports.idempotency import IdempotencyRecord
 from mintlog.ports.outbound import AttemptResult
+from mintlog.ports.smtp import SmtpResult, SmtpServer
 
 __all__ = [
     "NOW",
@@ -26,7 +28,9 @@ __all__ = [
     "FakeIdempotencyStore",
     "FakeKeyMetadata",
     "FakeOutboundHttp",
+    "FakeSmtpSender",
     "FakeWallClock",
+    "SentEmail",
     "SentRequest",
 ]
 
@@ -223,3 +227,33 @@ class FakeOutboundHttp:
 
     async def close(self) -> None:
         self.closed += 1
+
+
+@dataclass(frozen=True, slots=True)
+class SentEmail:
+    """One email `FakeSmtpSender` was asked to send."""
+
+    server: SmtpServer
+    message: EmailMessage
+    guarded: bool
+
+
+class FakeSmtpSender:
+    """The SMTP port without a network (the real adapter's tests: tests/integration/test_smtp_*.py).
+
+    Records every email in `sent` and answers each with the next of `answers` (accepted once they run out).
+    `check_host` applies `policy` to an IP literal host (no DNS: a name passes)."""
+
+    def __init__(self, answers: list[SmtpResult] | None = None, policy: EgressPolicy | None = None) -> None:
+        self.answers = list(answers or [])
+        self.policy = policy or EgressPolicy()
+        self.sent: list[SentEmail] = []
+
+    async def check_host(self, host: str) -> None:
+        judge_host(host, self.policy)
+
+    async def send(
+        self, server: SmtpServer, message: EmailMessage, *, timeout_seconds: float, guarded: bool = True
+    ) -> SmtpResult:
+        self.sent.append(SentEmail(server, message, guarded))
+        return self.answers.pop(0) if self.answers else SmtpResult(250, 0.01, None)

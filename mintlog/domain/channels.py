@@ -20,17 +20,23 @@ from typing import Literal
 import msgspec
 
 __all__ = [
+    "CHAT_FORMATS",
     "DELIVERY_STATUSES",
     "FORBIDDEN_HEADERS",
     "MASKED_HEADER_VALUE",
     "MAX_HEADERS",
+    "MAX_RECIPIENTS",
     "Channel",
     "ChannelChanges",
     "ChannelType",
+    "ChatFormat",
     "Delivery",
     "DeliveryFilter",
     "DeliveryOutcome",
     "DeliveryStatus",
+    "EmailSettings",
+    "PersonContact",
+    "SmtpSecurity",
     "header_problem",
     "kept_header_values",
     "masked_headers",
@@ -38,7 +44,12 @@ __all__ = [
     "retry_delay",
 ]
 
-ChannelType = Literal["webhook"]
+ChannelType = Literal["webhook", "email", "chat_webhook"]
+ChatFormat = Literal["slack", "teams", "mattermost"]
+CHAT_FORMATS: tuple[ChatFormat, ...] = ("slack", "teams", "mattermost")
+SmtpSecurity = Literal["starttls", "tls", "none"]
+ContactType = Literal["email", "webhook", "chat_webhook"]
+MAX_RECIPIENTS = 50
 DeliveryStatus = Literal["pending", "sending", "delivered", "failed", "dead"]
 DELIVERY_STATUSES: tuple[DeliveryStatus, ...] = ("pending", "sending", "delivered", "failed", "dead")
 
@@ -70,8 +81,38 @@ FORBIDDEN_HEADERS = frozenset(
 )
 
 
+class EmailSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Where an email channel (or the operator's relay) sends: an SMTP server and the envelope.
+
+    `security`: `tls` is TLS from the first byte (port 465), `starttls` upgrades a plain connection and fails
+    when the server does not offer it, `none` sends in clear. `verify_tls` false accepts any certificate
+    (a self-signed relay); the password is not here (a channel's is its `secret`)."""
+
+    host: str
+    port: int
+    security: SmtpSecurity
+    from_address: str
+    recipients: list[str]
+    username: str | None = None
+    verify_tls: bool = True
+
+
+class PersonContact(msgspec.Struct, frozen=True, kw_only=True):
+    """How a person delivery reaches its person: the contact method's type and address, as they were when
+    the delivery was made (a later change of the person does not redirect it)."""
+
+    person_id: str
+    contact_method_id: str
+    type: ContactType
+    address: str
+
+
 class Channel(msgspec.Struct, frozen=True, kw_only=True):
-    """A webhook channel. `secret` signs its webhooks and is never shown after creation.
+    """A channel. `secret` signs a webhook's requests, or is an email channel's SMTP password (empty for
+    none); it is never shown after creation.
+
+    By `channel_type`: `webhook` uses `url`, `headers`, `secret`; `email` uses `email` (and `secret`);
+    `chat_webhook` uses `url` and `chat_format`.
 
     `is_active` false means nothing is sent to it: switched off over the API, or disabled because its
     receiver answered 410 Gone (`disabled_reason` and `disabled_at` say which and when).
@@ -89,6 +130,8 @@ class Channel(msgspec.Struct, frozen=True, kw_only=True):
     updated_at: datetime
     disabled_reason: str | None = None
     disabled_at: datetime | None = None
+    email: EmailSettings | None = None
+    chat_format: ChatFormat | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,10 +143,13 @@ class ChannelChanges:
     headers: dict[str, str] | None = None
     secret: str | None = None
     is_active: bool | None = None
+    email: EmailSettings | None = None
+    chat_format: ChatFormat | None = None
 
 
 class Delivery(msgspec.Struct, frozen=True, kw_only=True):
-    """One incident event for one channel, with the state of its attempts.
+    """One incident event for one channel, or one message for one person (`channel_id` None, `contact`
+    naming the person and how to reach them, `dedup_key` unique per tenant), with the state of its attempts.
 
     `attempts` counts every attempt ever made (a sender that crashed mid-attempt counts too);
     `round_attempts` counts those since the delivery was created or last retried by hand, and drives the
@@ -113,7 +159,7 @@ class Delivery(msgspec.Struct, frozen=True, kw_only=True):
 
     id: str
     tenant_id: str
-    channel_id: str
+    channel_id: str | None
     event_id: str
     event_type: str
     incident_id: str | None
@@ -130,6 +176,8 @@ class Delivery(msgspec.Struct, frozen=True, kw_only=True):
     last_status_code: int | None = None
     last_duration_ms: int | None = None
     delivered_at: datetime | None = None
+    contact: PersonContact | None = None
+    dedup_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +203,7 @@ class DeliveryFilter:
     status: DeliveryStatus | None = None
     channel_id: str | None = None
     event_id: str | None = None
+    person_id: str | None = None
     before: tuple[datetime, str] | None = None
     limit: int = 50
 

@@ -34,6 +34,7 @@ from mintlog.ports.cache import Cache
 from mintlog.ports.logstore import LogStore
 from mintlog.ports.outbound import OutboundHttp
 from mintlog.ports.ratelimit import RateLimiter
+from mintlog.ports.smtp import SmtpSender
 from mintlog.runtime import Runtime
 from mintlog.settings import Settings
 
@@ -48,6 +49,7 @@ __all__ = [
     "build_metadata",
     "build_outbound",
     "build_rate_limiter",
+    "build_smtp",
     "build_store",
 ]
 
@@ -256,6 +258,13 @@ def build_outbound(settings: Settings) -> OutboundHttp:
     )
 
 
+def build_smtp(settings: Settings) -> SmtpSender:
+    """The one SMTP client of the process, under the egress policy of `MINTLOG_EGRESS_ALLOW`."""
+    from mintlog.adapters.smtp.smtp_aiosmtplib import AiosmtplibSmtpSender
+
+    return AiosmtplibSmtpSender(EgressPolicy.from_setting(settings.egress_allow))
+
+
 def _check_redis_url(url: str) -> None:
     shown = re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1****@", url)
     if not url.startswith(_REDIS_SCHEMES):
@@ -280,6 +289,7 @@ def bootstrap(
     metrics: Metrics | None = None,
     blobs: BlobStore | None = None,
     outbound: OutboundHttp | None = None,
+    smtp: SmtpSender | None = None,
 ) -> Runtime:
     """Build the adapters from settings; tests pass overrides (e.g. `MemoryEventBus`) instead.
 
@@ -319,4 +329,5 @@ def bootstrap(
         badges=SqlBadgeStore(metadata),
         oncall=SqlOnCallStore(metadata),
         outbound=outbound or build_outbound(settings),
+        smtp=smtp or build_smtp(settings),
     )

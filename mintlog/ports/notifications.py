@@ -1,4 +1,5 @@
-"""The notifications port: webhook channels and the deliveries of incident events to them."""
+"""The notifications port: channels (webhook, email, chat webhook), the deliveries of incident events to
+them, and the deliveries of messages to people."""
 
 from __future__ import annotations
 
@@ -59,6 +60,11 @@ class NotificationStore(Protocol):
         second delivery nor resets one in progress."""
         ...
 
+    async def enqueue_person_delivery(self, delivery: Delivery) -> tuple[str, bool]:
+        """Insert a delivery to a person (`contact` and `dedup_key` set) unless the tenant already has one with
+        its `dedup_key`: (the id of the one stored, whether it is new). Durable when it returns."""
+        ...
+
     async def claim_due_deliveries(self, holder: str, *, now: datetime, until: datetime, limit: int) -> list[Delivery]:
         """Claim up to `limit` deliveries due at `now` for `holder` until `until`, oldest due first, and
         return them as claimed (status `sending`, `attempts` and `round_attempts` counted up by one).
@@ -83,8 +89,8 @@ class NotificationStore(Protocol):
         ...
 
     async def list_deliveries(self, tenant_id: str, query: DeliveryFilter) -> Sequence[Delivery]:
-        """Up to `query.limit` of the tenant's deliveries matching `query`, newest first (by `created_at`,
-        then id), before `query.before`."""
+        """Up to `query.limit` of the tenant's deliveries (to channels and to people) matching `query`, newest
+        first (by `created_at`, then id), before `query.before`."""
         ...
 
     async def retry_delivery(self, tenant_id: str, delivery_id: str, *, now: datetime) -> Delivery | None:

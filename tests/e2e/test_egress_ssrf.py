@@ -22,6 +22,7 @@ from mintlog.roles.notify.delivery_worker import DeliveryWorker
 from mintlog.settings import NotifySettings
 from tests.e2e.inprocess import ApiClient, api_client
 from tests.e2e.test_channels_api import BASE, SEED_BODY, api_allowing_loopback, enqueue_delivery, tenant_key
+from tests.fakes import FakeSmtpSender
 from tests.unit.egress_spellings import INTERNAL, LOOPBACK, UNSAFE_HOSTS
 
 pytestmark = pytest.mark.e2e
@@ -168,6 +169,7 @@ def delivery_worker(api: ApiClient, *, batch: int = 10) -> DeliveryWorker:
         bus=api.runtime.bus,
         notifications=api.runtime.notifications,
         outbound=api.runtime.outbound,
+        smtp=FakeSmtpSender(),
         settings=settings,
         pipeline=api.runtime.settings.pipeline,
         metrics=api.runtime.metrics,

@@ -30,6 +30,7 @@ from mintlog.domain.webhooks import verify
 from mintlog.metrics import Metrics
 from mintlog.roles.notify.delivery_worker import DeliveryWorker
 from mintlog.settings import NotifySettings, PipelineSettings
+from tests.fakes import FakeSmtpSender
 
 SECRET = "mysecret"
 LOOPBACK = EgressPolicy.from_setting(["127.0.0.0/8"])
@@ -143,6 +144,7 @@ def make_worker(
         bus=bus,
         notifications=store,
         outbound=outbound,
+        smtp=FakeSmtpSender(),
         settings=settings,
         pipeline=PipelineSettings(ack_wait_seconds=5),
         metrics=metrics or Metrics(),

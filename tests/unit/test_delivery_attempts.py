@@ -18,7 +18,7 @@ from mintlog.ports.notifications import NotificationStore
 from mintlog.ports.outbound import AttemptResult
 from mintlog.roles.notify.delivery_worker import DeliveryWorker
 from mintlog.settings import NotifySettings, PipelineSettings
-from tests.fakes import FakeOutboundHttp
+from tests.fakes import FakeOutboundHttp, FakeSmtpSender
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 SECOND = timedelta(seconds=1)
@@ -83,6 +83,7 @@ def _worker(bus: MemoryEventBus, store: FakeNotifications, outbound: FakeOutboun
         bus=bus,
         notifications=cast("NotificationStore", cast("Any", store)),
         outbound=outbound,
+        smtp=FakeSmtpSender(),
         settings=SETTINGS,
         pipeline=PipelineSettings(),
         metrics=Metrics(),

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
+import msgspec
 from sqlalchemy import ColumnElement, and_, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -23,10 +24,13 @@ from mintlog.domain.channels import (
     Channel,
     ChannelChanges,
     ChannelType,
+    ChatFormat,
     Delivery,
     DeliveryFilter,
     DeliveryOutcome,
     DeliveryStatus,
+    EmailSettings,
+    PersonContact,
 )
 
 __all__ = ["SqlNotificationStore"]
@@ -34,7 +38,18 @@ __all__ = ["SqlNotificationStore"]
 _CHANNEL_EXISTS = ("a channel with this id already exists", "channel_exists")
 
 
+def _options(channel_type: str, email: EmailSettings | None, chat_format: ChatFormat | None) -> dict[str, Any] | None:
+    if channel_type == "email" and email is not None:
+        return cast("dict[str, Any]", msgspec.to_builtins(email))
+    if channel_type == "chat_webhook" and chat_format is not None:
+        return {"format": chat_format}
+    return None
+
+
 def _channel(row: NotificationChannelRow) -> Channel:
+    options = row.options or {}
+    email = msgspec.convert(options, EmailSettings) if row.channel_type == "email" else None
+    chat_format = cast("ChatFormat", options.get("format", "slack")) if row.channel_type == "chat_webhook" else None
     return Channel(
         id=row.id,
         tenant_id=row.tenant_id,
@@ -48,6 +63,8 @@ def _channel(row: NotificationChannelRow) -> Channel:
         updated_at=row.updated_at,
         disabled_reason=row.disabled_reason,
         disabled_at=row.disabled_at,
+        email=email,
+        chat_format=chat_format,
     )
 
 
@@ -72,6 +89,8 @@ def _delivery(row: DeliveryRow) -> Delivery:
         last_status_code=row.last_status_code,
         last_duration_ms=row.last_duration_ms,
         delivered_at=row.delivered_at,
+        contact=None if row.contact is None else msgspec.convert(row.contact, PersonContact),
+        dedup_key=row.dedup_key,
     )
 
 
@@ -89,6 +108,9 @@ def _delivery_values(delivery: Delivery) -> dict[str, Any]:
         "round_attempts": delivery.round_attempts,
         "next_attempt_at": delivery.next_attempt_at,
         "created_at": delivery.created_at,
+        "person_id": None if delivery.contact is None else delivery.contact.person_id,
+        "contact": None if delivery.contact is None else msgspec.to_builtins(delivery.contact),
+        "dedup_key": delivery.dedup_key,
     }
 
 
@@ -120,6 +142,7 @@ class SqlNotificationStore:
             url=channel.url,
             headers=dict(channel.headers),
             secret=channel.secret,
+            options=_options(channel.channel_type, channel.email, channel.chat_format),
             is_active=channel.is_active,
             disabled_reason=channel.disabled_reason,
             disabled_at=channel.disabled_at,
@@ -183,6 +206,8 @@ class SqlNotificationStore:
                     row.headers = dict(changes.headers)
                 if changes.secret is not None:
                     row.secret = changes.secret
+                if changes.email is not None or changes.chat_format is not None:
+                    row.options = _options(row.channel_type, changes.email, changes.chat_format)
                 if changes.is_active is not None:
                     row.is_active = changes.is_active
                     if changes.is_active:
@@ -255,6 +280,25 @@ class SqlNotificationStore:
                 inserted = (await session.execute(statement)).scalars().all()
         return len(inserted)
 
+    async def enqueue_person_delivery(self, delivery: Delivery) -> tuple[str, bool]:
+        if delivery.dedup_key is None:
+            raise ValueError("a person delivery needs a dedup_key")
+        statement = (
+            self._insert()(DeliveryRow)
+            .values([_delivery_values(delivery)])
+            .on_conflict_do_nothing(index_elements=[DeliveryRow.tenant_id, DeliveryRow.dedup_key])
+            .returning(DeliveryRow.id)
+        )
+        existing = select(DeliveryRow.id).where(
+            DeliveryRow.tenant_id == delivery.tenant_id, DeliveryRow.dedup_key == delivery.dedup_key
+        )
+        with database_errors():
+            async with self._metadata.session() as session, session.begin():
+                inserted = (await session.execute(statement)).scalar_one_or_none()
+                if inserted is not None:
+                    return inserted, True
+                return (await session.execute(existing)).scalar_one(), False
+
     async def claim_due_deliveries(self, holder: str, *, now: datetime, until: datetime, limit: int) -> list[Delivery]:
         candidates = (
             select(DeliveryRow.id)
@@ -318,8 +362,8 @@ class SqlNotificationStore:
                 owned = (await session.execute(statement)).first()
                 if owned is None:
                     return False
-                if outcome.disable_channel is not None:
-                    tenant_id, channel_id = owned
+                tenant_id, channel_id = owned
+                if outcome.disable_channel is not None and channel_id is not None:
                     await self._disable(
                         session, tenant_id, channel_id, reason=outcome.disable_channel, disabled_at=outcome.attempted_at
                     )
@@ -356,6 +400,8 @@ class SqlNotificationStore:
             filters.append(DeliveryRow.channel_id == query.channel_id)
         if query.event_id is not None:
             filters.append(DeliveryRow.event_id == query.event_id)
+        if query.person_id is not None:
+            filters.append(DeliveryRow.person_id == query.person_id)
         if query.before is not None:
             created_at, delivery_id = query.before
             filters.append(

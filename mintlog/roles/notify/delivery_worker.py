@@ -1,4 +1,5 @@
-"""The delivery worker: incident events → one persisted delivery per channel → signed webhooks, retried.
+"""The delivery worker: incident events → one persisted delivery per channel → webhooks, emails and chat
+messages, retried; and the deliveries to people (`PersonNotifier`) on the same path.
 
 Two loops in every notify instance:
 
@@ -10,12 +11,15 @@ Two loops in every notify instance:
 2. The sender, on the role kit's `DueWorkScheduler`. It claims due deliveries in the database
    (`claim_due_deliveries`: one claimer per delivery, whichever instance asks; at most `concurrency` claimed and
    in flight per instance; looked for every `poll_interval_seconds`, at once when new deliveries were stored or
-   a full sender got a free place), POSTs each with the Standard Webhooks headers (the delivery id is the
-   `webhook-id` of every attempt) and records the outcome while it still owns the claim:
-   2xx → `delivered`; 410 → the channel is disabled and the delivery `dead`; 429 → retried after its
-   `Retry-After` (at most `max_retry_after_seconds`), else the schedule; anything else (timeout, refused
-   connection, refused address, redirect, other status) → retried after the next delay of the schedule, with
-   jitter; the attempt that reaches `max_attempts` → `dead`, with the last error as its reason.
+   a full sender got a free place), hands each to the sender of its channel's type (or of its person contact
+   method's type: `senders.Senders`) — a webhook is POSTed with the Standard Webhooks headers (the delivery id
+   is the `webhook-id` of every attempt), an email goes over SMTP, a chat message is POSTed in its format — and
+   records the outcome while it still owns the claim:
+   2xx / accepted → `delivered`; 410 → the channel is disabled and the delivery `dead`; an SMTP 5xx reply →
+   `dead` at once (permanent); 429 → retried after its `Retry-After` (at most `max_retry_after_seconds`), else
+   the schedule; anything else (timeout, refused connection, refused address, redirect, other status, SMTP 4xx)
+   → retried after the next delay of the schedule, with jitter; the attempt that reaches `max_attempts` →
+   `dead`, with the last error as its reason.
 
 The schedule lives in the database (`next_attempt_at`), so it survives restarts. A sender that dies mid-attempt
 leaves its claim behind; once it expires (`claim_seconds`) another sender (or the restarted one) makes the
@@ -35,16 +39,18 @@ import msgspec
 from mintlog.domain.alerting import IncidentEvent
 from mintlog.domain.channels import Channel, Delivery, DeliveryOutcome, retry_delay
 from mintlog.domain.streams import INCIDENTS_EVENTS, INCIDENTS_FILTER, decode_incident_event
-from mintlog.domain.webhooks import delivery_id, incident_payload, signature_headers
+from mintlog.domain.webhooks import delivery_id, incident_payload
 from mintlog.errors import DependencyUnavailable
 from mintlog.metrics import Metrics
 from mintlog.ports.bus import BusMessage, EventBus
 from mintlog.ports.notifications import NotificationStore
-from mintlog.ports.outbound import AttemptResult, OutboundHttp
+from mintlog.ports.outbound import OutboundHttp
+from mintlog.ports.smtp import SmtpSender
 from mintlog.roles.kit.base import instance_holder
 from mintlog.roles.kit.consumer import ConsumerLoop
 from mintlog.roles.kit.deadletter import DeadLetters
 from mintlog.roles.kit.scheduler import Claim, DueWorkScheduler
+from mintlog.roles.notify.senders import Senders, SendResult
 from mintlog.settings import NotifySettings, PipelineSettings
 
 __all__ = ["DELIVERY_CONSUMER", "DeliveryWorker", "DueDeliveries", "deliveries_for"]
@@ -93,6 +99,7 @@ class DeliveryWorker:
         bus: EventBus,
         notifications: NotificationStore,
         outbound: OutboundHttp,
+        smtp: SmtpSender,
         settings: NotifySettings,
         pipeline: PipelineSettings,
         metrics: Metrics,
@@ -103,7 +110,7 @@ class DeliveryWorker:
     ) -> None:
         self._bus = bus
         self._store = notifications
-        self._outbound = outbound
+        self._senders = Senders(outbound=outbound, smtp=smtp, settings=settings)
         self._settings = settings
         self._pipeline = pipeline
         self._metrics = metrics
@@ -144,6 +151,10 @@ class DeliveryWorker:
         """Stop consuming, let attempts in flight finish within the grace period (the rest are retried once
         their claims expire). The outbound client is the runtime's: it stays open."""
         await asyncio.gather(self._loop.stop(self._grace_seconds), self._sender.stop(self._grace_seconds))
+
+    def wake(self) -> None:
+        """Look for due deliveries now (new ones were stored, e.g. by the `PersonNotifier`)."""
+        self._sender.wake()
 
     # Consuming incident events
 
@@ -199,8 +210,11 @@ class DeliveryWorker:
     async def attempt(self, delivery: Delivery) -> None:
         """Make one attempt of a delivery this sender has claimed and record its outcome."""
         try:
-            channel = await self._store.get_channel(delivery.tenant_id, delivery.channel_id)
-            outcome, label = await self._send(delivery, channel)
+            if delivery.contact is not None:
+                outcome, label = await self._send_to_person(delivery)
+            else:
+                channel = await self._store.get_channel(delivery.tenant_id, delivery.channel_id or "")
+                outcome, label = await self._send(delivery, channel)
             if not await self._store.record_outcome(delivery.id, self.holder, outcome):
                 label = "lost_claim"
                 logger.warning("delivery %s: the claim expired before the outcome was recorded", delivery.id)
@@ -215,9 +229,9 @@ class DeliveryWorker:
         self._metrics.notify_deliveries.labels(label).inc()
         log = logger.info if outcome.status == "delivered" else logger.warning
         log(
-            "delivery %s to channel %s: %s after attempt %d%s",
+            "delivery %s to %s: %s after attempt %d%s",
             delivery.id,
-            delivery.channel_id,
+            f"channel {delivery.channel_id}" if delivery.contact is None else f"person {delivery.contact.person_id}",
             outcome.status,
             delivery.attempts,
             f" ({outcome.error})" if outcome.error else "",
@@ -231,22 +245,28 @@ class DeliveryWorker:
         if not channel.is_active:
             reason = f"the channel is disabled: {channel.disabled_reason or 'switched off'}"
             return DeliveryOutcome("dead", now, None, None, reason), "dead"
-        headers = {
-            **channel.headers,
-            **signature_headers(channel.secret, delivery.id, int(now.timestamp()), delivery.payload),
-        }
-        result = await self._outbound.post(
-            channel.url, delivery.payload, headers, timeout_seconds=self._settings.timeout_seconds
-        )
+        result = await self._senders.to_channel(channel, delivery, now=now)
         self._metrics.notify_attempt_seconds.observe(result.duration_seconds)
         return self._outcome(delivery, result, now)
 
-    def _outcome(self, delivery: Delivery, result: AttemptResult, now: datetime) -> tuple[DeliveryOutcome, str]:
+    async def _send_to_person(self, delivery: Delivery) -> tuple[DeliveryOutcome, str]:
+        now = self._clock()
+        assert delivery.contact is not None
+        result = await self._senders.to_person(delivery.contact, delivery, now=now)
+        self._metrics.notify_attempt_seconds.observe(result.duration_seconds)
+        return self._outcome(delivery, result, now)
+
+    def _outcome(self, delivery: Delivery, result: SendResult, now: datetime) -> tuple[DeliveryOutcome, str]:
         duration_ms = round(result.duration_seconds * 1000)
         if result.ok:
             return DeliveryOutcome("delivered", now, duration_ms, result.status_code, None), "delivered"
         error = result.error or "failed"
-        if result.status_code == 410:
+        if result.permanent:
+            reason = f"permanent failure: {error}"
+            return DeliveryOutcome("dead", now, duration_ms, result.status_code, reason), "dead"
+        if result.gone and delivery.contact is not None:
+            return DeliveryOutcome("dead", now, duration_ms, 410, f"{error}; the contact method is gone"), "dead"
+        if result.gone:
             reason = f"the receiver answered 410 Gone at {now.isoformat()}"
             outcome = DeliveryOutcome(
                 "dead", now, duration_ms, 410, f"{error}; the channel was disabled", disable_channel=reason

@@ -1,5 +1,5 @@
-"""The notify role: incident events become signed webhooks (`DeliveryWorker`), and alert events become
-incidents (the incident worker).
+"""The notify role: incident events become webhooks, emails and chat messages (`DeliveryWorker`), messages
+to people become deliveries (`person_notifier`), and alert events become incidents (the incident worker).
 
 Any number of instances share the durable consumers; each delivery attempt is claimed through the database, so
 exactly one instance makes it.
@@ -11,6 +11,7 @@ import logging
 
 from mintlog.roles.notify.delivery_worker import DeliveryWorker
 from mintlog.roles.notify.incident_worker import IncidentWorker
+from mintlog.roles.notify.person_notifier import StoredPersonNotifier
 from mintlog.runtime import Runtime
 
 __all__ = ["NotifyRole"]
@@ -30,12 +31,17 @@ class NotifyRole:
             bus=runtime.bus,
             notifications=runtime.notifications,
             outbound=runtime.outbound,
+            smtp=runtime.smtp,
             settings=settings.notify,
             pipeline=settings.pipeline,
             metrics=runtime.metrics,
             grace_seconds=settings.http.shutdown_grace_seconds,
         )
         self.incidents = IncidentWorker(runtime)
+        self.person_notifier = StoredPersonNotifier(
+            runtime.notifications, metrics=runtime.metrics, wake=self.deliveries.wake
+        )
+        """The `PersonNotifier` of this process (for the escalation engine): its deliveries go out here."""
 
     async def start(self) -> None:
         await self.deliveries.start()

@@ -7,7 +7,7 @@ re-validate what the runtime holds): `store: Injected[LogStore]`. The names:
 |---|---|
 | `settings`, `metrics` | the process's settings and metrics |
 | `store`, `bus`, `metadata`, `blobs`, `archive` | the log store, event bus, metadata store, blobs, archive manifest |
-| `notifications`, `incidents`, `alert_rules`, `extraction_rules`, `monitors`, `oncall`, `outbound` | the other ports |
+| `notifications`, `incidents`, `alert_rules`, `extraction_rules`, `monitors`, `oncall`, `outbound`, `smtp` | the other ports |
 | `maintenance_windows`, `badges` | the uptime area's other ports |
 | `authenticator` | the API key authenticator (and its cache) |
 | `trail` | the audit log (`AuditTrail`) |
@@ -80,6 +80,7 @@ def runtime_dependencies(
         "badges": lambda: runtime.badges,
         "oncall": lambda: runtime.oncall,
         "outbound": lambda: runtime.outbound,
+        "smtp": lambda: runtime.smtp,
         "authenticator": lambda: runtime.authenticator,
     }
     dependencies = {name: Provide(read, sync_to_thread=False) for name, read in values.items()}

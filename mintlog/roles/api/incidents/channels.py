@@ -1,5 +1,8 @@
 """Notification channel routes under `/v1/notifications/channels` (scopes `notifications:read`/`:write`).
 
+Three types (`channel_type`; bodies and views in `channel_configs`): `webhook` (signed), `email` (SMTP) and
+`chat_webhook` (Slack, Mattermost, Teams). The type is fixed at creation.
+
 Guarantees:
 - the secret is write-only: no answer ever holds it, except the create answer when Mintlog generated it
   (a `whsec_…` Standard Webhooks secret, when the body names none), which shows it this once;
@@ -13,120 +16,76 @@ Guarantees:
   name with the value `****`. In an update, a header whose value is `****` keeps its stored value (so a
   channel read and written back unchanged keeps its secrets); `****` for a header the channel does not have
   is a 422 naming it;
+- an email channel's `config.password` is write-only like a secret; its `config.host` passes the same egress
+  guard as a URL (at create and update time, and again after DNS before every connection): a refused host is a
+  422 whose `field` is `config.host`; `username` and `password` go together; 1 to 50 recipients;
+- a chat webhook's `config.url` passes the egress guard like a webhook's; `config.format` is `slack`,
+  `teams` or `mattermost`;
 - another tenant's channel id answers 404 on every verb; every write is in the audit log.
 """
 
 from __future__ import annotations
 
 import secrets
-from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import msgspec
 from litestar import Request, delete, get, post, route
 from litestar.params import FromPath
-from msgspec import UNSET, Meta, UnsetType
+from msgspec import UNSET, UnsetType
 
 from mintlog.domain.channels import (
     Channel,
     ChannelChanges,
+    EmailSettings,
     header_problem,
     kept_header_values,
     masked_headers,
     new_channel_id,
 )
 from mintlog.domain.egress import EgressRefused
-from mintlog.domain.webhooks import channel_test_payload, generate_secret, signature_headers
+from mintlog.domain.notification_chat import chat_payload
+from mintlog.domain.notification_email import email_message
+from mintlog.domain.notification_text import text_of
+from mintlog.domain.webhooks import TEST_EVENT_TYPE, channel_test_payload, generate_secret, signature_headers
 from mintlog.http.guards import principal_of, requires
 from mintlog.ports.notifications import NotificationStore
 from mintlog.ports.outbound import OutboundHttp
+from mintlog.ports.smtp import SmtpSender, SmtpServer
 from mintlog.roles.api.common.auditing import AuditedWrite, audit_target
 from mintlog.roles.api.common.dependencies import Clock, Injected
 from mintlog.roles.api.common.pagination import Cursor, Limit, Page, TimeWindow
 from mintlog.roles.api.common.resource import UPDATE_METHODS, Resource, operation
 from mintlog.roles.api.common.wire import decode_body, invalid_field, read_body
+from mintlog.roles.api.incidents.channel_configs import (
+    ChannelCreate,
+    ChannelTypeProbe,
+    ChannelView,
+    ChatChannelCreate,
+    ChatChannelUpdate,
+    ChatChannelView,
+    ChatConfigView,
+    CreatedWebhookChannelView,
+    EmailChannelCreate,
+    EmailChannelUpdate,
+    EmailChannelView,
+    EmailConfigUpdate,
+    EmailConfigView,
+    WebhookChannelCreate,
+    WebhookChannelUpdate,
+    WebhookChannelView,
+    WebhookConfigUpdate,
+    WebhookConfigView,
+)
 
-__all__ = [
-    "ChannelCreate",
-    "ChannelTestResult",
-    "ChannelUpdate",
-    "ChannelView",
-    "Channels",
-    "channel_view",
-]
+__all__ = ["ChannelTestResult", "Channels", "channel_view"]
 
 _TEST_TIMEOUT_SECONDS = 10.0
 
-ChannelName = Annotated[str, Meta(min_length=1, max_length=200)]
-Url = Annotated[str, Meta(min_length=1, max_length=2048)]
-Secret = Annotated[str, Meta(min_length=1, max_length=200)]
-
-
-class WebhookConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """The `config` of a webhook channel. Without `secret`, Mintlog generates one."""
-
-    url: Url
-    secret: Secret | None = None
-    headers: dict[str, str] = msgspec.field(default_factory=lambda: {})
-
-
-class WebhookConfigUpdate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """The members of `config` to change; absent ones stay. `headers` replaces the whole set; a value of
-    `****` in it keeps the stored value of that header."""
-
-    url: Url | UnsetType = UNSET
-    secret: Secret | UnsetType = UNSET
-    headers: dict[str, str] | UnsetType = UNSET
-
-
-class ChannelCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """`POST /v1/notifications/channels` (the seed's body)."""
-
-    name: ChannelName
-    config: WebhookConfig
-    channel_type: Literal["webhook"] = "webhook"
-    is_active: bool = True
-
-
-class ChannelUpdate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """`PUT`/`PATCH …/channels/{id}`: the members given replace the channel's, the others are kept.
-    `is_active: true` re-enables a channel disabled by a 410 and clears the reason."""
-
-    name: ChannelName | UnsetType = UNSET
-    config: WebhookConfigUpdate | UnsetType = UNSET
-    is_active: bool | UnsetType = UNSET
-
-
-class WebhookConfigView(msgspec.Struct, frozen=True, kw_only=True):
-    """A webhook's config as shown: never the secret, and every header value shown as `****`."""
-
-    url: str
-    headers: dict[str, str]
-    has_secret: bool
-
-
-class ChannelView(msgspec.Struct, frozen=True, kw_only=True):
-    """A channel as the API shows it. `disabled_reason`/`disabled_at` say why and since when it is inactive."""
-
-    id: str
-    name: str
-    channel_type: str
-    config: WebhookConfigView
-    is_active: bool
-    disabled_reason: str | None
-    disabled_at: datetime | None
-    created_at: datetime
-    updated_at: datetime
-
-
-class CreatedChannelView(ChannelView, frozen=True, kw_only=True):
-    """A channel just created; `secret` is present only when Mintlog generated it, and only this once."""
-
-    secret: str | UnsetType = UNSET
-
 
 class ChannelTestResult(msgspec.Struct, frozen=True, kw_only=True):
-    """What the test event got: `delivered` for a 2xx, else the status (if any) and the error."""
+    """What the test event got: `delivered` for a 2xx (or an email the server accepted), else the status or
+    SMTP reply code (if any) and the error."""
 
     delivered: bool
     status_code: int | None
@@ -135,22 +94,47 @@ class ChannelTestResult(msgspec.Struct, frozen=True, kw_only=True):
     webhook_id: str
 
 
-_create_decoder = msgspec.json.Decoder(ChannelCreate)
-_update_decoder = msgspec.json.Decoder(ChannelUpdate)
+_probe_decoder = msgspec.json.Decoder(ChannelTypeProbe)
+_create_decoders: dict[str, msgspec.json.Decoder[Any]] = {
+    "webhook": msgspec.json.Decoder(WebhookChannelCreate),
+    "email": msgspec.json.Decoder(EmailChannelCreate),
+    "chat_webhook": msgspec.json.Decoder(ChatChannelCreate),
+}
+_update_decoders: dict[str, msgspec.json.Decoder[Any]] = {
+    "webhook": msgspec.json.Decoder(WebhookChannelUpdate),
+    "email": msgspec.json.Decoder(EmailChannelUpdate),
+    "chat_webhook": msgspec.json.Decoder(ChatChannelUpdate),
+}
 
 
 def channel_view(channel: Channel) -> ChannelView:
-    return ChannelView(
-        id=channel.id,
-        name=channel.name,
-        channel_type=channel.channel_type,
-        config=WebhookConfigView(url=channel.url, headers=masked_headers(channel.headers), has_secret=True),
-        is_active=channel.is_active,
-        disabled_reason=channel.disabled_reason,
-        disabled_at=channel.disabled_at,
-        created_at=channel.created_at,
-        updated_at=channel.updated_at,
-    )
+    """The channel as the API shows it: never a secret, a password or a header value."""
+    common: dict[str, Any] = {
+        "id": channel.id,
+        "name": channel.name,
+        "is_active": channel.is_active,
+        "disabled_reason": channel.disabled_reason,
+        "disabled_at": channel.disabled_at,
+        "created_at": channel.created_at,
+        "updated_at": channel.updated_at,
+    }
+    if channel.channel_type == "email" and channel.email is not None:
+        email = channel.email
+        config = EmailConfigView(
+            host=email.host,
+            port=email.port,
+            security=email.security,
+            from_address=email.from_address,
+            recipients=list(email.recipients),
+            username=email.username,
+            has_password=bool(channel.secret),
+            verify_tls=email.verify_tls,
+        )
+        return EmailChannelView(**common, config=config)
+    if channel.channel_type == "chat_webhook":
+        return ChatChannelView(**common, config=ChatConfigView(url=channel.url, format=channel.chat_format or "slack"))
+    webhook = WebhookConfigView(url=channel.url, headers=masked_headers(channel.headers), has_secret=True)
+    return WebhookChannelView(**common, config=webhook)
 
 
 async def _check_config(
@@ -168,8 +152,47 @@ async def _check_config(
             raise invalid_field("config.url", f"`config.url` is refused: {exc.reason}") from None
 
 
+async def _check_smtp_host(host: str, smtp: SmtpSender) -> None:
+    try:
+        await smtp.check_host(host.strip("[]"))
+    except EgressRefused as exc:
+        raise invalid_field("config.host", f"`config.host` is refused: {exc.reason}") from None
+
+
+def _check_auth(username: str | None, password: str | None) -> None:
+    if bool(username) != bool(password):
+        field = "config.password" if username else "config.username"
+        raise invalid_field(
+            field, "`config.username` and `config.password` go together (SMTP AUTH): give both or neither"
+        )
+
+
+def _email_settings(body: EmailChannelCreate) -> EmailSettings:
+    config = body.config
+    return EmailSettings(
+        host=config.host.strip("[]"),
+        port=config.port,
+        security=config.security,
+        from_address=config.from_address,
+        recipients=list(dict.fromkeys(config.recipients)),
+        username=config.username,
+        verify_tls=config.verify_tls,
+    )
+
+
+def _updated_email(current: EmailSettings, update: EmailConfigUpdate) -> EmailSettings:
+    changes = {name: value for name, value in msgspec.structs.asdict(update).items() if value is not UNSET}
+    changes.pop("password", None)
+    if "host" in changes:
+        changes["host"] = str(changes["host"]).strip("[]")
+    if "recipients" in changes:
+        changes["recipients"] = list(dict.fromkeys(changes["recipients"]))
+    return msgspec.structs.replace(current, **changes)
+
+
 class Channels(Resource):
-    """`/v1/notifications/channels`: the tenant's webhook channels, plus `POST …/{id}/test`."""
+    """`/v1/notifications/channels`: the tenant's channels (webhook, email, chat webhook), plus
+    `POST …/{id}/test`."""
 
     path = "/v1/notifications/channels"
     opt = audit_target("channel")
@@ -180,10 +203,12 @@ class Channels(Resource):
     @post(
         guards=[requires("notifications:write")],
         status_code=201,
-        summary="Create a webhook channel.",
+        summary="Create a channel: a signed webhook, an email (SMTP) or a chat webhook (Slack, Mattermost, Teams).",
         description=(
-            'Body: {"name", "channel_type": "webhook", "config": {"url", "secret", "headers"}}. Without a secret, '
-            "a whsec_ secret is generated and shown in this answer only."
+            'Body: {"name", "channel_type": "webhook" (default) | "email" | "chat_webhook", "config": {…}}. '
+            "webhook: config {url, secret, headers}; without a secret, a whsec_ secret is generated and shown in "
+            "this answer only. email: config {host, port, security, username, password, from_address, "
+            "recipients, verify_tls}. chat_webhook: config {url, format: slack|teams|mattermost}."
         ),
         opt=operation(audit="channel.create", body=ChannelCreate, errors=(422,)),
     )
@@ -193,37 +218,73 @@ class Channels(Resource):
         audit: Injected[AuditedWrite],
         notifications: Injected[NotificationStore],
         outbound: Injected[OutboundHttp],
+        smtp: Injected[SmtpSender],
         clock: Injected[Clock],
-    ) -> CreatedChannelView:
+    ) -> ChannelView:
         principal = principal_of(request)
         async with audit.record() as note:
-            body = decode_body(await read_body(request.stream()), _create_decoder)
-            await _check_config(body.config.url, body.config.headers, outbound)
+            raw = await read_body(request.stream())
+            channel_type = decode_body(raw, _probe_decoder).channel_type
+            body = decode_body(raw, _create_decoders[channel_type])
             now = clock()
-            generated = generate_secret() if body.config.secret is None else None
-            channel = Channel(
-                id=new_channel_id(),
-                tenant_id=principal.tenant_id,
-                name=body.name,
-                channel_type=body.channel_type,
-                url=body.config.url,
-                headers=dict(body.config.headers),
-                secret=generated or body.config.secret or "",
-                is_active=body.is_active,
-                created_at=now,
-                updated_at=now,
-                disabled_reason=None if body.is_active else "switched off over the API",
-                disabled_at=None if body.is_active else now,
-            )
+            base: dict[str, Any] = {
+                "id": new_channel_id(),
+                "tenant_id": principal.tenant_id,
+                "name": body.name,
+                "is_active": body.is_active,
+                "created_at": now,
+                "updated_at": now,
+                "disabled_reason": None if body.is_active else "switched off over the API",
+                "disabled_at": None if body.is_active else now,
+            }
+            generated: str | None = None
+            if isinstance(body, EmailChannelCreate):
+                _check_auth(body.config.username, body.config.password)
+                await _check_smtp_host(body.config.host, smtp)
+                email = _email_settings(body)
+                channel = Channel(
+                    **base,
+                    channel_type="email",
+                    url="",
+                    headers={},
+                    secret=body.config.password or "",
+                    email=email,
+                )
+                note.detail = {"name": channel.name, "host": email.host, "recipients": len(email.recipients)}
+            elif isinstance(body, ChatChannelCreate):
+                await _check_config(body.config.url, None, outbound)
+                channel = Channel(
+                    **base,
+                    channel_type="chat_webhook",
+                    url=body.config.url,
+                    headers={},
+                    secret="",
+                    chat_format=body.config.format,
+                )
+                note.detail = {"name": channel.name, "format": body.config.format}
+            else:
+                assert isinstance(body, WebhookChannelCreate)
+                await _check_config(body.config.url, body.config.headers, outbound)
+                generated = generate_secret() if body.config.secret is None else None
+                channel = Channel(
+                    **base,
+                    channel_type="webhook",
+                    url=body.config.url,
+                    headers=dict(body.config.headers),
+                    secret=generated or body.config.secret or "",
+                )
+                note.detail = {"name": channel.name, "url": channel.url, "secret_generated": generated is not None}
             await notifications.create_channel(channel)
             note.target_id = channel.id
-            note.detail = {"name": channel.name, "url": channel.url, "secret_generated": generated is not None}
         view = channel_view(channel)
-        return CreatedChannelView(**msgspec.structs.asdict(view), secret=generated if generated else UNSET)
+        if isinstance(view, WebhookChannelView):
+            fields = {name: getattr(view, name) for name in view.__struct_fields__}
+            return CreatedWebhookChannelView(**fields, secret=generated if generated else UNSET)
+        return view
 
     @get(
         guards=[requires("notifications:read")],
-        summary="List notification channels, oldest first (never their secrets).",
+        summary="List notification channels, oldest first (never their secrets or passwords).",
         opt=operation(),
     )
     async def list_channels(
@@ -251,8 +312,10 @@ class Channels(Resource):
         guards=[requires("notifications:write")],
         status_code=200,
         summary="Update a channel: the members given replace the channel's, the others are kept.",
-        description="PUT and PATCH are the same.",
-        opt=operation(audit="channel.update", body=ChannelUpdate, errors=(422,)),
+        description="PUT and PATCH are the same. The body is that of the channel's type; the type cannot change.",
+        opt=operation(
+            audit="channel.update", body=WebhookChannelUpdate | EmailChannelUpdate | ChatChannelUpdate, errors=(422,)
+        ),
     )
     async def update_channel(
         self,
@@ -260,24 +323,22 @@ class Channels(Resource):
         audit: Injected[AuditedWrite],
         notifications: Injected[NotificationStore],
         outbound: Injected[OutboundHttp],
+        smtp: Injected[SmtpSender],
         clock: Injected[Clock],
         channel_id: FromPath[str],
     ) -> ChannelView:
         principal = principal_of(request)
         async with audit.record(target_id=channel_id) as note:
-            body = decode_body(await read_body(request.stream()), _update_decoder)
-            config = body.config if not isinstance(body.config, UnsetType) else WebhookConfigUpdate()
-            url = None if isinstance(config.url, UnsetType) else config.url
-            headers = None if isinstance(config.headers, UnsetType) else config.headers
+            raw = await read_body(request.stream())
             current = self.found(await notifications.get_channel(principal.tenant_id, channel_id), channel_id)
-            await _check_config(url, headers, outbound, stored=current.headers)
-            changes = ChannelChanges(
-                name=None if isinstance(body.name, UnsetType) else body.name,
-                url=url,
-                headers=None if headers is None else kept_header_values(headers, current.headers),
-                secret=None if isinstance(config.secret, UnsetType) else config.secret,
-                is_active=None if isinstance(body.is_active, UnsetType) else body.is_active,
-            )
+            body = decode_body(raw, _update_decoders[current.channel_type])
+            if isinstance(body, EmailChannelUpdate):
+                changes = await _email_changes(body, current, smtp)
+            elif isinstance(body, ChatChannelUpdate):
+                changes = await _chat_changes(body, current, outbound)
+            else:
+                assert isinstance(body, WebhookChannelUpdate)
+                changes = await _webhook_changes(body, current, outbound)
             updated = self.found(
                 await notifications.update_channel(principal.tenant_id, channel_id, changes, updated_at=clock()),
                 channel_id,
@@ -285,7 +346,7 @@ class Channels(Resource):
             note.detail = {
                 "changed": sorted(
                     name
-                    for name in ("name", "url", "headers", "secret", "is_active")
+                    for name in ("name", "url", "headers", "secret", "is_active", "email", "chat_format")
                     if getattr(changes, name) is not None
                 )
             }
@@ -314,8 +375,11 @@ class Channels(Resource):
         "/{channel_id:str}/test",
         guards=[requires("notifications:write")],
         status_code=200,
-        summary="Send a signed test event to the channel now and answer with what its receiver did.",
-        description="Nothing is stored and nothing is retried; a disabled channel is tested too.",
+        summary="Send a test notification to the channel now and answer with what its receiver did.",
+        description=(
+            "A signed test event for a webhook, a test email for an email channel, a test message for a chat "
+            "webhook. Nothing is stored and nothing is retried; a disabled channel is tested too."
+        ),
         opt=operation(),
     )
     async def test_channel(
@@ -323,6 +387,7 @@ class Channels(Resource):
         request: Request[Any, Any, Any],
         notifications: Injected[NotificationStore],
         outbound: Injected[OutboundHttp],
+        smtp: Injected[SmtpSender],
         clock: Injected[Clock],
         channel_id: FromPath[str],
     ) -> ChannelTestResult:
@@ -331,12 +396,89 @@ class Channels(Resource):
         now = clock()
         webhook_id = f"msg_test_{secrets.token_hex(12)}"
         body = channel_test_payload(channel.id, channel.name, now)
-        headers = {**channel.headers, **signature_headers(channel.secret, webhook_id, int(now.timestamp()), body)}
-        result = await outbound.post(channel.url, body, headers, timeout_seconds=_TEST_TIMEOUT_SECONDS)
+        if channel.channel_type == "email" and channel.email is not None:
+            email = channel.email
+            message = email_message(
+                text_of(TEST_EVENT_TYPE, body),
+                from_address=email.from_address,
+                recipients=list(email.recipients),
+                message_key=webhook_id,
+                now=now,
+            )
+            server = SmtpServer(
+                host=email.host,
+                port=email.port,
+                security=email.security,
+                username=email.username,
+                password=channel.secret or None,
+                verify_tls=email.verify_tls,
+            )
+            sent = await smtp.send(server, message, timeout_seconds=_TEST_TIMEOUT_SECONDS)
+            status_code, duration, error = sent.reply_code, sent.duration_seconds, sent.error
+        else:
+            if channel.channel_type == "chat_webhook":
+                body = chat_payload(channel.chat_format or "slack", text_of(TEST_EVENT_TYPE, body))
+                headers: dict[str, str] = {}
+            else:
+                headers = {
+                    **channel.headers,
+                    **signature_headers(channel.secret, webhook_id, int(now.timestamp()), body),
+                }
+            result = await outbound.post(channel.url, body, headers, timeout_seconds=_TEST_TIMEOUT_SECONDS)
+            status_code, duration, error = result.status_code, result.duration_seconds, result.error
         return ChannelTestResult(
-            delivered=result.ok,
-            status_code=result.status_code,
-            duration_ms=round(result.duration_seconds * 1000),
-            error=result.error,
+            delivered=error is None,
+            status_code=status_code,
+            duration_ms=round(duration * 1000),
+            error=error,
             webhook_id=webhook_id,
         )
+
+
+async def _webhook_changes(body: WebhookChannelUpdate, current: Channel, outbound: OutboundHttp) -> ChannelChanges:
+    config = body.config if not isinstance(body.config, UnsetType) else WebhookConfigUpdate()
+    url = None if isinstance(config.url, UnsetType) else config.url
+    headers = None if isinstance(config.headers, UnsetType) else config.headers
+    await _check_config(url, headers, outbound, stored=current.headers)
+    return ChannelChanges(
+        name=None if isinstance(body.name, UnsetType) else body.name,
+        url=url,
+        headers=None if headers is None else kept_header_values(headers, current.headers),
+        secret=None if isinstance(config.secret, UnsetType) else config.secret,
+        is_active=None if isinstance(body.is_active, UnsetType) else body.is_active,
+    )
+
+
+async def _email_changes(body: EmailChannelUpdate, current: Channel, smtp: SmtpSender) -> ChannelChanges:
+    config = body.config if not isinstance(body.config, UnsetType) else EmailConfigUpdate()
+    assert current.email is not None
+    email = _updated_email(current.email, config)
+    password = current.secret
+    if not isinstance(config.password, UnsetType):
+        password = config.password
+    if email.username is None:
+        password = ""
+    _check_auth(email.username, password or None)
+    if not isinstance(config.host, UnsetType):
+        await _check_smtp_host(config.host, smtp)
+    changed_email = email if email != current.email else None
+    return ChannelChanges(
+        name=None if isinstance(body.name, UnsetType) else body.name,
+        secret=password if password != current.secret else None,
+        is_active=None if isinstance(body.is_active, UnsetType) else body.is_active,
+        email=changed_email,
+    )
+
+
+async def _chat_changes(body: ChatChannelUpdate, current: Channel, outbound: OutboundHttp) -> ChannelChanges:
+    url = None if isinstance(body.config, UnsetType) or isinstance(body.config.url, UnsetType) else body.config.url
+    chat_format = (
+        None if isinstance(body.config, UnsetType) or isinstance(body.config.format, UnsetType) else body.config.format
+    )
+    await _check_config(url, None, outbound)
+    return ChannelChanges(
+        name=None if isinstance(body.name, UnsetType) else body.name,
+        url=url,
+        is_active=None if isinstance(body.is_active, UnsetType) else body.is_active,
+        chat_format=chat_format,
+    )

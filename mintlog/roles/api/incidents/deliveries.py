@@ -1,8 +1,9 @@
 """Webhook delivery routes: `GET /v1/notifications/deliveries` (scope `notifications:read`) and
 `POST /v1/notifications/deliveries/{id}/retry` (scope `notifications:write`).
 
-A delivery is one incident event for one channel; its `id` is the `webhook-id` of all its attempts. The list
-is newest first and filters by `status`, `channel_id` and `event_id`. A retry puts the delivery back to
+A delivery is one incident event for one channel, or one message to one person (`channel_id` null, `person_id`
+and `contact_type` set); its `id` is the `webhook-id` of all its attempts. The list is newest first and filters
+by `status`, `channel_id`, `event_id` and `person_id`. A retry puts the delivery back to
 `pending`, due now, with a fresh round of attempts (409 while an attempt is in progress). Another tenant's
 delivery is 404.
 """
@@ -34,7 +35,7 @@ class DeliveryView(msgspec.Struct, frozen=True, kw_only=True):
     of a `dead` delivery says why it was given up."""
 
     id: str
-    channel_id: str
+    channel_id: str | None
     event_id: str
     event_type: str
     incident_id: str | None
@@ -47,10 +48,20 @@ class DeliveryView(msgspec.Struct, frozen=True, kw_only=True):
     last_duration_ms: int | None
     created_at: datetime
     delivered_at: datetime | None
+    person_id: str | None = None
+    """The person notified, for a delivery made by the escalation engine (`channel_id` is then null)."""
+    contact_method_id: str | None = None
+    contact_type: str | None = None
+    """`email`, `webhook` or `chat_webhook`: how the person is reached."""
 
 
 def delivery_view(delivery: Delivery) -> DeliveryView:
     view = msgspec.convert(delivery, DeliveryView, from_attributes=True)
+    contact = delivery.contact
+    if contact is not None:
+        view = msgspec.structs.replace(
+            view, person_id=contact.person_id, contact_method_id=contact.contact_method_id, contact_type=contact.type
+        )
     waiting = delivery.status in ("pending", "failed")
     return view if waiting else msgspec.structs.replace(view, next_attempt_at=None)
 
@@ -68,15 +79,17 @@ def _status(value: str | None) -> DeliveryStatus | None:
 
 
 class Deliveries(Controller):
-    """`/v1/notifications/deliveries`: the webhook deliveries of the tenant's incident events."""
+    """`/v1/notifications/deliveries`: the deliveries of the tenant's incident events and person messages."""
 
     path = "/v1/notifications/deliveries"
     opt = audit_target("delivery")
 
     @get(
         guards=[requires("notifications:read")],
-        summary="List webhook deliveries, newest first, with their attempts and last error.",
-        description="Query: status (pending, sending, delivered, failed, dead), channel_id, event_id, limit, cursor.",
+        summary="List deliveries (to channels and to people), newest first, with their attempts and last error.",
+        description=(
+            "Query: status (pending, sending, delivered, failed, dead), channel_id, event_id, person_id, limit, cursor."
+        ),
         opt=operation(),
     )
     async def list_deliveries(
@@ -91,11 +104,17 @@ class Deliveries(Controller):
         ] = None,
         channel_id: Annotated[str | None, QueryParameter(name="channel_id", required=False)] = None,
         event_id: Annotated[str | None, QueryParameter(name="event_id", required=False)] = None,
+        person_id: Annotated[str | None, QueryParameter(name="person_id", required=False)] = None,
     ) -> Page[DeliveryView]:
         principal = principal_of(request)
         window = TimeWindow.of(request, limit, cursor)
         query = DeliveryFilter(
-            status=_status(status), channel_id=channel_id, event_id=event_id, before=window.after, limit=window.fetch
+            status=_status(status),
+            channel_id=channel_id,
+            event_id=event_id,
+            person_id=person_id,
+            before=window.after,
+            limit=window.fetch,
         )
         return window.page(await notifications.list_deliveries(principal.tenant_id, query), delivery_view)
 
