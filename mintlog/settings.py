@@ -619,6 +619,14 @@ class UptimeSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     result_retention_days: Annotated[
         int, Meta(ge=1, le=3650, description="Days check results are kept for the results and SLA endpoints.")
     ] = 90
+    ping_requests_per_minute: Annotated[
+        int,
+        Meta(
+            ge=1,
+            le=60_000,
+            description="Pings one heartbeat token may send per minute (bursts of as many); more are answered 429.",
+        ),
+    ] = 60
 
 
 class ParsingSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -49,6 +49,7 @@ AuditAction = Literal[
     "monitor.pause",
     "monitor.resume",
     "monitor.delete",
+    "monitor.rotate_ping_token",
 ]
 AUDIT_ACTIONS: tuple[AuditAction, ...] = (
     "tenant.create",
@@ -78,6 +79,7 @@ AUDIT_ACTIONS: tuple[AuditAction, ...] = (
     "monitor.pause",
     "monitor.resume",
     "monitor.delete",
+    "monitor.rotate_ping_token",
 )
 
 AuditResult = Literal["ok", "denied", "error"]

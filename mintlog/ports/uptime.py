@@ -7,7 +7,9 @@ from datetime import datetime
 from typing import Protocol
 
 import msgspec
+from msgspec import UNSET, UnsetType
 
+from mintlog.domain.heartbeats import HeartbeatState
 from mintlog.domain.monitors import Monitor, MonitorSpec, MonitorState, MonitorStatus
 
 __all__ = ["CheckResult", "MonitorStore", "StateChangeRecord"]
@@ -61,9 +63,31 @@ class MonitorStore(Protocol):
         updated_at: datetime,
         next_check_at: datetime,
         status: MonitorStatus | None = None,
+        ping_token: str | UnsetType | None = UNSET,
     ) -> Monitor | None:
         """Replace the spec, due again at `next_check_at`; None when not found. A `status` given (a pause or a
-        resume, its `transition_seq` moved on) replaces the status and is recorded as a state change."""
+        resume, its `transition_seq` moved on) replaces the status and is recorded as a state change. A
+        `ping_token` given replaces the monitor's (None: it has none); `Conflict` if another monitor has it."""
+        ...
+
+    async def find_by_ping_token(self, ping_token: str) -> Monitor | None:
+        """The monitor (paused or not) of an active tenant whose ping token is `ping_token`, or None."""
+        ...
+
+    async def record_ping(
+        self,
+        monitor_id: str,
+        *,
+        heartbeat: HeartbeatState,
+        expected_seq: int,
+        next_check_at: datetime | None = None,
+        status: MonitorStatus | None = None,
+        result: CheckResult | None = None,
+        change: StateChangeRecord | None = None,
+    ) -> bool:
+        """In one transaction, when the monitor is unpaused and its `transition_seq` is still `expected_seq`:
+        store `heartbeat`, and the deadline `next_check_at`, `status`, `result` and `change` that are given.
+        False (nothing stored) when the monitor is gone, paused, or its status moved meanwhile."""
         ...
 
     async def delete_monitor(self, tenant_id: str, monitor_id: str) -> bool:

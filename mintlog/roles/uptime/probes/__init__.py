@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from mintlog.adapters.http.egress_aiohttp import system_resolve
 from mintlog.domain.egress import EgressPolicy, Resolve
-from mintlog.domain.uptime_checks import CheckOutcome, CheckSpec, DnsCheck, HttpCheck, TcpCheck
+from mintlog.domain.uptime_checks import CheckOutcome, CheckSpec, DnsCheck, HeartbeatCheck, HttpCheck, TcpCheck
 from mintlog.roles.uptime.probes.connect import insecure_tls_context, verifying_tls_context
 from mintlog.roles.uptime.probes.dns import DnsProbe
 from mintlog.roles.uptime.probes.http import HttpProbe
@@ -84,6 +84,9 @@ class Prober:
             )
         if isinstance(spec, DnsCheck):
             return await self._dns.run(spec, timeout_seconds=timeout_seconds)
+        if isinstance(spec, HeartbeatCheck):
+            # Heartbeats are judged by their pings and deadlines (`mintlog.roles.uptime.heartbeats`).
+            return CheckOutcome(ok=False, latency_ms=0.0, error="a heartbeat monitor is not probed")
         return await probe_tls(
             spec, self._policy, resolve=self._resolve, verifying=self._verifying, insecure=self._insecure
         )
