@@ -117,10 +117,14 @@ def deadline(schedule: HeartbeatSchedule, last_ping: datetime | None, created_at
 
 def next_deadline_after_miss(schedule: HeartbeatSchedule, missed: datetime, now: datetime) -> datetime:
     """The deadline that follows the missed deadline `missed`: the next expected run after the missed one, plus
-    the grace. Counted from `now` instead when the uptime role was away for longer (one late outcome for the
-    outage, not one per run missed meanwhile). Always later than `missed` and than `now`."""
+    the grace. When that is past `now` too (the uptime role was away), it is counted from `now` instead: one
+    late outcome for the outage, not one per run missed meanwhile. Always later than `missed` and than `now`."""
     grace = timedelta(seconds=schedule.grace_seconds)
-    since = max(_aware_utc(missed), _aware_utc(now)) - grace
+    since = _aware_utc(missed) - grace
+    following = deadline(schedule, since, since)
+    if following > _aware_utc(now):
+        return following
+    since = _aware_utc(now) - grace
     return deadline(schedule, since, since)
 
 

@@ -131,6 +131,8 @@ def test_a_late_heartbeat_says_since_when_nothing_ended_a_run() -> None:
 def test_a_missed_deadline_is_followed_by_the_next_expected_run_without_backlog() -> None:
     missed = T0 + timedelta(seconds=3900)
     assert next_deadline_after_miss(HOURLY, missed, missed) == missed + timedelta(hours=1)
+    # Claimed a little late: the next deadline does not drift with the claim.
+    assert next_deadline_after_miss(HOURLY, missed, missed + timedelta(seconds=10)) == missed + timedelta(hours=1)
     # The role was away for a day: the next deadline counts from now, once.
     later = missed + timedelta(days=1)
     assert next_deadline_after_miss(HOURLY, missed, later) == later + timedelta(hours=1)
