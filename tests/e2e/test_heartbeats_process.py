@@ -172,6 +172,11 @@ def test_unknown_rotated_and_foreign_pings_and_monitors_are_refused(running: Run
         assert foreign.json()["code"] == "monitor_not_found"
     assert running.api("GET", "/v1/uptime/monitors", key=running.other_key).json()["items"] == []
 
+    audited = running.api("GET", "/v1/audit", limit="100").text
+    assert '"monitor.rotate_ping_token"' in audited
+    for url in (monitor["ping_url"], rotated.json()["ping_url"]):
+        assert url.removeprefix("/ping/") not in audited
+
 
 def test_bad_schedules_are_refused_naming_the_field(running: Running) -> None:
     cases = [
