@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from litestar import Request, Response, route
+from litestar.params import FromPath
 
 from mintlog.domain.heartbeats import (
     MAX_PING_BODY_BYTES,
@@ -130,20 +131,9 @@ class PingIntake:
 
 
 def ping_routes(intake: PingIntake) -> list[Any]:
-    """The route handler of every ping route (no API key: the token is the credential)."""
+    """The route handlers of the ping routes (no API key: the token is the credential)."""
 
-    @route(
-        ["/ping/{token:str}", "/ping/{token:str}/{suffix:str}"],
-        http_method=["GET", "POST", "HEAD"],
-        status_code=200,
-        summary="Ping a heartbeat monitor: success, /start, /fail or /{exit status 0-255}.",
-        description=(
-            "No API key: the token in the monitor's ping_url is the credential. An optional body (up to 10 KiB) "
-            "is kept in the ping's log event. Answers 200 once the ping is durable; 404 for an unknown token."
-        ),
-        opt=documented(body_required=False, media_type="text/plain", errors=(404, 413, 429, 503)),
-    )
-    async def ping(request: Request[Any, Any, Any], token: str, suffix: str | None = None) -> Response[bytes]:
+    async def answer(request: Request[Any, Any, Any], token: str, suffix: str | None) -> Response[bytes]:
         await intake.accept(
             token,
             suffix,
@@ -157,4 +147,34 @@ def ping_routes(intake: PingIntake) -> list[Any]:
         content = b"" if request.method == "HEAD" else b"OK\n"
         return Response(content, status_code=200, media_type="text/plain")
 
-    return [ping]
+    documentation = documented(body_required=False, media_type="text/plain", errors=(404, 413, 429, 503))
+    description = (
+        "No API key: the token in the monitor's ping_url is the credential. An optional body (up to 10 KiB) is "
+        "kept in the ping's log event. Answers 200 once the ping is durable; 404 for an unknown token."
+    )
+
+    @route(
+        "/ping/{token:str}",
+        http_method=["GET", "POST", "HEAD"],
+        status_code=200,
+        summary="Ping a heartbeat monitor: the job succeeded.",
+        description=description,
+        opt=documentation,
+    )
+    async def ping(request: Request[Any, Any, Any], token: FromPath[str]) -> Response[bytes]:
+        return await answer(request, token, None)
+
+    @route(
+        "/ping/{token:str}/{suffix:str}",
+        http_method=["GET", "POST", "HEAD"],
+        status_code=200,
+        summary="Ping a heartbeat monitor: /start, /fail, or the job's exit status /0 to /255.",
+        description=description,
+        opt=documentation,
+    )
+    async def ping_kind(
+        request: Request[Any, Any, Any], token: FromPath[str], suffix: FromPath[str]
+    ) -> Response[bytes]:
+        return await answer(request, token, suffix)
+
+    return [ping, ping_kind]
