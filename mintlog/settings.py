@@ -663,6 +663,14 @@ class UptimeSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
             "the incident opens with the summary marked unavailable.",
         ),
     ] = 5.0
+    ping_requests_per_minute: Annotated[
+        int,
+        Meta(
+            ge=1,
+            le=60_000,
+            description="Pings one heartbeat token may send per minute (bursts of as many); more are answered 429.",
+        ),
+    ] = 60
 
 
 class ParsingSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

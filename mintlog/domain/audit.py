@@ -64,6 +64,7 @@ AuditAction = Literal[
     "schedule.override_delete",
     "schedule.ical_token_create",
     "schedule.ical_token_delete",
+    "monitor.rotate_ping_token",
 ]
 AUDIT_ACTIONS: tuple[AuditAction, ...] = (
     "tenant.create",
@@ -108,6 +109,7 @@ AUDIT_ACTIONS: tuple[AuditAction, ...] = (
     "schedule.override_delete",
     "schedule.ical_token_create",
     "schedule.ical_token_delete",
+    "monitor.rotate_ping_token",
 )
 
 AuditResult = Literal["ok", "denied", "error"]

@@ -3,7 +3,7 @@
 A heartbeat expects pings. Its schedule says when the next one is due:
 
 - `PeriodSchedule`: every `period_seconds` after the last ping (or after creation when it never pinged);
-- `CronSchedule`: at the first fire time of `cron` in `time_zone` after the last ping (or creation), with the
+- `CronSchedule`: at the first fire time of `expression` in `time_zone` after the last ping (or creation), with the
   semantics of Debian cron as implemented by `cronsim` (what Healthchecks uses): a daily job at a wall time
   that does not exist on the spring-forward night runs when the clock jumps (02:30 Europe/Berlin → 03:00),
   a wall time that happens twice on the fall-back night fires once, at the first.
@@ -32,6 +32,7 @@ __all__ = [
     "PingKind",
     "deadline",
     "exit_status_ok",
+    "next_deadline_after_miss",
     "run_duration",
     "validate_schedule",
 ]
@@ -62,9 +63,9 @@ class PeriodSchedule(
 
 
 class CronSchedule(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag="cron", tag_field="kind"):
-    """A ping is due at each fire time of the five-field `cron` expression in `time_zone`."""
+    """A ping is due at each fire time of the five-field cron `expression` in `time_zone`."""
 
-    cron: str
+    expression: str
     time_zone: str = "UTC"
     grace_seconds: int
 
@@ -72,24 +73,27 @@ class CronSchedule(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
 HeartbeatSchedule = PeriodSchedule | CronSchedule
 
 
-def validate_schedule(schedule: HeartbeatSchedule) -> None:
-    """Raise HeartbeatScheduleError naming the field when `schedule` is malformed; None when it is usable."""
+def validate_schedule(schedule: HeartbeatSchedule, *, min_period_seconds: int = MIN_PERIOD_SECONDS) -> None:
+    """Raise HeartbeatScheduleError naming the field when `schedule` is malformed; None when it is usable.
+
+    `min_period_seconds` is the shortest period accepted (the operator's `MINTLOG_UPTIME__MIN_INTERVAL_SECONDS`
+    for monitors)."""
     if not 0 <= schedule.grace_seconds <= MAX_GRACE_SECONDS:
         raise HeartbeatScheduleError(
             field="grace_seconds", message=f"must be between 0 and {MAX_GRACE_SECONDS} (30 days)"
         )
     if isinstance(schedule, PeriodSchedule):
-        if not MIN_PERIOD_SECONDS <= schedule.period_seconds <= MAX_PERIOD_SECONDS:
+        if not min_period_seconds <= schedule.period_seconds <= MAX_PERIOD_SECONDS:
             raise HeartbeatScheduleError(
                 field="period_seconds",
-                message=f"must be between {MIN_PERIOD_SECONDS} and {MAX_PERIOD_SECONDS} (365 days)",
+                message=f"must be between {min_period_seconds} and {MAX_PERIOD_SECONDS} (365 days)",
             )
         return
     zone = _zone(schedule.time_zone)
     try:
-        next(CronSim(schedule.cron, datetime.now(zone)))
+        next(CronSim(schedule.expression, datetime.now(zone)))
     except (CronSimError, StopIteration) as error:
-        raise HeartbeatScheduleError(field="cron", message=f"not a valid cron expression: {error}") from None
+        raise HeartbeatScheduleError(field="expression", message=f"not a valid cron expression: {error}") from None
 
 
 def deadline(schedule: HeartbeatSchedule, last_ping: datetime | None, created_at: datetime) -> datetime:
@@ -102,13 +106,26 @@ def deadline(schedule: HeartbeatSchedule, last_ping: datetime | None, created_at
     grace = timedelta(seconds=schedule.grace_seconds)
     if isinstance(schedule, PeriodSchedule):
         return since + timedelta(seconds=schedule.period_seconds) + grace
-    fire_times = CronSim(schedule.cron, since.astimezone(ZoneInfo(schedule.time_zone)))
+    fire_times = CronSim(schedule.expression, since.astimezone(ZoneInfo(schedule.time_zone)))
     # cronsim reads its start as wall time: from inside a repeated (fall-back) hour it can return the first
     # pass of that hour, which is before `since`. Debian cron fires once, at the first pass, so skip those.
     due = next(fire_times).astimezone(UTC)
     while due <= since:
         due = next(fire_times).astimezone(UTC)
     return due + grace
+
+
+def next_deadline_after_miss(schedule: HeartbeatSchedule, missed: datetime, now: datetime) -> datetime:
+    """The deadline that follows the missed deadline `missed`: the next expected run after the missed one, plus
+    the grace. When that is past `now` too (the uptime role was away), it is counted from `now` instead: one
+    late outcome for the outage, not one per run missed meanwhile. Always later than `missed` and than `now`."""
+    grace = timedelta(seconds=schedule.grace_seconds)
+    since = _aware_utc(missed) - grace
+    following = deadline(schedule, since, since)
+    if following > _aware_utc(now):
+        return following
+    since = _aware_utc(now) - grace
+    return deadline(schedule, since, since)
 
 
 def run_duration(start_ping: datetime | None, end_ping: datetime, max_run_seconds: int = 86400) -> float | None:

@@ -19,7 +19,8 @@ import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from mintlog.domain.alert_rules import MAX_CHANNELS, Severity
-from mintlog.domain.uptime_checks import CheckSpec, CheckSpecError, validate_check
+from mintlog.domain.heartbeats import HeartbeatState
+from mintlog.domain.uptime_checks import CheckSpec, CheckSpecError, HeartbeatCheck, validate_check
 from mintlog.errors import UnprocessableEntity
 
 __all__ = [
@@ -113,7 +114,10 @@ class MonitorStatus(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Monitor(msgspec.Struct, frozen=True, kw_only=True):
-    """A stored monitor: its spec, owner, times, due time (`next_check_at`, the claim column) and status."""
+    """A stored monitor: its spec, owner, times, due time (`next_check_at`, the claim column) and status.
+
+    A heartbeat monitor (`HeartbeatCheck`) also has its secret `ping_token` and what its pings left
+    (`heartbeat`); its `next_check_at` is its deadline."""
 
     id: str
     tenant_id: str
@@ -122,6 +126,8 @@ class Monitor(msgspec.Struct, frozen=True, kw_only=True):
     updated_at: datetime
     next_check_at: datetime
     status: MonitorStatus = msgspec.field(default_factory=MonitorStatus)
+    ping_token: str | None = None
+    heartbeat: HeartbeatState | None = None
 
 
 def new_monitor_id() -> str:
@@ -134,11 +140,15 @@ def _invalid(field: str, detail: str) -> UnprocessableEntity:
 
 
 def validate_monitor(spec: MonitorSpec, *, min_interval_seconds: int) -> MonitorSpec:
-    """`spec` when a probe can run it and its timing is coherent; else a 422 naming the field."""
+    """`spec` when a probe can run it and its timing is coherent; else a 422 naming the field. A heartbeat's
+    period may not be shorter than `min_interval_seconds` either; its `interval_seconds` and `timeout_seconds`
+    are not used (its schedule says when it is due)."""
     try:
-        validate_check(spec.check)
+        validate_check(spec.check, min_period_seconds=min_interval_seconds)
     except CheckSpecError as exc:
         raise _invalid(exc.field, f"`{exc.field}` {exc.message}") from None
+    if isinstance(spec.check, HeartbeatCheck):
+        return spec
     if spec.interval_seconds < min_interval_seconds:
         raise _invalid("interval_seconds", f"`interval_seconds` must be at least {min_interval_seconds}")
     if spec.timeout_seconds >= spec.interval_seconds:

@@ -10,6 +10,8 @@
 - `INCIDENTS_EVENTS`: `incidents.events.{tenant}` (`incidents_subject`, `INCIDENTS_FILTER`) carries
   `IncidentEvent`, one incident change, as JSON (`encode_event`, `decode_incident_event`); read by notify's
   delivery worker.
+- `UPTIME_PINGS`: `uptime.pings.{tenant}` (`pings_subject`, `PINGS_FILTER`) carries `HeartbeatPing`, one ping
+  of a heartbeat monitor accepted by ingest, as JSON (`encode_ping`, `decode_ping`); read by the uptime role.
 - `DEAD_LETTERS`: `deadletter.{original subject}` (`dead_letter_subject`, `DEAD_LETTER_FILTER`) carries a
   message that could not be processed, unchanged, with why in its headers (`mintlog.roles.kit.deadletter`).
 
@@ -30,6 +32,7 @@ import msgspec
 
 from mintlog.domain.alerting import AlertEvent, IncidentEvent
 from mintlog.domain.events import ParsedBatch, RawBatch
+from mintlog.domain.heartbeats import HeartbeatPing
 
 __all__ = [
     "ALERTS_EVENTS",
@@ -41,20 +44,25 @@ __all__ = [
     "LOGS_PARSED",
     "LOGS_RAW",
     "PARSED_FILTER",
+    "PINGS_FILTER",
     "RAW_FILTER",
     "SMALL_STREAM_MAX_BYTES",
     "STREAMS",
+    "UPTIME_PINGS",
     "StreamSpec",
     "alerts_subject",
     "dead_letter_subject",
     "decode_alert_event",
     "decode_incident_event",
     "decode_parsed_batch",
+    "decode_ping",
     "decode_raw_batch",
     "encode_bus_message",
     "encode_event",
+    "encode_ping",
     "incidents_subject",
     "parsed_subject",
+    "pings_subject",
     "raw_subject",
     "total_stream_bytes",
 ]
@@ -98,6 +106,8 @@ ALERTS_FILTER = "alerts.events.>"
 """Every tenant's alert events."""
 INCIDENTS_FILTER = "incidents.events.>"
 """Every tenant's incident events."""
+PINGS_FILTER = "uptime.pings.>"
+"""Every tenant's heartbeat pings."""
 DEAD_LETTER_FILTER = "deadletter.>"
 """Every dead letter, whatever stream it came from."""
 
@@ -122,6 +132,11 @@ def incidents_subject(tenant_id: str) -> str:
     return f"incidents.events.{tenant_id}"
 
 
+def pings_subject(tenant_id: str) -> str:
+    """The subject a heartbeat ping of `tenant_id`'s monitors is published on."""
+    return f"uptime.pings.{tenant_id}"
+
+
 def dead_letter_subject(subject: str) -> str:
     """Where a message from `subject` is parked when it cannot be processed (`deadletter.<subject>`)."""
     return f"deadletter.{subject}"
@@ -135,8 +150,10 @@ ALERTS_EVENTS = StreamSpec("ALERTS_EVENTS", (ALERTS_FILTER,))
 INCIDENTS_EVENTS = StreamSpec("INCIDENTS_EVENTS", (INCIDENTS_FILTER,))
 DEAD_LETTERS = StreamSpec("DEAD_LETTERS", (DEAD_LETTER_FILTER,))
 """Messages that failed too often, with the reason in the `Mintlog-Dead-Reason` header."""
+UPTIME_PINGS = StreamSpec("UPTIME_PINGS", (PINGS_FILTER,), work_queue=True)
+"""Heartbeat pings, deleted once the uptime role recorded them (one consumer, shared by its instances)."""
 
-STREAMS: tuple[StreamSpec, ...] = (LOGS_RAW, LOGS_PARSED, ALERTS_EVENTS, INCIDENTS_EVENTS, DEAD_LETTERS)
+STREAMS: tuple[StreamSpec, ...] = (LOGS_RAW, LOGS_PARSED, ALERTS_EVENTS, INCIDENTS_EVENTS, DEAD_LETTERS, UPTIME_PINGS)
 """Every stream, in the order the bus creates them."""
 
 
@@ -153,6 +170,7 @@ _parsed_decoder = msgspec.msgpack.Decoder(ParsedBatch)
 _json_encoder = msgspec.json.Encoder()
 _alert_decoder = msgspec.json.Decoder(AlertEvent)
 _incident_decoder = msgspec.json.Decoder(IncidentEvent)
+_ping_decoder = msgspec.json.Decoder(HeartbeatPing)
 
 
 def encode_bus_message(message: RawBatch | ParsedBatch) -> bytes:
@@ -183,3 +201,13 @@ def decode_alert_event(data: bytes) -> AlertEvent:
 def decode_incident_event(data: bytes) -> IncidentEvent:
     """An `INCIDENTS_EVENTS` message; raises `msgspec.ValidationError`/`DecodeError` when malformed."""
     return _incident_decoder.decode(data)
+
+
+def encode_ping(ping: HeartbeatPing) -> bytes:
+    """The JSON bytes of a heartbeat ping, as published."""
+    return _json_encoder.encode(ping)
+
+
+def decode_ping(data: bytes) -> HeartbeatPing:
+    """An `UPTIME_PINGS` message; raises `msgspec.ValidationError`/`DecodeError` when malformed."""
+    return _ping_decoder.decode(data)

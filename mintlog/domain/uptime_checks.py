@@ -33,6 +33,12 @@ from mintlog.domain.egress import (
     normalize_url,
     parse_host_address,
 )
+from mintlog.domain.heartbeat_schedule import (
+    MIN_PERIOD_SECONDS,
+    HeartbeatSchedule,
+    HeartbeatScheduleError,
+    validate_schedule,
+)
 
 __all__ = [
     "CheckOutcome",
@@ -40,6 +46,7 @@ __all__ = [
     "CheckSpecError",
     "DetailValue",
     "DnsCheck",
+    "HeartbeatCheck",
     "HttpCheck",
     "JsonAssertion",
     "JsonScalar",
@@ -134,7 +141,16 @@ class TlsCheck(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     verify: bool = True
 
 
-CheckSpec = HttpCheck | TcpCheck | DnsCheck | TlsCheck
+class HeartbeatCheck(
+    msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag="heartbeat", tag_field="type"
+):
+    """No probe: the monitored job pings Mintlog (`/ping/{token}` on the ingest port) on `schedule`, and the
+    monitor fails when a ping is late or reports a failure (`mintlog.domain.heartbeats`)."""
+
+    schedule: HeartbeatSchedule
+
+
+CheckSpec = HttpCheck | TcpCheck | DnsCheck | TlsCheck | HeartbeatCheck
 
 
 class CheckOutcome(msgspec.Struct, frozen=True, kw_only=True):
@@ -364,10 +380,17 @@ def _validate_dns(spec: DnsCheck, prefix: str) -> None:
                 raise CheckSpecError(f"{prefix}.expected[{index}]", f"{value!r} is not an IPv{version} address")
 
 
-def validate_check(spec: CheckSpec, *, field: str = "check") -> None:
-    """Raise `CheckSpecError` naming the first field (under `field`) that a probe could not run; return None
-    when the whole specification is valid. Egress is not judged here (`check_spec_egress`)."""
-    if isinstance(spec, HttpCheck):
+def validate_check(spec: CheckSpec, *, field: str = "check", min_period_seconds: int = MIN_PERIOD_SECONDS) -> None:
+    """Raise `CheckSpecError` naming the first field (under `field`) that a probe could not run (or, for a
+    heartbeat, a schedule that cannot be kept: a period below `min_period_seconds`, a malformed cron
+    expression, an unknown time zone); return None when the whole specification is valid. Egress is not
+    judged here (`check_spec_egress`)."""
+    if isinstance(spec, HeartbeatCheck):
+        try:
+            validate_schedule(spec.schedule, min_period_seconds=min_period_seconds)
+        except HeartbeatScheduleError as exc:
+            raise CheckSpecError(f"{field}.schedule.{exc.field}", exc.message) from None
+    elif isinstance(spec, HttpCheck):
         _validate_http(spec, field)
     elif isinstance(spec, TcpCheck):
         _check_host(f"{field}.host", spec.host)
@@ -386,7 +409,10 @@ def validate_check(spec: CheckSpec, *, field: str = "check") -> None:
 def check_target_host(spec: CheckSpec) -> str | tuple[str, int] | None:
     """What the egress policy must judge for a (valid) check: the URL of an HTTP check, `(host, port)` of a TCP
     or TLS check (the host normalized), `(address, port)` of a DNS check's nameserver, and None for a DNS check
-    on the system resolver (the operator's own resolver; the answers are data, not connections)."""
+    on the system resolver (the operator's own resolver; the answers are data, not connections) or a heartbeat
+    (nothing to connect to)."""
+    if isinstance(spec, HeartbeatCheck):
+        return None
     if isinstance(spec, HttpCheck):
         return spec.url
     if isinstance(spec, DnsCheck):

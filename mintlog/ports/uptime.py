@@ -7,8 +7,10 @@ from datetime import datetime
 from typing import Protocol
 
 import msgspec
+from msgspec import UNSET, UnsetType
 
 from mintlog.domain.alerting import AlertEvent
+from mintlog.domain.heartbeats import HeartbeatState
 from mintlog.domain.monitors import Monitor, MonitorSpec, MonitorState, MonitorStatus
 
 __all__ = ["CheckResult", "MonitorStore", "StateChangeRecord"]
@@ -65,10 +67,32 @@ class MonitorStore(Protocol):
         next_check_at: datetime,
         status: MonitorStatus | None = None,
         alert: AlertEvent | None = None,
+        ping_token: str | UnsetType | None = UNSET,
     ) -> Monitor | None:
         """Replace the spec, due again at `next_check_at`; None when not found. A `status` given (a pause or a
         resume, its `transition_seq` moved on) replaces the status and is recorded as a state change; an
-        `alert` given joins the alert outbox in the same transaction."""
+        `alert` given joins the alert outbox in the same transaction. A `ping_token` given replaces the
+        monitor's (None: it has none); `Conflict` if another monitor has it."""
+        ...
+
+    async def find_by_ping_token(self, ping_token: str) -> Monitor | None:
+        """The monitor (paused or not) of an active tenant whose ping token is `ping_token`, or None."""
+        ...
+
+    async def record_ping(
+        self,
+        monitor_id: str,
+        *,
+        heartbeat: HeartbeatState,
+        expected_seq: int,
+        next_check_at: datetime | None = None,
+        status: MonitorStatus | None = None,
+        result: CheckResult | None = None,
+        change: StateChangeRecord | None = None,
+    ) -> bool:
+        """In one transaction, when the monitor is unpaused and its `transition_seq` is still `expected_seq`:
+        store `heartbeat`, and the deadline `next_check_at`, `status`, `result` and `change` that are given.
+        False (nothing stored) when the monitor is gone, paused, or its status moved meanwhile."""
         ...
 
     async def delete_monitor(self, tenant_id: str, monitor_id: str, *, alert: AlertEvent | None = None) -> bool:

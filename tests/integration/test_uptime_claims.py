@@ -22,6 +22,7 @@ from mintlog.ports.uptime import CheckResult, StateChangeRecord
 from mintlog.roles.kit.scheduler import DueWorkScheduler
 from mintlog.roles.uptime.checker import MonitorChecker
 from mintlog.roles.uptime.due import DueMonitors
+from mintlog.roles.uptime.heartbeats import HeartbeatRecorder
 
 pytestmark = pytest.mark.integration
 
@@ -70,7 +71,11 @@ async def test_two_instances_check_each_monitor_once_per_interval(
     checked: list[tuple[str, datetime]] = []
     instances = [
         DueWorkScheduler(
-            DueMonitors(store, cast("MonitorChecker", RecordingChecker(checked))),
+            DueMonitors(
+                store,
+                cast("MonitorChecker", RecordingChecker(checked)),
+                cast("HeartbeatRecorder", RecordingChecker([])),
+            ),
             work="uptime-checks",
             max_running=4,
             max_claimed=500,

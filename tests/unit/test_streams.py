@@ -23,6 +23,7 @@ from mintlog.domain.streams import (
     encode_event,
     incidents_subject,
     parsed_subject,
+    pings_subject,
     raw_subject,
 )
 
@@ -123,6 +124,7 @@ def test_streams_are_the_ones_every_release_created() -> None:
         ("ALERTS_EVENTS", ("alerts.events.>",), False, False),
         ("INCIDENTS_EVENTS", ("incidents.events.>",), False, False),
         ("DEAD_LETTERS", ("deadletter.>",), False, False),
+        ("UPTIME_PINGS", ("uptime.pings.>",), False, True),
     ]
 
 
@@ -132,6 +134,7 @@ def test_subjects_are_the_ones_every_release_published_on() -> None:
     assert alerts_subject("acme") == "alerts.events.acme"
     assert incidents_subject("acme") == "incidents.events.acme"
     assert dead_letter_subject("logs.raw.acme") == "deadletter.logs.raw.acme"
+    assert pings_subject("acme") == "uptime.pings.acme"
 
 
 def test_every_subject_lies_in_its_own_stream_only() -> None:
@@ -141,6 +144,7 @@ def test_every_subject_lies_in_its_own_stream_only() -> None:
         "ALERTS_EVENTS": alerts_subject("t-1"),
         "INCIDENTS_EVENTS": incidents_subject("t-1"),
         "DEAD_LETTERS": dead_letter_subject(raw_subject("t-1")),
+        "UPTIME_PINGS": pings_subject("t-1"),
     }
     for stream in STREAMS:
         for name, subject in subjects.items():

@@ -1,5 +1,5 @@
-"""Tables of uptime monitoring: `uptime_monitors`, `uptime_results`, `uptime_state_changes` (migration 0011) and
-`uptime_alert_outbox` (0014)."""
+"""Tables of uptime monitoring: `uptime_monitors`, `uptime_results`, `uptime_state_changes` (migration 0011;
+the heartbeat columns `ping_token` and `heartbeat`, migration 0012) and `uptime_alert_outbox` (0014)."""
 
 from __future__ import annotations
 
@@ -16,12 +16,14 @@ __all__ = ["AlertOutboxRow", "CheckResultRow", "MonitorRow", "StateChangeRow"]
 
 class MonitorRow(Base):
     """One monitor. `spec` and `status` are JSON; `next_check_at` is the claim column (compare-and-set) and
-    `transition_seq` (a copy of the status's) guards status writes."""
+    `transition_seq` (a copy of the status's) guards status writes. A heartbeat monitor has its unique
+    `ping_token` and the JSON `heartbeat` state of its pings; other monitors have neither."""
 
     __tablename__ = "uptime_monitors"
     __table_args__ = (
         Index("ix_uptime_monitors_tenant_created", "tenant_id", "created_at", "id"),
         Index("ix_uptime_monitors_due", "paused", "next_check_at"),
+        Index("ux_uptime_monitors_ping_token", "ping_token", unique=True),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -33,6 +35,8 @@ class MonitorRow(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
     next_check_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    ping_token: Mapped[str | None] = mapped_column(String(64), nullable=True, default=None)
+    heartbeat: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True, default=None)
 
 
 class CheckResultRow(Base):

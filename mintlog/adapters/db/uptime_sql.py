@@ -14,12 +14,14 @@ from datetime import datetime
 from typing import Any, cast
 
 import msgspec
+from msgspec import UNSET, UnsetType
 from sqlalchemy import CursorResult, and_, delete, func, or_, select, update
 
 from mintlog.adapters.db.models import TenantRow
 from mintlog.adapters.db.models_uptime import AlertOutboxRow, CheckResultRow, MonitorRow, StateChangeRow
 from mintlog.adapters.db.sql import SqlMetadataStore, database_errors
 from mintlog.domain.alerting import AlertEvent
+from mintlog.domain.heartbeats import HeartbeatState
 from mintlog.domain.monitors import Monitor, MonitorSpec, MonitorState, MonitorStatus
 from mintlog.domain.streams import decode_alert_event, encode_event
 from mintlog.domain.uptime_alerts import uptime_alert_seq
@@ -38,6 +40,8 @@ def _monitor(row: MonitorRow) -> Monitor:
         created_at=row.created_at,
         updated_at=row.updated_at,
         next_check_at=row.next_check_at,
+        ping_token=row.ping_token,
+        heartbeat=None if row.heartbeat is None else msgspec.convert(row.heartbeat, HeartbeatState),
     )
 
 
@@ -71,6 +75,20 @@ def _outbox_row(alert: AlertEvent, created_at: datetime) -> AlertOutboxRow:
     )
 
 
+def _result_row(result: CheckResult) -> CheckResultRow:
+    return CheckResultRow(
+        id=result.id,
+        monitor_id=result.monitor_id,
+        tenant_id=result.tenant_id,
+        at=result.at,
+        location=result.location,
+        ok=result.ok,
+        latency_ms=result.latency_ms,
+        error=None if result.error is None else result.error[:500],
+        status_code=result.status_code,
+    )
+
+
 def _rowcount(result: object) -> int:
     return cast("CursorResult[Any]", result).rowcount
 
@@ -92,6 +110,8 @@ class SqlMonitorStore:
             created_at=monitor.created_at,
             updated_at=monitor.updated_at,
             next_check_at=monitor.next_check_at,
+            ping_token=monitor.ping_token,
+            heartbeat=None if monitor.heartbeat is None else _json(monitor.heartbeat),
         )
         count = select(func.count()).select_from(MonitorRow).where(MonitorRow.tenant_id == monitor.tenant_id)
         with database_errors((f"monitor {monitor.id!r} already exists", "monitor_exists")):
@@ -143,6 +163,7 @@ class SqlMonitorStore:
         next_check_at: datetime,
         status: MonitorStatus | None = None,
         alert: AlertEvent | None = None,
+        ping_token: str | UnsetType | None = UNSET,
     ) -> Monitor | None:
         values: dict[str, Any] = {
             "spec": _json(spec),
@@ -153,10 +174,12 @@ class SqlMonitorStore:
         if status is not None:
             values["status"] = _json(status)
             values["transition_seq"] = status.transition_seq
+        if not isinstance(ping_token, UnsetType):
+            values["ping_token"] = ping_token
         statement = (
             update(MonitorRow).where(MonitorRow.tenant_id == tenant_id, MonitorRow.id == monitor_id).values(**values)
         )
-        with database_errors():
+        with database_errors(("that ping token is in use", "ping_token_exists")):
             async with self._metadata.session() as session, session.begin():
                 if _rowcount(await session.execute(statement)) != 1:
                     return None
@@ -175,6 +198,67 @@ class SqlMonitorStore:
                     session.add(_outbox_row(alert, updated_at))
                 row = await session.get(MonitorRow, monitor_id, populate_existing=True)
                 return None if row is None else _monitor(row)
+
+    async def find_by_ping_token(self, ping_token: str) -> Monitor | None:
+        statement = (
+            select(MonitorRow)
+            .join(TenantRow, TenantRow.id == MonitorRow.tenant_id)
+            .where(
+                MonitorRow.ping_token == ping_token,
+                TenantRow.suspended.is_(False),
+                TenantRow.deleted_at.is_(None),
+            )
+        )
+        with database_errors():
+            async with self._metadata.session() as session:
+                row = (await session.execute(statement)).scalar_one_or_none()
+        return None if row is None else _monitor(row)
+
+    async def record_ping(
+        self,
+        monitor_id: str,
+        *,
+        heartbeat: HeartbeatState,
+        expected_seq: int,
+        next_check_at: datetime | None = None,
+        status: MonitorStatus | None = None,
+        result: CheckResult | None = None,
+        change: StateChangeRecord | None = None,
+    ) -> bool:
+        values: dict[str, Any] = {"heartbeat": _json(heartbeat)}
+        if next_check_at is not None:
+            values["next_check_at"] = next_check_at
+        if status is not None:
+            values["status"] = _json(status)
+            values["transition_seq"] = status.transition_seq
+        write = (
+            update(MonitorRow)
+            .where(
+                MonitorRow.id == monitor_id,
+                MonitorRow.transition_seq == expected_seq,
+                MonitorRow.paused.is_(False),
+            )
+            .values(**values)
+        )
+        conflict = (f"ping result {result.id!r} already recorded", "result_exists") if result is not None else None
+        with database_errors(conflict):
+            async with self._metadata.session() as session, session.begin():
+                row = await session.get(MonitorRow, monitor_id)
+                if row is None or _rowcount(await session.execute(write)) != 1:
+                    return False
+                if result is not None:
+                    session.add(_result_row(result))
+                if change is not None and status is not None:
+                    session.add(
+                        StateChangeRow(
+                            monitor_id=monitor_id,
+                            seq=status.transition_seq,
+                            tenant_id=row.tenant_id,
+                            at=change.at,
+                            state=change.state,
+                        )
+                    )
+                return True
 
     async def delete_monitor(self, tenant_id: str, monitor_id: str, *, alert: AlertEvent | None = None) -> bool:
         with database_errors():
@@ -239,20 +323,7 @@ class SqlMonitorStore:
         )
         with database_errors((f"check result {result.id!r} already recorded", "result_exists")):
             async with self._metadata.session() as session, session.begin():
-                session.add(
-                    CheckResultRow(
-                        id=result.id,
-                        monitor_id=result.monitor_id,
-                        tenant_id=result.tenant_id,
-                        at=result.at,
-                        location=result.location,
-                        ok=result.ok,
-                        latency_ms=result.latency_ms,
-                        error=None if result.error is None else result.error[:500],
-                        status_code=result.status_code,
-                        in_maintenance=result.in_maintenance,
-                    )
-                )
+                session.add(_result_row(result))
                 if _rowcount(await session.execute(write_status)) != 1:
                     return False
                 if change is not None:

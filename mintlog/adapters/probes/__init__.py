@@ -28,7 +28,7 @@ from mintlog.adapters.probes.http import HttpProbe
 from mintlog.adapters.probes.tcp import probe_tcp
 from mintlog.adapters.probes.tls import probe_tls
 from mintlog.domain.egress import EgressPolicy, Resolve
-from mintlog.domain.uptime_checks import CheckOutcome, CheckSpec, DnsCheck, HttpCheck, TcpCheck
+from mintlog.domain.uptime_checks import CheckOutcome, CheckSpec, DnsCheck, HeartbeatCheck, HttpCheck, TcpCheck
 from mintlog.resolver import system_resolve
 
 if TYPE_CHECKING:
@@ -84,6 +84,9 @@ class Prober:
             )
         if isinstance(spec, DnsCheck):
             return await self._dns.run(spec, timeout_seconds=timeout_seconds)
+        if isinstance(spec, HeartbeatCheck):
+            # Heartbeats are judged by their pings and deadlines (`mintlog.roles.uptime.heartbeats`).
+            return CheckOutcome(ok=False, latency_ms=0.0, error="a heartbeat monitor is not probed")
         return await probe_tls(
             spec, self._policy, resolve=self._resolve, verifying=self._verifying, insecure=self._insecure
         )

@@ -11,6 +11,7 @@ from mintlog.http.server import HttpServer
 from mintlog.roles.ingest.bulk_routes import bulk_routes
 from mintlog.roles.ingest.loki_routes import loki_routes
 from mintlog.roles.ingest.otlp_routes import otlp_routes
+from mintlog.roles.ingest.ping_routes import PingIntake, ping_routes
 from mintlog.roles.ingest.routes import IngestRequests, ingest_routes
 from mintlog.roles.ingest.service import IngestService
 from mintlog.roles.ingest.syslog.listener import SyslogListener
@@ -41,6 +42,15 @@ class IngestRole:
             *bulk_routes(ingest_request, requires=requires, metrics=runtime.metrics),
             *loki_routes(ingest_request, requires=requires),
             *otlp_routes(ingest_request, requires=requires),
+            *ping_routes(
+                PingIntake(
+                    monitors=runtime.monitors,
+                    bus=runtime.bus,
+                    limiter=runtime.rate_limiter,
+                    requests_per_minute=settings.uptime.ping_requests_per_minute,
+                    rate_limited=settings.ratelimit.enabled,
+                )
+            ),
             # One line per ingest protocol (docs/architecture.md, "a new ingest protocol").
         ]
         syslog = SyslogListener.of(runtime, service)

@@ -5,6 +5,11 @@ in the shared database (`MonitorStore.claim_check`): of several uptime instances
 monitor, exactly one moves it and only that one runs the check of that interval. The claim is in the database,
 so it survives restarts: a restarted instance finds the next due time where the last claim left it. An instance
 that dies mid-check loses that interval's check; the next one is claimed by whichever instance sees it first.
+
+A heartbeat monitor is due at its deadline: claiming it moves the deadline to the next expected run's
+(`next_deadline_after_miss`, so an outage of the role yields one late outcome, not a backlog) and runs
+`HeartbeatRecorder.late`, under the same compare-and-set; a ping moving the deadline meanwhile makes the claim
+fail, so a heartbeat that pinged in time is never found late.
 """
 
 from __future__ import annotations
@@ -12,10 +17,13 @@ from __future__ import annotations
 from collections.abc import Sequence, Set
 from datetime import datetime
 
+from mintlog.domain.heartbeat_schedule import next_deadline_after_miss
 from mintlog.domain.monitors import Monitor
+from mintlog.domain.uptime_checks import HeartbeatCheck
 from mintlog.ports.uptime import MonitorStore
 from mintlog.roles.kit.scheduler import Claim, next_due
 from mintlog.roles.uptime.checker import MonitorChecker
+from mintlog.roles.uptime.heartbeats import HeartbeatRecorder
 
 __all__ = ["DueMonitors"]
 
@@ -23,9 +31,10 @@ __all__ = ["DueMonitors"]
 class DueMonitors:
     """`DueWorkSource` of uptime checks: one claim per monitor and interval across every instance."""
 
-    def __init__(self, monitors: MonitorStore, checker: MonitorChecker) -> None:
+    def __init__(self, monitors: MonitorStore, checker: MonitorChecker, heartbeats: HeartbeatRecorder) -> None:
         self._monitors = monitors
         self._checker = checker
+        self._heartbeats = heartbeats
 
     async def claim_due(self, now: datetime, limit: int, *, running: Set[str]) -> Sequence[Claim[Monitor]]:
         """Claim up to `limit` due monitors not in `running`; each is due again one interval later."""
@@ -33,7 +42,7 @@ class DueMonitors:
         for monitor in await self._monitors.due_monitors(now, limit=limit + len(running)):
             if monitor.id in running:
                 continue
-            next_at = next_due(monitor.next_check_at, monitor.spec.interval_seconds, now)
+            next_at = _next_due(monitor, now)
             if await self._monitors.claim_check(monitor.id, seen=monitor.next_check_at, next_at=next_at):
                 claimed.append(Claim(monitor.id, monitor, due_at=monitor.next_check_at, deadline=next_at))
                 if len(claimed) == limit:
@@ -41,4 +50,14 @@ class DueMonitors:
         return claimed
 
     async def run(self, item: Monitor) -> None:
-        await self._checker.check(item)
+        if isinstance(item.spec.check, HeartbeatCheck):
+            await self._heartbeats.late(item)
+        else:
+            await self._checker.check(item)
+
+
+def _next_due(monitor: Monitor, now: datetime) -> datetime:
+    check = monitor.spec.check
+    if isinstance(check, HeartbeatCheck):
+        return next_deadline_after_miss(check.schedule, monitor.next_check_at, now)
+    return next_due(monitor.next_check_at, monitor.spec.interval_seconds, now)

@@ -1,9 +1,11 @@
 """The uptime role: runs every unpaused monitor's check on its interval, once per interval across instances,
-keeps each monitor's confirmed state, and publishes results, state changes and incidents.
+keeps each monitor's confirmed state, and publishes results, state changes and incidents. Heartbeat monitors
+are not probed: their pings arrive over the bus (`pings`) and their missed deadlines are claimed like checks.
 
 How a check is claimed is in `due`, what one check does in `checker`, what it publishes in `events`, how the
-alert outbox reaches the bus in `outbox`; the user-facing reference is docs/uptime.md. Old results are pruned
-every hour (`result_retention_days`); the alert outbox is swept every `outbox_interval_seconds`.
+alert outbox reaches the bus in `outbox`; pings and deadlines of heartbeats are in `heartbeats`; the user-facing
+reference is docs/uptime.md. Old results are pruned every hour (`result_retention_days`); the alert outbox is
+swept every `outbox_interval_seconds`.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ from mintlog.roles.kit.base import Periodic
 from mintlog.roles.kit.scheduler import DueWorkScheduler
 from mintlog.roles.uptime.checker import CheckProber, MonitorChecker
 from mintlog.roles.uptime.due import DueMonitors
+from mintlog.roles.uptime.heartbeats import HeartbeatRecorder
 from mintlog.roles.uptime.maintenance import MaintenanceLookup
 from mintlog.roles.uptime.outbox import AlertRelay
+from mintlog.roles.uptime.pings import PingConsumer
 from mintlog.runtime import Runtime
 
 __all__ = ["UptimeRole"]
@@ -62,8 +66,12 @@ class UptimeRole:
             store=runtime.store,
             log_summary_timeout_seconds=settings.log_summary_timeout_seconds,
         )
+        self.heartbeats = HeartbeatRecorder(
+            monitors=runtime.monitors, bus=runtime.bus, location=settings.location, clock=clock
+        )
+        self.pings = PingConsumer(bus=runtime.bus, recorder=self.heartbeats, metrics=runtime.metrics)
         self.scheduler = DueWorkScheduler(
-            DueMonitors(runtime.monitors, self.checker),
+            DueMonitors(runtime.monitors, self.checker, self.heartbeats),
             work="uptime-checks",
             max_running=settings.max_concurrent_checks,
             max_claimed=max(_DUE_MONITORS_PER_POLL, settings.max_concurrent_checks),
@@ -80,6 +88,7 @@ class UptimeRole:
         return await self._monitors.prune_results(self._clock() - self._retention)
 
     async def start(self) -> None:
+        await self.pings.start()
         await self.scheduler.start()
         await self._pruning.start()
         await self._relaying.start()
@@ -87,6 +96,7 @@ class UptimeRole:
 
     async def stop(self) -> None:
         await self.scheduler.stop(grace_seconds=10.0)
+        await self.pings.stop()
         await self._pruning.stop()
         await self._relaying.stop()
         if self._close_prober is not None:

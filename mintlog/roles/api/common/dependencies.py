@@ -7,7 +7,8 @@ re-validate what the runtime holds): `store: Injected[LogStore]`. The names:
 |---|---|
 | `settings`, `metrics` | the process's settings and metrics |
 | `store`, `bus`, `metadata`, `blobs`, `archive` | the log store, event bus, metadata store, blobs, archive manifest |
-| `notifications`, `incidents`, `alert_rules`, `extraction_rules`, `monitors`, `oncall`, `outbound`, `smtp` | the other ports |
+| `notifications`, `incidents`, `alert_rules`, `extraction_rules`, `monitors`, `oncall` | the other stores |
+| `outbound`, `smtp` | outbound HTTP and the operator's SMTP relay |
 | `maintenance_windows`, `badges` | the uptime area's other ports |
 | `authenticator` | the API key authenticator (and its cache) |
 | `trail` | the audit log (`AuditTrail`) |

@@ -11,7 +11,11 @@ Guarantees:
 - pausing or deleting a `down` monitor commits, with the change, the alert event that resolves its incident
   ("monitor paused", "monitor deleted"; only an `alert_resolved` entry without `resolve_incident_on_up`); the
   uptime role's outbox relay publishes it within `MINTLOG_UPTIME__OUTBOX_INTERVAL_SECONDS`;
-- another tenant's monitor answers 404 on every verb; every write is in the audit log, refused ones included.
+- another tenant's monitor answers 404 on every verb; every write is in the audit log, refused ones included;
+- a heartbeat monitor (`check.type: heartbeat`) has a secret ping token from its creation (or from the update
+  that made it one), shown only in its `ping_url`, never in the audit log; `rotate-ping-token` replaces it (the
+  old one answers 404 at once). Its `next_check_at` is its deadline: counted from its last ping on an update,
+  from now on creation and resume.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from litestar import Request, delete, get, post, route
 from litestar.params import FromPath
 
 from mintlog.domain.egress import EgressPolicy, EgressRefused
+from mintlog.domain.heartbeat_schedule import deadline
+from mintlog.domain.heartbeats import HeartbeatState, new_ping_token, ping_path
 from mintlog.domain.monitors import (
     Monitor,
     MonitorSpec,
@@ -35,9 +41,9 @@ from mintlog.domain.monitors import (
     validate_monitor,
 )
 from mintlog.domain.uptime_alerts import stopped_alert
-from mintlog.domain.uptime_checks import check_spec_egress
+from mintlog.domain.uptime_checks import HeartbeatCheck, check_spec_egress
 from mintlog.domain.uptime_sla import ResultPoint, SlaReport, StateChange, sla_report
-from mintlog.errors import BadRequest
+from mintlog.errors import BadRequest, Conflict
 from mintlog.http.guards import principal_of, requires
 from mintlog.ports.notifications import NotificationStore
 from mintlog.ports.uptime import CheckResult, MonitorStore
@@ -84,6 +90,10 @@ class MonitorView(MonitorSpec, frozen=True, kw_only=True):
     updated_at: datetime
     next_check_at: datetime
     status: MonitorStatus
+    ping_url: str | None = None
+    """A heartbeat's success ping path on the ingest port (`/ping/{token}`); None for other monitors."""
+    heartbeat: HeartbeatState | None = None
+    """What a heartbeat's pings left (last ping, last start, last run's duration); None for other monitors."""
 
 
 def _view(monitor: Monitor) -> MonitorView:
@@ -95,7 +105,18 @@ def _view(monitor: Monitor) -> MonitorView:
         updated_at=monitor.updated_at,
         next_check_at=monitor.next_check_at,
         status=monitor.status,
+        ping_url=None if monitor.ping_token is None else ping_path(monitor.ping_token),
+        heartbeat=(monitor.heartbeat or HeartbeatState()) if isinstance(monitor.spec.check, HeartbeatCheck) else None,
     )
+
+
+def _next_due(spec: MonitorSpec, heartbeat: HeartbeatState | None, now: datetime) -> datetime:
+    """When a created or changed monitor is due: at once for a probed one; a heartbeat at its deadline,
+    counted from its last ping (or from `now` when it has none)."""
+    if not isinstance(spec.check, HeartbeatCheck):
+        return now
+    last_ping = None if heartbeat is None else heartbeat.last_ping_at
+    return deadline(spec.check.schedule, last_ping, now)
 
 
 def _audit_detail(spec: MonitorSpec) -> dict[str, Any]:
@@ -159,14 +180,17 @@ class Monitors(Resource):
             body = decode_body(await read_body(request.stream()), _create_decoder)
             spec = await _checked(body, settings, notifications, principal.tenant_id)
             now = clock()
+            is_heartbeat = isinstance(spec.check, HeartbeatCheck)
             monitor = Monitor(
                 id=new_monitor_id(),
                 tenant_id=principal.tenant_id,
                 spec=spec,
                 created_at=now,
                 updated_at=now,
-                next_check_at=now,
+                next_check_at=_next_due(spec, None, now),
                 status=paused_status(MonitorStatus(since=now), paused=spec.paused, now=now),
+                ping_token=new_ping_token() if is_heartbeat else None,
+                heartbeat=HeartbeatState() if is_heartbeat else None,
             )
             await monitors.create_monitor(monitor, max_per_tenant=settings.uptime.max_monitors_per_tenant)
             note.target_id = monitor.id
@@ -260,6 +284,36 @@ class Monitors(Resource):
         monitor_id: FromPath[str],
     ) -> MonitorView:
         return await self._set_paused(request, audit, monitors, clock(), monitor_id, paused=False)
+
+    @post(
+        "/{monitor_id:str}/rotate-ping-token",
+        guards=[requires("uptime:write")],
+        status_code=200,
+        summary="Replace a heartbeat monitor's ping token; pings to the old ping_url answer 404 from now on.",
+        opt=operation(audit="monitor.rotate_ping_token", errors=(409,)),
+    )
+    async def rotate_ping_token(
+        self,
+        request: Request[Any, Any, Any],
+        audit: Injected[AuditedWrite],
+        monitors: Injected[MonitorStore],
+        clock: Injected[Clock],
+        monitor_id: FromPath[str],
+    ) -> MonitorView:
+        tenant_id = principal_of(request).tenant_id
+        async with audit.record(target_id=monitor_id):
+            current = self.found(await monitors.get_monitor(tenant_id, monitor_id), monitor_id)
+            if not isinstance(current.spec.check, HeartbeatCheck):
+                raise Conflict("only a heartbeat monitor has a ping token", code="not_a_heartbeat")
+            replaced = await monitors.replace_monitor(
+                tenant_id,
+                monitor_id,
+                current.spec,
+                updated_at=clock(),
+                next_check_at=current.next_check_at,
+                ping_token=new_ping_token(),
+            )
+        return _view(self.found(replaced, monitor_id))
 
     @delete(
         "/{monitor_id:str}",
@@ -367,15 +421,24 @@ class Monitors(Resource):
             status = msgspec.structs.replace(status, transition_seq=current.status.transition_seq + 1)
             if status.state == "paused":
                 alert = stopped_alert(current, reason="monitor paused", seq=status.transition_seq, at=now)
+        is_heartbeat = isinstance(spec.check, HeartbeatCheck)
+        ping_token: str | msgspec.UnsetType | None = msgspec.UNSET
+        if is_heartbeat and current.ping_token is None:
+            ping_token = new_ping_token()
+        elif not is_heartbeat and current.ping_token is not None:
+            ping_token = None
+        # A resumed heartbeat waits a whole period for its first ping, like a new one.
+        heartbeat = None if status.state == "pending" and status is not current.status else current.heartbeat
         return self.found(
             await monitors.replace_monitor(
                 current.tenant_id,
                 current.id,
                 spec,
                 updated_at=now,
-                next_check_at=now,
+                next_check_at=_next_due(spec, heartbeat, now),
                 status=None if status is current.status else status,
                 alert=alert,
+                ping_token=ping_token,
             ),
             current.id,
         )
