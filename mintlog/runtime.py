@@ -13,13 +13,16 @@ from mintlog.ports.archive import ArchiveManifest
 from mintlog.ports.blobstore import BlobStore
 from mintlog.ports.bus import EventBus
 from mintlog.ports.cache import Cache
+from mintlog.ports.escalation import EscalationStore
 from mintlog.ports.idempotency import IdempotencyStore
 from mintlog.ports.incidents import IncidentStore
 from mintlog.ports.logstore import LogStore
 from mintlog.ports.metadata import MetadataStore
 from mintlog.ports.notifications import NotificationStore
+from mintlog.ports.oncall import OnCallDirectory
 from mintlog.ports.outbound import OutboundHttp
 from mintlog.ports.parsing import ExtractionRuleStore
+from mintlog.ports.person_notify import PersonNotifier
 from mintlog.ports.ratelimit import RateLimiter
 from mintlog.ports.uptime import MonitorStore
 from mintlog.settings import Settings
@@ -51,6 +54,11 @@ class Runtime:
     monitors: MonitorStore
     outbound: OutboundHttp
     """Every request to a URL a tenant named (webhooks): opens its connections on first use."""
+    escalation: EscalationStore
+    oncall: OnCallDirectory | None = None
+    """People and schedules (escalation targets); None until an implementation is wired in `bootstrap`."""
+    person_notifier: PersonNotifier | None = None
+    """Notifications of people (escalation); None until an implementation is wired in `bootstrap`."""
     _opened: list[str] = field(default_factory=lambda: [])
 
     async def open(self) -> None:

@@ -65,6 +65,8 @@ class MonitorSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     resolve_incident_on_up: bool = True
     severity: Severity = "high"
     labels: _Labels = msgspec.field(default_factory=lambda: {})
+    escalation_policy_id: Annotated[str, Meta(min_length=1, max_length=40)] | None = None
+    """The escalation policy of the monitor's incidents (None: the tenant's default policy, if any)."""
 
 
 class MonitorUpdate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -81,6 +83,7 @@ class MonitorUpdate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     resolve_incident_on_up: bool | UnsetType = UNSET
     severity: Severity | UnsetType = UNSET
     labels: _Labels | UnsetType = UNSET
+    escalation_policy_id: Annotated[str, Meta(min_length=1, max_length=40)] | UnsetType | None = UNSET
 
 
 class MonitorStatus(msgspec.Struct, frozen=True, kw_only=True):

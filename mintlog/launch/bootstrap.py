@@ -32,7 +32,9 @@ from mintlog.ports.blobstore import BlobStore
 from mintlog.ports.bus import EventBus
 from mintlog.ports.cache import Cache
 from mintlog.ports.logstore import LogStore
+from mintlog.ports.oncall import OnCallDirectory
 from mintlog.ports.outbound import OutboundHttp
+from mintlog.ports.person_notify import PersonNotifier
 from mintlog.ports.ratelimit import RateLimiter
 from mintlog.runtime import Runtime
 from mintlog.settings import Settings
@@ -280,6 +282,8 @@ def bootstrap(
     metrics: Metrics | None = None,
     blobs: BlobStore | None = None,
     outbound: OutboundHttp | None = None,
+    oncall: OnCallDirectory | None = None,
+    person_notifier: PersonNotifier | None = None,
 ) -> Runtime:
     """Build the adapters from settings; tests pass overrides (e.g. `MemoryEventBus`) instead.
 
@@ -289,6 +293,7 @@ def bootstrap(
     metadata = build_metadata(settings)
     from mintlog.adapters.db.alerting_sql import SqlAlertRuleStore
     from mintlog.adapters.db.archive_sql import SqlArchiveManifest
+    from mintlog.adapters.db.escalation_sql import SqlEscalationStore
     from mintlog.adapters.db.idempotency_sql import SqlIdempotencyStore
     from mintlog.adapters.db.incidents_sql import SqlIncidentStore
     from mintlog.adapters.db.notifications_sql import SqlNotificationStore
@@ -314,4 +319,9 @@ def bootstrap(
         idempotency=SqlIdempotencyStore(metadata),
         monitors=SqlMonitorStore(metadata),
         outbound=outbound or build_outbound(settings),
+        escalation=SqlEscalationStore(metadata),
+        # People, schedules and person notifications come with their own adapters (issue 18 parts 1, 2, 4);
+        # until they are wired here, escalation to people and schedules is refused (see docs/escalation.md).
+        oncall=oncall,
+        person_notifier=person_notifier,
     )

@@ -145,6 +145,10 @@ class DeliveryWorker:
         their claims expire). The outbound client is the runtime's: it stays open."""
         await asyncio.gather(self._loop.stop(self._grace_seconds), self._sender.stop(self._grace_seconds))
 
+    def wake_sender(self) -> None:
+        """Look for due deliveries at once (new ones were stored elsewhere, e.g. by an escalation step)."""
+        self._sender.wake()
+
     # Consuming incident events
 
     async def handle(self, messages: list[BusMessage]) -> None:
