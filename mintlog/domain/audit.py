@@ -49,6 +49,11 @@ AuditAction = Literal[
     "monitor.pause",
     "monitor.resume",
     "monitor.delete",
+    "escalation_policy.create",
+    "escalation_policy.update",
+    "escalation_policy.delete",
+    "escalation_policy.default",
+    "incident.link_action",
 ]
 AUDIT_ACTIONS: tuple[AuditAction, ...] = (
     "tenant.create",
@@ -78,6 +83,11 @@ AUDIT_ACTIONS: tuple[AuditAction, ...] = (
     "monitor.pause",
     "monitor.resume",
     "monitor.delete",
+    "escalation_policy.create",
+    "escalation_policy.update",
+    "escalation_policy.delete",
+    "escalation_policy.default",
+    "incident.link_action",
 )
 
 AuditResult = Literal["ok", "denied", "error"]

@@ -44,6 +44,8 @@ Scope = Literal[
     "parsing:write",
     "uptime:read",
     "uptime:write",
+    "oncall:read",
+    "oncall:write",
     "admin",
 ]
 SCOPES: tuple[Scope, ...] = (
@@ -61,6 +63,8 @@ SCOPES: tuple[Scope, ...] = (
     "parsing:write",
     "uptime:read",
     "uptime:write",
+    "oncall:read",
+    "oncall:write",
     "admin",
 )
 

@@ -13,7 +13,7 @@ from litestar.types import ASGIApp
 from mintlog.http.app import create_app
 from mintlog.http.guards import ADMISSION_OPT
 from mintlog.http.server import HttpServer
-from mintlog.roles.api import admin, incidents, logs, uptime
+from mintlog.roles.api import admin, incidents, logs, oncall, uptime
 from mintlog.roles.api.common.admission import api_admission
 from mintlog.roles.api.common.area import ApiArea
 from mintlog.roles.api.common.auditing import AuditTrail
@@ -23,7 +23,7 @@ from mintlog.runtime import Runtime
 
 __all__ = ["AREAS", "ApiRole", "build_api_app", "tail_hub"]
 
-AREAS: tuple[ApiArea, ...] = (logs.AREA, admin.AREA, incidents.AREA, uptime.AREA)
+AREAS: tuple[ApiArea, ...] = (logs.AREA, admin.AREA, incidents.AREA, uptime.AREA, oncall.AREA)
 """The areas of the API, in the order their routes are registered."""
 
 

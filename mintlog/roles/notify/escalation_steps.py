@@ -393,7 +393,7 @@ class EscalationSteps:
             now=now,
             ttl=timedelta(hours=self._settings.link_ttl_hours),
         )
-        return f"{self._settings.public_url.rstrip('/')}/v1/oncall/actions/{token}"
+        return f"{self._settings.public_url.rstrip('/')}/oncall/actions/{token}"
 
     def _incident_url(self, incident: Incident) -> str:
         return f"{self._settings.public_url.rstrip('/')}/v1/incidents/{incident.id}"

@@ -35,6 +35,7 @@ from mintlog.domain.uptime_checks import check_spec_egress
 from mintlog.domain.uptime_sla import ResultPoint, SlaReport, StateChange, sla_report
 from mintlog.errors import BadRequest
 from mintlog.http.guards import principal_of, requires
+from mintlog.ports.escalation import EscalationStore
 from mintlog.ports.uptime import CheckResult, MonitorStore
 from mintlog.roles.api.common.auditing import AuditedWrite, audit_target
 from mintlog.roles.api.common.dependencies import Clock, Injected
@@ -99,9 +100,17 @@ def _unset(update: MonitorUpdate) -> set[str]:
     return {name for name in update.__struct_fields__ if getattr(update, name) is msgspec.UNSET}
 
 
-async def _checked(spec: MonitorSpec, settings: Settings) -> MonitorSpec:
-    """`spec` when valid and its target passes the egress policy; else a 422 naming the field."""
+async def _checked(spec: MonitorSpec, settings: Settings, escalation: EscalationStore, tenant_id: str) -> MonitorSpec:
+    """`spec` when valid, its escalation policy the tenant's, and its target passes the egress policy; else a
+    422 naming the field."""
     validate_monitor(spec, min_interval_seconds=settings.uptime.min_interval_seconds)
+    if (
+        spec.escalation_policy_id is not None
+        and await escalation.get_policy(tenant_id, spec.escalation_policy_id) is None
+    ):
+        raise invalid_field(
+            "escalation_policy_id", f"`escalation_policy_id`: no escalation policy {spec.escalation_policy_id!r}"
+        )
     try:
         await check_spec_egress(spec.check, EgressPolicy.from_setting(settings.egress_allow), resolve=system_resolve)
     except EgressRefused as exc:
@@ -141,12 +150,18 @@ class Monitors(Resource):
         request: Request[Any, Any, Any],
         audit: Injected[AuditedWrite],
         monitors: Injected[MonitorStore],
+        escalation: Injected[EscalationStore],
         settings: Injected[Settings],
         clock: Injected[Clock],
     ) -> MonitorView:
         principal = principal_of(request)
         async with audit.record() as note:
-            spec = await _checked(decode_body(await read_body(request.stream()), _create_decoder), settings)
+            spec = await _checked(
+                decode_body(await read_body(request.stream()), _create_decoder),
+                settings,
+                escalation,
+                principal.tenant_id,
+            )
             now = clock()
             monitor = Monitor(
                 id=new_monitor_id(),
@@ -201,6 +216,7 @@ class Monitors(Resource):
         request: Request[Any, Any, Any],
         audit: Injected[AuditedWrite],
         monitors: Injected[MonitorStore],
+        escalation: Injected[EscalationStore],
         settings: Injected[Settings],
         clock: Injected[Clock],
         monitor_id: FromPath[str],
@@ -210,7 +226,7 @@ class Monitors(Resource):
         async with audit.record(target_id=monitor_id) as note:
             update = decode_body(await read_body(request.stream()), _update_decoder)
             current = self.found(await monitors.get_monitor(tenant_id, monitor_id), monitor_id)
-            spec = await _checked(merge_monitor_update(current.spec, update), settings)
+            spec = await _checked(merge_monitor_update(current.spec, update), settings, escalation, tenant_id)
             replaced = await self._replace(monitors, current, spec, clock())
             note.detail = {"changed": sorted(msgspec.structs.asdict(update).keys() - _unset(update))}
         return _view(replaced)
