@@ -303,7 +303,11 @@ class SqlEscalationStore:
                     return False
                 await session.execute(
                     update(EscalationTaskRow)
-                    .where(EscalationTaskRow.run_id == first.run_id, EscalationTaskRow.status == "pending")
+                    .where(
+                        EscalationTaskRow.run_id == first.run_id,
+                        EscalationTaskRow.status == "pending",
+                        EscalationTaskRow.kind != "ack_timeout",  # the one running now marks itself done
+                    )
                     .values(status="cancelled")
                 )
                 await self._insert_new(session, [first], at)

@@ -144,13 +144,24 @@ class EscalationStarter:
         elif event.type == "incident.acknowledged":
             await self._acknowledged(event)
         elif event.type == "incident.resolved":
-            await self._escalation.stop_run(
-                event.tenant_id,
-                event.incident_id,
-                reason="incident resolved",
-                at=event.occurred_at,
-                keep_ack_timeout=False,
-            )
+            await self._stop(event, "incident resolved", keep_ack_timeout=False)
+
+    async def _stop(self, event: IncidentEvent, reason: str, *, keep_ack_timeout: bool) -> None:
+        """Stop the run and record it on the timeline (once: only the call that stopped an active run writes)."""
+        if not await self._escalation.stop_run(
+            event.tenant_id, event.incident_id, reason=reason, at=event.occurred_at, keep_ack_timeout=keep_ack_timeout
+        ):
+            return
+        entry = EntryDraft(
+            id=f"tle_stop{event.id[4:]}"[:40],
+            source_id=f"escalation-stop:{event.id}",
+            occurred_at=self._clock(),
+            event_type="escalation_stopped",
+            actor=event.actor,
+            content=f"escalation stopped: {reason}",
+        )
+        with contextlib.suppress(Conflict):
+            await self._incidents.append_entry(event.tenant_id, event.incident_id, entry)
 
     async def _start(self, event: IncidentEvent) -> None:
         incident = await self._incidents.get_incident(event.tenant_id, event.incident_id)
@@ -191,13 +202,7 @@ class EscalationStarter:
         run = await self._escalation.get_run(event.tenant_id, event.incident_id)
         if run is None:
             return
-        await self._escalation.stop_run(
-            event.tenant_id,
-            event.incident_id,
-            reason="incident acknowledged",
-            at=event.occurred_at,
-            keep_ack_timeout=True,
-        )
+        await self._stop(event, "incident acknowledged", keep_ack_timeout=True)
         minutes = run.policy.ack_timeout_minutes
         incident = await self._incidents.get_incident(event.tenant_id, event.incident_id)
         if minutes is None or incident is None or incident.acknowledged_at is None:
