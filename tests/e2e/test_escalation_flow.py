@@ -86,6 +86,7 @@ def mintlog(tmp_path: Path) -> Iterator[MintlogProcess]:
         process.cleanup()
 
 
+@pytest.mark.timeout(240)  # a start, an alert, two steps with their delay, and a wait for a step that never comes
 def test_steps_escalate_until_the_link_acknowledges_then_nothing_more_is_sent(mintlog: MintlogProcess) -> None:
     key = mintlog.bootstrap("acme")
     with WebhookReceiver() as first_team, WebhookReceiver() as second_team:
@@ -192,6 +193,7 @@ def test_bad_policies_are_refused_naming_the_field(mintlog: MintlogProcess) -> N
     assert {"escalation_policy.create", "escalation_policy.default"} <= {entry["action"] for entry in audit}
 
 
+@pytest.mark.timeout(300)  # two all-in-one starts, an alert and two steps
 def test_a_kill_9_between_two_steps_neither_skips_nor_repeats_one(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     with WebhookReceiver() as receiver:
