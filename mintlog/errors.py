@@ -16,6 +16,7 @@ __all__ = [
     "DatabaseUnavailable",
     "DependencyUnavailable",
     "Forbidden",
+    "Gone",
     "MintlogError",
     "NotFound",
     "NotImplementedByStore",
@@ -118,6 +119,14 @@ class NotFound(ProblemError):
     status = 404
     title = "Not found"
     default_code = "not_found"
+
+
+class Gone(ProblemError):
+    """The object existed but can no longer be used (an expired or already used one-click link)."""
+
+    status = 410
+    title = "Gone"
+    default_code = "gone"
 
 
 class RequestTimeout(ProblemError):

@@ -13,6 +13,7 @@ from mintlog.ports.archive import ArchiveManifest
 from mintlog.ports.blobstore import BlobStore
 from mintlog.ports.bus import EventBus
 from mintlog.ports.cache import Cache
+from mintlog.ports.escalation import EscalationStore
 from mintlog.ports.idempotency import IdempotencyStore
 from mintlog.ports.incidents import IncidentStore
 from mintlog.ports.logstore import LogStore
@@ -22,6 +23,7 @@ from mintlog.ports.notifications import NotificationStore
 from mintlog.ports.oncall_store import OnCallStore
 from mintlog.ports.outbound import OutboundHttp
 from mintlog.ports.parsing import ExtractionRuleStore
+from mintlog.ports.person_notify import PersonNotifier
 from mintlog.ports.ratelimit import RateLimiter
 from mintlog.ports.smtp import SmtpSender
 from mintlog.ports.uptime import MonitorStore
@@ -60,6 +62,10 @@ class Runtime:
     """Every request to a URL a tenant named (webhooks): opens its connections on first use."""
     smtp: SmtpSender
     """Every email (email channels, emails to people): one connection per send, under the egress policy."""
+    escalation: EscalationStore
+    person_notifier: PersonNotifier | None = None
+    """Notifications of people for escalation; None: the notify role's own (`StoredPersonNotifier`). Tests inject
+    a fake here."""
     _opened: list[str] = field(default_factory=lambda: [])
 
     async def open(self) -> None:

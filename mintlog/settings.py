@@ -30,6 +30,7 @@ __all__ = [
     "BlobSettings",
     "CacheSettings",
     "DatabaseSettings",
+    "EscalationSettings",
     "HttpSettings",
     "IncidentSettings",
     "IndexerSettings",
@@ -673,6 +674,38 @@ class UptimeSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     ] = 60
 
 
+class EscalationSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    link_secret: Annotated[
+        str,
+        Meta(
+            max_length=200,
+            description="Key that signs one-click acknowledge/resolve links (empty: a random one kept in the "
+            "database and shared by every instance).",
+        ),
+    ] = ""
+    public_url: Annotated[
+        str,
+        Meta(
+            pattern=r"^https?://[^\s/]+(/[^\s]*)?$",
+            max_length=500,
+            description="Base URL of the API as people reach it, for the links in notifications.",
+        ),
+    ] = "http://127.0.0.1:8081"
+    link_ttl_hours: Annotated[
+        float, Meta(gt=0, le=720, description="Hours a one-click acknowledge/resolve link works.")
+    ] = 24.0
+    poll_seconds: Annotated[
+        float, Meta(gt=0, le=60, description="How often each notify instance looks for due escalation steps.")
+    ] = 1.0
+    claim_seconds: Annotated[
+        float,
+        Meta(ge=5, le=3600, description="How long a claimed escalation step is reserved before another may retry it."),
+    ] = 60.0
+    max_policies_per_tenant: Annotated[
+        int, Meta(ge=1, le=10_000, description="Escalation policies one tenant may have.")
+    ] = 200
+
+
 class ParsingSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     detect: Annotated[
         bool,
@@ -733,6 +766,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     alert: AlertSettings = msgspec.field(default_factory=AlertSettings)
     notify: NotifySettings = msgspec.field(default_factory=NotifySettings)
     uptime: UptimeSettings = msgspec.field(default_factory=UptimeSettings)
+    escalation: EscalationSettings = msgspec.field(default_factory=EscalationSettings)
 
     @property
     def data_path(self) -> Path:

@@ -16,10 +16,12 @@ import msgspec
 
 from mintlog.domain.egress import EgressPolicy, check_url_literal, judge_host
 from mintlog.domain.keys import generate_api_key
+from mintlog.domain.oncall_people import ContactMethod, Person
 from mintlog.domain.tenants import ApiKey, Tenant
 from mintlog.errors import DatabaseUnavailable
 from mintlog.ports.idempotency import IdempotencyRecord
 from mintlog.ports.outbound import AttemptResult
+from mintlog.ports.person_notify import PersonMessage
 from mintlog.ports.smtp import SmtpResult, SmtpServer
 
 __all__ = [
@@ -27,9 +29,12 @@ __all__ = [
     "FakeClock",
     "FakeIdempotencyStore",
     "FakeKeyMetadata",
+    "FakeOnCallDirectory",
     "FakeOutboundHttp",
+    "FakePersonNotifier",
     "FakeSmtpSender",
     "FakeWallClock",
+    "PersonNotification",
     "SentEmail",
     "SentRequest",
 ]
@@ -257,3 +262,52 @@ class FakeSmtpSender:
     ) -> SmtpResult:
         self.sent.append(SentEmail(server, message, guarded))
         return self.answers.pop(0) if self.answers else SmtpResult(250, 0.01, None)
+
+
+class FakeOnCallDirectory:
+    """`OnCallDirectory` over dicts: `people[(tenant, id)]` and `on_call[(tenant, schedule)]` (who, whatever `at`)."""
+
+    def __init__(self) -> None:
+        self.people: dict[tuple[str, str], Person] = {}
+        self.on_call: dict[tuple[str, str], list[str]] = {}
+        self.asked_at: list[datetime] = []
+
+    async def get_person(self, tenant_id: str, person_id: str) -> Person | None:
+        return self.people.get((tenant_id, person_id))
+
+    async def people_on_call(self, tenant_id: str, schedule_id: str, at: datetime) -> list[Person]:
+        self.asked_at.append(at)
+        return [self.people[(tenant_id, person_id)] for person_id in self.on_call.get((tenant_id, schedule_id), [])]
+
+
+@dataclass(frozen=True)
+class PersonNotification:
+    """One `PersonNotifier.notify` call as the fake saw it."""
+
+    tenant_id: str
+    person_id: str
+    contact_method_id: str
+    message: PersonMessage
+    dedup_key: str
+
+
+class FakePersonNotifier:
+    """`PersonNotifier` that records every call (`calls`) and, like the real one, persists a dedup key once."""
+
+    def __init__(self) -> None:
+        self.calls: list[PersonNotification] = []
+        self._ids: dict[tuple[str, str], str] = {}
+
+    async def notify(
+        self, tenant_id: str, person: Person, contact_method: ContactMethod, message: PersonMessage, *, dedup_key: str
+    ) -> str:
+        self.calls.append(PersonNotification(tenant_id, person.id, contact_method.id, message, dedup_key))
+        return self._ids.setdefault((tenant_id, dedup_key), f"pd_{len(self._ids) + 1}")
+
+    @property
+    def sent(self) -> list[PersonNotification]:
+        """One notification per dedup key: what people actually receive."""
+        firsts: dict[str, PersonNotification] = {}
+        for call in self.calls:
+            firsts.setdefault(call.dedup_key, call)
+        return list(firsts.values())

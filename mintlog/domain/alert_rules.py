@@ -87,6 +87,7 @@ _Hold = Annotated[int, Meta(ge=0, le=MAX_HOLD_SECONDS)]
 _Message = Annotated[str, Meta(min_length=1, max_length=2000)]
 _Labels = Annotated[dict[str, str], Meta(max_length=MAX_LABELS)]
 _Channels = Annotated[list[_ChannelId], Meta(max_length=MAX_CHANNELS)]
+_PolicyId = Annotated[str, Meta(min_length=1, max_length=40)]
 _GroupBy = Annotated[str, Meta(min_length=1, max_length=200)]
 
 _LABEL_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]{0,62}")
@@ -128,6 +129,8 @@ class AlertRuleSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     no_data: NoDataPolicy = "alerting"
     auto_resolve_incident: bool = True
     is_active: bool = True
+    escalation_policy_id: _PolicyId | None = None
+    """The escalation policy of the rule's incidents (None: the tenant's default policy, if any)."""
 
 
 class AlertRuleUpdate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -151,6 +154,7 @@ class AlertRuleUpdate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     no_data: NoDataPolicy | UnsetType = UNSET
     auto_resolve_incident: bool | UnsetType = UNSET
     is_active: bool | UnsetType = UNSET
+    escalation_policy_id: _PolicyId | UnsetType | None = UNSET
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,6 +45,7 @@ IncidentEventType = Literal[
     "incident.acknowledged",
     "incident.resolved",
     "incident.commented",
+    "incident.retriggered",  # an acknowledgement timed out: back to triggered, escalation from step 1
 ]
 INCIDENT_EVENT_TYPES: tuple[IncidentEventType, ...] = (
     "incident.triggered",
@@ -53,6 +54,7 @@ INCIDENT_EVENT_TYPES: tuple[IncidentEventType, ...] = (
     "incident.acknowledged",
     "incident.resolved",
     "incident.commented",
+    "incident.retriggered",
 )
 
 

@@ -65,6 +65,11 @@ AuditAction = Literal[
     "schedule.ical_token_create",
     "schedule.ical_token_delete",
     "monitor.rotate_ping_token",
+    "escalation_policy.create",
+    "escalation_policy.update",
+    "escalation_policy.delete",
+    "escalation_policy.default",
+    "incident.link_action",
 ]
 AUDIT_ACTIONS: tuple[AuditAction, ...] = (
     "tenant.create",
@@ -110,6 +115,11 @@ AUDIT_ACTIONS: tuple[AuditAction, ...] = (
     "schedule.ical_token_create",
     "schedule.ical_token_delete",
     "monitor.rotate_ping_token",
+    "escalation_policy.create",
+    "escalation_policy.update",
+    "escalation_policy.delete",
+    "escalation_policy.default",
+    "incident.link_action",
 )
 
 AuditResult = Literal["ok", "denied", "error"]

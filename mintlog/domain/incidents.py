@@ -1,7 +1,8 @@
 """Incidents and their timelines: the status machine, the timeline entry types, and how an alert event changes
 an incident. Pure code, no I/O.
 
-Status machine (seed): `triggered → acknowledged → resolved`, and `triggered → resolved`. Nothing leaves
+Status machine (seed): `triggered → acknowledged → resolved`, and `triggered → resolved`; an escalation
+policy's acknowledgement timeout also moves `acknowledged → triggered` (never the API). Nothing leaves
 `resolved`, and a change to the current status is refused too, so every change is a real step of the machine
 recorded once in the timeline.
 
@@ -70,6 +71,13 @@ TimelineEventType = Literal[
     "acknowledged",
     "resolved",  # over the API, or by its alert when the rule auto-resolves incidents
     "comment",
+    "escalation_started",  # its escalation policy started (data: policy_id, run_id)
+    "escalation_step",  # a step fired (data: step, repeat, targets)
+    "notified",  # a person or channel was notified by a step (data: target, contact method, delivery id)
+    "notification_failed",  # a target could not be notified (data: target, reason)
+    "escalation_stopped",  # acknowledged or resolved: no further step
+    "escalation_exhausted",  # the last step of the last repetition fired
+    "retriggered",  # its acknowledgement timed out: triggered again, escalation from step 1
 ]
 TIMELINE_EVENT_TYPES: tuple[TimelineEventType, ...] = (
     "triggered",
@@ -80,6 +88,13 @@ TIMELINE_EVENT_TYPES: tuple[TimelineEventType, ...] = (
     "acknowledged",
     "resolved",
     "comment",
+    "escalation_started",
+    "escalation_step",
+    "notified",
+    "notification_failed",
+    "escalation_stopped",
+    "escalation_exhausted",
+    "retriggered",
 )
 
 # What each timeline entry publishes; nodata and error notes go out as comments by `system`.
@@ -92,12 +107,24 @@ _EVENT_TYPE: dict[TimelineEventType, IncidentEventType] = {
     "acknowledged": "incident.acknowledged",
     "resolved": "incident.resolved",
     "comment": "incident.commented",
+    "escalation_started": "incident.commented",
+    "escalation_step": "incident.commented",
+    "notified": "incident.commented",
+    "notification_failed": "incident.commented",
+    "escalation_stopped": "incident.commented",
+    "escalation_exhausted": "incident.commented",
+    "retriggered": "incident.retriggered",
 }
 
 _encoder = msgspec.json.Encoder()
 
 _ALLOWED: frozenset[tuple[IncidentStatus, IncidentStatus]] = frozenset(
-    {("triggered", "acknowledged"), ("triggered", "resolved"), ("acknowledged", "resolved")}
+    {
+        ("triggered", "acknowledged"),
+        ("triggered", "resolved"),
+        ("acknowledged", "resolved"),
+        ("acknowledged", "triggered"),  # only an acknowledgement timeout (escalation) does this
+    }
 )
 
 
@@ -122,6 +149,8 @@ class Incident(msgspec.Struct, frozen=True, kw_only=True):
     acknowledged_by: str | None = None
     resolved_at: datetime | None = None
     resolved_by: str | None = None
+    escalation_policy_id: str | None = None
+    """The policy named when it was opened by hand (None: its rule's or monitor's, else the tenant default)."""
 
     @property
     def time_to_acknowledge_seconds(self) -> float | None:

@@ -75,6 +75,8 @@ class MonitorSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     channel_ids: _Channels = msgspec.field(default_factory=lambda: [])
     linked_service: _Service | None = None
     log_window_minutes: _LogWindow = 15
+    escalation_policy_id: Annotated[str, Meta(min_length=1, max_length=40)] | None = None
+    """The escalation policy of the monitor's incidents (None: the tenant's default policy, if any)."""
 
 
 class MonitorUpdate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -94,6 +96,7 @@ class MonitorUpdate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     channel_ids: _Channels | UnsetType = UNSET
     linked_service: _Service | UnsetType | None = UNSET
     log_window_minutes: _LogWindow | UnsetType = UNSET
+    escalation_policy_id: Annotated[str, Meta(min_length=1, max_length=40)] | UnsetType | None = UNSET
 
 
 class MonitorStatus(msgspec.Struct, frozen=True, kw_only=True):

@@ -33,6 +33,7 @@ from mintlog.ports.bus import EventBus
 from mintlog.ports.cache import Cache
 from mintlog.ports.logstore import LogStore
 from mintlog.ports.outbound import OutboundHttp
+from mintlog.ports.person_notify import PersonNotifier
 from mintlog.ports.ratelimit import RateLimiter
 from mintlog.ports.smtp import SmtpSender
 from mintlog.runtime import Runtime
@@ -290,6 +291,7 @@ def bootstrap(
     blobs: BlobStore | None = None,
     outbound: OutboundHttp | None = None,
     smtp: SmtpSender | None = None,
+    person_notifier: PersonNotifier | None = None,
 ) -> Runtime:
     """Build the adapters from settings; tests pass overrides (e.g. `MemoryEventBus`) instead.
 
@@ -299,6 +301,7 @@ def bootstrap(
     metadata = build_metadata(settings)
     from mintlog.adapters.db.alerting_sql import SqlAlertRuleStore
     from mintlog.adapters.db.archive_sql import SqlArchiveManifest
+    from mintlog.adapters.db.escalation_sql import SqlEscalationStore
     from mintlog.adapters.db.idempotency_sql import SqlIdempotencyStore
     from mintlog.adapters.db.incidents_sql import SqlIncidentStore
     from mintlog.adapters.db.maintenance_sql import SqlBadgeStore, SqlMaintenanceWindowStore
@@ -330,4 +333,6 @@ def bootstrap(
         oncall=SqlOnCallStore(metadata),
         outbound=outbound or build_outbound(settings),
         smtp=smtp or build_smtp(settings),
+        escalation=SqlEscalationStore(metadata),
+        person_notifier=person_notifier,
     )

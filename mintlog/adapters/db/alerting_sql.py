@@ -44,6 +44,7 @@ def _spec(row: AlertRuleRow) -> AlertRuleSpec:
         no_data=cast("Any", row.no_data),
         auto_resolve_incident=row.auto_resolve_incident,
         is_active=row.is_active,
+        escalation_policy_id=row.escalation_policy_id,
     )
 
 
@@ -77,6 +78,7 @@ def _spec_columns(spec: AlertRuleSpec) -> dict[str, Any]:
         "no_data": spec.no_data,
         "auto_resolve_incident": spec.auto_resolve_incident,
         "is_active": spec.is_active,
+        "escalation_policy_id": spec.escalation_policy_id,
     }
 
 

@@ -62,6 +62,7 @@ def _incident(row: IncidentRow) -> Incident:
         acknowledged_by=row.acknowledged_by,
         resolved_at=row.resolved_at,
         resolved_by=row.resolved_by,
+        escalation_policy_id=row.escalation_policy_id,
     )
 
 
@@ -84,6 +85,7 @@ def _incident_row(incident: Incident) -> IncidentRow:
         acknowledged_by=incident.acknowledged_by,
         resolved_at=incident.resolved_at,
         resolved_by=incident.resolved_by,
+        escalation_policy_id=incident.escalation_policy_id,
     )
 
 

@@ -45,6 +45,7 @@ class AlertRuleRow(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
     next_evaluation_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    escalation_policy_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
 
 
 class AlertStateRow(Base):

@@ -45,9 +45,10 @@ class IncidentRow(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
     acknowledged_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
-    acknowledged_by: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
     resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
-    resolved_by: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    resolved_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    escalation_policy_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
 
 
 class TimelineEntryRow(Base):
@@ -66,7 +67,7 @@ class TimelineEntryRow(Base):
     tenant_id: Mapped[str] = mapped_column(String(40))
     occurred_at: Mapped[datetime] = mapped_column(UtcDateTime())
     event_type: Mapped[str] = mapped_column(String(40))
-    actor: Mapped[str] = mapped_column(String(40))
+    actor: Mapped[str] = mapped_column(String(100))
     content: Mapped[str | None] = mapped_column(Text, nullable=True)
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
     source_id: Mapped[str] = mapped_column(String(255))

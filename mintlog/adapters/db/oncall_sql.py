@@ -380,6 +380,10 @@ class SqlOnCallStore:
 
     # OnCallDirectory
 
+    async def has_schedule(self, tenant_id: str, schedule_id: str) -> bool:
+        """Whether the tenant has the schedule (escalation policies refuse a target that names none)."""
+        return await self.get_schedule(tenant_id, schedule_id) is not None
+
     async def people_on_call(self, tenant_id: str, schedule_id: str, at: datetime) -> Sequence[Person]:
         schedule = await self.get_schedule(tenant_id, schedule_id)
         if schedule is None:

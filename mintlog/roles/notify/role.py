@@ -1,5 +1,6 @@
 """The notify role: incident events become webhooks, emails and chat messages (`DeliveryWorker`), messages
-to people become deliveries (`person_notifier`), and alert events become incidents (the incident worker).
+to people become deliveries (`person_notifier`), alert events become incidents (the incident worker), and
+triggered incidents escalate by their policy (`EscalationWorker`).
 
 Any number of instances share the durable consumers; each delivery attempt is claimed through the database, so
 exactly one instance makes it.
@@ -10,6 +11,7 @@ from __future__ import annotations
 import logging
 
 from mintlog.roles.notify.delivery_worker import DeliveryWorker
+from mintlog.roles.notify.escalation_worker import EscalationWorker
 from mintlog.roles.notify.incident_worker import IncidentWorker
 from mintlog.roles.notify.person_notifier import StoredPersonNotifier
 from mintlog.runtime import Runtime
@@ -42,13 +44,18 @@ class NotifyRole:
             runtime.notifications, metrics=runtime.metrics, wake=self.deliveries.wake
         )
         """The `PersonNotifier` of this process (for the escalation engine): its deliveries go out here."""
+        self.escalation = EscalationWorker(
+            runtime, person_notifier=runtime.person_notifier or self.person_notifier, on_enqueued=self.deliveries.wake
+        )
 
     async def start(self) -> None:
         await self.deliveries.start()
         await self.incidents.start()
+        await self.escalation.start()
         logger.info("notify role started")
 
     async def stop(self) -> None:
+        await self.escalation.stop()
         await self.incidents.stop(self._runtime.settings.http.shutdown_grace_seconds)
         await self.deliveries.stop()
         logger.info("notify role stopped")

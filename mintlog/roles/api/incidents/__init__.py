@@ -9,7 +9,8 @@ from mintlog.roles.api.incidents.channels import Channels
 from mintlog.roles.api.incidents.deliveries import Deliveries
 from mintlog.roles.api.incidents.incidents import Incidents
 from mintlog.roles.api.incidents.silences import Silences
+from mintlog.roles.api.incidents.stats import IncidentStats
 
 __all__ = ["AREA"]
 
-AREA = ApiArea("incidents", controllers=(Incidents, Silences, Channels, Deliveries, AlertRules))
+AREA = ApiArea("incidents", controllers=(IncidentStats, Incidents, Silences, Channels, Deliveries, AlertRules))

@@ -32,6 +32,7 @@ from mintlog.domain.alert_rules import (
 )
 from mintlog.http.guards import principal_of, requires
 from mintlog.ports.alerting import AlertRuleStore, AlertStateRecord
+from mintlog.ports.escalation import EscalationStore
 from mintlog.ports.notifications import NotificationStore
 from mintlog.query import QueryWarning
 from mintlog.roles.api.common.auditing import AuditedWrite, audit_target
@@ -39,7 +40,7 @@ from mintlog.roles.api.common.dependencies import Clock, Injected
 from mintlog.roles.api.common.pagination import Cursor, Limit, Page, TimeWindow
 from mintlog.roles.api.common.resource import UPDATE_METHODS, Resource, operation
 from mintlog.roles.api.common.wire import decode_body, read_body
-from mintlog.roles.api.incidents.channel_refs import check_channel_ids
+from mintlog.roles.api.incidents.channel_refs import check_channel_ids, check_policy_id
 from mintlog.settings import Settings
 
 __all__ = ["AlertRuleDetail", "AlertRuleView", "AlertRules", "AlertStateView"]
@@ -137,7 +138,8 @@ class AlertRules(Resource):
         description=(
             'Body: {"name", "query": {search filters}, "threshold", "window_seconds", optional "comparator", '
             '"interval_seconds", "for_seconds", "keep_firing_for_seconds", "group_by", "severity", "labels", '
-            '"message", "channel_ids", "no_data", "auto_resolve_incident", "is_active"}. See docs/alerting.md.'
+            '"message", "channel_ids", "no_data", "auto_resolve_incident", "is_active", "escalation_policy_id"}. '
+            "See docs/alerting.md."
         ),
         opt=operation(audit="alert_rule.create", body=AlertRuleSpec, errors=(409, 422)),
     )
@@ -147,6 +149,7 @@ class AlertRules(Resource):
         audit: Injected[AuditedWrite],
         alert_rules: Injected[AlertRuleStore],
         notifications: Injected[NotificationStore],
+        escalation: Injected[EscalationStore],
         settings: Injected[Settings],
         clock: Injected[Clock],
     ) -> AlertRuleView:
@@ -154,6 +157,7 @@ class AlertRules(Resource):
         async with audit.record() as note:
             spec = validate_rule(decode_body(await read_body(request.stream()), _create_decoder))
             await check_channel_ids(notifications, principal.tenant_id, spec.channel_ids)
+            await check_policy_id(escalation, principal.tenant_id, spec.escalation_policy_id)
             now = clock()
             rule = AlertRule(
                 id=new_rule_id(),
@@ -210,6 +214,7 @@ class AlertRules(Resource):
         audit: Injected[AuditedWrite],
         alert_rules: Injected[AlertRuleStore],
         notifications: Injected[NotificationStore],
+        escalation: Injected[EscalationStore],
         clock: Injected[Clock],
         rule_id: FromPath[str],
     ) -> AlertRuleView:
@@ -220,6 +225,7 @@ class AlertRules(Resource):
             current = self.found(await alert_rules.get_rule(tenant_id, rule_id), rule_id)
             spec = validate_rule(merge_update(current.spec, update))
             await check_channel_ids(notifications, tenant_id, spec.channel_ids)
+            await check_policy_id(escalation, tenant_id, spec.escalation_policy_id)
             now = clock()
             replaced = self.found(
                 await alert_rules.replace_rule(tenant_id, rule_id, spec, updated_at=now, next_evaluation_at=now),

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from mintlog.errors import UnprocessableEntity
+from mintlog.ports.escalation import EscalationStore
 from mintlog.ports.notifications import NotificationStore
 
-__all__ = ["check_channel_ids"]
+__all__ = ["check_channel_ids", "check_policy_id"]
 
 
 async def check_channel_ids(channels: NotificationStore, tenant_id: str, channel_ids: Sequence[str]) -> None:
@@ -22,3 +23,13 @@ async def check_channel_ids(channels: NotificationStore, tenant_id: str, channel
                 code="validation_failed",
                 extra={"field": f"channel_ids[{index}]"},
             )
+
+
+async def check_policy_id(policies: EscalationStore, tenant_id: str, policy_id: str | None) -> None:
+    """Raise a 422 naming `escalation_policy_id` unless it is None or one of `tenant_id`'s escalation policies."""
+    if policy_id is not None and await policies.get_policy(tenant_id, policy_id) is None:
+        raise UnprocessableEntity(
+            f"invalid body: `escalation_policy_id`: no escalation policy {policy_id!r}",
+            code="validation_failed",
+            extra={"field": "escalation_policy_id"},
+        )

@@ -36,9 +36,10 @@ from mintlog.domain.incidents import (
     new_incident_id,
 )
 from mintlog.domain.streams import encode_event, incidents_subject
-from mintlog.errors import BadRequest, DependencyUnavailable
+from mintlog.errors import BadRequest, Conflict, DependencyUnavailable
 from mintlog.http.guards import principal_of, requires
 from mintlog.ports.bus import EventBus
+from mintlog.ports.escalation import EscalationStore
 from mintlog.ports.incidents import AppliedChange, IncidentStore
 from mintlog.ports.notifications import NotificationStore
 from mintlog.roles.api.common.auditing import AuditedWrite, audit_target
@@ -46,7 +47,7 @@ from mintlog.roles.api.common.dependencies import Clock, Injected
 from mintlog.roles.api.common.pagination import Cursor, Limit, Page, TimeWindow
 from mintlog.roles.api.common.resource import Resource, operation
 from mintlog.roles.api.common.wire import decode_body, read_body
-from mintlog.roles.api.incidents.channel_refs import check_channel_ids
+from mintlog.roles.api.incidents.channel_refs import check_channel_ids, check_policy_id
 
 __all__ = [
     "IncidentCreate",
@@ -78,6 +79,8 @@ class IncidentCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     severity: IncidentSeverity = "warning"
     description: Text | None = None
     channel_ids: ChannelIds = msgspec.field(default_factory=lambda: [])
+    escalation_policy_id: Annotated[str, Meta(min_length=1, max_length=40)] | None = None
+    """The escalation policy to run (None: the tenant's default policy, if any)."""
 
 
 class IncidentPatch(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -128,6 +131,7 @@ class IncidentView(msgspec.Struct, frozen=True, kw_only=True):
     resolved_by: str | None
     time_to_acknowledge_seconds: float | None
     time_to_resolve_seconds: float | None
+    escalation_policy_id: str | None
 
 
 class IncidentDetail(IncidentView, frozen=True, kw_only=True):
@@ -228,6 +232,7 @@ class Incidents(Resource):
         audit: Injected[AuditedWrite],
         incidents: Injected[IncidentStore],
         notifications: Injected[NotificationStore],
+        escalation: Injected[EscalationStore],
         bus: Injected[EventBus],
         clock: Injected[Clock],
     ) -> IncidentDetail:
@@ -235,6 +240,7 @@ class Incidents(Resource):
         async with audit.record() as note:
             body = decode_body(await read_body(request.stream()), _create_decoder)
             await check_channel_ids(notifications, principal.tenant_id, body.channel_ids)
+            await check_policy_id(escalation, principal.tenant_id, body.escalation_policy_id)
             now = clock()
             incident = Incident(
                 id=new_incident_id(),
@@ -247,6 +253,7 @@ class Incidents(Resource):
                 created_at=now,
                 updated_at=now,
                 channel_ids=tuple(body.channel_ids),
+                escalation_policy_id=body.escalation_policy_id,
             )
             entry = _draft("triggered", principal.key_prefix, now, content=body.description, notify=True)
             applied = await incidents.create_incident(incident, entry)
@@ -314,6 +321,13 @@ class Incidents(Resource):
         principal = principal_of(request)
         async with audit.record(target_id=incident_id) as note:
             body = decode_body(await read_body(request.stream()), _patch_decoder)
+            if body.status == "triggered":  # only an escalation's acknowledgement timeout re-triggers
+                current = self.found(await incidents.get_incident(principal.tenant_id, incident_id), incident_id)
+                raise Conflict(
+                    f"incident {incident_id!r} cannot go from {current.status} to triggered",
+                    code="invalid_transition",
+                    extra={"from": current.status, "to": "triggered"},
+                )
             event_type: TimelineEventType = "resolved" if body.status == "resolved" else "acknowledged"
             entry = _draft(event_type, principal.key_prefix, clock(), content=None, notify=True)
             applied = self.found(

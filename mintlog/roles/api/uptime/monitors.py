@@ -45,6 +45,7 @@ from mintlog.domain.uptime_checks import HeartbeatCheck, check_spec_egress
 from mintlog.domain.uptime_sla import ResultPoint, SlaReport, StateChange, sla_report
 from mintlog.errors import BadRequest, Conflict
 from mintlog.http.guards import principal_of, requires
+from mintlog.ports.escalation import EscalationStore
 from mintlog.ports.notifications import NotificationStore
 from mintlog.ports.uptime import CheckResult, MonitorStore
 from mintlog.resolver import system_resolve
@@ -127,11 +128,20 @@ def _unset(update: MonitorUpdate) -> set[str]:
     return {name for name in update.__struct_fields__ if getattr(update, name) is msgspec.UNSET}
 
 
-async def _checked(spec: MonitorSpec, settings: Settings, channels: NotificationStore, tenant_id: str) -> MonitorSpec:
-    """`spec` when valid, its channels the tenant's and its target passes the egress policy; else a 422 naming
-    the field."""
+async def _checked(
+    spec: MonitorSpec, settings: Settings, channels: NotificationStore, escalation: EscalationStore, tenant_id: str
+) -> MonitorSpec:
+    """`spec` when valid, its channels and escalation policy the tenant's, and its target passes the egress
+    policy; else a 422 naming the field."""
     validate_monitor(spec, min_interval_seconds=settings.uptime.min_interval_seconds)
     await check_channel_ids(channels, tenant_id, spec.channel_ids)
+    if (
+        spec.escalation_policy_id is not None
+        and await escalation.get_policy(tenant_id, spec.escalation_policy_id) is None
+    ):
+        raise invalid_field(
+            "escalation_policy_id", f"`escalation_policy_id`: no escalation policy {spec.escalation_policy_id!r}"
+        )
     try:
         await check_spec_egress(spec.check, EgressPolicy.from_setting(settings.egress_allow), resolve=system_resolve)
     except EgressRefused as exc:
@@ -172,13 +182,14 @@ class Monitors(Resource):
         audit: Injected[AuditedWrite],
         monitors: Injected[MonitorStore],
         notifications: Injected[NotificationStore],
+        escalation: Injected[EscalationStore],
         settings: Injected[Settings],
         clock: Injected[Clock],
     ) -> MonitorView:
         principal = principal_of(request)
         async with audit.record() as note:
             body = decode_body(await read_body(request.stream()), _create_decoder)
-            spec = await _checked(body, settings, notifications, principal.tenant_id)
+            spec = await _checked(body, settings, notifications, escalation, principal.tenant_id)
             now = clock()
             is_heartbeat = isinstance(spec.check, HeartbeatCheck)
             monitor = Monitor(
@@ -237,6 +248,7 @@ class Monitors(Resource):
         audit: Injected[AuditedWrite],
         monitors: Injected[MonitorStore],
         notifications: Injected[NotificationStore],
+        escalation: Injected[EscalationStore],
         settings: Injected[Settings],
         clock: Injected[Clock],
         monitor_id: FromPath[str],
@@ -246,7 +258,9 @@ class Monitors(Resource):
         async with audit.record(target_id=monitor_id) as note:
             update = decode_body(await read_body(request.stream()), _update_decoder)
             current = self.found(await monitors.get_monitor(tenant_id, monitor_id), monitor_id)
-            spec = await _checked(merge_monitor_update(current.spec, update), settings, notifications, tenant_id)
+            spec = await _checked(
+                merge_monitor_update(current.spec, update), settings, notifications, escalation, tenant_id
+            )
             replaced = await self._replace(monitors, current, spec, clock())
             note.detail = {"changed": sorted(msgspec.structs.asdict(update).keys() - _unset(update))}
         return _view(replaced)

@@ -1,0 +1,408 @@
+"""`SqlEscalationStore`: escalation policies, runs, due tasks and one-click link uses in the metadata database.
+
+Task claims follow the deliveries' pattern: PostgreSQL locks the candidates (`FOR UPDATE SKIP LOCKED`) and then
+updates them re-checking the due condition; SQLite does both in one `UPDATE … RETURNING` under its write lock.
+A task's completion is an `UPDATE … WHERE claimed_by = :holder AND status = 'pending'` in the same
+transaction as the insert of the next tasks, so a step is marked done and its successor scheduled together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, cast
+
+import msgspec
+from sqlalchemy import ColumnElement, CursorResult, and_, delete, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mintlog.adapters.db.models_escalation import (
+    EscalationPolicyRow,
+    EscalationRunRow,
+    EscalationSecretRow,
+    EscalationTaskRow,
+    LinkUseRow,
+)
+from mintlog.adapters.db.sql import SqlMetadataStore, database_errors
+from mintlog.domain.escalation import (
+    EscalationPolicy,
+    EscalationRun,
+    EscalationTask,
+    PolicySpec,
+    RunStatus,
+    TaskKind,
+)
+from mintlog.errors import Conflict
+
+__all__ = ["SqlEscalationStore"]
+
+_LINK_SECRET = "link"  # noqa: S105 (the name of a row, not a secret)
+
+
+def _rowcount(result: object) -> int:
+    return cast("CursorResult[Any]", result).rowcount
+
+
+def _policy(row: EscalationPolicyRow) -> EscalationPolicy:
+    return EscalationPolicy(
+        id=row.id,
+        tenant_id=row.tenant_id,
+        spec=msgspec.convert(row.spec, PolicySpec),
+        is_default=row.is_default,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def _run(row: EscalationRunRow) -> EscalationRun:
+    return EscalationRun(
+        id=row.id,
+        tenant_id=row.tenant_id,
+        incident_id=row.incident_id,
+        policy_id=row.policy_id,
+        policy=msgspec.convert(row.policy, PolicySpec),
+        status=cast("RunStatus", row.status),
+        cycle=row.cycle,
+        started_at=row.started_at,
+        updated_at=row.updated_at,
+        stop_reason=row.stop_reason,
+    )
+
+
+def _task(row: EscalationTaskRow) -> EscalationTask:
+    return EscalationTask(
+        id=row.id,
+        tenant_id=row.tenant_id,
+        run_id=row.run_id,
+        incident_id=row.incident_id,
+        kind=cast("TaskKind", row.kind),
+        cycle=row.cycle,
+        step_index=row.step_index,
+        repeat=row.repeat,
+        due_at=row.due_at,
+        data=dict(row.data),
+        claimed_by=row.claimed_by,
+        claim_expires_at=row.claim_expires_at,
+    )
+
+
+def _task_row(task: EscalationTask, now: datetime) -> EscalationTaskRow:
+    return EscalationTaskRow(
+        id=task.id,
+        tenant_id=task.tenant_id,
+        run_id=task.run_id,
+        incident_id=task.incident_id,
+        kind=task.kind,
+        cycle=task.cycle,
+        step_index=task.step_index,
+        repeat=task.repeat,
+        data=dict(task.data),
+        status="pending",
+        due_at=task.due_at,
+        created_at=now,
+    )
+
+
+def _due(now: datetime) -> ColumnElement[bool]:
+    return and_(
+        EscalationTaskRow.status == "pending",
+        EscalationTaskRow.due_at <= now,
+        or_(EscalationTaskRow.claim_expires_at.is_(None), EscalationTaskRow.claim_expires_at <= now),
+    )
+
+
+class SqlEscalationStore:
+    """`EscalationStore` on the tables of `models_escalation`, sharing the metadata store's engine."""
+
+    def __init__(self, metadata: SqlMetadataStore) -> None:
+        self._metadata = metadata
+
+    def _session(self) -> AsyncSession:
+        return self._metadata.session()
+
+    # Policies
+
+    async def create_policy(self, policy: EscalationPolicy, *, max_per_tenant: int) -> EscalationPolicy:
+        count = (
+            select(func.count())
+            .select_from(EscalationPolicyRow)
+            .where(EscalationPolicyRow.tenant_id == policy.tenant_id)
+        )
+        with database_errors((f"policy {policy.id!r} already exists", "policy_exists")):
+            async with self._session() as session, session.begin():
+                if (await session.execute(count)).scalar_one() >= max_per_tenant:
+                    raise Conflict(
+                        f"the tenant has {max_per_tenant} escalation policies, the most it may have",
+                        code="too_many_policies",
+                    )
+                session.add(
+                    EscalationPolicyRow(
+                        id=policy.id,
+                        tenant_id=policy.tenant_id,
+                        spec=msgspec.to_builtins(policy.spec),
+                        is_default=policy.is_default,
+                        created_at=policy.created_at,
+                        updated_at=policy.updated_at,
+                    )
+                )
+        return policy
+
+    async def get_policy(self, tenant_id: str, policy_id: str) -> EscalationPolicy | None:
+        statement = select(EscalationPolicyRow).where(
+            EscalationPolicyRow.tenant_id == tenant_id, EscalationPolicyRow.id == policy_id
+        )
+        with database_errors():
+            async with self._session() as session:
+                row = (await session.execute(statement)).scalar_one_or_none()
+        return None if row is None else _policy(row)
+
+    async def list_policies(
+        self, tenant_id: str, *, after: tuple[datetime, str] | None = None, limit: int = 50
+    ) -> Sequence[EscalationPolicy]:
+        statement = (
+            select(EscalationPolicyRow)
+            .where(EscalationPolicyRow.tenant_id == tenant_id)
+            .order_by(EscalationPolicyRow.created_at, EscalationPolicyRow.id)
+            .limit(limit)
+        )
+        if after is not None:
+            created_at, policy_id = after
+            statement = statement.where(
+                or_(
+                    EscalationPolicyRow.created_at > created_at,
+                    and_(EscalationPolicyRow.created_at == created_at, EscalationPolicyRow.id > policy_id),
+                )
+            )
+        with database_errors():
+            async with self._session() as session:
+                rows = (await session.execute(statement)).scalars().all()
+        return [_policy(row) for row in rows]
+
+    async def replace_policy(
+        self, tenant_id: str, policy_id: str, spec: PolicySpec, *, updated_at: datetime
+    ) -> EscalationPolicy | None:
+        statement = (
+            update(EscalationPolicyRow)
+            .where(EscalationPolicyRow.tenant_id == tenant_id, EscalationPolicyRow.id == policy_id)
+            .values(spec=msgspec.to_builtins(spec), updated_at=updated_at)
+        )
+        with database_errors():
+            async with self._session() as session, session.begin():
+                if _rowcount(await session.execute(statement)) != 1:
+                    return None
+        return await self.get_policy(tenant_id, policy_id)
+
+    async def delete_policy(self, tenant_id: str, policy_id: str) -> bool:
+        statement = delete(EscalationPolicyRow).where(
+            EscalationPolicyRow.tenant_id == tenant_id, EscalationPolicyRow.id == policy_id
+        )
+        with database_errors():
+            async with self._session() as session, session.begin():
+                return _rowcount(await session.execute(statement)) == 1
+
+    async def set_default_policy(self, tenant_id: str, policy_id: str | None) -> EscalationPolicy | None:
+        of_tenant = EscalationPolicyRow.tenant_id == tenant_id
+        with database_errors():
+            async with self._session() as session, session.begin():
+                if policy_id is not None:
+                    exists = select(EscalationPolicyRow.id).where(of_tenant, EscalationPolicyRow.id == policy_id)
+                    if (await session.execute(exists)).scalar_one_or_none() is None:
+                        return None
+                await session.execute(update(EscalationPolicyRow).where(of_tenant).values(is_default=False))
+                if policy_id is None:
+                    return None
+                await session.execute(
+                    update(EscalationPolicyRow)
+                    .where(of_tenant, EscalationPolicyRow.id == policy_id)
+                    .values(is_default=True)
+                )
+        return await self.get_policy(tenant_id, policy_id)
+
+    async def default_policy(self, tenant_id: str) -> EscalationPolicy | None:
+        statement = (
+            select(EscalationPolicyRow)
+            .where(EscalationPolicyRow.tenant_id == tenant_id, EscalationPolicyRow.is_default.is_(True))
+            .limit(1)
+        )
+        with database_errors():
+            async with self._session() as session:
+                row = (await session.execute(statement)).scalar_one_or_none()
+        return None if row is None else _policy(row)
+
+    # Runs and tasks
+
+    async def start_run(self, run: EscalationRun, first: EscalationTask) -> bool:
+        row = EscalationRunRow(
+            id=run.id,
+            tenant_id=run.tenant_id,
+            incident_id=run.incident_id,
+            policy_id=run.policy_id,
+            policy=msgspec.to_builtins(run.policy),
+            status=run.status,
+            cycle=run.cycle,
+            started_at=run.started_at,
+            updated_at=run.updated_at,
+        )
+        try:
+            with database_errors(("the incident's escalation has started", "run_exists")):
+                async with self._session() as session, session.begin():
+                    session.add(row)
+                    await session.flush()
+                    session.add(_task_row(first, run.started_at))
+        except Conflict:
+            return False
+        return True
+
+    async def get_run(self, tenant_id: str, incident_id: str) -> EscalationRun | None:
+        statement = select(EscalationRunRow).where(
+            EscalationRunRow.tenant_id == tenant_id, EscalationRunRow.incident_id == incident_id
+        )
+        with database_errors():
+            async with self._session() as session:
+                row = (await session.execute(statement)).scalar_one_or_none()
+        return None if row is None else _run(row)
+
+    async def stop_run(
+        self, tenant_id: str, incident_id: str, *, reason: str, at: datetime, keep_ack_timeout: bool
+    ) -> bool:
+        with database_errors():
+            async with self._session() as session, session.begin():
+                result = await session.execute(
+                    update(EscalationRunRow)
+                    .where(
+                        EscalationRunRow.tenant_id == tenant_id,
+                        EscalationRunRow.incident_id == incident_id,
+                        EscalationRunRow.status == "active",
+                    )
+                    .values(status="stopped", stop_reason=reason[:200], updated_at=at)
+                )
+                cancel = update(EscalationTaskRow).where(
+                    EscalationTaskRow.tenant_id == tenant_id,
+                    EscalationTaskRow.incident_id == incident_id,
+                    EscalationTaskRow.status == "pending",
+                )
+                if keep_ack_timeout:
+                    cancel = cancel.where(EscalationTaskRow.kind != "ack_timeout")
+                await session.execute(cancel.values(status="cancelled"))
+                return _rowcount(result) == 1
+
+    async def retrigger_run(self, tenant_id: str, incident_id: str, *, at: datetime, first: EscalationTask) -> bool:
+        with database_errors():
+            async with self._session() as session, session.begin():
+                result = await session.execute(
+                    update(EscalationRunRow)
+                    .where(
+                        EscalationRunRow.tenant_id == tenant_id,
+                        EscalationRunRow.incident_id == incident_id,
+                        EscalationRunRow.cycle == first.cycle - 1,
+                    )
+                    .values(status="active", cycle=first.cycle, stop_reason=None, updated_at=at)
+                )
+                if _rowcount(result) != 1:
+                    return False
+                await session.execute(
+                    update(EscalationTaskRow)
+                    .where(
+                        EscalationTaskRow.run_id == first.run_id,
+                        EscalationTaskRow.status == "pending",
+                        EscalationTaskRow.kind != "ack_timeout",  # the one running now marks itself done
+                    )
+                    .values(status="cancelled")
+                )
+                await self._insert_new(session, [first], at)
+                return True
+
+    async def _insert_new(self, session: AsyncSession, tasks: Sequence[EscalationTask], now: datetime) -> int:
+        if not tasks:
+            return 0
+        ids = [task.id for task in tasks]
+        existing = set(
+            (await session.execute(select(EscalationTaskRow.id).where(EscalationTaskRow.id.in_(ids)))).scalars()
+        )
+        new = [task for task in tasks if task.id not in existing]
+        session.add_all([_task_row(task, now) for task in new])
+        await session.flush()
+        return len(new)
+
+    async def add_tasks(self, tasks: Sequence[EscalationTask], *, now: datetime) -> int:
+        try:
+            with database_errors(("the task exists", "task_exists")):
+                async with self._session() as session, session.begin():
+                    return await self._insert_new(session, tasks, now)
+        except Conflict:
+            return 0  # inserted meanwhile by another instance: what we meant to add is there
+
+    async def claim_due_tasks(self, holder: str, *, now: datetime, until: datetime, limit: int) -> list[EscalationTask]:
+        candidates = (
+            select(EscalationTaskRow.id)
+            .where(_due(now))
+            .order_by(EscalationTaskRow.due_at, EscalationTaskRow.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        postgres = self._metadata.engine.dialect.name == "postgresql"
+        with database_errors():
+            async with self._session() as session, session.begin():
+                if postgres:
+                    ids = list((await session.execute(candidates)).scalars().all())
+                    if not ids:
+                        return []
+                    chosen = EscalationTaskRow.id.in_(ids)
+                else:
+                    chosen = EscalationTaskRow.id.in_(candidates.scalar_subquery())
+                statement = (
+                    update(EscalationTaskRow)
+                    .where(chosen, _due(now))
+                    .values(claimed_by=holder, claim_expires_at=until)
+                    .returning(EscalationTaskRow)
+                    .execution_options(synchronize_session=False)
+                )
+                claimed = [_task(row) for row in (await session.scalars(statement)).all()]
+        return sorted(claimed, key=lambda task: (task.due_at, task.id))
+
+    async def complete_task(
+        self, task_id: str, holder: str, *, next_tasks: Sequence[EscalationTask], now: datetime
+    ) -> bool:
+        with database_errors():
+            async with self._session() as session, session.begin():
+                result = await session.execute(
+                    update(EscalationTaskRow)
+                    .where(
+                        EscalationTaskRow.id == task_id,
+                        EscalationTaskRow.claimed_by == holder,
+                        EscalationTaskRow.status == "pending",
+                    )
+                    .values(status="done", claim_expires_at=None)
+                )
+                if _rowcount(result) != 1:
+                    return False
+                await self._insert_new(session, next_tasks, now)
+                return True
+
+    # One-click links
+
+    async def use_link(self, token_sha256: str, *, tenant_id: str, incident_id: str, at: datetime) -> bool:
+        row = LinkUseRow(token_sha256=token_sha256, tenant_id=tenant_id, incident_id=incident_id, used_at=at)
+        try:
+            with database_errors(("the link was used", "link_used")):
+                async with self._session() as session, session.begin():
+                    session.add(row)
+        except Conflict:
+            return False
+        return True
+
+    async def link_secret(self, generate: str) -> str:
+        read = select(EscalationSecretRow.value).where(EscalationSecretRow.name == _LINK_SECRET)
+        with database_errors():
+            async with self._session() as session:
+                found = (await session.execute(read)).scalar_one_or_none()
+            if found is not None:
+                return found
+            try:
+                async with self._session() as session, session.begin():
+                    session.add(EscalationSecretRow(name=_LINK_SECRET, value=generate))
+            except IntegrityError:
+                pass  # another instance stored one first: use it
+            async with self._session() as session:
+                return (await session.execute(read)).scalar_one()

@@ -1,0 +1,100 @@
+"""The escalation port: policies, each incident's escalation run, the run's due tasks, used one-click tokens and
+the shared link secret."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol
+
+from mintlog.domain.escalation import EscalationPolicy, EscalationRun, EscalationTask, PolicySpec
+
+__all__ = ["EscalationStore"]
+
+
+class EscalationStore(Protocol):
+    """Escalation in the metadata database (SQLite or PostgreSQL).
+
+    Every method raises `DatabaseUnavailable` when the database cannot be reached and is durable when it
+    returns. Lookups take the tenant id: another tenant's ids are never found (the task claim and completion
+    work across tenants on ids they were handed).
+    """
+
+    async def create_policy(self, policy: EscalationPolicy, *, max_per_tenant: int) -> EscalationPolicy:
+        """Insert a policy; `Conflict` (`too_many_policies`) when the tenant has `max_per_tenant` already."""
+        ...
+
+    async def get_policy(self, tenant_id: str, policy_id: str) -> EscalationPolicy | None:
+        """The tenant's policy, or None."""
+        ...
+
+    async def list_policies(
+        self, tenant_id: str, *, after: tuple[datetime, str] | None = None, limit: int = 50
+    ) -> Sequence[EscalationPolicy]:
+        """Up to `limit` of the tenant's policies, oldest first (by `created_at`, then id), after `after`."""
+        ...
+
+    async def replace_policy(
+        self, tenant_id: str, policy_id: str, spec: PolicySpec, *, updated_at: datetime
+    ) -> EscalationPolicy | None:
+        """Replace the policy's spec (runs already started keep their snapshot); None when not found."""
+        ...
+
+    async def delete_policy(self, tenant_id: str, policy_id: str) -> bool:
+        """Delete the policy (runs already started go on with their snapshot); False when not found."""
+        ...
+
+    async def set_default_policy(self, tenant_id: str, policy_id: str | None) -> EscalationPolicy | None:
+        """Make `policy_id` the tenant's only default (None: no default) atomically; returns the new default,
+        None when `policy_id` is None or not found (then nothing changed)."""
+        ...
+
+    async def default_policy(self, tenant_id: str) -> EscalationPolicy | None:
+        """The tenant's default policy, or None."""
+        ...
+
+    async def start_run(self, run: EscalationRun, first: EscalationTask) -> bool:
+        """Insert the run with its first task, unless the incident already has a run (then False, nothing
+        written): an incident's escalation starts once, whoever calls."""
+        ...
+
+    async def get_run(self, tenant_id: str, incident_id: str) -> EscalationRun | None:
+        """The incident's run, or None."""
+        ...
+
+    async def stop_run(
+        self, tenant_id: str, incident_id: str, *, reason: str, at: datetime, keep_ack_timeout: bool
+    ) -> bool:
+        """Cancel the run's pending tasks (but its `ack_timeout` tasks with `keep_ack_timeout`) and mark it
+        `stopped` with `reason`; False when it has no run or it was not active."""
+        ...
+
+    async def retrigger_run(self, tenant_id: str, incident_id: str, *, at: datetime, first: EscalationTask) -> bool:
+        """Start the run's next cycle (`first.cycle` must be the current cycle + 1) with `first`, cancelling what
+        is pending; False when the run is already past that cycle (another instance re-triggered it)."""
+        ...
+
+    async def add_tasks(self, tasks: Sequence[EscalationTask], *, now: datetime) -> int:
+        """Insert tasks whose id does not exist yet; how many were new."""
+        ...
+
+    async def claim_due_tasks(self, holder: str, *, now: datetime, until: datetime, limit: int) -> list[EscalationTask]:
+        """Claim up to `limit` pending tasks due at `now` (unclaimed or with an expired claim) for `holder` until
+        `until`, oldest due first. A compare-and-set: of several holders, each task goes to exactly one."""
+        ...
+
+    async def complete_task(
+        self, task_id: str, holder: str, *, next_tasks: Sequence[EscalationTask], now: datetime
+    ) -> bool:
+        """Mark the task `done` and insert `next_tasks` (those not present yet) in one transaction, while
+        `holder` still owns its claim; False, changing nothing, when it no longer does."""
+        ...
+
+    async def use_link(self, token_sha256: str, *, tenant_id: str, incident_id: str, at: datetime) -> bool:
+        """Record one use of a one-click token; False when it was used before."""
+        ...
+
+    async def link_secret(self, generate: str) -> str:
+        """The shared link secret: the stored one, or `generate` stored now when there is none yet (the first
+        of racing instances wins, and all then read the same)."""
+        ...
