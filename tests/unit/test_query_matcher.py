@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta, timezone
 
+import msgspec
 import pytest
 import tantivy
 
@@ -156,16 +156,13 @@ def test_keyword_fields_are_exact_and_trace_id_may_be_absent() -> None:
     assert matches("-_exists_:trace_id", make_event())
 
 
-def test_the_common_filter_runs_well_above_half_a_million_events_per_second() -> None:
-    events = [make_event(), make_event(fields={"status": 500})] * 25_000
+def test_the_common_filter_selects_every_matching_event_of_a_large_batch() -> None:
+    # Its speed is measured by benchmarks/bench_query.py (docs/benchmarks.md), not asserted here.
+    info = msgspec.structs.replace(make_event(), level="info")
+    events = [make_event(), make_event(fields={"status": 500}), info] * 10_000
     predicate = to_matcher(parse("level:error AND service:api"), NOW)
 
-    started = time.perf_counter()
-    selected = sum(1 for item in events if predicate(item))
-    elapsed = time.perf_counter() - started
-
-    assert selected == len(events)
-    assert len(events) / elapsed > 500_000
+    assert sum(1 for item in events if predicate(item)) == 20_000
 
 
 def test_tantivy_refuses_fields_queries_on_a_schema_without_field_pairs() -> None:
