@@ -89,9 +89,11 @@ class MonitorStore(Protocol):
         status: MonitorStatus | None = None,
         result: CheckResult | None = None,
         change: StateChangeRecord | None = None,
+        alert: AlertEvent | None = None,
     ) -> bool:
         """In one transaction, when the monitor is unpaused and its `transition_seq` is still `expected_seq`:
-        store `heartbeat`, and the deadline `next_check_at`, `status`, `result` and `change` that are given.
+        store `heartbeat`, and the deadline `next_check_at`, `status`, `result`, `change` and the `alert` event
+        (into the alert outbox) that are given.
         False (nothing stored) when the monitor is gone, paused, or its status moved meanwhile."""
         ...
 

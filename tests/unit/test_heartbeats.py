@@ -13,6 +13,7 @@ import pytest
 
 from mintlog.adapters.bus.memory import MemoryEventBus
 from mintlog.adapters.ratelimit.memory import MemoryRateLimiter
+from mintlog.domain.alerting import AlertEvent
 from mintlog.domain.heartbeat_schedule import CronSchedule, PeriodSchedule, next_deadline_after_miss
 from mintlog.domain.heartbeats import (
     HeartbeatPing,
@@ -31,6 +32,7 @@ from mintlog.errors import NotFound, PayloadTooLarge, TooManyRequests, Unprocess
 from mintlog.ports.uptime import CheckResult, MonitorStore, StateChangeRecord
 from mintlog.roles.ingest.ping_routes import PingIntake
 from mintlog.roles.uptime.heartbeats import HeartbeatRecorder, PingRetry
+from mintlog.roles.uptime.outbox import AlertRelay
 
 T0 = datetime(2026, 5, 5, 12, 0, tzinfo=UTC)
 HOURLY = PeriodSchedule(period_seconds=3600, grace_seconds=300)
@@ -170,6 +172,7 @@ class FakeMonitorStore:
         self.monitor: Monitor | None = monitor
         self.results: list[CheckResult] = []
         self.changes: list[StateChangeRecord] = []
+        self.outbox: list[AlertEvent] = []
         self.status_after_next_read: MonitorStatus | None = None
         """A status another writer (a pause, a late outcome) stores right after the next read."""
 
@@ -195,6 +198,7 @@ class FakeMonitorStore:
         status: MonitorStatus | None = None,
         result: CheckResult | None = None,
         change: StateChangeRecord | None = None,
+        alert: AlertEvent | None = None,
     ) -> bool:
         monitor = self.monitor
         if monitor is None or monitor.spec.paused or monitor.status.transition_seq != expected_seq:
@@ -207,7 +211,14 @@ class FakeMonitorStore:
         )
         self.results.extend([result] if result else [])
         self.changes.extend([change] if change else [])
+        self.outbox.extend([alert] if alert else [])
         return True
+
+    async def pending_alerts(self, *, monitor_id: str | None = None, limit: int = 100) -> list[AlertEvent]:
+        return [event for event in self.outbox if monitor_id in (None, event.rule_id)][:limit]
+
+    async def mark_alerts_published(self, event_ids: Sequence[str]) -> None:
+        self.outbox = [event for event in self.outbox if event.id not in event_ids]
 
     async def record_check(
         self,
@@ -217,6 +228,7 @@ class FakeMonitorStore:
         *,
         expected_seq: int,
         change: StateChangeRecord | None,
+        alert: AlertEvent | None = None,
     ) -> bool:
         return await self.record_ping(
             monitor_id,
@@ -225,6 +237,7 @@ class FakeMonitorStore:
             status=status,
             result=result,
             change=change,
+            alert=alert,
         )
 
 
@@ -316,7 +329,13 @@ async def test_pings_beyond_the_per_token_rate_are_429_with_a_retry_after() -> N
 async def test_the_recorder_measures_runs_confirms_failures_and_opens_and_resolves_the_incident() -> None:
     store = FakeMonitorStore(heartbeat_monitor(down_after=1))
     bus = await started_bus()
-    recorder = HeartbeatRecorder(monitors=cast("MonitorStore", store), bus=bus, location="here", clock=lambda: T0)
+    recorder = HeartbeatRecorder(
+        monitors=cast("MonitorStore", store),
+        bus=bus,
+        relay=AlertRelay(monitors=cast("MonitorStore", store), bus=bus),
+        location="here",
+        clock=lambda: T0,
+    )
     await recorder.record(ping("start", T0))
     await recorder.record(ping("fail", T0 + timedelta(seconds=30), exit_status=2, body="boom"))
     assert store.monitor is not None
@@ -339,7 +358,13 @@ async def test_the_recorder_measures_runs_confirms_failures_and_opens_and_resolv
 async def test_a_paused_heartbeat_records_nothing_and_a_moved_status_is_retried() -> None:
     store = FakeMonitorStore(heartbeat_monitor(paused=True))
     bus = await started_bus()
-    recorder = HeartbeatRecorder(monitors=cast("MonitorStore", store), bus=bus, location="here", clock=lambda: T0)
+    recorder = HeartbeatRecorder(
+        monitors=cast("MonitorStore", store),
+        bus=bus,
+        relay=AlertRelay(monitors=cast("MonitorStore", store), bus=bus),
+        location="here",
+        clock=lambda: T0,
+    )
     await recorder.record(ping("fail", T0))
     assert store.monitor is not None
     assert (store.monitor.status.state, store.results) == ("paused", [])
@@ -348,7 +373,13 @@ async def test_a_paused_heartbeat_records_nothing_and_a_moved_status_is_retried(
 
     moved = FakeMonitorStore(heartbeat_monitor())
     moved.status_after_next_read = MonitorStatus(state="down", transition_seq=1)
-    recorder = HeartbeatRecorder(monitors=cast("MonitorStore", moved), bus=bus, location="here", clock=lambda: T0)
+    recorder = HeartbeatRecorder(
+        monitors=cast("MonitorStore", moved),
+        bus=bus,
+        relay=AlertRelay(monitors=cast("MonitorStore", moved), bus=bus),
+        location="here",
+        clock=lambda: T0,
+    )
     with pytest.raises(PingRetry):
         await recorder.record(ping("success", T0))
     # Applied again on the fresh state, it is recorded.
@@ -361,7 +392,13 @@ async def test_a_missed_deadline_is_a_late_failure() -> None:
     store = FakeMonitorStore(heartbeat_monitor(down_after=1))
     bus = await started_bus()
     late_at = T0 + timedelta(seconds=3901)
-    recorder = HeartbeatRecorder(monitors=cast("MonitorStore", store), bus=bus, location="here", clock=lambda: late_at)
+    recorder = HeartbeatRecorder(
+        monitors=cast("MonitorStore", store),
+        bus=bus,
+        relay=AlertRelay(monitors=cast("MonitorStore", store), bus=bus),
+        location="here",
+        clock=lambda: late_at,
+    )
     assert store.monitor is not None
     result = await recorder.late(store.monitor)
     assert not result.ok

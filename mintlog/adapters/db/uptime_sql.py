@@ -224,6 +224,7 @@ class SqlMonitorStore:
         status: MonitorStatus | None = None,
         result: CheckResult | None = None,
         change: StateChangeRecord | None = None,
+        alert: AlertEvent | None = None,
     ) -> bool:
         values: dict[str, Any] = {"heartbeat": _json(heartbeat)}
         if next_check_at is not None:
@@ -258,6 +259,8 @@ class SqlMonitorStore:
                             state=change.state,
                         )
                     )
+                if alert is not None:
+                    session.add(_outbox_row(alert, alert.evaluated_at))
                 return True
 
     async def delete_monitor(self, tenant_id: str, monitor_id: str, *, alert: AlertEvent | None = None) -> bool:

@@ -14,7 +14,10 @@ Guarantees:
   consumer retries the ping on the fresh state. A redelivered ping that was stored already is not applied twice
   (its result id is taken), its log events are published again under the same message id (dropped by the bus);
 - a deadline that passes with no ping ending a run is one failed outcome "late: no ping since …"
-  (`late`, run by the due-work scheduler that claimed the deadline exactly once across instances).
+  (`late`, run by the due-work scheduler that claimed the deadline exactly once across instances);
+- a confirmed transition's alert event is stored in the alert outbox in the same transaction as the status and
+  published by the relay (`mintlog.roles.uptime.outbox`), so a bus outage or a crash at that moment delays the
+  incident change and never loses it.
 """
 
 from __future__ import annotations
@@ -25,15 +28,17 @@ from datetime import datetime
 
 import msgspec
 
+from mintlog.domain.alerting import AlertEvent
 from mintlog.domain.heartbeats import HeartbeatPing, HeartbeatState, apply_ping, late_error
 from mintlog.domain.monitors import Monitor, Transition, apply_outcome
-from mintlog.domain.streams import alerts_subject, encode_event, raw_subject
+from mintlog.domain.streams import raw_subject
 from mintlog.domain.uptime_checks import CheckOutcome, HeartbeatCheck
 from mintlog.errors import Conflict, DependencyUnavailable
 from mintlog.ports.bus import EventBus
 from mintlog.ports.uptime import CheckResult, MonitorStore, StateChangeRecord
 from mintlog.roles.uptime.events import alert_event, log_batch, log_batch_id
 from mintlog.roles.uptime.heartbeat_events import ping_log_batch
+from mintlog.roles.uptime.outbox import AlertRelay
 
 __all__ = ["HeartbeatRecorder", "PingRetry"]
 
@@ -47,7 +52,16 @@ class PingRetry(Exception):
 class HeartbeatRecorder:
     """Records heartbeat pings and missed deadlines, and publishes what they changed."""
 
-    def __init__(self, *, monitors: MonitorStore, bus: EventBus, location: str, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        *,
+        monitors: MonitorStore,
+        bus: EventBus,
+        relay: AlertRelay,
+        location: str,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._relay = relay
         self._monitors = monitors
         self._bus = bus
         self._location = location
@@ -84,6 +98,8 @@ class HeartbeatRecorder:
         )
         result = self._result(monitor, at, ok=effect.ok, latency_ms=latency_ms, error=effect.error)
         change = None if transition is None else StateChangeRecord(monitor_id=monitor.id, at=at, state=status.state)
+        outcome = CheckOutcome(ok=effect.ok, latency_ms=latency_ms or 0.0, error=effect.error)
+        event = None if transition is None else self._alert(monitor, transition, outcome)
         try:
             recorded = await self._monitors.record_ping(
                 monitor.id,
@@ -93,6 +109,7 @@ class HeartbeatRecorder:
                 status=status,
                 result=result,
                 change=change,
+                alert=event,
             )
         except Conflict:
             logger.info("ping %s of monitor %s was recorded already", ping.id, monitor.id)
@@ -103,8 +120,7 @@ class HeartbeatRecorder:
             monitor, ping, ok=effect.ok, error=effect.error, duration=effect.duration_seconds, transition=transition
         )
         if transition is not None:
-            outcome = CheckOutcome(ok=effect.ok, latency_ms=latency_ms or 0.0, error=effect.error)
-            await self._publish_alert(monitor, transition, outcome)
+            await self._relay.publish_monitor(monitor.id)
 
     async def late(self, monitor: Monitor) -> CheckResult:
         """One failed outcome for `monitor`'s deadline (`next_check_at` as claimed) passing with no ping."""
@@ -121,20 +137,21 @@ class HeartbeatRecorder:
         )
         result = self._result(monitor, at, ok=False, latency_ms=None, error=error)
         change = None if transition is None else StateChangeRecord(monitor_id=monitor.id, at=at, state=status.state)
+        outcome = CheckOutcome(ok=False, latency_ms=0.0, error=error)
+        event = None if transition is None else self._alert(monitor, transition, outcome)
         recorded = await self._monitors.record_check(
-            monitor.id, result, status, expected_seq=monitor.status.transition_seq, change=change
+            monitor.id, result, status, expected_seq=monitor.status.transition_seq, change=change, alert=event
         )
         if not recorded:
             logger.info("heartbeat %s changed while it was found late; its status is left as it is", monitor.id)
             transition = None
-        outcome = CheckOutcome(ok=False, latency_ms=0.0, error=error)
         batch_id, payload = log_batch(monitor, outcome, at=at, location=self._location, transition=transition)
         try:
             await self._bus.publish(raw_subject(monitor.tenant_id), payload, msg_id=f"{batch_id}:0")
         except DependencyUnavailable as exc:
             logger.warning("heartbeat %s: late outcome recorded but its log events not published: %s", monitor.id, exc)
         if transition is not None:
-            await self._publish_alert(monitor, transition, outcome)
+            await self._relay.publish_monitor(monitor.id)
         return result
 
     def _result(
@@ -167,19 +184,16 @@ class HeartbeatRecorder:
         # Raises DependencyUnavailable: the ping is then redelivered and its log event published again.
         await self._bus.publish(raw_subject(monitor.tenant_id), payload, msg_id=f"{batch_id}:0")
 
-    async def _publish_alert(self, monitor: Monitor, transition: Transition, outcome: CheckOutcome) -> None:
+    def _alert(self, monitor: Monitor, transition: Transition, outcome: CheckOutcome) -> AlertEvent | None:
+        """The transition's alert event (stored in the alert outbox with the status, published by the relay)."""
         logger.info("heartbeat %s: %s -> %s", monitor.id, transition.previous, transition.current)
         event = alert_event(monitor, transition, outcome, location=self._location, window_start=transition.at)
         if event is None:
-            return
+            return None
         name = monitor.spec.name
         message = (
             f"{name} is down: {outcome.error} ({monitor.spec.down_after} failed heartbeat(s) in a row)"
             if event.state == "firing"
             else f"{name} is up again: the job pinged success"
         )
-        event = msgspec.structs.replace(event, message=message)
-        try:
-            await self._bus.publish(alerts_subject(monitor.tenant_id), encode_event(event), msg_id=event.id)
-        except DependencyUnavailable as exc:
-            logger.warning("heartbeat %s: alert event %s not published: %s", monitor.id, event.id, exc)
+        return msgspec.structs.replace(event, message=message)

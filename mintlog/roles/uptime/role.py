@@ -67,7 +67,7 @@ class UptimeRole:
             log_summary_timeout_seconds=settings.log_summary_timeout_seconds,
         )
         self.heartbeats = HeartbeatRecorder(
-            monitors=runtime.monitors, bus=runtime.bus, location=settings.location, clock=clock
+            monitors=runtime.monitors, bus=runtime.bus, relay=self.relay, location=settings.location, clock=clock
         )
         self.pings = PingConsumer(bus=runtime.bus, recorder=self.heartbeats, metrics=runtime.metrics)
         self.scheduler = DueWorkScheduler(
