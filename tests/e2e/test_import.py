@@ -184,9 +184,19 @@ def test_ctrl_c_prints_the_summary_and_exits_130(tmp_path: Path) -> None:
     env["MINTLOG_API_KEY"] = "k"
     command = [sys.executable, "-m", "mintlog", "import", str(tmp_path / "a.log"), "--url", "http://127.0.0.1:9"]
     with subprocess.Popen(
-        [*command, "--no-progress", "--retries", "1000"], stdout=subprocess.PIPE, text=True, env=env
+        [*command, "--progress-interval", "0.2", "--retries", "1000"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     ) as process:
-        time.sleep(3)  # retrying a server that does not answer
+        assert process.stderr is not None
+        # Interrupt once it is retrying a server that does not answer (a fixed sleep raced a slow start).
+        # Progress lines every 0.2 s keep `readline` from blocking for long.
+        deadline = time.monotonic() + 60
+        while "retrying" not in process.stderr.readline():
+            assert process.poll() is None, "mintlog import ended before retrying"
+            assert time.monotonic() < deadline, "mintlog import never said it was retrying"
         process.send_signal(signal.SIGINT)
         out, _ = process.communicate(timeout=30)
     assert process.returncode == 130

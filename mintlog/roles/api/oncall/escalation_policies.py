@@ -138,7 +138,7 @@ class EscalationPolicies(Resource):
         "/default",
         guards=[requires("oncall:read")],
         summary="The tenant's default escalation policy (404 when none is set).",
-        opt=operation(),
+        opt=operation(errors=(404,)),
     )
     async def get_default(self, request: Request[Any, Any, Any], escalation: Injected[EscalationStore]) -> PolicyView:
         return _view(self.found(await escalation.default_policy(principal_of(request).tenant_id), "default"))

@@ -141,7 +141,7 @@ class Badges(Controller):
         "/{badge:str}",
         summary="A monitor's status or uptime badge (SVG). No API key: the badge token is the credential.",
         description="Path: /v1/uptime/badges/{token}.svg. Query: kind (status|uptime), window (24h|7d|30d).",
-        opt=operation(answer=str, media_type=_SVG, errors=(404,)),
+        opt=operation(answer=str, media_type=_SVG, errors=(400, 404)),
     )
     async def badge(
         self,
