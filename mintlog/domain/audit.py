@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import msgspec
 
@@ -71,56 +71,8 @@ AuditAction = Literal[
     "escalation_policy.default",
     "incident.link_action",
 ]
-AUDIT_ACTIONS: tuple[AuditAction, ...] = (
-    "tenant.create",
-    "tenant.update",
-    "tenant.delete",
-    "key.create",
-    "key.revoke",
-    "key.rotate",
-    "incident.create",
-    "incident.update",
-    "incident.comment",
-    "silence.create",
-    "silence.expire",
-    "alert_rule.create",
-    "alert_rule.update",
-    "alert_rule.delete",
-    "channel.create",
-    "channel.update",
-    "channel.delete",
-    "delivery.retry",
-    "extraction_rule.create",
-    "extraction_rule.update",
-    "extraction_rule.delete",
-    "parsing.update",
-    "monitor.create",
-    "monitor.update",
-    "monitor.pause",
-    "monitor.resume",
-    "monitor.delete",
-    "monitor.badge_create",
-    "monitor.badge_revoke",
-    "maintenance_window.create",
-    "maintenance_window.update",
-    "maintenance_window.delete",
-    "person.create",
-    "person.update",
-    "person.delete",
-    "schedule.create",
-    "schedule.update",
-    "schedule.delete",
-    "schedule.override_create",
-    "schedule.override_delete",
-    "schedule.ical_token_create",
-    "schedule.ical_token_delete",
-    "monitor.rotate_ping_token",
-    "escalation_policy.create",
-    "escalation_policy.update",
-    "escalation_policy.delete",
-    "escalation_policy.default",
-    "incident.link_action",
-)
+AUDIT_ACTIONS: tuple[AuditAction, ...] = get_args(AuditAction)
+"""Every action, in the order of `AuditAction` (the one list to extend)."""
 
 AuditResult = Literal["ok", "denied", "error"]
 
