@@ -92,7 +92,20 @@ _OWN_ERROR_SHAPES: dict[str, tuple[str, dict[str, Any]]] = {
 _TAIL_READ_SECONDS = 1.0
 _REQUEST_TIMEOUT_SECONDS = 15.0
 
-_PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/v1/oncall/ical/{feed}", "/v1/uptime/badges/{badge}"})
+# Operations opened by a secret in their path instead of an API key: badge and calendar feed tokens, heartbeat
+# ping tokens (ingest port), one-click acknowledge/resolve links.
+_PUBLIC_PATHS = frozenset(
+    {
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/v1/oncall/ical/{feed}",
+        "/v1/uptime/badges/{badge}",
+        "/ping/{token}",
+        "/ping/{token}/{suffix}",
+        "/oncall/actions/{token}",
+    }
+)
 """Operations without an API key (the calendar feed is opened by the token in its path)."""
 
 
