@@ -86,6 +86,7 @@ def _result_row(result: CheckResult) -> CheckResultRow:
         latency_ms=result.latency_ms,
         error=None if result.error is None else result.error[:500],
         status_code=result.status_code,
+        in_maintenance=result.in_maintenance,
     )
 
 
