@@ -279,6 +279,9 @@ class FakeOnCallDirectory:
         self.asked_at.append(at)
         return [self.people[(tenant_id, person_id)] for person_id in self.on_call.get((tenant_id, schedule_id), [])]
 
+    async def has_schedule(self, tenant_id: str, schedule_id: str) -> bool:
+        return (tenant_id, schedule_id) in self.on_call
+
 
 @dataclass(frozen=True)
 class PersonNotification:

@@ -22,6 +22,10 @@ class OnCallDirectory(Protocol):
         """The person, or None when the tenant has no such person."""
         ...
 
+    async def has_schedule(self, tenant_id: str, schedule_id: str) -> bool:
+        """Whether the tenant has the schedule (an empty one included): what `people_on_call` cannot tell."""
+        ...
+
     async def people_on_call(self, tenant_id: str, schedule_id: str, at: datetime) -> Sequence[Person]:
         """Whoever is on call on the schedule at `at` (final shifts: layers, restrictions and overrides
         applied); empty when nobody is, or when the tenant has no such schedule."""

@@ -167,6 +167,7 @@ def test_bad_policies_are_refused_naming_the_field(mintlog: MintlogProcess) -> N
         ({"name": "p", "steps": [{"targets": [{"type": "channel", "id": foreign}]}]}, "steps[0].targets[0]"),
         ({"name": "p", "steps": [{"targets": [{"type": "team", "id": "x"}]}]}, "steps[0].targets[0].type"),
         ({"name": "p", "steps": [{"targets": [{"type": "person", "id": "per_1"}]}]}, "steps[0].targets[0]"),
+        ({"name": "p", "steps": [{"targets": [{"type": "schedule", "id": "sch_nope"}]}]}, "steps[0].targets[0]"),
         ({"name": "p", "steps": [{"delay_minutes": -1, "targets": []}]}, "steps[0].delay_minutes"),
     ]
     for body, field in cases:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 from mintlog.domain.escalation import PolicySpec, StepTarget
 from mintlog.errors import UnprocessableEntity
 from mintlog.ports.notifications import NotificationStore
@@ -27,10 +25,7 @@ async def _exists(
         return f"{target.type} targets need the on-call people and schedules, which this deployment lacks"
     if target.type == "person":
         return None if await directory.get_person(tenant_id, target.id) is not None else f"no person {target.id!r}"
-    # The directory port answers "nobody on call" for an unknown schedule; an implementation that can tell the
-    # two apart offers `has_schedule(tenant_id, schedule_id)`, which is used when present.
-    has_schedule: Callable[[str, str], Awaitable[bool]] | None = getattr(directory, "has_schedule", None)
-    if has_schedule is not None and not await has_schedule(tenant_id, target.id):
+    if not await directory.has_schedule(tenant_id, target.id):
         return f"no schedule {target.id!r}"
     return None
 
