@@ -354,6 +354,9 @@ def test_opensearch_unreachable_ingest_keeps_accepting_and_the_backlog_drains(de
     wait_until(lambda: _readyz(deployment.api_url)[0] == 200, 30, "api ready again after OpenSearch is back")
 
 
+# Module setup starts a private OpenSearch and the test restarts it: two JVM starts, each a minute or more on a
+# loaded CI machine, inside one pytest-timeout budget (which counts fixture set-up).
+@pytest.mark.timeout(600)
 def test_kill_9_opensearch_ingest_keeps_accepting_then_restart_drains_exactly_once(
     opensearch_crash_deployment: OpenSearchCrashDeployment,
 ) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -23,10 +24,36 @@ __all__ = ["START_TIMEOUT_SECONDS", "MintlogProcess", "free_port", "nats_server_
 START_TIMEOUT_SECONDS = float(os.environ.get("MINTLOG_TEST_START_TIMEOUT", "120"))
 
 
+# Ports for servers under test come from below the kernel's ephemeral range (32768-60999 on Linux): a port the
+# kernel picks with bind(0) is free only for a moment, and any outgoing connection of any process (a client of
+# OpenSearch, PostgreSQL, NATS...) may take it before the server binds it. Each pytest-xdist worker draws from
+# its own block, and a process never hands the same port out twice.
+_PORT_FLOOR, _PORTS_PER_WORKER, _WORKER_BLOCKS = 20_000, 1_500, 8
+_handed_out: set[int] = set()
+
+
+def _port_is_free(port: int) -> bool:
+    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+        with socket.socket(socket.AF_INET, kind) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+    return True
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback port free for TCP and UDP, outside the ephemeral range, unique within this test process."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    block = (int(worker) if worker.isdigit() else 0) % _WORKER_BLOCKS
+    first = _PORT_FLOOR + block * _PORTS_PER_WORKER
+    candidates = list(range(first, first + _PORTS_PER_WORKER))
+    random.shuffle(candidates)
+    for port in candidates:
+        if port not in _handed_out and _port_is_free(port):
+            _handed_out.add(port)
+            return port
+    raise RuntimeError(f"no free loopback port left in {first}-{first + _PORTS_PER_WORKER - 1}")
 
 
 def nats_server_pids(store_dir: Path) -> list[int]:
@@ -135,8 +162,9 @@ class MintlogProcess:
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace")[-8000:] if self.log_path else ""
 
-    def stop(self, timeout_seconds: float = 30.0) -> int:
-        """SIGTERM and wait; returns the exit code."""
+    def stop(self, timeout_seconds: float = 90.0) -> int:
+        """SIGTERM and wait; returns the exit code. Each role may take the 10 s shutdown grace and a loaded
+        machine slows every step, so the wait is generous: a hung process still fails the test."""
         assert self.process is not None
         self.process.send_signal(signal.SIGTERM)
         return self.process.wait(timeout=timeout_seconds)

@@ -8,6 +8,7 @@ exactly one instance makes it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from mintlog.roles.notify.delivery_worker import DeliveryWorker
@@ -55,7 +56,11 @@ class NotifyRole:
         logger.info("notify role started")
 
     async def stop(self) -> None:
-        await self.escalation.stop()
-        await self.incidents.stop(self._runtime.settings.http.shutdown_grace_seconds)
-        await self.deliveries.stop()
+        """Stop the three workers together: each lets its work in hand finish within the grace period, and
+        whatever one leaves (a claimed step, a stored delivery) is durable and picked up after a restart."""
+        await asyncio.gather(
+            self.escalation.stop(),
+            self.incidents.stop(self._runtime.settings.http.shutdown_grace_seconds),
+            self.deliveries.stop(),
+        )
         logger.info("notify role stopped")
