@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import socket
 import ssl
 import threading
 import time
@@ -17,6 +16,8 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from tests.e2e.harness import free_port
 
 __all__ = ["ReceivedEmail", "SmtpTestServer"]
 
@@ -37,12 +38,6 @@ class ReceivedEmail:
         return str(found.get_content())  # pyright: ignore[reportUnknownMemberType]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 class SmtpTestServer:
     """`with SmtpTestServer(...) as server:` serves on `server.port` until the block ends.
 
@@ -61,7 +56,7 @@ class SmtpTestServer:
         self._lock = threading.Condition()
         self.received: list[ReceivedEmail] = []
         self.data_commands = 0
-        self.port = _free_port()
+        self.port = free_port()
         server = self
 
         class Handler:
