@@ -117,7 +117,7 @@ class SlowClient:
             closed_after = self.age()
         except TimeoutError:
             pass
-        except ConnectionResetError:
+        except ConnectionError:  # reset, or a broken pipe when the dribbler wrote after the server closed
             closed_after = self.age()
         finally:
             await self.close()
