@@ -136,6 +136,10 @@ async def test_a_monitor_is_created_listed_read_updated_paused_and_deleted(
         ({"severity": "urgent"}, "severity"),
         ({"name": ""}, "name"),
         ({"surprise": 1}, "surprise"),
+        ({"confirmation": {"failures": 4, "window": 3}}, "confirmation.failures"),
+        ({"confirmation": {"failures": 2, "window": 51}}, "confirmation.window"),
+        ({"confirmation": {"failures": 0, "window": 5}}, "confirmation.failures"),
+        ({"confirmation": {"failures": 2}}, "confirmation.window"),
     ],
 )
 async def test_a_bad_monitor_is_a_422_naming_the_field(

@@ -87,6 +87,7 @@ class MonitorChecker:
             error=outcome.error,
             down_after=spec.down_after,
             up_after=spec.up_after,
+            confirmation=spec.confirmation,
         )
         result = CheckResult(
             id=log_batch_id(monitor.id, at),
