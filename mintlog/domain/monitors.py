@@ -27,6 +27,7 @@ from mintlog.errors import UnprocessableEntity
 __all__ = [
     "MAX_CONFIRMATION_WINDOW",
     "MAX_INTERVAL_SECONDS",
+    "MAX_LOCATIONS",
     "MAX_LOG_WINDOW_MINUTES",
     "Confirmation",
     "Monitor",
@@ -39,12 +40,15 @@ __all__ = [
     "merge_monitor_update",
     "new_monitor_id",
     "paused_status",
+    "required_down",
     "validate_monitor",
 ]
 
 MonitorState = Literal["pending", "up", "down", "paused", "maintenance"]
 MAX_INTERVAL_SECONDS = 86400
 MAX_LOG_WINDOW_MINUTES = 1440
+MAX_LOCATIONS = 10
+"""Most locations a monitor may list."""
 MAX_CONFIRMATION_WINDOW = 50
 """Most recent results an `x of n` confirmation may look at."""
 """Longest window of a linked service's logs summarized in a monitor's incident (24 hours)."""
@@ -56,6 +60,7 @@ _Timeout = Annotated[float, Meta(gt=0, le=MAX_INTERVAL_SECONDS)]
 _Confirm = Annotated[int, Meta(ge=1, le=10)]
 _ChannelId = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]
 _Channels = Annotated[list[_ChannelId], Meta(max_length=MAX_CHANNELS)]
+_Location = Annotated[str, Meta(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")]
 _LogWindow = Annotated[int, Meta(ge=1, le=MAX_LOG_WINDOW_MINUTES)]
 _Labels = Annotated[
     dict[Annotated[str, Meta(min_length=1, max_length=100)], Annotated[str, Meta(max_length=500)]],
@@ -82,6 +87,11 @@ class MonitorSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     up_after: _Confirm = 1
     confirmation: Confirmation | None = None
     """Also down after `failures` of the last `window` results failed (None: only `down_after` in a row)."""
+    locations: Annotated[list[_Location], Meta(max_length=MAX_LOCATIONS)] | None = None
+    """The uptime locations (`MINTLOG_UPTIME__LOCATION`) that each check the monitor every interval (None: any
+    one instance checks it)."""
+    quorum: Annotated[int, Meta(ge=1, le=MAX_LOCATIONS)] | None = None
+    """How many `locations` must be down for the monitor to be down (None: all of them)."""
     paused: bool = False
     resolve_incident_on_up: bool = True
     severity: Severity = "high"
@@ -104,6 +114,8 @@ class MonitorUpdate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     down_after: _Confirm | UnsetType = UNSET
     up_after: _Confirm | UnsetType = UNSET
     confirmation: Confirmation | UnsetType | None = UNSET
+    locations: Annotated[list[_Location], Meta(max_length=MAX_LOCATIONS)] | UnsetType | None = UNSET
+    quorum: Annotated[int, Meta(ge=1, le=MAX_LOCATIONS)] | UnsetType | None = UNSET
     paused: bool | UnsetType = UNSET
     resolve_incident_on_up: bool | UnsetType = UNSET
     severity: Severity | UnsetType = UNSET
@@ -149,6 +161,19 @@ class Monitor(msgspec.Struct, frozen=True, kw_only=True):
     status: MonitorStatus = msgspec.field(default_factory=MonitorStatus)
     ping_token: str | None = None
     heartbeat: HeartbeatState | None = None
+    location_states: dict[str, MonitorStatus] = msgspec.field(default_factory=lambda: {})
+    """A monitor with `locations`: the confirmed state of each location's own checks."""
+
+    def required_down(self) -> int:
+        """How many of its locations must be down for the monitor to be (its quorum; 1 without locations)."""
+        return required_down(self.spec)
+
+
+def required_down(spec: MonitorSpec) -> int:
+    """The quorum of `spec`: its `quorum`, all its `locations` when None, 1 without locations."""
+    if not spec.locations:
+        return 1
+    return spec.quorum if spec.quorum is not None else len(spec.locations)
 
 
 def new_monitor_id() -> str:
@@ -175,6 +200,7 @@ def validate_monitor(spec: MonitorSpec, *, min_interval_seconds: int) -> Monitor
             f"`confirmation.failures` ({confirmation.failures}) cannot exceed `confirmation.window` "
             f"({confirmation.window})",
         )
+    _validate_locations(spec)
     if isinstance(spec.check, HeartbeatCheck):
         return spec
     if spec.interval_seconds < min_interval_seconds:
@@ -182,6 +208,24 @@ def validate_monitor(spec: MonitorSpec, *, min_interval_seconds: int) -> Monitor
     if spec.timeout_seconds >= spec.interval_seconds:
         raise _invalid("timeout_seconds", "`timeout_seconds` must be below `interval_seconds`")
     return spec
+
+
+def _validate_locations(spec: MonitorSpec) -> None:
+    if spec.locations is None:
+        if spec.quorum is not None:
+            raise _invalid("quorum", "`quorum` needs `locations`")
+        return
+    if not spec.locations:
+        raise _invalid("locations", "`locations` lists at least one location (or leave it out)")
+    for index, location in enumerate(spec.locations):
+        if location in spec.locations[:index]:
+            raise _invalid(f"locations[{index}]", f"`locations[{index}]` {location!r} is listed twice")
+    if isinstance(spec.check, HeartbeatCheck):
+        raise _invalid("locations", "a heartbeat is pinged, not checked from locations: leave `locations` out")
+    if spec.quorum is not None and spec.quorum > len(spec.locations):
+        raise _invalid(
+            "quorum", f"`quorum` ({spec.quorum}) cannot exceed the number of `locations` ({len(spec.locations)})"
+        )
 
 
 def merge_monitor_update(spec: MonitorSpec, update: MonitorUpdate) -> MonitorSpec:
