@@ -75,6 +75,7 @@ async def test_two_instances_check_each_monitor_once_per_interval(
                 store,
                 cast("MonitorChecker", RecordingChecker(checked)),
                 cast("HeartbeatRecorder", RecordingChecker([])),
+                location="here",
             ),
             work="uptime-checks",
             max_running=4,
@@ -110,7 +111,7 @@ async def test_a_paused_monitor_is_neither_due_nor_overwritten_by_a_check_in_fli
     await store.replace_monitor(
         "acme", monitor.id, replace(SPEC, paused=True), updated_at=T0, next_check_at=T0, status=paused
     )
-    assert await store.due_monitors(T0 + timedelta(minutes=5), limit=10) == []
+    assert await store.due_monitors(T0 + timedelta(minutes=5), limit=10, location="here") == []
     result = CheckResult(id="r1", monitor_id=monitor.id, tenant_id="acme", at=T0, location="l", ok=False, latency_ms=1)
     down = MonitorStatus(state="down", since=T0, transition_seq=1)
     assert not await store.record_check(monitor.id, result, down, expected_seq=0, change=None)

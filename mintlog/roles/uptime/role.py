@@ -77,7 +77,7 @@ class UptimeRole:
         )
         self.pings = PingConsumer(bus=runtime.bus, recorder=self.heartbeats, metrics=runtime.metrics)
         self.scheduler = DueWorkScheduler(
-            DueMonitors(runtime.monitors, self.checker, self.heartbeats),
+            DueMonitors(runtime.monitors, self.checker, self.heartbeats, location=settings.location),
             work="uptime-checks",
             max_running=settings.max_concurrent_checks,
             max_claimed=max(_DUE_MONITORS_PER_POLL, settings.max_concurrent_checks),
