@@ -73,7 +73,13 @@ async def _monitors(session: AsyncSession, rows: Sequence[MonitorRow]) -> list[M
         statement = select(MonitorLocationRow).where(MonitorLocationRow.monitor_id.in_(located))
         for location in (await session.execute(statement)).scalars():
             by_monitor.setdefault(location.monitor_id, []).append(location)
-    return [_monitor(row, by_monitor.get(row.id, ())) for row in rows]
+    monitors: list[Monitor] = []
+    for row in rows:
+        locations = by_monitor.get(row.id, [])
+        # A located monitor is next due at the earliest of its locations' due times.
+        due = min((location.next_check_at for location in locations), default=None)
+        monitors.append(_monitor(row, locations, next_check_at=due))
+    return monitors
 
 
 def _json(value: msgspec.Struct) -> dict[str, Any]:
