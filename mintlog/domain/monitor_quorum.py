@@ -5,7 +5,9 @@ Each location confirms its own state from its own checks (`mintlog.domain.monito
 
 - `maintenance` when the location that just reported is in a maintenance window of the monitor;
 - `down` when at least `quorum` of the listed locations are `down`;
-- otherwise `up` when at least one listed location is `up`, `pending` when none has confirmed anything yet.
+- otherwise `up` when at least one listed location is `up`;
+- otherwise (no location up, too few down: they are still confirming, after a window or an edit) the state it
+  had when that was `up` or `down`, else `pending`.
 
 A transition is reported exactly when that state changes. Like a single-location monitor, a monitor that was
 `down` when a maintenance window began remembers it (`state_before_maintenance`), so its first `up` after the
@@ -24,15 +26,17 @@ from mintlog.domain.monitors import MonitorState, MonitorStatus, Transition
 __all__ = ["apply_quorum", "quorum_state"]
 
 
-def quorum_state(states: Mapping[str, MonitorStatus], *, locations: Sequence[str], quorum: int) -> MonitorState:
-    """The state of a monitor (outside maintenance) whose `locations` are in `states` (a location missing from
-    it has confirmed nothing yet)."""
+def quorum_state(
+    states: Mapping[str, MonitorStatus], *, locations: Sequence[str], quorum: int, current: MonitorState = "pending"
+) -> MonitorState:
+    """The state of a monitor (outside maintenance) in state `current` whose `locations` are in `states` (a
+    location missing from it has confirmed nothing yet)."""
     confirmed = [states[location].state for location in locations if location in states]
     if confirmed.count("down") >= quorum:
         return "down"
     if "up" in confirmed:
         return "up"
-    return "pending"
+    return current if current in ("up", "down") else "pending"
 
 
 def apply_quorum(
@@ -49,7 +53,9 @@ def apply_quorum(
     location's."""
     reported = states[reporting]
     target: MonitorState = (
-        "maintenance" if reported.state == "maintenance" else quorum_state(states, locations=locations, quorum=quorum)
+        "maintenance"
+        if reported.state == "maintenance"
+        else quorum_state(states, locations=locations, quorum=quorum, current=overall.state)
     )
     facts = msgspec.structs.replace(
         overall,

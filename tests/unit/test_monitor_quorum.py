@@ -148,3 +148,13 @@ def test_bad_locations_or_quorum_are_a_422_naming_the_field(changes: dict[str, o
 def test_locations_and_a_quorum_up_to_their_number_are_valid() -> None:
     spec = MonitorSpec(name="dns", check=DNS, locations=["eu", "us"], quorum=2)
     assert validate_monitor(spec, min_interval_seconds=30) is spec
+
+
+def test_locations_still_confirming_keep_the_monitors_confirmed_state() -> None:
+    # After an edit every location starts again from pending: one failure (down_after=2) is not enough to say
+    # anything, so the monitor stays down rather than falling back to pending.
+    monitor = Monitor(["eu", "us"], quorum=1, down_after=2)
+    monitor.overall = MonitorStatus(state="down", transition_seq=3)
+    assert run(monitor, [("eu", "-"), ("us", "-"), ("eu", "+")]) == ["down", "down", "up!"]
+    assert quorum_state({}, locations=["eu"], quorum=1, current="up") == "up"
+    assert quorum_state({}, locations=["eu"], quorum=1, current="maintenance") == "pending"
