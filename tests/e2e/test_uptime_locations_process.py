@@ -6,6 +6,7 @@ result carries the location that checked it, each location checks every interval
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -168,10 +169,15 @@ def test_a_monitor_goes_down_only_when_its_quorum_of_locations_sees_it_down(
     # Both see it now: the 2-of-2 monitor goes down and opens its incident.
     us.sees(WRONG)
     wait_until(lambda: state_of(both, "down", eu="down", us="down"), "2-of-2 down when both are down")
-    wait_until(
-        lambda: len(api(mintlog, key, "GET", "/v1/incidents", status="triggered").json()["items"]) == 2,
+    incidents = wait_until(
+        lambda: (
+            len(found := api(mintlog, key, "GET", "/v1/incidents", status="triggered").json()["items"]) == 2 and found
+        ),
         "the 2-of-2 monitor's incident",
     )
+    [opened] = [incident for incident in incidents if incident["title"] == "uptime: two.example.test"]
+    incident = api(mintlog, key, "GET", f"/v1/incidents/{opened['id']}").json()
+    assert "down at 2 of 2 locations (eu, us; quorum 2)" in json.dumps(incident["timeline"][0]), incident
 
     # Every result says where it was checked, and each location checked every interval.
     results = api(mintlog, key, "GET", f"{both}/results", limit="200").json()["items"]

@@ -20,6 +20,8 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Protocol
 
+import msgspec
+
 from mintlog.domain.monitor_maintenance import apply_check
 from mintlog.domain.monitor_quorum import apply_quorum
 from mintlog.domain.monitors import Monitor, MonitorStatus, Transition
@@ -193,6 +195,13 @@ class MonitorChecker:
                 window_start=first_failure,
                 context=context if transition.current == "down" else None,
             )
+            if event is not None and transition.current == "down":
+                down_at = sorted(name for name in locations if name in states and states[name].state == "down")
+                message = (
+                    f"{spec.name} is down at {len(down_at)} of {len(locations)} locations ({', '.join(down_at)}; "
+                    f"quorum {quorum}): {outcome.error or 'unexpected answer'} (last from {here})"
+                )
+                event = msgspec.structs.replace(event, message=message)
             decided[0] = transition
             change = StateChangeRecord(monitor_id=monitor.id, at=at, state=status.state)
             return LocatedDecision(status=status, change=change, alert=event)
