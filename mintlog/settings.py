@@ -627,9 +627,18 @@ class UptimeSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
             min_length=1,
             max_length=100,
             pattern=r"^[A-Za-z0-9_.-]+$",
-            description="Name of where this uptime instance checks from, recorded with every result.",
+            description="Name of where this uptime instance checks from, recorded with every result; a monitor "
+            "listing `locations` is checked by the instances of each of them.",
         ),
     ] = "default"
+    nameservers: Annotated[
+        tuple[Annotated[str, Meta(min_length=1, max_length=60, pattern=r"^[0-9A-Fa-f:.\[\]]+$")], ...],
+        Meta(
+            max_length=10,
+            description="Nameservers (ip, ip:port or [ipv6]:port, comma-separated) of the DNS checks that name no "
+            "nameserver of their own (empty: the system resolver).",
+        ),
+    ] = ()
     poll_seconds: Annotated[
         float, Meta(gt=0, le=5, description="How often each uptime instance looks for due checks.")
     ] = 0.5

@@ -84,6 +84,22 @@ class MaintenanceWindowCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_
     comment: Annotated[str, Meta(max_length=2000)] | None = None
 
 
+class MaintenanceWindowPatch(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The body of a `PATCH`: the members given replace the window's, the others are kept (`null` clears
+    `rrule`, `until` or `comment`). Giving `duration_seconds` drops the window's end for it, and `ends_at` its
+    duration; the result is validated as a whole window, exactly as a create."""
+
+    name: _Name | msgspec.UnsetType = msgspec.UNSET
+    starts_at: datetime | msgspec.UnsetType = msgspec.UNSET
+    ends_at: datetime | msgspec.UnsetType = msgspec.UNSET
+    duration_seconds: int | msgspec.UnsetType = msgspec.UNSET
+    rrule: Annotated[str, Meta(max_length=500)] | msgspec.UnsetType | None = msgspec.UNSET
+    time_zone: Annotated[str, Meta(max_length=64)] | msgspec.UnsetType = msgspec.UNSET
+    until: datetime | msgspec.UnsetType | None = msgspec.UNSET
+    targets: WindowTargets | msgspec.UnsetType = msgspec.UNSET
+    comment: Annotated[str, Meta(max_length=2000)] | msgspec.UnsetType | None = msgspec.UNSET
+
+
 class StoredWindow(msgspec.Struct, frozen=True, kw_only=True):
     """A window of one tenant: its name, schedule, targets and times."""
 
@@ -158,6 +174,27 @@ def build_window(
         created_at=created_at,
         updated_at=now,
     )
+
+
+def patched_window_body(window: StoredWindow, patch: MaintenanceWindowPatch) -> MaintenanceWindowCreate:
+    """The whole body of `window` with `patch` applied (validate it with `build_window`)."""
+    schedule = window.schedule
+    body = MaintenanceWindowCreate(
+        name=window.name,
+        starts_at=schedule.starts_at,
+        duration_seconds=schedule.duration_seconds,
+        rrule=schedule.rrule,
+        time_zone=schedule.time_zone,
+        until=schedule.until,
+        targets=window.targets,
+        comment=window.comment,
+    )
+    changes: dict[str, object] = {
+        name: value for name in patch.__struct_fields__ if (value := getattr(patch, name)) is not msgspec.UNSET
+    }
+    if "ends_at" in changes and "duration_seconds" not in changes:
+        changes["duration_seconds"] = None
+    return msgspec.structs.replace(body, **changes)
 
 
 def monitor_labels(monitor: Monitor) -> dict[str, str]:

@@ -17,7 +17,7 @@ from datetime import datetime
 
 import msgspec
 
-from mintlog.domain.monitors import MonitorState, MonitorStatus, Transition, apply_outcome
+from mintlog.domain.monitors import Confirmation, MonitorState, MonitorStatus, Transition, apply_outcome
 
 __all__ = ["apply_check"]
 
@@ -32,6 +32,7 @@ def apply_check(
     error: str | None,
     down_after: int,
     up_after: int,
+    confirmation: Confirmation | None = None,
 ) -> tuple[MonitorStatus, Transition | None]:
     """The status after one check result, and the transition it makes (None when the state holds)."""
     if in_maintenance:
@@ -39,12 +40,21 @@ def apply_check(
     before = status.state_before_maintenance
     leaving = status.state == "maintenance"
     start = (
-        msgspec.structs.replace(status, state="pending", consecutive_failures=0, consecutive_successes=0)
+        msgspec.structs.replace(
+            status, state="pending", consecutive_failures=0, consecutive_successes=0, recent_failures=""
+        )
         if leaving
         else status
     )
     updated, transition = apply_outcome(
-        start, ok=ok, at=at, latency_ms=latency_ms, error=error, down_after=down_after, up_after=up_after
+        start,
+        ok=ok,
+        at=at,
+        latency_ms=latency_ms,
+        error=error,
+        down_after=down_after,
+        up_after=up_after,
+        confirmation=confirmation,
     )
     if transition is None:
         if leaving:

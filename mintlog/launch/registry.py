@@ -90,9 +90,14 @@ def _notify(runtime: Runtime) -> Service:
 def _uptime(runtime: Runtime) -> Service:
     from mintlog.adapters.probes import Prober
     from mintlog.domain.egress import EgressPolicy
+    from mintlog.errors import ConfigError
     from mintlog.roles.uptime.role import UptimeRole
 
-    prober = Prober(EgressPolicy.from_setting(runtime.settings.egress_allow))
+    nameservers = runtime.settings.uptime.nameservers
+    try:
+        prober = Prober(EgressPolicy.from_setting(runtime.settings.egress_allow), nameservers=nameservers)
+    except ValueError as exc:
+        raise ConfigError(f"invalid setting MINTLOG_UPTIME__NAMESERVERS={','.join(nameservers)!r}: {exc}") from None
     return UptimeRole(runtime, prober=prober, close_prober=prober.close)
 
 

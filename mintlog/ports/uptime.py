@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -13,7 +14,7 @@ from mintlog.domain.alerting import AlertEvent
 from mintlog.domain.heartbeats import HeartbeatState
 from mintlog.domain.monitors import Monitor, MonitorSpec, MonitorState, MonitorStatus
 
-__all__ = ["CheckResult", "MonitorStore", "StateChangeRecord"]
+__all__ = ["CheckResult", "LocatedDecision", "MonitorStore", "QuorumDecider", "StateChangeRecord"]
 
 
 class CheckResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -38,6 +39,20 @@ class StateChangeRecord(msgspec.Struct, frozen=True, kw_only=True):
     monitor_id: str
     at: datetime
     state: MonitorState
+
+
+@dataclass(frozen=True, slots=True)
+class LocatedDecision:
+    """What a located check decided for its monitor: the new overall status, its state change and alert event."""
+
+    status: MonitorStatus
+    change: StateChangeRecord | None
+    alert: AlertEvent | None
+
+
+QuorumDecider = Callable[[MonitorStatus, Mapping[str, MonitorStatus]], LocatedDecision]
+"""The overall decision from the monitor's current overall status and every location's status (the reporting
+location's new one included)."""
 
 
 class MonitorStore(Protocol):
@@ -102,12 +117,31 @@ class MonitorStore(Protocol):
         transaction); False when not found."""
         ...
 
-    async def due_monitors(self, now: datetime, *, limit: int) -> Sequence[Monitor]:
-        """Unpaused monitors of active tenants whose `next_check_at` has come, earliest first."""
+    async def due_monitors(self, now: datetime, *, limit: int, location: str) -> Sequence[Monitor]:
+        """Unpaused monitors of active tenants whose `next_check_at` has come, earliest first: those without
+        `locations`, and those listing `location`, due at that location's own time (their `next_check_at`)."""
         ...
 
-    async def claim_check(self, monitor_id: str, *, seen: datetime, next_at: datetime) -> bool:
-        """Compare-and-set `next_check_at` from `seen` to `next_at`: True for exactly one of concurrent callers."""
+    async def claim_check(
+        self, monitor_id: str, *, seen: datetime, next_at: datetime, location: str | None = None
+    ) -> bool:
+        """Compare-and-set `next_check_at` (of the monitor, or of its `location` when given) from `seen` to
+        `next_at`: True for exactly one of concurrent callers."""
+        ...
+
+    async def record_location_check(
+        self,
+        monitor_id: str,
+        result: CheckResult,
+        location_status: MonitorStatus,
+        *,
+        expected_seq: int,
+        decide: QuorumDecider,
+    ) -> LocatedDecision | None:
+        """Store the result and, when the monitor's `transition_seq` is still `expected_seq` and it still lists
+        `result.location`, that location's new `location_status` and the overall status `decide` gives (with
+        its state change and alert event in the outbox): one transaction, serialized per monitor, so two
+        locations reporting at once both count. None when the status moved meanwhile (only the result kept)."""
         ...
 
     async def record_check(

@@ -136,6 +136,16 @@ async def test_a_monitor_is_created_listed_read_updated_paused_and_deleted(
         ({"severity": "urgent"}, "severity"),
         ({"name": ""}, "name"),
         ({"surprise": 1}, "surprise"),
+        ({"confirmation": {"failures": 4, "window": 3}}, "confirmation.failures"),
+        ({"confirmation": {"failures": 2, "window": 51}}, "confirmation.window"),
+        ({"confirmation": {"failures": 0, "window": 5}}, "confirmation.failures"),
+        ({"confirmation": {"failures": 2}}, "confirmation.window"),
+        ({"locations": ["eu", "us"], "quorum": 3}, "quorum"),
+        ({"quorum": 1}, "quorum"),
+        ({"locations": []}, "locations"),
+        ({"locations": ["eu", "eu"]}, "locations[1]"),
+        ({"locations": ["eu west"]}, "locations[0]"),
+        ({"locations": ["eu"], "quorum": 0}, "quorum"),
     ],
 )
 async def test_a_bad_monitor_is_a_422_naming_the_field(

@@ -361,3 +361,50 @@ async def test_a_badge_answers_svg_with_its_token_alone_until_revoked(api: ApiCl
     problem(await api.call("GET", again["path"].removesuffix(".svg"), None), 404, "badge_not_found")
     audit = (await api.call("GET", "/v1/audit", key, limit="50")).json()["items"]
     assert {"monitor.badge_create", "monitor.badge_revoke"} <= {entry["action"] for entry in audit}
+
+
+async def test_a_window_is_patched_member_by_member_validated_whole_and_audited(
+    api: ApiClient, keys: dict[str, str]
+) -> None:
+    key = keys["alpha"]
+    body = {
+        "name": "nightly",
+        "starts_at": "2026-03-01T02:00:00Z",
+        "duration_seconds": 3600,
+        "rrule": "FREQ=DAILY",
+        "targets": {"labels": {"team": "db"}},
+        "comment": "vacuum",
+    }
+    window = (await api.call("POST", "/v1/uptime/maintenance-windows", key, body)).json()
+    path = f"/v1/uptime/maintenance-windows/{window['id']}"
+    renamed = await api.call("PATCH", path, key, {"name": "nightly vacuum", "comment": None})
+    assert renamed.status_code == 200, renamed.text
+    view = renamed.json()
+    assert (view["name"], view["comment"], view["rrule"], view["duration_seconds"]) == (
+        "nightly vacuum",
+        None,
+        "FREQ=DAILY",
+        3600,
+    )
+    assert view["targets"] == {"monitor_ids": [], "labels": {"team": "db"}, "alert_rule_ids": []}
+    # `ends_at` replaces the duration.
+    shorter = (await api.call("PATCH", path, key, {"ends_at": "2026-03-01T02:30:00Z"})).json()
+    assert shorter["duration_seconds"] == 1800
+    for changes, field in [
+        ({"ends_at": "2026-03-01T01:00:00Z"}, "ends_at"),
+        ({"rrule": "FREQ=SOMETIMES"}, "rrule"),
+        ({"time_zone": "Mars/Olympus"}, "time_zone"),
+        ({"targets": {}}, "targets"),
+        ({"targets": {"monitor_ids": ["mon_nope"]}}, "targets.monitor_ids[0]"),
+        ({"name": ""}, "name"),
+        ({"surprise": 1}, "surprise"),
+    ]:
+        refused = problem(await api.call("PATCH", path, key, changes), 422, "validation_failed")
+        assert refused["field"] == field, (changes, refused)
+    # Nothing refused was stored.
+    assert (await api.call("GET", path, key)).json()["name"] == "nightly vacuum"
+    problem(await api.call("PATCH", path, keys["beta"], {"name": "x"}), 404, "maintenance_window_not_found")
+    audit = (await api.call("GET", "/v1/audit", key, limit="50")).json()["items"]
+    updates = [entry for entry in audit if entry["action"] == "maintenance_window.update"]
+    assert len(updates) >= 2 + 7
+    assert {entry["target_id"] for entry in updates} == {window["id"]}

@@ -128,7 +128,7 @@ async def test_a_missed_deadline_is_claimed_once_across_instances_and_a_ping_in_
     now = [T0 + timedelta(seconds=100)]
     instances = [
         DueWorkScheduler(
-            DueMonitors(store, cast("MonitorChecker", None), cast("HeartbeatRecorder", recorded)),
+            DueMonitors(store, cast("MonitorChecker", None), cast("HeartbeatRecorder", recorded), location="here"),
             work="uptime-checks",
             max_running=4,
             max_claimed=100,

@@ -5,20 +5,21 @@ and state changes are stored and pruned."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
 import pytest
 from msgspec.structs import replace
 
 from mintlog.adapters.db.sql import SqlMetadataStore
 from mintlog.adapters.db.uptime_sql import SqlMonitorStore
+from mintlog.domain.monitor_quorum import apply_quorum
 from mintlog.domain.monitors import Monitor, MonitorSpec, MonitorStatus
 from mintlog.domain.tenants import Tenant
 from mintlog.domain.uptime_checks import HttpCheck
 from mintlog.metrics import Metrics
-from mintlog.ports.uptime import CheckResult, StateChangeRecord
+from mintlog.ports.uptime import CheckResult, LocatedDecision, StateChangeRecord
 from mintlog.roles.kit.scheduler import DueWorkScheduler
 from mintlog.roles.uptime.checker import MonitorChecker
 from mintlog.roles.uptime.due import DueMonitors
@@ -75,6 +76,7 @@ async def test_two_instances_check_each_monitor_once_per_interval(
                 store,
                 cast("MonitorChecker", RecordingChecker(checked)),
                 cast("HeartbeatRecorder", RecordingChecker([])),
+                location="here",
             ),
             work="uptime-checks",
             max_running=4,
@@ -110,7 +112,7 @@ async def test_a_paused_monitor_is_neither_due_nor_overwritten_by_a_check_in_fli
     await store.replace_monitor(
         "acme", monitor.id, replace(SPEC, paused=True), updated_at=T0, next_check_at=T0, status=paused
     )
-    assert await store.due_monitors(T0 + timedelta(minutes=5), limit=10) == []
+    assert await store.due_monitors(T0 + timedelta(minutes=5), limit=10, location="here") == []
     result = CheckResult(id="r1", monitor_id=monitor.id, tenant_id="acme", at=T0, location="l", ok=False, latency_ms=1)
     down = MonitorStatus(state="down", since=T0, transition_seq=1)
     assert not await store.record_check(monitor.id, result, down, expected_seq=0, change=None)
@@ -149,3 +151,100 @@ async def test_results_and_state_changes_are_stored_listed_and_pruned(
     assert [r.id for r in await store.list_results("acme", monitor.id, start=T0, end=T0 + timedelta(1))] == ["r2"]
     assert await store.delete_monitor("acme", monitor.id)
     assert await store.list_results("acme", monitor.id, start=T0, end=T0 + timedelta(1)) == []
+
+
+def _scheduler(store: SqlMonitorStore, location: str, checked: list[tuple[str, datetime]], now: list[datetime]) -> Any:
+    return DueWorkScheduler(
+        DueMonitors(
+            store,
+            cast("MonitorChecker", RecordingChecker(checked)),
+            cast("HeartbeatRecorder", RecordingChecker([])),
+            location=location,
+        ),
+        work="uptime-checks",
+        max_running=4,
+        max_claimed=500,
+        poll_seconds=60,
+        metrics=Metrics(),
+        clock=lambda: now[0],
+    )
+
+
+async def test_each_listed_location_checks_a_located_monitor_once_per_interval_and_no_other_does(
+    databases: tuple[SqlMetadataStore, SqlMetadataStore],
+) -> None:
+    stores = [SqlMonitorStore(metadata) for metadata in databases]
+    located = replace(SPEC, locations=["eu", "us"], quorum=1)
+    await stores[0].create_monitor(
+        Monitor(id="mon_loc", tenant_id="acme", spec=located, created_at=T0, updated_at=T0, next_check_at=T0),
+        max_per_tenant=100,
+    )
+    await stores[0].create_monitor(
+        Monitor(id="mon_any", tenant_id="acme", spec=SPEC, created_at=T0, updated_at=T0, next_check_at=T0),
+        max_per_tenant=100,
+    )
+    now = [T0]
+    checked: dict[str, list[tuple[str, datetime]]] = {"eu": [], "us": [], "asia": []}
+    # Two instances at eu (two pools), one at us, one at a location the monitor does not list.
+    instances = [
+        _scheduler(stores[0], "eu", checked["eu"], now),
+        _scheduler(stores[1], "eu", checked["eu"], now),
+        _scheduler(stores[1], "us", checked["us"], now),
+        _scheduler(stores[0], "asia", checked["asia"], now),
+    ]
+    for _ in range(3):
+        await asyncio.gather(*(instance.claim() for instance in instances for _ in range(2)))
+        await asyncio.gather(*(instance.drain() for instance in instances))
+        now[0] += timedelta(seconds=INTERVAL_SECONDS)
+    due_times = [T0 + timedelta(seconds=INTERVAL_SECONDS * n) for n in range(3)]
+    assert sorted(checked["eu"] + checked["us"] + checked["asia"]) == sorted(
+        [("mon_loc", due) for due in due_times] * 2 + [("mon_any", due) for due in due_times]
+    )
+    assert sorted(item for item in checked["eu"] if item[0] == "mon_loc") == [("mon_loc", due) for due in due_times]
+    assert sorted(item for item in checked["us"] if item[0] == "mon_loc") == [("mon_loc", due) for due in due_times]
+    assert [item for item in checked["asia"] if item[0] == "mon_loc"] == []
+    stored = await stores[1].get_monitor("acme", "mon_loc")
+    assert stored is not None
+    assert set(stored.location_states) == {"eu", "us"}
+
+
+async def test_two_locations_reporting_at_once_both_count_towards_the_quorum(
+    databases: tuple[SqlMetadataStore, SqlMetadataStore],
+) -> None:
+    stores = [SqlMonitorStore(metadata) for metadata in databases]
+    located = replace(SPEC, locations=["eu", "us"], quorum=2)
+    await stores[0].create_monitor(
+        Monitor(id="mon_q", tenant_id="acme", spec=located, created_at=T0, updated_at=T0, next_check_at=T0),
+        max_per_tenant=100,
+    )
+
+    async def report(store: SqlMonitorStore, location: str) -> LocatedDecision | None:
+        result = CheckResult(
+            id=f"r_{location}", monitor_id="mon_q", tenant_id="acme", at=T0, location=location, ok=False, latency_ms=1
+        )
+        down = MonitorStatus(state="down", since=T0, last_check_at=T0, last_ok=False)
+
+        def decide(overall: MonitorStatus, states: Mapping[str, MonitorStatus]) -> LocatedDecision:
+            status, transition = apply_quorum(
+                overall, states, reporting=location, locations=["eu", "us"], quorum=2, at=T0
+            )
+            change = None if transition is None else StateChangeRecord(monitor_id="mon_q", at=T0, state=status.state)
+            return LocatedDecision(status=status, change=change, alert=None)
+
+        return await store.record_location_check("mon_q", result, down, expected_seq=0, decide=decide)
+
+    decisions = await asyncio.gather(report(stores[0], "eu"), report(stores[1], "us"))
+    assert sorted(decision.status.state for decision in decisions if decision is not None) == ["down", "pending"]
+    stored = await stores[0].get_monitor("acme", "mon_q")
+    assert stored is not None
+    assert (stored.status.state, stored.status.transition_seq) == ("down", 1)
+    assert {location: status.state for location, status in stored.location_states.items()} == {
+        "eu": "down",
+        "us": "down",
+    }
+    # An edit starts every location's confirmation again.
+    edited = await stores[0].replace_monitor(
+        "acme", "mon_q", replace(located, name="shop v2"), updated_at=T0, next_check_at=T0
+    )
+    assert edited is not None
+    assert {status.state for status in edited.location_states.values()} == {"pending"}

@@ -25,13 +25,16 @@ from mintlog.domain.heartbeats import (
     parse_ping_suffix,
     ping_path,
 )
+from mintlog.domain.maintenance_windows import MaintenanceWindowCreate, StoredWindow, WindowTargets, build_window
 from mintlog.domain.monitors import Monitor, MonitorSpec, MonitorStatus, validate_monitor
 from mintlog.domain.streams import decode_alert_event, decode_ping, decode_raw_batch
 from mintlog.domain.uptime_checks import HeartbeatCheck
 from mintlog.errors import NotFound, PayloadTooLarge, TooManyRequests, UnprocessableEntity
+from mintlog.ports.maintenance import MaintenanceWindowStore
 from mintlog.ports.uptime import CheckResult, MonitorStore, StateChangeRecord
 from mintlog.roles.ingest.ping_routes import PingIntake
 from mintlog.roles.uptime.heartbeats import HeartbeatRecorder, PingRetry
+from mintlog.roles.uptime.maintenance import MaintenanceLookup
 from mintlog.roles.uptime.outbox import AlertRelay
 
 T0 = datetime(2026, 5, 5, 12, 0, tzinfo=UTC)
@@ -48,6 +51,28 @@ def ping(kind: str = "success", at: datetime = T0, exit_status: int | None = Non
         exit_status=exit_status,
         body=body,
     )
+
+
+class FakeWindows:
+    """`MaintenanceWindowStore.tenant_windows` over a fixed list (the only method the lookup uses)."""
+
+    def __init__(self, *windows: StoredWindow) -> None:
+        self.windows = list(windows)
+
+    async def tenant_windows(self, tenant_id: str) -> Sequence[StoredWindow]:
+        return [window for window in self.windows if window.tenant_id == tenant_id]
+
+
+def no_windows() -> MaintenanceLookup:
+    return MaintenanceLookup(cast("MaintenanceWindowStore", FakeWindows()))
+
+
+def window_over(monitor_id: str, starts_at: datetime, ends_at: datetime) -> MaintenanceLookup:
+    body = MaintenanceWindowCreate(
+        name="deploy", starts_at=starts_at, ends_at=ends_at, targets=WindowTargets(monitor_ids=[monitor_id])
+    )
+    window = build_window(body, window_id="mw_1", tenant_id="acme", created_at=T0, now=T0)
+    return MaintenanceLookup(cast("MaintenanceWindowStore", FakeWindows(window)))
 
 
 def heartbeat_monitor(*, paused: bool = False, down_after: int = 1, token: str | None = None) -> Monitor:
@@ -333,6 +358,7 @@ async def test_the_recorder_measures_runs_confirms_failures_and_opens_and_resolv
         monitors=cast("MonitorStore", store),
         bus=bus,
         relay=AlertRelay(monitors=cast("MonitorStore", store), bus=bus),
+        maintenance=no_windows(),
         location="here",
         clock=lambda: T0,
     )
@@ -362,6 +388,7 @@ async def test_a_paused_heartbeat_records_nothing_and_a_moved_status_is_retried(
         monitors=cast("MonitorStore", store),
         bus=bus,
         relay=AlertRelay(monitors=cast("MonitorStore", store), bus=bus),
+        maintenance=no_windows(),
         location="here",
         clock=lambda: T0,
     )
@@ -377,6 +404,7 @@ async def test_a_paused_heartbeat_records_nothing_and_a_moved_status_is_retried(
         monitors=cast("MonitorStore", moved),
         bus=bus,
         relay=AlertRelay(monitors=cast("MonitorStore", moved), bus=bus),
+        maintenance=no_windows(),
         location="here",
         clock=lambda: T0,
     )
@@ -396,6 +424,7 @@ async def test_a_missed_deadline_is_a_late_failure() -> None:
         monitors=cast("MonitorStore", store),
         bus=bus,
         relay=AlertRelay(monitors=cast("MonitorStore", store), bus=bus),
+        maintenance=no_windows(),
         location="here",
         clock=lambda: late_at,
     )
@@ -403,6 +432,37 @@ async def test_a_missed_deadline_is_a_late_failure() -> None:
     result = await recorder.late(store.monitor)
     assert not result.ok
     assert result.error == f"late: no ping since {T0.isoformat()}"
+    assert store.monitor.status.state == "down"
+    [alert] = [decode_alert_event(data) for data in messages(bus, "ALERTS_EVENTS")]
+    assert alert.state == "firing"
+
+
+async def test_a_heartbeat_late_or_failing_in_a_maintenance_window_confirms_nothing_and_is_marked() -> None:
+    store = FakeMonitorStore(heartbeat_monitor(down_after=1))
+    bus = await started_bus()
+    window_end = T0 + timedelta(hours=3)
+    late_at = T0 + timedelta(seconds=3901)
+    now = [late_at]
+    recorder = HeartbeatRecorder(
+        monitors=cast("MonitorStore", store),
+        bus=bus,
+        relay=AlertRelay(monitors=cast("MonitorStore", store), bus=bus),
+        maintenance=window_over("mon_1", T0, window_end),
+        location="here",
+        clock=lambda: now[0],
+    )
+    assert store.monitor is not None
+    result = await recorder.late(store.monitor)
+    assert (result.ok, result.in_maintenance) == (False, True)
+    assert store.monitor.status.state == "maintenance"
+    await recorder.record(ping("fail", T0 + timedelta(hours=2), exit_status=1))
+    assert store.monitor.status.state == "maintenance"
+    assert [result.in_maintenance for result in store.results] == [True, True]
+    assert messages(bus, "ALERTS_EVENTS") == []
+    # After the window, the same failure confirms `down` (down_after=1) and opens the incident.
+    now[0] = window_end + timedelta(seconds=3901)
+    result = await recorder.late(store.monitor)
+    assert (result.ok, result.in_maintenance) == (False, False)
     assert store.monitor.status.state == "down"
     [alert] = [decode_alert_event(data) for data in messages(bus, "ALERTS_EVENTS")]
     assert alert.state == "firing"

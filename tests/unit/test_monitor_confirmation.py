@@ -5,9 +5,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import msgspec
 import pytest
 
-from mintlog.domain.monitors import MonitorSpec, MonitorStatus, apply_outcome, paused_status, validate_monitor
+from mintlog.domain.monitors import (
+    Confirmation,
+    MonitorSpec,
+    MonitorStatus,
+    apply_outcome,
+    paused_status,
+    validate_monitor,
+)
 from mintlog.domain.uptime_checks import HttpCheck, TcpCheck
 from mintlog.errors import UnprocessableEntity
 
@@ -87,3 +95,64 @@ def test_an_unusable_monitor_is_a_422_naming_the_field(spec: MonitorSpec, field:
     with pytest.raises(UnprocessableEntity) as raised:
         validate_monitor(spec, min_interval_seconds=30)
     assert raised.value.extra["field"] == field
+
+
+def run_window(outcomes: str, *, failures: int, window: int, down_after: int = 10, up_after: int = 1) -> list[str]:
+    """Like `run`, with an `x of n` confirmation."""
+    status = MonitorStatus()
+    states: list[str] = []
+    for index, symbol in enumerate(outcomes):
+        status, transition = apply_outcome(
+            status,
+            ok=symbol == "+",
+            at=T0 + timedelta(seconds=30 * index),
+            latency_ms=1.0,
+            error=None if symbol == "+" else "refused",
+            down_after=down_after,
+            up_after=up_after,
+            confirmation=Confirmation(failures=failures, window=window),
+        )
+        states.append(status.state + ("!" if transition else ""))
+    return states
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "failures", "window", "expected"),
+    [
+        # 3 of the last 5 failed, none in a row: down on the third failure.
+        ("+-+-+-", 3, 5, ["up!", "up", "up", "up", "up", "down!"]),
+        # The same failures spread over more than 5 results never reach 3 in any 5.
+        ("+-++-++-++-", 3, 5, ["up!"] + ["up"] * 10),
+        # Recovery (up_after=1) starts a fresh count: the failures before the outage do not count again.
+        ("+--+-", 2, 4, ["up!", "up", "down!", "up!", "up"]),
+        ("+--+--", 2, 4, ["up!", "up", "down!", "up!", "up", "down!"]),
+        # x == n: every result of the window failed.
+        ("+---", 3, 3, ["up!", "up", "up", "down!"]),
+    ],
+)
+def test_x_failures_of_the_last_n_confirm_down(outcomes: str, failures: int, window: int, expected: list[str]) -> None:
+    assert run_window(outcomes, failures=failures, window=window) == expected
+
+
+def test_consecutive_failures_still_confirm_down_with_a_window() -> None:
+    assert run_window("+--", failures=5, window=10, down_after=2) == ["up!", "up", "down!"]
+
+
+@pytest.mark.parametrize(
+    ("confirmation", "field"),
+    [
+        ({"failures": 4, "window": 3}, "confirmation.failures"),
+        ({"failures": 1, "window": 51}, "confirmation.window"),
+        ({"failures": 0, "window": 3}, "confirmation.failures"),
+        ({"failures": 2}, "confirmation"),
+        ({"failures": 2, "window": 3, "extra": 1}, "confirmation"),
+    ],
+)
+def test_a_bad_confirmation_is_a_422_naming_its_field(confirmation: dict[str, object], field: str) -> None:
+    body = {"name": "api", "check": {"type": "tcp", "host": "example.com", "port": 443}, "confirmation": confirmation}
+    with pytest.raises((UnprocessableEntity, msgspec.ValidationError)) as caught:
+        validate_monitor(msgspec.convert(body, MonitorSpec), min_interval_seconds=30)
+    if isinstance(caught.value, UnprocessableEntity):
+        assert caught.value.extra["field"] == field
+    else:
+        assert f"$.{field}" in str(caught.value)

@@ -51,6 +51,8 @@ def test_nested_names_use_a_double_underscore_and_values_are_converted() -> None
         ("MINTLOG_PIPELINE__OWN_PROCESS", "sometimes", "MINTLOG_PIPELINE__OWN_PROCESS='sometimes'"),
         ("MINTLOG_ARCHIVE__GZIP_LEVEL", "0", "MINTLOG_ARCHIVE__GZIP_LEVEL='0'"),
         ("MINTLOG_INDEXER__CONCURRENT_WRITES", "65", "MINTLOG_INDEXER__CONCURRENT_WRITES='65'"),
+        ("MINTLOG_UPTIME__NAMESERVERS", "dns.google", "MINTLOG_UPTIME__NAMESERVERS='dns.google'"),
+        ("MINTLOG_UPTIME__LOCATION", "eu west", "MINTLOG_UPTIME__LOCATION='eu west'"),
     ],
 )
 def test_a_bad_value_names_the_variable_and_the_value(variable: str, value: str, expected: str) -> None:
@@ -91,3 +93,9 @@ def test_env_example_is_generated_from_the_settings_tree() -> None:
     assert committed == env_example(), "run `make env-example` to regenerate .env.example"
     for spec in iter_setting_specs():
         assert f"# {spec.env}=" in committed
+
+
+def test_uptime_nameservers_are_a_comma_separated_list() -> None:
+    settings = load_settings({"MINTLOG_UPTIME__NAMESERVERS": "127.0.0.1:5353, [::1]:53"}, env_file=None)
+    assert settings.uptime.nameservers == ("127.0.0.1:5353", "[::1]:53")
+    assert load_settings({}, env_file=None).uptime.nameservers == ()

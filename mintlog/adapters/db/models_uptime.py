@@ -1,5 +1,6 @@
 """Tables of uptime monitoring: `uptime_monitors`, `uptime_results`, `uptime_state_changes` (migration 0011;
-the heartbeat columns `ping_token` and `heartbeat`, migration 0012) and `uptime_alert_outbox` (0014)."""
+the heartbeat columns `ping_token` and `heartbeat`, migration 0012) and `uptime_alert_outbox` (0014);
+`uptime_monitor_locations` and the column `located` (0018)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from mintlog.adapters.db.models import Base, UtcDateTime
 
-__all__ = ["AlertOutboxRow", "CheckResultRow", "MonitorRow", "StateChangeRow"]
+__all__ = ["AlertOutboxRow", "CheckResultRow", "MonitorLocationRow", "MonitorRow", "StateChangeRow"]
 
 
 class MonitorRow(Base):
@@ -37,6 +38,20 @@ class MonitorRow(Base):
     next_check_at: Mapped[datetime] = mapped_column(UtcDateTime())
     ping_token: Mapped[str | None] = mapped_column(String(64), nullable=True, default=None)
     heartbeat: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True, default=None)
+    located: Mapped[bool] = mapped_column(Boolean, default=False)  # migration 0018
+
+
+class MonitorLocationRow(Base):
+    """One location of a monitor that lists `locations`: its own claim column `next_check_at` (so each location
+    checks once per interval) and the JSON `status` its checks confirmed (migration 0018)."""
+
+    __tablename__ = "uptime_monitor_locations"
+    __table_args__ = (Index("ix_uptime_monitor_locations_due", "location", "next_check_at"),)
+
+    monitor_id: Mapped[str] = mapped_column(ForeignKey("uptime_monitors.id", ondelete="CASCADE"), primary_key=True)
+    location: Mapped[str] = mapped_column(String(100), primary_key=True)
+    next_check_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    status: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
 class CheckResultRow(Base):

@@ -16,9 +16,16 @@ from typing import Any, cast
 import msgspec
 from msgspec import UNSET, UnsetType
 from sqlalchemy import CursorResult, and_, delete, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from mintlog.adapters.db.models import TenantRow
-from mintlog.adapters.db.models_uptime import AlertOutboxRow, CheckResultRow, MonitorRow, StateChangeRow
+from mintlog.adapters.db.models_uptime import (
+    AlertOutboxRow,
+    CheckResultRow,
+    MonitorLocationRow,
+    MonitorRow,
+    StateChangeRow,
+)
 from mintlog.adapters.db.sql import SqlMetadataStore, database_errors
 from mintlog.domain.alerting import AlertEvent
 from mintlog.domain.heartbeats import HeartbeatState
@@ -26,12 +33,14 @@ from mintlog.domain.monitors import Monitor, MonitorSpec, MonitorState, MonitorS
 from mintlog.domain.streams import decode_alert_event, encode_event
 from mintlog.domain.uptime_alerts import uptime_alert_seq
 from mintlog.errors import Conflict
-from mintlog.ports.uptime import CheckResult, StateChangeRecord
+from mintlog.ports.uptime import CheckResult, LocatedDecision, QuorumDecider, StateChangeRecord
 
 __all__ = ["SqlMonitorStore"]
 
 
-def _monitor(row: MonitorRow) -> Monitor:
+def _monitor(
+    row: MonitorRow, locations: Sequence[MonitorLocationRow] = (), *, next_check_at: datetime | None = None
+) -> Monitor:
     return Monitor(
         id=row.id,
         tenant_id=row.tenant_id,
@@ -39,10 +48,38 @@ def _monitor(row: MonitorRow) -> Monitor:
         status=msgspec.convert(row.status, MonitorStatus),
         created_at=row.created_at,
         updated_at=row.updated_at,
-        next_check_at=row.next_check_at,
+        next_check_at=next_check_at or row.next_check_at,
         ping_token=row.ping_token,
         heartbeat=None if row.heartbeat is None else msgspec.convert(row.heartbeat, HeartbeatState),
+        location_states={location.location: msgspec.convert(location.status, MonitorStatus) for location in locations},
     )
+
+
+def _location_rows(monitor_id: str, spec: MonitorSpec, next_check_at: datetime) -> list[MonitorLocationRow]:
+    """Fresh rows of `spec`'s locations: each due at `next_check_at`, nothing confirmed yet."""
+    return [
+        MonitorLocationRow(
+            monitor_id=monitor_id, location=location, next_check_at=next_check_at, status=_json(MonitorStatus())
+        )
+        for location in spec.locations or ()
+    ]
+
+
+async def _monitors(session: AsyncSession, rows: Sequence[MonitorRow]) -> list[Monitor]:
+    """`rows` as monitors, those with locations with every location's status."""
+    located = [row.id for row in rows if row.located]
+    by_monitor: dict[str, list[MonitorLocationRow]] = {}
+    if located:
+        statement = select(MonitorLocationRow).where(MonitorLocationRow.monitor_id.in_(located))
+        for location in (await session.execute(statement)).scalars():
+            by_monitor.setdefault(location.monitor_id, []).append(location)
+    monitors: list[Monitor] = []
+    for row in rows:
+        locations = by_monitor.get(row.id, [])
+        # A located monitor is next due at the earliest of its locations' due times.
+        due = min((location.next_check_at for location in locations), default=None)
+        monitors.append(_monitor(row, locations, next_check_at=due))
+    return monitors
 
 
 def _json(value: msgspec.Struct) -> dict[str, Any]:
@@ -113,6 +150,7 @@ class SqlMonitorStore:
             next_check_at=monitor.next_check_at,
             ping_token=monitor.ping_token,
             heartbeat=None if monitor.heartbeat is None else _json(monitor.heartbeat),
+            located=bool(monitor.spec.locations),
         )
         count = select(func.count()).select_from(MonitorRow).where(MonitorRow.tenant_id == monitor.tenant_id)
         with database_errors((f"monitor {monitor.id!r} already exists", "monitor_exists")):
@@ -123,6 +161,8 @@ class SqlMonitorStore:
                         code="too_many_monitors",
                     )
                 session.add(row)
+                await session.flush()
+                session.add_all(_location_rows(monitor.id, monitor.spec, monitor.next_check_at))
         return monitor
 
     async def get_monitor(self, tenant_id: str, monitor_id: str) -> Monitor | None:
@@ -130,7 +170,7 @@ class SqlMonitorStore:
         with database_errors():
             async with self._metadata.session() as session:
                 row = (await session.execute(statement)).scalar_one_or_none()
-        return None if row is None else _monitor(row)
+                return None if row is None else (await _monitors(session, [row]))[0]
 
     async def list_monitors(
         self, tenant_id: str, *, after: tuple[datetime, str] | None = None, limit: int = 50
@@ -152,7 +192,7 @@ class SqlMonitorStore:
         with database_errors():
             async with self._metadata.session() as session:
                 rows = (await session.execute(statement)).scalars().all()
-        return [_monitor(row) for row in rows]
+                return await _monitors(session, rows)
 
     async def replace_monitor(
         self,
@@ -171,6 +211,7 @@ class SqlMonitorStore:
             "paused": spec.paused,
             "updated_at": updated_at,
             "next_check_at": next_check_at,
+            "located": bool(spec.locations),
         }
         if status is not None:
             values["status"] = _json(status)
@@ -184,6 +225,9 @@ class SqlMonitorStore:
             async with self._metadata.session() as session, session.begin():
                 if _rowcount(await session.execute(statement)) != 1:
                     return None
+                # Every change starts each location's confirmation again, due with the monitor.
+                await session.execute(delete(MonitorLocationRow).where(MonitorLocationRow.monitor_id == monitor_id))
+                session.add_all(_location_rows(monitor_id, spec, next_check_at))
                 if status is not None:
                     # A pause or resume is a state change too: paused time is not counted in the SLA.
                     session.add(
@@ -198,7 +242,7 @@ class SqlMonitorStore:
                 if alert is not None:
                     session.add(_outbox_row(alert, updated_at))
                 row = await session.get(MonitorRow, monitor_id, populate_existing=True)
-                return None if row is None else _monitor(row)
+                return None if row is None else (await _monitors(session, [row]))[0]
 
     async def find_by_ping_token(self, ping_token: str) -> Monitor | None:
         statement = (
@@ -274,34 +318,63 @@ class SqlMonitorStore:
                     return False
                 await session.execute(delete(CheckResultRow).where(CheckResultRow.monitor_id == monitor_id))
                 await session.execute(delete(StateChangeRow).where(StateChangeRow.monitor_id == monitor_id))
+                await session.execute(delete(MonitorLocationRow).where(MonitorLocationRow.monitor_id == monitor_id))
                 if alert is not None:
                     session.add(_outbox_row(alert, alert.evaluated_at))
                 return True
 
-    async def due_monitors(self, now: datetime, *, limit: int) -> Sequence[Monitor]:
-        statement = (
+    async def due_monitors(self, now: datetime, *, limit: int, location: str) -> Sequence[Monitor]:
+        active = (
+            MonitorRow.paused.is_(False),
+            TenantRow.suspended.is_(False),
+            TenantRow.deleted_at.is_(None),
+        )
+        anywhere = (
             select(MonitorRow)
             .join(TenantRow, TenantRow.id == MonitorRow.tenant_id)
-            .where(
-                MonitorRow.paused.is_(False),
-                MonitorRow.next_check_at <= now,
-                TenantRow.suspended.is_(False),
-                TenantRow.deleted_at.is_(None),
-            )
+            .where(*active, MonitorRow.located.is_(False), MonitorRow.next_check_at <= now)
             .order_by(MonitorRow.next_check_at, MonitorRow.id)
+            .limit(limit)
+        )
+        here = (
+            select(MonitorRow, MonitorLocationRow.next_check_at)
+            .join(TenantRow, TenantRow.id == MonitorRow.tenant_id)
+            .join(MonitorLocationRow, MonitorLocationRow.monitor_id == MonitorRow.id)
+            .where(*active, MonitorLocationRow.location == location, MonitorLocationRow.next_check_at <= now)
+            .order_by(MonitorLocationRow.next_check_at, MonitorRow.id)
             .limit(limit)
         )
         with database_errors():
             async with self._metadata.session() as session:
-                rows = (await session.execute(statement)).scalars().all()
-        return [_monitor(row) for row in rows]
+                found = list(await _monitors(session, (await session.execute(anywhere)).scalars().all()))
+                located = (await session.execute(here)).all()
+                with_states = await _monitors(session, [row for row, _ in located])
+                found += [
+                    msgspec.structs.replace(monitor, next_check_at=due_at)
+                    for monitor, (_, due_at) in zip(with_states, located, strict=True)
+                ]
+        found.sort(key=lambda monitor: (monitor.next_check_at, monitor.id))
+        return found[:limit]
 
-    async def claim_check(self, monitor_id: str, *, seen: datetime, next_at: datetime) -> bool:
-        statement = (
-            update(MonitorRow)
-            .where(MonitorRow.id == monitor_id, MonitorRow.next_check_at == seen, MonitorRow.paused.is_(False))
-            .values(next_check_at=next_at)
-        )
+    async def claim_check(
+        self, monitor_id: str, *, seen: datetime, next_at: datetime, location: str | None = None
+    ) -> bool:
+        if location is None:
+            statement = (
+                update(MonitorRow)
+                .where(MonitorRow.id == monitor_id, MonitorRow.next_check_at == seen, MonitorRow.paused.is_(False))
+                .values(next_check_at=next_at)
+            )
+        else:
+            statement = (
+                update(MonitorLocationRow)
+                .where(
+                    MonitorLocationRow.monitor_id == monitor_id,
+                    MonitorLocationRow.location == location,
+                    MonitorLocationRow.next_check_at == seen,
+                )
+                .values(next_check_at=next_at)
+            )
         with database_errors():
             async with self._metadata.session() as session, session.begin():
                 return _rowcount(await session.execute(statement)) == 1
@@ -343,6 +416,59 @@ class SqlMonitorStore:
                 if alert is not None:
                     session.add(_outbox_row(alert, result.at))
                 return True
+
+    async def record_location_check(
+        self,
+        monitor_id: str,
+        result: CheckResult,
+        location_status: MonitorStatus,
+        *,
+        expected_seq: int,
+        decide: QuorumDecider,
+    ) -> LocatedDecision | None:
+        # A no-op write first: it locks the monitor's row (PostgreSQL) or the database (SQLite) until the
+        # commit, so two locations reporting at once are decided one after the other, each seeing the other's.
+        lock = update(MonitorRow).where(MonitorRow.id == monitor_id).values(transition_seq=MonitorRow.transition_seq)
+        mine = and_(MonitorLocationRow.monitor_id == monitor_id, MonitorLocationRow.location == result.location)
+        with database_errors((f"check result {result.id!r} already recorded", "result_exists")):
+            async with self._metadata.session() as session, session.begin():
+                session.add(_result_row(result))
+                if _rowcount(await session.execute(lock)) != 1:
+                    return None
+                row = await session.get(MonitorRow, monitor_id, populate_existing=True)
+                if row is None or row.paused or row.transition_seq != expected_seq:
+                    return None
+                if (
+                    _rowcount(
+                        await session.execute(
+                            update(MonitorLocationRow).where(mine).values(status=_json(location_status))
+                        )
+                    )
+                    != 1
+                ):
+                    return None
+                statement = select(MonitorLocationRow).where(MonitorLocationRow.monitor_id == monitor_id)
+                states = {
+                    location.location: msgspec.convert(location.status, MonitorStatus)
+                    for location in (await session.execute(statement)).scalars()
+                }
+                states[result.location] = location_status
+                decision = decide(msgspec.convert(row.status, MonitorStatus), states)
+                row.status = _json(decision.status)
+                row.transition_seq = decision.status.transition_seq
+                if decision.change is not None:
+                    session.add(
+                        StateChangeRow(
+                            monitor_id=monitor_id,
+                            seq=decision.status.transition_seq,
+                            tenant_id=result.tenant_id,
+                            at=decision.change.at,
+                            state=decision.change.state,
+                        )
+                    )
+                if decision.alert is not None:
+                    session.add(_outbox_row(decision.alert, result.at))
+                return decision
 
     async def pending_alerts(self, *, monitor_id: str | None = None, limit: int = 100) -> Sequence[AlertEvent]:
         statement = select(AlertOutboxRow.event).limit(limit)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from mintlog.adapters.probes.connect import insecure_tls_context, verifying_tls_context
@@ -40,7 +41,8 @@ __all__ = ["Prober"]
 class Prober:
     """Runs checks under `policy`. `ca_file` replaces the default CA store for verified TLS (a private CA, or a
     test CA); `resolve` replaces the system resolver of TCP and TLS checks and `inner_resolver` aiohttp's resolver
-    under the egress check of HTTP checks (tests)."""
+    under the egress check of HTTP checks (tests); `nameservers` answer the DNS checks that name no nameserver
+    (`MINTLOG_UPTIME__NAMESERVERS`; empty: the system resolver)."""
 
     def __init__(
         self,
@@ -50,6 +52,7 @@ class Prober:
         resolve: Resolve = system_resolve,
         inner_resolver: AbstractResolver | None = None,
         max_body_bytes: int = 1 << 20,
+        nameservers: Sequence[str] = (),
     ) -> None:
         self._policy = policy
         self._resolve = resolve
@@ -62,7 +65,7 @@ class Prober:
             inner_resolver=inner_resolver,
             max_body_bytes=max_body_bytes,
         )
-        self._dns = DnsProbe(policy)
+        self._dns = DnsProbe(policy, nameservers=nameservers)
 
     async def run(self, spec: CheckSpec, *, timeout_seconds: float) -> CheckOutcome:
         """One run of `spec` (already valid under `validate_check`) within `timeout_seconds`; see the module

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import ipaddress
 import time
+from collections.abc import Sequence
 
 import dns.asyncresolver
 import dns.exception
+import dns.nameserver
 import dns.rdata
 import dns.rdtypes.ANY.TXT
 import dns.resolver
@@ -32,16 +34,19 @@ def _rdata_text(rdata: dns.rdata.Rdata) -> str:
 
 
 class DnsProbe:
-    """DNS queries under the egress policy; the system resolver is configured at its first use."""
+    """DNS queries under the egress policy. A check naming no nameserver asks the instance's `nameservers`
+    (`MINTLOG_UPTIME__NAMESERVERS`, "ip", "ip:port" or "[ipv6]:port"; the operator's own, not judged by the
+    egress policy), or the system resolver, configured at its first use, when there are none."""
 
-    def __init__(self, policy: EgressPolicy) -> None:
+    def __init__(self, policy: EgressPolicy, *, nameservers: Sequence[str] = ()) -> None:
         self._policy = policy
         self._system: dns.asyncresolver.Resolver | None = None
+        self._instance = [parse_nameserver(text, 53) for text in nameservers]
 
     def _resolver(self, spec: DnsCheck) -> tuple[dns.asyncresolver.Resolver, str]:
         if spec.nameserver is None:
             if self._system is None:
-                self._system = dns.asyncresolver.Resolver()
+                self._system = self._instance_resolver()
             return self._system, "system"
         address, port = parse_nameserver(spec.nameserver, spec.port)
         self._policy.check_address(ipaddress.ip_address(address))
@@ -49,6 +54,13 @@ class DnsProbe:
         resolver.nameservers = [address]
         resolver.port = port
         return resolver, f"{address}:{port}"
+
+    def _instance_resolver(self) -> dns.asyncresolver.Resolver:
+        if not self._instance:
+            return dns.asyncresolver.Resolver()
+        resolver = dns.asyncresolver.Resolver(configure=False)
+        resolver.nameservers = [dns.nameserver.Do53Nameserver(address, port) for address, port in self._instance]
+        return resolver
 
     async def run(self, spec: DnsCheck, *, timeout_seconds: float) -> CheckOutcome:
         """Up when the answer holds at least one record and every `spec.expected` value

@@ -16,18 +16,21 @@ Order and guarantees:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Protocol
 
+import msgspec
+
 from mintlog.domain.monitor_maintenance import apply_check
-from mintlog.domain.monitors import Monitor
+from mintlog.domain.monitor_quorum import apply_quorum
+from mintlog.domain.monitors import Monitor, MonitorStatus, Transition
 from mintlog.domain.streams import raw_subject
 from mintlog.domain.uptime_checks import CheckOutcome, CheckSpec
 from mintlog.errors import DependencyUnavailable
 from mintlog.ports.bus import EventBus
 from mintlog.ports.logstore import LogStore
-from mintlog.ports.uptime import CheckResult, MonitorStore, StateChangeRecord
+from mintlog.ports.uptime import CheckResult, LocatedDecision, MonitorStore, StateChangeRecord
 from mintlog.roles.uptime.events import alert_event, log_batch, log_batch_id
 from mintlog.roles.uptime.log_summary import failure_context
 from mintlog.roles.uptime.maintenance import MaintenanceLookup
@@ -78,6 +81,8 @@ class MonitorChecker:
         outcome = await self._prober.run(spec.check, timeout_seconds=spec.timeout_seconds)
         at = self._clock()
         in_maintenance = await self._maintenance.window_for(monitor, at) is not None
+        if spec.locations:
+            return await self._check_located(monitor, outcome, at=at, in_maintenance=in_maintenance)
         status, transition = apply_check(
             monitor.status,
             in_maintenance=in_maintenance,
@@ -87,6 +92,7 @@ class MonitorChecker:
             error=outcome.error,
             down_after=spec.down_after,
             up_after=spec.up_after,
+            confirmation=spec.confirmation,
         )
         result = CheckResult(
             id=log_batch_id(monitor.id, at),
@@ -123,6 +129,104 @@ class MonitorChecker:
         if not recorded:
             logger.info("monitor %s changed while its check ran; its status is left as it is now", monitor.id)
             transition, event = None, None
+        await self._publish(monitor, outcome, result, transition, alerted=event is not None)
+        return result
+
+    async def _check_located(
+        self, monitor: Monitor, outcome: CheckOutcome, *, at: datetime, in_maintenance: bool
+    ) -> CheckResult:
+        """A monitor with `locations`: this location confirms its own state, then the quorum of every location's
+        state decides the monitor's (`mintlog.domain.monitor_quorum`), in the store's transaction."""
+        spec = monitor.spec
+        locations = spec.locations or []
+        here = self._location
+        location_status, _ = apply_check(
+            monitor.location_states.get(here, MonitorStatus()),
+            in_maintenance=in_maintenance,
+            ok=outcome.ok,
+            at=at,
+            latency_ms=outcome.latency_ms,
+            error=outcome.error,
+            down_after=spec.down_after,
+            up_after=spec.up_after,
+            confirmation=spec.confirmation,
+        )
+        quorum = monitor.required_down()
+        result = CheckResult(
+            id=log_batch_id(f"{monitor.id}@{here}", at),
+            monitor_id=monitor.id,
+            tenant_id=monitor.tenant_id,
+            at=at,
+            location=here,
+            ok=outcome.ok,
+            latency_ms=outcome.latency_ms,
+            error=outcome.error,
+            status_code=outcome.status_code,
+            in_maintenance=in_maintenance,
+        )
+        # The incident's context is gathered before the transaction, when this result is likely to take the
+        # monitor down on the states read with the claim (the decision itself is made on the fresh ones).
+        predicted, _ = apply_quorum(
+            monitor.status,
+            {**monitor.location_states, here: location_status},
+            reporting=here,
+            locations=locations,
+            quorum=quorum,
+            at=at,
+        )
+        context = None
+        if predicted.state == "down" and monitor.status.state != "down":
+            context = await failure_context(
+                monitor, outcome, at=at, location=here, store=self._store, timeout_seconds=self._log_summary_timeout
+            )
+
+        def decide(overall: MonitorStatus, states: Mapping[str, MonitorStatus]) -> LocatedDecision:
+            status, transition = apply_quorum(
+                overall, states, reporting=here, locations=locations, quorum=quorum, at=at
+            )
+            if transition is None:
+                return LocatedDecision(status=status, change=None, alert=None)
+            first_failure = at - timedelta(seconds=spec.interval_seconds * max(0, spec.down_after - 1))
+            event = alert_event(
+                monitor,
+                transition,
+                outcome,
+                location=here,
+                window_start=first_failure,
+                context=context if transition.current == "down" else None,
+            )
+            if event is not None and transition.current == "down":
+                down_at = sorted(name for name in locations if name in states and states[name].state == "down")
+                message = (
+                    f"{spec.name} is down at {len(down_at)} of {len(locations)} locations ({', '.join(down_at)}; "
+                    f"quorum {quorum}): {outcome.error or 'unexpected answer'} (last from {here})"
+                )
+                event = msgspec.structs.replace(event, message=message)
+            decided[0] = transition
+            change = StateChangeRecord(monitor_id=monitor.id, at=at, state=status.state)
+            return LocatedDecision(status=status, change=change, alert=event)
+
+        decided: list[Transition | None] = [None]
+        decision = await self._monitors.record_location_check(
+            monitor.id, result, location_status, expected_seq=monitor.status.transition_seq, decide=decide
+        )
+        if decision is None:
+            logger.info("monitor %s changed while its check ran at %s; its status is left as it is", monitor.id, here)
+            decided[0] = None
+        alerted = decision is not None and decision.alert is not None
+        await self._publish(monitor, outcome, result, decided[0], alerted=alerted)
+        return result
+
+    async def _publish(
+        self,
+        monitor: Monitor,
+        outcome: CheckOutcome,
+        result: CheckResult,
+        transition: Transition | None,
+        *,
+        alerted: bool,
+    ) -> None:
+        at, in_maintenance = result.at, result.in_maintenance
         batch_id, payload = log_batch(
             monitor, outcome, at=at, location=self._location, transition=transition, in_maintenance=in_maintenance
         )
@@ -132,6 +236,5 @@ class MonitorChecker:
             logger.warning("monitor %s: check recorded but its log events not published: %s", monitor.id, exc)
         if transition is not None:
             logger.info("monitor %s: %s -> %s", monitor.id, transition.previous, transition.current)
-        if event is not None:
+        if alerted:
             await self._relay.publish_monitor(monitor.id)
-        return result

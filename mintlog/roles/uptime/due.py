@@ -6,6 +6,10 @@ monitor, exactly one moves it and only that one runs the check of that interval.
 so it survives restarts: a restarted instance finds the next due time where the last claim left it. An instance
 that dies mid-check loses that interval's check; the next one is claimed by whichever instance sees it first.
 
+A monitor that lists `locations` is due at each of them on its own: the uptime instances of each location
+claim it once per interval with the same compare-and-set on that location's due time, so every location checks
+it every interval; an instance never claims a monitor that does not list its location.
+
 A heartbeat monitor is due at its deadline: claiming it moves the deadline to the next expected run's
 (`next_deadline_after_miss`, so an outage of the role yields one late outcome, not a backlog) and runs
 `HeartbeatRecorder.late`, under the same compare-and-set; a ping moving the deadline meanwhile makes the claim
@@ -31,19 +35,26 @@ __all__ = ["DueMonitors"]
 class DueMonitors:
     """`DueWorkSource` of uptime checks: one claim per monitor and interval across every instance."""
 
-    def __init__(self, monitors: MonitorStore, checker: MonitorChecker, heartbeats: HeartbeatRecorder) -> None:
+    def __init__(
+        self, monitors: MonitorStore, checker: MonitorChecker, heartbeats: HeartbeatRecorder, *, location: str
+    ) -> None:
         self._monitors = monitors
+        self._location = location
         self._checker = checker
         self._heartbeats = heartbeats
 
     async def claim_due(self, now: datetime, limit: int, *, running: Set[str]) -> Sequence[Claim[Monitor]]:
         """Claim up to `limit` due monitors not in `running`; each is due again one interval later."""
         claimed: list[Claim[Monitor]] = []
-        for monitor in await self._monitors.due_monitors(now, limit=limit + len(running)):
+        for monitor in await self._monitors.due_monitors(now, limit=limit + len(running), location=self._location):
             if monitor.id in running:
                 continue
             next_at = _next_due(monitor, now)
-            if await self._monitors.claim_check(monitor.id, seen=monitor.next_check_at, next_at=next_at):
+            location = self._location if monitor.spec.locations else None
+            claimed_it = await self._monitors.claim_check(
+                monitor.id, seen=monitor.next_check_at, next_at=next_at, location=location
+            )
+            if claimed_it:
                 claimed.append(Claim(monitor.id, monitor, due_at=monitor.next_check_at, deadline=next_at))
                 if len(claimed) == limit:
                     break

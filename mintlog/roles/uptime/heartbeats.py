@@ -13,6 +13,9 @@ Guarantees:
   meanwhile (a pause, a late outcome that confirmed a transition): `record` then raises `PingRetry` and the
   consumer retries the ping on the fresh state. A redelivered ping that was stored already is not applied twice
   (its result id is taken), its log events are published again under the same message id (dropped by the bus);
+- inside a maintenance window of the monitor (`MaintenanceLookup`) a ping's outcome or a missed deadline is
+  recorded with `in_maintenance` and confirms nothing (`mintlog.domain.monitor_maintenance.apply_check`): a
+  heartbeat late during a window does not go down and opens no incident, and those results are left out of the SLA;
 - a deadline that passes with no ping ending a run is one failed outcome "late: no ping since …"
   (`late`, run by the due-work scheduler that claimed the deadline exactly once across instances);
 - a confirmed transition's alert event is stored in the alert outbox in the same transaction as the status and
@@ -30,7 +33,8 @@ import msgspec
 
 from mintlog.domain.alerting import AlertEvent
 from mintlog.domain.heartbeats import HeartbeatPing, HeartbeatState, apply_ping, late_error
-from mintlog.domain.monitors import Monitor, Transition, apply_outcome
+from mintlog.domain.monitor_maintenance import apply_check
+from mintlog.domain.monitors import Monitor, Transition
 from mintlog.domain.streams import raw_subject
 from mintlog.domain.uptime_checks import CheckOutcome, HeartbeatCheck
 from mintlog.errors import Conflict, DependencyUnavailable
@@ -38,6 +42,7 @@ from mintlog.ports.bus import EventBus
 from mintlog.ports.uptime import CheckResult, MonitorStore, StateChangeRecord
 from mintlog.roles.uptime.events import alert_event, log_batch, log_batch_id
 from mintlog.roles.uptime.heartbeat_events import ping_log_batch
+from mintlog.roles.uptime.maintenance import MaintenanceLookup
 from mintlog.roles.uptime.outbox import AlertRelay
 
 __all__ = ["HeartbeatRecorder", "PingRetry"]
@@ -58,10 +63,12 @@ class HeartbeatRecorder:
         monitors: MonitorStore,
         bus: EventBus,
         relay: AlertRelay,
+        maintenance: MaintenanceLookup,
         location: str,
         clock: Callable[[], datetime],
     ) -> None:
         self._relay = relay
+        self._maintenance = maintenance
         self._monitors = monitors
         self._bus = bus
         self._location = location
@@ -87,16 +94,21 @@ class HeartbeatRecorder:
             return
         at = ping.received_at
         latency_ms = None if effect.duration_seconds is None else effect.duration_seconds * 1000
-        status, transition = apply_outcome(
+        in_maintenance = await self._maintenance.window_for(monitor, at) is not None
+        status, transition = apply_check(
             monitor.status,
+            in_maintenance=in_maintenance,
             ok=effect.ok,
             at=at,
             latency_ms=latency_ms,
             error=effect.error,
             down_after=monitor.spec.down_after,
             up_after=monitor.spec.up_after,
+            confirmation=monitor.spec.confirmation,
         )
-        result = self._result(monitor, at, ok=effect.ok, latency_ms=latency_ms, error=effect.error)
+        result = self._result(
+            monitor, at, ok=effect.ok, latency_ms=latency_ms, error=effect.error, in_maintenance=in_maintenance
+        )
         change = None if transition is None else StateChangeRecord(monitor_id=monitor.id, at=at, state=status.state)
         outcome = CheckOutcome(ok=effect.ok, latency_ms=latency_ms or 0.0, error=effect.error)
         event = None if transition is None else self._alert(monitor, transition, outcome)
@@ -126,16 +138,19 @@ class HeartbeatRecorder:
         """One failed outcome for `monitor`'s deadline (`next_check_at` as claimed) passing with no ping."""
         at = self._clock()
         error = late_error(monitor.heartbeat, monitor.status.since or monitor.created_at)
-        status, transition = apply_outcome(
+        in_maintenance = await self._maintenance.window_for(monitor, at) is not None
+        status, transition = apply_check(
             monitor.status,
+            in_maintenance=in_maintenance,
             ok=False,
             at=at,
             latency_ms=None,
             error=error,
             down_after=monitor.spec.down_after,
             up_after=monitor.spec.up_after,
+            confirmation=monitor.spec.confirmation,
         )
-        result = self._result(monitor, at, ok=False, latency_ms=None, error=error)
+        result = self._result(monitor, at, ok=False, latency_ms=None, error=error, in_maintenance=in_maintenance)
         change = None if transition is None else StateChangeRecord(monitor_id=monitor.id, at=at, state=status.state)
         outcome = CheckOutcome(ok=False, latency_ms=0.0, error=error)
         event = None if transition is None else self._alert(monitor, transition, outcome)
@@ -145,7 +160,9 @@ class HeartbeatRecorder:
         if not recorded:
             logger.info("heartbeat %s changed while it was found late; its status is left as it is", monitor.id)
             transition = None
-        batch_id, payload = log_batch(monitor, outcome, at=at, location=self._location, transition=transition)
+        batch_id, payload = log_batch(
+            monitor, outcome, at=at, location=self._location, transition=transition, in_maintenance=in_maintenance
+        )
         try:
             await self._bus.publish(raw_subject(monitor.tenant_id), payload, msg_id=f"{batch_id}:0")
         except DependencyUnavailable as exc:
@@ -155,7 +172,14 @@ class HeartbeatRecorder:
         return result
 
     def _result(
-        self, monitor: Monitor, at: datetime, *, ok: bool, latency_ms: float | None, error: str | None
+        self,
+        monitor: Monitor,
+        at: datetime,
+        *,
+        ok: bool,
+        latency_ms: float | None,
+        error: str | None,
+        in_maintenance: bool,
     ) -> CheckResult:
         return CheckResult(
             id=log_batch_id(monitor.id, at),
@@ -166,6 +190,7 @@ class HeartbeatRecorder:
             ok=ok,
             latency_ms=latency_ms,
             error=error,
+            in_maintenance=in_maintenance,
         )
 
     async def _publish_ping(

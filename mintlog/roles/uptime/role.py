@@ -55,11 +55,12 @@ class UptimeRole:
         self._clock = clock
         self._retention = timedelta(days=settings.result_retention_days)
         self.relay = AlertRelay(monitors=runtime.monitors, bus=runtime.bus)
+        maintenance = MaintenanceLookup(runtime.maintenance_windows)
         self.checker = MonitorChecker(
             monitors=runtime.monitors,
             bus=runtime.bus,
             prober=prober,
-            maintenance=MaintenanceLookup(runtime.maintenance_windows),
+            maintenance=maintenance,
             location=settings.location,
             clock=clock,
             relay=self.relay,
@@ -67,11 +68,16 @@ class UptimeRole:
             log_summary_timeout_seconds=settings.log_summary_timeout_seconds,
         )
         self.heartbeats = HeartbeatRecorder(
-            monitors=runtime.monitors, bus=runtime.bus, relay=self.relay, location=settings.location, clock=clock
+            monitors=runtime.monitors,
+            bus=runtime.bus,
+            relay=self.relay,
+            maintenance=maintenance,
+            location=settings.location,
+            clock=clock,
         )
         self.pings = PingConsumer(bus=runtime.bus, recorder=self.heartbeats, metrics=runtime.metrics)
         self.scheduler = DueWorkScheduler(
-            DueMonitors(runtime.monitors, self.checker, self.heartbeats),
+            DueMonitors(runtime.monitors, self.checker, self.heartbeats, location=settings.location),
             work="uptime-checks",
             max_running=settings.max_concurrent_checks,
             max_claimed=max(_DUE_MONITORS_PER_POLL, settings.max_concurrent_checks),

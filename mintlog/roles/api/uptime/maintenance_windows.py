@@ -17,16 +17,18 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
-from litestar import Request, delete, get, post, put
+from litestar import Request, delete, get, patch, post, put
 from litestar.params import FromPath
 
 from mintlog.domain.maintenance import occurrences
 from mintlog.domain.maintenance_windows import (
     MaintenanceWindowCreate,
+    MaintenanceWindowPatch,
     StoredWindow,
     WindowTargets,
     build_window,
     new_window_id,
+    patched_window_body,
     window_active,
 )
 from mintlog.errors import BadRequest, Forbidden
@@ -55,6 +57,7 @@ _MAX_OCCURRENCE_RANGE = timedelta(days=366)
 _DEFAULT_OCCURRENCE_RANGE = timedelta(days=30)
 _LOOKAHEADS = (timedelta(days=1), timedelta(days=35), timedelta(days=400))
 _decoder = msgspec.json.Decoder(MaintenanceWindowCreate)
+_patch_decoder = msgspec.json.Decoder(MaintenanceWindowPatch)
 
 
 class Occurrence(msgspec.Struct, frozen=True, kw_only=True):
@@ -250,6 +253,41 @@ class MaintenanceWindows(Resource):
                 body, window_id=current.id, tenant_id=current.tenant_id, created_at=current.created_at, now=now
             )
             await _check_targets(request, window.targets, monitors, alert_rules)
+            replaced = self.found(await maintenance_windows.replace_window(window), window_id)
+            note.detail = _audit_detail(replaced)
+        return _view(replaced, now)
+
+    @patch(
+        "/{window_id:str}",
+        guards=[requires("uptime:write")],
+        status_code=200,
+        summary="Change some members of a maintenance window; the result is validated as a whole window.",
+        opt=operation(audit="maintenance_window.update", body=MaintenanceWindowPatch, errors=(422,)),
+    )
+    async def patch_window(
+        self,
+        request: Request[Any, Any, Any],
+        audit: Injected[AuditedWrite],
+        maintenance_windows: Injected[MaintenanceWindowStore],
+        monitors: Injected[MonitorStore],
+        alert_rules: Injected[AlertRuleStore],
+        clock: Injected[Clock],
+        window_id: FromPath[str],
+    ) -> WindowView:
+        principal = principal_of(request)
+        async with audit.record(target_id=window_id) as note:
+            changes = decode_body(await read_body(request.stream()), _patch_decoder)
+            current = self.found(await maintenance_windows.get_window(principal.tenant_id, window_id), window_id)
+            now = clock()
+            window = build_window(
+                patched_window_body(current, changes),
+                window_id=current.id,
+                tenant_id=current.tenant_id,
+                created_at=current.created_at,
+                now=now,
+            )
+            if changes.targets is not msgspec.UNSET:
+                await _check_targets(request, window.targets, monitors, alert_rules)
             replaced = self.found(await maintenance_windows.replace_window(window), window_id)
             note.detail = _audit_detail(replaced)
         return _view(replaced, now)

@@ -95,6 +95,9 @@ class MonitorView(MonitorSpec, frozen=True, kw_only=True):
     """A heartbeat's success ping path on the ingest port (`/ping/{token}`); None for other monitors."""
     heartbeat: HeartbeatState | None = None
     """What a heartbeat's pings left (last ping, last start, last run's duration); None for other monitors."""
+    location_states: dict[str, MonitorStatus] | None = None
+    """A monitor with `locations`: the state each location's own checks confirmed (a location that has not
+    checked yet is `pending`); None for other monitors."""
 
 
 def _view(monitor: Monitor) -> MonitorView:
@@ -108,6 +111,11 @@ def _view(monitor: Monitor) -> MonitorView:
         status=monitor.status,
         ping_url=None if monitor.ping_token is None else ping_path(monitor.ping_token),
         heartbeat=(monitor.heartbeat or HeartbeatState()) if isinstance(monitor.spec.check, HeartbeatCheck) else None,
+        location_states=(
+            {location: monitor.location_states.get(location, MonitorStatus()) for location in monitor.spec.locations}
+            if monitor.spec.locations
+            else None
+        ),
     )
 
 
