@@ -113,14 +113,14 @@ class CompiledRoute:
         return True
 
 
-def _compile(field: str, source: str) -> regex.Pattern[str]:
+def _compile(field: str, source: str, *, probe: bool) -> regex.Pattern[str]:
     try:
         pattern: regex.Pattern[str] = regex.compile(source, regex.VERSION0)
     except (regex.error, OverflowError, RecursionError) as exc:
         raise RouteError(field, f"the pattern does not compile: {exc}") from None
-    for probe in _PROBES:
+    for sample in _PROBES if probe else ():
         try:
-            pattern.fullmatch(probe, timeout=_PROBE_TIMEOUT_SECONDS)
+            pattern.fullmatch(sample, timeout=_PROBE_TIMEOUT_SECONDS)
         except TimeoutError:
             raise RouteError(
                 field,
@@ -129,15 +129,17 @@ def _compile(field: str, source: str) -> regex.Pattern[str]:
     return pattern
 
 
-def compile_routes(routes: Sequence[RouteSpec]) -> list[CompiledRoute]:
-    """The routes ready to match, in order; `RouteError` for the first one that cannot be used."""
+def compile_routes(routes: Sequence[RouteSpec], *, probe: bool = True) -> list[CompiledRoute]:
+    """The routes ready to match, in order; `RouteError` for the first one that cannot be used. `probe=False`
+    skips the backtracking probes (routes already checked when they were stored)."""
     compiled: list[CompiledRoute] = []
     for index, route in enumerate(routes):
         field = f"routes[{index}]"
         if route.severities is None and not route.labels and not route.label_patterns:
             raise RouteError(field, "a route needs at least one of `severities`, `labels`, `label_patterns`")
         patterns = tuple(
-            (key, _compile(f"{field}.label_patterns.{key}", source)) for key, source in route.label_patterns.items()
+            (key, _compile(f"{field}.label_patterns.{key}", source, probe=probe))
+            for key, source in route.label_patterns.items()
         )
         compiled.append(CompiledRoute(index, route, patterns))
     return compiled

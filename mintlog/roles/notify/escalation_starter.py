@@ -102,7 +102,7 @@ class PolicySources:
         if table is None or not table.routes:
             return None
         try:
-            routes = compile_routes(table.routes)
+            routes = compile_routes(table.routes, probe=False)  # probed when they were stored
         except RouteError as exc:  # stored routes were checked when written; a newer check may refuse them
             logger.warning("tenant %s: its routes are not used: %s: %s", incident.tenant_id, exc.field, exc.detail)
             return None
