@@ -69,6 +69,7 @@ AuditAction = Literal[
     "escalation_policy.update",
     "escalation_policy.delete",
     "escalation_policy.default",
+    "oncall_routes.replace",
     "incident.link_action",
 ]
 AUDIT_ACTIONS: tuple[AuditAction, ...] = get_args(AuditAction)

@@ -75,6 +75,7 @@ TimelineEventType = Literal[
     "escalation_step",  # a step fired (data: step, repeat, targets)
     "notified",  # a person or channel was notified by a step (data: target, contact method, delivery id)
     "notification_failed",  # a target could not be notified (data: target, reason)
+    "delivery_failed",  # a notification's delivery failed: its first failed attempt, and when it gave up
     "escalation_stopped",  # acknowledged or resolved: no further step
     "escalation_exhausted",  # the last step of the last repetition fired
     "retriggered",  # its acknowledgement timed out: triggered again, escalation from step 1
@@ -92,6 +93,7 @@ TIMELINE_EVENT_TYPES: tuple[TimelineEventType, ...] = (
     "escalation_step",
     "notified",
     "notification_failed",
+    "delivery_failed",
     "escalation_stopped",
     "escalation_exhausted",
     "retriggered",
@@ -111,6 +113,7 @@ _EVENT_TYPE: dict[TimelineEventType, IncidentEventType] = {
     "escalation_step": "incident.commented",
     "notified": "incident.commented",
     "notification_failed": "incident.commented",
+    "delivery_failed": "incident.commented",
     "escalation_stopped": "incident.commented",
     "escalation_exhausted": "incident.commented",
     "retriggered": "incident.retriggered",

@@ -53,6 +53,7 @@ def _facts(text: NotificationText) -> list[tuple[str, str]]:
     facts = [("Severity", text.severity), ("Status", text.status), ("Source", text.source)]
     if text.incident_id:
         facts.append(("Incident", text.incident_id))
+    facts += text.times
     return facts
 
 

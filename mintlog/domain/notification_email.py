@@ -45,6 +45,7 @@ def _plain(text: NotificationText) -> str:
     ]
     if text.incident_id:
         lines.append(f"Incident: {text.incident_id}")
+    lines += [f"{label}: {value}" for label, value in text.times]
     if text.summary:
         lines += ["", text.summary]
     links = _links(text)
@@ -59,6 +60,7 @@ def _html(text: NotificationText) -> str:
     rows = [("Severity", text.severity), ("Status", text.status), ("Source", text.source)]
     if text.incident_id:
         rows.append(("Incident", text.incident_id))
+    rows += text.times
     table = "".join(f"<tr><th align='left'>{escape(name)}</th><td>{escape(value)}</td></tr>" for name, value in rows)
     summary = f"<pre>{escape(text.summary)}</pre>" if text.summary else ""
     anchors = " | ".join(

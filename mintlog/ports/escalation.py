@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Protocol
 
 from mintlog.domain.escalation import EscalationPolicy, EscalationRun, EscalationTask, PolicySpec
+from mintlog.domain.oncall_routes import RoutingTable
 
 __all__ = ["EscalationStore"]
 
@@ -51,6 +52,14 @@ class EscalationStore(Protocol):
 
     async def default_policy(self, tenant_id: str) -> EscalationPolicy | None:
         """The tenant's default policy, or None."""
+        ...
+
+    async def get_routes(self, tenant_id: str) -> RoutingTable | None:
+        """The tenant's routes, or None when it never set any."""
+        ...
+
+    async def replace_routes(self, table: RoutingTable) -> None:
+        """Replace the tenant's routes whole (an empty list keeps the row, with no route)."""
         ...
 
     async def start_run(self, run: EscalationRun, first: EscalationTask) -> bool:

@@ -12,6 +12,7 @@ Guarantees of an implementation:
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Protocol
 
 import msgspec
@@ -34,6 +35,8 @@ class PersonMessage(msgspec.Struct, frozen=True, kw_only=True):
     acknowledge_url: str | None = None
     resolve_url: str | None = None
     incident_url: str | None = None
+    triggered_at: datetime | None = None
+    """When the incident was triggered (UTC); the rendered text shows it in the person's time zone."""
 
 
 class PersonNotifier(Protocol):

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -70,7 +71,15 @@ def test_the_person_on_call_is_emailed_then_the_next_one_whose_link_acknowledges
 ) -> None:
     key = mintlog.bootstrap("acme")
     ann = created(api(mintlog, key, "POST", "/v1/oncall/people", {"name": "Ann", "email": "ann@example.com"}))
-    bob = created(api(mintlog, key, "POST", "/v1/oncall/people", {"name": "Bob", "email": "bob@example.com"}))
+    bob = created(
+        api(
+            mintlog,
+            key,
+            "POST",
+            "/v1/oncall/people",
+            {"name": "Bob", "email": "bob@example.com", "time_zone": "America/New_York"},
+        )
+    )
     yesterday = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%S")
     schedule = created(
         api(
@@ -137,6 +146,12 @@ def test_the_person_on_call_is_emailed_then_the_next_one_whose_link_acknowledges
     incidents = api(mintlog, key, "GET", "/v1/incidents").json()["items"]
     (incident,) = [item for item in incidents if item.get("rule_id") == rule["id"]]
     assert incident["status"] == "triggered"
+    # Bob reads the incident's trigger time in his own zone; Ann (no zone given) in UTC.
+    triggered_at = datetime.fromisoformat(incident["created_at"])
+    in_new_york = triggered_at.astimezone(ZoneInfo("America/New_York"))
+    expected = f"Triggered: {in_new_york:%Y-%m-%d %H:%M} {in_new_york.tzname()} (America/New_York)"
+    assert expected in to_bob.part("plain"), to_bob.part("plain")
+    assert f"Triggered: {triggered_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC\r\n" in first.part("plain")
 
     acted = httpx.post(acknowledge, timeout=30)
     assert acted.status_code == 200, acted.text

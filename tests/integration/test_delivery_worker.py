@@ -18,12 +18,14 @@ from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from mintlog.adapters.bus.memory import MemoryEventBus
+from mintlog.adapters.db.incidents_sql import SqlIncidentStore
 from mintlog.adapters.db.notifications_sql import SqlNotificationStore
 from mintlog.adapters.db.sql import SqlMetadataStore
 from mintlog.adapters.http.egress_aiohttp import AiohttpOutboundHttp
 from mintlog.domain.alerting import IncidentEvent
 from mintlog.domain.channels import Channel, Delivery, DeliveryFilter
 from mintlog.domain.egress import EgressPolicy
+from mintlog.domain.incidents import EntryDraft, Incident, TimelineEntry
 from mintlog.domain.streams import encode_event, incidents_subject
 from mintlog.domain.tenants import Tenant
 from mintlog.domain.webhooks import verify
@@ -137,6 +139,7 @@ def make_worker(
     inner_resolver: AbstractResolver | None = None,
     holder: str | None = None,
     metrics: Metrics | None = None,
+    incidents: SqlIncidentStore | None = None,
 ) -> DeliveryWorker:
     outbound = AiohttpOutboundHttp(policy, inner_resolver=inner_resolver)
     _OUTBOUNDS.append(outbound)
@@ -150,6 +153,7 @@ def make_worker(
         metrics=metrics or Metrics(),
         grace_seconds=1.0,
         holder=holder,
+        incidents=incidents,
     )
 
 
@@ -467,3 +471,80 @@ async def test_events_without_notify_make_no_delivery_and_garbage_is_dead_letter
     assert len(await store.list_deliveries("acme", DeliveryFilter())) == 1
     undecodable = metrics.dead_letters.labels("notify-deliveries", "undecodable")
     assert undecodable._value.get() == 1  # pyright: ignore[reportPrivateUsage]
+
+
+@pytest.fixture
+async def incidents(tmp_path: Path, store: SqlNotificationStore) -> AsyncIterator[SqlIncidentStore]:
+    """The incidents of the same database as `store` (which created it and the tenant)."""
+    metadata = SqlMetadataStore(f"sqlite+aiosqlite:///{tmp_path / 'meta.db'}")
+    await metadata.start()
+    try:
+        yield SqlIncidentStore(metadata)
+    finally:
+        await metadata.close()
+
+
+async def open_incident(incidents: SqlIncidentStore) -> str:
+    now = datetime.now(UTC)
+    incident = Incident(
+        id="inc_1",
+        tenant_id="acme",
+        title="High errors",
+        severity="critical",
+        status="triggered",
+        created_by="system",
+        created_at=now,
+        updated_at=now,
+    )
+    entry = EntryDraft(id="tle_open", source_id="tle_open", occurred_at=now, event_type="triggered", actor="system")
+    return (await incidents.create_incident(incident, entry)).incident.id
+
+
+async def delivery_failures(incidents: SqlIncidentStore, incident_id: str) -> list[TimelineEntry]:
+    return [entry for entry in await incidents.timeline("acme", incident_id) if entry.event_type == "delivery_failed"]
+
+
+async def test_a_failing_delivery_is_on_the_timeline_at_its_first_failure_and_when_it_gives_up(
+    bus: MemoryEventBus, store: SqlNotificationStore, receiver: Receiver, incidents: SqlIncidentStore
+) -> None:
+    receiver.replies = [lambda: web.Response(status=500, text="internal secret page") for _ in range(5)]
+    await add_channel(store, receiver.url)
+    incident_id = await open_incident(incidents)
+    worker = make_worker(bus, store, settings=NotifySettings(**{**_fast(), "max_attempts": 4}), incidents=incidents)
+    await worker.start()
+    try:
+        await publish(bus, incident_event())
+        dead = await wait_for_status(store, "dead")
+    finally:
+        await worker.stop()
+    assert len(receiver.received) == 4
+    failures = await delivery_failures(incidents, incident_id)
+    assert [(entry.data["attempt"], entry.data["final"]) for entry in failures] == [(1, False), (4, True)]
+    for entry in failures:
+        assert entry.actor == "system"
+        assert entry.data["target"] == {"type": "channel", "id": "chn_a"}
+        assert entry.data["delivery_id"] == dead.id
+        assert entry.data["status_code"] == 500
+        assert entry.content is not None
+        assert "channel chn_a" in entry.content
+        assert "the receiver answered 500" in entry.content
+        assert "internal secret page" not in entry.content  # a loopback receiver's body is never echoed
+    assert "retried at" in str(failures[0].content)
+    assert "gave up after attempt 4" in str(failures[1].content)
+
+
+async def test_a_delivery_that_succeeds_on_retry_leaves_one_failure_entry(
+    bus: MemoryEventBus, store: SqlNotificationStore, receiver: Receiver, incidents: SqlIncidentStore
+) -> None:
+    receiver.replies = [status(503), status(503)]
+    await add_channel(store, receiver.url)
+    incident_id = await open_incident(incidents)
+    worker = make_worker(bus, store, incidents=incidents)
+    await worker.start()
+    try:
+        await publish(bus, incident_event())
+        await wait_for_status(store, "delivered")
+    finally:
+        await worker.stop()
+    failures = await delivery_failures(incidents, incident_id)
+    assert [(entry.data["attempt"], entry.data["final"]) for entry in failures] == [(1, False)]

@@ -23,6 +23,7 @@ from mintlog.adapters.db.models_escalation import (
     EscalationSecretRow,
     EscalationTaskRow,
     LinkUseRow,
+    OnCallRoutesRow,
 )
 from mintlog.adapters.db.sql import SqlMetadataStore, database_errors
 from mintlog.domain.escalation import (
@@ -33,6 +34,7 @@ from mintlog.domain.escalation import (
     RunStatus,
     TaskKind,
 )
+from mintlog.domain.oncall_routes import RouteSpec, RoutingTable
 from mintlog.errors import Conflict
 
 __all__ = ["SqlEscalationStore"]
@@ -229,6 +231,33 @@ class SqlEscalationStore:
             async with self._session() as session:
                 row = (await session.execute(statement)).scalar_one_or_none()
         return None if row is None else _policy(row)
+
+    # Routes
+
+    async def get_routes(self, tenant_id: str) -> RoutingTable | None:
+        statement = select(OnCallRoutesRow).where(OnCallRoutesRow.tenant_id == tenant_id)
+        with database_errors():
+            async with self._session() as session:
+                row = (await session.execute(statement)).scalar_one_or_none()
+        if row is None:
+            return None
+        return RoutingTable(
+            tenant_id=row.tenant_id,
+            routes=msgspec.convert(row.routes, list[RouteSpec]),
+            updated_at=row.updated_at,
+        )
+
+    async def replace_routes(self, table: RoutingTable) -> None:
+        routes: list[dict[str, Any]] = msgspec.to_builtins(table.routes)
+        # Two first writes of a tenant racing: the second insert is a 409, never a 500.
+        with database_errors(("the routes were replaced concurrently; send them again", "routes_conflict")):
+            async with self._session() as session, session.begin():
+                row = await session.get(OnCallRoutesRow, table.tenant_id, with_for_update=True)
+                if row is None:
+                    session.add(OnCallRoutesRow(tenant_id=table.tenant_id, routes=routes, updated_at=table.updated_at))
+                else:
+                    row.routes = routes
+                    row.updated_at = table.updated_at
 
     # Runs and tasks
 

@@ -1,6 +1,7 @@
 """Tables of escalation (migration 0017): `escalation_policies`, `escalation_runs`, `escalation_tasks` (the due
 work: `due_at` with `claimed_by`/`claim_expires_at`), `escalation_link_uses` (used one-click tokens) and
-`escalation_secrets` (the generated link secret)."""
+`escalation_secrets` (the generated link secret); and (migration 0019) `oncall_routes`, each tenant's ordered
+routes from severity and labels to a policy."""
 
 from __future__ import annotations
 
@@ -12,7 +13,14 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from mintlog.adapters.db.models import Base, UtcDateTime
 
-__all__ = ["EscalationPolicyRow", "EscalationRunRow", "EscalationSecretRow", "EscalationTaskRow", "LinkUseRow"]
+__all__ = [
+    "EscalationPolicyRow",
+    "EscalationRunRow",
+    "EscalationSecretRow",
+    "EscalationTaskRow",
+    "LinkUseRow",
+    "OnCallRoutesRow",
+]
 
 
 class EscalationPolicyRow(Base):
@@ -91,3 +99,13 @@ class EscalationSecretRow(Base):
 
     name: Mapped[str] = mapped_column(String(40), primary_key=True)
     value: Mapped[str] = mapped_column(String(200))
+
+
+class OnCallRoutesRow(Base):
+    """A tenant's routes: the ordered list as one JSON document (it is read and replaced whole)."""
+
+    __tablename__ = "oncall_routes"
+
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
+    routes: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -21,6 +21,12 @@ Two loops in every notify instance:
    → retried after the next delay of the schedule, with jitter; the attempt that reaches `max_attempts` →
    `dead`, with the last error as its reason.
 
+A delivery of an incident (a channel's incident event, an escalation notice, a message to a person) that fails
+is written on the incident's timeline as a `delivery_failed` entry (actor `system`; `data`: the delivery, the
+channel or person and contact method, the attempt, the error as the delivery log shows it) twice at most: at
+its first failed attempt (`final` false, with when it is tried next) and when it gives up (`final` true). The
+retries between are in the delivery log only, so a receiver down for an hour does not flood the timeline.
+
 The schedule lives in the database (`next_attempt_at`), so it survives restarts. A sender that dies mid-attempt
 leaves its claim behind; once it expires (`claim_seconds`) another sender (or the restarted one) makes the
 attempt again, with the same `webhook-id`.
@@ -29,6 +35,8 @@ attempt again, with the same `webhook-id`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence, Set
@@ -38,11 +46,13 @@ import msgspec
 
 from mintlog.domain.alerting import IncidentEvent
 from mintlog.domain.channels import Channel, Delivery, DeliveryOutcome, retry_delay
+from mintlog.domain.incidents import SYSTEM_ACTOR, EntryDraft
 from mintlog.domain.streams import INCIDENTS_EVENTS, INCIDENTS_FILTER, decode_incident_event
 from mintlog.domain.webhooks import delivery_id, incident_payload
-from mintlog.errors import DependencyUnavailable
+from mintlog.errors import Conflict, DependencyUnavailable
 from mintlog.metrics import Metrics
 from mintlog.ports.bus import BusMessage, EventBus
+from mintlog.ports.incidents import IncidentStore
 from mintlog.ports.notifications import NotificationStore
 from mintlog.ports.outbound import OutboundHttp
 from mintlog.ports.smtp import SmtpSender
@@ -53,13 +63,58 @@ from mintlog.roles.kit.scheduler import Claim, DueWorkScheduler
 from mintlog.roles.notify.senders import Senders, SendResult
 from mintlog.settings import NotifySettings, PipelineSettings
 
-__all__ = ["DELIVERY_CONSUMER", "DeliveryWorker", "DueDeliveries", "deliveries_for"]
+__all__ = ["DELIVERY_CONSUMER", "DeliveryWorker", "DueDeliveries", "deliveries_for", "failure_entry"]
 
 logger = logging.getLogger(__name__)
 
 DELIVERY_CONSUMER = "notify-deliveries"
 _RETRY_DELAY_SECONDS = 2.0
 _FETCH_BATCH = 64
+_ERROR_CHARS = 500
+
+
+def failure_entry(delivery: Delivery, outcome: DeliveryOutcome) -> EntryDraft | None:
+    """The timeline entry of an attempt's outcome: for the first failed attempt of a delivery's round, and for
+    the attempt that made it dead; None for a success or a later retry."""
+    final = outcome.status == "dead"
+    if not final and (outcome.status != "failed" or delivery.round_attempts != 1):
+        return None
+    contact = delivery.contact
+    if contact is None:
+        target = f"channel {delivery.channel_id}"
+        data: dict[str, object] = {"target": {"type": "channel", "id": delivery.channel_id}}
+    else:
+        target = f"person {contact.person_id} by {contact.type} ({contact.contact_method_id})"
+        data = {
+            "target": {"type": "person", "id": contact.person_id},
+            "contact_method_id": contact.contact_method_id,
+            "contact_type": contact.type,
+        }
+    error = (outcome.error or "failed")[:_ERROR_CHARS]
+    if final:
+        content = f"delivery to {target} gave up after attempt {delivery.attempts}: {error}"
+    else:
+        when = outcome.next_attempt_at.isoformat() if outcome.next_attempt_at is not None else "later"
+        content = f"delivery to {target} failed (attempt {delivery.attempts}, retried at {when}): {error}"
+    data |= {
+        "delivery_id": delivery.id,
+        "event_type": delivery.event_type,
+        "attempt": delivery.attempts,
+        "status_code": outcome.status_code,
+        "error": error,
+        "final": final,
+    }
+    source = f"delivery-failed\n{delivery.id}\n{delivery.attempts}\n{final}"
+    entry_key = "tle_" + hashlib.sha256(source.encode()).hexdigest()[:24]
+    return EntryDraft(
+        id=entry_key,
+        source_id=entry_key,
+        occurred_at=outcome.attempted_at,
+        event_type="delivery_failed",
+        actor=SYSTEM_ACTOR,
+        content=content,
+        data=data,
+    )
 
 
 def _utcnow() -> datetime:
@@ -104,11 +159,13 @@ class DeliveryWorker:
         pipeline: PipelineSettings,
         metrics: Metrics,
         grace_seconds: float,
+        incidents: IncidentStore | None = None,
         holder: str | None = None,
         clock: Callable[[], datetime] = _utcnow,
         uniform: Callable[[float, float], float] = random.uniform,
     ) -> None:
         self._bus = bus
+        self._incidents = incidents
         self._store = notifications
         self._senders = Senders(outbound=outbound, smtp=smtp, settings=settings)
         self._settings = settings
@@ -218,6 +275,8 @@ class DeliveryWorker:
             if not await self._store.record_outcome(delivery.id, self.holder, outcome):
                 label = "lost_claim"
                 logger.warning("delivery %s: the claim expired before the outcome was recorded", delivery.id)
+            else:
+                await self._on_timeline(delivery, outcome)
         except DependencyUnavailable as exc:
             logger.warning(
                 "delivery %s: outcome not recorded (%s); it is retried when its claim expires", delivery.id, exc
@@ -237,6 +296,18 @@ class DeliveryWorker:
             f" ({outcome.error})" if outcome.error else "",
             extra={"tenant_id": delivery.tenant_id, "event_id": delivery.event_id, "status_code": outcome.status_code},
         )
+
+    async def _on_timeline(self, delivery: Delivery, outcome: DeliveryOutcome) -> None:
+        """Write the failure on the incident's timeline (see the module); the outcome is recorded already, so a
+        database failure here loses the entry, never the delivery."""
+        entry = failure_entry(delivery, outcome)
+        if entry is None or self._incidents is None or delivery.incident_id is None:
+            return
+        try:
+            with contextlib.suppress(Conflict):  # written by an earlier, taken-over run of this attempt
+                await self._incidents.append_entry(delivery.tenant_id, delivery.incident_id, entry)
+        except DependencyUnavailable as exc:
+            logger.warning("delivery %s: its failure is not on the incident's timeline: %s", delivery.id, exc)
 
     async def _send(self, delivery: Delivery, channel: Channel | None) -> tuple[DeliveryOutcome, str]:
         now = self._clock()

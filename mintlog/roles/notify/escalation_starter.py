@@ -2,8 +2,10 @@
 
 It reads `INCIDENTS_EVENTS` through the durable consumer `notify-escalation`, shared by every notify instance:
 - `incident.triggered` (not silenced) starts the incident's run with the policy it names, else its alert rule's
-  or monitor's, else the tenant's default; none → no escalation. The run snapshots the policy and its first
-  step is a due task (`start_run` writes both once per incident, so a redelivery starts nothing twice);
+  or monitor's, else the first of the tenant's routes matching its severity and labels, else the tenant's
+  default; none → no escalation. The `escalation_started` entry says which (`data.chosen_by`). The run
+  snapshots the policy and its first step is a due task (`start_run` writes both once per incident, so a
+  redelivery starts nothing twice);
 - `incident.acknowledged` stops the run's pending steps and, when the policy has `ack_timeout_minutes`,
   schedules the re-trigger check; `incident.resolved` stops everything.
 Steps themselves never depend on this consumer to stop: each reads the incident's status before sending.
@@ -28,6 +30,7 @@ from mintlog.domain.escalation import (
     new_run_id,
 )
 from mintlog.domain.incidents import SYSTEM_ACTOR, EntryDraft, Incident
+from mintlog.domain.oncall_routes import RouteError, compile_routes, first_match
 from mintlog.domain.streams import INCIDENTS_EVENTS, INCIDENTS_FILTER, decode_incident_event
 from mintlog.errors import Conflict, DependencyUnavailable
 from mintlog.ports.alerting import AlertRuleStore
@@ -37,7 +40,7 @@ from mintlog.ports.incidents import IncidentStore
 from mintlog.ports.uptime import MonitorStore
 from mintlog.roles.kit.consumer import ConsumerLoop
 
-__all__ = ["ESCALATION_CONSUMER", "EscalationStarter", "PolicySources"]
+__all__ = ["ESCALATION_CONSUMER", "ChosenPolicy", "EscalationStarter", "PolicySources"]
 
 logger = logging.getLogger(__name__)
 
@@ -49,33 +52,85 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class ChosenPolicy(msgspec.Struct, frozen=True, kw_only=True):
+    """The policy that escalates an incident and why: `chosen_by` is `incident`, `rule`, `monitor`, `route` (with
+    the 0-based `route` index and its `route_name`) or `default`."""
+
+    policy: EscalationPolicy
+    chosen_by: str
+    route: int | None = None
+    route_name: str | None = None
+
+
 class PolicySources:
-    """Which policy escalates an incident: its own, its rule's or monitor's, else the tenant's default."""
+    """Which policy escalates an incident: the one its source names (the incident, its rule or monitor), else
+    the first of the tenant's routes that matches it, else the tenant's default."""
 
     def __init__(self, escalation: EscalationStore, rules: AlertRuleStore, monitors: MonitorStore) -> None:
         self._escalation = escalation
         self._rules = rules
         self._monitors = monitors
 
-    async def policy_of(self, incident: Incident) -> EscalationPolicy | None:
-        """The policy that escalates `incident`, or None (the tenant has no default)."""
+    async def choose(self, incident: Incident) -> ChosenPolicy | None:
+        """The policy that escalates `incident` and why, or None."""
         tenant_id = incident.tenant_id
-        named = incident.escalation_policy_id
+        named, chosen_by = incident.escalation_policy_id, "incident"
         monitor_id = incident.labels.get("monitor_id") if incident.labels.get("source") == "uptime" else None
         if named is None and monitor_id is not None:
             monitor = await self._monitors.get_monitor(tenant_id, monitor_id)
-            named = None if monitor is None else monitor.spec.escalation_policy_id
+            named, chosen_by = (None if monitor is None else monitor.spec.escalation_policy_id), "monitor"
         elif named is None and incident.rule_id is not None:
             rule = await self._rules.get_rule(tenant_id, incident.rule_id)
-            named = None if rule is None else rule.spec.escalation_policy_id
+            named, chosen_by = (None if rule is None else rule.spec.escalation_policy_id), "rule"
         if named is not None:
             policy = await self._escalation.get_policy(tenant_id, named)
             if policy is not None:
-                return policy
+                return ChosenPolicy(policy=policy, chosen_by=chosen_by)
             logger.warning(
-                "incident %s names escalation policy %s, which is gone: the default is used", incident.id, named
+                "incident %s names escalation policy %s, which is gone: routes and the default are used",
+                incident.id,
+                named,
             )
-        return await self._escalation.default_policy(tenant_id)
+        routed = await self._routed(incident)
+        if routed is not None:
+            return routed
+        default = await self._escalation.default_policy(tenant_id)
+        return None if default is None else ChosenPolicy(policy=default, chosen_by="default")
+
+    async def _routed(self, incident: Incident) -> ChosenPolicy | None:
+        table = await self._escalation.get_routes(incident.tenant_id)
+        if table is None or not table.routes:
+            return None
+        try:
+            routes = compile_routes(table.routes, probe=False)  # probed when they were stored
+        except RouteError as exc:  # stored routes were checked when written; a newer check may refuse them
+            logger.warning("tenant %s: its routes are not used: %s: %s", incident.tenant_id, exc.field, exc.detail)
+            return None
+        remaining = routes
+        while remaining:
+            route = first_match(remaining, incident.severity, incident.labels)
+            if route is None:
+                return None
+            policy = await self._escalation.get_policy(incident.tenant_id, route.spec.policy_id)
+            if policy is not None:
+                return ChosenPolicy(policy=policy, chosen_by="route", route=route.index, route_name=route.spec.name)
+            logger.warning(
+                "incident %s matches route %d, whose escalation policy %s is gone: the next route is tried",
+                incident.id,
+                route.index,
+                route.spec.policy_id,
+            )
+            remaining = [later for later in remaining if later.index > route.index]
+        return None
+
+
+def _why(chosen: ChosenPolicy) -> str:
+    if chosen.chosen_by == "route":
+        name = f" {chosen.route_name!r}" if chosen.route_name else ""
+        return f"route {(chosen.route or 0) + 1}{name} matched"
+    if chosen.chosen_by == "default":
+        return "the tenant's default"
+    return f"named by the {chosen.chosen_by}"
 
 
 class EscalationStarter:
@@ -167,9 +222,10 @@ class EscalationStarter:
         incident = await self._incidents.get_incident(event.tenant_id, event.incident_id)
         if incident is None or incident.status != "triggered":
             return
-        policy = await self._policies.policy_of(incident)
-        if policy is None:
+        chosen = await self._policies.choose(incident)
+        if chosen is None:
             return
+        policy = chosen.policy
         now = self._clock()
         run = EscalationRun(
             id=new_run_id(incident.id),
@@ -191,8 +247,14 @@ class EscalationStarter:
             occurred_at=now,
             event_type="escalation_started",
             actor=SYSTEM_ACTOR,
-            content=f"escalation policy {policy.spec.name!r} started",
-            data={"policy_id": policy.id, "run_id": run.id, "steps": len(policy.spec.steps)},
+            content=f"escalation policy {policy.spec.name!r} started ({_why(chosen)})",
+            data={
+                "policy_id": policy.id,
+                "run_id": run.id,
+                "steps": len(policy.spec.steps),
+                "chosen_by": chosen.chosen_by,
+                **({"route": chosen.route} if chosen.route is not None else {}),
+            },
         )
         with contextlib.suppress(Conflict):
             await self._incidents.append_entry(incident.tenant_id, incident.id, entry)

@@ -241,6 +241,7 @@ class EscalationSteps:
             acknowledge_url=await self._link(incident, subject, "acknowledge", now),
             resolve_url=await self._link(incident, subject, "resolve", now),
             incident_url=self._incident_url(incident),
+            triggered_at=incident.created_at,
         )
         key = dedup_key(task, person.id, method.id)
         notification_id = await notifier.notify(incident.tenant_id, person, method, message, dedup_key=key)

@@ -40,7 +40,12 @@ def person_payload(person: Person, message: PersonMessage, now: datetime) -> byt
     """The stored payload of a message to a person (also the body of a person's plain webhook)."""
     data = msgspec.convert(message, PersonMessageData, from_attributes=True)
     notification = PersonNotification(
-        type=PERSON_EVENT_TYPE, timestamp=now, person_id=person.id, person_name=person.name, data=data
+        type=PERSON_EVENT_TYPE,
+        timestamp=now,
+        person_id=person.id,
+        person_name=person.name,
+        data=data,
+        time_zone=person.time_zone,
     )
     return _encoder.encode(notification)
 

@@ -39,6 +39,7 @@ class NotifyRole:
             pipeline=settings.pipeline,
             metrics=runtime.metrics,
             grace_seconds=settings.http.shutdown_grace_seconds,
+            incidents=runtime.incidents,
         )
         self.incidents = IncidentWorker(runtime)
         self.person_notifier = StoredPersonNotifier(

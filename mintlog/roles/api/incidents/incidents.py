@@ -69,6 +69,10 @@ _STATUS_FILTERS: dict[str, tuple[IncidentStatus, ...]] = {
 Title = Annotated[str, Meta(min_length=1, max_length=500)]
 Text = Annotated[str, Meta(min_length=1, max_length=10_000)]
 ChannelIds = Annotated[list[Annotated[str, Meta(min_length=1, max_length=40)]], Meta(max_length=20)]
+Labels = Annotated[
+    dict[Annotated[str, Meta(min_length=1, max_length=100)], Annotated[str, Meta(max_length=500)]],
+    Meta(max_length=20),
+]
 
 
 class IncidentCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -80,7 +84,9 @@ class IncidentCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     description: Text | None = None
     channel_ids: ChannelIds = msgspec.field(default_factory=lambda: [])
     escalation_policy_id: Annotated[str, Meta(min_length=1, max_length=40)] | None = None
-    """The escalation policy to run (None: the tenant's default policy, if any)."""
+    """The escalation policy to run (None: the first of the tenant's routes that matches, else its default)."""
+    labels: Labels = msgspec.field(default_factory=lambda: {})
+    """Labels of the incident (`{"team": "db"}`), which the tenant's routes match."""
 
 
 class IncidentPatch(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -254,6 +260,7 @@ class Incidents(Resource):
                 updated_at=now,
                 channel_ids=tuple(body.channel_ids),
                 escalation_policy_id=body.escalation_policy_id,
+                labels=dict(body.labels),
             )
             entry = _draft("triggered", principal.key_prefix, now, content=body.description, notify=True)
             applied = await incidents.create_incident(incident, entry)
