@@ -41,13 +41,24 @@ def search_all(url: str, key: str, body: dict[str, Any]) -> list[dict[str, Any]]
             return events
 
 
-def wait_for_total(url: str, key: str, body: dict[str, Any], total: int, timeout_seconds: float) -> int:
-    """Poll until the search total reaches `total` (or the timeout); the last total seen."""
+def wait_for_total(
+    url: str, key: str, body: dict[str, Any], total: int, timeout_seconds: float, *, stall_seconds: float | None = None
+) -> int:
+    """Poll until the search total reaches `total`; the last total seen.
+
+    Gives up after `timeout_seconds`, or, with `stall_seconds`, once the total has not grown for that long (a
+    backlog still draining on a loaded machine is waited for; one that stopped is not).
+    """
     deadline = time.monotonic() + timeout_seconds
     seen = -1
+    grew_at = time.monotonic()
     while time.monotonic() < deadline:
-        seen = int(search(url, key, {**body, "size": 1})["total"])
+        current = int(search(url, key, {**body, "size": 1})["total"])
+        if current > seen:
+            seen, grew_at = current, time.monotonic()
         if seen >= total:
+            return seen
+        if stall_seconds is not None and time.monotonic() - grew_at > stall_seconds:
             return seen
         time.sleep(0.25)
     return seen

@@ -33,12 +33,15 @@ class FakeStore:
         self.events: dict[str, LogEvent] = {}
         self.writes: list[int] = []
         self.down = False
+        self.refuse_poison = True
+        self.refusals = 0
 
     async def write(self, events: Sequence[LogEvent]) -> None:
         if self.down:
             raise StoreUnavailable("store down")
-        if any("poison" in event.message for event in events):
-            raise StoreUnavailable("mapping refused the event")
+        if self.refuse_poison and any("poison" in event.message for event in events):
+            self.refusals += 1
+            raise StoreUnavailable("HTTP 503 unavailable_shards_exception: primary shard is not active")
         self.writes.append(len(events))
         for event in events:
             self.events[event.id] = event
@@ -220,7 +223,11 @@ async def test_indexer_retries_through_a_store_outage_without_dead_lettering(bus
     assert await drain(bus, "DEAD_LETTERS", "deadletter.>") == []
 
 
-async def test_indexer_dead_letters_only_the_message_the_store_keeps_refusing(bus: MemoryEventBus) -> None:
+async def test_indexer_retries_a_message_that_fails_transiently_while_the_store_is_up_and_never_loses_it(
+    bus: MemoryEventBus,
+) -> None:
+    """A restarted OpenSearch answers its health check while some shards still recover: writes to them fail
+    with a 503 many times over. Those events are retried until stored, never dead-lettered (they were lost)."""
     store = FakeStore()
     metrics = Metrics()
     await publish_parsed(bus, "good1", ["fine"])
@@ -230,13 +237,16 @@ async def test_indexer_dead_letters_only_the_message_the_store_keeps_refusing(bu
     await worker.start()
     try:
         await wait_until(lambda: len(store.events) == 2)
-        await wait_until(lambda: metrics.dead_letters.labels("indexer", "store_rejected")._value.get() == 1)  # pyright: ignore[reportPrivateUsage]
+        await wait_until(lambda: store.refusals > 2 * PIPELINE.max_deliveries)
+        assert metrics.store_write_failed._value.get() == 1  # pyright: ignore[reportPrivateUsage]
+        assert await drain(bus, "DEAD_LETTERS", "deadletter.>") == []
+        store.refuse_poison = False
+        await wait_until(lambda: len(store.events) == 3)
     finally:
         await worker.stop()
-    dead = await drain(bus, "DEAD_LETTERS", "deadletter.>")
-    assert len(dead) == 1
-    assert dead[0].headers["Mintlog-Deliveries"] == str(PIPELINE.max_deliveries)
-    assert {event.message for event in store.events.values()} == {"fine", "also fine"}
+    assert {event.message for event in store.events.values()} == {"fine", "poison pill", "also fine"}
+    assert metrics.store_write_failed._value.get() == 0  # pyright: ignore[reportPrivateUsage]
+    assert await drain(bus, "DEAD_LETTERS", "deadletter.>") == []
 
 
 async def test_indexer_commits_its_buffer_when_stopped(bus: MemoryEventBus) -> None:

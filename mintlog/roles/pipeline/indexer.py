@@ -9,9 +9,13 @@ idempotent by event id, so a redelivery after a crash stores nothing twice. When
 buffered message is nak'ed and retried without limit; so is every message of a write the store's disk
 refused (`StoreDiskFailure`: full, over quota, read-only, I/O error; on OpenSearch, a write block such as the
 flood-stage watermark's `read_only_allow_delete`), retried every `retry_delay_seconds` and
-shown by `mintlog_store_write_failed` until a write succeeds. When the store is up but one message keeps
-failing, that message alone is dead-lettered after `max_deliveries` (at once if the store says it can never
-be stored).
+shown by `mintlog_store_write_failed` until a write succeeds. When the store answers but a write fails, the
+messages are retried one by one: a message the store says can never be stored (`ValueError`, a permanent
+4xx such as a mapping conflict) is dead-lettered at once; a message that fails with a transient error (a
+timeout, 429, 5xx, an unavailable shard while the cluster recovers after a restart) is never dead-lettered,
+however often it was delivered: it is retried with a delay that grows with its deliveries (at most
+`_MAX_RETRY_DELAY_SECONDS`) and `mintlog_store_write_failed` stays 1 until a write succeeds. Dead-lettering
+on a count of transient failures lost accepted events while a restarted OpenSearch recovered its shards.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ __all__ = ["IndexerWorker"]
 logger = logging.getLogger(__name__)
 
 _RETRY_DELAY_SECONDS = 2.0
+_MAX_RETRY_DELAY_SECONDS = 60.0
 
 
 class IndexerWorker:
@@ -179,10 +184,16 @@ class IndexerWorker:
                 await self._retry_after_disk_failure([message], exc)
                 continue
             except DependencyUnavailable as exc:
-                if message.num_delivered >= self._pipeline.max_deliveries:
-                    await self._dead_letters.send(message, "store_rejected", f"log store refused the batch: {exc}")
-                else:
-                    await message.nak(self._retry_delay * message.num_delivered)
+                self._metrics.store_write_failed.set(1)
+                delay = min(_MAX_RETRY_DELAY_SECONDS, self._retry_delay * max(1, message.num_delivered))
+                log = logger.warning if message.num_delivered >= self._pipeline.max_deliveries else logger.info
+                log(
+                    "message delivered %d times not stored yet, retrying in %.1f s: %s",
+                    message.num_delivered,
+                    delay,
+                    exc,
+                )
+                await message.nak(delay)
                 continue
             await message.ack()
             self._metrics.store_write_failed.set(0)
