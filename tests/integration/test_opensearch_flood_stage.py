@@ -22,7 +22,7 @@ from mintlog.domain.events import LogEvent, ParsedBatch
 from mintlog.domain.streams import encode_bus_message
 from mintlog.errors import StoreDiskFailure
 from mintlog.metrics import Metrics
-from mintlog.ports.logstore import SearchQuery
+from mintlog.ports.logstore import LogStore, SearchQuery
 from mintlog.query import parse
 from mintlog.roles.pipeline.indexer import IndexerWorker
 from mintlog.settings import IndexerSettings, PipelineSettings
@@ -61,6 +61,32 @@ def event(event_id: str) -> LogEvent:
     )
 
 
+async def publish_batches(bus: MemoryEventBus, batches: int, events_per_batch: int) -> list[str]:
+    """Publish `batches` parsed batches of acme's events on `logs.parsed.acme`; the ids of their events."""
+    ids: list[str] = []
+    for batch in range(batches):
+        events = [event(f"b{batch}-{number}") for number in range(events_per_batch)]
+        ids += [item.id for item in events]
+        payload = encode_bus_message(ParsedBatch(batch_id=f"b{batch}", tenant_id="acme", events=events))
+        await bus.publish("logs.parsed.acme", payload, msg_id=f"parsed:b{batch}")
+    return ids
+
+
+def fast_indexer(
+    bus: MemoryEventBus, store: LogStore, metrics: Metrics, pipeline: PipelineSettings, *, retry_delay_seconds: float
+) -> IndexerWorker:
+    """An indexer that flushes every 20 ms and retries after `retry_delay_seconds`."""
+    return IndexerWorker(
+        bus=bus,
+        store=store,
+        pipeline=pipeline,
+        settings=IndexerSettings(flush_interval_ms=20, max_batch_events=10_000, fetch_batch=64),
+        metrics=metrics,
+        grace_seconds=5,
+        retry_delay_seconds=retry_delay_seconds,
+    )
+
+
 @pytest.fixture
 async def store(opensearch_url: str, prefix: str) -> AsyncIterator[CountingStore]:
     # Few, fast bulk retries: before the fix a blocked batch gave up quickly and was dead-lettered.
@@ -77,22 +103,9 @@ async def test_batches_a_flood_stage_block_refuses_wait_and_are_indexed_once_it_
     await store.write([event("before")])  # the day's index exists, as on a cluster that was filling up
     index = daily_index(prefix, "acme", DAY.date())
     await block_writes(cluster, index)
-    expected = ["before"]
-    for batch in range(BATCHES):
-        events = [event(f"b{batch}-{number}") for number in range(EVENTS_PER_BATCH)]
-        expected += [item.id for item in events]
-        payload = encode_bus_message(ParsedBatch(batch_id=f"b{batch}", tenant_id="acme", events=events))
-        await bus.publish("logs.parsed.acme", payload, msg_id=f"parsed:b{batch}")
+    expected = ["before", *await publish_batches(bus, BATCHES, EVENTS_PER_BATCH)]
     metrics = Metrics()
-    worker = IndexerWorker(
-        bus=bus,
-        store=store,
-        pipeline=PIPELINE,
-        settings=IndexerSettings(flush_interval_ms=20, max_batch_events=10_000, fetch_batch=64),
-        metrics=metrics,
-        grace_seconds=2,
-        retry_delay_seconds=0.1,
-    )
+    worker = fast_indexer(bus, store, metrics, PIPELINE, retry_delay_seconds=0.1)
     await worker.start()
     try:
         writes_before = store.writes

@@ -10,22 +10,20 @@ matches (the primary stays unassigned, as during recovery) and then removes the 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import pytest
 from opensearchpy import AsyncOpenSearch
 
 from mintlog.adapters.bus.memory import MemoryEventBus
-from mintlog.adapters.logstore.opensearch import BulkPolicy, ClusterOptions, OpenSearchLogStore
+from mintlog.adapters.logstore.opensearch import BulkPolicy, ClusterOptions
 from mintlog.adapters.logstore.opensearch_layout import daily_index
-from mintlog.domain.events import LogEvent, ParsedBatch
-from mintlog.domain.streams import encode_bus_message
 from mintlog.metrics import Metrics
 from mintlog.ports.logstore import SearchQuery
 from mintlog.query import parse
-from mintlog.roles.pipeline.indexer import IndexerWorker
-from mintlog.settings import IndexerSettings, PipelineSettings
+from mintlog.settings import PipelineSettings
+from tests.integration.test_opensearch_flood_stage import DAY, CountingStore, fast_indexer, publish_batches
 from tests.integration.test_opensearch_store import cluster, prefix
 from tests.unit.test_pipeline import bus, drain, wait_until
 
@@ -33,33 +31,9 @@ __all__ = ["bus", "cluster", "prefix"]
 
 pytestmark = pytest.mark.integration
 
-DAY = datetime(2024, 5, 2, 8, tzinfo=UTC)
 PIPELINE = PipelineSettings(max_deliveries=2, ack_wait_seconds=30)
 BATCHES, EVENTS_PER_BATCH = 3, 4
 NO_NODE = {"index.routing.allocation.require._name": "no-such-node"}
-
-
-class CountingStore(OpenSearchLogStore):
-    """The real store, counting the writes the indexer asks of it."""
-
-    writes = 0
-
-    async def write(self, events: Sequence[LogEvent]) -> None:
-        self.writes += 1
-        await super().write(events)
-
-
-def event(event_id: str) -> LogEvent:
-    return LogEvent(
-        id=event_id,
-        tenant_id="acme",
-        timestamp=DAY,
-        received_at=DAY,
-        service="checkout",
-        level="info",
-        message=f"event {event_id}",
-        host="web-1",
-    )
 
 
 @pytest.fixture
@@ -79,22 +53,9 @@ async def test_batches_for_a_shard_that_is_not_started_yet_wait_and_are_indexed_
     index = daily_index(prefix, "acme", DAY.date())
     # Created from the store's template (mappings), its primary assigned to no node: red, as while recovering.
     await cluster.indices.create(index=index, body={"settings": NO_NODE}, params={"wait_for_active_shards": "0"})
-    expected: list[str] = []
-    for batch in range(BATCHES):
-        events = [event(f"b{batch}-{number}") for number in range(EVENTS_PER_BATCH)]
-        expected += [item.id for item in events]
-        payload = encode_bus_message(ParsedBatch(batch_id=f"b{batch}", tenant_id="acme", events=events))
-        await bus.publish("logs.parsed.acme", payload, msg_id=f"parsed:b{batch}")
+    expected = await publish_batches(bus, BATCHES, EVENTS_PER_BATCH)
     metrics = Metrics()
-    worker = IndexerWorker(
-        bus=bus,
-        store=store,
-        pipeline=PIPELINE,
-        settings=IndexerSettings(flush_interval_ms=20, max_batch_events=10_000, fetch_batch=64),
-        metrics=metrics,
-        grace_seconds=5,
-        retry_delay_seconds=0.05,
-    )
+    worker = fast_indexer(bus, store, metrics, PIPELINE, retry_delay_seconds=0.05)
     await worker.start()
     try:
         await store.ping()  # the cluster answers: to the indexer the store is up
