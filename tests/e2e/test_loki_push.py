@@ -4,21 +4,19 @@ right service, host, level, timestamp and fields; a partly bad push is answered 
 the refused entries, the others stored), and bad bodies get Loki's plain-text errors with nothing accepted lost.
 
 Node.js and npm must be installed (`.ci/run` installs them with apt-get); the clients are installed from the npm
-registry with `npm ci` (tests/clients/loki/package-lock.json) when missing. Without node the tests fail, never skip.
+registry with `npm ci` (tests/clients/loki/package-lock.json) when missing or when the lockfile changed
+(tests/e2e/node_clients.py). Without node the tests fail, never skip.
 """
 
 from __future__ import annotations
 
 import base64
-import fcntl
 import json
 import os
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import cramjam
@@ -27,10 +25,12 @@ import pytest
 
 from mintlog.roles.ingest.decoders.loki_proto import PushRequest
 from tests.e2e.harness import MintlogProcess
+from tests.e2e.node_clients import CLIENTS as NODE_CLIENTS
+from tests.e2e.node_clients import installed_node
 
 pytestmark = pytest.mark.e2e
 
-CLIENTS = Path(__file__).parents[1] / "clients" / "loki"
+CLIENTS = NODE_CLIENTS / "loki"
 LINES = [
     {"level": "error", "message": "payment declined for order 17"},
     {"level": "warn", "message": "retrying payment for order 17"},
@@ -41,15 +41,8 @@ PUSH_PATH = "/loki/api/v1/push"
 
 @pytest.fixture(scope="module")
 def node() -> str:
-    """The node binary, with the client libraries installed (`npm ci` from the lockfile when missing)."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        pytest.fail("node and npm are needed to run the Loki client libraries: apt-get install -y nodejs npm")
-    with (CLIENTS / "package-lock.json").open("rb") as lockfile:
-        fcntl.flock(lockfile, fcntl.LOCK_EX)  # test workers may get here at once: one installs
-        if not (CLIENTS / "node_modules" / ".package-lock.json").exists():
-            subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=CLIENTS, check=True, timeout=600)
-    return node
+    """The node binary, with the client libraries installed (`npm ci` from the lockfile when missing or stale)."""
+    return installed_node(CLIENTS)
 
 
 @pytest.fixture(scope="module")
