@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -26,6 +27,9 @@ from tests.e2e.harness import MintlogProcess
 pytestmark = pytest.mark.e2e
 
 SINCE = "2000-01-01T00:00:00Z"
+# Yesterday at 10:00 UTC: inside any retention and ingest time window whenever the suite runs.
+BASE = (datetime.now(UTC) - timedelta(days=1)).replace(hour=10, minute=0, second=0, microsecond=0)
+DAY = BASE.strftime("%Y-%m-%d")
 
 
 @pytest.fixture(scope="module")
@@ -73,9 +77,9 @@ def test_elasticsearch_client_bulk_is_stored_and_found_with_its_attributes(
     assert client.info()["version"]["number"].startswith("8.")
     actions = [
         {
-            "_index": "checkout-2026.12.05",
+            "_index": f"checkout-{BASE:%Y.%m.%d}",
             "_op_type": "create" if i % 2 else "index",
-            "@timestamp": f"2026-12-05T10:00:{i:02d}.000Z",
+            "@timestamp": f"{DAY}T10:00:{i:02d}.000Z",
             "message": f"order {i} paid",
             "log": {"level": "error" if i == 3 else "info"},
             "host": {"name": "web-1", "ip": "10.0.0.7"},
@@ -91,7 +95,7 @@ def test_elasticsearch_client_bulk_is_stored_and_found_with_its_attributes(
     by_message = {event["message"]: event for event in found}
     third = by_message["order 3 paid"]
     assert (third["service"], third["host"], third["level"]) == ("checkout", "web-1", "error")
-    assert third["timestamp"] == "2026-12-05T10:00:03Z"
+    assert third["timestamp"] == f"{DAY}T10:00:03Z"
     assert third["fields"]["order.id"] == 3
     assert third["fields"]["order.currency"] == "EUR"
     assert third["fields"]["host.ip"] == "10.0.0.7"
@@ -106,7 +110,7 @@ def test_opensearch_client_bulk_is_stored_and_found(running: tuple[MintlogProces
         {
             "_index": "ignored-index",
             "_source": {
-                "@timestamp": "2026-12-05T11:00:00Z",
+                "@timestamp": f"{DAY}T11:00:00Z",
                 "msg": f"fluent line {i}",
                 "service.name": "payments",
                 "hostname": "db-2",
@@ -122,7 +126,7 @@ def test_opensearch_client_bulk_is_stored_and_found(running: tuple[MintlogProces
     assert (stored, errors) == (5, [])
     found = search(mintlog, key, "service:payments", 5)["events"]
     assert {(event["host"], event["level"], event["timestamp"]) for event in found} == {
-        ("db-2", "warn", "2026-12-05T11:00:00Z")
+        ("db-2", "warn", f"{DAY}T11:00:00Z")
     }
     assert sorted(event["fields"]["attempt"] for event in found) == [0, 1, 2, 3, 4]
 
