@@ -30,7 +30,8 @@ the person's email and the channel's webhook delivery). Reported: p50/p99/max of
 and steps per second from the due instant to the last notification. Sending the deliveries is the delivery
 worker's job, not measured here.
 
-Prints a JSON summary and writes it with `--json`.
+Prints a JSON summary and writes it with `--json`. `--profile DIR` writes each worker's cProfile stats to DIR
+and prints how many SQL statements it sent.
 """
 
 from __future__ import annotations
@@ -385,6 +386,7 @@ class Workers:
         for process in self.processes:
             line = process.stdout.readline() if process.stdout else ""
             if line.strip() != "ready":
+                self.__exit__()
                 raise RuntimeError(f"escalation worker {process.pid} did not start (said {line!r})")
         return self
 

@@ -1,6 +1,6 @@
 """The benchmark suite of issue 7: one command, freshly started processes, every figure with min/median/max.
 
-    make bench            # .venv/bin/python -m benchmarks.suite             (full: ~1 h 30 on 2 cores)
+    make bench            # .venv/bin/python -m benchmarks.suite             (full: ~1 h 50 on 2 cores)
     make bench-quick      # .venv/bin/python -m benchmarks.suite --quick     (development: a few minutes)
     .venv/bin/python -m benchmarks.suite --quick --only ingest,soak --repeats 1 --no-docs
     .venv/bin/python -m benchmarks.suite --render-only benchmarks/results/2026-11-27.json
