@@ -52,6 +52,9 @@ TARGET_DISK_RATIO = Target("<=", 0.35, "≤ 0.35 (10M events)")
 TARGET_DISTRIBUTED_RATIO = Target(">=", 0.8, "≥ 0.8")
 TARGET_IMPORT_RATIO = Target(">=", 0.8, "≥ 0.8 (issue 16)")
 TARGET_PROTOCOL_RATIO = Target(">=", 0.8, "≥ 0.8 of native (issue 16)")
+TARGET_ONCALL_LOOKUP_P99_MS = Target("<=", 5, "≤ 5 ms (issue 18)")
+TARGET_STEP_DELAY_P99_S = Target("<=", 2, "≤ 2 s (10,000 incidents, issue 18)")
+ONCALL_TARGET_INCIDENTS = 10_000
 TARGET_RSS_GROWTH = Target("<=", RSS_GROWTH_MAX_PERCENT_PER_HOUR, "≤ 5 %/h")
 TARGET_P99_FLAT = Target("<=", P99_FLAT_MAX_DRIFT, f"flat (≤ {P99_FLAT_MAX_DRIFT} times the start)")
 TARGET_SIZE = 10_000_000
@@ -488,6 +491,43 @@ def protocol_figures(runs: Sequence[Mapping[str, Any]]) -> list[Figure]:
     return rows
 
 
+def oncall_figures(runs: Sequence[Mapping[str, Any]]) -> list[Figure]:
+    """Figures of the on-call group. Each run: `benchmarks/bench_oncall.py`'s --json result."""
+    incidents = [_get(run, "escalation", "incidents") for run in runs]
+    at_target_size = all(isinstance(count, int) and count >= ONCALL_TARGET_INCIDENTS for count in incidents)
+    return [
+        figure(
+            "on-call lookup (`people_on_call`) p50", "ms", [_get(r, "lookup", "people_on_call", "p50_ms") for r in runs]
+        ),
+        figure(
+            "on-call lookup (`people_on_call`) p99",
+            "ms",
+            [_get(r, "lookup", "people_on_call", "p99_ms") for r in runs],
+            TARGET_ONCALL_LOOKUP_P99_MS,
+        ),
+        figure(
+            "`on_call_at` alone, all overrides p99", "ms", [_get(r, "lookup", "on_call_at", "p99_ms") for r in runs]
+        ),
+        figure("`render_shifts`, 7 days p99", "ms", [_get(r, "lookup", "render_7_days", "p99_ms") for r in runs]),
+        figure("escalation: incidents", "count", incidents),
+        figure("escalation: step started p50", "s", [_get(r, "escalation", "step_start_delay", "p50_s") for r in runs]),
+        figure(
+            "escalation: step notified p50", "s", [_get(r, "escalation", "step_notified_delay", "p50_s") for r in runs]
+        ),
+        figure(
+            "escalation: step notified p99",
+            "s",
+            [_get(r, "escalation", "step_notified_delay", "p99_s") for r in runs],
+            TARGET_STEP_DELAY_P99_S if at_target_size else None,
+        ),
+        figure(
+            "escalation: step notified max", "s", [_get(r, "escalation", "step_notified_delay", "max_s") for r in runs]
+        ),
+        figure("escalation: throughput", "steps/s", [_get(r, "escalation", "steps_per_second") for r in runs]),
+        figure("escalation: steps not notified", "count", [_get(r, "escalation", "missed") for r in runs]),
+    ]
+
+
 FIGURE_BUILDERS: dict[str, Any] = {
     "ingest_all_in_one": lambda runs: ingest_figures(runs, distributed=False),
     "ingest_distributed": lambda runs: ingest_figures(runs, distributed=True),
@@ -497,6 +537,7 @@ FIGURE_BUILDERS: dict[str, Any] = {
     "normalize": normalize_figures,
     "import_file": import_figures,
     "ingest_protocols": protocol_figures,
+    "oncall": oncall_figures,
 }
 
 GROUP_TITLES = {
@@ -508,6 +549,7 @@ GROUP_TITLES = {
     "normalize": "Normalization rate with and without level/timestamp detection (one core)",
     "import_file": "`mintlog import` of a file beside the load generator",
     "ingest_protocols": "Ingest protocols beside the native body (sustained end to end, all-in-one)",
+    "oncall": "On-call lookup and escalation steps due at once (issue 18)",
 }
 
 

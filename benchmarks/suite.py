@@ -1,6 +1,6 @@
 """The benchmark suite of issue 7: one command, freshly started processes, every figure with min/median/max.
 
-    make bench            # .venv/bin/python -m benchmarks.suite             (full: ~1 h 30 on 2 cores)
+    make bench            # .venv/bin/python -m benchmarks.suite             (full: ~1 h 50 on 2 cores)
     make bench-quick      # .venv/bin/python -m benchmarks.suite --quick     (development: a few minutes)
     .venv/bin/python -m benchmarks.suite --quick --only ingest,soak --repeats 1 --no-docs
     .venv/bin/python -m benchmarks.suite --render-only benchmarks/results/2026-11-27.json
@@ -26,6 +26,10 @@ Groups (`--only` takes their short names):
 - `protocols` — `benchmarks/ingest_protocols.py`: per repeat, a fresh all-in-one per ingest protocol (native
   body, Elasticsearch `_bulk`, ... one entry each in `PROTOCOL_LOADS`) loaded unpaced for D s with the same
   events in its own wire format: sustained end-to-end events/s of each and its ratio to native (target ≥ 0.8).
+- `oncall` — `benchmarks/bench_oncall.py --json` (issue 18) on a fresh PostgreSQL database: who is on call at
+  random instants on a schedule of 10 layers and 1,000 overrides (`SqlOnCallStore.people_on_call`, p50/p99),
+  and 10,000 incidents over 100 policies (quick: 1,000 over 10) whose step 1 comes due at one instant, run by
+  a notify instance's `EscalationWorker`: p50/p99/max delay of each step against its due time, steps/s.
 - `soak` — `benchmarks/soak.py` on a fresh all-in-one at 50 % of this run's measured maximum sustained rate
   (`--soak-rate` overrides) for 30 min (quick: 2 min); run once, not repeated.
 
@@ -75,6 +79,7 @@ GROUPS = [
     "soak",
     "import_file",
     "ingest_protocols",
+    "oncall",
 ]
 SHORT_NAMES = {
     "ingest": "ingest_all_in_one",
@@ -85,6 +90,7 @@ SHORT_NAMES = {
     "soak": "soak",
     "import": "import_file",
     "protocols": "ingest_protocols",
+    "oncall": "oncall",
 }
 BATCH = 500
 DISTINCT_BODIES = 40
@@ -415,6 +421,26 @@ def import_file(plan: Plan, runs: list[Any], _results: dict[str, Any]) -> None:
         log(f"  import {run['import']['accepted_events_per_s']:,}/s vs load {run['load']['accepted_events_per_s']:,}/s")
 
 
+def oncall(plan: Plan, runs: list[Any], _results: dict[str, Any]) -> None:
+    for repeat in range(1, plan.repeats + 1):
+        with tempfile.TemporaryDirectory(prefix="mintlog-suite-oncall-") as temp:
+            out = Path(temp) / "oncall.json"
+            command = [sys.executable, "-m", "benchmarks.bench_oncall", "--json", str(out)]
+            if plan.mode == "quick":
+                command.append("--quick")
+            log(f"on-call, repeat {repeat}: {shlex.join(command[1:])}")
+            finished = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False)
+            if finished.returncode != 0 or not out.exists():
+                raise RuntimeError(f"bench_oncall failed (exit {finished.returncode}): {finished.stderr[-1500:]}")
+            result = json.loads(out.read_text())
+        runs.append(result)
+        lookup, escalation = result.get("lookup") or {}, result.get("escalation") or {}
+        log(f"  lookup: {json.dumps(lookup.get('people_on_call'))}")
+        log(
+            f"  escalation: {json.dumps(escalation.get('step_notified_delay'))}, {escalation.get('steps_per_second')}/s"
+        )
+
+
 GROUP_FUNCTIONS: dict[str, Callable[[Plan, list[Any], dict[str, Any]], None]] = {
     "ingest_all_in_one": ingest_all_in_one,
     "ingest_distributed": ingest_distributed,
@@ -424,6 +450,7 @@ GROUP_FUNCTIONS: dict[str, Callable[[Plan, list[Any], dict[str, Any]], None]] = 
     "ingest_protocols": ingest_protocols,
     "soak": soak,
     "import_file": import_file,
+    "oncall": oncall,
 }
 
 
@@ -452,6 +479,12 @@ def group_description(name: str, plan: Plan) -> str:
         "per hour, as % of the mean RSS; drift = median of the last third of the 10-second window p99s ÷ the first "
         "third's."
         + (" A quick soak is too short for a growth per hour to mean anything." if plan.mode == "quick" else ""),
+        "oncall": "`benchmarks/bench_oncall.py` on a fresh PostgreSQL database: `SqlOnCallStore.people_on_call` (what "
+        "`GET …/on-call` and escalation steps call) at random instants on a schedule of 10 layers and 1,000 "
+        "overrides; then "
+        + ("1,000 incidents over 10 policies" if plan.mode == "quick" else "10,000 incidents over 100 policies")
+        + " whose step 1 (a schedule and a webhook channel) comes due at one instant, run by one notify "
+        "instance's `EscalationWorker`; delay = the step's last `notified` timeline entry minus its due time.",
         "import_file": "`benchmarks/bench_import.py`: `mintlog import` of an NDJSON file of the load generator's "
         f"events ({'50 MB' if plan.mode == 'quick' else '1 GB'}) into a fresh `mintlog run`, beside "
         f"`benchmarks/load.py` unpaced for {seconds} on another fresh one; accepted events/s of each.",
