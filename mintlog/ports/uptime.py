@@ -31,6 +31,11 @@ class CheckResult(msgspec.Struct, frozen=True, kw_only=True):
     status_code: int | None = None
     in_maintenance: bool = False
     """True when the check ran inside a maintenance window: recorded, but it confirmed no state."""
+    due_at: datetime | None = None
+    """When the check was due by its schedule (the claimed `next_check_at`); None for heartbeat outcomes and for
+    results recorded before migration 0020."""
+    started_at: datetime | None = None
+    """When its probe started (`started_at - due_at` is how late the check began); None as `due_at`."""
 
 
 class StateChangeRecord(msgspec.Struct, frozen=True, kw_only=True):

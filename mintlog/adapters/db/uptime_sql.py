@@ -98,6 +98,8 @@ def _result(row: CheckResultRow) -> CheckResult:
         error=row.error,
         status_code=row.status_code,
         in_maintenance=row.in_maintenance,
+        due_at=row.due_at,
+        started_at=row.started_at,
     )
 
 
@@ -124,6 +126,8 @@ def _result_row(result: CheckResult) -> CheckResultRow:
         error=None if result.error is None else result.error[:500],
         status_code=result.status_code,
         in_maintenance=result.in_maintenance,
+        due_at=result.due_at,
+        started_at=result.started_at,
     )
 
 
