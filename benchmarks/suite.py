@@ -26,6 +26,9 @@ Groups (`--only` takes their short names):
 - `protocols` — `benchmarks/ingest_protocols.py`: per repeat, a fresh all-in-one per ingest protocol (native
   body, Elasticsearch `_bulk`, ... one entry each in `PROTOCOL_LOADS`) loaded unpaced for D s with the same
   events in its own wire format: sustained end-to-end events/s of each and its ratio to native (target ≥ 0.8).
+- `uptime` — `benchmarks/bench_uptime.py --json`: 1,000 HTTP monitors every 30 s (quick: 200 every 10 s) on
+  a fresh all-in-one against a local target: check start delay against schedule, CPU per check, and detection
+  latency (target down → incident opened) against interval x down_after + 2 s (issue 17).
 - `soak` — `benchmarks/soak.py` on a fresh all-in-one at 50 % of this run's measured maximum sustained rate
   (`--soak-rate` overrides) for 30 min (quick: 2 min); run once, not repeated.
 
@@ -75,6 +78,7 @@ GROUPS = [
     "soak",
     "import_file",
     "ingest_protocols",
+    "uptime",
 ]
 SHORT_NAMES = {
     "ingest": "ingest_all_in_one",
@@ -85,6 +89,7 @@ SHORT_NAMES = {
     "soak": "soak",
     "import": "import_file",
     "protocols": "ingest_protocols",
+    "uptime": "uptime",
 }
 BATCH = 500
 DISTINCT_BODIES = 40
@@ -415,6 +420,25 @@ def import_file(plan: Plan, runs: list[Any], _results: dict[str, Any]) -> None:
         log(f"  import {run['import']['accepted_events_per_s']:,}/s vs load {run['load']['accepted_events_per_s']:,}/s")
 
 
+def uptime(plan: Plan, runs: list[Any], _results: dict[str, Any]) -> None:
+    for repeat in range(1, plan.repeats + 1):
+        with tempfile.TemporaryDirectory(prefix="mintlog-suite-uptime-") as temp:
+            out = Path(temp) / "uptime.json"
+            command = [sys.executable, "-m", "benchmarks.bench_uptime", "--json", str(out)]
+            if plan.mode == "quick":
+                command.append("--quick")
+            log(f"uptime, repeat {repeat}: {shlex.join(command[1:])}")
+            finished = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False)
+            if finished.returncode != 0 or not out.exists():
+                raise RuntimeError(f"bench_uptime failed (exit {finished.returncode}): {finished.stderr[-1500:]}")
+            run = json.loads(out.read_text())
+        runs.append(run)
+        log(
+            f"  start delay p99 {run['start_delay']['p99_s']} s, {run['cpu_ms_per_check']} ms CPU per check, "
+            f"detection p99 {run['detection']['p99_s']} s (target {run['detection']['target_s']} s)"
+        )
+
+
 GROUP_FUNCTIONS: dict[str, Callable[[Plan, list[Any], dict[str, Any]], None]] = {
     "ingest_all_in_one": ingest_all_in_one,
     "ingest_distributed": ingest_distributed,
@@ -424,6 +448,7 @@ GROUP_FUNCTIONS: dict[str, Callable[[Plan, list[Any], dict[str, Any]], None]] = 
     "ingest_protocols": ingest_protocols,
     "soak": soak,
     "import_file": import_file,
+    "uptime": uptime,
 }
 
 
@@ -455,6 +480,14 @@ def group_description(name: str, plan: Plan) -> str:
         "import_file": "`benchmarks/bench_import.py`: `mintlog import` of an NDJSON file of the load generator's "
         f"events ({'50 MB' if plan.mode == 'quick' else '1 GB'}) into a fresh `mintlog run`, beside "
         f"`benchmarks/load.py` unpaced for {seconds} on another fresh one; accepted events/s of each.",
+        "uptime": "`benchmarks/bench_uptime.py`: a fresh `mintlog run` (all roles, embedded defaults) and a local "
+        "HTTP target; "
+        + ("200 monitors every 10 s" if plan.mode == "quick" else "1,000 HTTP monitors every 30 s")
+        + " (`down_after` 2) created evenly over one interval; after one interval of warm-up, 3 intervals "
+        "observed: start delay = each result's `started_at` - `due_at`, CPU = every mintlog process "
+        "(`/proc/<pid>/stat`, nats-server and pipeline stages included) ÷ checks finished; then "
+        + ("20" if plan.mode == "quick" else "50")
+        + " monitors flipped to failing at random moments over one interval: flip → the incident's `created_at`.",
     }[name]
 
 
