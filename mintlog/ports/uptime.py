@@ -14,7 +14,7 @@ from mintlog.domain.alerting import AlertEvent
 from mintlog.domain.heartbeats import HeartbeatState
 from mintlog.domain.monitors import Monitor, MonitorSpec, MonitorState, MonitorStatus
 
-__all__ = ["CheckResult", "LocatedDecision", "MonitorStore", "QuorumDecider", "StateChangeRecord"]
+__all__ = ["CheckClaim", "CheckResult", "LocatedDecision", "MonitorStore", "QuorumDecider", "StateChangeRecord"]
 
 
 class CheckResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -44,6 +44,17 @@ class StateChangeRecord(msgspec.Struct, frozen=True, kw_only=True):
     monitor_id: str
     at: datetime
     state: MonitorState
+
+
+@dataclass(frozen=True, slots=True)
+class CheckClaim:
+    """One compare-and-set of a claim: move `next_check_at` of the monitor (or of its `location`, when given)
+    from `seen` to `next_at`."""
+
+    monitor_id: str
+    seen: datetime
+    next_at: datetime
+    location: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,11 +138,9 @@ class MonitorStore(Protocol):
         `locations`, and those listing `location`, due at that location's own time (their `next_check_at`)."""
         ...
 
-    async def claim_check(
-        self, monitor_id: str, *, seen: datetime, next_at: datetime, location: str | None = None
-    ) -> bool:
-        """Compare-and-set `next_check_at` (of the monitor, or of its `location` when given) from `seen` to
-        `next_at`: True for exactly one of concurrent callers."""
+    async def claim_checks(self, claims: Sequence[CheckClaim]) -> set[str]:
+        """Make every compare-and-set of `claims` in one transaction; returns the monitor ids whose claim won.
+        Each claim is won by exactly one of concurrent callers (a monitor is claimed once per location)."""
         ...
 
     async def record_location_check(
