@@ -57,6 +57,7 @@ TARGET_STEP_DELAY_P99_S = Target("<=", 2, "≤ 2 s (10,000 incidents, issue 18)"
 ONCALL_TARGET_INCIDENTS = 10_000
 TARGET_RSS_GROWTH = Target("<=", RSS_GROWTH_MAX_PERCENT_PER_HOUR, "≤ 5 %/h")
 TARGET_P99_FLAT = Target("<=", P99_FLAT_MAX_DRIFT, f"flat (≤ {P99_FLAT_MAX_DRIFT} times the start)")
+TARGET_START_DELAY_P99_S = Target("<=", 1.0, "≤ 1 s (issue 17)")
 TARGET_SIZE = 10_000_000
 
 
@@ -528,6 +529,40 @@ def oncall_figures(runs: Sequence[Mapping[str, Any]]) -> list[Figure]:
     ]
 
 
+def uptime_figures(runs: Sequence[Mapping[str, Any]]) -> list[Figure]:
+    """Figures of the uptime group. Each run: `benchmarks/bench_uptime.py`'s --json result. The detection target
+    is interval x down_after + 2 s of the first run (every run of one suite uses the same plan)."""
+    detection_target = None
+    target_s = _get(runs[0], "detection", "target_s") if runs else None
+    if isinstance(target_s, int | float):
+        text = f"≤ {target_s:g} s (interval x down_after + 2 s, issue 17)"
+        detection_target = Target("<=", float(target_s), text)
+    rows = [
+        figure("monitors", "count", [run.get("monitors") for run in runs]),
+        figure("interval", "s", [run.get("interval_s") for run in runs]),
+        figure("checks finished per second", "checks/s", [run.get("checks_per_s") for run in runs]),
+        figure("check start delay p50", "s", [_get(run, "start_delay", "p50_s") for run in runs]),
+        figure(
+            "check start delay p99", "s", [_get(run, "start_delay", "p99_s") for run in runs], TARGET_START_DELAY_P99_S
+        ),
+        figure("check start delay max", "s", [_get(run, "start_delay", "max_s") for run in runs]),
+        figure("checks skipped (fell an interval behind)", "count", [run.get("skipped_checks") for run in runs]),
+        figure("probe latency p99", "ms", [run.get("probe_latency_p99_ms") for run in runs]),
+        figure("CPU per check, every mintlog process", "ms", [run.get("cpu_ms_per_check") for run in runs]),
+    ]
+    kinds = list(dict.fromkeys(kind for run in runs for kind in run.get("cpu_ms_per_check_by_process") or {}))
+    rows += [
+        figure(f"CPU per check: {kind}", "ms", [_get(run, "cpu_ms_per_check_by_process", kind) for run in runs])
+        for kind in kinds
+    ]
+    rows += [
+        figure("detection latency p50", "s", [_get(run, "detection", "p50_s") for run in runs]),
+        figure("detection latency p99", "s", [_get(run, "detection", "p99_s") for run in runs], detection_target),
+        figure("detection samples without an incident", "count", [_get(run, "detection", "missed") for run in runs]),
+    ]
+    return rows
+
+
 FIGURE_BUILDERS: dict[str, Any] = {
     "ingest_all_in_one": lambda runs: ingest_figures(runs, distributed=False),
     "ingest_distributed": lambda runs: ingest_figures(runs, distributed=True),
@@ -538,6 +573,7 @@ FIGURE_BUILDERS: dict[str, Any] = {
     "import_file": import_figures,
     "ingest_protocols": protocol_figures,
     "oncall": oncall_figures,
+    "uptime": uptime_figures,
 }
 
 GROUP_TITLES = {
@@ -550,6 +586,7 @@ GROUP_TITLES = {
     "import_file": "`mintlog import` of a file beside the load generator",
     "ingest_protocols": "Ingest protocols beside the native body (sustained end to end, all-in-one)",
     "oncall": "On-call lookup and escalation steps due at once (issue 18)",
+    "uptime": "Uptime: HTTP monitors on one uptime process (issue 17)",
 }
 
 

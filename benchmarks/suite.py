@@ -30,6 +30,9 @@ Groups (`--only` takes their short names):
   random instants on a schedule of 10 layers and 1,000 overrides (`SqlOnCallStore.people_on_call`, p50/p99),
   and 10,000 incidents over 100 policies (quick: 1,000 over 10) whose step 1 comes due at one instant, run by
   a notify instance's `EscalationWorker`: p50/p99/max delay of each step against its due time, steps/s.
+- `uptime` — `benchmarks/bench_uptime.py --json`: 1,000 HTTP monitors every 30 s (quick: 200 every 10 s) on
+  a fresh all-in-one against a local target: check start delay against schedule, CPU per check, and detection
+  latency (target down → incident opened) against interval x down_after + 2 s (issue 17).
 - `soak` — `benchmarks/soak.py` on a fresh all-in-one at 50 % of this run's measured maximum sustained rate
   (`--soak-rate` overrides) for 30 min (quick: 2 min); run once, not repeated.
 
@@ -80,6 +83,7 @@ GROUPS = [
     "import_file",
     "ingest_protocols",
     "oncall",
+    "uptime",
 ]
 SHORT_NAMES = {
     "ingest": "ingest_all_in_one",
@@ -91,6 +95,7 @@ SHORT_NAMES = {
     "import": "import_file",
     "protocols": "ingest_protocols",
     "oncall": "oncall",
+    "uptime": "uptime",
 }
 BATCH = 500
 DISTINCT_BODIES = 40
@@ -441,6 +446,25 @@ def oncall(plan: Plan, runs: list[Any], _results: dict[str, Any]) -> None:
         )
 
 
+def uptime(plan: Plan, runs: list[Any], _results: dict[str, Any]) -> None:
+    for repeat in range(1, plan.repeats + 1):
+        with tempfile.TemporaryDirectory(prefix="mintlog-suite-uptime-") as temp:
+            out = Path(temp) / "uptime.json"
+            command = [sys.executable, "-m", "benchmarks.bench_uptime", "--json", str(out)]
+            if plan.mode == "quick":
+                command.append("--quick")
+            log(f"uptime, repeat {repeat}: {shlex.join(command[1:])}")
+            finished = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False)
+            if finished.returncode != 0 or not out.exists():
+                raise RuntimeError(f"bench_uptime failed (exit {finished.returncode}): {finished.stderr[-1500:]}")
+            run = json.loads(out.read_text())
+        runs.append(run)
+        log(
+            f"  start delay p99 {run['start_delay']['p99_s']} s, {run['cpu_ms_per_check']} ms CPU per check, "
+            f"detection p99 {run['detection']['p99_s']} s (target {run['detection']['target_s']} s)"
+        )
+
+
 GROUP_FUNCTIONS: dict[str, Callable[[Plan, list[Any], dict[str, Any]], None]] = {
     "ingest_all_in_one": ingest_all_in_one,
     "ingest_distributed": ingest_distributed,
@@ -451,6 +475,7 @@ GROUP_FUNCTIONS: dict[str, Callable[[Plan, list[Any], dict[str, Any]], None]] = 
     "soak": soak,
     "import_file": import_file,
     "oncall": oncall,
+    "uptime": uptime,
 }
 
 
@@ -488,6 +513,14 @@ def group_description(name: str, plan: Plan) -> str:
         "import_file": "`benchmarks/bench_import.py`: `mintlog import` of an NDJSON file of the load generator's "
         f"events ({'50 MB' if plan.mode == 'quick' else '1 GB'}) into a fresh `mintlog run`, beside "
         f"`benchmarks/load.py` unpaced for {seconds} on another fresh one; accepted events/s of each.",
+        "uptime": "`benchmarks/bench_uptime.py`: a fresh `mintlog run` (all roles, embedded defaults) and a local "
+        "HTTP target; "
+        + ("200 monitors every 10 s" if plan.mode == "quick" else "1,000 HTTP monitors every 30 s")
+        + " (`down_after` 2) created evenly over one interval; after one interval of warm-up, 3 intervals "
+        "observed: start delay = each result's `started_at` - `due_at`, CPU = every mintlog process "
+        "(`/proc/<pid>/stat`, nats-server and pipeline stages included) ÷ checks finished; then "
+        + ("20" if plan.mode == "quick" else "50")
+        + " monitors flipped to failing at random moments over one interval: flip → the incident's `created_at`.",
     }[name]
 
 

@@ -14,7 +14,7 @@ from mintlog.domain.alerting import AlertEvent
 from mintlog.domain.heartbeats import HeartbeatState
 from mintlog.domain.monitors import Monitor, MonitorSpec, MonitorState, MonitorStatus
 
-__all__ = ["CheckResult", "LocatedDecision", "MonitorStore", "QuorumDecider", "StateChangeRecord"]
+__all__ = ["CheckClaim", "CheckResult", "LocatedDecision", "MonitorStore", "QuorumDecider", "StateChangeRecord"]
 
 
 class CheckResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -31,6 +31,11 @@ class CheckResult(msgspec.Struct, frozen=True, kw_only=True):
     status_code: int | None = None
     in_maintenance: bool = False
     """True when the check ran inside a maintenance window: recorded, but it confirmed no state."""
+    due_at: datetime | None = None
+    """When the check was due by its schedule (the claimed `next_check_at`); None for heartbeat outcomes and for
+    results recorded before migration 0020."""
+    started_at: datetime | None = None
+    """When its probe started (`started_at - due_at` is how late the check began); None as `due_at`."""
 
 
 class StateChangeRecord(msgspec.Struct, frozen=True, kw_only=True):
@@ -39,6 +44,17 @@ class StateChangeRecord(msgspec.Struct, frozen=True, kw_only=True):
     monitor_id: str
     at: datetime
     state: MonitorState
+
+
+@dataclass(frozen=True, slots=True)
+class CheckClaim:
+    """One compare-and-set of a claim: move `next_check_at` of the monitor (or of its `location`, when given)
+    from `seen` to `next_at`."""
+
+    monitor_id: str
+    seen: datetime
+    next_at: datetime
+    location: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,11 +138,9 @@ class MonitorStore(Protocol):
         `locations`, and those listing `location`, due at that location's own time (their `next_check_at`)."""
         ...
 
-    async def claim_check(
-        self, monitor_id: str, *, seen: datetime, next_at: datetime, location: str | None = None
-    ) -> bool:
-        """Compare-and-set `next_check_at` (of the monitor, or of its `location` when given) from `seen` to
-        `next_at`: True for exactly one of concurrent callers."""
+    async def claim_checks(self, claims: Sequence[CheckClaim]) -> set[str]:
+        """Make every compare-and-set of `claims` in one transaction; returns the monitor ids whose claim won.
+        Each claim is won by exactly one of concurrent callers (a monitor is claimed once per location)."""
         ...
 
     async def record_location_check(

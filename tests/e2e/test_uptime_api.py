@@ -234,6 +234,13 @@ async def test_confirmed_down_opens_and_up_resolves_with_results_logs_and_sla(
         "GET", f"/v1/uptime/monitors/{monitor['id']}/results", key, **window, cursor=page["next_cursor"]
     )
     assert [item["ok"] for item in rest.json()["items"]] == [False, True]
+    # Each result keeps its schedule: due one interval after the last (from the creation), started when claimed.
+    every = [*reversed(rest.json()["items"]), *reversed(page["items"])]
+    due = [datetime.fromisoformat(item["due_at"]) for item in every]
+    started = [datetime.fromisoformat(item["started_at"]) for item in every]
+    assert due[0] == datetime.fromisoformat(monitor["next_check_at"])
+    assert [later - earlier for earlier, later in itertools.pairwise(due)] == [timedelta(seconds=30)] * 5
+    assert started == [start + timedelta(seconds=30 * index) for index in range(6)]
 
     sla = await api.call("GET", f"/v1/uptime/monitors/{monitor['id']}/sla", key, **window)
     assert sla.status_code == 200, sla.text

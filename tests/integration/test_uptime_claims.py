@@ -1,6 +1,6 @@
 """Uptime checks on a real database (SQLite and PostgreSQL): two uptime instances, each with its own connection
 pool, claim every monitor's check exactly once per interval; status writes lose to a concurrent pause; results
-and state changes are stored and pruned."""
+and state changes are stored and pruned; migration 0020 adds and drops the results' schedule columns."""
 
 from __future__ import annotations
 
@@ -11,7 +11,10 @@ from typing import Any, cast
 
 import pytest
 from msgspec.structs import replace
+from sqlalchemy import inspect
+from sqlalchemy.ext.asyncio import create_async_engine
 
+from mintlog.adapters.db import migrations
 from mintlog.adapters.db.sql import SqlMetadataStore
 from mintlog.adapters.db.uptime_sql import SqlMonitorStore
 from mintlog.domain.monitor_quorum import apply_quorum
@@ -55,6 +58,25 @@ class RecordingChecker:
     async def check(self, monitor: Monitor) -> None:
         await asyncio.sleep(0.001)
         self.checked.append((monitor.id, monitor.next_check_at))
+
+
+async def test_migration_0020_adds_and_drops_the_schedule_of_results(database_url: str) -> None:
+    async def result_columns() -> set[str]:
+        engine = create_async_engine(database_url)
+        try:
+            async with engine.connect() as connection:
+                return await connection.run_sync(
+                    lambda sync: {column["name"] for column in inspect(sync).get_columns("uptime_results")}
+                )
+        finally:
+            await engine.dispose()
+
+    await migrations.upgrade(database_url)
+    assert {"due_at", "started_at"} <= await result_columns()
+    await migrations.downgrade(database_url, "0019")
+    assert not {"due_at", "started_at"} & await result_columns()
+    await migrations.upgrade(database_url)
+    assert {"due_at", "started_at"} <= await result_columns()
 
 
 async def test_two_instances_check_each_monitor_once_per_interval(
@@ -130,13 +152,23 @@ async def test_results_and_state_changes_are_stored_listed_and_pruned(
         Monitor(id="mon_r", tenant_id="acme", spec=SPEC, created_at=T0, updated_at=T0, next_check_at=T0),
         max_per_tenant=100,
     )
+    results: list[CheckResult] = []
     for n in range(3):
         at = T0 + timedelta(seconds=30 * n)
         status = MonitorStatus(state="down", since=T0, transition_seq=n + 1, last_check_at=at)
         change = StateChangeRecord(monitor_id=monitor.id, at=at, state="down" if n % 2 == 0 else "up")
         result = CheckResult(
-            id=f"r{n}", monitor_id=monitor.id, tenant_id="acme", at=at, location="l", ok=n == 1, latency_ms=5
+            id=f"r{n}",
+            monitor_id=monitor.id,
+            tenant_id="acme",
+            at=at,
+            location="l",
+            ok=n == 1,
+            latency_ms=5,
+            due_at=at - timedelta(seconds=2),
+            started_at=at - timedelta(seconds=1),
         )
+        results.append(result)
         assert await store.record_check(monitor.id, result, status, expected_seq=n, change=change)
     changes = await store.list_state_changes(
         "acme", monitor.id, start=T0 + timedelta(seconds=40), end=T0 + timedelta(hours=1)
@@ -148,7 +180,7 @@ async def test_results_and_state_changes_are_stored_listed_and_pruned(
     ]
     assert await store.list_results("beta", monitor.id, start=T0, end=T0 + timedelta(1)) == []
     assert await store.prune_results(T0 + timedelta(seconds=45)) == 2
-    assert [r.id for r in await store.list_results("acme", monitor.id, start=T0, end=T0 + timedelta(1))] == ["r2"]
+    assert await store.list_results("acme", monitor.id, start=T0, end=T0 + timedelta(1)) == [results[2]]
     assert await store.delete_monitor("acme", monitor.id)
     assert await store.list_results("acme", monitor.id, start=T0, end=T0 + timedelta(1)) == []
 

@@ -171,6 +171,27 @@ def test_alert_figures_per_phase() -> None:
     assert rows["under load: samples without a webhook in 60 s"]["median"] == 1.0
 
 
+def test_uptime_figures_judge_start_delay_and_detection_against_the_runs_interval() -> None:
+    def run(delay_p99: float, detection_p99: float) -> dict[str, Any]:
+        return {
+            "monitors": 1000,
+            "interval_s": 30,
+            "start_delay": {"p50_s": 0.3, "p99_s": delay_p99, "max_s": 2.0},
+            "cpu_ms_per_check": 12.0,
+            "cpu_ms_per_check_by_process": {"mintlog": 8.0, "nats-server": 1.0},
+            "detection": {"p50_s": 45.0, "p99_s": detection_p99, "missed": 0, "target_s": 62},
+        }
+
+    rows = _by_name(report.group_figures("uptime", [run(0.8, 61.0), run(1.4, 63.0), run(0.9, 60.0)]))
+    delay = rows["check start delay p99"]
+    assert (delay["median"], delay["target"], delay["met"]) == (0.9, "≤ 1 s (issue 17)", True)
+    detection = rows["detection latency p99"]
+    assert (detection["median"], detection["met"]) == (61.0, True)
+    assert detection["target"].startswith("≤ 62 s")
+    assert rows["CPU per check: nats-server"]["median"] == 1.0
+    assert "checks skipped (fell an interval behind)" not in rows  # not measured: left out
+
+
 def test_soak_summary_and_figures() -> None:
     samples = [
         {

@@ -1,6 +1,6 @@
 """Tables of uptime monitoring: `uptime_monitors`, `uptime_results`, `uptime_state_changes` (migration 0011;
 the heartbeat columns `ping_token` and `heartbeat`, migration 0012) and `uptime_alert_outbox` (0014);
-`uptime_monitor_locations` and the column `located` (0018)."""
+`uptime_monitor_locations` and the column `located` (0018); the result columns `due_at` and `started_at` (0020)."""
 
 from __future__ import annotations
 
@@ -73,6 +73,8 @@ class CheckResultRow(Base):
     error: Mapped[str | None] = mapped_column(String(500), nullable=True)
     status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
     in_maintenance: Mapped[bool] = mapped_column(Boolean, default=False)  # migration 0013
+    due_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True, default=None)  # migration 0020
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True, default=None)  # migration 0020
 
 
 class StateChangeRow(Base):

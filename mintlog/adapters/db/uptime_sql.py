@@ -33,7 +33,7 @@ from mintlog.domain.monitors import Monitor, MonitorSpec, MonitorState, MonitorS
 from mintlog.domain.streams import decode_alert_event, encode_event
 from mintlog.domain.uptime_alerts import uptime_alert_seq
 from mintlog.errors import Conflict
-from mintlog.ports.uptime import CheckResult, LocatedDecision, QuorumDecider, StateChangeRecord
+from mintlog.ports.uptime import CheckClaim, CheckResult, LocatedDecision, QuorumDecider, StateChangeRecord
 
 __all__ = ["SqlMonitorStore"]
 
@@ -98,6 +98,8 @@ def _result(row: CheckResultRow) -> CheckResult:
         error=row.error,
         status_code=row.status_code,
         in_maintenance=row.in_maintenance,
+        due_at=row.due_at,
+        started_at=row.started_at,
     )
 
 
@@ -124,6 +126,31 @@ def _result_row(result: CheckResult) -> CheckResultRow:
         error=None if result.error is None else result.error[:500],
         status_code=result.status_code,
         in_maintenance=result.in_maintenance,
+        due_at=result.due_at,
+        started_at=result.started_at,
+    )
+
+
+def _claim_statement(claim: CheckClaim) -> Any:
+    """The compare-and-set `UPDATE` of one claim (of the monitor, or of its location's due time)."""
+    if claim.location is None:
+        return (
+            update(MonitorRow)
+            .where(
+                MonitorRow.id == claim.monitor_id,
+                MonitorRow.next_check_at == claim.seen,
+                MonitorRow.paused.is_(False),
+            )
+            .values(next_check_at=claim.next_at)
+        )
+    return (
+        update(MonitorLocationRow)
+        .where(
+            MonitorLocationRow.monitor_id == claim.monitor_id,
+            MonitorLocationRow.location == claim.location,
+            MonitorLocationRow.next_check_at == claim.seen,
+        )
+        .values(next_check_at=claim.next_at)
     )
 
 
@@ -356,28 +383,18 @@ class SqlMonitorStore:
         found.sort(key=lambda monitor: (monitor.next_check_at, monitor.id))
         return found[:limit]
 
-    async def claim_check(
-        self, monitor_id: str, *, seen: datetime, next_at: datetime, location: str | None = None
-    ) -> bool:
-        if location is None:
-            statement = (
-                update(MonitorRow)
-                .where(MonitorRow.id == monitor_id, MonitorRow.next_check_at == seen, MonitorRow.paused.is_(False))
-                .values(next_check_at=next_at)
-            )
-        else:
-            statement = (
-                update(MonitorLocationRow)
-                .where(
-                    MonitorLocationRow.monitor_id == monitor_id,
-                    MonitorLocationRow.location == location,
-                    MonitorLocationRow.next_check_at == seen,
-                )
-                .values(next_check_at=next_at)
-            )
+    async def claim_checks(self, claims: Sequence[CheckClaim]) -> set[str]:
+        # One transaction (one commit, one fsync on SQLite) per poll rather than per monitor; rows are updated
+        # in one order (by id) so that two instances claiming overlapping batches on PostgreSQL cannot deadlock.
+        won: set[str] = set()
+        if not claims:
+            return won
         with database_errors():
             async with self._metadata.session() as session, session.begin():
-                return _rowcount(await session.execute(statement)) == 1
+                for claim in sorted(claims, key=lambda claim: (claim.monitor_id, claim.location or "")):
+                    if _rowcount(await session.execute(_claim_statement(claim))) == 1:
+                        won.add(claim.monitor_id)
+        return won
 
     async def record_check(
         self,

@@ -1,7 +1,8 @@
 """One run of one monitor's check: probe, confirm, record, publish.
 
 Order and guarantees:
-1. the probe runs (`Prober.run`, which never raises for what the target does);
+1. the probe runs (`Prober.run`, which never raises for what the target does); the result keeps when the check
+   was due (the claimed `next_check_at`) and when the probe started, so how late checks start is measurable;
 2. the confirmation state machine (`mintlog.domain.monitor_maintenance.apply_check`, around
    `mintlog.domain.monitors.apply_outcome`) gives the new status: inside a maintenance window of the monitor
    (`MaintenanceLookup`) the result is recorded and published with `in_maintenance`, and confirms nothing;
@@ -78,11 +79,14 @@ class MonitorChecker:
     async def check(self, monitor: Monitor) -> CheckResult:
         """Run `monitor`'s check once and record and publish the result; returns it."""
         spec = monitor.spec
+        started_at = self._clock()
         outcome = await self._prober.run(spec.check, timeout_seconds=spec.timeout_seconds)
         at = self._clock()
         in_maintenance = await self._maintenance.window_for(monitor, at) is not None
         if spec.locations:
-            return await self._check_located(monitor, outcome, at=at, in_maintenance=in_maintenance)
+            return await self._check_located(
+                monitor, outcome, at=at, started_at=started_at, in_maintenance=in_maintenance
+            )
         status, transition = apply_check(
             monitor.status,
             in_maintenance=in_maintenance,
@@ -105,6 +109,8 @@ class MonitorChecker:
             error=outcome.error,
             status_code=outcome.status_code,
             in_maintenance=in_maintenance,
+            due_at=monitor.next_check_at,
+            started_at=started_at,
         )
         change = None if transition is None else StateChangeRecord(monitor_id=monitor.id, at=at, state=status.state)
         event = None
@@ -133,7 +139,7 @@ class MonitorChecker:
         return result
 
     async def _check_located(
-        self, monitor: Monitor, outcome: CheckOutcome, *, at: datetime, in_maintenance: bool
+        self, monitor: Monitor, outcome: CheckOutcome, *, at: datetime, started_at: datetime, in_maintenance: bool
     ) -> CheckResult:
         """A monitor with `locations`: this location confirms its own state, then the quorum of every location's
         state decides the monitor's (`mintlog.domain.monitor_quorum`), in the store's transaction."""
@@ -163,6 +169,8 @@ class MonitorChecker:
             error=outcome.error,
             status_code=outcome.status_code,
             in_maintenance=in_maintenance,
+            due_at=monitor.next_check_at,
+            started_at=started_at,
         )
         # The incident's context is gathered before the transaction, when this result is likely to take the
         # monitor down on the states read with the claim (the decision itself is made on the fresh ones).

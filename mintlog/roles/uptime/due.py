@@ -1,10 +1,11 @@
 """The monitors as due work of the role kit's `DueWorkScheduler`.
 
 A monitor is due at `next_check_at`. Claiming it moves `next_check_at` one interval on with a compare-and-set
-in the shared database (`MonitorStore.claim_check`): of several uptime instances that saw the same due
-monitor, exactly one moves it and only that one runs the check of that interval. The claim is in the database,
-so it survives restarts: a restarted instance finds the next due time where the last claim left it. An instance
-that dies mid-check loses that interval's check; the next one is claimed by whichever instance sees it first.
+in the shared database (`MonitorStore.claim_checks`, every monitor due at one poll in one transaction): of
+several uptime instances that saw the same due monitor, exactly one moves it and only that one runs the check of
+that interval. The claim is in the database, so it survives restarts: a restarted instance finds the next due
+time where the last claim left it. An instance that dies mid-check loses that interval's check; the next one is
+claimed by whichever instance sees it first.
 
 A monitor that lists `locations` is due at each of them on its own: the uptime instances of each location
 claim it once per interval with the same compare-and-set on that location's due time, so every location checks
@@ -24,7 +25,7 @@ from datetime import datetime
 from mintlog.domain.heartbeat_schedule import next_deadline_after_miss
 from mintlog.domain.monitors import Monitor
 from mintlog.domain.uptime_checks import HeartbeatCheck
-from mintlog.ports.uptime import MonitorStore
+from mintlog.ports.uptime import CheckClaim, MonitorStore
 from mintlog.roles.kit.scheduler import Claim, next_due
 from mintlog.roles.uptime.checker import MonitorChecker
 from mintlog.roles.uptime.heartbeats import HeartbeatRecorder
@@ -45,20 +46,23 @@ class DueMonitors:
 
     async def claim_due(self, now: datetime, limit: int, *, running: Set[str]) -> Sequence[Claim[Monitor]]:
         """Claim up to `limit` due monitors not in `running`; each is due again one interval later."""
-        claimed: list[Claim[Monitor]] = []
-        for monitor in await self._monitors.due_monitors(now, limit=limit + len(running), location=self._location):
-            if monitor.id in running:
-                continue
-            next_at = _next_due(monitor, now)
-            location = self._location if monitor.spec.locations else None
-            claimed_it = await self._monitors.claim_check(
-                monitor.id, seen=monitor.next_check_at, next_at=next_at, location=location
+        due = await self._monitors.due_monitors(now, limit=limit + len(running), location=self._location)
+        candidates = [monitor for monitor in due if monitor.id not in running][:limit]
+        wanted = [
+            CheckClaim(
+                monitor.id,
+                seen=monitor.next_check_at,
+                next_at=_next_due(monitor, now),
+                location=self._location if monitor.spec.locations else None,
             )
-            if claimed_it:
-                claimed.append(Claim(monitor.id, monitor, due_at=monitor.next_check_at, deadline=next_at))
-                if len(claimed) == limit:
-                    break
-        return claimed
+            for monitor in candidates
+        ]
+        won = await self._monitors.claim_checks(wanted)
+        return [
+            Claim(monitor.id, monitor, due_at=monitor.next_check_at, deadline=claim.next_at)
+            for monitor, claim in zip(candidates, wanted, strict=True)
+            if monitor.id in won
+        ]
 
     async def run(self, item: Monitor) -> None:
         if isinstance(item.spec.check, HeartbeatCheck):
