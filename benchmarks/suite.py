@@ -426,18 +426,23 @@ def import_file(plan: Plan, runs: list[Any], _results: dict[str, Any]) -> None:
         log(f"  import {run['import']['accepted_events_per_s']:,}/s vs load {run['load']['accepted_events_per_s']:,}/s")
 
 
+def run_json_bench(module: str, label: str, plan: Plan, repeat: int) -> dict[str, Any]:
+    """Run `python -m benchmarks.<module> --json FILE` (with `--quick` in a quick run); its JSON result."""
+    with tempfile.TemporaryDirectory(prefix=f"mintlog-suite-{module}-") as temp:
+        out = Path(temp) / f"{module}.json"
+        command = [sys.executable, "-m", f"benchmarks.{module}", "--json", str(out)]
+        if plan.mode == "quick":
+            command.append("--quick")
+        log(f"{label}, repeat {repeat}: {shlex.join(command[1:])}")
+        finished = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False)
+        if finished.returncode != 0 or not out.exists():
+            raise RuntimeError(f"{module} failed (exit {finished.returncode}): {finished.stderr[-1500:]}")
+        return json.loads(out.read_text())
+
+
 def oncall(plan: Plan, runs: list[Any], _results: dict[str, Any]) -> None:
     for repeat in range(1, plan.repeats + 1):
-        with tempfile.TemporaryDirectory(prefix="mintlog-suite-oncall-") as temp:
-            out = Path(temp) / "oncall.json"
-            command = [sys.executable, "-m", "benchmarks.bench_oncall", "--json", str(out)]
-            if plan.mode == "quick":
-                command.append("--quick")
-            log(f"on-call, repeat {repeat}: {shlex.join(command[1:])}")
-            finished = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False)
-            if finished.returncode != 0 or not out.exists():
-                raise RuntimeError(f"bench_oncall failed (exit {finished.returncode}): {finished.stderr[-1500:]}")
-            result = json.loads(out.read_text())
+        result = run_json_bench("bench_oncall", "on-call", plan, repeat)
         runs.append(result)
         lookup, escalation = result.get("lookup") or {}, result.get("escalation") or {}
         log(f"  lookup: {json.dumps(lookup.get('people_on_call'))}")
@@ -448,16 +453,7 @@ def oncall(plan: Plan, runs: list[Any], _results: dict[str, Any]) -> None:
 
 def uptime(plan: Plan, runs: list[Any], _results: dict[str, Any]) -> None:
     for repeat in range(1, plan.repeats + 1):
-        with tempfile.TemporaryDirectory(prefix="mintlog-suite-uptime-") as temp:
-            out = Path(temp) / "uptime.json"
-            command = [sys.executable, "-m", "benchmarks.bench_uptime", "--json", str(out)]
-            if plan.mode == "quick":
-                command.append("--quick")
-            log(f"uptime, repeat {repeat}: {shlex.join(command[1:])}")
-            finished = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False)
-            if finished.returncode != 0 or not out.exists():
-                raise RuntimeError(f"bench_uptime failed (exit {finished.returncode}): {finished.stderr[-1500:]}")
-            run = json.loads(out.read_text())
+        run = run_json_bench("bench_uptime", "uptime", plan, repeat)
         runs.append(run)
         log(
             f"  start delay p99 {run['start_delay']['p99_s']} s, {run['cpu_ms_per_check']} ms CPU per check, "
