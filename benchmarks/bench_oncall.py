@@ -57,7 +57,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.load import percentile
-from benchmarks.topology import log, services_env
+from benchmarks.topology import execute_sql, log, services_env
 from mintlog.adapters.db.escalation_sql import SqlEscalationStore
 from mintlog.adapters.db.incidents_sql import SqlIncidentStore
 from mintlog.adapters.db.notifications_sql import SqlNotificationStore
@@ -174,25 +174,15 @@ def random_instant(rng: random.Random) -> datetime:
 # ---------------------------------------------------------------- database
 
 
-async def _execute(server_url: str, statement: str) -> None:
-    import asyncpg  # pyright: ignore[reportMissingTypeStubs]
-
-    connection = await asyncpg.connect(server_url.replace("postgresql+asyncpg://", "postgresql://"))  # pyright: ignore[reportUnknownMemberType]
-    try:
-        await connection.execute(statement)  # pyright: ignore[reportUnknownMemberType]
-    finally:
-        await connection.close()  # pyright: ignore[reportUnknownMemberType]
-
-
 @asynccontextmanager
 async def fresh_database(server_url: str) -> AsyncIterator[str]:
     """A new, empty database on the server of `server_url` (dropped afterwards): its URL."""
     name = f"bench_oncall_{secrets.token_hex(5)}"
-    await _execute(server_url, f'CREATE DATABASE "{name}"')
+    await execute_sql(server_url, f'CREATE DATABASE "{name}"')
     try:
         yield server_url.rsplit("/", 1)[0] + f"/{name}"
     finally:
-        await _execute(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await execute_sql(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def in_batches(calls: Sequence[Callable[[], Any]], concurrency: int = SETUP_CONCURRENCY) -> None:

@@ -332,7 +332,8 @@ def services_env() -> dict[str, str]:
     return dict(line.split("=", 1) for line in printed.stdout.splitlines() if "=" in line)
 
 
-async def _execute(server_url: str, statement: str) -> None:
+async def execute_sql(server_url: str, statement: str) -> None:
+    """Run one statement on the PostgreSQL server of `server_url` (e.g. CREATE or DROP DATABASE)."""
     import asyncpg  # pyright: ignore[reportMissingTypeStubs]
 
     connection = await asyncpg.connect(server_url.replace("postgresql+asyncpg://", "postgresql://"))  # pyright: ignore[reportUnknownMemberType]
@@ -383,7 +384,7 @@ class Distributed(_Started):
         self.nats.start()
         self.redis = RedisServer(self.root / "redis")
         self.redis.start()
-        asyncio.run(_execute(self.postgres_url, f'CREATE DATABASE "{self.database}"'))
+        asyncio.run(execute_sql(self.postgres_url, f'CREATE DATABASE "{self.database}"'))
         self.database_created = True
         self.cluster = Cluster(self.root / "roles", self.env(), dict(DISTRIBUTED_COUNTS), dict(DISTRIBUTED_WORKERS))
         self.key = self.cluster.bootstrap("bench")
@@ -416,7 +417,7 @@ class Distributed(_Started):
                     server.stop()
         if self.database_created:
             with contextlib.suppress(Exception):
-                asyncio.run(_execute(self.postgres_url, f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)'))
+                asyncio.run(execute_sql(self.postgres_url, f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)'))
         with contextlib.suppress(Exception):
             from tests.services import delete_opensearch_indices
 
