@@ -19,8 +19,8 @@ import hashlib
 import secrets
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import msgspec
@@ -197,6 +197,17 @@ class EntryDraft:
     notify: bool = False
     silenced_by: str | None = None
     alert: AlertEvent | None = None
+
+    def after(self, last_change: datetime) -> EntryDraft:
+        """This draft, stamped strictly after `last_change` (the incident's `updated_at`) when it was not already.
+
+        A draft takes its time before the write that records it; of two racing writes the later-committed one can
+        hold the earlier time. Stamping it after the change it follows keeps a timeline (ordered by time) in the
+        order its changes were applied, so an acknowledgement never shows after the resolution that ended it.
+        """
+        if self.occurred_at > last_change:
+            return self
+        return replace(self, occurred_at=last_change + timedelta(microseconds=1))
 
     def entry(self, incident: Incident) -> TimelineEntry:
         """The entry as stored once `incident` (as it stands after the change) is known."""

@@ -163,6 +163,7 @@ async def test_two_instances_notify_each_person_once_per_step_and_rule(world: Wo
 async def test_acknowledging_stops_the_next_steps_and_its_timeout_retriggers_from_step_1(world: World) -> None:
     incident = await open_incident(world, POLICY)
     await world.tick(0)
+    world.clock.advance(1)  # after step 1's timeline entries: an entry at their instant is stamped 1 µs after them
     acked = world.clock()
     draft = EntryDraft(
         id=new_entry_id(), source_id="ack-1", occurred_at=acked, event_type="acknowledged", actor="person:alice"

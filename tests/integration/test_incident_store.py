@@ -215,6 +215,29 @@ async def test_concurrent_status_changes_apply_once(incidents: SqlIncidentStore)
     assert [entry.event_type for entry in timeline] == ["triggered", "resolved"]
 
 
+async def test_a_change_drafted_before_the_last_one_is_recorded_after_it(incidents: SqlIncidentStore) -> None:
+    """Two racing requests: the later-committed one took its time first. The timeline keeps commit order."""
+    created = await incidents.create_incident(api_incident(), api_entry("triggered", NOW))
+    incident_id = created.incident.id
+    acked = await incidents.change_status(
+        "acme", incident_id, "acknowledged", api_entry("acknowledged", NOW + timedelta(seconds=10))
+    )
+    resolved = await incidents.change_status(
+        "acme", incident_id, "resolved", api_entry("resolved", NOW + timedelta(seconds=5))
+    )
+    comment = await incidents.append_entry("acme", incident_id, api_entry("comment", NOW, content="late"))
+    assert acked is not None
+    assert resolved is not None
+    assert comment is not None
+    assert resolved.incident.resolved_at is not None
+    assert resolved.incident.acknowledged_at is not None
+    assert resolved.incident.resolved_at > resolved.incident.acknowledged_at
+    assert resolved.entry.occurred_at == resolved.incident.resolved_at
+    timeline = await incidents.timeline("acme", incident_id)
+    assert [entry.event_type for entry in timeline] == ["triggered", "acknowledged", "resolved", "comment"]
+    assert [entry.occurred_at for entry in timeline] == sorted({entry.occurred_at for entry in timeline})
+
+
 async def test_lists_are_newest_first_filtered_and_paged(incidents: SqlIncidentStore) -> None:
     made = [
         (await incidents.create_incident(api_incident(at=NOW + timedelta(minutes=n)), api_entry("triggered", NOW)))

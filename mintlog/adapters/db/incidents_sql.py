@@ -148,6 +148,17 @@ def _newest_first_after(created_at: Any, row_id: Any, before: tuple[datetime, st
     return or_(created_at < at, and_(created_at == at, row_id < item_id))
 
 
+def _status_values(target: IncidentStatus, draft: EntryDraft) -> dict[str, Any]:
+    """The columns a change to `target` recorded by `draft` sets."""
+    at, actor = draft.occurred_at, draft.actor
+    values: dict[str, Any] = {"status": target, "updated_at": at}
+    if target == "acknowledged":
+        values |= {"acknowledged_at": at, "acknowledged_by": actor}
+    if target == "resolved":
+        values |= {"resolved_at": at, "resolved_by": actor}
+    return values
+
+
 class _Retry(Exception):
     """The state read at the start of an attempt changed before its write: start over."""
 
@@ -221,26 +232,25 @@ class SqlIncidentStore:
             decided = plan(None if open_row is None else _incident(open_row))
             if decided is None:
                 return None
+            draft = decided.entry
             if decided.open is not None:
                 incident = decided.open
                 session.add(_incident_row(incident))
                 await session.flush()
             else:
                 assert decided.append_to is not None, "an AlertPlan opens or appends"
-                values: dict[str, Any] = {"updated_at": decided.entry.occurred_at}
+                assert open_row is not None, "an AlertPlan appends to the open incident"
+                draft = draft.after(open_row.updated_at)
+                values: dict[str, Any] = {"updated_at": draft.occurred_at}
                 if decided.resolve:
-                    values |= {
-                        "status": "resolved",
-                        "resolved_at": decided.entry.occurred_at,
-                        "resolved_by": decided.entry.actor,
-                    }
+                    values |= {"status": "resolved", "resolved_at": draft.occurred_at, "resolved_by": draft.actor}
                 updated = await self._update_incident(
                     session, tenant_id, decided.append_to, values, IncidentRow.status != "resolved"
                 )
                 if updated is None:
                     raise _Retry
                 incident = updated
-            stored = decided.entry.entry(incident)
+            stored = draft.entry(incident)
             session.add(_entry_row(stored))
             await session.flush()
         return AppliedChange(incident=incident, entry=stored)
@@ -309,42 +319,51 @@ class SqlIncidentStore:
     async def change_status(
         self, tenant_id: str, incident_id: str, target: IncidentStatus, entry: EntryDraft
     ) -> AppliedChange | None:
-        at, actor = entry.occurred_at, entry.actor
-        values: dict[str, Any] = {"status": target, "updated_at": at}
-        values |= {"acknowledged_at": at, "acknowledged_by": actor} if target == "acknowledged" else {}
-        values |= {"resolved_at": at, "resolved_by": actor} if target == "resolved" else {}
         for _ in range(_MAX_ATTEMPTS):
             with database_errors(("a timeline entry with this id already exists", "entry_exists")):
                 async with self._session() as session, session.begin():
-                    current = await self._get(session, tenant_id, incident_id)
+                    current = await self._get(session, tenant_id, incident_id, for_update=True)
                     if current is None:
                         return None
                     check_transition(incident_id, current.status, target)
+                    draft = entry.after(current.updated_at)
                     updated = await self._update_incident(
-                        session, tenant_id, incident_id, values, IncidentRow.status == current.status
+                        session,
+                        tenant_id,
+                        incident_id,
+                        _status_values(target, draft),
+                        IncidentRow.status == current.status,
                     )
                     if updated is None:
                         continue  # changed meanwhile: check the transition again from its new status
-                    stored = entry.entry(updated)
+                    stored = draft.entry(updated)
                     session.add(_entry_row(stored))
                     await session.flush()
                 return AppliedChange(incident=updated, entry=stored)
         raise DatabaseUnavailable(f"incident {incident_id!r} kept changing under a status change")
 
-    async def _get(self, session: AsyncSession, tenant_id: str, incident_id: str) -> Incident | None:
+    async def _get(
+        self, session: AsyncSession, tenant_id: str, incident_id: str, *, for_update: bool = False
+    ) -> Incident | None:
         statement = select(IncidentRow).where(IncidentRow.tenant_id == tenant_id, IncidentRow.id == incident_id)
+        if for_update:  # PostgreSQL: racing changes queue here; SQLite has one writer at a time anyway
+            statement = statement.with_for_update()
         row = (await session.execute(statement)).scalar_one_or_none()
         return None if row is None else _incident(row)
 
     async def append_entry(self, tenant_id: str, incident_id: str, entry: EntryDraft) -> AppliedChange | None:
         with database_errors(("a timeline entry with this id already exists", "entry_exists")):
             async with self._session() as session, session.begin():
+                current = await self._get(session, tenant_id, incident_id, for_update=True)
+                if current is None:
+                    return None
+                draft = entry.after(current.updated_at)
                 updated = await self._update_incident(
-                    session, tenant_id, incident_id, {"updated_at": entry.occurred_at}
+                    session, tenant_id, incident_id, {"updated_at": draft.occurred_at}
                 )
                 if updated is None:
                     return None
-                stored = entry.entry(updated)
+                stored = draft.entry(updated)
                 session.add(_entry_row(stored))
                 await session.flush()
         return AppliedChange(incident=updated, entry=stored)
