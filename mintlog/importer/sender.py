@@ -126,6 +126,7 @@ class IngestSender:
             try:
                 status, headers, body = await self._post(batch)
             except (aiohttp.ClientError, TimeoutError) as exc:
+                _stop_if_cancelled()
                 reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
                 if attempt >= self._policy.retries:
                     return self._failed(delivery, batch, f"no answer after {attempt + 1} attempts ({reason})")
@@ -197,6 +198,18 @@ class IngestSender:
         delivery.failed += batch.events
         delivery.failure = delivery.failure or f"{batch.path}:{batch.lines[0]}-{batch.lines[-1]}: {reason}"
         return delivery
+
+
+def _stop_if_cancelled() -> None:
+    """Raise `CancelledError` when this task has a cancellation pending.
+
+    aiohttp can turn a cancellation that lands while it connects into a connection error or a timeout
+    (aio-libs/aiohttp#5979); retrying then would ignore Ctrl-C and keep `mintlog import` running for as long as
+    its retries last. A pending request (`Task.cancelling()`) survives that conversion, so it is checked here.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 def _decode(body: bytes) -> _Answer:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 
@@ -182,6 +183,31 @@ async def test_a_batch_the_server_never_answers_fails_after_its_retries() -> Non
     assert (delivery.accepted, delivery.failed, delivery.retries) == (0, 2, 3)
     assert delivery.failure is not None
     assert "no answer after 4 attempts" in delivery.failure
+
+
+class CancelSwallowingSender(IngestSender):
+    """A sender whose request turns the task's cancellation into a connection error, as aiohttp can when a
+    cancellation lands mid-connect (aio-libs/aiohttp#5979)."""
+
+    posts = 0
+
+    async def _post(self, batch: Batch) -> tuple[int, dict[str, str], bytes]:
+        self.posts += 1
+        task = asyncio.current_task()
+        assert task is not None
+        task.cancel()  # Ctrl-C arrives while this request connects
+        try:
+            await asyncio.sleep(1)
+        except asyncio.CancelledError:
+            raise aiohttp.ClientConnectionError("connection lost") from None
+        raise AssertionError("the cancellation was not delivered")
+
+
+async def test_a_cancellation_turned_into_a_connection_error_stops_the_retries() -> None:
+    async with CancelSwallowingSender("http://127.0.0.1:9", "good-key", policy=FAST, connections=1) as sender:
+        with pytest.raises(asyncio.CancelledError):
+            await sender.deliver(batch_of(["a"]))
+        assert sender.posts == 1
 
 
 async def test_a_bad_key_aborts() -> None:
