@@ -204,10 +204,11 @@ class CancelSwallowingSender(IngestSender):
 
 
 async def test_a_cancellation_turned_into_a_connection_error_stops_the_retries() -> None:
-    async with CancelSwallowingSender("http://127.0.0.1:9", "good-key", policy=FAST, connections=1) as sender:
+    sender = CancelSwallowingSender("http://127.0.0.1:9", "good-key", policy=FAST, connections=1)
+    async with sender:
         with pytest.raises(asyncio.CancelledError):
             await sender.deliver(batch_of(["a"]))
-        assert sender.posts == 1
+    assert sender.posts == 1
 
 
 async def test_a_bad_key_aborts() -> None:
