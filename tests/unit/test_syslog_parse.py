@@ -85,6 +85,35 @@ def test_mintlog_element_keeps_its_other_parameters() -> None:
     assert parsed.event["message"] == ""
 
 
+def test_structured_data_values_keep_what_is_not_an_escape() -> None:
+    """Only `\\"`, `\\\\` and `\\]` are escapes; any other backslash stays, as does a newline inside an
+    octet-counted message's value; a repeated `key` is taken once (its first value) and none of it is stored."""
+    parsed = parse_syslog(
+        b'<14>1 - h app - - [id a="C:\\dir\\x" b="two\nlines" c="" d="\\\\\\"q"]'
+        + f'[mintlog@1 key="{KEY}" key="second"] m'.encode()
+    )
+    assert parsed.key == KEY
+    assert parsed.event["fields"] == {
+        "syslog.facility": "user",
+        "syslog.severity": "info",
+        "sd.id.a": "C:\\dir\\x",
+        "sd.id.b": "two\nlines",
+        "sd.id.c": "",
+        "sd.id.d": '\\"q',
+    }
+    assert parsed.event["message"] == "m"
+
+
+def test_sd_names_of_32_characters_are_read_and_longer_ones_refused() -> None:
+    name = "n" * 32
+    parsed = parse_syslog(f'<14>1 - h app - - [{name} {name}="v"] m'.encode())
+    assert parsed.event["fields"][f"sd.{name}.{name}"] == "v"
+    for frame in (f'<14>1 - h app - - [{name}x a="v"] m', f'<14>1 - h app - - [id {name}x="v"] m'):
+        with pytest.raises(SyslogError) as caught:
+            parse_syslog(frame.encode())
+        assert caught.value.reason == "malformed"
+
+
 @pytest.mark.parametrize(
     "frame",
     [
@@ -93,6 +122,9 @@ def test_mintlog_element_keeps_its_other_parameters() -> None:
         b"<14>1 - h app - - [id a=unquoted]",
         b"<14>1 - h app - - nosd message",
         b'<14>1 - h app - - [id a="1"]glued',
+        b'<14>1 - h app - - [id a="ends in a backslash\\"]',
+        b'<14>1 - h app - - [id a="1"b="2"]',
+        b'<14>1 - h app - - [id a="1" ]',
     ],
 )
 def test_malformed_rfc5424_is_refused(frame: bytes) -> None:

@@ -68,6 +68,12 @@ _NIL = "-"
 _PRI = re.compile(r"<(\d{1,3})>")
 _RFC5424_HEAD = re.compile(r"([1-9]\d{0,2}) (\S+) (\S+) (\S+) (\S+) (\S+) ")
 _SD_NAME = re.compile(r'[^\s="\]]{1,32}')
+# A whole well-formed SD element in one match (the usual case): `[SD-ID( NAME="VALUE")*]`, a value's `\"`, `\\`
+# and `\]` escaped, any other backslash kept as it is. What this does not match is read by
+# `_sd_element_stepwise`, which says where it is malformed; for what this does match, both read the same.
+_SD_ELEMENT = re.compile(r'\[([^\s="\]]{1,32})((?: [^\s="\]]{1,32}="(?:[^"\\]|\\.)*")*)\]', re.DOTALL)
+_SD_PARAM = re.compile(r' ([^\s="\]]{1,32})="((?:[^"\\]|\\.)*)"', re.DOTALL)
+_SD_ESCAPE = re.compile(r'\\(["\\\]])')
 _MONTHS = "Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec"
 _MONTH_NUMBERS = {name: number for number, name in enumerate(_MONTHS.split("|"), 1)}
 # `Dec  5 14:00:00`, `Dec 5 14:00:00.123`, Cisco's `Dec 5 2026 14:00:00`, then an optional `:` (Cisco).
@@ -163,26 +169,48 @@ def _structured_data(text: str, position: int, fields: dict[str, Any]) -> tuple[
     if position >= length or text[position] != "[":
         raise SyslogError("malformed", f"structured data must be '-' or start with '[' (character {position})")
     while position < length and text[position] == "[":
-        sd_id = _SD_NAME.match(text, position + 1)
-        if sd_id is None:
-            raise SyslogError("malformed", f"bad SD-ID at character {position + 1}")
-        element_id = sd_id.group()
-        position = sd_id.end()
-        params: dict[str, list[str]] = {}
-        while position < length and text[position] == " ":
-            name = _SD_NAME.match(text, position + 1)
-            if name is None or not text.startswith('="', name.end()):
-                raise SyslogError("malformed", f"bad SD-PARAM in [{element_id}] at character {position + 1}")
-            value, position = _param_value(text, name.end() + 2)
-            params.setdefault(name.group(), []).append(value)
-        if position >= length or text[position] != "]":
-            raise SyslogError("malformed", f"unterminated SD element [{element_id}]")
-        position += 1
+        element = _SD_ELEMENT.match(text, position)
+        if element is None:
+            # Not well-formed: read it step by step, which names what is wrong.
+            element_id, params, position = _sd_element_stepwise(text, position)
+        else:
+            element_id, params, position = element.group(1), _sd_params(element.group(2)), element.end()
         if element_id.split("@", 1)[0] == _KEY_SD_NAME and _KEY_PARAM in params:
             key = params.pop(_KEY_PARAM)[0]
         for name, values in params.items():
             fields[f"sd.{element_id}.{name}"] = values[0] if len(values) == 1 else values
     return key, position
+
+
+def _sd_params(params_text: str) -> dict[str, list[str]]:
+    """The parameters of a well-formed SD element (the text `_SD_ELEMENT` matched as its parameters), in order."""
+    params: dict[str, list[str]] = {}
+    for name, value in _SD_PARAM.findall(params_text):
+        if "\\" in value:
+            value = _SD_ESCAPE.sub(r"\1", value)
+        params.setdefault(name, []).append(value)
+    return params
+
+
+def _sd_element_stepwise(text: str, position: int) -> tuple[str, dict[str, list[str]], int]:
+    """One SD element at `position` (its `[`) read character by character: its SD-ID, its parameters and the
+    position after its `]`; raises `SyslogError` saying where it is malformed."""
+    length = len(text)
+    sd_id = _SD_NAME.match(text, position + 1)
+    if sd_id is None:
+        raise SyslogError("malformed", f"bad SD-ID at character {position + 1}")
+    element_id = sd_id.group()
+    position = sd_id.end()
+    params: dict[str, list[str]] = {}
+    while position < length and text[position] == " ":
+        name = _SD_NAME.match(text, position + 1)
+        if name is None or not text.startswith('="', name.end()):
+            raise SyslogError("malformed", f"bad SD-PARAM in [{element_id}] at character {position + 1}")
+        value, position = _param_value(text, name.end() + 2)
+        params.setdefault(name.group(), []).append(value)
+    if position >= length or text[position] != "]":
+        raise SyslogError("malformed", f"unterminated SD element [{element_id}]")
+    return element_id, params, position + 1
 
 
 def _param_value(text: str, position: int) -> tuple[str, int]:
