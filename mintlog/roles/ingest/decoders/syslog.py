@@ -71,8 +71,9 @@ _SD_NAME = re.compile(r'[^\s="\]]{1,32}')
 # A whole well-formed SD element in one match (the usual case): `[SD-ID( NAME="VALUE")*]`, a value's `\"`, `\\`
 # and `\]` escaped, any other backslash kept as it is. What this does not match is read by
 # `_sd_element_stepwise`, which says where it is malformed; for what this does match, both read the same.
-_SD_ELEMENT = re.compile(r'\[([^\s="\]]{1,32})((?: [^\s="\]]{1,32}="(?:[^"\\]|\\.)*")*)\]', re.DOTALL)
-_SD_PARAM = re.compile(r' ([^\s="\]]{1,32})="((?:[^"\\]|\\.)*)"', re.DOTALL)
+# (A value is written `[^"\\]*(?:\\.[^"\\]*)*`, not `(?:[^"\\]|\\.)*`: the same strings, matched twice as fast.)
+_SD_ELEMENT = re.compile(r'\[([^\s="\]]{1,32})((?: [^\s="\]]{1,32}="[^"\\]*(?:\\.[^"\\]*)*")*)\]', re.DOTALL)
+_SD_PARAM = re.compile(r' ([^\s="\]]{1,32})="([^"\\]*(?:\\.[^"\\]*)*)"', re.DOTALL)
 _SD_ESCAPE = re.compile(r'\\(["\\\]])')
 _MONTHS = "Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec"
 _MONTH_NUMBERS = {name: number for number, name in enumerate(_MONTHS.split("|"), 1)}
