@@ -176,24 +176,36 @@ def _structured_data(text: str, position: int, fields: dict[str, Any]) -> tuple[
             element_id, params, position = _sd_element_stepwise(text, position)
         else:
             element_id, params, position = element.group(1), _sd_params(element.group(2)), element.end()
-        if element_id.split("@", 1)[0] == _KEY_SD_NAME and _KEY_PARAM in params:
-            key = params.pop(_KEY_PARAM)[0]
-        for name, values in params.items():
-            fields[f"sd.{element_id}.{name}"] = values[0] if len(values) == 1 else values
+        if _KEY_PARAM in params and element_id.split("@", 1)[0] == _KEY_SD_NAME:
+            taken = params.pop(_KEY_PARAM)
+            key = taken if isinstance(taken, str) else taken[0]
+        prefix = f"sd.{element_id}."
+        for name, value in params.items():
+            fields[prefix + name] = value
     return key, position
 
 
-def _sd_params(params_text: str) -> dict[str, list[str]]:
-    """The parameters of a well-formed SD element (the text `_SD_ELEMENT` matched as its parameters), in order."""
-    params: dict[str, list[str]] = {}
-    for name, value in _SD_PARAM.findall(params_text):
+def _sd_params(params_text: str) -> dict[str, str | list[str]]:
+    """The parameters of a well-formed SD element (the text `_SD_ELEMENT` matched as its parameters), in order:
+    a parameter repeated in the element has the list of its values."""
+    pairs: list[tuple[str, str]] = _SD_PARAM.findall(params_text)
+    if "\\" not in params_text:
+        params: dict[str, str | list[str]] = dict(pairs)
+        if len(params) == len(pairs):  # the usual case: nothing to unescape, no parameter repeated
+            return params
+    values: dict[str, list[str]] = {}
+    for name, value in pairs:
         if "\\" in value:
             value = _SD_ESCAPE.sub(r"\1", value)
-        params.setdefault(name, []).append(value)
-    return params
+        values.setdefault(name, []).append(value)
+    return _singles(values)
 
 
-def _sd_element_stepwise(text: str, position: int) -> tuple[str, dict[str, list[str]], int]:
+def _singles(values: dict[str, list[str]]) -> dict[str, str | list[str]]:
+    return {name: found[0] if len(found) == 1 else found for name, found in values.items()}
+
+
+def _sd_element_stepwise(text: str, position: int) -> tuple[str, dict[str, str | list[str]], int]:
     """One SD element at `position` (its `[`) read character by character: its SD-ID, its parameters and the
     position after its `]`; raises `SyslogError` saying where it is malformed."""
     length = len(text)
@@ -211,7 +223,7 @@ def _sd_element_stepwise(text: str, position: int) -> tuple[str, dict[str, list[
         params.setdefault(name.group(), []).append(value)
     if position >= length or text[position] != "]":
         raise SyslogError("malformed", f"unterminated SD element [{element_id}]")
-    return element_id, params, position + 1
+    return element_id, _singles(params), position + 1
 
 
 def _param_value(text: str, position: int) -> tuple[str, int]:
