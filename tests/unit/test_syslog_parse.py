@@ -104,6 +104,28 @@ def test_structured_data_values_keep_what_is_not_an_escape() -> None:
     assert parsed.event["message"] == "m"
 
 
+def test_a_key_element_read_again_gives_the_same_key_and_fields_every_time() -> None:
+    """A sender's key element is the same text in every message (the parser remembers it): each message still
+    gets its own fields, whatever the elements around it."""
+    other_key = generate_api_key().secret
+    frames = [f'<14>1 - h app - - [mintlog@32473 key="{KEY}" env="prod"][app n="{n}"] m{n}'.encode() for n in range(3)]
+    first, second, third = (parse_syslog(frame) for frame in frames)
+    first.event["fields"]["sd.mintlog@32473.env"] = "changed by a later stage"
+    assert (second.key, third.key) == (KEY, KEY)
+    assert third.event["fields"] == {
+        "syslog.facility": "user",
+        "syslog.severity": "info",
+        "sd.mintlog@32473.env": "prod",
+        "sd.app.n": "2",
+    }
+    # Two key elements: the last one's key counts, as for any message.
+    both = parse_syslog(
+        f'<14>1 - h app - - [mintlog@32473 key="{KEY}" env="prod"][mintlog key="{other_key}"] m'.encode()
+    )
+    assert both.key == other_key
+    assert both.event["fields"]["sd.mintlog@32473.env"] == "prod"
+
+
 def test_sd_names_of_32_characters_are_read_and_longer_ones_refused() -> None:
     name = "n" * 32
     parsed = parse_syslog(f'<14>1 - h app - - [{name} {name}="v"] m'.encode())
