@@ -10,8 +10,9 @@ Guarantees (docs/ingest.md, "Syslog"):
   quota and durability as every protocol, `source` = `syslog`);
 - TCP and TLS messages that were read are never dropped silently: while the bus refuses a batch (503, or the
   tenant's quota is used up) it is retried, and every TCP connection stops reading, so senders buffer, until
-  it is accepted; reading also stops while `max_pending_events` messages wait. UDP has no such lever: its
-  messages are dropped and counted (`backpressure`, `unavailable`, `quota`);
+  it is accepted; reading also stops once `max_pending_events` messages wait, and resumes as soon as fewer
+  than half of that wait. UDP has no such lever: its messages are dropped and counted (`backpressure`,
+  `unavailable`, `quota`);
 - a message longer than `max_frame_bytes` is dropped and counted (`oversized`); a TCP connection whose framing
   is lost is closed (`framing_lost`), see `mintlog.roles.ingest.syslog.framing`;
 - `stop` stops accepting connections and datagrams, then publishes what it holds, retrying within the
