@@ -273,3 +273,64 @@ async def test_no_port_no_listener() -> None:
     assert listener.readiness_checks() == {}
     await listener.start()
     await listener.stop()
+
+
+class GatedIntake(FakeIntake):
+    """`FakeIntake` whose `accept` waits until `release` lets one more batch through."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._gate = asyncio.Semaphore(0)
+
+    def release(self, batches: int = 1) -> None:
+        for _ in range(batches):
+            self._gate.release()
+
+    async def accept(
+        self,
+        tenant_id: str,
+        events: list[Any],
+        *,
+        source: str,
+        idempotency: IdempotentRequest | None,
+        time_policy: IngestTimePolicy | None = None,
+    ) -> Accepted:
+        await self._gate.acquire()
+        return await super().accept(tenant_id, events, source=source, idempotency=idempotency, time_policy=time_policy)
+
+
+async def test_tcp_reading_resumes_once_half_the_pending_room_is_free_while_batches_are_still_published() -> None:
+    settings = SyslogSettings(tcp_port=free_port(), batch_events=10, flush_interval_ms=10, max_pending_events=50)
+    intake, metrics = GatedIntake(), Metrics()
+    listener = SyslogListener(
+        settings,
+        service=intake,
+        authenticator=FakeKeys(),
+        metrics=metrics,
+        max_events_per_batch=10_000,
+        shutdown_grace_seconds=2.0,
+    )
+    await listener.start()
+    harness = Harness(listener, intake, metrics, settings)
+    try:
+        _, writer = await harness.tcp()
+        writer.write(b"".join(line(KEY_A, f"a{n}") for n in range(60)))
+        await writer.drain()
+        await eventually(lambda: harness.received("tcp") >= settings.max_pending_events)
+        writer.write(b"".join(line(KEY_A, f"b{n}") for n in range(60)))
+        await asyncio.sleep(0.2)
+        held = int(harness.received("tcp"))
+        assert held < 120  # reading stopped: max_pending_events messages wait
+
+        # Let batches of 10 through until fewer than half of max_pending_events wait in the queue: reading
+        # resumes then, before everything held is published (the next batch is blocked in `accept`).
+        intake.release((held - settings.max_pending_events // 2) // 10 + 1)
+        await eventually(lambda: harness.received("tcp") > held)
+        assert len(intake.messages()) < held
+
+        intake.release(100)
+        await eventually(lambda: len(intake.messages()) == 120)
+        assert intake.messages() == [f"a{n}" for n in range(60)] + [f"b{n}" for n in range(60)]
+    finally:
+        intake.release(100)
+        await harness.close()

@@ -85,6 +85,57 @@ def test_mintlog_element_keeps_its_other_parameters() -> None:
     assert parsed.event["message"] == ""
 
 
+def test_structured_data_values_keep_what_is_not_an_escape() -> None:
+    """Only `\\"`, `\\\\` and `\\]` are escapes; any other backslash stays, as does a newline inside an
+    octet-counted message's value; a repeated `key` is taken once (its first value) and none of it is stored."""
+    parsed = parse_syslog(
+        b'<14>1 - h app - - [id a="C:\\dir\\x" b="two\nlines" c="" d="\\\\\\"q"]'
+        + f'[mintlog@1 key="{KEY}" key="second"] m'.encode()
+    )
+    assert parsed.key == KEY
+    assert parsed.event["fields"] == {
+        "syslog.facility": "user",
+        "syslog.severity": "info",
+        "sd.id.a": "C:\\dir\\x",
+        "sd.id.b": "two\nlines",
+        "sd.id.c": "",
+        "sd.id.d": '\\"q',
+    }
+    assert parsed.event["message"] == "m"
+
+
+def test_a_key_element_read_again_gives_the_same_key_and_fields_every_time() -> None:
+    """A sender's key element is the same text in every message (the parser remembers it): each message still
+    gets its own fields, whatever the elements around it."""
+    other_key = generate_api_key().secret
+    frames = [f'<14>1 - h app - - [mintlog@32473 key="{KEY}" env="prod"][app n="{n}"] m{n}'.encode() for n in range(3)]
+    first, second, third = (parse_syslog(frame) for frame in frames)
+    first.event["fields"]["sd.mintlog@32473.env"] = "changed by a later stage"
+    assert (second.key, third.key) == (KEY, KEY)
+    assert third.event["fields"] == {
+        "syslog.facility": "user",
+        "syslog.severity": "info",
+        "sd.mintlog@32473.env": "prod",
+        "sd.app.n": "2",
+    }
+    # Two key elements: the last one's key counts, as for any message.
+    both = parse_syslog(
+        f'<14>1 - h app - - [mintlog@32473 key="{KEY}" env="prod"][mintlog key="{other_key}"] m'.encode()
+    )
+    assert both.key == other_key
+    assert both.event["fields"]["sd.mintlog@32473.env"] == "prod"
+
+
+def test_sd_names_of_32_characters_are_read_and_longer_ones_refused() -> None:
+    name = "n" * 32
+    parsed = parse_syslog(f'<14>1 - h app - - [{name} {name}="v"] m'.encode())
+    assert parsed.event["fields"][f"sd.{name}.{name}"] == "v"
+    for frame in (f'<14>1 - h app - - [{name}x a="v"] m', f'<14>1 - h app - - [id {name}x="v"] m'):
+        with pytest.raises(SyslogError) as caught:
+            parse_syslog(frame.encode())
+        assert caught.value.reason == "malformed"
+
+
 @pytest.mark.parametrize(
     "frame",
     [
@@ -93,6 +144,9 @@ def test_mintlog_element_keeps_its_other_parameters() -> None:
         b"<14>1 - h app - - [id a=unquoted]",
         b"<14>1 - h app - - nosd message",
         b'<14>1 - h app - - [id a="1"]glued',
+        b'<14>1 - h app - - [id a="ends in a backslash\\"]',
+        b'<14>1 - h app - - [id a="1"b="2"]',
+        b'<14>1 - h app - - [id a="1" ]',
     ],
 )
 def test_malformed_rfc5424_is_refused(frame: bytes) -> None:

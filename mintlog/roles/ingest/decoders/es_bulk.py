@@ -208,12 +208,8 @@ def to_event(document: dict[str, Any], index: str | None) -> dict[str, Any]:
         if isinstance(document.get(key), str):
             event["message"] = document.pop(key)
             break
-    _take(event, "timestamp", document, ("@timestamp",), ("timestamp",))
-    _take(event, "level", document, ("log", "level"), ("level",), ("severity",))
-    _take(event, "service", document, ("service", "name"), ("service",), ("service_name",))
-    _take(event, "host", document, ("host", "name"), ("host",), ("hostname",))
-    _take(event, "trace_id", document, ("trace", "id"), ("trace_id",))
-    _take(event, "span_id", document, ("span", "id"), ("span_id",))
+    for name, paths in _EVENT_PATHS:
+        _take(event, name, document, paths)
     if "service" not in event and index is not None:
         event["service"] = service_of_index(index)
     if document:
@@ -221,28 +217,45 @@ def to_event(document: dict[str, Any], index: str | None) -> dict[str, Any]:
     return event
 
 
-def _take(event: dict[str, Any], name: str, document: dict[str, Any], *paths: tuple[str, ...]) -> None:
+_Path = tuple[str, str | None, str | None]
+"""A member's path, as `_take` reads it: its first step, its second step (None: a top-level member) and the
+dotted name of the two (`"log.level"`)."""
+
+
+def _paths(*paths: tuple[str, ...]) -> tuple[_Path, ...]:
+    return tuple((path[0], None, None) if len(path) == 1 else (path[0], path[1], ".".join(path)) for path in paths)
+
+
+_EVENT_PATHS: tuple[tuple[str, tuple[_Path, ...]], ...] = (
+    ("timestamp", _paths(("@timestamp",), ("timestamp",))),
+    ("level", _paths(("log", "level"), ("level",), ("severity",))),
+    ("service", _paths(("service", "name"), ("service",), ("service_name",))),
+    ("host", _paths(("host", "name"), ("host",), ("hostname",))),
+    ("trace_id", _paths(("trace", "id"), ("trace_id",))),
+    ("span_id", _paths(("span", "id"), ("span_id",))),
+)
+"""The event members taken from a document, each from the first of its paths that holds a scalar."""
+
+
+def _take(event: dict[str, Any], name: str, document: dict[str, Any], paths: tuple[_Path, ...]) -> None:
     """Move the first of `paths` (one or two steps) the document holds a scalar at, dotted (`"log.level"`) or
     nested (`{"log": {"level": ...}}`), into `event[name]`; an object the move leaves empty goes too."""
-    for path in paths:
-        holder, key = _holder(document, path)
-        if holder is not None and _is_scalar(holder.get(key)):
+    for first, second, dotted in paths:
+        holder, key = document, first
+        if second is not None:
+            if dotted in document:
+                key = dotted
+            else:
+                nested = document.get(first)
+                if not isinstance(nested, dict):
+                    continue
+                holder, key = cast("dict[str, Any]", nested), second
+        value = holder.get(key)
+        if isinstance(value, _SCALARS) and not isinstance(value, bool) and value != "":
             event[name] = holder.pop(key)
             if holder is not document and not holder:
-                del document[path[0]]
+                del document[first]
             return
 
 
-def _holder(document: dict[str, Any], path: tuple[str, ...]) -> tuple[dict[str, Any] | None, str]:
-    """The object that would hold `path`'s value, and its key there."""
-    if len(path) == 1:
-        return document, path[0]
-    dotted = ".".join(path)
-    if dotted in document:
-        return document, dotted
-    nested = document.get(path[0])
-    return (cast("dict[str, Any]", nested), path[1]) if isinstance(nested, dict) else (None, "")
-
-
-def _is_scalar(value: Any) -> bool:
-    return isinstance(value, str | int | float) and not isinstance(value, bool) and value != ""
+_SCALARS = (str, int, float)

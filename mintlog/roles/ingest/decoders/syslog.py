@@ -27,8 +27,7 @@ Refusals (`SyslogError.reason`, counted by the listener): `invalid_utf8` (the fr
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from mintlog.domain.keys import is_well_formed_key
 from mintlog.parsing.levels import syslog_severity_level
@@ -68,6 +67,13 @@ _NIL = "-"
 _PRI = re.compile(r"<(\d{1,3})>")
 _RFC5424_HEAD = re.compile(r"([1-9]\d{0,2}) (\S+) (\S+) (\S+) (\S+) (\S+) ")
 _SD_NAME = re.compile(r'[^\s="\]]{1,32}')
+# A whole well-formed SD element in one match (the usual case): `[SD-ID( NAME="VALUE")*]`, a value's `\"`, `\\`
+# and `\]` escaped, any other backslash kept as it is. What this does not match is read by
+# `_sd_element_stepwise`, which says where it is malformed; for what this does match, both read the same.
+# (A value is written `[^"\\]*(?:\\.[^"\\]*)*`, not `(?:[^"\\]|\\.)*`: the same strings, matched twice as fast.)
+_SD_ELEMENT = re.compile(r'\[([^\s="\]]{1,32})((?: [^\s="\]]{1,32}="[^"\\]*(?:\\.[^"\\]*)*")*)\]', re.DOTALL)
+_SD_PARAM = re.compile(r' ([^\s="\]]{1,32})="([^"\\]*(?:\\.[^"\\]*)*)"', re.DOTALL)
+_SD_ESCAPE = re.compile(r'\\(["\\\]])')
 _MONTHS = "Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec"
 _MONTH_NUMBERS = {name: number for number, name in enumerate(_MONTHS.split("|"), 1)}
 # `Dec  5 14:00:00`, `Dec 5 14:00:00.123`, Cisco's `Dec 5 2026 14:00:00`, then an optional `:` (Cisco).
@@ -88,9 +94,9 @@ class SyslogError(Exception):
         self.reason = reason
 
 
-@dataclass(frozen=True, slots=True)
-class SyslogMessage:
-    """One parsed syslog message: the event it becomes and the API key it carried (None: none)."""
+class SyslogMessage(NamedTuple):
+    """One parsed syslog message: the event it becomes and the API key it carried (None: none). (A named tuple:
+    one is made per message, faster than a frozen dataclass.)"""
 
     event: dict[str, Any]
     key: str | None
@@ -163,26 +169,90 @@ def _structured_data(text: str, position: int, fields: dict[str, Any]) -> tuple[
     if position >= length or text[position] != "[":
         raise SyslogError("malformed", f"structured data must be '-' or start with '[' (character {position})")
     while position < length and text[position] == "[":
-        sd_id = _SD_NAME.match(text, position + 1)
-        if sd_id is None:
-            raise SyslogError("malformed", f"bad SD-ID at character {position + 1}")
-        element_id = sd_id.group()
-        position = sd_id.end()
-        params: dict[str, list[str]] = {}
-        while position < length and text[position] == " ":
-            name = _SD_NAME.match(text, position + 1)
-            if name is None or not text.startswith('="', name.end()):
-                raise SyslogError("malformed", f"bad SD-PARAM in [{element_id}] at character {position + 1}")
-            value, position = _param_value(text, name.end() + 2)
-            params.setdefault(name.group(), []).append(value)
-        if position >= length or text[position] != "]":
-            raise SyslogError("malformed", f"unterminated SD element [{element_id}]")
-        position += 1
-        if element_id.split("@", 1)[0] == _KEY_SD_NAME and _KEY_PARAM in params:
-            key = params.pop(_KEY_PARAM)[0]
-        for name, values in params.items():
-            fields[f"sd.{element_id}.{name}"] = values[0] if len(values) == 1 else values
+        end = text.find("]", position) + 1
+        known = _key_elements.get(text[position:end]) if end else None
+        if known is not None:
+            # The very element a sender puts in every message (`[mintlog@32473 key="mlk_..."]`), read before.
+            key, known_fields = known
+            fields.update(known_fields)
+            position = end
+            continue
+        element = _SD_ELEMENT.match(text, position)
+        if element is None:
+            # Not well-formed: read it step by step, which names what is wrong.
+            element_id, params, position = _sd_element_stepwise(text, position)
+        else:
+            element_id, params, position = element.group(1), _sd_params(element.group(2)), element.end()
+        if _KEY_PARAM in params and element_id.split("@", 1)[0] == _KEY_SD_NAME:
+            taken = params.pop(_KEY_PARAM)
+            key = taken if isinstance(taken, str) else taken[0]
+            if element is not None:
+                _remember_key_element(text[element.start() : position], key, element_id, params)
+        prefix = f"sd.{element_id}."
+        for name, value in params.items():
+            fields[prefix + name] = value
     return key, position
+
+
+_KEY_ELEMENTS_MAX = 1024
+_key_elements: dict[str, tuple[str, dict[str, str]]] = {}
+"""Well-formed SD elements that carried a Mintlog key, by their text: the key and the fields they become.
+A sender writes the same one in every message; reading it again is a dict lookup. Cleared when full."""
+
+
+def _remember_key_element(element_text: str, key: str, element_id: str, params: dict[str, str | list[str]]) -> None:
+    """Remember a key element read whole by `_SD_ELEMENT` that ends at its first `]` (so that the lookup,
+    which cuts at the first `]`, finds exactly it), unless a parameter was repeated (lists are not shared)."""
+    if "]" in element_text[:-1] or any(not isinstance(value, str) for value in params.values()):
+        return
+    if len(_key_elements) >= _KEY_ELEMENTS_MAX:
+        _key_elements.clear()
+    prefix = f"sd.{element_id}."
+    _key_elements[element_text] = (key, {prefix + name: str(value) for name, value in params.items()})
+
+
+def _sd_params(params_text: str) -> dict[str, str | list[str]]:
+    """The parameters of a well-formed SD element (the text `_SD_ELEMENT` matched as its parameters), in order:
+    a parameter repeated in the element has the list of its values."""
+    if "\\" not in params_text:
+        # Without a backslash, the quotes are exactly the values' delimiters: ` a="1" b="2"` splits into
+        # [" a=", "1", " b=", "2", ""].
+        parts = params_text.split('"')
+        params: dict[str, str | list[str]] = dict(zip([part[1:-1] for part in parts[:-1:2]], parts[1::2], strict=True))
+        if len(params) * 2 == len(parts) - 1:  # the usual case: no parameter repeated
+            return params
+    pairs: list[tuple[str, str]] = _SD_PARAM.findall(params_text)
+    values: dict[str, list[str]] = {}
+    for name, value in pairs:
+        if "\\" in value:
+            value = _SD_ESCAPE.sub(r"\1", value)
+        values.setdefault(name, []).append(value)
+    return _singles(values)
+
+
+def _singles(values: dict[str, list[str]]) -> dict[str, str | list[str]]:
+    return {name: found[0] if len(found) == 1 else found for name, found in values.items()}
+
+
+def _sd_element_stepwise(text: str, position: int) -> tuple[str, dict[str, str | list[str]], int]:
+    """One SD element at `position` (its `[`) read character by character: its SD-ID, its parameters and the
+    position after its `]`; raises `SyslogError` saying where it is malformed."""
+    length = len(text)
+    sd_id = _SD_NAME.match(text, position + 1)
+    if sd_id is None:
+        raise SyslogError("malformed", f"bad SD-ID at character {position + 1}")
+    element_id = sd_id.group()
+    position = sd_id.end()
+    params: dict[str, list[str]] = {}
+    while position < length and text[position] == " ":
+        name = _SD_NAME.match(text, position + 1)
+        if name is None or not text.startswith('="', name.end()):
+            raise SyslogError("malformed", f"bad SD-PARAM in [{element_id}] at character {position + 1}")
+        value, position = _param_value(text, name.end() + 2)
+        params.setdefault(name.group(), []).append(value)
+    if position >= length or text[position] != "]":
+        raise SyslogError("malformed", f"unterminated SD element [{element_id}]")
+    return element_id, _singles(params), position + 1
 
 
 def _param_value(text: str, position: int) -> tuple[str, int]:

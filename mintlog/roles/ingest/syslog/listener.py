@@ -10,8 +10,9 @@ Guarantees (docs/ingest.md, "Syslog"):
   quota and durability as every protocol, `source` = `syslog`);
 - TCP and TLS messages that were read are never dropped silently: while the bus refuses a batch (503, or the
   tenant's quota is used up) it is retried, and every TCP connection stops reading, so senders buffer, until
-  it is accepted; reading also stops while `max_pending_events` messages wait. UDP has no such lever: its
-  messages are dropped and counted (`backpressure`, `unavailable`, `quota`);
+  it is accepted; reading also stops once `max_pending_events` messages wait, and resumes as soon as fewer
+  than half of that wait. UDP has no such lever: its messages are dropped and counted (`backpressure`,
+  `unavailable`, `quota`);
 - a message longer than `max_frame_bytes` is dropped and counted (`oversized`); a TCP connection whose framing
   is lost is closed (`framing_lost`), see `mintlog.roles.ingest.syslog.framing`;
 - `stop` stops accepting connections and datagrams, then publishes what it holds, retrying within the
@@ -229,22 +230,27 @@ class SyslogListener:
 
     # --- receiving (synchronous, called by the protocols) ----------------------------------------------------
 
-    def receive(self, frame: bytes, transport: str, *, reliable: bool) -> None:
-        """Take one message from a connection or datagram: parse it and queue it for the worker, or count why
-        it is dropped."""
-        self._received.labels(transport).inc()
-        try:
-            message = parse_syslog(frame)
-        except SyslogError as exc:
-            self.drop(transport, exc.reason)
+    def receive(self, frames: list[bytes], transport: str, *, reliable: bool) -> None:
+        """Take the messages of one read of a connection, or one datagram: parse each and queue it for the
+        worker, or count why it is dropped."""
+        if not frames:
             return
-        if message.key is None:
-            self.drop(transport, "unauthenticated")
-            return
-        if not reliable and len(self._inbox) >= self._settings.max_pending_events:
-            self.drop(transport, "backpressure")
-            return
-        self._inbox.append(_Item(message, transport, reliable))
+        self._received.labels(transport).inc(len(frames))
+        inbox = self._inbox
+        max_pending = self._settings.max_pending_events
+        for frame in frames:
+            try:
+                message = parse_syslog(frame)
+            except SyslogError as exc:
+                self.drop(transport, exc.reason)
+                continue
+            if message.key is None:
+                self.drop(transport, "unauthenticated")
+                continue
+            if not reliable and len(inbox) >= max_pending:
+                self.drop(transport, "backpressure")
+                continue
+            inbox.append(_Item(message, transport, reliable))
         self._wake.set()
 
     def oversized(self, transport: str) -> None:
@@ -311,25 +317,40 @@ class SyslogListener:
         return max(0.0, oldest + self._flush_seconds - time.monotonic())
 
     async def _drain(self) -> None:
-        while self._inbox:
-            item = self._inbox[0]
-            principal = await self._principal(item)
-            if principal is _RETRY:
-                continue
-            self._inbox.popleft()
+        inbox, keys, batches = self._inbox, self._keys, self._batches
+        now = time.monotonic()
+        while inbox:
+            item = inbox[0]
+            # The key memo is read here without a call per message: most messages carry a key seen just before.
+            memo = keys.get(item.message.key or "")  # queued messages have a key
+            if memo is not None and memo[1] > now:
+                principal: Principal | object | None = memo[0]
+            else:
+                principal = await self._principal(item)
+                now = time.monotonic()
+                if principal is _RETRY:
+                    continue
+            inbox.popleft()
             if principal is None:
                 continue
             assert isinstance(principal, Principal)
             key = (principal.tenant_id, item.reliable)
-            batch = self._batches.get(key)
+            batch = batches.get(key)
             if batch is None:
-                batch = self._batches[key] = _Batch(started_at=time.monotonic())
+                batch = batches[key] = _Batch(started_at=now)
             batch.events.append(item.message.event)
             batch.time_policy = principal.time_policy
             batch.transports[item.transport] = batch.transports.get(item.transport, 0) + 1
             if len(batch.events) >= self._batch_events:
-                del self._batches[key]
+                del batches[key]
                 await self._publish(key[0], key[1], batch)
+                self._resume_if_room()
+                now = time.monotonic()
+
+    def _resume_if_room(self) -> None:
+        """Resume reading once fewer than half of `max_pending_events` messages wait (and the bus accepts)."""
+        if self._paused and not self._failing and len(self._inbox) < self._settings.max_pending_events // 2:
+            self._set_paused(False)
 
     async def _principal(self, item: _Item) -> Principal | object | None:
         """The principal of the item's key; None when it is dropped (counted); `_RETRY` after waiting out a
@@ -442,15 +463,14 @@ class _StreamProtocol(asyncio.Protocol):
             logger.info("syslog %s connection closed: %s", self._name, exc)
             self.close()
             return
-        for frame in frames:
-            self._listener.receive(frame, self._name, reliable=True)
+        self._listener.receive(frames, self._name, reliable=True)
         self._listener.after_read()
 
     def eof_received(self) -> bool | None:
         # A last message without its newline at the end of the stream is still a message.
         last = self._reader.finish()
         if last is not None:
-            self._listener.receive(last, self._name, reliable=True)
+            self._listener.receive([last], self._name, reliable=True)
         return None
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -480,4 +500,4 @@ class _DatagramProtocol(asyncio.DatagramProtocol):
         if len(data) > self._max:
             self._listener.oversized("udp")
             return
-        self._listener.receive(data, "udp", reliable=False)
+        self._listener.receive([data], "udp", reliable=False)
