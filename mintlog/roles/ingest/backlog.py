@@ -1,0 +1,182 @@
+"""The backlog gate: ingest refuses new batches while the pipeline is too far behind, so that the searchable lag
+stays bounded instead of growing as long as intake outruns indexing.
+
+The pipeline's backlog is what `LOGS_RAW` and `LOGS_PARSED` hold: both are work queues, so a message stays in its
+stream until the pipeline (normalizer, then indexer) acked it. `BacklogGate.refresh` reads both streams from the
+bus (`EventBus.backlog`, one request per stream) every `MINTLOG_INGEST__BACKLOG_CHECK_INTERVAL_MS`, never per
+request; `BacklogGate.check`, called before a batch is read, only looks at the last decision.
+
+Guarantees:
+- The gate closes when the age of the oldest waiting message (of either stream) passes
+  `MINTLOG_INGEST__MAX_BACKLOG_SECONDS`, or the messages of both together pass `MINTLOG_INGEST__MAX_BACKLOG_MESSAGES`
+  (0 turns a limit off), and opens again only once both are below `RESUME_FRACTION` (80 %) of their limit, so
+  it does not flap at the edge.
+- A refusal happens before anything of the batch is accepted: nothing is published, nothing accepted earlier is
+  touched (it stays on the bus until indexed).
+- While the bus cannot be read the last decision stays (a bus that cannot be read refuses publishes itself).
+
+The age of the oldest waiting message is a lower bound of the searchable lag: an event waiting on `LOGS_PARSED`
+already spent some time on `LOGS_RAW`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from mintlog.domain.streams import LOGS_PARSED, LOGS_RAW
+from mintlog.errors import BusUnavailable, IngestBacklogged
+from mintlog.metrics import Metrics
+from mintlog.ports.bus import EventBus
+from mintlog.roles.kit.base import Periodic
+from mintlog.settings import IngestSettings
+
+__all__ = ["RESUME_FRACTION", "RETRY_AFTER_SECONDS", "Backlog", "BacklogGate", "BacklogLimits", "is_overloaded"]
+
+logger = logging.getLogger(__name__)
+
+BACKLOG_STREAMS = (LOGS_RAW.name, LOGS_PARSED.name)
+RESUME_FRACTION = 0.8
+"""The gate opens again once the backlog is below this fraction of every limit."""
+RETRY_AFTER_SECONDS = 2
+"""What a refusal's `Retry-After` says: about two reads of the backlog."""
+
+
+@dataclass(frozen=True, slots=True)
+class BacklogLimits:
+    """When the gate closes; a limit of 0 is off."""
+
+    max_seconds: float = 0.0
+    max_messages: int = 0
+
+    @classmethod
+    def of(cls, settings: IngestSettings) -> BacklogLimits:
+        return cls(max_seconds=settings.max_backlog_seconds, max_messages=settings.max_backlog_messages)
+
+    @property
+    def enabled(self) -> bool:
+        return self.max_seconds > 0 or self.max_messages > 0
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """The pipeline's backlog: messages waiting on both log streams, and the age of the oldest of them."""
+
+    messages: int
+    oldest_seconds: float
+
+
+def is_overloaded(backlog: Backlog, limits: BacklogLimits, *, was_overloaded: bool) -> bool:
+    """Whether ingest should refuse: past a limit when it accepted so far; still at or above `RESUME_FRACTION`
+    of a limit when it refused so far."""
+    fraction = RESUME_FRACTION if was_overloaded else 1.0
+    too_old = limits.max_seconds > 0 and backlog.oldest_seconds > limits.max_seconds * fraction
+    too_many = limits.max_messages > 0 and backlog.messages > limits.max_messages * fraction
+    return too_old or too_many
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class BacklogGate:
+    """Reads the pipeline's backlog periodically (`start`/`stop`) and refuses intake while it is too large."""
+
+    name = "ingest-backlog"
+
+    def __init__(
+        self,
+        bus: EventBus,
+        limits: BacklogLimits,
+        metrics: Metrics,
+        *,
+        check_interval_seconds: float = 1.0,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self._bus = bus
+        self._limits = limits
+        self._metrics = metrics
+        self._clock = clock
+        self._overloaded = False
+        self._last: Backlog | None = None
+        self._unreadable = False
+        self._loop = Periodic(self.name, check_interval_seconds, self.refresh)
+
+    @property
+    def overloaded(self) -> bool:
+        """Whether intake is refused now."""
+        return self._overloaded
+
+    @property
+    def last_backlog(self) -> Backlog | None:
+        """The backlog as last read, None before the first read."""
+        return self._last
+
+    def check(self) -> None:
+        """Raise `IngestBacklogged` (nothing accepted) while the gate is closed; return at once otherwise."""
+        if not self._overloaded:
+            return
+        raise IngestBacklogged(self._refusal(), extra={"retry_after_seconds": RETRY_AFTER_SECONDS})
+
+    async def refresh(self) -> None:
+        """Read the backlog of both log streams once, update the gauges and decide."""
+        if not self._limits.enabled:
+            return
+        now = self._clock()
+        messages = 0
+        oldest_seconds = 0.0
+        try:
+            for stream in BACKLOG_STREAMS:
+                held = await self._bus.backlog(stream)
+                age = 0.0
+                if held.oldest_stored_at is not None:
+                    age = max(0.0, (now - held.oldest_stored_at).total_seconds())
+                self._metrics.ingest_backlog_messages.labels(stream).set(held.messages)
+                self._metrics.ingest_backlog_oldest_seconds.labels(stream).set(age)
+                messages += held.messages
+                oldest_seconds = max(oldest_seconds, age)
+        except BusUnavailable as exc:
+            if not self._unreadable:
+                logger.warning("cannot read the pipeline's backlog (keeping the last decision): %s", exc)
+            self._unreadable = True
+            return
+        self._unreadable = False
+        backlog = self._last = Backlog(messages, oldest_seconds)
+        overloaded = is_overloaded(backlog, self._limits, was_overloaded=self._overloaded)
+        if overloaded != self._overloaded:
+            if overloaded:
+                logger.warning("ingest refuses new batches: %s", self._describe(backlog))
+            else:
+                logger.info("ingest accepts batches again: %s", self._describe(backlog))
+        self._overloaded = overloaded
+        self._metrics.ingest_backlog_refusing.set(1 if overloaded else 0)
+
+    async def start(self) -> None:
+        """Read the backlog now, then every check interval (nothing to do when both limits are off)."""
+        if not self._limits.enabled:
+            return
+        await self.refresh()
+        await self._loop.start()
+
+    async def stop(self) -> None:
+        await self._loop.stop()
+
+    def _refusal(self) -> str:
+        backlog = self._last
+        described = self._describe(backlog) if backlog is not None else "the pipeline is behind"
+        return (
+            f"ingest is paused while the pipeline catches up ({described}); nothing of this request was stored, "
+            f"retry in {RETRY_AFTER_SECONDS} s"
+        )
+
+    def _describe(self, backlog: Backlog) -> str:
+        limits = self._limits
+        parts = [f"oldest waiting event {backlog.oldest_seconds:.1f} s old"]
+        if limits.max_seconds > 0:
+            parts[-1] += f" (limit {limits.max_seconds:g} s)"
+        parts.append(f"{backlog.messages} batches waiting")
+        if limits.max_messages > 0:
+            parts[-1] += f" (limit {limits.max_messages})"
+        return ", ".join(parts)
