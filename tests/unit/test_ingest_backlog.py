@@ -47,10 +47,9 @@ def test_decision(backlog: Backlog, limits: BacklogLimits, was_overloaded: bool,
     assert is_overloaded(backlog, limits, was_overloaded=was_overloaded) is expected
 
 
-def test_limits_come_from_the_ingest_settings_and_zero_is_off() -> None:
+def test_limits_come_from_the_ingest_settings() -> None:
     assert BacklogLimits.of(IngestSettings()) == BacklogLimits(max_seconds=60.0, max_messages=0)
-    assert BacklogLimits.of(IngestSettings()).enabled
-    assert not BacklogLimits.of(IngestSettings(max_backlog_seconds=0, max_backlog_messages=0)).enabled
+    assert BacklogLimits.of(IngestSettings(max_backlog_seconds=0, max_backlog_messages=7)) == BacklogLimits(0, 7)
 
 
 class Clock:
@@ -138,16 +137,17 @@ async def test_an_unreadable_bus_keeps_the_last_decision(bus: MemoryEventBus) ->
     assert gate.overloaded
 
 
-async def test_with_both_limits_off_the_bus_is_never_read(bus: MemoryEventBus) -> None:
+async def test_with_both_limits_off_it_never_refuses_and_still_reports_the_backlog(bus: MemoryEventBus) -> None:
     metrics = Metrics()
     gate = BacklogGate(bus, OFF, metrics)
     for _ in range(5):
         await bus.publish("logs.raw.t1", b"raw")
     await gate.start()
-    await gate.refresh()
     await gate.stop()
     assert not gate.overloaded
-    assert sample(metrics, "mintlog_ingest_backlog_messages", stream="LOGS_RAW") is None
+    gate.check()
+    assert sample(metrics, "mintlog_ingest_backlog_messages", stream="LOGS_RAW") == 5
+    assert sample(metrics, "mintlog_ingest_backlog_refusing") == 0
 
 
 def service_with(bus: MemoryEventBus, gate: BacklogGate) -> IngestService:

@@ -4,7 +4,8 @@ stays bounded instead of growing as long as intake outruns indexing.
 The pipeline's backlog is what `LOGS_RAW` and `LOGS_PARSED` hold: both are work queues, so a message stays in its
 stream until the pipeline (normalizer, then indexer) acked it. `BacklogGate.refresh` reads both streams from the
 bus (`EventBus.backlog`, one request per stream) every `MINTLOG_INGEST__BACKLOG_CHECK_INTERVAL_MS`, never per
-request; `BacklogGate.check`, called before a batch is read, only looks at the last decision.
+request, and exports it (`mintlog_ingest_backlog_messages`, `mintlog_ingest_backlog_oldest_seconds`) even with
+both limits off; `BacklogGate.check`, called before a batch is read, only looks at the last decision.
 
 Guarantees:
 - The gate closes when the age of the oldest waiting message (of either stream) passes
@@ -54,10 +55,6 @@ class BacklogLimits:
     @classmethod
     def of(cls, settings: IngestSettings) -> BacklogLimits:
         return cls(max_seconds=settings.max_backlog_seconds, max_messages=settings.max_backlog_messages)
-
-    @property
-    def enabled(self) -> bool:
-        return self.max_seconds > 0 or self.max_messages > 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,9 +118,8 @@ class BacklogGate:
         raise IngestBacklogged(self._refusal(), extra={"retry_after_seconds": RETRY_AFTER_SECONDS})
 
     async def refresh(self) -> None:
-        """Read the backlog of both log streams once, update the gauges and decide."""
-        if not self._limits.enabled:
-            return
+        """Read the backlog of both log streams once, update the gauges and decide (with both limits off the
+        gauges are kept all the same: they are how an operator sees the pipeline fall behind)."""
         now = self._clock()
         messages = 0
         oldest_seconds = 0.0
@@ -154,9 +150,7 @@ class BacklogGate:
         self._metrics.ingest_backlog_refusing.set(1 if overloaded else 0)
 
     async def start(self) -> None:
-        """Read the backlog now, then every check interval (nothing to do when both limits are off)."""
-        if not self._limits.enabled:
-            return
+        """Read the backlog now, then every check interval."""
         await self.refresh()
         await self._loop.start()
 
