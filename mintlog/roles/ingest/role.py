@@ -85,9 +85,13 @@ class IngestRole:
         return self._server.app
 
     async def start(self) -> None:
-        await self.backlog.start()
+        await self.start_background()
         await self.syslog.start()
         await self._server.start()
+
+    async def start_background(self) -> None:
+        """Start reading the pipeline's backlog (also in each Granian worker, which serves `app` itself)."""
+        await self.backlog.start()
 
     async def stop(self) -> None:
         await self._server.stop()
