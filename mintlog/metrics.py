@@ -65,6 +65,12 @@ class Metrics:
             ("stream",),
             registry=r,
         )
+        self.ingest_backlog_expected_wait_seconds = Gauge(
+            "mintlog_ingest_backlog_expected_wait_seconds",
+            "How long a batch accepted now would wait to be indexed, at the rate the pipeline drained LOGS_RAW and "
+            "LOGS_PARSED over the last 5 s while busy (0 while it keeps up or cannot be told).",
+            registry=r,
+        )
         self.ingest_backlog_refusing = Gauge(
             "mintlog_ingest_backlog_refusing",
             "1 while ingest refuses new batches because the pipeline's backlog passed MINTLOG_INGEST__MAX_BACKLOG_"

@@ -322,8 +322,9 @@ class IngestSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
         Meta(
             ge=0,
             le=7 * 86400,
-            description="Refuse new batches (503/429 with Retry-After) while the oldest message waiting for the "
-            "pipeline on LOGS_RAW or LOGS_PARSED is older than this; accept again below 80 %; 0: off.",
+            description="Refuse new batches (503/429 with Retry-After) while the searchable delay is longer: the "
+            "age of the oldest batch waiting for the pipeline, or the expected wait of a new one at the pipeline's "
+            "recent rate; accept again below 80 %; 0: off.",
         ),
     ] = 60.0
     max_backlog_messages: Annotated[

@@ -37,6 +37,8 @@ class StreamBacklog:
     bytes: int
     oldest_stored_at: datetime | None
     """When the oldest message it holds was stored (UTC, by the bus's clock); None when it holds none."""
+    last_sequence: int = 0
+    """The sequence of the last message ever stored: between two reads, stored minus held is what left."""
 
 
 class BusMessage(Protocol):

@@ -257,6 +257,7 @@ async def test_backlog_is_what_a_work_queue_consumer_has_not_acked(bus: EventBus
 
     held = await bus.backlog("LOGS_RAW")
     assert held.messages == 3
+    assert held.last_sequence == empty.last_sequence + 3
     assert held.bytes >= len(b"firstsecondthird")
     assert held.oldest_stored_at is not None
     assert first_sent - clock_slack <= held.oldest_stored_at < second_sent
@@ -275,7 +276,9 @@ async def test_backlog_is_what_a_work_queue_consumer_has_not_acked(bus: EventBus
     [third] = await fetch_all(consumer, 1)
     await third.ack()
     await wait_for_backlog(bus, "LOGS_RAW", 0)
-    assert (await bus.backlog("LOGS_RAW")).oldest_stored_at is None
+    drained = await bus.backlog("LOGS_RAW")
+    assert drained.oldest_stored_at is None
+    assert drained.last_sequence == held.last_sequence  # what left the stream: 3 stored, 0 held
 
 
 async def test_backlog_of_an_unknown_stream_or_a_closed_bus_is_unavailable(make_bus: MakeBus) -> None:

@@ -11,7 +11,15 @@ from mintlog.adapters.bus.memory import MemoryEventBus
 from mintlog.adapters.ratelimit.memory import MemoryRateLimiter
 from mintlog.errors import IngestBacklogged
 from mintlog.metrics import Metrics
-from mintlog.roles.ingest.backlog import RETRY_AFTER_SECONDS, Backlog, BacklogGate, BacklogLimits, is_overloaded
+from mintlog.roles.ingest.backlog import (
+    RETRY_AFTER_SECONDS,
+    Backlog,
+    BacklogGate,
+    BacklogLimits,
+    DrainRate,
+    expected_wait_seconds,
+    is_overloaded,
+)
 from mintlog.roles.ingest.service import IngestService
 from mintlog.settings import IngestSettings, RateLimitSettings
 from tests.fakes import FakeIdempotencyStore
@@ -45,6 +53,37 @@ HUNDRED_MESSAGES = BacklogLimits(max_messages=100)
 )
 def test_decision(backlog: Backlog, limits: BacklogLimits, was_overloaded: bool, expected: bool) -> None:
     assert is_overloaded(backlog, limits, was_overloaded=was_overloaded) is expected
+
+
+def test_the_expected_wait_counts_as_the_delay() -> None:
+    assert is_overloaded(Backlog(0, 1.0, expected_seconds=10.5), TEN_SECONDS, was_overloaded=False)
+    assert is_overloaded(Backlog(0, 1.0, expected_seconds=8.5), TEN_SECONDS, was_overloaded=True)
+    assert not is_overloaded(Backlog(0, 1.0, expected_seconds=7.5), TEN_SECONDS, was_overloaded=True)
+
+
+def test_the_drain_rate_is_measured_only_over_a_busy_window() -> None:
+    rate = DrainRate(window_seconds=5)
+    rate.observe(0.0, held=100, last_sequence=1000)
+    rate.observe(3.0, held=130, last_sequence=1090)
+    assert rate.per_second() is None  # not a whole window yet
+    rate.observe(5.0, held=150, last_sequence=1150)
+    assert rate.per_second() == (150 - 50) / 5  # 150 stored, 50 more held: 100 left in 5 s
+    rate.observe(6.0, held=0, last_sequence=1160)
+    assert rate.per_second() is None  # it ran empty: the pipeline waited for work
+    rate.observe(12.0, held=10, last_sequence=1300)
+    assert rate.per_second() is None  # the window starts empty
+    rate.observe(18.0, held=20, last_sequence=1400)
+    assert rate.per_second() == (100 - 10) / 6
+    rate.observe(30.0, held=10, last_sequence=1400)
+    rate.observe(36.0, held=10, last_sequence=1400)
+    assert rate.per_second() == 0  # a stalled consumer
+
+
+def test_the_expected_wait_is_that_of_the_slower_stage() -> None:
+    assert expected_wait_seconds(0, None, 0, None) == 0
+    assert expected_wait_seconds(100, 50.0, 0, 20.0) == 100 / 20  # the indexer must take the raw ones too
+    assert expected_wait_seconds(100, 10.0, 50, 100.0) == 100 / 10
+    assert expected_wait_seconds(100, None, 50, 0.0) == 0  # unknown or stalled: the oldest age covers it
 
 
 def test_limits_come_from_the_ingest_settings() -> None:
@@ -88,7 +127,7 @@ async def test_the_gate_closes_past_the_age_limit_and_opens_below_80_percent(bus
     assert refused.value.status == 503
     assert refused.value.code == "backlog_exceeded"
     assert refused.value.extra == {"retry_after_seconds": RETRY_AFTER_SECONDS}
-    assert "s old (limit 10 s), 2 batches waiting" in refused.value.detail
+    assert "(limit 10 s), 2 batches waiting" in refused.value.detail
     assert sample(metrics, "mintlog_ingest_backlog_refusing") == 1
     assert sample(metrics, "mintlog_ingest_backlog_messages", stream="LOGS_RAW") == 1
     assert sample(metrics, "mintlog_ingest_backlog_messages", stream="LOGS_PARSED") == 1
@@ -112,6 +151,32 @@ async def test_the_gate_closes_past_the_age_limit_and_opens_below_80_percent(bus
     gate.check()
     assert sample(metrics, "mintlog_ingest_backlog_refusing") == 0
     assert sample(metrics, "mintlog_ingest_backlog_messages", stream="LOGS_PARSED") == 0
+
+
+async def test_the_gate_closes_on_the_expected_wait_before_the_oldest_is_that_old(bus: MemoryEventBus) -> None:
+    """Intake at 10 batches/s, indexing at 2: the backlog grows by 8 a second. The age alone would wait until the
+    oldest is 10 s old, when 80 batches wait (40 s of indexing); the expected wait closes the gate much earlier."""
+    metrics = Metrics()
+    monotonic = [0.0]
+    gate = BacklogGate(bus, TEN_SECONDS, metrics, monotonic=lambda: monotonic[0])
+    consumer = await bus.consumer("LOGS_RAW", "pipeline", filter_subject="logs.raw.>", ack_wait_seconds=30)
+    await bus.publish("logs.raw.t1", b"first")
+    await gate.refresh()
+    second = 0
+    while not gate.overloaded:
+        second += 1
+        assert second < 10, "the gate waited for the age limit"
+        for _ in range(10):
+            await bus.publish("logs.raw.t1", b"batch")
+        for message in await consumer.fetch(2, 0.1):
+            await message.ack()
+        monotonic[0] = float(second)
+        await gate.refresh()
+    last = gate.last_backlog
+    assert last is not None
+    assert last.oldest_seconds < 10
+    assert last.expected_seconds > 10
+    assert sample(metrics, "mintlog_ingest_backlog_expected_wait_seconds") == last.expected_seconds
 
 
 async def test_the_gate_counts_the_messages_of_both_streams(bus: MemoryEventBus) -> None:

@@ -368,6 +368,7 @@ class MemoryEventBus:
             messages=len(target.messages),
             bytes=target.size,
             oldest_stored_at=oldest.stored_at_utc if oldest is not None else None,
+            last_sequence=target.last_sequence,
         )
 
     def _check_not_closed(self) -> None:

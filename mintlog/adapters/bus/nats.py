@@ -68,6 +68,7 @@ class _StreamState(msgspec.Struct):
     messages: int = 0
     bytes: int = 0
     first_ts: datetime | None = None
+    last_seq: int = 0
 
 
 class _ApiError(msgspec.Struct):
@@ -291,6 +292,7 @@ class NatsEventBus:
             messages=state.messages,
             bytes=state.bytes,
             oldest_stored_at=state.first_ts if state.messages > 0 else None,
+            last_sequence=state.last_seq,
         )
 
     async def _connect(self) -> _Connection:
