@@ -6,7 +6,10 @@
 Sends batches of realistic events (default 500 per batch) from `--concurrency` connections for
 `--duration` seconds, while probes measure ingest-to-searchable latency. Reports sustained events/s
 accepted, events/s searchable, p50/p99 ingest request latency, p50/p99 ingest-to-searchable, whether
-every accepted event became searchable (zero loss), and peak RSS of Mintlog and its nats-server child.
+every accepted event became searchable (zero loss), the pipeline's backlog (sampled every second from the ingest
+port's `/metrics`: messages on LOGS_RAW + LOGS_PARSED and the age of the oldest), and peak RSS of Mintlog and its
+nats-server child. A refused request (any status but the accepted one) is sent again after its `Retry-After`
+(at most 5 s; 50 ms without one), as a well-behaved client would.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import asyncio
 import json
 import os
 import random
+import re
 import secrets
 import shutil
 import signal
@@ -98,6 +102,8 @@ class Stats:
     searchable_latencies: list[float] = field(default_factory=lambda: [])
     probes_lost: int = 0
     searchable_samples: list[tuple[float, int]] = field(default_factory=lambda: [])
+    backlog_samples: list[tuple[float, float]] = field(default_factory=lambda: [])
+    """(messages waiting on LOGS_RAW + LOGS_PARSED, age of the oldest in s), once a second."""
 
 
 class Pacer:
@@ -144,10 +150,42 @@ async def sender(
                     stats.request_latencies.append(time.perf_counter() - started)
                 else:
                     stats.failed_requests += 1
-                    await asyncio.sleep(0.05)
+                    await asyncio.sleep(retry_after_seconds(response.headers.get("Retry-After")))
         except aiohttp.ClientError:
             stats.failed_requests += 1
             await asyncio.sleep(0.1)
+
+
+def retry_after_seconds(header: str | None) -> float:
+    """How long a refused sender waits: the answer's `Retry-After` (whole seconds, at most 5), else 50 ms."""
+    try:
+        return min(5.0, max(0.05, float(header))) if header else 0.05
+    except ValueError:
+        return 0.05
+
+
+_BACKLOG_SAMPLE = re.compile(
+    r'^mintlog_ingest_backlog_(messages|oldest_seconds)\{stream="[A-Z_]+"\} ([0-9.e+-]+)$', re.M
+)
+
+
+async def backlog_sampler(session: aiohttp.ClientSession, ingest: str, stop_at: float, stats: Stats) -> None:
+    """Every second, the backlog ingest last read (its gauges; absent before the backlog gate exists)."""
+    while time.monotonic() < stop_at:
+        try:
+            async with session.get(f"{ingest}/metrics") as response:
+                text = await response.text()
+        except aiohttp.ClientError:
+            text = ""
+        messages, oldest = 0.0, 0.0
+        for name, value in _BACKLOG_SAMPLE.findall(text):
+            if name == "messages":
+                messages += float(value)
+            else:
+                oldest = max(oldest, float(value))
+        if _BACKLOG_SAMPLE.search(text):
+            stats.backlog_samples.append((messages, oldest))
+        await asyncio.sleep(1.0)
 
 
 async def search_total(session: aiohttp.ClientSession, api: str, key: str, body: dict[str, Any]) -> int:
@@ -280,6 +318,7 @@ async def run_load(args: argparse.Namespace, key: str, pid: int | None) -> dict[
         ]
         tasks.append(asyncio.create_task(prober(session, args.ingest, args.api, key, run_id, stop_at, stats)))
         tasks.append(asyncio.create_task(sampler(session, args.api, key, run_id, stop_at, stats)))
+        tasks.append(asyncio.create_task(backlog_sampler(session, args.ingest, stop_at, stats)))
         await asyncio.gather(*tasks)
         send_seconds = time.monotonic() - started
 
@@ -315,6 +354,16 @@ async def run_load(args: argparse.Namespace, key: str, pid: int | None) -> dict[
         "ingest_to_searchable_p99_ms": round(percentile(stats.searchable_latencies, 0.99) * 1000, 1),
         "probes": len(stats.searchable_latencies),
         "probes_lost": stats.probes_lost,
+        "backlog_messages_max": max((int(m) for m, _ in stats.backlog_samples), default=None),
+        "backlog_messages_p99": percentile([m for m, _ in stats.backlog_samples], 0.99)
+        if stats.backlog_samples
+        else None,
+        "backlog_oldest_max_s": round(max((o for _, o in stats.backlog_samples), default=0.0), 1)
+        if stats.backlog_samples
+        else None,
+        "backlog_oldest_p99_s": round(percentile([o for _, o in stats.backlog_samples], 0.99), 1)
+        if stats.backlog_samples
+        else None,
         "peak_rss_kib": peak_rss,
         "searchable_rate_mean_per_s": round(
             statistics.mean(

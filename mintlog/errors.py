@@ -17,6 +17,7 @@ __all__ = [
     "DependencyUnavailable",
     "Forbidden",
     "Gone",
+    "IngestBacklogged",
     "MintlogError",
     "NotFound",
     "NotImplementedByStore",
@@ -175,6 +176,16 @@ class TooManyRequests(ProblemError):
     status = 429
     title = "Too many requests"
     default_code = "rate_limited"
+
+
+class IngestBacklogged(ProblemError):
+    """Ingest refuses new batches for a while: the pipeline's backlog passed its configured limit. Nothing of
+    the request was stored; retrying after `retry_after_seconds` may succeed. Protocols whose clients retry
+    only a 429 answer it as 429."""
+
+    status = 503
+    title = "Service unavailable"
+    default_code = "backlog_exceeded"
 
 
 class NotImplementedByStore(ProblemError):

@@ -45,11 +45,37 @@ class Metrics:
             r,
             "mintlog_syslog_dropped",
             "Syslog messages dropped, by transport and reason (unauthenticated, invalid_key, oversized, "
-            "invalid_utf8, malformed, rejected, backpressure, unavailable, quota, framing_lost, shutdown).",
+            "invalid_utf8, malformed, rejected, backpressure, unavailable, quota, backlog, framing_lost, shutdown).",
             ("transport", "reason"),
         )
         self.ingest_batches_duplicate = _counter(
             r, "mintlog_ingest_batches_duplicate", "Batches answered from an earlier identical request."
+        )
+        self.ingest_backlog_messages = Gauge(
+            "mintlog_ingest_backlog_messages",
+            "Messages (batches) waiting for the pipeline on each log stream (LOGS_RAW, LOGS_PARSED), as ingest "
+            "last read them.",
+            ("stream",),
+            registry=r,
+        )
+        self.ingest_backlog_oldest_seconds = Gauge(
+            "mintlog_ingest_backlog_oldest_seconds",
+            "Age of the oldest message waiting for the pipeline on each log stream (0 when none), as ingest last "
+            "read it.",
+            ("stream",),
+            registry=r,
+        )
+        self.ingest_backlog_expected_wait_seconds = Gauge(
+            "mintlog_ingest_backlog_expected_wait_seconds",
+            "How long a batch accepted now would wait to be indexed, at the rate the pipeline drained LOGS_RAW and "
+            "LOGS_PARSED over the last 5 s while busy (0 while it keeps up or cannot be told).",
+            registry=r,
+        )
+        self.ingest_backlog_refusing = Gauge(
+            "mintlog_ingest_backlog_refusing",
+            "1 while ingest refuses new batches because the pipeline's backlog passed MINTLOG_INGEST__MAX_BACKLOG_"
+            "SECONDS or _MESSAGES (until it is below 80 % of both); else 0.",
+            registry=r,
         )
         self.pipeline_events = _counter(r, "mintlog_pipeline_events", "Events normalized by the pipeline.")
         self.extraction_rule_timeouts = _counter(

@@ -317,6 +317,29 @@ class IngestSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
             "(the original is kept in fields.timestamp_original).",
         ),
     ] = 600
+    max_backlog_seconds: Annotated[
+        float,
+        Meta(
+            ge=0,
+            le=7 * 86400,
+            description="Refuse new batches (503/429 with Retry-After) while the searchable delay is longer: the "
+            "age of the oldest batch waiting for the pipeline, or the expected wait of a new one at the pipeline's "
+            "recent rate; accept again below 80 %; 0: off.",
+        ),
+    ] = 300.0
+    max_backlog_messages: Annotated[
+        int,
+        Meta(
+            ge=0,
+            le=1_000_000_000,
+            description="Refuse new batches while LOGS_RAW and LOGS_PARSED together hold more messages (batches) "
+            "than this; accept again below 80 %; 0: off.",
+        ),
+    ] = 0
+    backlog_check_interval_ms: Annotated[
+        int,
+        Meta(ge=100, le=60_000, description="How often ingest reads the pipeline's backlog from the bus."),
+    ] = 1000
 
 
 class SyslogSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

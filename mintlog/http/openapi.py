@@ -97,7 +97,9 @@ class Problem(msgspec.Struct, kw_only=True):
     parameter: Annotated[str, Meta(description="The query parameter at fault.")] | UnsetType = UNSET
     required_scope: Annotated[str, Meta(description="The scope the key lacks (403).")] | UnsetType = UNSET
     missing_scopes: list[str] | UnsetType = UNSET
-    retry_after_seconds: Annotated[int, Meta(description="When to retry (429), as in Retry-After.")] | UnsetType = UNSET
+    retry_after_seconds: (
+        Annotated[int, Meta(description="When to retry (429, 503 `backlog_exceeded`), as in Retry-After.")] | UnsetType
+    ) = UNSET
     errors: Annotated[list[dict[str, Any]], Meta(description="What was refused, one object each (ingest).")] | (
         UnsetType
     ) = UNSET

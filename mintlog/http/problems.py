@@ -68,8 +68,8 @@ def _problem_error(_request: Request[Any, Any, Any], exc: ProblemError) -> Respo
     elif exc.status == 408:
         # The rest of the body may still be on its way: the connection cannot carry another request.
         headers = {"Connection": "close"}
-    elif exc.status == 429 and isinstance(retry_after := exc.extra.get("retry_after_seconds"), int):
-        # A 429 names its wait in the body (`retry_after_seconds`) and in the standard header.
+    elif isinstance(retry_after := exc.extra.get("retry_after_seconds"), int):
+        # A 429 or 503 names its wait in the body (`retry_after_seconds`) and in the standard header.
         headers = {"Retry-After": str(retry_after)}
     return problem_response(exc.status, exc.code, exc.detail, title=exc.title, extra=exc.extra, headers=headers)
 

@@ -5,7 +5,8 @@
 - `422 all_events_rejected`: every event rejected, with the reasons of `errors[]`.
 - `413`, or a `429` whose batch alone exceeds the tenant's burst: split in two halves, each sent on its own
   (a single event is rejected with the server's detail).
-- `429`: wait `Retry-After` (else the backoff) and resend; not counted against `retries`.
+- `429`, and `503 backlog_exceeded` (ingest pauses while the pipeline catches up): wait `Retry-After` (else the
+  backoff) and resend; not counted against `retries`, since the server will take the batch once it caught up.
 - `503`, another `5xx`, `408`, a connection error or a timeout: wait `Retry-After` (else the backoff: 0.5 s
   doubling up to 30 s, with jitter) and resend the same body with the same key, at most `retries` times;
   then the batch fails.
@@ -33,6 +34,7 @@ __all__ = ["Delivery", "ImportAborted", "IngestSender", "RetryPolicy"]
 _FATAL = frozenset((401, 403, 404))
 _RETRIED = frozenset((408, 500, 502, 503, 504))
 _BURST_WORDS = "exceeds this tenant's ingest burst"
+_BACKLOG_CODE = "backlog_exceeded"
 _MAX_WAIT_SECONDS = 60.0
 
 
@@ -149,9 +151,9 @@ class IngestSender:
                 return await self._split(delivery, batch, status, answer)
             if status in _FATAL:
                 raise ImportAborted(_describe(status, answer))
-            if status == 429:
+            if status == 429 or (status == 503 and answer.code == _BACKLOG_CODE):
                 delivery.retries += 1
-                await self._wait(headers.get("Retry-After"), 1, f"429 {answer.code}")
+                await self._wait(headers.get("Retry-After"), 1, f"{status} {answer.code}")
                 continue
             if status in _RETRIED or status >= 500:
                 if attempt >= self._policy.retries:

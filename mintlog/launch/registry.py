@@ -43,6 +43,11 @@ class HttpService(Protocol):
 
     async def start(self) -> None: ...
 
+    async def start_background(self) -> None:
+        """Start what the app needs besides a server (periodic work), as `start` does before its server: what a
+        Granian worker calls instead of `start`. `stop` stops it."""
+        ...
+
     async def stop(self) -> None: ...
 
 

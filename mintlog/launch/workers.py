@@ -186,6 +186,7 @@ class WorkerApp:
                 raise ConfigError(f"the {self.role} role serves no HTTP app and cannot run in Granian workers")
             # The role builds its app exactly as in a single process; its embedded server is never started here.
             app = cast("AsgiApp", role.app)
+            await role.start_background()
             key_usage = key_usage_flusher(runtime)
             await key_usage.start()
         except BaseException:

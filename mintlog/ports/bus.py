@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 __all__ = [
@@ -14,6 +15,7 @@ __all__ = [
     "BusMessage",
     "EventBus",
     "PublishAck",
+    "StreamBacklog",
 ]
 
 
@@ -24,6 +26,19 @@ class PublishAck:
     stream: str
     sequence: int
     duplicate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StreamBacklog:
+    """What a stream holds now. On a work-queue stream (`LOGS_RAW`, `LOGS_PARSED`) that is exactly what its
+    consumer has not acked yet, delivered or not: the backlog of the stage that reads it."""
+
+    messages: int
+    bytes: int
+    oldest_stored_at: datetime | None
+    """When the oldest message it holds was stored (UTC, by the bus's clock); None when it holds none."""
+    last_sequence: int = 0
+    """The sequence of the last message ever stored: between two reads, stored minus held is what left."""
 
 
 class BusMessage(Protocol):
@@ -116,6 +131,12 @@ class EventBus(Protocol):
 
     async def ping(self) -> None:
         """Return when the bus answers; raise `BusUnavailable` otherwise."""
+        ...
+
+    async def backlog(self, stream: str) -> StreamBacklog:
+        """How many messages `stream` holds, their size and when the oldest was stored: one round trip, no side
+        effect, cheap enough to ask every second. Raises `BusUnavailable` when the bus cannot answer or the
+        stream does not exist."""
         ...
 
     @property

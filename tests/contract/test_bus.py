@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
@@ -231,6 +232,62 @@ async def test_log_streams_are_work_queues_that_free_space_on_ack(make_bus: Make
             await asyncio.sleep(0.05)
     with pytest.raises(ValueError, match="work queue"):
         await bus.consumer("LOGS_RAW", "overlapping", filter_subject="logs.raw.t1", ack_wait_seconds=30)
+
+
+async def wait_for_backlog(bus: EventBus, stream: str, messages: int) -> None:
+    """Acks are asynchronous: wait until `stream` holds `messages` messages."""
+    deadline = asyncio.get_running_loop().time() + 5
+    while (await bus.backlog(stream)).messages != messages:
+        assert asyncio.get_running_loop().time() < deadline, f"{stream} never held {messages} messages"
+        await asyncio.sleep(0.05)
+
+
+async def test_backlog_is_what_a_work_queue_consumer_has_not_acked(bus: EventBus) -> None:
+    empty = await bus.backlog("LOGS_RAW")
+    assert (empty.messages, empty.bytes, empty.oldest_stored_at) == (0, 0, None)
+
+    clock_slack = timedelta(seconds=1)  # the bus's clock (the server's) against the test's
+    first_sent = datetime.now(UTC)
+    await bus.publish("logs.raw.t1", b"first")
+    await asyncio.sleep(0.3)
+    second_sent = datetime.now(UTC)
+    await bus.publish("logs.raw.t1", b"second")
+    await bus.publish("logs.raw.t2", b"third")
+    await bus.publish("logs.parsed.t1", b"elsewhere")
+
+    held = await bus.backlog("LOGS_RAW")
+    assert held.messages == 3
+    assert held.last_sequence == empty.last_sequence + 3
+    assert held.bytes >= len(b"firstsecondthird")
+    assert held.oldest_stored_at is not None
+    assert first_sent - clock_slack <= held.oldest_stored_at < second_sent
+    assert (await bus.backlog("LOGS_PARSED")).messages == 1
+
+    consumer = await raw_consumer(bus, durable="pipeline")
+    first, second = await fetch_all(consumer, 2)
+    await first.ack()
+    await wait_for_backlog(bus, "LOGS_RAW", 2)  # the delivered, unacked one still counts
+    after_ack = await bus.backlog("LOGS_RAW")
+    assert after_ack.oldest_stored_at is not None
+    assert after_ack.oldest_stored_at >= second_sent - clock_slack
+    assert after_ack.oldest_stored_at > held.oldest_stored_at
+
+    await second.ack()
+    [third] = await fetch_all(consumer, 1)
+    await third.ack()
+    await wait_for_backlog(bus, "LOGS_RAW", 0)
+    drained = await bus.backlog("LOGS_RAW")
+    assert drained.oldest_stored_at is None
+    assert drained.last_sequence == held.last_sequence  # what left the stream: 3 stored, 0 held
+
+
+async def test_backlog_of_an_unknown_stream_or_a_closed_bus_is_unavailable(make_bus: MakeBus) -> None:
+    bus = await make_bus()
+    with pytest.raises(BusUnavailable):
+        await bus.backlog("NO_SUCH_STREAM")
+    await bus.close()
+    with pytest.raises(BusUnavailable):
+        await bus.backlog("LOGS_RAW")
 
 
 async def test_subscribe_sees_live_messages_only(bus: EventBus) -> None:

@@ -150,6 +150,15 @@ async def test_a_429_waits_retry_after_and_does_not_use_up_the_retries() -> None
     assert loop.time() - started >= 2.0  # two waits of Retry-After: 1 s
 
 
+async def test_a_503_backlog_exceeded_waits_retry_after_and_does_not_use_up_the_retries() -> None:
+    """Ingest pauses while the pipeline catches up, which can take longer than the retries of an outage."""
+    paused: Answer = (503, {"code": "backlog_exceeded", "detail": "catching up"}, {"Retry-After": "0"})
+    fake = FakeIngest(script=[lambda _events: paused] * 5)
+    delivery = await deliver(fake, batch_of(["a"]), policy=RetryPolicy(retries=1))
+    assert (delivery.accepted, delivery.failed, delivery.retries) == (1, 0, 5)
+    assert len(fake.events()) == 1
+
+
 async def test_a_413_splits_the_batch_until_the_halves_fit() -> None:
     fake = FakeIngest(max_events=2)
     batch = batch_of([f"m{n}" for n in range(5)])

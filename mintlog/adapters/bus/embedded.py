@@ -18,7 +18,7 @@ from mintlog.adapters.bus.embedded_nats import EmbeddedNatsServer, StoreHealth
 from mintlog.adapters.bus.nats import NatsEventBus
 from mintlog.domain.streams import total_stream_bytes
 from mintlog.errors import BusUnavailable
-from mintlog.ports.bus import BusConsumer, BusMessage, PublishAck
+from mintlog.ports.bus import BusConsumer, BusMessage, PublishAck, StreamBacklog
 
 __all__ = ["EmbeddedNatsBus"]
 
@@ -116,6 +116,9 @@ class EmbeddedNatsBus:
     async def ping(self) -> None:
         self._check_store()
         await self._inner.ping()
+
+    async def backlog(self, stream: str) -> StreamBacklog:
+        return await self._inner.backlog(stream)
 
     def _check_store(self) -> None:
         """Raise `BusUnavailable` while the server reports a failed store write."""

@@ -22,11 +22,12 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from mintlog.adapters.bus.live import LiveMessage
 from mintlog.domain.streams import STREAMS, StreamSpec
 from mintlog.errors import BusFull, BusUnavailable, PayloadTooLarge
-from mintlog.ports.bus import BusConsumer, BusMessage, PublishAck
+from mintlog.ports.bus import BusConsumer, BusMessage, PublishAck, StreamBacklog
 
 __all__ = ["MemoryBroker", "MemoryEventBus", "subject_matches"]
 
@@ -73,6 +74,7 @@ class _StoredMessage:
     headers: dict[str, str]
     stored_at: float
     size: int
+    stored_at_utc: datetime
 
 
 @dataclass(slots=True)
@@ -214,7 +216,7 @@ class MemoryBroker:
             raise BusFull(f"stream {stream.name} is full ({stream.size} of {stream.max_bytes} bytes)")
         stream.last_sequence += 1
         stream.messages[stream.last_sequence] = _StoredMessage(
-            stream.last_sequence, subject, payload, dict(headers), now, size
+            stream.last_sequence, subject, payload, dict(headers), now, size, datetime.now(UTC)
         )
         stream.size += size
         if msg_id is not None:
@@ -355,6 +357,19 @@ class MemoryEventBus:
     async def ping(self) -> None:
         """Return at once while the bus is open; raise `BusUnavailable` otherwise."""
         self._check_usable()
+
+    async def backlog(self, stream: str) -> StreamBacklog:
+        """What `stream` holds now (expired messages dropped first), as `STREAM.INFO` reports it."""
+        self._check_usable()
+        target = self.broker.stream(stream)
+        target.expire(self.broker.clock())
+        oldest = next(iter(target.messages.values()), None)
+        return StreamBacklog(
+            messages=len(target.messages),
+            bytes=target.size,
+            oldest_stored_at=oldest.stored_at_utc if oldest is not None else None,
+            last_sequence=target.last_sequence,
+        )
 
     def _check_not_closed(self) -> None:
         if self._closed:

@@ -24,9 +24,11 @@ import json
 import logging
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
 from typing import TypeVar
 from urllib.parse import urlsplit
 
+import msgspec
 import nats.errors
 import nats.js.errors
 from nats.aio.client import Client as NATS
@@ -37,7 +39,7 @@ from nats.js import api as js_api
 from mintlog.adapters.bus.live import LiveMessage
 from mintlog.domain.streams import STREAMS, StreamSpec
 from mintlog.errors import BusFull, BusUnavailable, DependencyUnavailable, PayloadTooLarge
-from mintlog.ports.bus import BusConsumer, BusMessage, PublishAck
+from mintlog.ports.bus import BusConsumer, BusMessage, PublishAck, StreamBacklog
 
 __all__ = ["NatsEventBus"]
 
@@ -60,6 +62,29 @@ _FULL_ERROR_CODES = frozenset(
 )
 
 _Answer = TypeVar("_Answer")
+
+
+class _StreamState(msgspec.Struct):
+    messages: int = 0
+    bytes: int = 0
+    first_ts: datetime | None = None
+    last_seq: int = 0
+
+
+class _ApiError(msgspec.Struct):
+    code: int = 0
+    err_code: int = 0
+    description: str = ""
+
+
+class _StreamInfoAnswer(msgspec.Struct):
+    """The part of JetStream's `STREAM.INFO` answer `backlog` reads (nats-py's `StreamState` drops `first_ts`)."""
+
+    state: _StreamState | None = None
+    error: _ApiError | None = None
+
+
+_stream_info_decoder = msgspec.json.Decoder(_StreamInfoAnswer)
 
 # Errors raised by nats-py (all of them derive from nats.errors.Error, timeouts also from TimeoutError).
 _NatsFailure = (nats.errors.Error, TimeoutError, OSError)
@@ -234,6 +259,41 @@ class NatsEventBus:
             await JetStreamManager(nc, timeout=self._connect_timeout).account_info()
         except _NatsFailure as exc:
             raise BusUnavailable(f"NATS JetStream did not answer a ping: {exc!r}") from exc
+
+    async def backlog(self, stream: str) -> StreamBacklog:
+        """The stream's message count, bytes and first message's time from one `STREAM.INFO` request.
+
+        Waits at most the connect timeout, including the time to get a connection back; raises
+        `BusUnavailable` otherwise, or when the stream does not exist.
+        """
+        connection = self._require_connection()
+        nc = connection.nc
+
+        def send(timeout_seconds: float) -> Awaitable[Msg]:
+            return nc.request(f"$JS.API.STREAM.INFO.{stream}", b"", timeout=timeout_seconds)
+
+        try:
+            msg = await connection.answered(
+                send, self._connect_timeout, retry_on_disconnect=True, action=f"read the backlog of {stream}"
+            )
+            answer = _stream_info_decoder.decode(msg.data)
+        except _NatsFailure as exc:
+            raise BusUnavailable(f"could not read the backlog of stream {stream}: {exc!r}") from exc
+        except msgspec.DecodeError as exc:
+            raise BusUnavailable(f"unreadable STREAM.INFO answer for {stream}: {exc}") from exc
+        if answer.error is not None or answer.state is None:
+            error = answer.error or _ApiError(description="no state in the answer")
+            raise BusUnavailable(
+                f"JetStream refused to read stream {stream}: code={error.code} err_code={error.err_code} "
+                f"{error.description}"
+            )
+        state = answer.state
+        return StreamBacklog(
+            messages=state.messages,
+            bytes=state.bytes,
+            oldest_stored_at=state.first_ts if state.messages > 0 else None,
+            last_sequence=state.last_seq,
+        )
 
     async def _connect(self) -> _Connection:
         nc = NATS()

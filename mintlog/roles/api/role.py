@@ -83,7 +83,11 @@ class ApiRole:
         return self._server.app
 
     async def start(self) -> None:
+        await self.start_background()
         await self._server.start()
+
+    async def start_background(self) -> None:
+        """Nothing runs in the background of the api role besides its server."""
 
     async def stop(self) -> None:
         await self._tails.close(self._grace_seconds)  # open SSE streams would hold the server's shutdown

@@ -9,7 +9,7 @@ and shippers (Filebeat, Logstash, Fluent Bit, Vector) read the answers and retry
   Refusals of the whole request keep their status (400 malformed body, 401, 403, 408, 413, 415, 422 with an
   `Idempotency-Key` reused, 429, 503) with the body `{"error": {"root_cause": [...], "type", "reason"},
   "status"}`; a 429 is `es_rejected_execution_exception` with `Retry-After`, which the clients' bulk helpers
-  retry;
+  retry, and so is the refusal while the pipeline's backlog is past its limit (`backlog_exceeded`);
 - `GET /` and `HEAD /`: the cluster information clients read the version from (`version.number` 8.x);
 - `GET /_license`, `GET /_xpack`: an active basic license (Logstash and Filebeat check it);
 - `GET /_cluster/health` (Vector's health check), `GET /_nodes`: a one-node green cluster;
@@ -37,7 +37,7 @@ from litestar.types import ExceptionHandlersMap
 
 from mintlog import __version__
 from mintlog.domain.events import event_id
-from mintlog.errors import DependencyUnavailable, ProblemError
+from mintlog.errors import DependencyUnavailable, IngestBacklogged, ProblemError
 from mintlog.http.guards import Guard
 from mintlog.metrics import Metrics
 from mintlog.roles.ingest.decoders.es_bulk import BulkItem, EsBulkDecoder
@@ -88,14 +88,16 @@ def _problem_as_es(_request: Request[Any, Any, Any], exc: ProblemError) -> Respo
         headers["WWW-Authenticate"] = 'ApiKey header="X-API-Key"'
     elif exc.status == 408:
         headers["Connection"] = "close"
-    elif exc.status == 429 and isinstance(retry_after := exc.extra.get("retry_after_seconds"), int):
+    elif isinstance(retry_after := exc.extra.get("retry_after_seconds"), int):
         headers["Retry-After"] = str(retry_after)
+    # A node that cannot take more answers 429 es_rejected_execution_exception, which the clients retry.
+    status = 429 if isinstance(exc, IngestBacklogged) else exc.status
     reason = exc.detail
     if exc.code == "all_events_rejected":
         reason = f"{reason}: {exc.extra.get('errors')}"
     return es_error(
-        exc.status,
-        es_type if isinstance(es_type, str) else _ES_TYPES.get(exc.status, "exception"),
+        status,
+        es_type if isinstance(es_type, str) else _ES_TYPES.get(status, "exception"),
         reason,
         headers=headers,
     )

@@ -29,7 +29,7 @@ from litestar.exceptions import HTTPException
 from litestar.params import HeaderParameter
 from litestar.types import ExceptionHandlersMap
 
-from mintlog.errors import BadRequest, DependencyUnavailable, ProblemError
+from mintlog.errors import BadRequest, DependencyUnavailable, IngestBacklogged, ProblemError
 from mintlog.http.guards import Guard
 from mintlog.http.openapi import documented
 from mintlog.roles.ingest.decoders.loki import LokiDecoder, LokiPushJson
@@ -68,15 +68,19 @@ def _problem(_request: Request[Any, Any, Any], exc: ProblemError) -> Response[by
         headers["WWW-Authenticate"] = 'Basic realm="mintlog"'
     elif exc.status == 408:
         headers["Connection"] = "close"
-    elif exc.status == 429 and isinstance(retry_after := exc.extra.get("retry_after_seconds"), int):
+    elif isinstance(retry_after := exc.extra.get("retry_after_seconds"), int):
         headers["Retry-After"] = str(retry_after)
+    status = exc.status
+    if isinstance(exc, IngestBacklogged):
+        status = 429  # what Loki answers when it cannot take more (its clients retry it, with backoff)
+    elif status == 422:
+        status = 400  # Loki answers every refused body with 400; 422 means nothing to its clients
     message = exc.detail
     errors = exc.extra.get("errors")
     if isinstance(errors, list) and errors:
         rejected = msgspec.convert(errors, list[IngestError])
         message = f"{message}: {_rejections(rejected)}"
-    # Loki answers every refused body with 400; 422 means nothing to its clients.
-    return _text(400 if exc.status == 422 else exc.status, message, headers)
+    return _text(status, message, headers)
 
 
 def _unavailable(_request: Request[Any, Any, Any], exc: DependencyUnavailable) -> Response[bytes]:

@@ -43,7 +43,8 @@ def protocol_error_handlers(answer: ErrorAnswer, *, item: str, challenge: str) -
     A `ProblemError` keeps its status, except 422 (every item refused, a reused `Idempotency-Key`), which is
     400: the status protocols know for data that cannot be processed. Its refused items are named after the
     detail (`item` is what the protocol calls one, e.g. `log record`). A 401 carries `WWW-Authenticate:
-    <challenge>`, a 408 `Connection: close`, a 429 and a 503 (`DependencyUnavailable`) `Retry-After`.
+    <challenge>`, a 408 `Connection: close`, a 429, a 503 `backlog_exceeded` and a 503 (`DependencyUnavailable`)
+    `Retry-After`.
     `HTTPException`s keep their status, a body nested too deeply is 400, anything else 500 (logged).
     """
 
@@ -53,7 +54,7 @@ def protocol_error_handlers(answer: ErrorAnswer, *, item: str, challenge: str) -
             headers["WWW-Authenticate"] = challenge
         elif exc.status == 408:
             headers["Connection"] = "close"
-        elif exc.status == 429 and isinstance(retry_after := exc.extra.get("retry_after_seconds"), int):
+        elif isinstance(retry_after := exc.extra.get("retry_after_seconds"), int):
             headers["Retry-After"] = str(retry_after)
         message = exc.detail
         errors = exc.extra.get("errors")

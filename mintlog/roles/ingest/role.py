@@ -8,6 +8,7 @@ from mintlog.http.app import create_app
 from mintlog.http.guards import make_requires
 from mintlog.http.ratelimit import KeyRateLimits
 from mintlog.http.server import HttpServer
+from mintlog.roles.ingest.backlog import BacklogGate, BacklogLimits
 from mintlog.roles.ingest.bulk_routes import bulk_routes
 from mintlog.roles.ingest.loki_routes import loki_routes
 from mintlog.roles.ingest.otlp_routes import otlp_routes
@@ -27,6 +28,13 @@ class IngestRole:
 
     def __init__(self, runtime: Runtime) -> None:
         settings = runtime.settings
+        self.backlog = BacklogGate(
+            runtime.bus,
+            BacklogLimits.of(settings.ingest),
+            runtime.metrics,
+            check_interval_seconds=settings.ingest.backlog_check_interval_ms / 1000,
+        )
+        """Refuses intake while the pipeline is too far behind."""
         service = IngestService(
             bus=runtime.bus,
             idempotency=runtime.idempotency,
@@ -34,6 +42,7 @@ class IngestRole:
             limiter=runtime.rate_limiter,
             rate_limits=settings.ratelimit,
             metrics=runtime.metrics,
+            backlog=self.backlog,
         )
         requires = make_requires(runtime.authenticator, rate_limits=KeyRateLimits.of(runtime))
         ingest_request = IngestRequests(service, max_body_bytes=settings.ingest.max_body_bytes, metrics=runtime.metrics)
@@ -76,10 +85,16 @@ class IngestRole:
         return self._server.app
 
     async def start(self) -> None:
+        await self.start_background()
         await self.syslog.start()
         await self._server.start()
+
+    async def start_background(self) -> None:
+        """Start reading the pipeline's backlog (also in each Granian worker, which serves `app` itself)."""
+        await self.backlog.start()
 
     async def stop(self) -> None:
         await self._server.stop()
         await self.syslog.stop()
+        await self.backlog.stop()
         await self.service.close()

@@ -20,7 +20,8 @@ __all__ = ["IngestRequests", "ingest_routes"]
 
 
 class IngestRequests:
-    """What every HTTP ingest protocol's route does with its request, written once: check the type, read the
+    """What every HTTP ingest protocol's route does with its request, written once: refuse it while the pipeline's
+    backlog is past its limit (before reading anything), check the type, read the
     body within `max_body_bytes` (decompressing gzip), decode it with the protocol's decoder and accept its
     events through `IngestService.ingest`. Every refusal is counted by code
     (`mintlog_ingest_requests_rejected_total{code}`) and raised for the route to answer in its protocol's shape."""
@@ -35,6 +36,7 @@ class IngestRequests:
     ) -> Accepted:
         principal = principal_of(request)
         try:
+            self.service.check_backlog()
             decoder.check_content_type(request.headers.get("content-type"))
             body = await read_limited_body(
                 request.stream(),

@@ -19,6 +19,8 @@ Guarantees:
   The same key with a different body is refused (422);
 - bad events are reported by index and reason and counted; nothing is dropped silently; every event gets
   the protocol's `source`;
+- while the pipeline's backlog is past its limit (`mintlog.roles.ingest.backlog`) every batch is refused before
+  anything is accepted (503 `backlog_exceeded` with `Retry-After`, nothing published);
 - a tenant's batches are held to its ingest quota (`MINTLOG_RATELIMIT__TENANT_INGEST_EVENTS_PER_SECOND`,
   bursts of `MINTLOG_RATELIMIT__BURST_SECONDS` of it): each valid batch costs its number of events, and a
   batch over the quota is refused whole (429 `ingest_quota_exceeded`, nothing published). Replays of a
@@ -61,6 +63,7 @@ from mintlog.metrics import Metrics
 from mintlog.ports.bus import EventBus
 from mintlog.ports.idempotency import IdempotencyRecord, IdempotencyStore
 from mintlog.ports.ratelimit import RateLimiter
+from mintlog.roles.ingest.backlog import BacklogGate
 from mintlog.roles.ingest.decoders import IngestDecoder
 from mintlog.roles.ingest.decoders.native import NATIVE
 from mintlog.roles.kit.publish import publish_in_parts
@@ -175,9 +178,11 @@ class IngestService:
         limiter: RateLimiter,
         rate_limits: RateLimitSettings,
         metrics: Metrics,
+        backlog: BacklogGate | None = None,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         self._bus = bus
+        self._backlog = backlog
         self._idempotency = idempotency
         self._limits = limits
         self._limiter = limiter
@@ -187,6 +192,12 @@ class IngestService:
         self._sweep: asyncio.Task[None] | None = None
         self._next_sweep_at = 0.0
         self._closed = False
+
+    def check_backlog(self) -> None:
+        """Raise `IngestBacklogged` (503 `backlog_exceeded`, nothing accepted) while the pipeline's backlog is past
+        its limit: what a route calls before it reads a body, so a refused request costs little."""
+        if self._backlog is not None:
+            self._backlog.check()
 
     async def ingest(
         self,
@@ -228,14 +239,15 @@ class IngestService:
         """Validate `events` (one request's, in request order) and publish the accepted ones for `tenant_id`,
         each with `source`; returns once they are durable on the bus.
 
-        Refuses the whole batch (nothing published) with 400 `empty_events`, 413 `too_many_events`, 422
-        `all_events_rejected`, 429 `ingest_quota_exceeded`, and with `idempotency` 422
-        `idempotency_key_reused`. Raises `DependencyUnavailable` (503) when the bus does not acknowledge the
-        batch, in which case it may or may not have been stored, or when a request with `idempotency` cannot
-        reach the metadata database (nothing was published then). With the tenant's `time_policy`, events
-        older than its retention by event time are refused one by one (`too_old`,
+        Refuses the whole batch (nothing published) with 503 `backlog_exceeded` (`check_backlog`), 400
+        `empty_events`, 413 `too_many_events`, 422 `all_events_rejected`, 429 `ingest_quota_exceeded`, and with
+        `idempotency` 422 `idempotency_key_reused`. Raises `DependencyUnavailable` (503) when the bus does not
+        acknowledge the batch, in which case it may or may not have been stored, or when a request with
+        `idempotency` cannot reach the metadata database (nothing was published then). With the tenant's
+        `time_policy`, events older than its retention by event time are refused one by one (`too_old`,
         `mintlog.domain.retention.TimeWindow`), judged against the batch's receive time.
         """
+        self.check_backlog()
         if idempotency is not None:
             return await self._accept_once(tenant_id, events, source, idempotency, time_policy)
         received_at = self._clock()

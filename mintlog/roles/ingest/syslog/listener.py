@@ -8,11 +8,11 @@ Guarantees (docs/ingest.md, "Syslog"):
 - messages are gathered per tenant and transport kind into batches of `batch_events`, published at the latest
   `flush_interval_ms` after the first one, through `IngestService.accept` (same limits, per-event rejections,
   quota and durability as every protocol, `source` = `syslog`);
-- TCP and TLS messages that were read are never dropped silently: while the bus refuses a batch (503, or the
-  tenant's quota is used up) it is retried, and every TCP connection stops reading, so senders buffer, until
-  it is accepted; reading also stops once `max_pending_events` messages wait, and resumes as soon as fewer
-  than half of that wait. UDP has no such lever: its messages are dropped and counted (`backpressure`,
-  `unavailable`, `quota`);
+- TCP and TLS messages that were read are never dropped silently: while the bus refuses a batch (503, the
+  tenant's quota is used up, or the pipeline's backlog is past its limit) it is retried, and every TCP
+  connection stops reading, so senders buffer, until it is accepted; reading also stops once
+  `max_pending_events` messages wait, and resumes as soon as fewer than half of that wait. UDP has no such
+  lever: its messages are dropped and counted (`backpressure`, `unavailable`, `quota`, `backlog`);
 - a message longer than `max_frame_bytes` is dropped and counted (`oversized`); a TCP connection whose framing
   is lost is closed (`framing_lost`), see `mintlog.roles.ingest.syslog.framing`;
 - `stop` stops accepting connections and datagrams, then publishes what it holds, retrying within the
@@ -32,7 +32,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from mintlog.domain.tenants import IngestTimePolicy, Principal
-from mintlog.errors import ConfigError, DependencyUnavailable, ProblemError, TooManyRequests, Unauthorized
+from mintlog.errors import (
+    ConfigError,
+    DependencyUnavailable,
+    IngestBacklogged,
+    ProblemError,
+    TooManyRequests,
+    Unauthorized,
+)
 from mintlog.metrics import Metrics
 from mintlog.roles.ingest.decoders.syslog import SOURCE, SyslogError, SyslogMessage, parse_syslog
 from mintlog.roles.ingest.service import Accepted, IdempotentRequest, IngestService
@@ -397,8 +404,14 @@ class SyslogListener:
                 await self._service.accept(
                     tenant_id, batch.events, source=SOURCE, idempotency=None, time_policy=batch.time_policy
                 )
-            except (DependencyUnavailable, TooManyRequests) as exc:
-                reason = "quota" if isinstance(exc, TooManyRequests) else "unavailable"
+            except (DependencyUnavailable, TooManyRequests, IngestBacklogged) as exc:
+                reason = (
+                    "quota"
+                    if isinstance(exc, TooManyRequests)
+                    else "backlog"
+                    if isinstance(exc, IngestBacklogged)
+                    else "unavailable"
+                )
                 if not reliable or self._past_deadline():
                     self._drop_batch(batch, reason if not reliable else "shutdown")
                     return
