@@ -87,7 +87,7 @@ def test_the_expected_wait_is_that_of_the_slower_stage() -> None:
 
 
 def test_limits_come_from_the_ingest_settings() -> None:
-    assert BacklogLimits.of(IngestSettings()) == BacklogLimits(max_seconds=60.0, max_messages=0)
+    assert BacklogLimits.of(IngestSettings()) == BacklogLimits(max_seconds=300.0, max_messages=0)
     assert BacklogLimits.of(IngestSettings(max_backlog_seconds=0, max_backlog_messages=7)) == BacklogLimits(0, 7)
 
 
