@@ -292,6 +292,19 @@ class SqlEscalationStore:
                 row = (await session.execute(statement)).scalar_one_or_none()
         return None if row is None else _run(row)
 
+    async def get_runs(self, keys: Sequence[tuple[str, str]]) -> Sequence[EscalationRun]:
+        wanted = set(keys)
+        if not wanted:
+            return []
+        statement = select(EscalationRunRow).where(  # both columns, so the (tenant_id, incident_id) index serves
+            EscalationRunRow.tenant_id.in_(sorted({tenant_id for tenant_id, _ in wanted})),
+            EscalationRunRow.incident_id.in_(sorted({incident_id for _, incident_id in wanted})),
+        )
+        with database_errors():
+            async with self._session() as session:
+                rows = (await session.execute(statement)).scalars().all()
+        return [_run(row) for row in rows if (row.tenant_id, row.incident_id) in wanted]
+
     async def stop_run(
         self, tenant_id: str, incident_id: str, *, reason: str, at: datetime, keep_ack_timeout: bool
     ) -> bool:
@@ -408,6 +421,29 @@ class SqlEscalationStore:
                     return False
                 await self._insert_new(session, next_tasks, now)
                 return True
+
+    async def complete_tasks(
+        self, completions: Sequence[tuple[str, Sequence[EscalationTask]]], holder: str, *, now: datetime
+    ) -> set[str]:
+        if not completions:
+            return set()
+        statement = (
+            update(EscalationTaskRow)
+            .where(
+                EscalationTaskRow.id.in_([task_id for task_id, _ in completions]),
+                EscalationTaskRow.claimed_by == holder,
+                EscalationTaskRow.status == "pending",
+            )
+            .values(status="done", claim_expires_at=None)
+            .returning(EscalationTaskRow.id)
+            .execution_options(synchronize_session=False)
+        )
+        with database_errors():
+            async with self._session() as session, session.begin():
+                done = set((await session.execute(statement)).scalars().all())
+                following = [task for task_id, tasks in completions if task_id in done for task in tasks]
+                await self._insert_new(session, following, now)
+        return done
 
     # One-click links
 

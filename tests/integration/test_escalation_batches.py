@@ -1,0 +1,254 @@
+"""Escalation steps run in batches, on SQLite and on a real PostgreSQL: the stores' batch reads and writes, and
+`EscalationSteps.run_batch` keeping the guarantees of one task at a time (docs/escalation.md): an acknowledged
+incident in the middle of a batch sends nothing, a batch run again after a crash sends nothing twice, a task is
+completed only while its claim is held, and escalation entries are stamped after the incident's last change."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import pytest
+
+from mintlog.adapters.db.escalation_sql import SqlEscalationStore
+from mintlog.adapters.db.incidents_sql import SqlIncidentStore
+from mintlog.adapters.db.notifications_sql import SqlNotificationStore
+from mintlog.adapters.db.sql import SqlMetadataStore
+from mintlog.domain.channels import Channel, Delivery, DeliveryFilter
+from mintlog.domain.escalation import (
+    EscalationRun,
+    EscalationTask,
+    PolicySpec,
+    StepSpec,
+    StepTarget,
+    first_step_task,
+    new_run_id,
+    task_id,
+)
+from mintlog.domain.incidents import EntryDraft, Incident, new_entry_id
+from mintlog.domain.oncall_people import ContactMethod, NotificationRule, Person
+from mintlog.domain.tenants import Tenant
+from mintlog.errors import DatabaseUnavailable
+from mintlog.metrics import Metrics
+from mintlog.ports.incidents import NewEntry
+from mintlog.ports.person_notify import PersonMessage, PersonNotice
+from mintlog.roles.notify.escalation_steps import DueEscalationTasks
+from mintlog.roles.notify.person_notifier import StoredPersonNotifier
+from tests.fakes import NOW, FakeOnCallDirectory, FakeWallClock
+
+TENANT = "acme"
+OTHER = "globex"
+CHANNEL = "chn_ops"
+
+POLICY = PolicySpec(
+    name="database",
+    steps=[
+        StepSpec(targets=[StepTarget(type="channel", id=CHANNEL), StepTarget(type="schedule", id="sch_primary")]),
+        StepSpec(delay_minutes=5, targets=[StepTarget(type="person", id="alice")]),
+    ],
+)
+
+
+def person(person_id: str) -> Person:
+    return Person(
+        id=person_id,
+        tenant_id=TENANT,
+        name=person_id,
+        email=f"{person_id}@example.com",
+        time_zone="UTC",
+        contact_methods=[
+            ContactMethod(id=f"{person_id}-email", type="email", address=f"{person_id}@example.com"),
+            ContactMethod(id=f"{person_id}-chat", type="chat_webhook", address="https://chat.example.com/hook"),
+        ],
+        notification_rules=[
+            NotificationRule(after_minutes=0, contact_method_id=f"{person_id}-email"),
+            NotificationRule(after_minutes=1, contact_method_id=f"{person_id}-chat"),
+        ],
+        created_at=NOW,
+        updated_at=NOW,
+    )
+
+
+class CrashingEscalationStore(SqlEscalationStore):
+    """The real store, but the process "dies" before the batch's tasks are completed while `crash` is set."""
+
+    crash = False
+
+    async def complete_tasks(
+        self, completions: Sequence[tuple[str, Sequence[EscalationTask]]], holder: str, *, now: datetime
+    ) -> set[str]:
+        if self.crash:
+            raise DatabaseUnavailable("the process died before completing its tasks")
+        return await super().complete_tasks(completions, holder, now=now)
+
+
+@dataclass
+class World:
+    metadata: SqlMetadataStore
+    escalation: CrashingEscalationStore
+    incidents: SqlIncidentStore
+    notifications: SqlNotificationStore
+    directory: FakeOnCallDirectory
+    clock: FakeWallClock
+    sources: dict[str, DueEscalationTasks]
+
+    async def run(self, instance: str) -> int:
+        """Instance `instance` claims what is due now (in batches of 10) and runs it; how many tasks ran."""
+        source = self.sources[instance]
+        claims = await source.claim_due(self.clock(), 10, running=frozenset())
+        for claim in claims:
+            await source.run(claim.item)
+        return sum(len(claim.item) for claim in claims)
+
+    async def deliveries(self, **query: str) -> list[Delivery]:
+        return list(await self.notifications.list_deliveries(TENANT, DeliveryFilter(limit=1000, **query)))  # type: ignore[arg-type]
+
+    async def event_types(self, incident_id: str) -> list[str]:
+        return [entry.event_type for entry in await self.incidents.timeline(TENANT, incident_id)]
+
+
+@pytest.fixture
+async def world(database_url: str) -> AsyncIterator[World]:
+    metadata = SqlMetadataStore(database_url)
+    await metadata.start()
+    for tenant_id in (TENANT, OTHER):
+        await metadata.create_tenant(Tenant(id=tenant_id, name=tenant_id, created_at=NOW))
+    notifications = SqlNotificationStore(metadata)
+    await notifications.create_channel(
+        Channel(
+            id=CHANNEL, tenant_id=TENANT, name="ops", channel_type="webhook", url="https://hooks.example.com/ops",
+            headers={}, secret="s3cret", is_active=True, created_at=NOW, updated_at=NOW,
+        )
+    )  # fmt: skip
+    directory = FakeOnCallDirectory()
+    for person_id in ("alice", "bob"):
+        directory.people[(TENANT, person_id)] = person(person_id)
+    directory.on_call[(TENANT, "sch_primary")] = ["bob"]
+    escalation = CrashingEscalationStore(metadata)
+    incidents = SqlIncidentStore(metadata)
+    clock = FakeWallClock()
+    sources: dict[str, DueEscalationTasks] = {}
+    try:
+        yield World(metadata, escalation, incidents, notifications, directory, clock, sources)
+    finally:
+        await metadata.close()
+
+
+async def open_incident(world: World, number: int, *, tenant_id: str = TENANT) -> Incident:
+    now = world.clock()
+    incident = Incident(
+        id=f"inc_{number}", tenant_id=tenant_id, title=f"db down {number}", severity="critical",
+        status="triggered", created_by="system", created_at=now, updated_at=now,
+    )  # fmt: skip
+    entry_id = new_entry_id()
+    await world.incidents.create_incident(
+        incident, EntryDraft(id=entry_id, source_id=entry_id, occurred_at=now, event_type="triggered", actor="system")
+    )
+    run = EscalationRun(
+        id=new_run_id(incident.id), tenant_id=tenant_id, incident_id=incident.id, policy_id="esp_1",
+        policy=POLICY, status="active", cycle=0, started_at=now, updated_at=now,
+    )  # fmt: skip
+    assert await world.escalation.start_run(run, first_step_task(run, now=now))
+    return incident
+
+
+async def acknowledge(world: World, incident_id: str) -> None:
+    draft = EntryDraft(
+        id=new_entry_id(), source_id=new_entry_id(), occurred_at=world.clock(), event_type="acknowledged",
+        actor="person:alice",
+    )  # fmt: skip
+    assert await world.incidents.change_status(TENANT, incident_id, "acknowledged", draft) is not None
+
+
+# The stores' batch methods
+
+
+async def test_batch_reads_find_each_tenants_own(world: World) -> None:
+    await open_incident(world, 1)
+    await open_incident(world, 2, tenant_id=OTHER)
+    keys = [(TENANT, "inc_1"), (TENANT, "inc_2"), (OTHER, "inc_1"), (TENANT, "inc_9")]
+    assert sorted(incident.id for incident in await world.incidents.get_incidents(keys)) == ["inc_1"]
+    assert [(run.tenant_id, run.incident_id) for run in await world.escalation.get_runs(keys)] == [(TENANT, "inc_1")]
+    assert await world.incidents.get_incidents([]) == []
+    assert await world.escalation.get_runs([]) == []
+
+
+async def test_append_entries_stamps_after_the_incidents_last_change_in_order_and_once(world: World) -> None:
+    await open_incident(world, 1)
+    await open_incident(world, 2)
+    world.clock.advance(5)
+    await acknowledge(world, "inc_2")  # inc_2 changed at NOW + 5 s, after the drafts' time below
+    at = NOW + timedelta(seconds=1)
+    drafts = [
+        NewEntry(TENANT, incident_id, EntryDraft(id=f"tle_{incident_id}_{part}", source_id=f"tle_{incident_id}_{part}",
+                 occurred_at=at, event_type="comment", actor="system", content=part))
+        for incident_id in ("inc_1", "inc_2")
+        for part in ("a", "b", "c")
+    ]  # fmt: skip
+    foreign = NewEntry(OTHER, "inc_1", EntryDraft(id="tle_x", source_id="tle_x", occurred_at=at,
+                       event_type="comment", actor="system"))  # fmt: skip
+    written = await world.incidents.append_entries([*drafts, foreign])
+    assert sorted(written) == sorted(draft.draft.id for draft in drafts)
+    for incident_id, previous in (("inc_1", NOW), ("inc_2", NOW + timedelta(seconds=5))):
+        timeline = [entry for entry in await world.incidents.timeline(TENANT, incident_id) if entry.actor == "system"]
+        comments = [entry for entry in timeline if entry.event_type == "comment"]
+        assert [entry.content for entry in comments] == ["a", "b", "c"]
+        times = [entry.occurred_at for entry in comments]
+        assert previous < times[0] < times[1] < times[2]
+        incident = await world.incidents.get_incident(TENANT, incident_id)
+        assert incident is not None
+        assert incident.updated_at == times[2]
+    assert await world.incidents.append_entries(drafts) == []  # written before: nothing twice
+    assert len(await world.incidents.timeline(TENANT, "inc_1")) == 4
+
+
+async def test_complete_tasks_completes_only_the_claims_still_held(world: World) -> None:
+    await open_incident(world, 1)
+    await open_incident(world, 2)
+    claimed = await world.escalation.claim_due_tasks(
+        "notify-a", now=world.clock(), until=world.clock() + timedelta(seconds=60), limit=10
+    )
+    assert len(claimed) == 2
+    world.clock.advance(61)  # notify-a's claims expire; notify-b takes inc_2's over
+    taken = await world.escalation.claim_due_tasks(
+        "notify-b", now=world.clock(), until=world.clock() + timedelta(seconds=60), limit=1
+    )
+    lost = taken[0]
+    kept = next(task for task in claimed if task.id != lost.id)
+
+    def following(task: EscalationTask) -> EscalationTask:
+        return EscalationTask(
+            id=task_id(task.run_id, "later", task.incident_id), tenant_id=TENANT, run_id=task.run_id,
+            incident_id=task.incident_id, kind="step", cycle=0, step_index=1, repeat=0,
+            due_at=world.clock() + timedelta(hours=1),
+        )  # fmt: skip
+
+    done = await world.escalation.complete_tasks(
+        [(task.id, [following(task)]) for task in claimed], "notify-a", now=world.clock()
+    )
+    assert done == {kept.id}
+    assert await world.escalation.complete_tasks([(lost.id, [])], "notify-b", now=world.clock()) == {lost.id}
+    world.clock.advance(3600)
+    later = await world.escalation.claim_due_tasks(
+        "notify-c", now=world.clock(), until=world.clock() + timedelta(seconds=60), limit=10
+    )
+    assert [task.id for task in later] == [following(kept).id]  # notify-a's successor of the lost task: never
+
+
+async def test_enqueue_person_deliveries_stores_each_dedup_key_once(world: World) -> None:
+    notifier = StoredPersonNotifier(world.notifications, metrics=Metrics(), clock=world.clock)
+    alice, bob = person("alice"), person("bob")
+    message = PersonMessage(incident_id="inc_1", title="db down", severity="critical", source="manual")
+    notices = [
+        PersonNotice(TENANT, alice, alice.contact_methods[0], message, "k1"),
+        PersonNotice(TENANT, bob, bob.contact_methods[0], message, "k2"),
+        PersonNotice(TENANT, alice, alice.contact_methods[0], message, "k1"),  # twice in one call
+    ]
+    first = await notifier.notify_many(notices)
+    assert first[0] == first[2] != first[1]
+    again = await notifier.notify_many(notices)
+    assert again == first
+    single = await notifier.notify(TENANT, bob, bob.contact_methods[0], message, dedup_key="k2")
+    assert single == first[1]
+    assert len(await world.deliveries()) == 2
