@@ -33,8 +33,10 @@ from mintlog.errors import DatabaseUnavailable
 from mintlog.metrics import Metrics
 from mintlog.ports.incidents import NewEntry
 from mintlog.ports.person_notify import PersonMessage, PersonNotice
-from mintlog.roles.notify.escalation_steps import DueEscalationTasks
+from mintlog.roles.kit.link_keys import LinkKeys
+from mintlog.roles.notify.escalation_steps import DueEscalationTasks, EscalationSteps, StepPorts
 from mintlog.roles.notify.person_notifier import StoredPersonNotifier
+from mintlog.settings import EscalationSettings
 from tests.fakes import NOW, FakeOnCallDirectory, FakeWallClock
 
 TENANT = "acme"
@@ -101,8 +103,9 @@ class World:
             await source.run(claim.item)
         return sum(len(claim.item) for claim in claims)
 
-    async def deliveries(self, **query: str) -> list[Delivery]:
-        return list(await self.notifications.list_deliveries(TENANT, DeliveryFilter(limit=1000, **query)))  # type: ignore[arg-type]
+    async def deliveries(self, *, channel_id: str | None = None, person_id: str | None = None) -> list[Delivery]:
+        query = DeliveryFilter(channel_id=channel_id, person_id=person_id, limit=1000)
+        return list(await self.notifications.list_deliveries(TENANT, query))
 
     async def event_types(self, incident_id: str) -> list[str]:
         return [entry.event_type for entry in await self.incidents.timeline(TENANT, incident_id)]
@@ -128,7 +131,18 @@ async def world(database_url: str) -> AsyncIterator[World]:
     escalation = CrashingEscalationStore(metadata)
     incidents = SqlIncidentStore(metadata)
     clock = FakeWallClock()
-    sources: dict[str, DueEscalationTasks] = {}
+    settings = EscalationSettings(link_secret="batch-secret", public_url="https://mintlog.example.com")
+    notifier = StoredPersonNotifier(notifications, metrics=Metrics(), clock=clock)
+    ports = StepPorts(escalation, incidents, notifications, directory, notifier)
+    sources = {
+        name: DueEscalationTasks(
+            escalation,
+            EscalationSteps(ports, settings, links=LinkKeys(settings, escalation), holder=name, clock=clock),
+            claim_seconds=60,
+            batch_size=10,
+        )
+        for name in ("notify-a", "notify-b")
+    }
     try:
         yield World(metadata, escalation, incidents, notifications, directory, clock, sources)
     finally:
@@ -252,3 +266,71 @@ async def test_enqueue_person_deliveries_stores_each_dedup_key_once(world: World
     single = await notifier.notify(TENANT, bob, bob.contact_methods[0], message, dedup_key="k2")
     assert single == first[1]
     assert len(await world.deliveries()) == 2
+
+
+# Running a batch
+
+
+async def test_a_batch_notifies_every_incident_once_with_one_lookup_per_schedule(world: World) -> None:
+    for number in range(1, 8):
+        await open_incident(world, number)
+    assert await world.run("notify-a") == 7
+    assert len(world.directory.asked_at) == 1  # seven steps, one schedule, one due instant
+    assert len(await world.deliveries(channel_id=CHANNEL)) == 7
+    assert len(await world.deliveries(person_id="bob")) == 7
+    for number in range(1, 8):
+        timeline = await world.incidents.timeline(TENANT, f"inc_{number}")
+        assert [entry.event_type for entry in timeline] == ["triggered", "escalation_step", "notified", "notified"]
+        assert timeline[-1].data["delivery_id"] is not None
+        incident = await world.incidents.get_incident(TENANT, f"inc_{number}")
+        assert incident is not None
+        assert incident.updated_at == timeline[-1].occurred_at
+    assert await world.run("notify-b") == 0  # all done
+    world.clock.advance(60)
+    assert await world.run("notify-b") == 7  # bob's chat rule, one minute later, for each incident
+    assert len(await world.deliveries(person_id="bob")) == 14
+    world.clock.advance(4 * 60)
+    assert await world.run("notify-a") == 7  # step 2: alice
+    assert len(await world.deliveries(person_id="alice")) == 7
+    assert (await world.event_types("inc_3")).count("escalation_exhausted") == 1
+
+
+async def test_an_acknowledged_incident_in_the_middle_of_a_batch_is_skipped(world: World) -> None:
+    for number in (1, 2, 3):
+        await open_incident(world, number)
+    claims = await world.sources["notify-a"].claim_due(world.clock(), 10, running=frozenset())
+    assert len(claims) == 1
+    first, middle, last = (task.incident_id for task in claims[0].item)
+    world.clock.advance(1)
+    await acknowledge(world, middle)  # after the claim, before the batch reads (no starter here to stop it)
+    await world.sources["notify-a"].run(claims[0].item)
+    notified = {delivery.incident_id for delivery in await world.deliveries()}
+    assert notified == {first, last}
+    assert await world.event_types(middle) == ["triggered", "acknowledged", "escalation_stopped"]
+    run = await world.escalation.get_run(TENANT, middle)
+    assert run is not None
+    assert run.status == "stopped"
+    world.clock.advance(3600)  # nothing of the middle one comes due later, and every task of the batch was done
+    assert await world.run("notify-b") == 4  # bob's chat rule and step 2, of the first and last only
+    alice = {delivery.incident_id for delivery in await world.deliveries(person_id="alice")}
+    assert alice == {first, last}
+
+
+async def test_a_batch_run_again_after_a_crash_sends_nothing_twice(world: World) -> None:
+    for number in (1, 2, 3):
+        await open_incident(world, number)
+    world.escalation.crash = True
+    with pytest.raises(DatabaseUnavailable):
+        await world.run("notify-a")  # everything sent and recorded, then the process dies
+    sent = await world.deliveries()
+    assert len(sent) == 6
+    world.escalation.crash = False
+    assert await world.run("notify-b") == 0  # notify-a's claims still hold
+    world.clock.advance(61)
+    assert await world.run("notify-b") == 3  # the claims expired: the batch runs again
+    assert sorted(delivery.id for delivery in await world.deliveries()) == sorted(delivery.id for delivery in sent)
+    for number in (1, 2, 3):
+        assert await world.event_types(f"inc_{number}") == ["triggered", "escalation_step", "notified", "notified"]
+    world.clock.advance(60)
+    assert await world.run("notify-a") == 3  # the tasks that follow were inserted once, by the re-run
+    assert len(await world.deliveries(person_id="bob")) == 6  # one email and one chat message per incident
