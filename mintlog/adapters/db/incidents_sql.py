@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import ColumnElement, Table, and_, bindparam, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -124,6 +124,15 @@ def _entry_values(entry: TimelineEntry) -> dict[str, Any]:
 
 def _entry_row(entry: TimelineEntry) -> TimelineEntryRow:
     return TimelineEntryRow(**_entry_values(entry))
+
+
+_ENTRIES = cast("Table", TimelineEntryRow.__table__)
+_INCIDENTS = cast("Table", IncidentRow.__table__)
+_STAMP_INCIDENT = (
+    update(_INCIDENTS)
+    .where(_INCIDENTS.c.id == bindparam("stamp_id"))
+    .values(updated_at=bindparam("stamp_at", type_=_INCIDENTS.c.updated_at.type))
+)
 
 
 def _silence(row: SilenceRow) -> Silence:
@@ -419,12 +428,13 @@ class SqlIncidentStore:
                         last = draft.occurred_at
                         rows.append(_entry_values(draft.entry(incident)))
                     if last != incident.updated_at:
-                        stamps.append({"id": incident_id, "updated_at": last})
+                        stamps.append({"stamp_id": incident_id, "stamp_at": last})
                 if not rows:
                     return []
-                await session.execute(update(IncidentRow), stamps)  # by primary key, one executemany
-                # A racing writer of the same entry (a claim taken over) is skipped, not an error.
-                insert = self._insert()(TimelineEntryRow).on_conflict_do_nothing().returning(TimelineEntryRow.id)
+                # Executemanys of statements compiled once; a racing writer of the same entry (a claim taken
+                # over) is skipped, not an error.
+                await session.execute(_STAMP_INCIDENT, stamps)
+                insert = self._insert()(_ENTRIES).on_conflict_do_nothing().returning(_ENTRIES.c.id)
                 inserted = (await session.execute(insert, rows)).scalars().all()
         return list(inserted)
 

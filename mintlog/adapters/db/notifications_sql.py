@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any, cast
 
 import msgspec
-from sqlalchemy import ColumnElement, Result, and_, delete, or_, select, update
+from sqlalchemy import ColumnElement, Result, Table, and_, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from mintlog.adapters.db.models_notifications import DeliveryRow, NotificationChannelRow
@@ -94,8 +94,7 @@ def _delivery(row: DeliveryRow) -> Delivery:
     )
 
 
-_ROWS_PER_INSERT = 500
-"""Rows per multi-row `INSERT` (15 columns each: well under either database's limit of bound parameters)."""
+_DELIVERIES = cast("Table", DeliveryRow.__table__)
 
 
 def _triples(result: object) -> list[tuple[str, str, str]]:
@@ -278,15 +277,20 @@ class SqlNotificationStore:
     async def enqueue_deliveries(self, deliveries: Sequence[Delivery]) -> int:
         if not deliveries:
             return 0
+        # One statement compiled once (cached), its rows sent as an executemany: a multi-row VALUES built per
+        # call costs a compilation per call, longer than the insert for a few hundred rows.
         statement = (
-            self._insert()(DeliveryRow)
-            .values([_delivery_values(delivery) for delivery in deliveries])
-            .on_conflict_do_nothing(index_elements=[DeliveryRow.id])
-            .returning(DeliveryRow.id)
+            self._insert()(_DELIVERIES)
+            .on_conflict_do_nothing(index_elements=[_DELIVERIES.c.id])
+            .returning(_DELIVERIES.c.id)
         )
         with database_errors():
             async with self._metadata.session() as session, session.begin():
-                inserted = (await session.execute(statement)).scalars().all()
+                inserted = (
+                    (await session.execute(statement, [_delivery_values(delivery) for delivery in deliveries]))
+                    .scalars()
+                    .all()
+                )
         return len(inserted)
 
     async def enqueue_person_delivery(self, delivery: Delivery) -> tuple[str, bool]:
@@ -318,19 +322,17 @@ class SqlNotificationStore:
             return []
         new: set[tuple[str, str]] = set()
         stored: dict[tuple[str, str], str] = {}
+        statement = (
+            self._insert()(_DELIVERIES)
+            .on_conflict_do_nothing(index_elements=[_DELIVERIES.c.tenant_id, _DELIVERIES.c.dedup_key])
+            .returning(_DELIVERIES.c.tenant_id, _DELIVERIES.c.dedup_key, _DELIVERIES.c.id)
+        )
+        rows = [_delivery_values(delivery) for delivery in firsts.values()]
         with database_errors():
             async with self._metadata.session() as session, session.begin():
-                pending = list(firsts.values())
-                for start in range(0, len(pending), _ROWS_PER_INSERT):
-                    statement = (
-                        self._insert()(DeliveryRow)
-                        .values([_delivery_values(delivery) for delivery in pending[start : start + _ROWS_PER_INSERT]])
-                        .on_conflict_do_nothing(index_elements=[DeliveryRow.tenant_id, DeliveryRow.dedup_key])
-                        .returning(DeliveryRow.tenant_id, DeliveryRow.dedup_key, DeliveryRow.id)
-                    )
-                    for tenant_id, key, stored_id in _triples(await session.execute(statement)):
-                        new.add((tenant_id, key))
-                        stored[tenant_id, key] = stored_id
+                for tenant_id, key, stored_id in _triples(await session.execute(statement, rows)):
+                    new.add((tenant_id, key))
+                    stored[tenant_id, key] = stored_id
                 missing = [pair for pair in firsts if pair not in stored]
                 if missing:
                     existing = select(DeliveryRow.tenant_id, DeliveryRow.dedup_key, DeliveryRow.id).where(
