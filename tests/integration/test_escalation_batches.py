@@ -334,3 +334,45 @@ async def test_a_batch_run_again_after_a_crash_sends_nothing_twice(world: World)
     world.clock.advance(60)
     assert await world.run("notify-a") == 3  # the tasks that follow were inserted once, by the re-run
     assert len(await world.deliveries(person_id="bob")) == 6  # one email and one chat message per incident
+
+
+async def test_a_task_that_fails_to_plan_is_left_pending_and_the_rest_of_its_batch_runs(world: World) -> None:
+    incident = await open_incident(world, 1)
+    await open_incident(world, 2)
+    run = await world.escalation.get_run(TENANT, incident.id)
+    assert run is not None
+    broken = EscalationTask(
+        id=task_id(run.id, "broken"),
+        tenant_id=TENANT,
+        run_id=run.id,
+        incident_id=incident.id,
+        kind="step",
+        cycle=0,
+        step_index=7,
+        repeat=0,
+        due_at=world.clock(),
+    )  # fmt: skip  (policy has two steps: planning it raises)
+    assert await world.escalation.add_tasks([broken], now=world.clock()) == 1
+    assert await world.run("notify-a") == 3
+    assert {delivery.incident_id for delivery in await world.deliveries(channel_id=CHANNEL)} == {"inc_1", "inc_2"}
+    world.clock.advance(61)
+    again = await world.escalation.claim_due_tasks(
+        "notify-b", now=world.clock(), until=world.clock() + timedelta(seconds=60), limit=10
+    )
+    steps = [task.id for task in again if task.kind == "step"]
+    assert steps == [broken.id]  # of the steps, only the broken one is still pending (the rest: bob's chat rules)
+
+
+async def test_a_next_task_listed_twice_is_inserted_once(world: World) -> None:
+    await open_incident(world, 1)
+    claimed = await world.escalation.claim_due_tasks(
+        "notify-a", now=world.clock(), until=world.clock() + timedelta(seconds=60), limit=10
+    )
+    task = claimed[0]
+    following = EscalationTask(
+        id=task_id(task.run_id, "twice"), tenant_id=TENANT, run_id=task.run_id, incident_id=task.incident_id,
+        kind="person_rule", cycle=0, step_index=0, repeat=0, due_at=world.clock(),
+    )  # fmt: skip
+    done = await world.escalation.complete_tasks([(task.id, [following, following])], "notify-a", now=world.clock())
+    assert done == {task.id}
+    assert await world.escalation.add_tasks([following], now=world.clock()) == 0

@@ -31,6 +31,7 @@ sending lets that step finish its sends (never a later step).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import logging
@@ -69,6 +70,13 @@ from mintlog.settings import EscalationSettings
 __all__ = ["DueEscalationTasks", "EscalationSteps", "StepPorts"]
 
 logger = logging.getLogger(__name__)
+
+
+_LOOKUPS_AT_ONCE = 4
+"""On-call lookups and people a batch reads at once (each holds a database connection)."""
+
+_Target = tuple[str, str, str, datetime]
+"""(tenant id, target type, target id, due instant)."""
 
 
 def _utcnow() -> datetime:
@@ -135,6 +143,20 @@ class _Lookups:
             await self.read_channels([(tenant_id, channel_id)])
         return self._active_channels[tenant_id, channel_id]
 
+    async def read_people_and_schedules(self, directory: OnCallDirectory, wanted: Iterable[_Target]) -> None:
+        """Read the people and on-call lookups of `wanted` (targets at due instants), a few at once."""
+        limit = asyncio.Semaphore(_LOOKUPS_AT_ONCE)
+
+        async def read(target: _Target) -> None:
+            tenant_id, target_type, target_id, at = target
+            async with limit:
+                if target_type == "person":
+                    await self.person(directory, tenant_id, target_id)
+                else:
+                    await self.on_call(directory, tenant_id, target_id, at)
+
+        await asyncio.gather(*(read(target) for target in dict.fromkeys(wanted)))
+
     async def person(self, directory: OnCallDirectory, tenant_id: str, person_id: str) -> Person | None:
         key = (tenant_id, person_id)
         if key not in self._people:
@@ -188,7 +210,14 @@ class EscalationSteps:
         }
         runs = {(run.tenant_id, run.incident_id): run for run in await ports.escalation.get_runs(keys)}
         lookups = _Lookups(ports)
-        await lookups.read_channels(_channel_targets(tasks, incidents, runs))
+        targets = list(_targets(tasks, incidents, runs))
+        await lookups.read_channels(
+            (tenant_id, target_id) for tenant_id, kind, target_id, _ in targets if kind == "channel"
+        )
+        if ports.directory is not None:
+            await lookups.read_people_and_schedules(
+                ports.directory, (target for target in targets if target[1] != "channel")
+            )
         plans: list[_Plan] = []
         for task in tasks:
             key = (task.tenant_id, task.incident_id)
@@ -224,13 +253,7 @@ class EscalationSteps:
         ports = self._ports
         deliveries = [delivery for plan in plans for delivery in plan.deliveries]
         notices = [notice for plan in plans for notice in plan.notices]
-        if deliveries and await ports.notifications.enqueue_deliveries(deliveries):
-            self._on_enqueued()
-        if notices:
-            assert ports.notifier is not None, "a notice is planned only with a notifier"
-            stored = await ports.notifier.notify_many([notice for notice, _ in notices])
-            for (_, entry), notification_id in zip(notices, stored, strict=True):
-                entry.data["delivery_id"] = notification_id
+        await asyncio.gather(self._enqueue(deliveries), self._notify(notices))
         at = self._clock()
         entries = [
             NewEntry(
@@ -250,6 +273,18 @@ class EscalationSteps:
         for plan in plans:
             if plan.task.id not in done:
                 logger.warning("escalation task %s: the claim expired before it was done; it runs again", plan.task.id)
+
+    async def _enqueue(self, deliveries: Sequence[Delivery]) -> None:
+        if deliveries and await self._ports.notifications.enqueue_deliveries(deliveries):
+            self._on_enqueued()
+
+    async def _notify(self, notices: Sequence[tuple[PersonNotice, _PlannedEntry]]) -> None:
+        if not notices:
+            return
+        assert self._ports.notifier is not None, "a notice is planned only with a notifier"
+        stored = await self._ports.notifier.notify_many([notice for notice, _ in notices])
+        for (_, entry), notification_id in zip(notices, stored, strict=True):
+            entry.data["delivery_id"] = notification_id
 
     async def _stop(self, incident: Incident, run: EscalationRun, now: datetime) -> None:
         reason = f"incident {incident.status}"
@@ -523,21 +558,27 @@ def _failed(plan: _Plan, target: StepTarget, reason: str) -> None:
     )
 
 
-def _channel_targets(
+def _targets(
     tasks: Iterable[EscalationTask],
     incidents: Mapping[tuple[str, str], Incident],
     runs: Mapping[tuple[str, str], EscalationRun],
-) -> Iterator[tuple[str, str]]:
-    """(tenant id, channel id) of every channel the steps among `tasks` may notify."""
+) -> Iterator[_Target]:
+    """The targets the steps and person rules among `tasks` may notify, with their due instants (what the batch
+    reads before it plans)."""
     for task in tasks:
-        run = runs.get((task.tenant_id, task.incident_id))
-        if task.kind != "step" or run is None or (task.tenant_id, task.incident_id) not in incidents:
+        key = (task.tenant_id, task.incident_id)
+        run, incident = runs.get(key), incidents.get(key)
+        if run is None or incident is None or run.id != task.run_id or run.cycle != task.cycle:
             continue
-        if run.id != task.run_id or task.step_index >= len(run.policy.steps):
+        if incident.status != "triggered" or run.status != "active":
+            continue  # stops: nothing is sent
+        if task.kind == "person_rule":
+            yield task.tenant_id, "person", str(task.data.get("person_id", "")), task.due_at
+        if task.kind != "step" or task.step_index >= len(run.policy.steps):
             continue
-        for target in run.policy.steps[task.step_index].targets:
-            if target.type == "channel":
-                yield task.tenant_id, target.id
+        step = run.policy.steps[task.step_index]
+        for target in step_targets(step, cycle=task.cycle, repeat=task.repeat, repeats=run.policy.repeat):
+            yield task.tenant_id, target.type, target.id, task.due_at
 
 
 class DueEscalationTasks:
