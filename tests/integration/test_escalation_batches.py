@@ -72,6 +72,15 @@ def person(person_id: str) -> Person:
     )
 
 
+class BrokenScheduleDirectory(FakeOnCallDirectory):
+    """A directory whose lookups of schedule `sch_broken` raise (a bug in rendering one schedule, say)."""
+
+    async def people_on_call(self, tenant_id: str, schedule_id: str, at: datetime) -> list[Person]:
+        if schedule_id == "sch_broken":
+            raise RuntimeError("cannot render sch_broken")
+        return await super().people_on_call(tenant_id, schedule_id, at)
+
+
 class CrashingEscalationStore(SqlEscalationStore):
     """The real store, but the process "dies" before the batch's tasks are completed while `crash` is set."""
 
@@ -124,7 +133,7 @@ async def world(database_url: str) -> AsyncIterator[World]:
             headers={}, secret="s3cret", is_active=True, created_at=NOW, updated_at=NOW,
         )
     )  # fmt: skip
-    directory = FakeOnCallDirectory()
+    directory = BrokenScheduleDirectory()
     for person_id in ("alice", "bob"):
         directory.people[(TENANT, person_id)] = person(person_id)
     directory.on_call[(TENANT, "sch_primary")] = ["bob"]
@@ -149,7 +158,7 @@ async def world(database_url: str) -> AsyncIterator[World]:
         await metadata.close()
 
 
-async def open_incident(world: World, number: int, *, tenant_id: str = TENANT) -> Incident:
+async def open_incident(world: World, number: int, *, tenant_id: str = TENANT, policy: PolicySpec = POLICY) -> Incident:
     now = world.clock()
     incident = Incident(
         id=f"inc_{number}", tenant_id=tenant_id, title=f"db down {number}", severity="critical",
@@ -161,7 +170,7 @@ async def open_incident(world: World, number: int, *, tenant_id: str = TENANT) -
     )
     run = EscalationRun(
         id=new_run_id(incident.id), tenant_id=tenant_id, incident_id=incident.id, policy_id="esp_1",
-        policy=POLICY, status="active", cycle=0, started_at=now, updated_at=now,
+        policy=policy, status="active", cycle=0, started_at=now, updated_at=now,
     )  # fmt: skip
     assert await world.escalation.start_run(run, first_step_task(run, now=now))
     return incident
@@ -376,3 +385,18 @@ async def test_a_next_task_listed_twice_is_inserted_once(world: World) -> None:
     done = await world.escalation.complete_tasks([(task.id, [following, following])], "notify-a", now=world.clock())
     assert done == {task.id}
     assert await world.escalation.add_tasks([following], now=world.clock()) == 0
+
+
+async def test_a_schedule_whose_lookup_fails_fails_only_the_steps_that_name_it(world: World) -> None:
+    broken = PolicySpec(name="broken", steps=[StepSpec(targets=[StepTarget(type="schedule", id="sch_broken")])])
+    await open_incident(world, 1)
+    await open_incident(world, 2, policy=broken)
+    await open_incident(world, 3)
+    assert await world.run("notify-a") == 3
+    assert {delivery.incident_id for delivery in await world.deliveries(person_id="bob")} == {"inc_1", "inc_3"}
+    assert await world.event_types("inc_2") == ["triggered"]  # nothing written: it runs again later
+    world.clock.advance(61)
+    again = await world.escalation.claim_due_tasks(
+        "notify-b", now=world.clock(), until=world.clock() + timedelta(seconds=60), limit=10
+    )
+    assert [task.incident_id for task in again if task.kind == "step"] == ["inc_2"]

@@ -149,11 +149,14 @@ class _Lookups:
 
         async def read(target: _Target) -> None:
             tenant_id, target_type, target_id, at = target
+            # A lookup that fails is not cached: the task that needs it tries it again while it is planned, and
+            # fails alone (left pending) rather than failing the whole batch.
             async with limit:
-                if target_type == "person":
-                    await self.person(directory, tenant_id, target_id)
-                else:
-                    await self.on_call(directory, tenant_id, target_id, at)
+                with contextlib.suppress(Exception):
+                    if target_type == "person":
+                        await self.person(directory, tenant_id, target_id)
+                    else:
+                        await self.on_call(directory, tenant_id, target_id, at)
 
         await asyncio.gather(*(read(target) for target in dict.fromkeys(wanted)))
 
