@@ -733,6 +733,18 @@ class EscalationSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unkno
         float,
         Meta(ge=5, le=3600, description="How long a claimed escalation step is reserved before another may retry it."),
     ] = 60.0
+    batch_size: Annotated[
+        int,
+        Meta(
+            ge=1,
+            le=1000,
+            description="Due escalation steps one notify instance claims and runs together, sharing their reads "
+            "and writes.",
+        ),
+    ] = 250
+    batches_running: Annotated[
+        int, Meta(ge=1, le=32, description="Batches of escalation steps one notify instance runs at once.")
+    ] = 2
     max_policies_per_tenant: Annotated[
         int, Meta(ge=1, le=10_000, description="Escalation policies one tenant may have.")
     ] = 200

@@ -21,7 +21,7 @@ from mintlog.domain.tenants import ApiKey, Tenant
 from mintlog.errors import DatabaseUnavailable
 from mintlog.ports.idempotency import IdempotencyRecord
 from mintlog.ports.outbound import AttemptResult
-from mintlog.ports.person_notify import PersonMessage
+from mintlog.ports.person_notify import PersonMessage, PersonNotice
 from mintlog.ports.smtp import SmtpResult, SmtpServer
 
 __all__ = [
@@ -295,10 +295,12 @@ class PersonNotification:
 
 
 class FakePersonNotifier:
-    """`PersonNotifier` that records every call (`calls`) and, like the real one, persists a dedup key once."""
+    """`PersonNotifier` that records every call (`calls`; `notify_many` counts in `batches` and records each
+    notice as a call) and, like the real one, persists a dedup key once."""
 
     def __init__(self) -> None:
         self.calls: list[PersonNotification] = []
+        self.batches = 0
         self._ids: dict[tuple[str, str], str] = {}
 
     async def notify(
@@ -306,6 +308,15 @@ class FakePersonNotifier:
     ) -> str:
         self.calls.append(PersonNotification(tenant_id, person.id, contact_method.id, message, dedup_key))
         return self._ids.setdefault((tenant_id, dedup_key), f"pd_{len(self._ids) + 1}")
+
+    async def notify_many(self, notices: Sequence[PersonNotice]) -> list[str]:
+        self.batches += 1
+        return [
+            await self.notify(
+                notice.tenant_id, notice.person, notice.contact_method, notice.message, dedup_key=notice.dedup_key
+            )
+            for notice in notices
+        ]
 
     @property
     def sent(self) -> list[PersonNotification]:

@@ -71,6 +71,10 @@ class EscalationStore(Protocol):
         """The incident's run, or None."""
         ...
 
+    async def get_runs(self, keys: Sequence[tuple[str, str]]) -> Sequence[EscalationRun]:
+        """The runs of these (tenant id, incident id) pairs that exist, in one read."""
+        ...
+
     async def stop_run(
         self, tenant_id: str, incident_id: str, *, reason: str, at: datetime, keep_ack_timeout: bool
     ) -> bool:
@@ -97,6 +101,13 @@ class EscalationStore(Protocol):
     ) -> bool:
         """Mark the task `done` and insert `next_tasks` (those not present yet) in one transaction, while
         `holder` still owns its claim; False, changing nothing, when it no longer does."""
+        ...
+
+    async def complete_tasks(
+        self, completions: Sequence[tuple[str, Sequence[EscalationTask]]], holder: str, *, now: datetime
+    ) -> set[str]:
+        """`complete_task` for many (task id, its next tasks) in one transaction: marks `done` those tasks whose
+        claim `holder` still owns and inserts the next tasks of those only; returns the ids marked done."""
         ...
 
     async def use_link(self, token_sha256: str, *, tenant_id: str, incident_id: str, at: datetime) -> bool:

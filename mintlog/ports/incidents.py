@@ -12,7 +12,7 @@ from mintlog.domain.alerting import IncidentStatus
 from mintlog.domain.incidents import AlertPlan, EntryDraft, Incident, TimelineEntry
 from mintlog.domain.silences import Silence, SilenceState
 
-__all__ = ["AppliedChange", "IncidentStore"]
+__all__ = ["AppliedChange", "IncidentStore", "NewEntry"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +26,15 @@ class AppliedChange:
     incident: Incident
     entry: TimelineEntry
     replayed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class NewEntry:
+    """A timeline entry to append to the tenant's incident (`IncidentStore.append_entries`)."""
+
+    tenant_id: str
+    incident_id: str
+    draft: EntryDraft
 
 
 class IncidentStore(Protocol):
@@ -62,6 +71,11 @@ class IncidentStore(Protocol):
         """The tenant's incident, or None."""
         ...
 
+    async def get_incidents(self, keys: Sequence[tuple[str, str]]) -> Sequence[Incident]:
+        """The incidents of these (tenant id, incident id) pairs that exist, in one read; a pair whose incident
+        is another tenant's, or absent, has none."""
+        ...
+
     async def list_incidents(
         self,
         tenant_id: str,
@@ -94,6 +108,16 @@ class IncidentStore(Protocol):
 
     async def append_entry(self, tenant_id: str, incident_id: str, entry: EntryDraft) -> AppliedChange | None:
         """Append `entry` (a comment) without changing the status; None when the incident is not found."""
+        ...
+
+    async def append_entries(self, entries: Sequence[NewEntry]) -> list[str]:
+        """Append many entries (comments) in one transaction and return the ids of those written.
+
+        Idempotent: an entry whose id (or tenant and `source_id`) exists is skipped, as is one of an incident
+        not found. The entries of one incident are stamped in the order given, each strictly after the one
+        before it and the first strictly after the incident's `updated_at` (`EntryDraft.after`), and the
+        incident's `updated_at` becomes its last entry's time, as `append_entry` does for one.
+        """
         ...
 
     async def unpublished_entries(self, *, occurred_before: datetime, limit: int) -> Sequence[TimelineEntry]:

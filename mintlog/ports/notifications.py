@@ -65,6 +65,12 @@ class NotificationStore(Protocol):
         its `dedup_key`: (the id of the one stored, whether it is new). Durable when it returns."""
         ...
 
+    async def enqueue_person_deliveries(self, deliveries: Sequence[Delivery]) -> list[tuple[str, bool]]:
+        """`enqueue_person_delivery` for many in one transaction: for each delivery, in the order given, (the id
+        of the one stored with its tenant and `dedup_key`, whether this call stored it). Durable when it
+        returns."""
+        ...
+
     async def claim_due_deliveries(self, holder: str, *, now: datetime, until: datetime, limit: int) -> list[Delivery]:
         """Claim up to `limit` deliveries due at `now` for `holder` until `until`, oldest due first, and
         return them as claimed (status `sending`, `attempts` and `round_attempts` counted up by one).

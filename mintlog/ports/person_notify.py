@@ -12,6 +12,8 @@ Guarantees of an implementation:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -19,7 +21,7 @@ import msgspec
 
 from mintlog.domain.oncall_people import ContactMethod, Person
 
-__all__ = ["PersonMessage", "PersonNotifier"]
+__all__ = ["PersonMessage", "PersonNotice", "PersonNotifier"]
 
 
 class PersonMessage(msgspec.Struct, frozen=True, kw_only=True):
@@ -39,6 +41,17 @@ class PersonMessage(msgspec.Struct, frozen=True, kw_only=True):
     """When the incident was triggered (UTC); the rendered text shows it in the person's time zone."""
 
 
+@dataclass(frozen=True, slots=True)
+class PersonNotice:
+    """One notification for `PersonNotifier.notify_many`: the arguments of one `notify` call."""
+
+    tenant_id: str
+    person: Person
+    contact_method: ContactMethod
+    message: PersonMessage
+    dedup_key: str
+
+
 class PersonNotifier(Protocol):
     """Persist one notification of one person by one of their contact methods."""
 
@@ -52,4 +65,9 @@ class PersonNotifier(Protocol):
         dedup_key: str,
     ) -> str:
         """Persist the delivery and return its id (the first one's, when `dedup_key` was seen before)."""
+        ...
+
+    async def notify_many(self, notices: Sequence[PersonNotice]) -> list[str]:
+        """`notify` for each notice, persisted together (one transaction); their ids in the order given, with
+        the same dedup rule (a `dedup_key` seen before, or twice here, gives the first delivery's id)."""
         ...

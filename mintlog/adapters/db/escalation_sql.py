@@ -13,7 +13,8 @@ from datetime import datetime
 from typing import Any, cast
 
 import msgspec
-from sqlalchemy import ColumnElement, CursorResult, and_, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, Table, and_, delete, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -89,21 +90,30 @@ def _task(row: EscalationTaskRow) -> EscalationTask:
     )
 
 
+def _task_values(task: EscalationTask, now: datetime) -> dict[str, Any]:
+    return {
+        "id": task.id,
+        "tenant_id": task.tenant_id,
+        "run_id": task.run_id,
+        "incident_id": task.incident_id,
+        "kind": task.kind,
+        "cycle": task.cycle,
+        "step_index": task.step_index,
+        "repeat": task.repeat,
+        "data": dict(task.data),
+        "status": "pending",
+        "due_at": task.due_at,
+        "claimed_by": None,
+        "claim_expires_at": None,
+        "created_at": now,
+    }
+
+
 def _task_row(task: EscalationTask, now: datetime) -> EscalationTaskRow:
-    return EscalationTaskRow(
-        id=task.id,
-        tenant_id=task.tenant_id,
-        run_id=task.run_id,
-        incident_id=task.incident_id,
-        kind=task.kind,
-        cycle=task.cycle,
-        step_index=task.step_index,
-        repeat=task.repeat,
-        data=dict(task.data),
-        status="pending",
-        due_at=task.due_at,
-        created_at=now,
-    )
+    return EscalationTaskRow(**_task_values(task, now))
+
+
+_TASKS = cast("Table", EscalationTaskRow.__table__)
 
 
 def _due(now: datetime) -> ColumnElement[bool]:
@@ -122,6 +132,9 @@ class SqlEscalationStore:
 
     def _session(self) -> AsyncSession:
         return self._metadata.session()
+
+    def _insert(self) -> Any:
+        return postgresql.insert if self._metadata.engine.dialect.name == "postgresql" else sqlite.insert
 
     # Policies
 
@@ -292,6 +305,19 @@ class SqlEscalationStore:
                 row = (await session.execute(statement)).scalar_one_or_none()
         return None if row is None else _run(row)
 
+    async def get_runs(self, keys: Sequence[tuple[str, str]]) -> Sequence[EscalationRun]:
+        wanted = set(keys)
+        if not wanted:
+            return []
+        statement = select(EscalationRunRow).where(  # both columns, so the (tenant_id, incident_id) index serves
+            EscalationRunRow.tenant_id.in_(sorted({tenant_id for tenant_id, _ in wanted})),
+            EscalationRunRow.incident_id.in_(sorted({incident_id for _, incident_id in wanted})),
+        )
+        with database_errors():
+            async with self._session() as session:
+                rows = (await session.execute(statement)).scalars().all()
+        return [_run(row) for row in rows if (row.tenant_id, row.incident_id) in wanted]
+
     async def stop_run(
         self, tenant_id: str, incident_id: str, *, reason: str, at: datetime, keep_ack_timeout: bool
     ) -> bool:
@@ -345,14 +371,10 @@ class SqlEscalationStore:
     async def _insert_new(self, session: AsyncSession, tasks: Sequence[EscalationTask], now: datetime) -> int:
         if not tasks:
             return 0
-        ids = [task.id for task in tasks]
-        existing = set(
-            (await session.execute(select(EscalationTaskRow.id).where(EscalationTaskRow.id.in_(ids)))).scalars()
-        )
-        new = [task for task in tasks if task.id not in existing]
-        session.add_all([_task_row(task, now) for task in new])
-        await session.flush()
-        return len(new)
+        # An executemany of one cached statement; a task inserted meanwhile (or twice here) is skipped.
+        statement = self._insert()(_TASKS).on_conflict_do_nothing(index_elements=[_TASKS.c.id]).returning(_TASKS.c.id)
+        inserted = (await session.execute(statement, [_task_values(task, now) for task in tasks])).scalars().all()
+        return len(inserted)
 
     async def add_tasks(self, tasks: Sequence[EscalationTask], *, now: datetime) -> int:
         try:
@@ -408,6 +430,29 @@ class SqlEscalationStore:
                     return False
                 await self._insert_new(session, next_tasks, now)
                 return True
+
+    async def complete_tasks(
+        self, completions: Sequence[tuple[str, Sequence[EscalationTask]]], holder: str, *, now: datetime
+    ) -> set[str]:
+        if not completions:
+            return set()
+        statement = (
+            update(EscalationTaskRow)
+            .where(
+                EscalationTaskRow.id.in_([task_id for task_id, _ in completions]),
+                EscalationTaskRow.claimed_by == holder,
+                EscalationTaskRow.status == "pending",
+            )
+            .values(status="done", claim_expires_at=None)
+            .returning(EscalationTaskRow.id)
+            .execution_options(synchronize_session=False)
+        )
+        with database_errors():
+            async with self._session() as session, session.begin():
+                done = set((await session.execute(statement)).scalars().all())
+                following = [task for task_id, tasks in completions if task_id in done for task in tasks]
+                await self._insert_new(session, following, now)
+        return done
 
     # One-click links
 

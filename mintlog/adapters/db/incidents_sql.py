@@ -17,7 +17,8 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import ColumnElement, Table, and_, bindparam, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,7 +35,7 @@ from mintlog.domain.incidents import (
 )
 from mintlog.domain.silences import Silence, SilenceState
 from mintlog.errors import DatabaseUnavailable
-from mintlog.ports.incidents import AppliedChange
+from mintlog.ports.incidents import AppliedChange, NewEntry
 
 __all__ = ["SqlIncidentStore"]
 
@@ -105,20 +106,33 @@ def _entry(row: TimelineEntryRow) -> TimelineEntry:
     )
 
 
+def _entry_values(entry: TimelineEntry) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "incident_id": entry.incident_id,
+        "tenant_id": entry.tenant_id,
+        "occurred_at": entry.occurred_at,
+        "event_type": entry.event_type,
+        "actor": entry.actor,
+        "content": entry.content,
+        "data": dict(entry.data),
+        "source_id": entry.source_id,
+        "event": entry.event,
+        "published_at": entry.published_at,
+    }
+
+
 def _entry_row(entry: TimelineEntry) -> TimelineEntryRow:
-    return TimelineEntryRow(
-        id=entry.id,
-        incident_id=entry.incident_id,
-        tenant_id=entry.tenant_id,
-        occurred_at=entry.occurred_at,
-        event_type=entry.event_type,
-        actor=entry.actor,
-        content=entry.content,
-        data=dict(entry.data),
-        source_id=entry.source_id,
-        event=entry.event,
-        published_at=entry.published_at,
-    )
+    return TimelineEntryRow(**_entry_values(entry))
+
+
+_ENTRIES = cast("Table", TimelineEntryRow.__table__)
+_INCIDENTS = cast("Table", IncidentRow.__table__)
+_STAMP_INCIDENT = (
+    update(_INCIDENTS)
+    .where(_INCIDENTS.c.id == bindparam("stamp_id"))
+    .values(updated_at=bindparam("stamp_at", type_=_INCIDENTS.c.updated_at.type))
+)
 
 
 def _silence(row: SilenceRow) -> Silence:
@@ -171,6 +185,9 @@ class SqlIncidentStore:
 
     def _session(self) -> AsyncSession:
         return self._metadata.session()
+
+    def _insert(self) -> Any:
+        return postgresql.insert if self._metadata.engine.dialect.name == "postgresql" else sqlite.insert
 
     # Incidents
 
@@ -282,6 +299,16 @@ class SqlIncidentStore:
                 row = (await session.execute(statement)).scalar_one_or_none()
         return None if row is None else _incident(row)
 
+    async def get_incidents(self, keys: Sequence[tuple[str, str]]) -> Sequence[Incident]:
+        wanted = set(keys)
+        if not wanted:
+            return []
+        statement = select(IncidentRow).where(IncidentRow.id.in_(sorted({incident_id for _, incident_id in wanted})))
+        with database_errors():
+            async with self._session() as session:
+                rows = (await session.execute(statement)).scalars().all()
+        return [_incident(row) for row in rows if (row.tenant_id, row.id) in wanted]
+
     async def list_incidents(
         self,
         tenant_id: str,
@@ -367,6 +394,49 @@ class SqlIncidentStore:
                 session.add(_entry_row(stored))
                 await session.flush()
         return AppliedChange(incident=updated, entry=stored)
+
+    async def append_entries(self, entries: Sequence[NewEntry]) -> list[str]:
+        by_incident: dict[str, list[NewEntry]] = {}
+        for item in entries:
+            by_incident.setdefault(item.incident_id, []).append(item)
+        if not by_incident:
+            return []
+        # Locked in one order (by id), so two batches over the same incidents queue rather than deadlock.
+        locked = (
+            select(IncidentRow)
+            .where(IncidentRow.id.in_(sorted(by_incident)))
+            .order_by(IncidentRow.id)
+            .with_for_update()
+        )
+        present = select(TimelineEntryRow.id).where(TimelineEntryRow.id.in_([item.draft.id for item in entries]))
+        with database_errors():
+            async with self._session() as session, session.begin():
+                incidents = {row.id: _incident(row) for row in (await session.execute(locked)).scalars().all()}
+                written = set((await session.execute(present)).scalars().all())
+                rows: list[dict[str, Any]] = []
+                stamps: list[dict[str, Any]] = []
+                for incident_id, appended in by_incident.items():
+                    incident = incidents.get(incident_id)
+                    if incident is None:
+                        continue
+                    last = incident.updated_at
+                    for item in appended:
+                        if item.tenant_id != incident.tenant_id or item.draft.id in written:
+                            continue
+                        written.add(item.draft.id)
+                        draft = item.draft.after(last)
+                        last = draft.occurred_at
+                        rows.append(_entry_values(draft.entry(incident)))
+                    if last != incident.updated_at:
+                        stamps.append({"stamp_id": incident_id, "stamp_at": last})
+                if not rows:
+                    return []
+                # Executemanys of statements compiled once; a racing writer of the same entry (a claim taken
+                # over) is skipped, not an error.
+                await session.execute(_STAMP_INCIDENT, stamps)
+                insert = self._insert()(_ENTRIES).on_conflict_do_nothing().returning(_ENTRIES.c.id)
+                inserted = (await session.execute(insert, rows)).scalars().all()
+        return list(inserted)
 
     # The outbox
 

@@ -14,6 +14,12 @@ instance (`claim_due_tasks`) for `MINTLOG_ESCALATION__CLAIM_SECONDS`. Running a 
 3. the task is marked done together with the insert of the next step (its delay after this one's due time),
    while this instance still owns the claim.
 
+Tasks run in batches (`run_batch`; `run` is a batch of one): the batch reads its incidents and runs in one
+statement each and every active channel it names at once, asks a schedule who is on call once per due instant,
+then stores all its channel deliveries, all its person notifications, all its timeline entries (each task's in
+its order, stamped after the incident's last change) and completes all its tasks, each in one transaction.
+Acknowledgement timeouts and stops of acknowledged or resolved incidents are rare and run as they are met.
+
 Exactly once: the claim makes one instance run a task; a run cut short (crash, kill -9) leaves the task
 pending and its claim expires, so another instance runs it again. That re-run sends nothing twice: deliveries
 have ids derived from the task and channel, person notifications carry `dedup_key` (incident, run and cycle,
@@ -25,11 +31,12 @@ sending lets that step finish its sends (never a later step).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import logging
-from collections.abc import Callable, Sequence, Set
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Set
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import msgspec
@@ -50,12 +57,12 @@ from mintlog.domain.escalation_messages import ESCALATED_EVENT_TYPE, EscalationN
 from mintlog.domain.incidents import SYSTEM_ACTOR, EntryDraft, Incident, TimelineEventType
 from mintlog.domain.oncall_people import Person
 from mintlog.domain.webhooks import delivery_id
-from mintlog.errors import Conflict
+from mintlog.errors import Conflict, DependencyUnavailable
 from mintlog.ports.escalation import EscalationStore
-from mintlog.ports.incidents import IncidentStore
+from mintlog.ports.incidents import IncidentStore, NewEntry
 from mintlog.ports.notifications import NotificationStore
 from mintlog.ports.oncall import OnCallDirectory
-from mintlog.ports.person_notify import PersonMessage, PersonNotifier
+from mintlog.ports.person_notify import PersonMessage, PersonNotice, PersonNotifier
 from mintlog.roles.kit.link_keys import LinkKeys
 from mintlog.roles.kit.scheduler import Claim
 from mintlog.settings import EscalationSettings
@@ -63,6 +70,13 @@ from mintlog.settings import EscalationSettings
 __all__ = ["DueEscalationTasks", "EscalationSteps", "StepPorts"]
 
 logger = logging.getLogger(__name__)
+
+
+_LOOKUPS_AT_ONCE = 4
+"""On-call lookups and people a batch reads at once (each holds a database connection)."""
+
+_Target = tuple[str, str, str, datetime]
+"""(tenant id, target type, target id, due instant)."""
 
 
 def _utcnow() -> datetime:
@@ -81,8 +95,86 @@ class StepPorts:
     notifier: PersonNotifier | None
 
 
+@dataclass(slots=True)
+class _PlannedEntry:
+    """A timeline entry of a task, stamped when the batch writes it (after its notifications are stored)."""
+
+    source: str
+    event_type: TimelineEventType
+    content: str
+    data: dict[str, object]
+
+
+@dataclass(slots=True)
+class _Plan:
+    """What one task of a batch writes, gathered before anything is: its deliveries to channels, its
+    notifications of people (each with the entry that records its delivery id), its entries in order, and the
+    tasks that follow it."""
+
+    task: EscalationTask
+    incident: Incident | None = None
+    deliveries: list[Delivery] = field(default_factory=list[Delivery])
+    notices: list[tuple[PersonNotice, _PlannedEntry]] = field(default_factory=list[tuple[PersonNotice, _PlannedEntry]])
+    entries: list[_PlannedEntry] = field(default_factory=list[_PlannedEntry])
+    next_tasks: list[EscalationTask] = field(default_factory=list[EscalationTask])
+
+
+class _Lookups:
+    """The reads of one batch, each made once: active channels (per tenant, all at once), people, and who is on
+    call on a schedule at an instant (10,000 steps due together on 10 schedules make 10 lookups)."""
+
+    def __init__(self, ports: StepPorts) -> None:
+        self._ports = ports
+        self._active_channels: dict[tuple[str, str], bool] = {}
+        self._people: dict[tuple[str, str], Person | None] = {}
+        self._on_call: dict[tuple[str, str, datetime], list[Person]] = {}
+
+    async def read_channels(self, wanted: Iterable[tuple[str, str]]) -> None:
+        by_tenant: dict[str, set[str]] = {}
+        for tenant_id, channel_id in wanted:
+            by_tenant.setdefault(tenant_id, set()).add(channel_id)
+        for tenant_id, channel_ids in by_tenant.items():
+            active = set(await self._ports.notifications.active_channel_ids(tenant_id, sorted(channel_ids)))
+            for channel_id in channel_ids:
+                self._active_channels[tenant_id, channel_id] = channel_id in active
+
+    async def channel_active(self, tenant_id: str, channel_id: str) -> bool:
+        if (tenant_id, channel_id) not in self._active_channels:
+            await self.read_channels([(tenant_id, channel_id)])
+        return self._active_channels[tenant_id, channel_id]
+
+    async def read_people_and_schedules(self, directory: OnCallDirectory, wanted: Iterable[_Target]) -> None:
+        """Read the people and on-call lookups of `wanted` (targets at due instants), a few at once."""
+        limit = asyncio.Semaphore(_LOOKUPS_AT_ONCE)
+
+        async def read(target: _Target) -> None:
+            tenant_id, target_type, target_id, at = target
+            # A lookup that fails is not cached: the task that needs it tries it again while it is planned, and
+            # fails alone (left pending) rather than failing the whole batch.
+            async with limit:
+                with contextlib.suppress(Exception):
+                    if target_type == "person":
+                        await self.person(directory, tenant_id, target_id)
+                    else:
+                        await self.on_call(directory, tenant_id, target_id, at)
+
+        await asyncio.gather(*(read(target) for target in dict.fromkeys(wanted)))
+
+    async def person(self, directory: OnCallDirectory, tenant_id: str, person_id: str) -> Person | None:
+        key = (tenant_id, person_id)
+        if key not in self._people:
+            self._people[key] = await directory.get_person(tenant_id, person_id)
+        return self._people[key]
+
+    async def on_call(self, directory: OnCallDirectory, tenant_id: str, schedule_id: str, at: datetime) -> list[Person]:
+        key = (tenant_id, schedule_id, at)
+        if key not in self._on_call:
+            self._on_call[key] = list(await directory.people_on_call(tenant_id, schedule_id, at))
+        return self._on_call[key]
+
+
 class EscalationSteps:
-    """Runs claimed escalation tasks (see the module)."""
+    """Runs claimed escalation tasks, alone or in batches (see the module)."""
 
     def __init__(
         self,
@@ -103,11 +195,49 @@ class EscalationSteps:
 
     async def run(self, task: EscalationTask) -> None:
         """Run one claimed task and mark it done (with its successors) while the claim is still ours."""
+        await self.run_batch([task])
+
+    async def run_batch(self, tasks: Sequence[EscalationTask]) -> None:
+        """Run claimed tasks together and mark each done (with its successors) while its claim is still ours.
+
+        Each task does what it would alone; the batch shares the reads (incidents, runs, channels, people,
+        on-call lookups) and the writes (deliveries, notifications, timeline entries, completions), a few
+        statements for the whole batch. A task whose planning fails is left pending (it runs again once its
+        claim expires); the others go on.
+        """
         ports = self._ports
         now = self._clock()
-        incident = await ports.incidents.get_incident(task.tenant_id, task.incident_id)
-        run = await ports.escalation.get_run(task.tenant_id, task.incident_id)
-        next_tasks: list[EscalationTask] = []
+        keys = list(dict.fromkeys((task.tenant_id, task.incident_id) for task in tasks))
+        incidents = {
+            (incident.tenant_id, incident.id): incident for incident in await ports.incidents.get_incidents(keys)
+        }
+        runs = {(run.tenant_id, run.incident_id): run for run in await ports.escalation.get_runs(keys)}
+        lookups = _Lookups(ports)
+        targets = list(_targets(tasks, incidents, runs))
+        await lookups.read_channels(
+            (tenant_id, target_id) for tenant_id, kind, target_id, _ in targets if kind == "channel"
+        )
+        if ports.directory is not None:
+            await lookups.read_people_and_schedules(
+                ports.directory, (target for target in targets if target[1] != "channel")
+            )
+        plans: list[_Plan] = []
+        for task in tasks:
+            key = (task.tenant_id, task.incident_id)
+            plan = _Plan(task, incidents.get(key))
+            try:
+                await self._plan(plan, runs.get(key), lookups, now)
+            except DependencyUnavailable as exc:
+                logger.warning("escalation task %s not done: %s", task.id, exc)
+                continue
+            except Exception:
+                logger.exception("escalation task %s failed", task.id)
+                continue
+            plans.append(plan)
+        await self._write(plans, now)
+
+    async def _plan(self, plan: _Plan, run: EscalationRun | None, lookups: _Lookups, now: datetime) -> None:
+        task, incident = plan.task, plan.incident
         if incident is None or run is None or run.id != task.run_id or task.cycle != run.cycle:
             pass  # deleted, or an older cycle's task: void
         elif task.kind == "ack_timeout":
@@ -116,11 +246,48 @@ class EscalationSteps:
             if run.status == "active":
                 await self._stop(incident, run, now)
         elif task.kind == "step":
-            next_tasks = await self._fire_step(task, incident, run, now)
+            await self._plan_step(plan, incident, run, lookups, now)
         else:
-            await self._person_rule(task, incident, run)
-        if not await ports.escalation.complete_task(task.id, self.holder, next_tasks=next_tasks, now=now):
-            logger.warning("escalation task %s: the claim expired before it was done; it runs again", task.id)
+            await self._plan_person_rule(plan, incident, lookups, now)
+
+    async def _write(self, plans: Sequence[_Plan], now: datetime) -> None:
+        """Store the batch's deliveries and notifications, then its entries, then complete its tasks: a crash
+        between two of these leaves the tasks pending, and their re-run stores nothing twice."""
+        ports = self._ports
+        deliveries = [delivery for plan in plans for delivery in plan.deliveries]
+        notices = [notice for plan in plans for notice in plan.notices]
+        await asyncio.gather(self._enqueue(deliveries), self._notify(notices))
+        at = self._clock()
+        entries = [
+            NewEntry(
+                plan.incident.tenant_id,
+                plan.incident.id,
+                _draft(entry.source, entry.event_type, entry.content, at, entry.data),
+            )
+            for plan in plans
+            if plan.incident is not None
+            for entry in plan.entries
+        ]
+        if entries:
+            await ports.incidents.append_entries(entries)
+        done = await ports.escalation.complete_tasks(
+            [(plan.task.id, plan.next_tasks) for plan in plans], self.holder, now=now
+        )
+        for plan in plans:
+            if plan.task.id not in done:
+                logger.warning("escalation task %s: the claim expired before it was done; it runs again", plan.task.id)
+
+    async def _enqueue(self, deliveries: Sequence[Delivery]) -> None:
+        if deliveries and await self._ports.notifications.enqueue_deliveries(deliveries):
+            self._on_enqueued()
+
+    async def _notify(self, notices: Sequence[tuple[PersonNotice, _PlannedEntry]]) -> None:
+        if not notices:
+            return
+        assert self._ports.notifier is not None, "a notice is planned only with a notifier"
+        stored = await self._ports.notifier.notify_many([notice for notice, _ in notices])
+        for (_, entry), notification_id in zip(notices, stored, strict=True):
+            entry.data["delivery_id"] = notification_id
 
     async def _stop(self, incident: Incident, run: EscalationRun, now: datetime) -> None:
         reason = f"incident {incident.status}"
@@ -131,14 +298,14 @@ class EscalationSteps:
                 incident, f"{run.id}.{run.cycle}:stopped", "escalation_stopped", f"escalation stopped: {reason}", now
             )
 
-    async def _fire_step(
-        self, task: EscalationTask, incident: Incident, run: EscalationRun, now: datetime
-    ) -> list[EscalationTask]:
+    async def _plan_step(
+        self, plan: _Plan, incident: Incident, run: EscalationRun, lookups: _Lookups, now: datetime
+    ) -> None:
+        task = plan.task
         step = run.policy.steps[task.step_index]
         targets = step_targets(step, cycle=task.cycle, repeat=task.repeat, repeats=run.policy.repeat)
-        await self._task_entry(
-            task,
-            incident,
+        _task_entry(
+            plan,
             "step",
             "escalation_step",
             f"escalation step {task.step_index + 1} (repetition {task.repeat}) of policy {run.policy.name!r}",
@@ -151,85 +318,82 @@ class EscalationSteps:
                 "targets": [{"type": target.type, "id": target.id} for target in targets],
             },
         )
-        later: list[EscalationTask] = []
         for target in targets:
-            later.extend(await self._notify_target(task, incident, run, target, now))
+            await self._plan_target(plan, incident, run, target, lookups, now)
         following = next_step_task(run, task, now=now)
         if following is None:
-            await self._task_entry(
-                task, incident, "exhausted", "escalation_exhausted", "the last escalation step fired", {}
-            )
-        return [*later, *([] if following is None else [following])]
+            _task_entry(plan, "exhausted", "escalation_exhausted", "the last escalation step fired", {})
+        else:
+            plan.next_tasks.append(following)
 
-    async def _notify_target(
-        self, task: EscalationTask, incident: Incident, run: EscalationRun, target: StepTarget, now: datetime
-    ) -> list[EscalationTask]:
+    async def _plan_target(
+        self,
+        plan: _Plan,
+        incident: Incident,
+        run: EscalationRun,
+        target: StepTarget,
+        lookups: _Lookups,
+        now: datetime,
+    ) -> None:
         if target.type == "channel":
-            await self._notify_channel(task, incident, run, target.id, now)
-            return []
+            if await lookups.channel_active(incident.tenant_id, target.id):
+                await self._plan_channel(plan, incident, run, target.id, now)
+            else:
+                _failed(plan, target, f"channel {target.id!r} is absent or inactive")
+            return
         directory = self._ports.directory
         if directory is None:
-            await self._failed(task, incident, target, "people and schedules are not available in this deployment")
-            return []
+            _failed(plan, target, "people and schedules are not available in this deployment")
+            return
         if target.type == "person":
-            person = await directory.get_person(incident.tenant_id, target.id)
+            person = await lookups.person(directory, incident.tenant_id, target.id)
             people = [] if person is None else [person]
             if person is None:
-                await self._failed(task, incident, target, f"no person {target.id!r}")
+                _failed(plan, target, f"no person {target.id!r}")
         else:
-            people = list(await directory.people_on_call(incident.tenant_id, target.id, task.due_at))
+            people = await lookups.on_call(directory, incident.tenant_id, target.id, plan.task.due_at)
             if not people:
-                await self._failed(task, incident, target, f"nobody is on call on schedule {target.id!r}")
-        later: list[EscalationTask] = []
+                _failed(plan, target, f"nobody is on call on schedule {target.id!r}")
         for person in people:
-            later.extend(await self._notify_person(task, incident, person, target, now))
-        return later
-
-    async def _notify_person(
-        self, task: EscalationTask, incident: Incident, person: Person, target: StepTarget, now: datetime
-    ) -> list[EscalationTask]:
-        later: list[EscalationTask] = []
-        for rule in person.notification_rules:
-            if rule.after_minutes > 0:
-                later.append(
-                    person_rule_task(
-                        task,
-                        person_id=person.id,
-                        contact_method_id=rule.contact_method_id,
-                        after_minutes=rule.after_minutes,
-                        now=now,
+            for rule in person.notification_rules:
+                if rule.after_minutes > 0:
+                    plan.next_tasks.append(
+                        person_rule_task(
+                            plan.task,
+                            person_id=person.id,
+                            contact_method_id=rule.contact_method_id,
+                            after_minutes=rule.after_minutes,
+                            now=now,
+                        )
                     )
-                )
-            else:
-                await self._send_to_person(task, incident, person, rule.contact_method_id, target, now)
-        return later
+                else:
+                    await self._plan_person(plan, incident, person, rule.contact_method_id, target, now)
 
-    async def _person_rule(self, task: EscalationTask, incident: Incident, run: EscalationRun) -> None:
+    async def _plan_person_rule(self, plan: _Plan, incident: Incident, lookups: _Lookups, now: datetime) -> None:
         directory = self._ports.directory
-        person_id = str(task.data.get("person_id", ""))
+        person_id = str(plan.task.data.get("person_id", ""))
         target = StepTarget(type="person", id=person_id)
-        person = None if directory is None else await directory.get_person(incident.tenant_id, person_id)
+        person = None if directory is None else await lookups.person(directory, incident.tenant_id, person_id)
         if person is None:
-            await self._failed(task, incident, target, f"no person {person_id!r}")
+            _failed(plan, target, f"no person {person_id!r}")
             return
-        await self._send_to_person(
-            task, incident, person, str(task.data.get("contact_method_id", "")), target, self._clock()
-        )
+        await self._plan_person(plan, incident, person, str(plan.task.data.get("contact_method_id", "")), target, now)
 
-    async def _send_to_person(
+    async def _plan_person(
         self,
-        task: EscalationTask,
+        plan: _Plan,
         incident: Incident,
         person: Person,
         contact_method_id: str,
         target: StepTarget,
         now: datetime,
     ) -> None:
-        notifier = self._ports.notifier
         method = next((method for method in person.contact_methods if method.id == contact_method_id), None)
-        if notifier is None or method is None:
-            reason = "person notifications are not available" if notifier is None else "no such contact method"
-            await self._failed(task, incident, target, f"{reason} ({person.id}/{contact_method_id})")
+        if self._ports.notifier is None or method is None:
+            reason = (
+                "person notifications are not available" if self._ports.notifier is None else "no such contact method"
+            )
+            _failed(plan, target, f"{reason} ({person.id}/{contact_method_id})")
             return
         subject = f"person:{person.id}"
         message = PersonMessage(
@@ -243,11 +407,9 @@ class EscalationSteps:
             incident_url=self._incident_url(incident),
             triggered_at=incident.created_at,
         )
-        key = dedup_key(task, person.id, method.id)
-        notification_id = await notifier.notify(incident.tenant_id, person, method, message, dedup_key=key)
-        await self._task_entry(
-            task,
-            incident,
+        key = dedup_key(plan.task, person.id, method.id)
+        entry = _task_entry(
+            plan,
             f"notified:{person.id}:{method.id}",
             "notified",
             f"notified {person.name} by {method.type}",
@@ -256,19 +418,16 @@ class EscalationSteps:
                 "person_id": person.id,
                 "contact_method_id": method.id,
                 "contact_method_type": method.type,
-                "delivery_id": notification_id,
+                "delivery_id": None,  # the notification's, once stored
                 "dedup_key": key,
             },
         )
+        plan.notices.append((PersonNotice(incident.tenant_id, person, method, message, key), entry))
 
-    async def _notify_channel(
-        self, task: EscalationTask, incident: Incident, run: EscalationRun, channel_id: str, now: datetime
+    async def _plan_channel(
+        self, plan: _Plan, incident: Incident, run: EscalationRun, channel_id: str, now: datetime
     ) -> None:
-        notifications = self._ports.notifications
-        target = StepTarget(type="channel", id=channel_id)
-        if not await notifications.active_channel_ids(incident.tenant_id, [channel_id]):
-            await self._failed(task, incident, target, f"channel {channel_id!r} is absent or inactive")
-            return
+        task = plan.task
         subject = f"channel:{channel_id}"
         notice = EscalationNotice(
             incident_id=incident.id,
@@ -299,11 +458,9 @@ class EscalationSteps:
             next_attempt_at=now,
             created_at=now,
         )
-        if await notifications.enqueue_deliveries([delivery]):
-            self._on_enqueued()
-        await self._task_entry(
-            task,
-            incident,
+        plan.deliveries.append(delivery)
+        _task_entry(
+            plan,
             f"notified:channel:{channel_id}",
             "notified",
             f"notified channel {channel_id}",
@@ -338,28 +495,6 @@ class EscalationSteps:
 
     # Timeline
 
-    async def _failed(self, task: EscalationTask, incident: Incident, target: StepTarget, reason: str) -> None:
-        logger.warning("escalation task %s: %s %s not notified: %s", task.id, target.type, target.id, reason)
-        await self._task_entry(
-            task,
-            incident,
-            f"failed:{target.type}:{target.id}",
-            "notification_failed",
-            f"{target.type} {target.id} not notified: {reason}",
-            {"target": {"type": target.type, "id": target.id}, "reason": reason},
-        )
-
-    async def _task_entry(
-        self,
-        task: EscalationTask,
-        incident: Incident,
-        part: str,
-        event_type: TimelineEventType,
-        content: str,
-        data: dict[str, object],
-    ) -> None:
-        await self._entry(incident, f"{task.id}:{part}", event_type, content, self._clock(), data)
-
     async def _entry(
         self,
         incident: Incident,
@@ -369,16 +504,7 @@ class EscalationSteps:
         at: datetime,
         data: dict[str, object] | None = None,
     ) -> None:
-        entry_key = "tle_" + hashlib.sha256(source.encode()).hexdigest()[:24]
-        draft = EntryDraft(
-            id=entry_key,
-            source_id=entry_key,
-            occurred_at=at,
-            event_type=event_type,
-            actor=SYSTEM_ACTOR,
-            content=content,
-            data=data,
-        )
+        draft = _draft(source, event_type, content, at, data)
         with contextlib.suppress(Conflict):  # written by an earlier run of this task
             await self._ports.incidents.append_entry(incident.tenant_id, incident.id, draft)
 
@@ -400,17 +526,94 @@ class EscalationSteps:
         return f"{self._settings.public_url.rstrip('/')}/v1/incidents/{incident.id}"
 
 
-class DueEscalationTasks:
-    """The scheduler's source: tasks claimed in the database for `claim_seconds`."""
+def _draft(
+    source: str, event_type: TimelineEventType, content: str, at: datetime, data: dict[str, object] | None = None
+) -> EntryDraft:
+    """The entry named by `source` (its id derived from it, so a re-run of the task writes it once)."""
+    entry_key = "tle_" + hashlib.sha256(source.encode()).hexdigest()[:24]
+    return EntryDraft(
+        id=entry_key,
+        source_id=entry_key,
+        occurred_at=at,
+        event_type=event_type,
+        actor=SYSTEM_ACTOR,
+        content=content,
+        data=data,
+    )
 
-    def __init__(self, store: EscalationStore, steps: EscalationSteps, claim_seconds: float) -> None:
+
+def _task_entry(
+    plan: _Plan, part: str, event_type: TimelineEventType, content: str, data: dict[str, object]
+) -> _PlannedEntry:
+    entry = _PlannedEntry(f"{plan.task.id}:{part}", event_type, content, data)
+    plan.entries.append(entry)
+    return entry
+
+
+def _failed(plan: _Plan, target: StepTarget, reason: str) -> None:
+    logger.warning("escalation task %s: %s %s not notified: %s", plan.task.id, target.type, target.id, reason)
+    _task_entry(
+        plan,
+        f"failed:{target.type}:{target.id}",
+        "notification_failed",
+        f"{target.type} {target.id} not notified: {reason}",
+        {"target": {"type": target.type, "id": target.id}, "reason": reason},
+    )
+
+
+def _targets(
+    tasks: Iterable[EscalationTask],
+    incidents: Mapping[tuple[str, str], Incident],
+    runs: Mapping[tuple[str, str], EscalationRun],
+) -> Iterator[_Target]:
+    """The targets the steps and person rules among `tasks` may notify, with their due instants (what the batch
+    reads before it plans)."""
+    for task in tasks:
+        key = (task.tenant_id, task.incident_id)
+        run, incident = runs.get(key), incidents.get(key)
+        if run is None or incident is None or run.id != task.run_id or run.cycle != task.cycle:
+            continue
+        if incident.status != "triggered" or run.status != "active":
+            continue  # stops: nothing is sent
+        if task.kind == "person_rule":
+            yield task.tenant_id, "person", str(task.data.get("person_id", "")), task.due_at
+        if task.kind != "step" or task.step_index >= len(run.policy.steps):
+            continue
+        step = run.policy.steps[task.step_index]
+        for target in step_targets(step, cycle=task.cycle, repeat=task.repeat, repeats=run.policy.repeat):
+            yield task.tenant_id, target.type, target.id, task.due_at
+
+
+class DueEscalationTasks:
+    """The scheduler's source: tasks claimed in the database for `claim_seconds`, run in batches of up to
+    `batch_size` (one scheduler item is one batch)."""
+
+    def __init__(
+        self, store: EscalationStore, steps: EscalationSteps, claim_seconds: float, *, batch_size: int = 1
+    ) -> None:
         self._store = store
         self._steps = steps
         self._claim = timedelta(seconds=claim_seconds)
+        self._batch_size = batch_size
 
-    async def claim_due(self, now: datetime, limit: int, *, running: Set[str]) -> Sequence[Claim[EscalationTask]]:
-        claimed = await self._store.claim_due_tasks(self._steps.holder, now=now, until=now + self._claim, limit=limit)
-        return [Claim(task.id, task, due_at=task.due_at, deadline=task.claim_expires_at) for task in claimed]
+    async def claim_due(
+        self, now: datetime, limit: int, *, running: Set[str]
+    ) -> Sequence[Claim[Sequence[EscalationTask]]]:
+        """Claim up to `limit` batches (oldest due first), in one statement."""
+        size = self._batch_size
+        claimed = await self._store.claim_due_tasks(
+            self._steps.holder, now=now, until=now + self._claim, limit=limit * size
+        )
+        batches = [claimed[start : start + size] for start in range(0, len(claimed), size)]
+        return [
+            Claim(
+                batch[0].id if len(batch) == 1 else f"{batch[0].id}+{len(batch) - 1}",
+                batch,
+                due_at=batch[0].due_at,
+                deadline=min((task.claim_expires_at for task in batch if task.claim_expires_at), default=None),
+            )
+            for batch in batches
+        ]
 
-    async def run(self, item: EscalationTask) -> None:
-        await self._steps.run(item)
+    async def run(self, item: Sequence[EscalationTask]) -> None:
+        await self._steps.run_batch(item)

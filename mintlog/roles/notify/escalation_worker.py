@@ -1,12 +1,12 @@
 """`EscalationWorker`: the notify role's escalation side, the `notify-escalation` consumer (`EscalationStarter`)
 and the scheduler of due escalation tasks (`EscalationSteps` on the role kit's `DueWorkScheduler`, work
-`escalation-steps`)."""
+`escalation-steps`, one item a batch of up to `MINTLOG_ESCALATION__BATCH_SIZE` tasks)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from mintlog.domain.escalation import EscalationTask
@@ -21,8 +21,6 @@ from mintlog.runtime import Runtime
 __all__ = ["EscalationWorker"]
 
 logger = logging.getLogger(__name__)
-
-_MAX_RUNNING = 32
 
 
 def _utcnow() -> datetime:
@@ -62,10 +60,15 @@ class EscalationWorker:
             clock=clock,
             on_enqueued=on_enqueued,
         )
-        self.scheduler: DueWorkScheduler[EscalationTask] = DueWorkScheduler(
-            DueEscalationTasks(runtime.escalation, self.steps, settings.escalation.claim_seconds),
+        self.scheduler: DueWorkScheduler[Sequence[EscalationTask]] = DueWorkScheduler(
+            DueEscalationTasks(
+                runtime.escalation,
+                self.steps,
+                settings.escalation.claim_seconds,
+                batch_size=settings.escalation.batch_size,
+            ),
             work="escalation-steps",
-            max_running=_MAX_RUNNING,
+            max_running=settings.escalation.batches_running,
             poll_seconds=settings.escalation.poll_seconds,
             metrics=runtime.metrics,
             clock=clock,

@@ -14,7 +14,7 @@ same tenant is stored once, and every call with it returns the first delivery's 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 import msgspec
@@ -24,7 +24,7 @@ from mintlog.domain.notification_text import PERSON_EVENT_TYPE, PersonMessageDat
 from mintlog.domain.oncall_people import ContactMethod, Person
 from mintlog.metrics import Metrics
 from mintlog.ports.notifications import NotificationStore
-from mintlog.ports.person_notify import PersonMessage
+from mintlog.ports.person_notify import PersonMessage, PersonNotice
 
 __all__ = ["StoredPersonNotifier", "person_delivery_id", "person_payload"]
 
@@ -82,30 +82,44 @@ class StoredPersonNotifier:
         *,
         dedup_key: str,
     ) -> str:
-        now = self._clock()
-        delivery = Delivery(
-            id=person_delivery_id(tenant_id, dedup_key),
-            tenant_id=tenant_id,
-            channel_id=None,
-            event_id=dedup_key[:200],
-            event_type=PERSON_EVENT_TYPE,
-            incident_id=message.incident_id,
-            payload=person_payload(person, message, now),
-            status="pending",
-            attempts=0,
-            round_attempts=0,
-            next_attempt_at=now,
-            created_at=now,
-            contact=PersonContact(
-                person_id=person.id,
-                contact_method_id=contact_method.id,
-                type=contact_method.type,
-                address=contact_method.address,
-            ),
-            dedup_key=dedup_key,
-        )
+        delivery = _delivery(PersonNotice(tenant_id, person, contact_method, message, dedup_key), self._clock())
         stored_id, created = await self._store.enqueue_person_delivery(delivery)
         if created:
             self._metrics.notify_deliveries_enqueued.inc()
             self._wake()
         return stored_id
+
+    async def notify_many(self, notices: Sequence[PersonNotice]) -> list[str]:
+        now = self._clock()
+        stored = await self._store.enqueue_person_deliveries([_delivery(notice, now) for notice in notices])
+        created = sum(1 for _, new in stored if new)
+        if created:
+            self._metrics.notify_deliveries_enqueued.inc(created)
+            self._wake()
+        return [stored_id for stored_id, _ in stored]
+
+
+def _delivery(notice: PersonNotice, now: datetime) -> Delivery:
+    """The delivery that carries `notice` (its id derived from the tenant and the dedup key)."""
+    person, contact_method, dedup_key = notice.person, notice.contact_method, notice.dedup_key
+    return Delivery(
+        id=person_delivery_id(notice.tenant_id, dedup_key),
+        tenant_id=notice.tenant_id,
+        channel_id=None,
+        event_id=dedup_key[:200],
+        event_type=PERSON_EVENT_TYPE,
+        incident_id=notice.message.incident_id,
+        payload=person_payload(person, notice.message, now),
+        status="pending",
+        attempts=0,
+        round_attempts=0,
+        next_attempt_at=now,
+        created_at=now,
+        contact=PersonContact(
+            person_id=person.id,
+            contact_method_id=contact_method.id,
+            type=contact_method.type,
+            address=contact_method.address,
+        ),
+        dedup_key=dedup_key,
+    )
