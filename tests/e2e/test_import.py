@@ -178,13 +178,28 @@ def test_the_summary_counts_rejected_events_and_shows_why(running: tuple[Mintlog
     assert wait_for_count(mintlog, key, "service:rejections", 17) == 17
 
 
+def with_ctrl_c_enabled(command: list[str]) -> list[str]:
+    """`command` started with SIGINT at its default and unblocked, as from a terminal.
+
+    A child inherits an ignored or blocked SIGINT from its parent, and a Python started with SIGINT ignored
+    never raises KeyboardInterrupt (POSIX: a program keeps a signal its parent ignored ignored). The test
+    worker's own SIGINT state depends on what ran in it before; a terminal's Ctrl-C reaches `mintlog import` with
+    the default. So the child resets it, then execs the command.
+    """
+    reset = (
+        "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+        "signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT}); os.execv(sys.argv[1], sys.argv[1:])"
+    )
+    return [sys.executable, "-c", reset, *command]
+
+
 def test_ctrl_c_prints_the_summary_and_exits_130(tmp_path: Path) -> None:
     (tmp_path / "a.log").write_text("x\n")
     env = {name: value for name, value in os.environ.items() if not name.startswith("MINTLOG_")}
     env["MINTLOG_API_KEY"] = "k"
     command = [sys.executable, "-m", "mintlog", "import", str(tmp_path / "a.log"), "--url", "http://127.0.0.1:9"]
     with subprocess.Popen(
-        [*command, "--progress-interval", "0.2", "--retries", "1000"],
+        [*with_ctrl_c_enabled(command), "--progress-interval", "0.2", "--retries", "1000"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
