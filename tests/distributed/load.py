@@ -67,7 +67,7 @@ class Loader:
         assert not self._thread.is_alive(), "the loader did not stop"
 
     def wait_in_flight(self) -> None:
-        """Return while a request is (very likely) in flight: the moment to kill or stop the server."""
+        """Return once a request was written whole and is not answered yet: the moment to kill or stop the server."""
         self.in_flight.clear()
         deadline = time.monotonic() + 10
         while not self.in_flight.wait(0.001):
@@ -81,6 +81,12 @@ class Loader:
                 raise AssertionError(f"ingest accepted nothing new within {timeout_seconds}s: {dict(self.statuses)}")
             time.sleep(0.05)
 
+    def _trace(self, event_name: str, _info: dict[str, object]) -> None:
+        # In flight once the whole request is on the wire: set before sending, a loader thread held up by a busy
+        # machine let a stop close the idle keep-alive connection before its request was written.
+        if event_name == "http11.send_request_body.complete":
+            self.in_flight.set()
+
     def _run(self) -> None:
         with httpx.Client(timeout=httpx.Timeout(10.0, connect=2.0)) as client:
             while not self._stop.is_set():
@@ -89,10 +95,12 @@ class Loader:
                 events = [
                     {"service": self.service, "message": f"event {mark}", "fields": {"mark": mark}} for mark in marks
                 ]
-                self.in_flight.set()
                 try:
                     response = client.post(
-                        f"{self.url()}/v1/ingest/logs", json={"events": events}, headers={"X-API-Key": self.key}
+                        f"{self.url()}/v1/ingest/logs",
+                        json={"events": events},
+                        headers={"X-API-Key": self.key},
+                        extensions={"trace": self._trace},
                     )
                 except httpx.ConnectError:
                     self.not_sent += len(marks)
