@@ -16,7 +16,7 @@ import msgspec
 
 from mintlog.domain.egress import EgressPolicy, check_url_literal, judge_host
 from mintlog.domain.keys import generate_api_key
-from mintlog.domain.oncall_people import ContactMethod, Person
+from mintlog.domain.oncall_people import ContactMethod, NotificationRule, Person
 from mintlog.domain.tenants import ApiKey, Tenant
 from mintlog.errors import DatabaseUnavailable
 from mintlog.ports.idempotency import IdempotencyRecord
@@ -325,3 +325,24 @@ class FakePersonNotifier:
         for call in self.calls:
             firsts.setdefault(call.dedup_key, call)
         return list(firsts.values())
+
+
+def escalation_person(person_id: str, *, tenant_id: str = "acme", time_zone: str = "UTC") -> Person:
+    """A person reached by email at once and by a chat webhook one minute later (`<id>-email`, `<id>-chat`)."""
+    return Person(
+        id=person_id,
+        tenant_id=tenant_id,
+        name=person_id,
+        email=f"{person_id}@example.com",
+        time_zone=time_zone,
+        contact_methods=[
+            ContactMethod(id=f"{person_id}-email", type="email", address=f"{person_id}@example.com"),
+            ContactMethod(id=f"{person_id}-chat", type="chat_webhook", address="https://chat.example.com/hook"),
+        ],
+        notification_rules=[
+            NotificationRule(after_minutes=0, contact_method_id=f"{person_id}-email"),
+            NotificationRule(after_minutes=1, contact_method_id=f"{person_id}-chat"),
+        ],
+        created_at=NOW,
+        updated_at=NOW,
+    )

@@ -25,34 +25,18 @@ from mintlog.domain.escalation import (
     new_run_id,
 )
 from mintlog.domain.incidents import EntryDraft, Incident, new_entry_id
-from mintlog.domain.oncall_people import ContactMethod, NotificationRule, Person
+from mintlog.domain.oncall_people import Person
 from mintlog.domain.tenants import Tenant
 from mintlog.roles.kit.link_keys import LinkKeys
 from mintlog.roles.notify.escalation_steps import DueEscalationTasks, EscalationSteps, StepPorts
 from mintlog.settings import EscalationSettings
-from tests.fakes import NOW, FakeOnCallDirectory, FakePersonNotifier, FakeWallClock
+from tests.fakes import NOW, FakeOnCallDirectory, FakePersonNotifier, FakeWallClock, escalation_person
 
 TENANT = "acme"
 
 
 def person(person_id: str) -> Person:
-    return Person(
-        id=person_id,
-        tenant_id=TENANT,
-        name=person_id,
-        email=f"{person_id}@example.com",
-        time_zone="Europe/Berlin",
-        contact_methods=[
-            ContactMethod(id=f"{person_id}-email", type="email", address=f"{person_id}@example.com"),
-            ContactMethod(id=f"{person_id}-chat", type="chat_webhook", address="https://chat.example.com/hook"),
-        ],
-        notification_rules=[
-            NotificationRule(after_minutes=0, contact_method_id=f"{person_id}-email"),
-            NotificationRule(after_minutes=1, contact_method_id=f"{person_id}-chat"),
-        ],
-        created_at=NOW,
-        updated_at=NOW,
-    )
+    return escalation_person(person_id, tenant_id=TENANT, time_zone="Europe/Berlin")
 
 
 @dataclass
