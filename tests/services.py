@@ -181,6 +181,12 @@ def delete_opensearch_indices(url: str, prefix: str) -> None:
             raise
 
 
+SHARED_STREAMS_ENV = {"MINTLOG_INGEST__MAX_BACKLOG_SECONDS": "0"}
+"""Settings of a process on the shared NATS server that does not test the ingest backlog gate: the shared streams
+hold what earlier tests' ingest-only processes left (no pipeline consumed it), and the age of those batches
+would close the gate (docs/ingest.md) for a test that has nothing to do with it."""
+
+
 @pytest.fixture(scope="session")
 def nats_url() -> str:
     """The URL of the test NATS server (JetStream on). Shared by every test: its streams are the fixed

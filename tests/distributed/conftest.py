@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.services import delete_opensearch_indices
+from tests.services import SHARED_STREAMS_ENV, delete_opensearch_indices
 
 
 def required_service(request: pytest.FixtureRequest, fixture: str) -> str:
@@ -67,6 +67,7 @@ def role_settings(
     """The `MINTLOG_*` settings every role process of a module shares: real services, short timers."""
     return {
         "MINTLOG_NATS__URL": nats_url,
+        **SHARED_STREAMS_ENV,
         "MINTLOG_NATS__PUBLISH_TIMEOUT_SECONDS": "2",
         "MINTLOG_NATS__CONNECT_TIMEOUT_SECONDS": "10",
         "MINTLOG_NATS__STREAM_MAX_BYTES": str(256 * 1024 * 1024),

@@ -32,6 +32,7 @@ import pytest
 
 from tests.distributed.cluster import RoleProcess
 from tests.e2e.harness import MintlogProcess
+from tests.services import SHARED_STREAMS_ENV
 
 HEADER_TIMEOUT = 2.0
 BODY_IDLE_TIMEOUT = 2.0
@@ -310,7 +311,12 @@ def start_workers(tmp_path: Path, nats_url: str) -> Iterator[Callable[[str], tup
     started: list[RoleProcess] = []
 
     def start(role: str) -> tuple[RoleProcess, str]:
-        env = {**TIMEOUT_ENV, "MINTLOG_NATS__URL": nats_url, "MINTLOG_HTTP__SHUTDOWN_GRACE_SECONDS": "2"}
+        env = {
+            **TIMEOUT_ENV,
+            **SHARED_STREAMS_ENV,
+            "MINTLOG_NATS__URL": nats_url,
+            "MINTLOG_HTTP__SHUTDOWN_GRACE_SECONDS": "2",
+        }
         process = RoleProcess(name=role, role=role, env=env, data_dir=tmp_path / role, workers=2)
         process.data_dir.mkdir(parents=True)
         bootstrap = subprocess.run(

@@ -18,6 +18,7 @@ import pytest
 from tests.distributed.cluster import TcpProxy
 from tests.e2e.harness import MintlogProcess
 from tests.e2e.test_uptime_process import FlippableTarget, api, wait_until
+from tests.services import SHARED_STREAMS_ENV
 
 pytestmark = pytest.mark.e2e
 
@@ -53,6 +54,7 @@ def test_a_transition_stored_before_a_kill_9_with_the_bus_down_opens_its_inciden
         "MINTLOG_UPTIME__MIN_INTERVAL_SECONDS": "1",
         "MINTLOG_UPTIME__POLL_SECONDS": "0.1",
         "MINTLOG_NATS__PUBLISH_TIMEOUT_SECONDS": "1",
+        **SHARED_STREAMS_ENV,
     }
     others = MintlogProcess(
         data_dir=tmp_path / "others",
