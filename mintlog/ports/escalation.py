@@ -96,18 +96,12 @@ class EscalationStore(Protocol):
         `until`, oldest due first. A compare-and-set: of several holders, each task goes to exactly one."""
         ...
 
-    async def complete_task(
-        self, task_id: str, holder: str, *, next_tasks: Sequence[EscalationTask], now: datetime
-    ) -> bool:
-        """Mark the task `done` and insert `next_tasks` (those not present yet) in one transaction, while
-        `holder` still owns its claim; False, changing nothing, when it no longer does."""
-        ...
-
     async def complete_tasks(
         self, completions: Sequence[tuple[str, Sequence[EscalationTask]]], holder: str, *, now: datetime
     ) -> set[str]:
-        """`complete_task` for many (task id, its next tasks) in one transaction: marks `done` those tasks whose
-        claim `holder` still owns and inserts the next tasks of those only; returns the ids marked done."""
+        """Complete many (task id, its next tasks) in one transaction: marks `done` those tasks whose claim
+        `holder` still owns and inserts the next tasks of those only (those not present yet); returns the ids
+        marked done. A task whose claim another holder took over meanwhile is left as it is."""
         ...
 
     async def use_link(self, token_sha256: str, *, tenant_id: str, incident_id: str, at: datetime) -> bool:

@@ -412,25 +412,6 @@ class SqlEscalationStore:
                 claimed = [_task(row) for row in (await session.scalars(statement)).all()]
         return sorted(claimed, key=lambda task: (task.due_at, task.id))
 
-    async def complete_task(
-        self, task_id: str, holder: str, *, next_tasks: Sequence[EscalationTask], now: datetime
-    ) -> bool:
-        with database_errors():
-            async with self._session() as session, session.begin():
-                result = await session.execute(
-                    update(EscalationTaskRow)
-                    .where(
-                        EscalationTaskRow.id == task_id,
-                        EscalationTaskRow.claimed_by == holder,
-                        EscalationTaskRow.status == "pending",
-                    )
-                    .values(status="done", claim_expires_at=None)
-                )
-                if _rowcount(result) != 1:
-                    return False
-                await self._insert_new(session, next_tasks, now)
-                return True
-
     async def complete_tasks(
         self, completions: Sequence[tuple[str, Sequence[EscalationTask]]], holder: str, *, now: datetime
     ) -> set[str]:
