@@ -53,15 +53,15 @@ class Metrics:
         )
         self.ingest_backlog_messages = Gauge(
             "mintlog_ingest_backlog_messages",
-            "Messages (batches) waiting for the pipeline on each log stream (LOGS_RAW, LOGS_PARSED), as ingest "
-            "last read them.",
+            "Messages (batches) waiting for a pipeline stage to start on them, as ingest last read them: on "
+            "LOGS_RAW those not yet handed to the normalizer, on LOGS_PARSED all it holds (not yet indexed).",
             ("stream",),
             registry=r,
         )
         self.ingest_backlog_oldest_seconds = Gauge(
             "mintlog_ingest_backlog_oldest_seconds",
-            "Age of the oldest message waiting for the pipeline on each log stream (0 when none), as ingest last "
-            "read it.",
+            "Age of the oldest of the messages counted in mintlog_ingest_backlog_messages (0 when none), as "
+            "ingest last read it.",
             ("stream",),
             registry=r,
         )

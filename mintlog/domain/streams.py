@@ -41,8 +41,10 @@ __all__ = [
     "DEAD_LETTER_FILTER",
     "INCIDENTS_EVENTS",
     "INCIDENTS_FILTER",
+    "INDEXER_DURABLE",
     "LOGS_PARSED",
     "LOGS_RAW",
+    "NORMALIZER_DURABLE",
     "PARSED_FILTER",
     "PINGS_FILTER",
     "RAW_FILTER",
@@ -152,6 +154,11 @@ DEAD_LETTERS = StreamSpec("DEAD_LETTERS", (DEAD_LETTER_FILTER,))
 """Messages that failed too often, with the reason in the `Mintlog-Dead-Reason` header."""
 UPTIME_PINGS = StreamSpec("UPTIME_PINGS", (PINGS_FILTER,), work_queue=True)
 """Heartbeat pings, deleted once the uptime role recorded them (one consumer, shared by its instances)."""
+
+NORMALIZER_DURABLE = "pipeline"
+"""The durable consumer of `LOGS_RAW` that the pipeline's normalizer instances share."""
+INDEXER_DURABLE = "indexer"
+"""The durable consumer of `LOGS_PARSED` that the pipeline's indexer instances share."""
 
 STREAMS: tuple[StreamSpec, ...] = (LOGS_RAW, LOGS_PARSED, ALERTS_EVENTS, INCIDENTS_EVENTS, DEAD_LETTERS, UPTIME_PINGS)
 """Every stream, in the order the bus creates them."""

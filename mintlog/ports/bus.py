@@ -13,6 +13,7 @@ from typing import Protocol
 __all__ = [
     "BusConsumer",
     "BusMessage",
+    "ConsumerBacklog",
     "EventBus",
     "PublishAck",
     "StreamBacklog",
@@ -39,6 +40,23 @@ class StreamBacklog:
     """When the oldest message it holds was stored (UTC, by the bus's clock); None when it holds none."""
     last_sequence: int = 0
     """The sequence of the last message ever stored: between two reads, stored minus held is what left."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerBacklog:
+    """Where one durable consumer of a stream stands: what it has not been handed yet, and what it was handed
+    but has not acked. Only the first is work the consumer still has to start; the second is work in progress
+    (or, for the normalizer with the archive on, batches already passed on and waiting in archive buffers)."""
+
+    undelivered: int
+    """Messages of the consumer's subjects stored after the last one delivered to it."""
+    oldest_undelivered_at: datetime | None
+    """When the first of them was stored (UTC, by the bus's clock); None when there is none."""
+    delivered_sequence: int
+    """The stream sequence of the last message delivered to the consumer: between two reads, how far it moved
+    is what the consumer took."""
+    unacknowledged: int
+    """Delivered, not acked yet (in progress, or waiting for a redelivery)."""
 
 
 class BusMessage(Protocol):
@@ -137,6 +155,12 @@ class EventBus(Protocol):
         """How many messages `stream` holds, their size and when the oldest was stored: one round trip, no side
         effect, cheap enough to ask every second. Raises `BusUnavailable` when the bus cannot answer or the
         stream does not exist."""
+        ...
+
+    async def consumer_backlog(self, stream: str, durable: str) -> ConsumerBacklog | None:
+        """Where the durable consumer `durable` of `stream` stands, or None when it does not exist (yet): at most
+        two round trips, no side effect, cheap enough to ask every second. Raises `BusUnavailable` when the bus
+        cannot answer or the stream does not exist."""
         ...
 
     @property

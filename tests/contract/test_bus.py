@@ -281,6 +281,47 @@ async def test_backlog_is_what_a_work_queue_consumer_has_not_acked(bus: EventBus
     assert drained.last_sequence == held.last_sequence  # what left the stream: 3 stored, 0 held
 
 
+async def test_consumer_backlog_counts_only_what_the_consumer_was_not_handed_yet(bus: EventBus) -> None:
+    assert await bus.consumer_backlog("LOGS_RAW", "pipeline") is None  # no such consumer yet
+    clock_slack = timedelta(seconds=1)
+    first_sent = datetime.now(UTC)
+    await bus.publish("logs.raw.t1", b"first")
+    await asyncio.sleep(0.3)
+    second_sent = datetime.now(UTC)
+    await bus.publish("logs.raw.t1", b"second")
+    await bus.publish("logs.raw.t2", b"third")
+
+    consumer = await raw_consumer(bus, durable="pipeline")
+    fresh = await bus.consumer_backlog("LOGS_RAW", "pipeline")
+    assert fresh is not None
+    assert (fresh.undelivered, fresh.unacknowledged) == (3, 0)
+    assert fresh.oldest_undelivered_at is not None
+    assert first_sent - clock_slack <= fresh.oldest_undelivered_at < second_sent
+
+    [first] = await fetch_all(consumer, 1)  # handed over, not acked (as a batch waiting in archive buffers)
+    handed = await bus.consumer_backlog("LOGS_RAW", "pipeline")
+    assert handed is not None
+    assert (handed.undelivered, handed.unacknowledged) == (2, 1)
+    assert handed.delivered_sequence == fresh.delivered_sequence + 1
+    assert handed.oldest_undelivered_at is not None
+    assert handed.oldest_undelivered_at >= second_sent - clock_slack
+    assert (await bus.backlog("LOGS_RAW")).messages == 3  # the stream still holds all three
+
+    rest = await fetch_all(consumer, 2)
+    all_handed = await bus.consumer_backlog("LOGS_RAW", "pipeline")
+    assert all_handed is not None
+    assert (all_handed.undelivered, all_handed.unacknowledged, all_handed.oldest_undelivered_at) == (0, 3, None)
+    assert all_handed.delivered_sequence == fresh.delivered_sequence + 3
+    for message in [first, *rest]:
+        await message.ack()
+    await wait_for_backlog(bus, "LOGS_RAW", 0)
+
+
+async def test_consumer_backlog_of_an_unknown_stream_is_unavailable(bus: EventBus) -> None:
+    with pytest.raises(BusUnavailable):
+        await bus.consumer_backlog("NO_SUCH_STREAM", "pipeline")
+
+
 async def test_backlog_of_an_unknown_stream_or_a_closed_bus_is_unavailable(make_bus: MakeBus) -> None:
     bus = await make_bus()
     with pytest.raises(BusUnavailable):

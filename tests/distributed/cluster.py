@@ -549,3 +549,14 @@ class Cluster:
     def logs(self, names: Iterable[str] | None = None) -> str:
         chosen = [p for p in self.processes if names is None or p.name in set(names)]
         return "\n".join(f"--- {p.name} ---\n{p.logs()[-2500:]}" for p in chosen)
+
+
+class CuttableProxy(TcpProxy):
+    """`TcpProxy` whose `cut` also wakes its accepting thread: a listener closed while a thread waits in
+    `accept()` keeps accepting on Linux until it is shut down, and the client would reconnect through it."""
+
+    def cut(self) -> None:
+        if self._listener is not None:
+            with contextlib.suppress(OSError):
+                self._listener.shutdown(socket.SHUT_RDWR)
+        super().cut()

@@ -6,8 +6,6 @@ process restarts: its outbox publishes the stored transition and exactly one inc
 
 from __future__ import annotations
 
-import contextlib
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,23 +13,12 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.distributed.cluster import TcpProxy
+from tests.distributed.cluster import CuttableProxy, TcpProxy
 from tests.e2e.harness import MintlogProcess
 from tests.e2e.test_uptime_process import FlippableTarget, api, wait_until
 from tests.services import SHARED_STREAMS_ENV
 
 pytestmark = pytest.mark.e2e
-
-
-class CuttableProxy(TcpProxy):
-    """`TcpProxy` whose `cut` also wakes its accepting thread: a listener closed while a thread waits in
-    `accept()` keeps accepting on Linux until it is shut down, and the client would reconnect through it."""
-
-    def cut(self) -> None:
-        if self._listener is not None:
-            with contextlib.suppress(OSError):
-                self._listener.shutdown(socket.SHUT_RDWR)
-        super().cut()
 
 
 @pytest.fixture

@@ -179,6 +179,45 @@ async def test_the_gate_closes_on_the_expected_wait_before_the_oldest_is_that_ol
     assert sample(metrics, "mintlog_ingest_backlog_expected_wait_seconds") == last.expected_seconds
 
 
+async def test_batches_the_normalizer_holds_for_the_archive_do_not_close_the_gate(bus: MemoryEventBus) -> None:
+    """With the archive on, the normalizer acks a raw batch only once its archive object is written (or, while the
+    blob store is down, much later); by then the batch is normalized and on its way to the index, so its age is
+    not the searchable delay. What the normalizer was not handed yet is."""
+    clock, metrics = Clock(), Metrics()
+    gate = BacklogGate(bus, TEN_SECONDS, metrics, clock=clock)
+    normalizer = await bus.consumer("LOGS_RAW", "pipeline", filter_subject="logs.raw.>", ack_wait_seconds=300)
+    for _ in range(3):
+        await bus.publish("logs.raw.t1", b"raw")
+    handed = await normalizer.fetch(10, 0.1)
+    assert len(handed) == 3  # held unacked, as archive buffers hold them
+
+    clock.now += timedelta(seconds=60)
+    await gate.refresh()
+    assert not gate.overloaded
+    assert sample(metrics, "mintlog_ingest_backlog_messages", stream="LOGS_RAW") == 0
+    assert (await bus.backlog("LOGS_RAW")).messages == 3  # still on the bus, as nothing accepted is dropped
+
+    await bus.publish("logs.raw.t1", b"not handed yet")  # the normalizer stalls: this one does count
+    clock.now += timedelta(seconds=11)
+    await gate.refresh()
+    assert gate.overloaded
+    assert sample(metrics, "mintlog_ingest_backlog_messages", stream="LOGS_RAW") == 1
+
+
+async def test_parsed_batches_waiting_for_a_retried_write_keep_the_gate_closed(bus: MemoryEventBus) -> None:
+    """The index store is down: the indexer takes parsed batches and hands them back for a later retry. They are
+    not indexed, so they count, however often they were delivered."""
+    clock = Clock()
+    gate = BacklogGate(bus, TEN_SECONDS, Metrics(), clock=clock)
+    indexer = await bus.consumer("LOGS_PARSED", "indexer", filter_subject="logs.parsed.>", ack_wait_seconds=30)
+    await bus.publish("logs.parsed.t1", b"parsed")
+    for message in await indexer.fetch(10, 0.1):
+        await message.nak(delay_seconds=60)
+    clock.now += timedelta(seconds=11)
+    await gate.refresh()
+    assert gate.overloaded
+
+
 async def test_the_gate_counts_the_messages_of_both_streams(bus: MemoryEventBus) -> None:
     gate = BacklogGate(bus, BacklogLimits(max_messages=3), Metrics())
     for _ in range(2):

@@ -18,7 +18,7 @@ from mintlog.adapters.bus.embedded_nats import EmbeddedNatsServer, StoreHealth
 from mintlog.adapters.bus.nats import NatsEventBus
 from mintlog.domain.streams import total_stream_bytes
 from mintlog.errors import BusUnavailable
-from mintlog.ports.bus import BusConsumer, BusMessage, PublishAck, StreamBacklog
+from mintlog.ports.bus import BusConsumer, BusMessage, ConsumerBacklog, PublishAck, StreamBacklog
 
 __all__ = ["EmbeddedNatsBus"]
 
@@ -119,6 +119,9 @@ class EmbeddedNatsBus:
 
     async def backlog(self, stream: str) -> StreamBacklog:
         return await self._inner.backlog(stream)
+
+    async def consumer_backlog(self, stream: str, durable: str) -> ConsumerBacklog | None:
+        return await self._inner.consumer_backlog(stream, durable)
 
     def _check_store(self) -> None:
         """Raise `BusUnavailable` while the server reports a failed store write."""

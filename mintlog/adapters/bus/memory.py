@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from mintlog.adapters.bus.live import LiveMessage
 from mintlog.domain.streams import STREAMS, StreamSpec
 from mintlog.errors import BusFull, BusUnavailable, PayloadTooLarge
-from mintlog.ports.bus import BusConsumer, BusMessage, PublishAck, StreamBacklog
+from mintlog.ports.bus import BusConsumer, BusMessage, ConsumerBacklog, PublishAck, StreamBacklog
 
 __all__ = ["MemoryBroker", "MemoryEventBus", "subject_matches"]
 
@@ -369,6 +369,26 @@ class MemoryEventBus:
             bytes=target.size,
             oldest_stored_at=oldest.stored_at_utc if oldest is not None else None,
             last_sequence=target.last_sequence,
+        )
+
+    async def consumer_backlog(self, stream: str, durable: str) -> ConsumerBacklog | None:
+        """Where `durable` stands on `stream` (expired messages dropped first), as `CONSUMER.INFO` reports it."""
+        self._check_usable()
+        target = self.broker.stream(stream)
+        target.expire(self.broker.clock())
+        state = target.consumers.get(durable)
+        if state is None:
+            return None
+        waiting = [
+            stored
+            for sequence, stored in target.messages.items()
+            if sequence >= state.next_sequence and subject_matches(state.filter_subject, stored.subject)
+        ]
+        return ConsumerBacklog(
+            undelivered=len(waiting),
+            oldest_undelivered_at=waiting[0].stored_at_utc if waiting else None,
+            delivered_sequence=state.next_sequence - 1,
+            unacknowledged=len(state.pending),
         )
 
     def _check_not_closed(self) -> None:

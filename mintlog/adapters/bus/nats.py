@@ -39,7 +39,7 @@ from nats.js import api as js_api
 from mintlog.adapters.bus.live import LiveMessage
 from mintlog.domain.streams import STREAMS, StreamSpec
 from mintlog.errors import BusFull, BusUnavailable, DependencyUnavailable, PayloadTooLarge
-from mintlog.ports.bus import BusConsumer, BusMessage, PublishAck, StreamBacklog
+from mintlog.ports.bus import BusConsumer, BusMessage, ConsumerBacklog, PublishAck, StreamBacklog
 
 __all__ = ["NatsEventBus"]
 
@@ -57,6 +57,8 @@ _ERR_STORAGE_RESOURCES_EXCEEDED = 10047
 _ERR_CONSUMER_NOT_UNIQUE_ON_WORK_QUEUE = 10100
 _ERR_MESSAGE_TOO_LARGE = 10054
 _ERR_STREAM_NAME_IN_USE = 10058
+_ERR_CONSUMER_NOT_FOUND = 10014
+_ERR_NO_MESSAGE_FOUND = 10037
 _FULL_ERROR_CODES = frozenset(
     {_ERR_INSUFFICIENT_RESOURCES, _ERR_MEMORY_RESOURCES_EXCEEDED, _ERR_STORAGE_RESOURCES_EXCEEDED}
 )
@@ -85,6 +87,39 @@ class _StreamInfoAnswer(msgspec.Struct):
 
 
 _stream_info_decoder = msgspec.json.Decoder(_StreamInfoAnswer)
+
+
+class _DeliveredSequence(msgspec.Struct):
+    stream_seq: int = 0
+
+
+class _ConsumerFilter(msgspec.Struct):
+    filter_subject: str | None = None
+
+
+class _ConsumerInfoAnswer(msgspec.Struct):
+    """The part of JetStream's `CONSUMER.INFO` answer `consumer_backlog` reads."""
+
+    num_pending: int = 0
+    num_ack_pending: int = 0
+    delivered: _DeliveredSequence | None = None
+    config: _ConsumerFilter | None = None
+    error: _ApiError | None = None
+
+
+class _StoredTime(msgspec.Struct):
+    time: datetime | None = None
+
+
+class _MessageGetAnswer(msgspec.Struct):
+    """The part of JetStream's `STREAM.MSG.GET` answer `consumer_backlog` reads (the message's stored time)."""
+
+    message: _StoredTime | None = None
+    error: _ApiError | None = None
+
+
+_consumer_info_decoder = msgspec.json.Decoder(_ConsumerInfoAnswer)
+_message_get_decoder = msgspec.json.Decoder(_MessageGetAnswer)
 
 # Errors raised by nats-py (all of them derive from nats.errors.Error, timeouts also from TimeoutError).
 _NatsFailure = (nats.errors.Error, TimeoutError, OSError)
@@ -266,21 +301,9 @@ class NatsEventBus:
         Waits at most the connect timeout, including the time to get a connection back; raises
         `BusUnavailable` otherwise, or when the stream does not exist.
         """
-        connection = self._require_connection()
-        nc = connection.nc
-
-        def send(timeout_seconds: float) -> Awaitable[Msg]:
-            return nc.request(f"$JS.API.STREAM.INFO.{stream}", b"", timeout=timeout_seconds)
-
-        try:
-            msg = await connection.answered(
-                send, self._connect_timeout, retry_on_disconnect=True, action=f"read the backlog of {stream}"
-            )
-            answer = _stream_info_decoder.decode(msg.data)
-        except _NatsFailure as exc:
-            raise BusUnavailable(f"could not read the backlog of stream {stream}: {exc!r}") from exc
-        except msgspec.DecodeError as exc:
-            raise BusUnavailable(f"unreadable STREAM.INFO answer for {stream}: {exc}") from exc
+        answer = await self._api_request(
+            f"$JS.API.STREAM.INFO.{stream}", b"", _stream_info_decoder, f"read the backlog of {stream}"
+        )
         if answer.error is not None or answer.state is None:
             error = answer.error or _ApiError(description="no state in the answer")
             raise BusUnavailable(
@@ -294,6 +317,61 @@ class NatsEventBus:
             oldest_stored_at=state.first_ts if state.messages > 0 else None,
             last_sequence=state.last_seq,
         )
+
+    async def consumer_backlog(self, stream: str, durable: str) -> ConsumerBacklog | None:
+        """Where `durable` stands on `stream`: one `CONSUMER.INFO` request, and while messages wait for it one
+        `STREAM.MSG.GET` of the first of them (for its stored time).
+
+        Waits at most the connect timeout per request, including the time to get a connection back; raises
+        `BusUnavailable` otherwise, or when the stream does not exist. None when the consumer does not exist.
+        """
+        action = f"read where consumer {durable} of {stream} stands"
+        info = await self._api_request(f"$JS.API.CONSUMER.INFO.{stream}.{durable}", b"", _consumer_info_decoder, action)
+        if info.error is not None:
+            if info.error.err_code == _ERR_CONSUMER_NOT_FOUND:
+                return None
+            raise BusUnavailable(
+                f"JetStream refused to {action}: code={info.error.code} err_code={info.error.err_code} "
+                f"{info.error.description}"
+            )
+        delivered = info.delivered.stream_seq if info.delivered is not None else 0
+        oldest: datetime | None = None
+        if info.num_pending > 0:
+            subject = (info.config.filter_subject if info.config is not None else None) or ">"
+            request = json.dumps({"seq": delivered + 1, "next_by_subj": subject}).encode()
+            first = await self._api_request(f"$JS.API.STREAM.MSG.GET.{stream}", request, _message_get_decoder, action)
+            if first.error is not None and first.error.err_code != _ERR_NO_MESSAGE_FOUND:
+                raise BusUnavailable(
+                    f"JetStream refused to {action}: code={first.error.code} err_code={first.error.err_code} "
+                    f"{first.error.description}"
+                )
+            if first.message is not None:
+                oldest = first.message.time
+        return ConsumerBacklog(
+            undelivered=info.num_pending,
+            oldest_undelivered_at=oldest,
+            delivered_sequence=delivered,
+            unacknowledged=info.num_ack_pending,
+        )
+
+    async def _api_request(
+        self, subject: str, payload: bytes, decoder: msgspec.json.Decoder[_Answer], action: str
+    ) -> _Answer:
+        """One JetStream API request, its answer decoded; `BusUnavailable` when it is not answered in time or
+        the answer cannot be read."""
+        connection = self._require_connection()
+        nc = connection.nc
+
+        def send(timeout_seconds: float) -> Awaitable[Msg]:
+            return nc.request(subject, payload, timeout=timeout_seconds)
+
+        try:
+            msg = await connection.answered(send, self._connect_timeout, retry_on_disconnect=True, action=action)
+            return decoder.decode(msg.data)
+        except _NatsFailure as exc:
+            raise BusUnavailable(f"could not {action}: {exc!r}") from exc
+        except msgspec.DecodeError as exc:
+            raise BusUnavailable(f"unreadable answer to {subject} (trying to {action}): {exc}") from exc
 
     async def _connect(self) -> _Connection:
         nc = NATS()

@@ -1,11 +1,17 @@
 """The backlog gate: ingest refuses new batches while the pipeline is too far behind, so that the searchable lag
 stays bounded instead of growing as long as intake outruns indexing.
 
-The pipeline's backlog is what `LOGS_RAW` and `LOGS_PARSED` hold: both are work queues, so a message stays in its
-stream until the pipeline (normalizer, then indexer) acked it. `BacklogGate.refresh` reads both streams from the
-bus (`EventBus.backlog`, one request per stream) every `MINTLOG_INGEST__BACKLOG_CHECK_INTERVAL_MS`, never per
-request, and exports it (`mintlog_ingest_backlog_messages`, `mintlog_ingest_backlog_oldest_seconds`) even with
-both limits off; `BacklogGate.check`, called before a batch is read, only looks at the last decision.
+The pipeline's backlog is the work its two stages have not started: the batches on `LOGS_RAW` not yet handed to
+the normalizer (its durable consumer `pipeline`), and everything `LOGS_PARSED` holds (a work queue: a parsed batch
+stays there until the indexer acked it, so failed writes waiting for a retry count too). The batches the
+normalizer was handed but has not acked are not counted: with the archive on they are already normalized and
+passed on, and wait only for their archive object (up to `MINTLOG_ARCHIVE__MAX_AGE_SECONDS`, or longer while the
+blob store is down), which does not delay search. Before the normalizer's consumer exists (the pipeline never
+ran), everything `LOGS_RAW` holds is counted. `BacklogGate.refresh` reads them from the bus
+(`EventBus.consumer_backlog` and `EventBus.backlog`, at most three requests) every
+`MINTLOG_INGEST__BACKLOG_CHECK_INTERVAL_MS`, never per request, and exports them
+(`mintlog_ingest_backlog_messages`, `mintlog_ingest_backlog_oldest_seconds`) even with both limits off;
+`BacklogGate.check`, called before a batch is read, only looks at the last decision.
 
 Guarantees:
 - The gate closes when the searchable delay passes `MINTLOG_INGEST__MAX_BACKLOG_SECONDS`, or the messages of both
@@ -34,10 +40,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from mintlog.domain.streams import LOGS_PARSED, LOGS_RAW
+from mintlog.domain.streams import LOGS_PARSED, LOGS_RAW, NORMALIZER_DURABLE
 from mintlog.errors import BusUnavailable, IngestBacklogged
 from mintlog.metrics import Metrics
-from mintlog.ports.bus import EventBus
+from mintlog.ports.bus import EventBus, StreamBacklog
 from mintlog.roles.kit.base import Periodic
 from mintlog.settings import IngestSettings
 
@@ -101,15 +107,17 @@ def is_overloaded(backlog: Backlog, limits: BacklogLimits, *, was_overloaded: bo
 
 
 class DrainRate:
-    """Messages per second leaving one stream (acked by its consumer), over the last `RATE_WINDOW_SECONDS` during
-    which the stream never ran empty: the rate of a busy consumer, which is what it can do."""
+    """Messages per second leaving one stage's backlog (taken by the normalizer from `LOGS_RAW`, acked by the
+    indexer on `LOGS_PARSED`), over the last `RATE_WINDOW_SECONDS` during which the backlog never ran empty: the
+    rate of a busy consumer, which is what it can do."""
 
     def __init__(self, window_seconds: float = RATE_WINDOW_SECONDS) -> None:
         self._window = window_seconds
         self._samples: deque[tuple[float, int, int]] = deque()
 
     def observe(self, at: float, held: int, last_sequence: int) -> None:
-        """Record a read of the stream at monotonic time `at`."""
+        """Record a read at monotonic time `at`: `held` messages waiting, behind the one at `last_sequence`
+        (whatever the sequence moved by and `held` did not, left)."""
         if held == 0:
             self._samples.clear()  # idle: what left so far was limited by what came in
         self._samples.append((at, held, last_sequence))
@@ -189,14 +197,14 @@ class BacklogGate:
         raise IngestBacklogged(self._refusal(), extra={"retry_after_seconds": RETRY_AFTER_SECONDS})
 
     async def refresh(self) -> None:
-        """Read the backlog of both log streams once, update the gauges and decide (with both limits off the
+        """Read the backlog of both stages once, update the gauges and decide (with both limits off the
         gauges are kept all the same: they are how an operator sees the pipeline fall behind)."""
         now = self._clock()
         messages: dict[str, int] = {}
         oldest_seconds = 0.0
         try:
             for stream in BACKLOG_STREAMS:
-                held = await self._bus.backlog(stream)
+                held = await self._waiting(stream)
                 self._rates[stream].observe(self._monotonic(), held.messages, held.last_sequence)
                 age = 0.0
                 if held.oldest_stored_at is not None:
@@ -225,6 +233,20 @@ class BacklogGate:
                 logger.info("ingest accepts batches again: %s", self._describe(backlog))
         self._overloaded = overloaded
         self._metrics.ingest_backlog_refusing.set(1 if overloaded else 0)
+
+    async def _waiting(self, stream: str) -> StreamBacklog:
+        """What waits on `stream` for its stage to start on it: on `LOGS_RAW` what the normalizer was not handed
+        yet (all it holds while the normalizer's consumer does not exist), on `LOGS_PARSED` all it holds."""
+        if stream == LOGS_RAW.name:
+            position = await self._bus.consumer_backlog(stream, NORMALIZER_DURABLE)
+            if position is not None:
+                return StreamBacklog(
+                    messages=position.undelivered,
+                    bytes=0,
+                    oldest_stored_at=position.oldest_undelivered_at,
+                    last_sequence=position.delivered_sequence + position.undelivered,
+                )
+        return await self._bus.backlog(stream)
 
     async def start(self) -> None:
         """Read the backlog now, then every check interval."""

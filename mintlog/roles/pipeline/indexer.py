@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 import msgspec
 
 from mintlog.domain.events import LogEvent
-from mintlog.domain.streams import LOGS_PARSED, PARSED_FILTER, decode_parsed_batch
+from mintlog.domain.streams import INDEXER_DURABLE, LOGS_PARSED, PARSED_FILTER, decode_parsed_batch
 from mintlog.errors import DependencyUnavailable, StoreDiskFailure
 from mintlog.metrics import Metrics
 from mintlog.ports.bus import BusMessage, EventBus
@@ -86,7 +86,7 @@ class IndexerWorker:
             name=self.name,
             bus=bus,
             stream=LOGS_PARSED.name,
-            durable="indexer",
+            durable=INDEXER_DURABLE,
             filter_subject=PARSED_FILTER,
             ack_wait_seconds=pipeline.ack_wait_seconds,
             fetch_batch=settings.fetch_batch,

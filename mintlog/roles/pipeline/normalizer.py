@@ -20,7 +20,14 @@ import msgspec
 
 from mintlog.domain.events import LogEvent, ParsedBatch, RawBatch
 from mintlog.domain.normalize import NormalizeStats, normalize_batch
-from mintlog.domain.streams import LOGS_RAW, RAW_FILTER, decode_raw_batch, encode_bus_message, parsed_subject
+from mintlog.domain.streams import (
+    LOGS_RAW,
+    NORMALIZER_DURABLE,
+    RAW_FILTER,
+    decode_raw_batch,
+    encode_bus_message,
+    parsed_subject,
+)
 from mintlog.errors import DependencyUnavailable
 from mintlog.metrics import Metrics
 from mintlog.parsing.text import TextParsing
@@ -75,7 +82,7 @@ class NormalizerWorker:
             name=self.name,
             bus=bus,
             stream=LOGS_RAW.name,
-            durable="pipeline",
+            durable=NORMALIZER_DURABLE,
             filter_subject=RAW_FILTER,
             ack_wait_seconds=settings.ack_wait_seconds,
             fetch_batch=settings.fetch_batch,
