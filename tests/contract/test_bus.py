@@ -242,17 +242,27 @@ async def wait_for_backlog(bus: EventBus, stream: str, messages: int) -> None:
         await asyncio.sleep(0.05)
 
 
-async def test_backlog_is_what_a_work_queue_consumer_has_not_acked(bus: EventBus) -> None:
-    empty = await bus.backlog("LOGS_RAW")
-    assert (empty.messages, empty.bytes, empty.oldest_stored_at) == (0, 0, None)
+CLOCK_SLACK = timedelta(seconds=1)
+"""The bus's clock (the server's) against the test's."""
 
-    clock_slack = timedelta(seconds=1)  # the bus's clock (the server's) against the test's
+
+async def publish_three_raw_batches(bus: EventBus) -> tuple[datetime, datetime]:
+    """Publish `first`, then 0.3 s later `second` and `third` on `LOGS_RAW`; returns when the first and the
+    second were sent."""
     first_sent = datetime.now(UTC)
     await bus.publish("logs.raw.t1", b"first")
     await asyncio.sleep(0.3)
     second_sent = datetime.now(UTC)
     await bus.publish("logs.raw.t1", b"second")
     await bus.publish("logs.raw.t2", b"third")
+    return first_sent, second_sent
+
+
+async def test_backlog_is_what_a_work_queue_consumer_has_not_acked(bus: EventBus) -> None:
+    empty = await bus.backlog("LOGS_RAW")
+    assert (empty.messages, empty.bytes, empty.oldest_stored_at) == (0, 0, None)
+
+    first_sent, second_sent = await publish_three_raw_batches(bus)
     await bus.publish("logs.parsed.t1", b"elsewhere")
 
     held = await bus.backlog("LOGS_RAW")
@@ -260,7 +270,7 @@ async def test_backlog_is_what_a_work_queue_consumer_has_not_acked(bus: EventBus
     assert held.last_sequence == empty.last_sequence + 3
     assert held.bytes >= len(b"firstsecondthird")
     assert held.oldest_stored_at is not None
-    assert first_sent - clock_slack <= held.oldest_stored_at < second_sent
+    assert first_sent - CLOCK_SLACK <= held.oldest_stored_at < second_sent
     assert (await bus.backlog("LOGS_PARSED")).messages == 1
 
     consumer = await raw_consumer(bus, durable="pipeline")
@@ -269,7 +279,7 @@ async def test_backlog_is_what_a_work_queue_consumer_has_not_acked(bus: EventBus
     await wait_for_backlog(bus, "LOGS_RAW", 2)  # the delivered, unacked one still counts
     after_ack = await bus.backlog("LOGS_RAW")
     assert after_ack.oldest_stored_at is not None
-    assert after_ack.oldest_stored_at >= second_sent - clock_slack
+    assert after_ack.oldest_stored_at >= second_sent - CLOCK_SLACK
     assert after_ack.oldest_stored_at > held.oldest_stored_at
 
     await second.ack()
@@ -283,20 +293,14 @@ async def test_backlog_is_what_a_work_queue_consumer_has_not_acked(bus: EventBus
 
 async def test_consumer_backlog_counts_only_what_the_consumer_was_not_handed_yet(bus: EventBus) -> None:
     assert await bus.consumer_backlog("LOGS_RAW", "pipeline") is None  # no such consumer yet
-    clock_slack = timedelta(seconds=1)
-    first_sent = datetime.now(UTC)
-    await bus.publish("logs.raw.t1", b"first")
-    await asyncio.sleep(0.3)
-    second_sent = datetime.now(UTC)
-    await bus.publish("logs.raw.t1", b"second")
-    await bus.publish("logs.raw.t2", b"third")
+    first_sent, second_sent = await publish_three_raw_batches(bus)
 
     consumer = await raw_consumer(bus, durable="pipeline")
     fresh = await bus.consumer_backlog("LOGS_RAW", "pipeline")
     assert fresh is not None
     assert (fresh.undelivered, fresh.unacknowledged) == (3, 0)
     assert fresh.oldest_undelivered_at is not None
-    assert first_sent - clock_slack <= fresh.oldest_undelivered_at < second_sent
+    assert first_sent - CLOCK_SLACK <= fresh.oldest_undelivered_at < second_sent
 
     [first] = await fetch_all(consumer, 1)  # handed over, not acked (as a batch waiting in archive buffers)
     handed = await bus.consumer_backlog("LOGS_RAW", "pipeline")
@@ -304,7 +308,7 @@ async def test_consumer_backlog_counts_only_what_the_consumer_was_not_handed_yet
     assert (handed.undelivered, handed.unacknowledged) == (2, 1)
     assert handed.delivered_sequence == fresh.delivered_sequence + 1
     assert handed.oldest_undelivered_at is not None
-    assert handed.oldest_undelivered_at >= second_sent - clock_slack
+    assert handed.oldest_undelivered_at >= second_sent - CLOCK_SLACK
     assert (await bus.backlog("LOGS_RAW")).messages == 3  # the stream still holds all three
 
     rest = await fetch_all(consumer, 2)
