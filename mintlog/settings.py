@@ -413,6 +413,15 @@ class IndexerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     max_batch_events: Annotated[
         int, Meta(ge=1, le=1_000_000, description="Events buffered before a commit is forced.")
     ] = 50_000
+    max_inflight_bytes: Annotated[
+        int,
+        Meta(
+            ge=64 * KiB,
+            le=4 * GiB,
+            description="Bus bytes of parsed batches one indexer holds in its writes and its buffer together; "
+            "each write gets its share (this / concurrent writes). Memory is about 10 times this.",
+        ),
+    ] = 16 * MiB
     fetch_batch: Annotated[int, Meta(ge=1, le=10_000, description="Bus messages fetched per pull.")] = 256
     concurrent_writes: Annotated[
         int,
