@@ -416,12 +416,13 @@ class IndexerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     max_inflight_bytes: Annotated[
         int,
         Meta(
-            ge=64 * KiB,
+            ge=0,
             le=4 * GiB,
-            description="Bus bytes of parsed batches one indexer holds in its writes and its buffer together; "
-            "each write gets its share (this / concurrent writes). Memory is about 10 times this.",
+            description="Bus bytes of parsed batches in one indexer's writes in flight, each write at most its "
+            "share (this / concurrent writes); Python memory is about 10 times this. 0: the store's default "
+            "(Tantivy 16 MiB, OpenSearch 8 MiB).",
         ),
-    ] = 16 * MiB
+    ] = 0
     fetch_batch: Annotated[int, Meta(ge=1, le=10_000, description="Bus messages fetched per pull.")] = 256
     concurrent_writes: Annotated[
         int,

@@ -502,3 +502,12 @@ def test_concurrent_writes_default_to_the_store_s_preference() -> None:
     assert indexer_concurrent_writes(Settings(store=StoreSettings(url="tantivy:///data/index"))) == 1
     assert indexer_concurrent_writes(Settings(store=StoreSettings(url="http://127.0.0.1:9200"))) == 4
     assert indexer_concurrent_writes(Settings(indexer=IndexerSettings(concurrent_writes=2))) == 2
+
+
+def test_max_inflight_bytes_default_to_the_store_s_preference() -> None:
+    from mintlog.roles.pipeline.role import indexer_max_inflight_bytes
+    from mintlog.settings import Settings, StoreSettings
+
+    assert indexer_max_inflight_bytes(Settings()) == 16 * 1024 * 1024
+    assert indexer_max_inflight_bytes(Settings(store=StoreSettings(url="http://127.0.0.1:9200"))) == 8 * 1024 * 1024
+    assert indexer_max_inflight_bytes(Settings(indexer=IndexerSettings(max_inflight_bytes=1 << 20))) == 1 << 20

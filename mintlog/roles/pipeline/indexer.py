@@ -48,6 +48,7 @@ logger = logging.getLogger(__name__)
 
 _RETRY_DELAY_SECONDS = 2.0
 _MAX_RETRY_DELAY_SECONDS = 60.0
+_DEFAULT_MAX_INFLIGHT_BYTES = 16 * 1024 * 1024
 _MESSAGE_BYTES_GUESS = 64 * 1024  # until messages were seen: ~200 normalized events
 
 
@@ -67,7 +68,10 @@ class IndexerWorker:
         grace_seconds: float,
         retry_delay_seconds: float = _RETRY_DELAY_SECONDS,
         concurrent_writes: int = 1,
+        max_inflight_bytes: int = 0,
     ) -> None:
+        """`max_inflight_bytes` (else `settings.max_inflight_bytes`, else 16 MiB) bounds the bus bytes of the
+        writes in flight; the role passes the store's default (`indexer_max_inflight_bytes`)."""
         if concurrent_writes < 1:
             raise ValueError("concurrent_writes must be at least 1")
         self._retry_delay = retry_delay_seconds
@@ -81,7 +85,8 @@ class IndexerWorker:
         self._metrics = metrics
         self._grace_seconds = grace_seconds
         self._flush_interval = settings.flush_interval_ms / 1000
-        self._batch_bytes = max(1, settings.max_inflight_bytes // concurrent_writes)
+        inflight_bytes = max_inflight_bytes or settings.max_inflight_bytes or _DEFAULT_MAX_INFLIGHT_BYTES
+        self._batch_bytes = max(1, inflight_bytes // concurrent_writes)
         self._messages: list[BusMessage] = []
         self._batches: list[list[LogEvent]] = []
         self._event_count = 0
