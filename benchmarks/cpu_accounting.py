@@ -49,6 +49,46 @@ def cpu_seconds_by_pid(root: int) -> dict[int, tuple[str, float]]:
     return found
 
 
+def process_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds `pid` used so far; None when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / _TICKS_PER_SECOND
+
+
+def opensearch_pid(url: str) -> int | None:
+    """The pid of the OpenSearch node serving `url` on this machine (its JVM's `-E http.port=<port>`), or None."""
+    port = url.rstrip("/").rsplit(":", 1)[-1]
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        command = cmdline(int(entry.name))
+        if "org.opensearch.bootstrap.OpenSearch" in command and f"http.port={port}" in command:
+            return int(entry.name)
+    return None
+
+
+def cpu_snapshot(labelled: dict[str, int]) -> dict[str, tuple[int, float]]:
+    """{label: (pid, CPU seconds so far)} of the live processes of `labelled` (label → pid)."""
+    snapshot: dict[str, tuple[int, float]] = {}
+    for label, pid in labelled.items():
+        cpu = process_cpu_seconds(pid)
+        if cpu is not None:
+            snapshot[label] = (pid, cpu)
+    return snapshot
+
+
+def cpu_used(before: dict[str, tuple[int, float]], after: dict[str, tuple[int, float]]) -> dict[str, float]:
+    """CPU seconds each label used between two `cpu_snapshot`s (labels whose pid lived through both)."""
+    return {
+        label: round(cpu - before[label][1], 3)
+        for label, (pid, cpu) in after.items()
+        if label in before and before[label][0] == pid
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rate", type=float, required=True, help="offered events/s")

@@ -67,6 +67,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import report
+from benchmarks.cpu_accounting import cpu_used, opensearch_pid, process_cpu_seconds
 from benchmarks.load import load, make_bodies
 from benchmarks.topology import AllInOne, Distributed, log, services_env
 
@@ -277,8 +278,12 @@ def ingest_distributed(plan: Plan, runs: list[Any], _results: dict[str, Any]) ->
         bodies = make_bodies(run_id, BATCH, DISTINCT_BODIES)
         with Distributed(services) as cluster:
             log(f"ingest distributed, repeat {repeat}: unpaced for {plan.load_seconds:.0f} s ({cluster.prefix})")
+            cpu_before, ops_before = cluster.cpu_snapshot(), opensearch_index_total(cluster.opensearch_url)
             run["max"] = load_on(cluster, plan.load_seconds, run_id, bodies)
+            run["cpu_seconds"] = cpu_used(cpu_before, cluster.cpu_snapshot())
+            run["opensearch_index_ops"] = opensearch_index_total(cluster.opensearch_url) - ops_before
             run["rss"] = cluster.rss()
+            log(f"  CPU seconds: {run['cpu_seconds']}, OpenSearch index operations {run['opensearch_index_ops']:,}")
             _log_load("unpaced", run["max"])
             sustained = float(run["max"]["searchable_events_per_s"])
             paced_id = secrets.token_hex(6)
@@ -292,7 +297,9 @@ def ingest_distributed(plan: Plan, runs: list[Any], _results: dict[str, Any]) ->
             )
             _log_load("paced", run["paced"])
         log(f"OpenSearch _bulk, repeat {repeat}: same bodies for {plan.load_seconds:.0f} s")
+        node = opensearch_pid(services["TEST_OPENSEARCH_URL"])
         try:
+            node_cpu_before = process_cpu_seconds(node) if node is not None else None
             run["bulk"] = dict(
                 asyncio.run(
                     bulk_module.measure_bulk(
@@ -300,10 +307,20 @@ def ingest_distributed(plan: Plan, runs: list[Any], _results: dict[str, Any]) ->
                     )
                 )
             )
+            node_cpu_after = process_cpu_seconds(node) if node is not None else None
+            if node_cpu_before is not None and node_cpu_after is not None:
+                run["bulk"]["opensearch_cpu_seconds"] = round(node_cpu_after - node_cpu_before, 3)
         except Exception as exc:
             log(f"  _bulk failed: {exc!r}")
             run["bulk"] = {"error": repr(exc)}
         log(f"  _bulk: {run['bulk']}")
+
+
+def opensearch_index_total(url: str) -> int:
+    """Index operations the OpenSearch node has done so far (all clients: tells whether others wrote meanwhile)."""
+    with urllib.request.urlopen(f"{url.rstrip('/')}/_nodes/_local/stats/indices/indexing", timeout=30) as response:
+        nodes = json.loads(response.read())["nodes"]
+    return sum(int(node["indices"]["indexing"]["index_total"]) for node in nodes.values())
 
 
 def search_storage(plan: Plan, runs: list[Any], _results: dict[str, Any]) -> None:

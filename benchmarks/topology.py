@@ -350,8 +350,9 @@ DISTRIBUTED_WORKERS = {"ingest": 2}
 class Distributed(_Started):
     """The roles as separate processes on real services; `ingest`, `api`, `key`, `opensearch_url`, `prefix`."""
 
-    def __init__(self, services: dict[str, str]) -> None:
+    def __init__(self, services: dict[str, str], extra_env: dict[str, str] | None = None) -> None:
         self.services = services
+        self.extra_env = extra_env or {}
         self.opensearch_url = services["TEST_OPENSEARCH_URL"]
         self.postgres_url = services["TEST_POSTGRES_URL"]
         self.root = Path(tempfile.mkdtemp(prefix="mintlog-suite-dist-"))
@@ -365,17 +366,21 @@ class Distributed(_Started):
 
     def env(self) -> dict[str, str]:
         database_url = self.postgres_url.rsplit("/", 1)[0] + f"/{self.database}"
-        return BENCH_ENV | {
-            # `RoleProcess` sees a role without HTTP as started once it logs "mintlog running" (info).
-            "MINTLOG_LOG_LEVEL": "info",
-            "MINTLOG_NATS__URL": self.nats.url,
-            "MINTLOG_DATABASE__URL": database_url,
-            "MINTLOG_STORE__URL": self.opensearch_url,
-            "MINTLOG_STORE__OPENSEARCH__INDEX_PREFIX": self.prefix,
-            "MINTLOG_CACHE__URL": self.redis.url,
-            "MINTLOG_BLOB__URL": f"file://{self.root / 'blob'}",
-            "MINTLOG_EGRESS_ALLOW": "127.0.0.0/8",
-        }
+        return (
+            BENCH_ENV
+            | {
+                # `RoleProcess` sees a role without HTTP as started once it logs "mintlog running" (info).
+                "MINTLOG_LOG_LEVEL": "info",
+                "MINTLOG_NATS__URL": self.nats.url,
+                "MINTLOG_DATABASE__URL": database_url,
+                "MINTLOG_STORE__URL": self.opensearch_url,
+                "MINTLOG_STORE__OPENSEARCH__INDEX_PREFIX": self.prefix,
+                "MINTLOG_CACHE__URL": self.redis.url,
+                "MINTLOG_BLOB__URL": f"file://{self.root / 'blob'}",
+                "MINTLOG_EGRESS_ALLOW": "127.0.0.0/8",
+            }
+            | self.extra_env
+        )
 
     def start(self) -> Distributed:
         from tests.distributed.cluster import Cluster, NatsServer, RedisServer
@@ -404,6 +409,20 @@ class Distributed(_Started):
 
     def rss(self) -> dict[str, dict[str, int]]:
         return rss_by_process(self.roots())
+
+    def cpu_snapshot(self) -> dict[str, tuple[int, float]]:
+        """{label: (pid, CPU seconds so far)} of every process of the system (labelled as by `rss`), its
+        private redis-server ("redis-server") and the OpenSearch node it writes to ("opensearch"), which
+        other clients of that node may keep busy too."""
+        from benchmarks.cpu_accounting import cpu_snapshot, opensearch_pid
+
+        labelled = labelled_tree(self.roots())
+        if self.redis is not None and self.redis.process is not None and self.redis.process.poll() is None:
+            labelled["redis-server"] = self.redis.process.pid
+        node = opensearch_pid(self.opensearch_url)
+        if node is not None:
+            labelled["opensearch"] = node
+        return cpu_snapshot(labelled)
 
     def stop(self) -> None:
         if self.cluster is not None:

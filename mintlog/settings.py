@@ -413,6 +413,16 @@ class IndexerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     max_batch_events: Annotated[
         int, Meta(ge=1, le=1_000_000, description="Events buffered before a commit is forced.")
     ] = 50_000
+    max_inflight_bytes: Annotated[
+        int,
+        Meta(
+            ge=0,
+            le=4 * GiB,
+            description="Bus bytes of parsed batches in one indexer's writes in flight, each write at most its "
+            "share (this / concurrent writes); Python memory is about 10 times this. 0: the store's default "
+            "(Tantivy 16 MiB, OpenSearch 8 MiB).",
+        ),
+    ] = 0
     fetch_batch: Annotated[int, Meta(ge=1, le=10_000, description="Bus messages fetched per pull.")] = 256
     concurrent_writes: Annotated[
         int,

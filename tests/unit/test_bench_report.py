@@ -305,3 +305,33 @@ def test_replace_section_inserts_after_the_intro_then_replaces_in_place() -> Non
 )
 def test_process_labels(argv: list[str], parent_argv: list[str] | None, parent_label: str, expected: str) -> None:
     assert label_of(argv, parent_argv, parent_label) == expected
+
+
+def test_the_distributed_cpu_figures_put_the_write_path_beside_opensearch_per_indexed_event() -> None:
+    run: dict[str, Any] = {
+        "max": {"events_searchable": 100_000},
+        "cpu_seconds": {
+            "ingest-1-worker": 1.0,
+            "pipeline-1": 2.0,
+            "pipeline-2": 2.0,
+            "nats-server": 0.5,
+            "redis-server": 0.5,
+            "api-1": 3.0,
+            "opensearch": 12.0,
+        },
+        "bulk": {"opensearch_cpu_seconds": 6.0, "events_indexed": 200_000},
+        "opensearch_index_ops": 100_000,
+    }
+    rows = {row["name"]: row for row in report.distributed_cpu_figures([run])}
+
+    def median(name: str) -> float:
+        return rows[name]["median"]
+
+    assert median("CPU per event: Mintlog's write path (ingest, pipeline, nats-server, redis)") == pytest.approx(60.0)
+    assert median("CPU per event: every Mintlog process (also api serving the probes, alert, notify)") == pytest.approx(
+        90.0
+    )
+    assert median("CPU per event: OpenSearch, same run") == pytest.approx(120.0)
+    assert median("Mintlog's write path ÷ OpenSearch, CPU per event") == pytest.approx(0.5)
+    assert rows["Mintlog's write path ÷ OpenSearch, CPU per event"]["met"] is True
+    assert median("CPU per event: OpenSearch under `_bulk`") == pytest.approx(30.0)

@@ -8,7 +8,13 @@ import msgspec
 import pytest
 
 from mintlog.adapters.logstore.days import day_range
-from mintlog.adapters.logstore.opensearch_documents import decode_event, encode_document, field_numbers
+from mintlog.adapters.logstore.opensearch_documents import (
+    decode_event,
+    encode_document,
+    field_numbers,
+    indexed_fields,
+    utc_instant,
+)
 from mintlog.adapters.logstore.opensearch_layout import (
     daily_index,
     partition_index,
@@ -29,6 +35,7 @@ from mintlog.domain.events import LogEvent
 from mintlog.ports.logstore import SearchAfter, SearchQuery
 from mintlog.query import parse
 from mintlog.query.opensearch import to_opensearch
+from mintlog.query.values import field_pairs, indexed_field_values
 
 _LEGAL_INDEX_CHARACTERS = set("abcdefghijklmnopqrstuvwxyz0123456789-_.")
 
@@ -215,3 +222,37 @@ def test_only_finite_numbers_that_are_not_booleans_count_as_field_numbers() -> N
     )
 
     assert [(number.key, number.value) for number in numbers] == [("e", 1.0), ("f", -0.0)]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {},
+        {"status": 402, "ratio": 0.5, "retry": True, "off": False, "none": None, "text": "card declined"},
+        {"a=b": "c", "back\\slash": "x", "a": "b=c", "nan": float("nan"), "inf": float("-inf"), "huge": 10**400},
+        {"tags": ["a", 7, 1.5, False, None, "a", 7], "empty": [], "nothing": [None, float("nan")]},
+        {"long": "é" * 5000, "tiny": 1e-7, "large": 1e22, "negative_zero": -0.0, "nested": {"k": "v"}},
+    ],
+)
+def test_the_one_pass_over_fields_gives_what_the_three_separate_functions_give(fields: dict[str, object]) -> None:
+    indexed, pairs, numbers = indexed_fields(fields)
+
+    assert indexed == indexed_field_values(fields)
+    assert pairs == ["fields." + pair for pair in field_pairs(fields)]
+    assert numbers == field_numbers(fields)
+
+
+@pytest.mark.parametrize(
+    ("moment", "text"),
+    [
+        (datetime(2024, 3, 9, 23, 30, 0, 123_456, tzinfo=timezone(timedelta(hours=-2))), "2024-03-10T01:30:00.123456Z"),
+        (datetime(2024, 3, 10, 1, 30, 1, tzinfo=UTC), "2024-03-10T01:30:01.000000Z"),
+        (datetime(5, 1, 2, 3, 4, 5, 6), "0005-01-02T03:04:05.000006Z"),
+        (
+            datetime(2262, 4, 11, 23, 47, 16, 854_775, tzinfo=timezone(timedelta(hours=5, minutes=30))),
+            "2262-04-11T18:17:16.854775Z",
+        ),
+    ],
+)
+def test_an_instant_is_written_in_utc_with_microseconds_and_a_fixed_width(moment: datetime, text: str) -> None:
+    assert utc_instant(moment) == text

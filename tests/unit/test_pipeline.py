@@ -15,7 +15,7 @@ from mintlog.domain.streams import decode_parsed_batch, encode_bus_message
 from mintlog.errors import StoreDiskFailure, StoreUnavailable
 from mintlog.metrics import Metrics
 from mintlog.ports.aggregation import AggregateQuery, AggregateResult
-from mintlog.ports.bus import BusMessage
+from mintlog.ports.bus import BusConsumer, BusMessage
 from mintlog.ports.logstore import SearchPage, SearchQuery
 from mintlog.roles.pipeline.indexer import IndexerWorker
 from mintlog.roles.pipeline.normalizer import NormalizerWorker
@@ -177,7 +177,8 @@ def indexer(bus: MemoryEventBus, store: FakeStore, metrics: Metrics) -> IndexerW
     )
 
 
-async def publish_parsed(bus: MemoryEventBus, batch_id: str, messages: list[str]) -> None:
+async def publish_parsed(bus: MemoryEventBus, batch_id: str, messages: list[str]) -> int:
+    """Publish the normalized `messages` as one parsed batch; returns its size in bytes."""
     from mintlog.domain.normalize import normalize_batch
 
     raw = RawBatch(
@@ -192,6 +193,7 @@ async def publish_parsed(bus: MemoryEventBus, batch_id: str, messages: list[str]
     events = normalize_batch(raw, default_service="s", default_host="h")
     payload = encode_bus_message(ParsedBatch(batch_id=batch_id, tenant_id="t1", events=events))
     await bus.publish("logs.parsed.t1", payload, msg_id=f"parsed:{batch_id}")
+    return len(payload)
 
 
 async def test_indexer_writes_many_messages_in_one_commit(bus: MemoryEventBus) -> None:
@@ -391,6 +393,107 @@ async def test_stop_waits_for_the_writes_in_flight(bus: MemoryEventBus) -> None:
     assert len(store.events) == 1
 
 
+async def test_writes_in_flight_hold_at_most_max_inflight_bytes_whatever_the_fetch_size(
+    bus: MemoryEventBus,
+) -> None:
+    """A pipeline process's memory follows what its indexer holds: one fetch of many large messages is split
+    into writes of a share of `max_inflight_bytes` each, not buffered into one write of the whole fetch."""
+    events_per_message = 50
+    sizes = [
+        await publish_parsed(bus, f"m{number}", [f"event {number:02}.{index:02} " + "x" * 200 for index in range(50)])
+        for number in range(40)
+    ]
+    message_bytes = max(sizes)
+    limit = 6 * message_bytes
+    store = GatedStore()
+    worker = IndexerWorker(
+        bus=bus,
+        store=store,
+        pipeline=PIPELINE,
+        settings=IndexerSettings(
+            flush_interval_ms=200, max_batch_events=1_000_000, max_inflight_bytes=limit, fetch_batch=64
+        ),
+        metrics=Metrics(),
+        grace_seconds=2,
+        concurrent_writes=2,
+    )
+    written: list[int] = []
+    write = store.write
+
+    async def counting_write(events: Sequence[LogEvent]) -> None:
+        written.append(len(events))
+        await write(events)
+
+    store.write = counting_write  # type: ignore[method-assign]
+    await worker.start()
+    try:
+        await wait_until(lambda: store.in_flight >= 1)
+        await asyncio.sleep(0.2)
+        held = sum(written) * message_bytes / events_per_message
+        in_flight = store.in_flight
+        store.gate.set()
+        await wait_until(lambda: len(store.events) == 40 * events_per_message)
+    finally:
+        store.gate.set()
+        await worker.stop()
+    # Both writes in flight, and nothing else taken: at most the limit, each share over by one message at most.
+    assert in_flight == 2
+    assert held <= limit + 2 * message_bytes
+    assert max(written) * message_bytes / events_per_message <= limit / 2 + message_bytes
+
+
+class FetchSizes(MemoryEventBus):
+    """The in-memory bus, recording how many messages each pull of a consumer asked for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: list[int] = []
+
+    async def consumer(self, stream: str, durable: str, *, filter_subject: str, ack_wait_seconds: float) -> BusConsumer:
+        inner = await super().consumer(
+            stream, durable, filter_subject=filter_subject, ack_wait_seconds=ack_wait_seconds
+        )
+        asked = self.asked
+
+        class Recording:
+            async def fetch(self, max_messages: int, timeout_seconds: float) -> list[BusMessage]:
+                asked.append(max_messages)
+                return await inner.fetch(max_messages, timeout_seconds)
+
+            async def close(self) -> None:
+                await inner.close()
+
+        return Recording()
+
+
+async def test_a_pull_takes_about_one_share_of_max_inflight_bytes_not_fetch_batch() -> None:
+    bus = FetchSizes()
+    await bus.start()
+    sizes = [
+        await publish_parsed(bus, f"f{number}", [f"event {number:02}.{index:02} " + "x" * 200 for index in range(50)])
+        for number in range(30)
+    ]
+    store = FakeStore()
+    worker = IndexerWorker(
+        bus=bus,
+        store=store,
+        pipeline=PIPELINE,
+        settings=IndexerSettings(flush_interval_ms=50, max_inflight_bytes=6 * max(sizes), fetch_batch=64),
+        metrics=Metrics(),
+        grace_seconds=2,
+        concurrent_writes=2,
+    )
+    await worker.start()
+    try:
+        await wait_until(lambda: len(store.events) == 30 * 50)
+    finally:
+        await worker.stop()
+        await bus.close()
+    # A share is 3 messages: the first pull guesses their size, the next ones know it.
+    assert max(bus.asked) <= 4
+    assert bus.asked[-1] <= 3
+
+
 def test_concurrent_writes_default_to_the_store_s_preference() -> None:
     from mintlog.roles.pipeline.role import indexer_concurrent_writes
     from mintlog.settings import Settings, StoreSettings
@@ -399,3 +502,12 @@ def test_concurrent_writes_default_to_the_store_s_preference() -> None:
     assert indexer_concurrent_writes(Settings(store=StoreSettings(url="tantivy:///data/index"))) == 1
     assert indexer_concurrent_writes(Settings(store=StoreSettings(url="http://127.0.0.1:9200"))) == 4
     assert indexer_concurrent_writes(Settings(indexer=IndexerSettings(concurrent_writes=2))) == 2
+
+
+def test_max_inflight_bytes_default_to_the_store_s_preference() -> None:
+    from mintlog.roles.pipeline.role import indexer_max_inflight_bytes
+    from mintlog.settings import Settings, StoreSettings
+
+    assert indexer_max_inflight_bytes(Settings()) == 16 * 1024 * 1024
+    assert indexer_max_inflight_bytes(Settings(store=StoreSettings(url="http://127.0.0.1:9200"))) == 8 * 1024 * 1024
+    assert indexer_max_inflight_bytes(Settings(indexer=IndexerSettings(max_inflight_bytes=1 << 20))) == 1 << 20

@@ -212,6 +212,7 @@ class OpenSearchLogStore:
         items: list[BulkItem] = []
         rejections: list[Rejection] = []
         seen: set[tuple[str, str]] = set()
+        index_names: dict[tuple[str, Period], str] = {}
         for event in events:
             if not event.tenant_id:
                 rejections.append(Rejection(event.id, event.tenant_id, "the event has an empty tenant_id"))
@@ -221,7 +222,10 @@ class OpenSearchLogStore:
             except EventEncodingError as exc:
                 rejections.append(Rejection(event.id, event.tenant_id, str(exc)))
                 continue
-            index = partition_index(self._prefix, event.tenant_id, period_of(event.timestamp, event.received_at))
+            partition = (event.tenant_id, period_of(event.timestamp, event.received_at))
+            index = index_names.get(partition)
+            if index is None:
+                index = index_names[partition] = partition_index(self._prefix, *partition)
             if (index, event.id) in seen:
                 continue
             seen.add((index, event.id))

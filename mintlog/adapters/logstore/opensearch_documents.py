@@ -22,7 +22,7 @@ from typing import cast
 import msgspec
 
 from mintlog.domain.events import LogEvent
-from mintlog.query.values import field_pairs, indexed_field_values
+from mintlog.query.values import pair_prefix, value_text, value_texts
 
 __all__ = [
     "FIELD_PAIRS",
@@ -31,6 +31,7 @@ __all__ = [
     "decode_event",
     "encode_document",
     "field_numbers",
+    "indexed_fields",
     "utc_instant",
 ]
 
@@ -75,11 +76,9 @@ _event_decoder = msgspec.json.Decoder(LogEvent)
 
 def utc_instant(moment: datetime) -> str:
     """`moment` in UTC as RFC 3339 with microseconds and `Z` (a naive datetime is taken to be UTC)."""
-    utc = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    return (
-        f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}"
-        f"T{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}.{utc.microsecond:06d}Z"
-    )
+    utc = moment if moment.tzinfo is None else moment.astimezone(UTC).replace(tzinfo=None)
+    # `isoformat` (C) writes the same fixed-width text as a format of each part, at a fifth of the cost.
+    return utc.isoformat(timespec="microseconds") + "Z"
 
 
 def _number(value: object) -> float | None:
@@ -104,9 +103,56 @@ def field_numbers(fields: Mapping[str, object]) -> list[FieldNumber]:
     return numbers
 
 
+_pair_prefixes: dict[str, str] = {}
+_MAX_CACHED_PAIR_PREFIXES = 4096
+
+
+def _pair_prefix(key: str) -> str:
+    """`FIELD_PAIRS_PREFIX + pair_prefix(key)`, cached for the first 4,096 keys (then the cache starts over)."""
+    prefix = _pair_prefixes.get(key)
+    if prefix is None:
+        if len(_pair_prefixes) >= _MAX_CACHED_PAIR_PREFIXES:
+            _pair_prefixes.clear()
+        prefix = _pair_prefixes[key] = FIELD_PAIRS_PREFIX + pair_prefix(key)
+    return prefix
+
+
+def indexed_fields(
+    fields: Mapping[str, object],
+) -> tuple[dict[str, str | list[str]], list[str], list[FieldNumber]]:
+    """`indexed_field_values(fields)`, the `field_pairs` terms (`FIELD_PAIRS_PREFIX` + `field_pairs(fields)`)
+    and `field_numbers(fields)`, in one pass over `fields`: every event's document needs all three."""
+    indexed: dict[str, str | list[str]] = {}
+    pairs: list[str] = []
+    numbers: list[FieldNumber] = []
+    for key, value in fields.items():
+        if isinstance(value, list):
+            elements = cast("list[object]", value)
+            texts = value_texts(elements)
+            if texts:
+                indexed[key] = texts
+                prefix = _pair_prefix(key)
+                pairs.extend(prefix + text for text in dict.fromkeys(texts))
+            for element in elements:
+                number = _number(element)
+                if number is not None:
+                    numbers.append(FieldNumber(key, number))
+            continue
+        text = value_text(value)
+        if text is not None:
+            indexed[key] = text
+            pairs.append(_pair_prefix(key) + text)
+        if type(value) is not str:
+            number = _number(value)
+            if number is not None:
+                numbers.append(FieldNumber(key, number))
+    return indexed, pairs, numbers
+
+
 def encode_document(event: LogEvent) -> bytes:
     """The JSON document of `event`; `EventEncodingError` when the event cannot be encoded at all."""
     try:
+        indexed, pairs, numbers = indexed_fields(event.fields)
         return _document_encoder.encode(
             _Document(
                 id=event.id,
@@ -121,9 +167,9 @@ def encode_document(event: LogEvent) -> bytes:
                 event=_event_encoder.encode(event).decode(),
                 trace_id=event.trace_id,
                 span_id=event.span_id,
-                fields=indexed_field_values(event.fields) or None,
-                field_pairs=[FIELD_PAIRS_PREFIX + pair for pair in field_pairs(event.fields)] or None,
-                field_numbers=field_numbers(event.fields) or None,
+                fields=indexed or None,
+                field_pairs=pairs or None,
+                field_numbers=numbers or None,
             )
         )
     except (TypeError, ValueError, OverflowError) as exc:

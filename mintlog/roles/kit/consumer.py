@@ -38,7 +38,10 @@ class ConsumerLoop:
         handle: Callable[[list[BusMessage]], Awaitable[None]],
         fetch_timeout_seconds: Callable[[], float] = lambda: _FETCH_TIMEOUT_SECONDS,
         on_idle: Callable[[], Awaitable[None]] | None = None,
+        fetch_limit: Callable[[], int] | None = None,
     ) -> None:
+        """`fetch_limit`, when given, says how many messages the next pull may take (at least 1, at most
+        `fetch_batch`), e.g. to keep what a fetch brings in under a memory bound."""
         self.name = name
         self._bus = bus
         self._stream = stream
@@ -49,6 +52,7 @@ class ConsumerLoop:
         self._handle = handle
         self._fetch_timeout_seconds = fetch_timeout_seconds
         self._on_idle = on_idle
+        self._fetch_limit = fetch_limit
         self._consumer: BusConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
@@ -67,7 +71,7 @@ class ConsumerLoop:
         assert self._consumer is not None
         while not self._stopping.is_set():
             try:
-                messages = await self._consumer.fetch(self._fetch_batch, self._fetch_timeout_seconds())
+                messages = await self._consumer.fetch(self._next_fetch_size(), self._fetch_timeout_seconds())
             except BusUnavailable as exc:
                 logger.warning("%s cannot fetch: %s; retrying", self.name, exc)
                 with contextlib.suppress(TimeoutError):
@@ -84,6 +88,11 @@ class ConsumerLoop:
                 await self._on_idle()
         if self._on_idle is not None:
             await self._on_idle()
+
+    def _next_fetch_size(self) -> int:
+        if self._fetch_limit is None:
+            return self._fetch_batch
+        return max(1, min(self._fetch_batch, self._fetch_limit()))
 
     async def stop(self, grace_seconds: float) -> None:
         self._stopping.set()

@@ -1,10 +1,14 @@
 """The indexer: `logs.parsed.>` → the log store.
 
-Messages are buffered until `max_batch_events` events or `flush_interval_ms` after the first one, written
-with one `LogStore.write` (durable and searchable when it returns), and only then acked. Up to
-`concurrent_writes` writes are in flight at once (1: the next batch waits for the previous write; more lets
-a store that indexes requests in parallel, like OpenSearch, work on several batches while this process keeps
-fetching); a flush waits while that many are in flight, so memory stays bounded, and `stop()` waits for them. Writes are
+Messages are buffered until `max_batch_events` events, their share of `max_inflight_bytes` (bus bytes:
+`max_inflight_bytes / concurrent_writes`) or `flush_interval_ms` after the first one, written with one
+`LogStore.write` (durable and searchable when it returns), and only then acked. Up to `concurrent_writes`
+writes are in flight at once (1: the next batch waits for the previous write; more lets a store that indexes
+requests in parallel, like OpenSearch, work on several batches while this process keeps fetching); a flush
+waits while that many are in flight, and a fetched list is buffered message by message, flushing as soon as a
+share is full, so the writes in flight hold at most `max_inflight_bytes` of bus messages (plus one message
+each) and the buffer one share more; a pull takes about one share of messages (by the size of recent ones,
+at most `fetch_batch`), so what waits to be buffered is bounded too. `stop()` waits for the writes. Writes are
 idempotent by event id, so a redelivery after a crash stores nothing twice. When the store is down every
 buffered message is nak'ed and retried without limit; so is every message of a write the store's disk
 refused (`StoreDiskFailure`: full, over quota, read-only, I/O error; on OpenSearch, a write block such as the
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from datetime import UTC, datetime
 
@@ -43,6 +48,8 @@ logger = logging.getLogger(__name__)
 
 _RETRY_DELAY_SECONDS = 2.0
 _MAX_RETRY_DELAY_SECONDS = 60.0
+_DEFAULT_MAX_INFLIGHT_BYTES = 16 * 1024 * 1024
+_MESSAGE_BYTES_GUESS = 64 * 1024  # until messages were seen: ~200 normalized events
 
 
 class IndexerWorker:
@@ -61,7 +68,10 @@ class IndexerWorker:
         grace_seconds: float,
         retry_delay_seconds: float = _RETRY_DELAY_SECONDS,
         concurrent_writes: int = 1,
+        max_inflight_bytes: int = 0,
     ) -> None:
+        """`max_inflight_bytes` (else `settings.max_inflight_bytes`, else 16 MiB) bounds the bus bytes of the
+        writes in flight; the role passes the store's default (`indexer_max_inflight_bytes`)."""
         if concurrent_writes < 1:
             raise ValueError("concurrent_writes must be at least 1")
         self._retry_delay = retry_delay_seconds
@@ -75,9 +85,13 @@ class IndexerWorker:
         self._metrics = metrics
         self._grace_seconds = grace_seconds
         self._flush_interval = settings.flush_interval_ms / 1000
+        inflight_bytes = max_inflight_bytes or settings.max_inflight_bytes or _DEFAULT_MAX_INFLIGHT_BYTES
+        self._batch_bytes = max(1, inflight_bytes // concurrent_writes)
         self._messages: list[BusMessage] = []
         self._batches: list[list[LogEvent]] = []
         self._event_count = 0
+        self._buffered_bytes = 0
+        self._message_bytes = _MESSAGE_BYTES_GUESS
         self._first_buffered_at: float | None = None
         self._dead_letters = DeadLetters(
             bus, consumer=self.name, metrics=metrics, retry_delay_seconds=retry_delay_seconds
@@ -93,6 +107,7 @@ class IndexerWorker:
             handle=self._buffer,
             fetch_timeout_seconds=self._fetch_timeout,
             on_idle=self._flush_if_due,
+            fetch_limit=self._fetch_limit,
         )
 
     async def start(self) -> None:
@@ -109,6 +124,11 @@ class IndexerWorker:
             return 1.0
         return max(0.01, self._flush_interval - (time.monotonic() - self._first_buffered_at))
 
+    def _fetch_limit(self) -> int:
+        """Messages of about one write's share of `max_inflight_bytes`, by the size of the recent ones: a pull
+        never brings in much more than a share, whatever `fetch_batch` is."""
+        return math.ceil(self._batch_bytes / max(1.0, self._message_bytes))
+
     async def _buffer(self, messages: list[BusMessage]) -> None:
         for message in messages:
             try:
@@ -121,18 +141,22 @@ class IndexerWorker:
             self._messages.append(message)
             self._batches.append(batch.events)
             self._event_count += len(batch.events)
+            self._buffered_bytes += len(message.data)
+            self._message_bytes += (len(message.data) - self._message_bytes) / 8
+            if self._event_count >= self._settings.max_batch_events or self._buffered_bytes >= self._batch_bytes:
+                await self._flush()
         await self._flush_if_due()
 
     async def _flush_if_due(self) -> None:
         if self._first_buffered_at is None:
             return
-        due = time.monotonic() - self._first_buffered_at >= self._flush_interval
-        if due or self._event_count >= self._settings.max_batch_events:
+        if time.monotonic() - self._first_buffered_at >= self._flush_interval:
             await self._flush()
 
     async def _flush(self) -> None:
         messages, batches = self._messages, self._batches
         self._messages, self._batches, self._event_count, self._first_buffered_at = [], [], 0, None
+        self._buffered_bytes = 0
         if not messages:
             return
         if self._concurrent_writes == 1:

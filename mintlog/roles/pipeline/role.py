@@ -11,9 +11,11 @@ from mintlog.roles.pipeline.tenant_parsing import TenantParsingCache
 from mintlog.runtime import Runtime
 from mintlog.settings import Settings
 
-__all__ = ["PipelineRole", "indexer_concurrent_writes"]
+__all__ = ["PipelineRole", "indexer_concurrent_writes", "indexer_max_inflight_bytes"]
 
 _OPENSEARCH_CONCURRENT_WRITES = 4
+_TANTIVY_MAX_INFLIGHT_BYTES = 16 * 1024 * 1024
+_OPENSEARCH_MAX_INFLIGHT_BYTES = 8 * 1024 * 1024
 
 
 def indexer_concurrent_writes(settings: Settings) -> int:
@@ -24,6 +26,16 @@ def indexer_concurrent_writes(settings: Settings) -> int:
         return settings.indexer.concurrent_writes
     url = settings.store.url
     return 1 if not url or url.startswith("tantivy://") else _OPENSEARCH_CONCURRENT_WRITES
+
+
+def indexer_max_inflight_bytes(settings: Settings) -> int:
+    """`MINTLOG_INDEXER__MAX_INFLIGHT_BYTES`, or the store's default when it is 0: 16 MiB for Tantivy (one write
+    of up to `max_batch_events`, as before the bound), 8 MiB for OpenSearch (four writes of 2 MiB, ~7,000
+    events each: a pipeline process stays near 400 MiB under a backlog)."""
+    if settings.indexer.max_inflight_bytes:
+        return settings.indexer.max_inflight_bytes
+    url = settings.store.url
+    return _TANTIVY_MAX_INFLIGHT_BYTES if not url or url.startswith("tantivy://") else _OPENSEARCH_MAX_INFLIGHT_BYTES
 
 
 class PipelineRole:
@@ -81,6 +93,7 @@ class PipelineRole:
                 metrics=runtime.metrics,
                 grace_seconds=grace,
                 concurrent_writes=indexer_concurrent_writes(settings),
+                max_inflight_bytes=indexer_max_inflight_bytes(settings),
             )
             if settings.retention.enabled:
                 self.retention = RetentionJob(
