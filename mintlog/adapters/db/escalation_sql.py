@@ -137,10 +137,10 @@ _TASKS = cast("Table", EscalationTaskRow.__table__)
 _RUNS = cast("Table", EscalationRunRow.__table__)
 
 
-def _due(now: datetime) -> ColumnElement[bool]:
+def _due(now: datetime, due_by: datetime) -> ColumnElement[bool]:
     return and_(
         EscalationTaskRow.status == "pending",
-        EscalationTaskRow.due_at <= now,
+        EscalationTaskRow.due_at <= due_by,
         or_(EscalationTaskRow.claim_expires_at.is_(None), EscalationTaskRow.claim_expires_at <= now),
     )
 
@@ -407,10 +407,13 @@ class SqlEscalationStore:
         except Conflict:
             return 0  # inserted meanwhile by another instance: what we meant to add is there
 
-    async def claim_due_tasks(self, holder: str, *, now: datetime, until: datetime, limit: int) -> list[EscalationTask]:
+    async def claim_due_tasks(
+        self, holder: str, *, now: datetime, until: datetime, limit: int, due_by: datetime | None = None
+    ) -> list[EscalationTask]:
+        due = _due(now, now if due_by is None else due_by)
         candidates = (
             select(EscalationTaskRow.id)
-            .where(_due(now))
+            .where(due)
             .order_by(EscalationTaskRow.due_at, EscalationTaskRow.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
@@ -427,7 +430,7 @@ class SqlEscalationStore:
                     chosen = EscalationTaskRow.id.in_(candidates.scalar_subquery())
                 statement = (
                     update(EscalationTaskRow)
-                    .where(chosen, _due(now))
+                    .where(chosen, due)
                     .values(claimed_by=holder, claim_expires_at=until)
                     .returning(EscalationTaskRow)
                     .execution_options(synchronize_session=False)
