@@ -20,12 +20,18 @@ then stores all its channel deliveries, all its person notifications, all its ti
 its order, stamped after the incident's last change) and completes all its tasks, each in one transaction.
 Acknowledgement timeouts and stops of acknowledged or resolved incidents are rare and run as they are met.
 
+Ahead of time: tasks are claimed up to `MINTLOG_ESCALATION__LOOKAHEAD_SECONDS` before they are due and
+prepared at once (reads, lookups at the due instant, messages); the tasks due by an instant are written
+together no earlier than it, after their incidents and runs are read again (a task whose incident or run
+changed is prepared again; an acknowledgement timeout or a stop acts only once due).
+
 Exactly once: the claim makes one instance run a task; a run cut short (crash, kill -9) leaves the task
 pending and its claim expires, so another instance runs it again. That re-run sends nothing twice: deliveries
 have ids derived from the task and channel, person notifications carry `dedup_key` (incident, run and cycle,
 step, repetition, person, contact method), timeline entries have ids derived from the task, and the next
 step's id is derived from it too. So a restart neither skips (the task stays pending until done) nor repeats
-a step. An acknowledgement committed before a step's incident read stops it; one committed while a step is
+a step. An acknowledgement committed before a step's incident read (for a task prepared ahead, the read at its
+due time) stops it; one committed while a step is
 sending lets that step finish its sends (never a later step).
 """
 
