@@ -402,16 +402,16 @@ class SqlIncidentStore:
         if not by_incident:
             return []
         # Locked in one order (by id), so two batches over the same incidents queue rather than deadlock.
-        locked = (
-            select(IncidentRow)
-            .where(IncidentRow.id.in_(sorted(by_incident)))
-            .order_by(IncidentRow.id)
+        locked = (  # Core rows: no ORM objects for the hundreds of incidents of a batch
+            select(_INCIDENTS)
+            .where(_INCIDENTS.c.id.in_(sorted(by_incident)))
+            .order_by(_INCIDENTS.c.id)
             .with_for_update()
         )
         present = select(TimelineEntryRow.id).where(TimelineEntryRow.id.in_([item.draft.id for item in entries]))
         with database_errors():
             async with self._session() as session, session.begin():
-                incidents = {row.id: _incident(row) for row in (await session.execute(locked)).scalars().all()}
+                incidents = {row.id: _incident(row) for row in (await session.execute(locked)).all()}
                 written = set((await session.execute(present)).scalars().all())
                 rows: list[dict[str, Any]] = []
                 stamps: list[dict[str, Any]] = []

@@ -31,7 +31,8 @@ _KEY_EXISTS = ("an API key with this id or hash already exists", "key_exists")
 _DATA_EXCEPTION_CLASS = "22"
 _DISK_FULL = "53100"
 _READER_POOL = 4
-"""Connections of the read pool (`SqlMetadataStore.read`), and as many more under load."""
+"""Connections of the read pool (`SqlMetadataStore.read`) kept open; up to twice as many more under load (a batch
+of escalation steps makes its on-call lookups 8 at once)."""
 
 
 def _tenant(row: TenantRow) -> Tenant:
@@ -213,7 +214,7 @@ class SqlMetadataStore:
             # Its own small pool: no ping at checkout (`read` retries a connection found closed instead) and
             # no transaction (a single read-only statement needs no BEGIN/ROLLBACK): one round trip a read.
             self._reader = create_async_engine(
-                self._url, isolation_level="AUTOCOMMIT", pool_size=_READER_POOL, max_overflow=_READER_POOL
+                self._url, isolation_level="AUTOCOMMIT", pool_size=_READER_POOL, max_overflow=2 * _READER_POOL
             )
         self._sessions = async_sessionmaker(self._engine, expire_on_commit=False)
 
