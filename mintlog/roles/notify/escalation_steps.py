@@ -31,8 +31,7 @@ have ids derived from the task and channel, person notifications carry `dedup_ke
 step, repetition, person, contact method), timeline entries have ids derived from the task, and the next
 step's id is derived from it too. So a restart neither skips (the task stays pending until done) nor repeats
 a step. An acknowledgement committed before a step's incident read (for a task prepared ahead, the read at its
-due time) stops it; one committed while a step is
-sending lets that step finish its sends (never a later step).
+due time) stops it; one committed while a step is sending lets that step finish its sends (never a later step).
 """
 
 from __future__ import annotations
