@@ -755,6 +755,16 @@ class EscalationSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unkno
     batches_running: Annotated[
         int, Meta(ge=1, le=32, description="Batches of escalation steps one notify instance runs at once.")
     ] = 2
+    lookahead_seconds: Annotated[
+        float,
+        Meta(
+            ge=0,
+            le=30,
+            description="How long before their due time a notify instance claims escalation steps to prepare them "
+            "(reads, on-call lookups, messages); a step is still written and sent at its due time, never before "
+            "(0: claim steps once due).",
+        ),
+    ] = 2.0
     max_policies_per_tenant: Annotated[
         int, Meta(ge=1, le=10_000, description="Escalation policies one tenant may have.")
     ] = 200

@@ -91,9 +91,12 @@ class EscalationStore(Protocol):
         """Insert tasks whose id does not exist yet; how many were new."""
         ...
 
-    async def claim_due_tasks(self, holder: str, *, now: datetime, until: datetime, limit: int) -> list[EscalationTask]:
-        """Claim up to `limit` pending tasks due at `now` (unclaimed or with an expired claim) for `holder` until
-        `until`, oldest due first. A compare-and-set: of several holders, each task goes to exactly one."""
+    async def claim_due_tasks(
+        self, holder: str, *, now: datetime, until: datetime, limit: int, due_by: datetime | None = None
+    ) -> list[EscalationTask]:
+        """Claim up to `limit` pending tasks due by `due_by` (default `now`; later to claim ahead of time),
+        unclaimed or with a claim expired at `now`, for `holder` until `until`, oldest due first. A
+        compare-and-set: of several holders, each task goes to exactly one."""
         ...
 
     async def complete_tasks(

@@ -5,7 +5,7 @@ completed only while its claim is held, and escalation entries are stamped after
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -22,6 +22,7 @@ from mintlog.domain.escalation import (
     PolicySpec,
     StepSpec,
     StepTarget,
+    ack_timeout_task,
     first_step_task,
     new_run_id,
     task_id,
@@ -384,3 +385,101 @@ async def test_a_schedule_whose_lookup_fails_fails_only_the_steps_that_name_it(w
         "notify-b", now=world.clock(), until=world.clock() + timedelta(seconds=60), limit=10
     )
     assert [task.incident_id for task in again if task.kind == "step"] == ["inc_2"]
+
+
+# Claimed ahead of the due time (MINTLOG_ESCALATION__LOOKAHEAD_SECONDS)
+
+
+def claiming_ahead(world: World, sleep: Callable[[float], Awaitable[None]]) -> DueEscalationTasks:
+    """Another instance, claiming 2 s ahead; `sleep` is how it waits for a due time (the test's clock)."""
+    settings = EscalationSettings(link_secret="batch-secret", public_url="https://mintlog.example.com")
+    notifier = StoredPersonNotifier(world.notifications, metrics=Metrics(), clock=world.clock)
+    ports = StepPorts(world.escalation, world.incidents, world.notifications, world.directory, notifier)
+    links = LinkKeys(settings, world.escalation)
+    steps = EscalationSteps(ports, settings, links=links, holder="notify-c", clock=world.clock, sleep=sleep)
+    return DueEscalationTasks(world.escalation, steps, claim_seconds=60, batch_size=10, lookahead_seconds=2)
+
+
+async def test_a_step_claimed_ahead_is_prepared_early_but_written_at_its_due_time(world: World) -> None:
+    for number in (1, 2):
+        await open_incident(world, number)  # step 1 due at NOW
+    world.clock.now = NOW - timedelta(seconds=1.5)
+    assert await world.run("notify-a") == 0  # not due yet, and notify-a does not claim ahead
+    seen_while_waiting: list[tuple[datetime, int, list[str]]] = []
+
+    async def sleep(seconds: float) -> None:
+        seen_while_waiting.append((world.clock(), len(await world.deliveries()), await world.event_types("inc_1")))
+        world.clock.advance(seconds)
+
+    source = claiming_ahead(world, sleep)
+    claims = await source.claim_due(world.clock(), 10, running=frozenset())
+    assert [len(claim.item) for claim in claims] == [2]
+    assert await world.run("notify-b") == 0  # claimed by notify-c
+    also_ahead = await world.escalation.claim_due_tasks(
+        "notify-d", now=world.clock(), until=world.clock(), limit=10, due_by=world.clock() + timedelta(seconds=2)
+    )
+    assert also_ahead == []  # a claim is taken over only once expired, however far ahead one claims
+    await source.run(claims[0].item)
+    # It waited once, until the due time, with nothing stored yet.
+    assert seen_while_waiting == [(NOW - timedelta(seconds=1.5), 0, ["triggered"])]
+    assert len(await world.deliveries(channel_id=CHANNEL)) == 2
+    assert len(await world.deliveries(person_id="bob")) == 2
+    for number in (1, 2):
+        timeline = await world.incidents.timeline(TENANT, f"inc_{number}")
+        escalation = [entry for entry in timeline if entry.event_type != "triggered"]
+        assert [entry.event_type for entry in escalation] == ["escalation_step", "notified", "notified"]
+        assert all(entry.occurred_at >= NOW for entry in escalation)  # never before the step was due
+    world.clock.advance(61)  # notify-c's claims would have expired: step 1 is done, nothing runs it again
+    later = await world.escalation.claim_due_tasks("notify-a", now=world.clock(), until=world.clock(), limit=10)
+    assert sorted(task.kind for task in later) == ["person_rule", "person_rule"]  # bob's chat, a minute on
+
+
+async def test_an_acknowledgement_while_a_step_waits_for_its_due_time_sends_nothing(world: World) -> None:
+    for number in (1, 2):
+        await open_incident(world, number)
+    world.clock.now = NOW - timedelta(seconds=1)
+
+    async def sleep(seconds: float) -> None:
+        await acknowledge(world, "inc_1")  # after the batch was planned, before it is due
+        world.clock.advance(seconds)
+
+    source = claiming_ahead(world, sleep)
+    claims = await source.claim_due(world.clock(), 10, running=frozenset())
+    await source.run(claims[0].item)
+    assert [delivery.incident_id for delivery in await world.deliveries()] == ["inc_2", "inc_2"]
+    assert await world.event_types("inc_1") == ["triggered", "acknowledged", "escalation_stopped"]
+    assert await world.event_types("inc_2") == ["triggered", "escalation_step", "notified", "notified"]
+    world.clock.advance(61 + 5 * 60)
+    later = await world.escalation.claim_due_tasks("notify-a", now=world.clock(), until=world.clock(), limit=10)
+    assert {task.incident_id for task in later} == {"inc_2"}  # inc_1's run stopped: none of its tasks is left
+
+
+async def test_an_acknowledgement_timeout_claimed_ahead_triggers_again_only_once_due(world: World) -> None:
+    incident = await open_incident(world, 1)
+    world.clock.advance(60)
+    await acknowledge(world, incident.id)
+    acknowledged = await world.incidents.get_incident(TENANT, incident.id)
+    run = await world.escalation.get_run(TENANT, incident.id)
+    assert acknowledged is not None
+    assert acknowledged.acknowledged_at is not None
+    assert run is not None
+    await world.escalation.stop_run(TENANT, incident.id, reason="acknowledged", at=world.clock(), keep_ack_timeout=True)
+    timeout = ack_timeout_task(run, acknowledged_at=acknowledged.acknowledged_at, minutes=1)
+    assert await world.escalation.add_tasks([timeout], now=world.clock()) == 1
+    world.clock.now = timeout.due_at - timedelta(seconds=1)
+    statuses_while_waiting: list[str] = []
+
+    async def sleep(seconds: float) -> None:
+        current = await world.incidents.get_incident(TENANT, incident.id)
+        assert current is not None
+        statuses_while_waiting.append(current.status)
+        world.clock.advance(seconds)
+
+    source = claiming_ahead(world, sleep)
+    claims = await source.claim_due(world.clock(), 10, running=frozenset())
+    assert [task.kind for claim in claims for task in claim.item] == ["ack_timeout"]
+    await source.run(claims[0].item)
+    assert statuses_while_waiting == ["acknowledged"]  # not re-triggered ahead of its time
+    retriggered = await world.incidents.get_incident(TENANT, incident.id)
+    assert retriggered is not None
+    assert retriggered.status == "triggered"

@@ -8,7 +8,9 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+import msgspec
 import pytest
+from sqlalchemy import text
 
 from mintlog.adapters.db.oncall_sql import SqlOnCallStore
 from mintlog.adapters.db.sql import SqlMetadataStore
@@ -159,3 +161,55 @@ async def test_limits_are_enforced_per_tenant(oncall: SqlOnCallStore) -> None:
         await oncall.create_person(person("eve"), max_per_tenant=4)
     assert caught.value.code == "too_many_people"
     await oncall.create_person(person("yan", tenant_id="other"), max_per_tenant=2)
+
+
+async def test_a_lookup_sees_at_once_what_another_instance_changed(oncall: SqlOnCallStore, database_url: str) -> None:
+    await oncall.create_schedule(schedule("primary", daily("ann", "bob")), max_per_tenant=10)
+    at = T0 + timedelta(hours=8)
+    assert [p.id for p in await oncall.people_on_call("acme", "primary", at)] == ["ann"]
+    other_instance = SqlMetadataStore(database_url, migrate_on_start=False)
+    await other_instance.start()
+    try:
+        writer = SqlOnCallStore(other_instance)
+        changed = schedule("primary", daily("cat", "dan"))
+        await writer.replace_schedule(msgspec.structs.replace(changed, updated_at=T0 + timedelta(seconds=1)))
+        assert [p.id for p in await oncall.people_on_call("acme", "primary", at)] == ["cat"]
+        override = Override(
+            id="o1", tenant_id="acme", schedule_id="primary", person_id="bob", start=at, end=at + timedelta(hours=1),
+            created_at=T0,
+        )  # fmt: skip
+        await writer.create_override(override, max_per_schedule=10)
+        assert [p.id for p in await oncall.people_on_call("acme", "primary", at)] == ["bob"]
+        await writer.replace_person(msgspec.structs.replace(person("bob"), name="Robert"))
+        assert [p.name for p in await oncall.people_on_call("acme", "primary", at)] == ["Robert"]
+        assert await writer.delete_override("acme", "primary", "o1")
+        assert [p.id for p in await oncall.people_on_call("acme", "primary", at)] == ["cat"]
+        assert await writer.delete_schedule("acme", "primary")
+        assert await oncall.people_on_call("acme", "primary", at) == []
+    finally:
+        await other_instance.close()
+
+
+async def test_a_lookup_survives_its_pooled_connection_being_closed(postgres_database_url: str) -> None:
+    # The read pool does not ping at checkout: a connection the server closed (a restart, an idle timeout) is
+    # found closed by the lookup itself, which sends it again on a new one. (SQLite has no server to close it.)
+    store = SqlMetadataStore(postgres_database_url)
+    await store.start()
+    try:
+        await store.create_tenant(Tenant(id="acme", name="acme", created_at=T0))
+        oncall = SqlOnCallStore(store)
+        await oncall.create_person(person("ann"), max_per_tenant=10)
+        await oncall.create_schedule(schedule("primary", daily("ann")), max_per_tenant=10)
+        at = T0 + timedelta(hours=8)
+        assert [p.id for p in await oncall.people_on_call("acme", "primary", at)] == ["ann"]
+        async with store.engine.connect() as connection:
+            closed = await connection.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+            assert any(row[0] for row in closed)
+        assert [p.id for p in await oncall.people_on_call("acme", "primary", at)] == ["ann"]
+    finally:
+        await store.close()

@@ -28,7 +28,9 @@ class Store:
         self.due = [task(number) for number in range(due)]
         self.limits: list[int] = []
 
-    async def claim_due_tasks(self, holder: str, *, now: datetime, until: datetime, limit: int) -> list[EscalationTask]:
+    async def claim_due_tasks(
+        self, holder: str, *, now: datetime, until: datetime, limit: int, due_by: datetime | None = None
+    ) -> list[EscalationTask]:
         self.limits.append(limit)
         claimed, self.due = self.due[:limit], self.due[limit:]
         return claimed

@@ -13,7 +13,8 @@ from datetime import datetime
 from typing import Any, cast
 
 import msgspec
-from sqlalchemy import ColumnElement, CursorResult, Table, and_, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, Row, Table, Text, and_, delete, func, or_, select, update
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -73,6 +74,25 @@ def _run(row: EscalationRunRow) -> EscalationRun:
     )
 
 
+_policy_decoder = msgspec.json.Decoder(PolicySpec)
+
+
+def _run_of(row: Row[Any]) -> EscalationRun:
+    """`_run` of a Core row whose `policy` is the JSON text."""
+    return EscalationRun(
+        id=row.id,
+        tenant_id=row.tenant_id,
+        incident_id=row.incident_id,
+        policy_id=row.policy_id,
+        policy=_policy_decoder.decode(row.policy),
+        status=cast("RunStatus", row.status),
+        cycle=row.cycle,
+        started_at=row.started_at,
+        updated_at=row.updated_at,
+        stop_reason=row.stop_reason,
+    )
+
+
 def _task(row: EscalationTaskRow) -> EscalationTask:
     return EscalationTask(
         id=row.id,
@@ -114,12 +134,13 @@ def _task_row(task: EscalationTask, now: datetime) -> EscalationTaskRow:
 
 
 _TASKS = cast("Table", EscalationTaskRow.__table__)
+_RUNS = cast("Table", EscalationRunRow.__table__)
 
 
-def _due(now: datetime) -> ColumnElement[bool]:
+def _due(now: datetime, due_by: datetime) -> ColumnElement[bool]:
     return and_(
         EscalationTaskRow.status == "pending",
-        EscalationTaskRow.due_at <= now,
+        EscalationTaskRow.due_at <= due_by,
         or_(EscalationTaskRow.claim_expires_at.is_(None), EscalationTaskRow.claim_expires_at <= now),
     )
 
@@ -309,14 +330,16 @@ class SqlEscalationStore:
         wanted = set(keys)
         if not wanted:
             return []
-        statement = select(EscalationRunRow).where(  # both columns, so the (tenant_id, incident_id) index serves
-            EscalationRunRow.tenant_id.in_(sorted({tenant_id for tenant_id, _ in wanted})),
-            EscalationRunRow.incident_id.in_(sorted({incident_id for _, incident_id in wanted})),
+        # Core rows on the read connection (one round trip, no ORM objects), the policy as text for msgspec.
+        runs = _RUNS.c
+        statement = select(*(sql_cast(column, Text) if column is runs.policy else column for column in runs)).where(
+            # both columns, so the (tenant_id, incident_id) index serves
+            runs.tenant_id.in_(sorted({tenant_id for tenant_id, _ in wanted})),
+            runs.incident_id.in_(sorted({incident_id for _, incident_id in wanted})),
         )
         with database_errors():
-            async with self._session() as session:
-                rows = (await session.execute(statement)).scalars().all()
-        return [_run(row) for row in rows if (row.tenant_id, row.incident_id) in wanted]
+            rows = await self._metadata.read(statement)
+        return [_run_of(row) for row in rows if (row.tenant_id, row.incident_id) in wanted]
 
     async def stop_run(
         self, tenant_id: str, incident_id: str, *, reason: str, at: datetime, keep_ack_timeout: bool
@@ -384,10 +407,13 @@ class SqlEscalationStore:
         except Conflict:
             return 0  # inserted meanwhile by another instance: what we meant to add is there
 
-    async def claim_due_tasks(self, holder: str, *, now: datetime, until: datetime, limit: int) -> list[EscalationTask]:
+    async def claim_due_tasks(
+        self, holder: str, *, now: datetime, until: datetime, limit: int, due_by: datetime | None = None
+    ) -> list[EscalationTask]:
+        due = _due(now, now if due_by is None else due_by)
         candidates = (
             select(EscalationTaskRow.id)
-            .where(_due(now))
+            .where(due)
             .order_by(EscalationTaskRow.due_at, EscalationTaskRow.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
@@ -404,7 +430,7 @@ class SqlEscalationStore:
                     chosen = EscalationTaskRow.id.in_(candidates.scalar_subquery())
                 statement = (
                     update(EscalationTaskRow)
-                    .where(chosen, _due(now))
+                    .where(chosen, due)
                     .values(claimed_by=holder, claim_expires_at=until)
                     .returning(EscalationTaskRow)
                     .execution_options(synchronize_session=False)

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, and_, bindparam, or_, select, update
+from sqlalchemy import ColumnElement, Row, Table, and_, bindparam, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -44,7 +44,7 @@ logger = logging.getLogger(__name__)
 _MAX_ATTEMPTS = 20
 
 
-def _incident(row: IncidentRow) -> Incident:
+def _incident(row: IncidentRow | Row[Any]) -> Incident:
     return Incident(
         id=row.id,
         tenant_id=row.tenant_id,
@@ -303,10 +303,10 @@ class SqlIncidentStore:
         wanted = set(keys)
         if not wanted:
             return []
-        statement = select(IncidentRow).where(IncidentRow.id.in_(sorted({incident_id for _, incident_id in wanted})))
+        # Core rows on the read connection (one round trip, no ORM objects): a batch of steps reads hundreds.
+        statement = select(_INCIDENTS).where(_INCIDENTS.c.id.in_(sorted({incident_id for _, incident_id in wanted})))
         with database_errors():
-            async with self._session() as session:
-                rows = (await session.execute(statement)).scalars().all()
+            rows = await self._metadata.read(statement)
         return [_incident(row) for row in rows if (row.tenant_id, row.id) in wanted]
 
     async def list_incidents(
@@ -402,16 +402,16 @@ class SqlIncidentStore:
         if not by_incident:
             return []
         # Locked in one order (by id), so two batches over the same incidents queue rather than deadlock.
-        locked = (
-            select(IncidentRow)
-            .where(IncidentRow.id.in_(sorted(by_incident)))
-            .order_by(IncidentRow.id)
+        locked = (  # Core rows: no ORM objects for the hundreds of incidents of a batch
+            select(_INCIDENTS)
+            .where(_INCIDENTS.c.id.in_(sorted(by_incident)))
+            .order_by(_INCIDENTS.c.id)
             .with_for_update()
         )
         present = select(TimelineEntryRow.id).where(TimelineEntryRow.id.in_([item.draft.id for item in entries]))
         with database_errors():
             async with self._session() as session, session.begin():
-                incidents = {row.id: _incident(row) for row in (await session.execute(locked)).scalars().all()}
+                incidents = {row.id: _incident(row) for row in (await session.execute(locked)).all()}
                 written = set((await session.execute(present)).scalars().all())
                 rows: list[dict[str, Any]] = []
                 stamps: list[dict[str, Any]] = []

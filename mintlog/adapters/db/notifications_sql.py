@@ -268,8 +268,7 @@ class SqlNotificationStore:
             NotificationChannelRow.is_active.is_(True),
         )
         with database_errors():
-            async with self._metadata.session() as session:
-                active = set((await session.execute(statement)).scalars().all())
+            active = {row.id for row in await self._metadata.read(statement)}
         return list(dict.fromkeys(channel_id for channel_id in channel_ids if channel_id in active))
 
     # Deliveries

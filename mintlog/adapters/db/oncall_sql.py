@@ -13,14 +13,30 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 import msgspec
-from sqlalchemy import CursorResult, and_, delete, func, or_, select, update
+from sqlalchemy import (
+    CursorResult,
+    String,
+    Text,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    null,
+    or_,
+    select,
+    union,
+    update,
+)
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
-from mintlog.adapters.db.models import TenantRow
+from mintlog.adapters.db.models import TenantRow, UtcDateTime
 from mintlog.adapters.db.models_oncall import OverrideRow, PersonRow, ScheduleMemberRow, ScheduleRow
 from mintlog.adapters.db.sql import SqlMetadataStore, database_errors
 from mintlog.domain.oncall_people import ContactMethod, NotificationRule, Person
-from mintlog.domain.oncall_schedule import ScheduleSpec, on_call_at
+from mintlog.domain.oncall_schedule import OverrideSpan, ScheduleSpec, on_call_at
 from mintlog.errors import Conflict
 from mintlog.ports.oncall_store import Override, Schedule
 
@@ -35,18 +51,24 @@ class _PersonDocument(msgspec.Struct, frozen=True, kw_only=True):
     notification_rules: list[NotificationRule]
 
 
-def _person(row: PersonRow) -> Person:
+def _person_row(row: PersonRow) -> Person:
     document = msgspec.convert(row.document, _PersonDocument)
+    return _person(row.id, row.tenant_id, document, row.created_at, row.updated_at)
+
+
+def _person(
+    person_id: str, tenant_id: str, document: _PersonDocument, created_at: datetime, updated_at: datetime
+) -> Person:
     return Person(
-        id=row.id,
-        tenant_id=row.tenant_id,
+        id=person_id,
+        tenant_id=tenant_id,
         name=document.name,
         email=document.email,
         time_zone=document.time_zone,
         contact_methods=document.contact_methods,
         notification_rules=document.notification_rules,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
+        created_at=created_at,
+        updated_at=updated_at,
     )
 
 
@@ -148,7 +170,7 @@ class SqlOnCallStore:
         with database_errors():
             async with self._metadata.session() as session:
                 rows = (await session.execute(statement)).scalars().all()
-        return [_person(row) for row in rows]
+        return [_person_row(row) for row in rows]
 
     async def people(self, tenant_id: str, person_ids: Sequence[str]) -> Mapping[str, Person]:
         if not person_ids:
@@ -157,7 +179,7 @@ class SqlOnCallStore:
         with database_errors():
             async with self._metadata.session() as session:
                 rows = (await session.execute(statement)).scalars().all()
-        return {row.id: _person(row) for row in rows}
+        return {row.id: _person_row(row) for row in rows}
 
     async def replace_person(self, person: Person) -> Person | None:
         statement = (
@@ -385,32 +407,83 @@ class SqlOnCallStore:
         return await self.get_schedule(tenant_id, schedule_id) is not None
 
     async def people_on_call(self, tenant_id: str, schedule_id: str, at: datetime) -> Sequence[Person]:
-        # One session, two statements (the schedule outer-joined with the overrides covering `at`, then the
-        # person): each session costs a pool checkout with its ping, a BEGIN and a ROLLBACK, which made up most
-        # of a lookup when its three reads each had their own.
-        covering = and_(
-            OverrideRow.schedule_id == ScheduleRow.id,
-            OverrideRow.tenant_id == tenant_id,
-            OverrideRow.starts_at < at + _INSTANT,
-            OverrideRow.ends_at > at,
-        )
-        statement = (
-            select(ScheduleRow, OverrideRow)
-            .outerjoin(OverrideRow, covering)
-            .where(ScheduleRow.tenant_id == tenant_id, ScheduleRow.id == schedule_id)
-        )
+        # One statement on the read connection (one round trip, no transaction, so nothing is cached here and
+        # every write committed before it is seen): a row for each person who may be on call (the schedule's
+        # participants and the people of the overrides covering `at`), each with that person's covering override
+        # if any, the schedule's spec on one row only. JSON comes as text: only the spec and the person found
+        # are decoded.
+        parameters = {"tenant_id": tenant_id, "schedule_id": schedule_id, "at": at, "at_end": at + _INSTANT}
         with database_errors():
-            async with self._metadata.session() as session:
-                # An outer join: a schedule without a covering override comes with None.
-                rows = cast(
-                    "Sequence[tuple[ScheduleRow, OverrideRow | None]]", (await session.execute(statement)).all()
-                )
-                if not rows:
-                    return []
-                spans = [_override(override).span() for _, override in rows if override is not None]
-                person_id = on_call_at(_schedule(rows[0][0]).spec, spans, at)
-                if person_id is None:
-                    return []
-                found = select(PersonRow).where(PersonRow.tenant_id == tenant_id, PersonRow.id == person_id)
-                row = (await session.execute(found)).scalar_one_or_none()
-        return [] if row is None else [_person(row)]
+            rows = await self._metadata.read(_ON_CALL, parameters)
+        spec = next((row.spec for row in rows if row.spec is not None), None)
+        if spec is None:
+            return []  # no such schedule in this tenant
+        spans = [
+            OverrideSpan(
+                person_id=row.person_id,
+                start=row.starts_at,
+                end=row.ends_at,
+                created_at=row.override_created_at,
+                override_id=row.override_id,
+            )
+            for row in rows
+            if row.override_id is not None
+        ]
+        person_id = on_call_at(_spec_decoder.decode(spec), spans, at)
+        found = next((row for row in rows if row.person_id == person_id), None)
+        if found is None:
+            return []
+        document = _person_decoder.decode(found.document)
+        return [_person(found.person_id, found.tenant_id, document, found.created_at, found.updated_at)]
+
+
+_spec_decoder = msgspec.json.Decoder(ScheduleSpec)
+_person_decoder = msgspec.json.Decoder(_PersonDocument)
+
+
+def _on_call_statement() -> Any:
+    """The rows `people_on_call` reads (see there), built once; parameters `tenant_id`, `schedule_id`, `at` and
+    `at_end` (`at` plus a microsecond: an override starting at `at` covers it)."""
+    tenant_id, schedule_id = bindparam("tenant_id", type_=String), bindparam("schedule_id", type_=String)
+    at, at_end = bindparam("at", type_=UtcDateTime()), bindparam("at_end", type_=UtcDateTime())
+    candidates = union(
+        select(ScheduleMemberRow.person_id).where(ScheduleMemberRow.schedule_id == schedule_id),
+        select(OverrideRow.person_id).where(
+            OverrideRow.schedule_id == schedule_id,
+            OverrideRow.tenant_id == tenant_id,
+            OverrideRow.starts_at < at_end,
+            OverrideRow.ends_at > at,
+        ),
+    )
+    override = aliased(OverrideRow)
+    first_row = func.row_number().over() == 1
+    return (
+        select(
+            case((first_row, sql_cast(ScheduleRow.spec, Text)), else_=null()).label("spec"),
+            PersonRow.id.label("person_id"),
+            PersonRow.tenant_id,
+            sql_cast(PersonRow.document, Text).label("document"),
+            PersonRow.created_at,
+            PersonRow.updated_at,
+            override.id.label("override_id"),
+            override.starts_at,
+            override.ends_at,
+            override.created_at.label("override_created_at"),
+        )
+        .select_from(ScheduleRow)
+        .join(PersonRow, and_(PersonRow.tenant_id == ScheduleRow.tenant_id, PersonRow.id.in_(candidates)))
+        .outerjoin(
+            override,
+            and_(
+                override.schedule_id == ScheduleRow.id,
+                override.person_id == PersonRow.id,
+                override.tenant_id == tenant_id,
+                override.starts_at < at_end,
+                override.ends_at > at,
+            ),
+        )
+        .where(ScheduleRow.tenant_id == tenant_id, ScheduleRow.id == schedule_id)
+    )
+
+
+_ON_CALL = _on_call_statement()

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
 
 import msgspec
-from sqlalchemy import ColumnElement, and_, delete, event, or_, select, text, update
+from sqlalchemy import ColumnElement, Executable, Row, and_, delete, event, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
@@ -30,6 +30,9 @@ logger = logging.getLogger(__name__)
 _KEY_EXISTS = ("an API key with this id or hash already exists", "key_exists")
 _DATA_EXCEPTION_CLASS = "22"
 _DISK_FULL = "53100"
+_READER_POOL = 4
+"""Connections of the read pool (`SqlMetadataStore.read`) kept open; up to twice as many more under load (a batch
+of escalation steps makes its on-call lookups 8 at once)."""
 
 
 def _tenant(row: TenantRow) -> Tenant:
@@ -185,6 +188,7 @@ class SqlMetadataStore:
         self._url = url
         self._migrate_on_start = migrate_on_start
         self._engine: AsyncEngine | None = None
+        self._reader: AsyncEngine | None = None
         self._sessions: async_sessionmaker[AsyncSession] | None = None
 
     @property
@@ -205,9 +209,19 @@ class SqlMetadataStore:
         self._engine = create_async_engine(self._url, pool_pre_ping=not self._url.startswith("sqlite"))
         if self._engine.dialect.name == "sqlite":
             event.listen(self._engine.sync_engine, "connect", _sqlite_pragmas)
+            self._reader = self._engine  # in process: no round trip to save (and `:memory:` is per engine)
+        else:
+            # Its own small pool: no ping at checkout (`read` retries a connection found closed instead) and
+            # no transaction (a single read-only statement needs no BEGIN/ROLLBACK): one round trip a read.
+            self._reader = create_async_engine(
+                self._url, isolation_level="AUTOCOMMIT", pool_size=_READER_POOL, max_overflow=2 * _READER_POOL
+            )
         self._sessions = async_sessionmaker(self._engine, expire_on_commit=False)
 
     async def close(self) -> None:
+        if self._reader is not None and self._reader is not self._engine:
+            await self._reader.dispose()
+        self._reader = None
         if self._engine is not None:
             await self._engine.dispose()
             self._engine = None
@@ -220,6 +234,21 @@ class SqlMetadataStore:
         """A new session on this store's engine, for the sibling SQL stores (alerting, notifications,
         incidents) that share its database; wrap its use in `database_errors()`."""
         return self._session()
+
+    async def read(self, statement: Executable, parameters: Mapping[str, Any] | None = None) -> Sequence[Row[Any]]:
+        """The rows of one read-only statement, sent alone on a connection in autocommit: one round trip on
+        PostgreSQL (no pre-ping, `BEGIN` or `ROLLBACK`), so it sees every commit made before it, by any
+        instance. A pooled connection found closed is dropped and the statement sent once more on a new one;
+        wrap the call in `database_errors()`."""
+        assert self._reader is not None, "SqlMetadataStore.start() was not awaited"
+        for attempt in range(2):
+            try:
+                async with self._reader.connect() as connection:
+                    return (await connection.execute(statement, parameters)).all()
+            except DBAPIError as exc:
+                if attempt or not exc.connection_invalidated:
+                    raise
+        raise AssertionError("unreachable")
 
     async def ping(self) -> None:
         with database_errors():

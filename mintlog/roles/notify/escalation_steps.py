@@ -20,13 +20,18 @@ then stores all its channel deliveries, all its person notifications, all its ti
 its order, stamped after the incident's last change) and completes all its tasks, each in one transaction.
 Acknowledgement timeouts and stops of acknowledged or resolved incidents are rare and run as they are met.
 
+Ahead of time: tasks are claimed up to `MINTLOG_ESCALATION__LOOKAHEAD_SECONDS` before they are due and
+prepared at once (reads, lookups at the due instant, messages); the tasks due by an instant are written
+together no earlier than it, after their incidents and runs are read again (a task whose incident or run
+changed is prepared again; an acknowledgement timeout or a stop acts only once due).
+
 Exactly once: the claim makes one instance run a task; a run cut short (crash, kill -9) leaves the task
 pending and its claim expires, so another instance runs it again. That re-run sends nothing twice: deliveries
 have ids derived from the task and channel, person notifications carry `dedup_key` (incident, run and cycle,
 step, repetition, person, contact method), timeline entries have ids derived from the task, and the next
 step's id is derived from it too. So a restart neither skips (the task stays pending until done) nor repeats
-a step. An acknowledgement committed before a step's incident read stops it; one committed while a step is
-sending lets that step finish its sends (never a later step).
+a step. An acknowledgement committed before a step's incident read (for a task prepared ahead, the read at its
+due time) stops it; one committed while a step is sending lets that step finish its sends (never a later step).
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Set
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -72,8 +77,9 @@ __all__ = ["DueEscalationTasks", "EscalationSteps", "StepPorts"]
 logger = logging.getLogger(__name__)
 
 
-_LOOKUPS_AT_ONCE = 4
-"""On-call lookups and people a batch reads at once (each holds a database connection)."""
+_LOOKUPS_AT_ONCE = 8
+"""On-call lookups and people a batch reads at once (each holds a connection of the read pool): 10 schedules
+due together take 2 round trips rather than 3."""
 
 _Target = tuple[str, str, str, datetime]
 """(tenant id, target type, target id, due instant)."""
@@ -113,6 +119,8 @@ class _Plan:
 
     task: EscalationTask
     incident: Incident | None = None
+    run: EscalationRun | None = None
+    deferred: bool = False
     deliveries: list[Delivery] = field(default_factory=list[Delivery])
     notices: list[tuple[PersonNotice, _PlannedEntry]] = field(default_factory=list[tuple[PersonNotice, _PlannedEntry]])
     entries: list[_PlannedEntry] = field(default_factory=list[_PlannedEntry])
@@ -184,9 +192,11 @@ class EscalationSteps:
         links: LinkKeys,
         holder: str,
         clock: Callable[[], datetime] = _utcnow,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         on_enqueued: Callable[[], None] = lambda: None,
     ) -> None:
         self._ports = ports
+        self._sleep = sleep
         self._settings = settings
         self._links = links
         self.holder = holder
@@ -204,14 +214,32 @@ class EscalationSteps:
         on-call lookups) and the writes (deliveries, notifications, timeline entries, completions), a few
         statements for the whole batch. A task whose planning fails is left pending (it runs again once its
         claim expires); the others go on.
+
+        A task claimed ahead of its due time (`lookahead_seconds`) is planned at once, then written no earlier
+        than its due time: the tasks due by then are written together, after their incidents and runs are read
+        again; a task whose incident or run changed meanwhile (acknowledged, resolved, edited) is planned again
+        from what they are now, so an acknowledgement before the due time sends nothing.
         """
+        planned_at = self._clock()
+        plans, lookups = await self._plan_all(tasks, planned_at)
+        waiting = sorted(plans, key=lambda plan: plan.task.due_at)
+        while waiting:
+            now = self._clock()
+            if waiting[0].task.due_at > now:
+                await self._sleep((waiting[0].task.due_at - now).total_seconds())
+                continue
+            due = [plan for plan in waiting if plan.task.due_at <= now]
+            waiting = waiting[len(due) :]
+            early = [plan for plan in due if plan.task.due_at > planned_at]
+            if early:
+                due = [plan for plan in due if plan.task.due_at <= planned_at]
+                due += await self._replan_changed(early, lookups)
+            await self._write(due, now)
+
+    async def _plan_all(self, tasks: Sequence[EscalationTask], now: datetime) -> tuple[list[_Plan], _Lookups]:
+        """Read what `tasks` need and plan each (a task due later is planned as of its due time)."""
         ports = self._ports
-        now = self._clock()
-        keys = list(dict.fromkeys((task.tenant_id, task.incident_id) for task in tasks))
-        incidents = {
-            (incident.tenant_id, incident.id): incident for incident in await ports.incidents.get_incidents(keys)
-        }
-        runs = {(run.tenant_id, run.incident_id): run for run in await ports.escalation.get_runs(keys)}
+        incidents, runs = await self._read_state(tasks)
         lookups = _Lookups(ports)
         targets = list(_targets(tasks, incidents, runs))
         await lookups.read_channels(
@@ -224,22 +252,66 @@ class EscalationSteps:
         plans: list[_Plan] = []
         for task in tasks:
             key = (task.tenant_id, task.incident_id)
-            plan = _Plan(task, incidents.get(key))
-            try:
-                await self._plan(plan, runs.get(key), lookups, now)
-            except DependencyUnavailable as exc:
-                logger.warning("escalation task %s not done: %s", task.id, exc)
+            plan = await self._plan_one(task, incidents.get(key), runs.get(key), lookups, max(now, task.due_at))
+            if plan is not None:
+                plans.append(plan)
+        return plans, lookups
+
+    async def _read_state(
+        self, tasks: Sequence[EscalationTask]
+    ) -> tuple[dict[tuple[str, str], Incident], dict[tuple[str, str], EscalationRun]]:
+        ports = self._ports
+        keys = list(dict.fromkeys((task.tenant_id, task.incident_id) for task in tasks))
+        incidents = {
+            (incident.tenant_id, incident.id): incident for incident in await ports.incidents.get_incidents(keys)
+        }
+        runs = {(run.tenant_id, run.incident_id): run for run in await ports.escalation.get_runs(keys)}
+        return incidents, runs
+
+    async def _plan_one(
+        self,
+        task: EscalationTask,
+        incident: Incident | None,
+        run: EscalationRun | None,
+        lookups: _Lookups,
+        now: datetime,
+    ) -> _Plan | None:
+        plan = _Plan(task, incident, run)
+        try:
+            await self._plan(plan, run, lookups, now)
+        except DependencyUnavailable as exc:
+            logger.warning("escalation task %s not done: %s", task.id, exc)
+            return None
+        except Exception:
+            logger.exception("escalation task %s failed", task.id)
+            return None
+        return plan
+
+    async def _replan_changed(self, plans: Sequence[_Plan], lookups: _Lookups) -> list[_Plan]:
+        """`plans` made ahead of their due time, now due: each whose incident or run changed since (or whose
+        work was left for its due time) is planned again from what they are now; the others stand. The
+        lookups (channels, people, who is on call at the due time) are those read when the batch was planned."""
+        incidents, runs = await self._read_state([plan.task for plan in plans])
+        current: list[_Plan] = []
+        for plan in plans:
+            key = (plan.task.tenant_id, plan.task.incident_id)
+            incident, run = incidents.get(key), runs.get(key)
+            if not plan.deferred and incident == plan.incident and run == plan.run:
+                current.append(plan)
                 continue
-            except Exception:
-                logger.exception("escalation task %s failed", task.id)
-                continue
-            plans.append(plan)
-        await self._write(plans, now)
+            again = await self._plan_one(plan.task, incident, run, lookups, self._clock())
+            if again is not None:
+                current.append(again)
+        return current
 
     async def _plan(self, plan: _Plan, run: EscalationRun | None, lookups: _Lookups, now: datetime) -> None:
         task, incident = plan.task, plan.incident
         if incident is None or run is None or run.id != task.run_id or task.cycle != run.cycle:
             pass  # deleted, or an older cycle's task: void
+        elif task.due_at > self._clock() and (
+            task.kind == "ack_timeout" or incident.status != "triggered" or run.status != "active"
+        ):
+            plan.deferred = True  # what these do (re-trigger, stop) is done at the due time, not ahead
         elif task.kind == "ack_timeout":
             await self._ack_timeout(task, incident, run, now)
         elif incident.status != "triggered" or run.status != "active":
@@ -585,15 +657,22 @@ def _targets(
 
 
 class DueEscalationTasks:
-    """The scheduler's source: tasks claimed in the database for `claim_seconds`, run in batches of up to
-    `batch_size` (one scheduler item is one batch)."""
+    """The scheduler's source: tasks claimed in the database, up to `lookahead_seconds` before they are due, for
+    `claim_seconds` after that, run in batches of up to `batch_size` (one scheduler item is one batch)."""
 
     def __init__(
-        self, store: EscalationStore, steps: EscalationSteps, claim_seconds: float, *, batch_size: int = 1
+        self,
+        store: EscalationStore,
+        steps: EscalationSteps,
+        claim_seconds: float,
+        *,
+        batch_size: int = 1,
+        lookahead_seconds: float = 0.0,
     ) -> None:
         self._store = store
         self._steps = steps
         self._claim = timedelta(seconds=claim_seconds)
+        self._lookahead = timedelta(seconds=lookahead_seconds)
         self._batch_size = batch_size
 
     async def claim_due(
@@ -601,8 +680,9 @@ class DueEscalationTasks:
     ) -> Sequence[Claim[Sequence[EscalationTask]]]:
         """Claim up to `limit` batches (oldest due first), in one statement."""
         size = self._batch_size
+        due_by = now + self._lookahead
         claimed = await self._store.claim_due_tasks(
-            self._steps.holder, now=now, until=now + self._claim, limit=limit * size
+            self._steps.holder, now=now, until=due_by + self._claim, limit=limit * size, due_by=due_by
         )
         batches = [claimed[start : start + size] for start in range(0, len(claimed), size)]
         return [

@@ -66,6 +66,7 @@ class EscalationWorker:
                 self.steps,
                 settings.escalation.claim_seconds,
                 batch_size=settings.escalation.batch_size,
+                lookahead_seconds=settings.escalation.lookahead_seconds,
             ),
             work="escalation-steps",
             max_running=settings.escalation.batches_running,
