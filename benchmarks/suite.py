@@ -374,7 +374,7 @@ def ingest_protocols(plan: Plan, runs: list[Any], _results: dict[str, Any]) -> N
         for name, load_protocol in protocols.PROTOCOL_LOADS.items():
             run_id = secrets.token_hex(6)
             batches = protocols.event_batches(run_id, BATCH, DISTINCT_BODIES)
-            with AllInOne() as target:
+            with AllInOne(protocols.PROTOCOL_ENV.get(name, dict)()) as target:
                 log(f"ingest protocol {name}, repeat {repeat}: unpaced for {plan.load_seconds:.0f} s")
                 run["protocols"][name] = load_protocol(target, plan.load_seconds, run_id, batches, DRAIN_TIMEOUT)
             _log_load(name, run["protocols"][name])
