@@ -305,3 +305,13 @@ def test_replace_section_inserts_after_the_intro_then_replaces_in_place() -> Non
 )
 def test_process_labels(argv: list[str], parent_argv: list[str] | None, parent_label: str, expected: str) -> None:
     assert label_of(argv, parent_argv, parent_label) == expected
+
+
+def test_protocol_ratios_are_to_the_native_loads_around_each_protocol_when_the_run_has_them() -> None:
+    def load(sustained: int, **extra: Any) -> dict[str, Any]:
+        return {"accepted_events_per_s": sustained, "searchable_events_per_s": sustained, "zero_loss": True, **extra}
+
+    bracketed = {"protocols": {"native": load(20_000), "syslog": load(9_000, native_around_events_per_s=10_000)}}
+    older = {"protocols": {"native": load(20_000), "syslog": load(9_000)}}
+    rows = {row["name"]: row for row in report.protocol_figures([bracketed, older])}
+    assert (rows["syslog ÷ native, sustained"]["min"], rows["syslog ÷ native, sustained"]["max"]) == (0.45, 0.9)
