@@ -6,7 +6,10 @@ Each protocol is one entry of `PROTOCOL_LOADS`: a function that loads a started 
 events, each with `fields.run` = `run_id`) sent in its own wire format, and returns `benchmarks.load.load`'s
 result (accepted and searchable events/s, zero loss, latencies). A protocol with HTTP bodies only says how a
 batch becomes its body (`http_protocol`); one without (syslog) writes its own function. To add a protocol: one
-function, one entry in the table.
+function, one entry in the table (and one in `PROTOCOL_ENV` if its all-in-one needs a setting).
+
+The suite (`benchmarks.suite.ingest_protocols`) loads the native body before and after every other protocol and
+compares each to the mean of the two native loads around it.
 """
 
 from __future__ import annotations
