@@ -6,7 +6,10 @@ Each protocol is one entry of `PROTOCOL_LOADS`: a function that loads a started 
 events, each with `fields.run` = `run_id`) sent in its own wire format, and returns `benchmarks.load.load`'s
 result (accepted and searchable events/s, zero loss, latencies). A protocol with HTTP bodies only says how a
 batch becomes its body (`http_protocol`); one without (syslog) writes its own function. To add a protocol: one
-function, one entry in the table.
+function, one entry in the table (and one in `PROTOCOL_ENV` if its all-in-one needs a setting).
+
+The suite (`benchmarks.suite.ingest_protocols`) loads the native body before and after every other protocol and
+compares each to the mean of the two native loads around it.
 """
 
 from __future__ import annotations
@@ -20,9 +23,9 @@ from typing import Any
 from benchmarks.load import load, realistic_event
 from benchmarks.protocols_loki import loki_body
 from benchmarks.protocols_otlp import otlp_body
-from benchmarks.protocols_syslog import syslog_load
+from benchmarks.protocols_syslog import syslog_env, syslog_load
 
-__all__ = ["PROTOCOL_LOADS", "ProtocolLoad", "event_batches", "http_protocol"]
+__all__ = ["PROTOCOL_ENV", "PROTOCOL_LOADS", "ProtocolLoad", "event_batches", "http_protocol"]
 
 ProtocolLoad = Callable[[Any, float, str, list[list[dict[str, Any]]], float], dict[str, Any]]
 """`(target, seconds, run_id, batches, drain_timeout) -> load result` (see the module)."""
@@ -89,9 +92,13 @@ def es_bulk_body(events: list[dict[str, Any]]) -> bytes:
 PROTOCOL_LOADS: dict[str, ProtocolLoad] = {
     "native": http_protocol("/v1/ingest/logs", "application/json", native_body),
     "es_bulk": http_protocol("/_bulk", "application/x-ndjson", es_bulk_body, accepted_status=200),
-    "syslog": syslog_load,  # RFC 5424 over TCP, octet-counted; starts its own all-in-one with a syslog port
+    "syslog": syslog_load,  # RFC 5424 over TCP, octet-counted
     "otlp": http_protocol("/v1/logs", "application/x-protobuf", otlp_body, accepted_status=200),
     "loki": http_protocol("/loki/api/v1/push", "application/x-protobuf", loki_body, accepted_status=204),
     # One entry per protocol (OTLP, Loki, syslog): name → load function.
 }
 """Every protocol the group measures, `native` first: the figures compare each to it."""
+
+PROTOCOL_ENV: dict[str, Callable[[], dict[str, str]]] = {"syslog": syslog_env}
+"""The settings a protocol's all-in-one starts with, when it needs some (syslog: its TCP port): each protocol's
+load then runs against the one all-in-one the group started, never beside a second, idle one."""

@@ -6,8 +6,8 @@ stored as `fields["sd.app.*"]`.
 
 Syslog has no answer per message: an event counts as accepted once the listener has read it (its write was
 drained: the listener stops reading while it cannot publish), and the load then waits until every sent event is
-searchable. The `ingest_protocols` group starts its all-in-one without a syslog port, so `syslog_load` starts its
-own (`MINTLOG_SYSLOG__TCP_PORT`) unless the target it is given already has one. Run alone:
+searchable. The `ingest_protocols` group starts syslog's all-in-one with a syslog port (`syslog_env`); given a
+target without one, `syslog_load` starts its own (`MINTLOG_SYSLOG__TCP_PORT`). Run alone:
 
     .venv/bin/python -m benchmarks.protocols_syslog --seconds 20
 """
@@ -26,7 +26,7 @@ import aiohttp
 from benchmarks.load import exact_count, free_port, percentile, rss_kib
 from benchmarks.topology import AllInOne
 
-__all__ = ["syslog_frames", "syslog_load"]
+__all__ = ["syslog_env", "syslog_frames", "syslog_load"]
 
 _SEVERITY = {"debug": 7, "info": 6, "warn": 4, "error": 3, "fatal": 2}
 _LOCAL0 = 16
@@ -115,6 +115,11 @@ async def _load(
         "probes_lost": 0,
         "peak_rss_kib": {"mintlog": rss_kib(target.pid)} if getattr(target, "pid", None) else {},
     }
+
+
+def syslog_env() -> dict[str, str]:
+    """The setting an all-in-one needs for `syslog_load`: a free syslog TCP port."""
+    return {_PORT_VARIABLE: str(free_port())}
 
 
 def syslog_load(

@@ -532,7 +532,9 @@ def import_figures(runs: Sequence[Mapping[str, Any]]) -> list[Figure]:
 
 
 def protocol_figures(runs: Sequence[Mapping[str, Any]]) -> list[Figure]:
-    """Figures of the ingest protocols group. Each run: {"protocols": {name: load.py result}}, `native` first."""
+    """Figures of the ingest protocols group. Each run: {"protocols": {name: load.py result}}, `native` first; a
+    protocol's ratio is to its `native_around_events_per_s` (the native loads before and after it) when the run
+    has it, else to the run's native load."""
     names = list(dict.fromkeys(name for run in runs for name in run.get("protocols") or {}))
     rows: list[Figure] = []
     for name in names:
@@ -545,7 +547,10 @@ def protocol_figures(runs: Sequence[Mapping[str, Any]]) -> list[Figure]:
         rows.append(flag_figure(f"{name}: zero loss", [r.get("zero_loss") for r in results]))
         if name != "native":
             ratios = [
-                ratio(r.get("searchable_events_per_s"), n.get("searchable_events_per_s"))
+                ratio(
+                    r.get("searchable_events_per_s"),
+                    r.get("native_around_events_per_s") or n.get("searchable_events_per_s"),
+                )
                 for r, n in zip(results, natives, strict=True)
             ]
             rows.append(figure(f"{name} ÷ native, sustained", "ratio", ratios, TARGET_PROTOCOL_RATIO))

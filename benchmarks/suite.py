@@ -25,7 +25,8 @@ Groups (`--only` takes their short names):
   beside the load generator's accepted events/s on fresh processes (issue 16 target: import ≥ 0.8 of load).
 - `protocols` — `benchmarks/ingest_protocols.py`: per repeat, a fresh all-in-one per ingest protocol (native
   body, Elasticsearch `_bulk`, ... one entry each in `PROTOCOL_LOADS`) loaded unpaced for D s with the same
-  events in its own wire format: sustained end-to-end events/s of each and its ratio to native (target ≥ 0.8).
+  events in its own wire format, the native body before and after each other protocol: sustained end-to-end
+  events/s of each and its ratio to the mean of the two native loads around it (target ≥ 0.8).
 - `oncall` — `benchmarks/bench_oncall.py --json` (issue 18) on a fresh PostgreSQL database: who is on call at
   random instants on a schedule of 10 layers and 1,000 overrides (`SqlOnCallStore.people_on_call`, p50/p99),
   and 10,000 incidents over 100 policies (quick: 1,000 over 10) whose step 1 comes due at one instant, run by
@@ -384,17 +385,38 @@ def alert(plan: Plan, runs: list[Any], _results: dict[str, Any]) -> None:
 
 
 def ingest_protocols(plan: Plan, runs: list[Any], _results: dict[str, Any]) -> None:
+    """Per repeat, the native body before and after every other protocol (`native`, `es_bulk`, `native`,
+    `syslog`, ..., `native`): each protocol is compared to the mean of the two native loads around it
+    (`native_around_events_per_s`), not to one made minutes earlier on a machine whose load may have changed
+    since. `protocols["native"]` is the first native load; `native_loads` has them all."""
     protocols = importlib.import_module("benchmarks.ingest_protocols")
+    others = [name for name in protocols.PROTOCOL_LOADS if name != "native"]
     for repeat in range(1, plan.repeats + 1):
-        run: dict[str, Any] = {"repeat": repeat, "protocols": {}}
+        run: dict[str, Any] = {"repeat": repeat, "protocols": {}, "native_loads": []}
         runs.append(run)
-        for name, load_protocol in protocols.PROTOCOL_LOADS.items():
-            run_id = secrets.token_hex(6)
-            batches = protocols.event_batches(run_id, BATCH, DISTINCT_BODIES)
-            with AllInOne() as target:
-                log(f"ingest protocol {name}, repeat {repeat}: unpaced for {plan.load_seconds:.0f} s")
-                run["protocols"][name] = load_protocol(target, plan.load_seconds, run_id, batches, DRAIN_TIMEOUT)
-            _log_load(name, run["protocols"][name])
+        natives: list[dict[str, Any]] = run["native_loads"]
+        for name in ["native", *(step for other in others for step in (other, "native"))]:
+            result = _protocol_load(plan, protocols, name, repeat)
+            if name == "native":
+                natives.append(result)
+                run["protocols"].setdefault("native", result)
+            else:
+                run["protocols"][name] = result
+        for position, name in enumerate(others):
+            around = [natives[position]["searchable_events_per_s"], natives[position + 1]["searchable_events_per_s"]]
+            run["protocols"][name]["native_around_events_per_s"] = round(sum(around) / 2)
+
+
+def _protocol_load(plan: Plan, protocols: Any, name: str, repeat: int) -> dict[str, Any]:
+    run_id = secrets.token_hex(6)
+    batches = protocols.event_batches(run_id, BATCH, DISTINCT_BODIES)
+    with AllInOne(protocols.PROTOCOL_ENV.get(name, dict)()) as target:
+        log(f"ingest protocol {name}, repeat {repeat}: unpaced for {plan.load_seconds:.0f} s")
+        result: dict[str, Any] = protocols.PROTOCOL_LOADS[name](
+            target, plan.load_seconds, run_id, batches, DRAIN_TIMEOUT
+        )
+    _log_load(name, result)
+    return result
 
 
 def normalize(plan: Plan, runs: list[Any], _results: dict[str, Any]) -> None:
@@ -508,8 +530,9 @@ def group_description(name: str, plan: Plan) -> str:
         "alert": "`benchmarks/bench_alert.py`: one rule per sample, 202 of the crossing event → signed webhook.",
         "ingest_protocols": "Per repeat, a fresh `mintlog run` per ingest protocol loaded unpaced for "
         f"{seconds} with the same `benchmarks/load.py` events (batches of {BATCH}, {CONCURRENCY} connections) "
-        "in its own wire format (`benchmarks/ingest_protocols.py`); sustained = searchable events ÷ time until "
-        "the last accepted event is searchable, and its ratio to the native body's in the same repeat.",
+        "in its own wire format (`benchmarks/ingest_protocols.py`), the native body before and after each "
+        "other protocol; sustained = searchable events ÷ time until the last accepted event is searchable, and "
+        "its ratio to the mean of the two native loads around it.",
         "normalize": "`benchmarks/normalize_rate.py`: `normalize_batch` on one core, best of 5, batches of 500; "
         "detection off / on / on with one extraction rule, on the same events in the same run.",
         "soak": f"One fresh `mintlog run` for {plan.soak_seconds:.0f} s at 50 % of this run's median sustained rate "

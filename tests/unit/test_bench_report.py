@@ -335,3 +335,13 @@ def test_the_distributed_cpu_figures_put_the_write_path_beside_opensearch_per_in
     assert median("Mintlog's write path ÷ OpenSearch, CPU per event") == pytest.approx(0.5)
     assert rows["Mintlog's write path ÷ OpenSearch, CPU per event"]["met"] is True
     assert median("CPU per event: OpenSearch under `_bulk`") == pytest.approx(30.0)
+
+
+def test_protocol_ratios_are_to_the_native_loads_around_each_protocol_when_the_run_has_them() -> None:
+    def load(sustained: int, **extra: Any) -> dict[str, Any]:
+        return {"accepted_events_per_s": sustained, "searchable_events_per_s": sustained, "zero_loss": True, **extra}
+
+    bracketed = {"protocols": {"native": load(20_000), "syslog": load(9_000, native_around_events_per_s=10_000)}}
+    older = {"protocols": {"native": load(20_000), "syslog": load(9_000)}}
+    rows = {row["name"]: row for row in report.protocol_figures([bracketed, older])}
+    assert (rows["syslog ÷ native, sustained"]["min"], rows["syslog ÷ native, sustained"]["max"]) == (0.45, 0.9)

@@ -131,6 +131,41 @@ def test_delete_update_and_bad_documents_are_refused_per_item_and_the_rest_decod
     assert decoder.items[-1].doc_id == "7"
 
 
+def test_a_repeated_action_line_is_read_as_the_first_unless_json_equality_would_confuse_its_ids() -> None:
+    """An action line equal to the one before is the same action, but `1`, `1.0` and `true` are equal in Python
+    and not as `_id`s: only an integer is an id."""
+    decoder = EsBulkDecoder("app")
+    document = {"message": "m"}
+    body = ndjson(
+        *({"create": {"_index": "logs-2026.12.06"}}, document) * 2,
+        *({"index": {"_id": 1}}, document),
+        *({"index": {"_id": 1.0}}, document),
+        *({"index": {"_id": True}}, document),
+        *({"index": {"_id": 1}}, document),
+        *({"index": {"_id": "a"}}, document) * 2,
+        *({"index": {}}, document) * 2,
+    )
+
+    events = decoder.decode(body, {})
+
+    assert [(item.action, item.index, item.doc_id, item.event_index) for item in decoder.items] == [
+        ("create", "logs-2026.12.06", None, 0),
+        ("create", "logs-2026.12.06", None, 1),
+        ("index", "app", "1", 2),
+        ("index", "app", None, 3),
+        ("index", "app", None, 4),
+        ("index", "app", "1", 5),
+        ("index", "app", "a", 6),
+        ("index", "app", "a", 7),
+        ("index", "app", None, 8),
+        ("index", "app", None, 9),
+    ]
+    assert [event["service"] for event in events] == ["logs"] * 2 + ["app"] * 8
+    for refused in (ndjson(None, document), ndjson({"index": {}}, document, None, document)):
+        with pytest.raises(BulkBodyError):
+            EsBulkDecoder().decode(refused, {})
+
+
 @pytest.mark.parametrize(
     ("body", "es_type", "says"),
     [

@@ -111,12 +111,23 @@ class EsBulkDecoder:
         events: list[Any] = []
         items: list[BulkItem] = []
         position = 0
+        # Shippers write the same action line again and again (`{"create":{"_index":"logs"}}`): one equal to the
+        # one before, whose metadata were all strings (equality would not tell `1` from `1.0` or `true`), is the
+        # same action.
+        repeated_line: Any = _NO_LINE
+        repeated: tuple[EsAction, str | None, str | None] = ("index", None, None)
         while position < len(lines):
             action_number = position + 1
-            action, meta = _action_of(lines[position], action_number)
+            line = lines[position]
             position += 1
-            index = _text(meta.get("_index")) or self.default_index
-            doc_id = _text(meta.get("_id"))
+            if line == repeated_line:
+                action, index, doc_id = repeated
+            else:
+                action, meta = _action_of(line, action_number)
+                index = _text(meta.get("_index")) or self.default_index
+                doc_id = _text(meta.get("_id"))
+                if all(type(value) is str for value in meta.values()):
+                    repeated_line, repeated = line, (action, index, doc_id)
             if action == "delete":
                 items.append(BulkItem(action, index, doc_id, None, _unsupported(action)))
                 continue
@@ -138,6 +149,10 @@ class EsBulkDecoder:
             )
         self.items = items
         return events
+
+
+_NO_LINE = object()
+"""Equal to no line."""
 
 
 class _Malformed:

@@ -59,6 +59,12 @@ FACILITIES = (
     *(f"local{number}" for number in range(8)),
 )
 """Facility keywords by number (RFC 5424 §6.2.1, names as rsyslog and syslog-ng write them)."""
+_PRIORITIES = tuple(
+    (syslog_severity_level(severity), FACILITIES[facility], SEVERITIES[severity])
+    for facility in range(len(FACILITIES))
+    for severity in range(len(SEVERITIES))
+)
+"""The level, facility and severity of each PRI (0-191), for `_rfc5424_fast`."""
 
 _KEY_SD_NAME = "mintlog"
 _KEY_PARAM = "key"
@@ -66,6 +72,9 @@ _BOM = "\ufeff"
 _NIL = "-"
 _PRI = re.compile(r"<(\d{1,3})>")
 _RFC5424_HEAD = re.compile(r"([1-9]\d{0,2}) (\S+) (\S+) (\S+) (\S+) (\S+) ")
+# PRI and the RFC 5424 header in one match, for `_rfc5424_fast`.
+_RFC5424_FAST_HEAD = re.compile(r"<(\d{1,3})>[1-9]\d{0,2} (\S+) (\S+) (\S+) (\S+) (\S+) ")
+_MAX_PRI = 191
 _SD_NAME = re.compile(r'[^\s="\]]{1,32}')
 # A whole well-formed SD element in one match (the usual case): `[SD-ID( NAME="VALUE")*]`, a value's `\"`, `\\`
 # and `\]` escaped, any other backslash kept as it is. What this does not match is read by
@@ -116,6 +125,17 @@ def parse_syslog(frame: bytes) -> SyslogMessage:
     except UnicodeDecodeError as exc:
         raise SyslogError("invalid_utf8", f"not UTF-8: {exc.reason} at byte {exc.start}") from None
     text = text.rstrip("\r\n\x00")
+    head = _RFC5424_FAST_HEAD.match(text)
+    if head is not None:
+        parsed = _rfc5424_fast(text, head)
+        if parsed is not None:
+            return parsed
+    return _parse_general(text)
+
+
+def _parse_general(text: str) -> SyslogMessage:
+    """`parse_syslog` of a decoded frame without its trailing newlines and NULs, read the general way: every
+    message, well-formed or not (`_rfc5424_fast` reads the usual ones, to the same event)."""
     if not text.strip():
         raise SyslogError("empty", "empty message")
     fields: dict[str, Any] = {}
@@ -132,6 +152,179 @@ def parse_syslog(frame: bytes) -> SyslogMessage:
         if head is not None:
             return _rfc5424(text, head, event, fields)
     return _rfc3164(text, position, event, fields)
+
+
+def _rfc5424_fast(text: str, head: re.Match[str]) -> SyslogMessage | None:
+    """The usual RFC 5424 message read without a step per character: its structured data, when it has some, is cut
+    at its quotes (`_sd_by_quotes`). None when the message is anything else (a PRI over 191, a backslash in an SD
+    value, structured data not well-formed, no space before the message...): `parse_syslog` then reads it the
+    general way, which gives the same event for what this reads and says what is wrong with the rest."""
+    pri, timestamp, hostname, app_name, procid, msgid = head.groups()
+    priority = int(pri)
+    if priority > _MAX_PRI:
+        return None
+    level, facility, severity = _PRIORITIES[priority]
+    fields: dict[str, Any] = {"syslog.facility": facility, "syslog.severity": severity}
+    if procid != _NIL:
+        fields["syslog.procid"] = procid
+    if msgid != _NIL:
+        fields["syslog.msgid"] = msgid
+    position = head.end()
+    if text.startswith(_NIL, position):
+        key = None
+        message = text[position + 1 :]
+        if message.startswith(" "):
+            message = message[1:]
+        elif message:
+            return None
+    else:
+        read = _sd_by_quotes(text[position:], fields)
+        if read is None:
+            return None
+        key, message = read
+    message = message.removeprefix(_BOM)
+    if key is None:
+        key, message = _leading_key(message)
+    event: dict[str, Any] = {"level": level}
+    if timestamp != _NIL:
+        event["timestamp"] = timestamp
+    if hostname != _NIL:
+        event["host"] = hostname
+    if app_name != _NIL:
+        event["service"] = app_name
+    event["message"] = message
+    event["fields"] = fields
+    return SyslogMessage(event, key, "rfc5424")
+
+
+def _sd_by_quotes(rest: str, fields: dict[str, Any]) -> tuple[str | None, str] | None:
+    """Structured data at the start of `rest` into `fields`, when no SD value holds a backslash: the quotes are then
+    exactly the values' delimiters, and `rest.split('"')` alternates the texts between values (`[id name=`,
+    ` name=`, `][id name=`, then `] message`) with the values. Returns the key found and the message (without its
+    leading space); None when the structured data is not read this way (see `_rfc5424_fast`).
+
+    A sender writes the same texts between its values in every message: a sequence of them read before (its
+    "layout", `_sd_layouts`) says at once which field each value is, and the values are stored in one step."""
+    parts = rest.split('"')
+    final = parts[-1]
+    layout = _sd_layouts.get(tuple(parts[0:-1:2]))
+    if (
+        layout is not None
+        and (final.startswith("] ") or final == "]")
+        and rest.find("\\", 0, len(rest) - len(final)) < 0
+    ):
+        names, key_index = layout
+        values = parts[1::2]
+        key = values.pop(key_index) if key_index >= 0 else None
+        fields.update(zip(names, values, strict=True))
+        return key, final[2:]
+    return _sd_by_segments(parts, fields)
+
+
+def _sd_by_segments(parts: list[str], fields: dict[str, Any]) -> tuple[str | None, str] | None:
+    """`_sd_by_quotes` for a layout not read before: each text between values is read once by a regex
+    (`_sd_segment`) and remembered; the layout too, when its message has no quote, and no parameter is repeated in
+    an element and at most one is a key (`_sd_layouts`)."""
+    last = len(parts) - 1
+    segments = _sd_segments
+    key: str | None = None
+    key_index = -1
+    key_taken = False
+    key_element = False
+    prefix = ""
+    element_names: set[str] = set()
+    names: list[str] = []
+    simple = True
+    index = 0
+    while True:
+        segment = parts[index]
+        known = segments.get(segment)
+        if known is None:
+            if index and (segment.startswith("] ") or (segment == "]" and index == last)):
+                break
+            known = _sd_segment(segment)
+            if known is None:
+                return None
+        opens, element_prefix, name, is_key_element = known
+        if opens is None:  # ` name=`: the next parameter of the same element
+            if not index:
+                return None
+        elif opens != bool(index):  # `[id name=` must come first, `][id name=` after a value
+            return None
+        else:
+            prefix = element_prefix
+            key_element = is_key_element
+            key_taken = False
+            element_names = set()
+        if index + 2 > last:
+            return None  # a value without its closing quote
+        value = parts[index + 1]
+        if "\\" in value:
+            return None
+        index += 2
+        if key_element and name == _KEY_PARAM:
+            simple = simple and key_index < 0
+            key_index = index // 2 - 1
+            if not key_taken:  # a key repeated in one element: its first value
+                key = value
+                key_taken = True
+            continue
+        field_name = prefix + name
+        if field_name in element_names:
+            # A parameter repeated in one element: the list of its values.
+            simple = False
+            earlier: str | list[str] = fields[field_name]
+            if isinstance(earlier, list):
+                earlier.append(value)
+            else:
+                fields[field_name] = [earlier, value]
+        else:
+            element_names.add(field_name)
+            fields[field_name] = value
+            names.append(field_name)
+    if index == last:
+        if simple:
+            if len(_sd_layouts) >= _SD_LAYOUTS_MAX:
+                _sd_layouts.clear()
+            _sd_layouts[tuple(parts[0:-1:2])] = (tuple(names), key_index)
+        return key, segment[2:]
+    return key, '"'.join(parts[index:])[2:]
+
+
+_SD_LAYOUTS_MAX = 1024
+_sd_layouts: dict[tuple[str, ...], tuple[tuple[str, ...], int]] = {}
+"""Layouts of structured data read before, by the texts between their values: the field name of each value but
+the key, and the key's position among the values (-1: none). Cleared when full."""
+
+
+# The texts between SD values: one that opens an element (the first, `[id name=`, or after a value, `][id name=`;
+# elements without parameters may come before it, `[a][id name=`), or the next parameter's ` name=`.
+_SD_SEGMENT_OPEN = re.compile(r'(\]?)(?:\[[^\s="\]]{1,32}\])*\[([^\s="\]]{1,32}) ([^\s="\]]{1,32})=')
+_SD_SEGMENT_NEXT = re.compile(r' ([^\s="\]]{1,32})=')
+_SD_SEGMENTS_MAX = 4096
+_sd_segments: dict[str, tuple[bool | None, str, str, bool]] = {}
+"""Texts between SD values read before (`_sd_segment`). Senders write the same few in every message. Cleared when
+full."""
+
+
+def _sd_segment(segment: str) -> tuple[bool | None, str, str, bool] | None:
+    """What a text between SD values is, remembered: whether it opens an element after a value (True: `][id name=`),
+    before any (False: `[id name=`) or opens none (None: ` name=`); the field name prefix of the element it opens
+    (`sd.id.`), the name of the parameter that follows, and whether the element it opens is a Mintlog key element.
+    None when it is none of them."""
+    opening = _SD_SEGMENT_OPEN.fullmatch(segment)
+    if opening is not None:
+        closes, element_id, name = opening.groups()
+        known = (bool(closes), f"sd.{element_id}.", name, element_id.split("@", 1)[0] == _KEY_SD_NAME)
+    else:
+        following = _SD_SEGMENT_NEXT.fullmatch(segment)
+        if following is None:
+            return None
+        known = (None, "", following.group(1), False)
+    if len(_sd_segments) >= _SD_SEGMENTS_MAX:
+        _sd_segments.clear()
+    _sd_segments[segment] = known
+    return known
 
 
 def _rfc5424(text: str, head: re.Match[str], event: dict[str, Any], fields: dict[str, Any]) -> SyslogMessage:
