@@ -5,17 +5,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import Awaitable, Callable
 
 from mintlog.errors import BusUnavailable
 from mintlog.ports.bus import BusConsumer, BusMessage, EventBus
 
-__all__ = ["ConsumerLoop"]
+__all__ = ["PULL_MAX_BYTES", "ConsumerLoop"]
 
 logger = logging.getLogger(__name__)
 
 _FETCH_TIMEOUT_SECONDS = 1.0
 _RETRY_SECONDS = 1.0
+PULL_MAX_BYTES = 16 * 1024 * 1024
+"""About the most one pull brings in: well under the 64 MiB that nats-server lets wait for one client before it
+drops the connection as a slow consumer (every message of that pull then waits out its ack wait before it is
+delivered again)."""
 
 
 class ConsumerLoop:
@@ -23,6 +28,10 @@ class ConsumerLoop:
 
     `stop()` lets the list being handled finish (so its messages are acked or nak'ed), waiting at most
     `grace_seconds`, then closes the consumer; anything unacked is redelivered by the bus.
+
+    A pull asks for at most `fetch_batch` messages and for about `pull_bytes` (by the size of the messages of
+    recent pulls; before the first, by the largest message the bus carries), so a backlog of large batches
+    comes in a few at a time instead of `fetch_batch` times the largest at once.
     """
 
     def __init__(
@@ -38,10 +47,8 @@ class ConsumerLoop:
         handle: Callable[[list[BusMessage]], Awaitable[None]],
         fetch_timeout_seconds: Callable[[], float] = lambda: _FETCH_TIMEOUT_SECONDS,
         on_idle: Callable[[], Awaitable[None]] | None = None,
-        fetch_limit: Callable[[], int] | None = None,
+        pull_bytes: int = PULL_MAX_BYTES,
     ) -> None:
-        """`fetch_limit`, when given, says how many messages the next pull may take (at least 1, at most
-        `fetch_batch`), e.g. to keep what a fetch brings in under a memory bound."""
         self.name = name
         self._bus = bus
         self._stream = stream
@@ -52,7 +59,9 @@ class ConsumerLoop:
         self._handle = handle
         self._fetch_timeout_seconds = fetch_timeout_seconds
         self._on_idle = on_idle
-        self._fetch_limit = fetch_limit
+        self._pull_bytes = max(1, pull_bytes)
+        self._message_bytes = float(max(1, bus.max_payload_bytes))  # until a pull shows how large they are
+        self._sized = False
         self._consumer: BusConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
@@ -78,6 +87,7 @@ class ConsumerLoop:
                     await asyncio.wait_for(self._stopping.wait(), _RETRY_SECONDS)
                 continue
             if messages:
+                self._observe_sizes(messages)
                 try:
                     await self._handle(messages)
                 except Exception:
@@ -90,9 +100,14 @@ class ConsumerLoop:
             await self._on_idle()
 
     def _next_fetch_size(self) -> int:
-        if self._fetch_limit is None:
-            return self._fetch_batch
-        return max(1, min(self._fetch_batch, self._fetch_limit()))
+        """At most `fetch_batch` messages, and about `pull_bytes` of them."""
+        return max(1, min(self._fetch_batch, math.ceil(self._pull_bytes / self._message_bytes)))
+
+    def _observe_sizes(self, messages: list[BusMessage]) -> None:
+        """Move the expected message size halfway to the mean of this pull (at once after the first pull)."""
+        mean = max(1.0, sum(len(message.data) for message in messages) / len(messages))
+        self._message_bytes = (self._message_bytes + mean) / 2 if self._sized else mean
+        self._sized = True
 
     async def stop(self, grace_seconds: float) -> None:
         self._stopping.set()

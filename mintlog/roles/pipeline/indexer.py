@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from datetime import UTC, datetime
 
@@ -38,7 +37,7 @@ from mintlog.errors import DependencyUnavailable, StoreDiskFailure
 from mintlog.metrics import Metrics
 from mintlog.ports.bus import BusMessage, EventBus
 from mintlog.ports.logstore import LogStore
-from mintlog.roles.kit.consumer import ConsumerLoop
+from mintlog.roles.kit.consumer import PULL_MAX_BYTES, ConsumerLoop
 from mintlog.roles.kit.deadletter import DeadLetters
 from mintlog.settings import IndexerSettings, PipelineSettings
 
@@ -49,7 +48,6 @@ logger = logging.getLogger(__name__)
 _RETRY_DELAY_SECONDS = 2.0
 _MAX_RETRY_DELAY_SECONDS = 60.0
 _DEFAULT_MAX_INFLIGHT_BYTES = 16 * 1024 * 1024
-_MESSAGE_BYTES_GUESS = 64 * 1024  # until messages were seen: ~200 normalized events
 
 
 class IndexerWorker:
@@ -91,7 +89,6 @@ class IndexerWorker:
         self._batches: list[list[LogEvent]] = []
         self._event_count = 0
         self._buffered_bytes = 0
-        self._message_bytes = _MESSAGE_BYTES_GUESS
         self._first_buffered_at: float | None = None
         self._dead_letters = DeadLetters(
             bus, consumer=self.name, metrics=metrics, retry_delay_seconds=retry_delay_seconds
@@ -107,7 +104,7 @@ class IndexerWorker:
             handle=self._buffer,
             fetch_timeout_seconds=self._fetch_timeout,
             on_idle=self._flush_if_due,
-            fetch_limit=self._fetch_limit,
+            pull_bytes=min(self._batch_bytes, PULL_MAX_BYTES),
         )
 
     async def start(self) -> None:
@@ -124,11 +121,6 @@ class IndexerWorker:
             return 1.0
         return max(0.01, self._flush_interval - (time.monotonic() - self._first_buffered_at))
 
-    def _fetch_limit(self) -> int:
-        """Messages of about one write's share of `max_inflight_bytes`, by the size of the recent ones: a pull
-        never brings in much more than a share, whatever `fetch_batch` is."""
-        return math.ceil(self._batch_bytes / max(1.0, self._message_bytes))
-
     async def _buffer(self, messages: list[BusMessage]) -> None:
         for message in messages:
             try:
@@ -142,7 +134,6 @@ class IndexerWorker:
             self._batches.append(batch.events)
             self._event_count += len(batch.events)
             self._buffered_bytes += len(message.data)
-            self._message_bytes += (len(message.data) - self._message_bytes) / 8
             if self._event_count >= self._settings.max_batch_events or self._buffered_bytes >= self._batch_bytes:
                 await self._flush()
         await self._flush_if_due()
