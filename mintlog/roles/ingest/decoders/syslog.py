@@ -186,12 +186,7 @@ def _rfc5424_fast(text: str, head: re.Match[str]) -> SyslogMessage | None:
     if key is None:
         key, message = _leading_key(message)
     event: dict[str, Any] = {"level": level}
-    if timestamp != _NIL:
-        event["timestamp"] = timestamp
-    if hostname != _NIL:
-        event["host"] = hostname
-    if app_name != _NIL:
-        event["service"] = app_name
+    _put_header(event, timestamp, hostname, app_name)
     event["message"] = message
     event["fields"] = fields
     return SyslogMessage(event, key, "rfc5424")
@@ -327,14 +322,20 @@ def _sd_segment(segment: str) -> tuple[bool | None, str, str, bool] | None:
     return known
 
 
-def _rfc5424(text: str, head: re.Match[str], event: dict[str, Any], fields: dict[str, Any]) -> SyslogMessage:
-    _version, timestamp, hostname, app_name, procid, msgid = head.groups()
+def _put_header(event: dict[str, Any], timestamp: str, hostname: str, app_name: str) -> None:
+    """An RFC 5424 header's time, host and app name into `event` (as `timestamp`, `host`, `service`), each
+    unless it is the nil value `-`."""
     if timestamp != _NIL:
         event["timestamp"] = timestamp
     if hostname != _NIL:
         event["host"] = hostname
     if app_name != _NIL:
         event["service"] = app_name
+
+
+def _rfc5424(text: str, head: re.Match[str], event: dict[str, Any], fields: dict[str, Any]) -> SyslogMessage:
+    _version, timestamp, hostname, app_name, procid, msgid = head.groups()
+    _put_header(event, timestamp, hostname, app_name)
     if procid != _NIL:
         fields["syslog.procid"] = procid
     if msgid != _NIL:
