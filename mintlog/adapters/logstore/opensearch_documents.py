@@ -14,6 +14,7 @@ exactly those terms.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -103,18 +104,10 @@ def field_numbers(fields: Mapping[str, object]) -> list[FieldNumber]:
     return numbers
 
 
-_pair_prefixes: dict[str, str] = {}
-_MAX_CACHED_PAIR_PREFIXES = 4096
-
-
+@functools.lru_cache(maxsize=4096)
 def _pair_prefix(key: str) -> str:
-    """`FIELD_PAIRS_PREFIX + pair_prefix(key)`, cached for the first 4,096 keys (then the cache starts over)."""
-    prefix = _pair_prefixes.get(key)
-    if prefix is None:
-        if len(_pair_prefixes) >= _MAX_CACHED_PAIR_PREFIXES:
-            _pair_prefixes.clear()
-        prefix = _pair_prefixes[key] = FIELD_PAIRS_PREFIX + pair_prefix(key)
-    return prefix
+    """`FIELD_PAIRS_PREFIX + pair_prefix(key)`, for the 4,096 keys used last."""
+    return FIELD_PAIRS_PREFIX + pair_prefix(key)
 
 
 def indexed_fields(
