@@ -210,3 +210,18 @@ class MintlogProcess:
                 return answer
             time.sleep(0.05)
         return answer
+
+
+def with_ctrl_c_enabled(command: list[str]) -> list[str]:
+    """`command` started with SIGINT at its default and unblocked, as from a terminal.
+
+    A child inherits an ignored or blocked SIGINT from its parent, and a Python started with SIGINT ignored
+    never raises KeyboardInterrupt (POSIX: a program keeps a signal its parent ignored ignored). The test
+    worker's own SIGINT state depends on what ran in it before; a terminal's Ctrl-C reaches `mintlog` with
+    the default. So the child resets it, then execs the command.
+    """
+    reset = (
+        "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+        "signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT}); os.execv(sys.argv[1], sys.argv[1:])"
+    )
+    return [sys.executable, "-c", reset, *command]

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.harness import START_TIMEOUT_SECONDS, MintlogProcess, free_port
+from tests.e2e.harness import START_TIMEOUT_SECONDS, MintlogProcess, free_port, with_ctrl_c_enabled
 
 pytestmark = pytest.mark.e2e
 
@@ -41,7 +41,7 @@ def _group_run(mintlog: MintlogProcess, *, stderr: int) -> subprocess.Popen[byte
     """`mintlog run` as the leader of its own process group, as a shell starts a foreground job."""
     mintlog.data_dir.mkdir(parents=True, exist_ok=True)
     return subprocess.Popen(
-        [sys.executable, "-m", "mintlog", "run"],
+        with_ctrl_c_enabled([sys.executable, "-m", "mintlog", "run"]),
         env=mintlog.env(),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,

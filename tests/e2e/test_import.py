@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.harness import MintlogProcess
+from tests.e2e.harness import MintlogProcess, with_ctrl_c_enabled
 
 pytestmark = pytest.mark.e2e
 
@@ -176,21 +176,6 @@ def test_the_summary_counts_rejected_events_and_shows_why(running: tuple[Mintlog
     for line in (4, 12, 18):
         assert f"history.ndjson:{line}: `timestamp` is older than this tenant's retention of 30 days" in finished.stdout
     assert wait_for_count(mintlog, key, "service:rejections", 17) == 17
-
-
-def with_ctrl_c_enabled(command: list[str]) -> list[str]:
-    """`command` started with SIGINT at its default and unblocked, as from a terminal.
-
-    A child inherits an ignored or blocked SIGINT from its parent, and a Python started with SIGINT ignored
-    never raises KeyboardInterrupt (POSIX: a program keeps a signal its parent ignored ignored). The test
-    worker's own SIGINT state depends on what ran in it before; a terminal's Ctrl-C reaches `mintlog import` with
-    the default. So the child resets it, then execs the command.
-    """
-    reset = (
-        "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
-        "signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT}); os.execv(sys.argv[1], sys.argv[1:])"
-    )
-    return [sys.executable, "-c", reset, *command]
 
 
 def test_ctrl_c_prints_the_summary_and_exits_130(tmp_path: Path) -> None:

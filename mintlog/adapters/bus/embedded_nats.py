@@ -283,12 +283,15 @@ class EmbeddedNatsServer:
     async def _launch(self, port: int) -> None:
         """Spawn the server on `port` and wait until it is ready; leaves `_process` set even on failure.
 
-        A new server has a clean store state: the write error of the last one is forgotten.
+        A new server has a clean store state: the write error of the last one is forgotten, and
+        `on_store_health` is told so at once (readiness reads `store_health`, the metrics what it was told).
         """
         self._port = port
         self._monitor_port = _free_port()
         self._launches += 1
         self._store_health = StoreHealth(free_bytes=self._store_health.free_bytes)
+        if self._on_store_health is not None:  # the metrics say what readiness says from now on, not a tick later
+            self._on_store_health(self._store_health)
         self.config_path.write_text(self._render_config(port, self._monitor_port), encoding="utf-8")
         process = self._spawn()
         self._process = process
