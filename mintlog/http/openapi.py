@@ -13,8 +13,10 @@ cannot know, `complete_document` adds, generated from the same msgspec types the
 - every error status the operation can answer, as `application/problem+json` (`Problem`), or in a protocol's
   own error shape and media types (`documented(error=..., error_media_types=...)`): the statuses of
   admission for an operation behind a `ScopeGuard` (`ADMISSION_STATUSES`), 404 for one with path parameters
-  (an id that names nothing), 400, 408 and 413 for one that reads a body (not JSON, too slow, too large),
-  and the statuses it declares (`documented(errors=...)`);
+  (an id that names nothing), 405 for one whose path a fixed sibling path shadows for some values
+  (`PATCH /v1/incidents/{incident_id}` sent to `/v1/incidents/stats`, which only answers `GET`: the router
+  takes the fixed path), 400, 408 and 413 for one that reads a body (not JSON, too slow, too large), and the
+  statuses it declares (`documented(errors=...)`);
 - the ways to present an API key (`SECURITY_SCHEMES`: `X-API-Key` as `ApiKey`, and `Authorization` as `Bearer`,
   `ElasticApiKey` or `Basic`), any one of which every operation behind a `ScopeGuard` requires; the
   operation's scope is in its description and in `x-mintlog-scope`;
@@ -327,6 +329,7 @@ def complete_document(app: Litestar, document: Mapping[str, Any], *, strict: boo
         plans.append((operation, body, answer, others, parameters, error))
     schemas.write()
 
+    routes = [route for route in app.routes if isinstance(route, HTTPRoute)]
     for operation, body, answer, others, parameters, error in plans:
         _complete_operation(operation, schemas, body=body, answer=answer, others=others, parameters=parameters)
         operation.spec["responses"] = {
@@ -335,7 +338,7 @@ def complete_document(app: Litestar, document: Mapping[str, Any], *, strict: boo
                 str(status): _problem_answer(schemas[problem], status)
                 if error is None
                 else _error_answer(schemas[error], status, operation.doc.error_media_types)
-                for status in _error_statuses(operation)
+                for status in _error_statuses(operation, routes)
             },
         }
     components: dict[str, Any] = completed.setdefault("components", {})
@@ -344,15 +347,38 @@ def complete_document(app: Litestar, document: Mapping[str, Any], *, strict: boo
     return completed
 
 
-def _error_statuses(operation: _Operation) -> list[int]:
+def _error_statuses(operation: _Operation, routes: Sequence[HTTPRoute]) -> list[int]:
     statuses = set(operation.doc.errors)
     if operation.scope is not None:
         statuses.update(ADMISSION_STATUSES)
     if operation.route.path_parameters:
         statuses.add(404)
+        if _shadowed(operation, routes):
+            statuses.add(405)
     if operation.doc.body is not None:
         statuses.update(BODY_STATUSES)
     return sorted(statuses)
+
+
+def _shadowed(operation: _Operation, routes: Sequence[HTTPRoute]) -> bool:
+    """Whether a route with a fixed segment where `operation`'s path has a parameter, and without
+    `operation`'s method, takes some of its paths: the router prefers the fixed segment and answers 405."""
+    segments = operation.path.strip("/").split("/")
+    method = operation.method.upper()
+    for route in routes:
+        other = (route.path_format or "/").strip("/").split("/")
+        if route is operation.route or len(other) != len(segments) or method in route.route_handler_map:
+            continue
+        if all(
+            mine == theirs or (_is_parameter(mine) and not _is_parameter(theirs))
+            for mine, theirs in zip(segments, other, strict=True)
+        ):
+            return True
+    return False
+
+
+def _is_parameter(segment: str) -> bool:
+    return segment.startswith("{") and segment.endswith("}")
 
 
 def _problem_answer(schema: dict[str, Any], status: int) -> dict[str, Any]:

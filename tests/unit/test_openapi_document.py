@@ -159,6 +159,23 @@ async def test_put_and_patch_of_a_resource_are_one_documented_update(document: d
     assert item["put"]["operationId"] != item["patch"]["operationId"]
 
 
+async def test_a_path_a_fixed_sibling_shadows_documents_the_405_the_router_answers(
+    api_app: Any, document: dict[str, Any]
+) -> None:
+    """`/v1/incidents/stats` is both the stats (GET) and, to the document, an `{incident_id}` one may PATCH: the
+    router takes the fixed path and answers 405, which the PATCH operation must list (the fuzzer found it)."""
+    assert "405" in document["paths"]["/v1/incidents/{incident_id}"]["patch"]["responses"]
+    assert "405" not in document["paths"]["/v1/incidents/{incident_id}"]["get"]["responses"]
+    assert "405" not in document["paths"]["/v1/alerts/rules/{rule_id}"]["patch"]["responses"]
+    transport = httpx.ASGITransport(app=cast("Any", api_app))
+    async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as http:
+        answer = await http.patch("/v1/incidents/stats", json={"status": "resolved"})
+    assert answer.status_code == 405
+    assert answer.headers["content-type"] == PROBLEM
+    assert answer.json()["code"] == "method_not_allowed"
+    assert "GET" in answer.headers["allow"]
+
+
 async def test_the_page_works_offline_and_no_cdn_page_is_served(api_app: Any) -> None:
     page = await _get(api_app, "/schema")
     assert page.status_code == 200
