@@ -289,6 +289,20 @@ async def test_a_batch_notifies_every_incident_once_with_one_lookup_per_schedule
     assert (await world.event_types("inc_3")).count("escalation_exhausted") == 1
 
 
+async def test_batches_due_at_one_instant_share_one_lookup_and_a_later_instant_reads_again(world: World) -> None:
+    for number in range(1, 26):
+        await open_incident(world, number)
+    assert await world.run("notify-a") == 25  # three batches of at most 10
+    assert len(world.directory.asked_at) == 1  # one schedule, one due instant, shared by the three batches
+    assert len(await world.deliveries(person_id="bob")) == 25
+    world.directory.on_call[(TENANT, "sch_primary")] = ["alice"]
+    await open_incident(world, 26)  # due now: a new instant, so who is on call is read again
+    world.clock.advance(1)
+    assert await world.run("notify-b") == 1
+    assert len(world.directory.asked_at) == 2
+    assert [delivery.incident_id for delivery in await world.deliveries(person_id="alice")] == ["inc_26"]
+
+
 async def test_an_acknowledged_incident_in_the_middle_of_a_batch_is_skipped(world: World) -> None:
     for number in (1, 2, 3):
         await open_incident(world, number)

@@ -40,9 +40,11 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Generic, TypeVar
 
 import msgspec
 
@@ -78,8 +80,14 @@ logger = logging.getLogger(__name__)
 
 
 _LOOKUPS_AT_ONCE = 8
-"""On-call lookups and people a batch reads at once (each holds a connection of the read pool): 10 schedules
-due together take 2 round trips rather than 3."""
+"""On-call lookups and people one instance reads at once, across its batches (each holds a connection of the
+read pool, which keeps as many open): 10 schedules due together take 2 round trips rather than 3."""
+_SHARED_READ_SECONDS = 1.0
+"""How long the batches of one instance share a person or an on-call lookup at one due instant."""
+_SHARED_READS_KEPT = 1024
+"""Shared reads kept before the expired ones are dropped."""
+_Key = TypeVar("_Key")
+_Value = TypeVar("_Value")
 
 _Target = tuple[str, str, str, datetime]
 """(tenant id, target type, target id, due instant)."""
@@ -127,14 +135,49 @@ class _Plan:
     next_tasks: list[EscalationTask] = field(default_factory=list[EscalationTask])
 
 
+class _SharedReads(Generic[_Key, _Value]):
+    """Reads shared by the batches of one instance for `_SHARED_READ_SECONDS`, in flight or done: the 40 batches
+    of 10,000 steps due at one instant ask who is on call at that instant once, not once each. Keys name the due
+    instant, so a step due at another instant reads again. A failed read is not kept."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._reads: dict[_Key, tuple[float, asyncio.Future[_Value]]] = {}
+
+    async def get(self, key: _Key, read: Callable[[], Awaitable[_Value]]) -> _Value:
+        now = self._clock()
+        found = self._reads.get(key)
+        if found is None or found[0] <= now:
+            if len(self._reads) >= _SHARED_READS_KEPT:
+                self._reads = {kept: entry for kept, entry in self._reads.items() if entry[0] > now}
+            found = (now + _SHARED_READ_SECONDS, asyncio.ensure_future(read()))
+            self._reads[key] = found
+        try:
+            return await asyncio.shield(found[1])
+        except Exception:
+            if self._reads.get(key) is found:
+                del self._reads[key]
+            raise
+
+
 class _Lookups:
     """The reads of one batch, each made once: active channels (per tenant, all at once), people, and who is on
-    call on a schedule at an instant (10,000 steps due together on 10 schedules make 10 lookups)."""
+    call on a schedule at an instant; people and on-call lookups also once across the batches of this instance
+    (`_SharedReads`)."""
 
-    def __init__(self, ports: StepPorts) -> None:
+    def __init__(
+        self,
+        ports: StepPorts,
+        people: _SharedReads[tuple[str, str, datetime], Person | None],
+        on_call: _SharedReads[tuple[str, str, datetime], list[Person]],
+        limit: asyncio.Semaphore,
+    ) -> None:
         self._ports = ports
+        self._shared_people = people
+        self._shared_on_call = on_call
+        self._limit = limit
         self._active_channels: dict[tuple[str, str], bool] = {}
-        self._people: dict[tuple[str, str], Person | None] = {}
+        self._people: dict[tuple[str, str, datetime], Person | None] = {}
         self._on_call: dict[tuple[str, str, datetime], list[Person]] = {}
 
     async def read_channels(self, wanted: Iterable[tuple[str, str]]) -> None:
@@ -153,31 +196,39 @@ class _Lookups:
 
     async def read_people_and_schedules(self, directory: OnCallDirectory, wanted: Iterable[_Target]) -> None:
         """Read the people and on-call lookups of `wanted` (targets at due instants), a few at once."""
-        limit = asyncio.Semaphore(_LOOKUPS_AT_ONCE)
 
         async def read(target: _Target) -> None:
             tenant_id, target_type, target_id, at = target
             # A lookup that fails is not cached: the task that needs it tries it again while it is planned, and
             # fails alone (left pending) rather than failing the whole batch.
-            async with limit:
-                with contextlib.suppress(Exception):
-                    if target_type == "person":
-                        await self.person(directory, tenant_id, target_id)
-                    else:
-                        await self.on_call(directory, tenant_id, target_id, at)
+            with contextlib.suppress(Exception):
+                if target_type == "person":
+                    await self.person(directory, tenant_id, target_id, at)
+                else:
+                    await self.on_call(directory, tenant_id, target_id, at)
 
         await asyncio.gather(*(read(target) for target in dict.fromkeys(wanted)))
 
-    async def person(self, directory: OnCallDirectory, tenant_id: str, person_id: str) -> Person | None:
-        key = (tenant_id, person_id)
+    async def person(self, directory: OnCallDirectory, tenant_id: str, person_id: str, at: datetime) -> Person | None:
+        key = (tenant_id, person_id, at)
         if key not in self._people:
-            self._people[key] = await directory.get_person(tenant_id, person_id)
+
+            async def read() -> Person | None:
+                async with self._limit:
+                    return await directory.get_person(tenant_id, person_id)
+
+            self._people[key] = await self._shared_people.get(key, read)
         return self._people[key]
 
     async def on_call(self, directory: OnCallDirectory, tenant_id: str, schedule_id: str, at: datetime) -> list[Person]:
         key = (tenant_id, schedule_id, at)
         if key not in self._on_call:
-            self._on_call[key] = list(await directory.people_on_call(tenant_id, schedule_id, at))
+
+            async def read() -> list[Person]:
+                async with self._limit:
+                    return list(await directory.people_on_call(tenant_id, schedule_id, at))
+
+            self._on_call[key] = await self._shared_on_call.get(key, read)
         return self._on_call[key]
 
 
@@ -202,6 +253,9 @@ class EscalationSteps:
         self.holder = holder
         self._clock = clock
         self._on_enqueued = on_enqueued
+        self._shared_people: _SharedReads[tuple[str, str, datetime], Person | None] = _SharedReads()
+        self._shared_on_call: _SharedReads[tuple[str, str, datetime], list[Person]] = _SharedReads()
+        self._lookups_at_once = asyncio.Semaphore(_LOOKUPS_AT_ONCE)
 
     async def run(self, task: EscalationTask) -> None:
         """Run one claimed task and mark it done (with its successors) while the claim is still ours."""
@@ -240,7 +294,7 @@ class EscalationSteps:
         """Read what `tasks` need and plan each (a task due later is planned as of its due time)."""
         ports = self._ports
         incidents, runs = await self._read_state(tasks)
-        lookups = _Lookups(ports)
+        lookups = _Lookups(ports, self._shared_people, self._shared_on_call, self._lookups_at_once)
         targets = list(_targets(tasks, incidents, runs))
         await lookups.read_channels(
             (tenant_id, target_id) for tenant_id, kind, target_id, _ in targets if kind == "channel"
@@ -418,7 +472,7 @@ class EscalationSteps:
             _failed(plan, target, "people and schedules are not available in this deployment")
             return
         if target.type == "person":
-            person = await lookups.person(directory, incident.tenant_id, target.id)
+            person = await lookups.person(directory, incident.tenant_id, target.id, plan.task.due_at)
             people = [] if person is None else [person]
             if person is None:
                 _failed(plan, target, f"no person {target.id!r}")
@@ -445,7 +499,11 @@ class EscalationSteps:
         directory = self._ports.directory
         person_id = str(plan.task.data.get("person_id", ""))
         target = StepTarget(type="person", id=person_id)
-        person = None if directory is None else await lookups.person(directory, incident.tenant_id, person_id)
+        person = (
+            None
+            if directory is None
+            else await lookups.person(directory, incident.tenant_id, person_id, plan.task.due_at)
+        )
         if person is None:
             _failed(plan, target, f"no person {person_id!r}")
             return
