@@ -27,8 +27,11 @@ database, `StoredPersonNotifier`, the due-work scheduler with its defaults); onc
 every step 1 to the same due instant, 2 s ahead. Per step, from the database afterwards: its due time, its
 `escalation_step` timeline entry (the step started) and its last `notified` entry (both notifications stored:
 the person's email and the channel's webhook delivery). Reported: p50/p99/max of each against the due time,
-and steps per second from the due instant to the last notification. Sending the deliveries is the delivery
-worker's job, not measured here.
+and steps per second from the due instant to the last notification. An entry carries the instant its
+step's notifications were stored, and is written just after (the worker stores every notification of a burst
+before it writes any entry: [escalation](../docs/escalation.md#how-it-runs)); `seconds_to_all_done` is when
+every step 1 was seen done (its entries written, its task completed and step 2 inserted), polled every
+`DONE_POLL_SECONDS`. Sending the deliveries is the delivery worker's job, not measured here.
 
 Prints a JSON summary and writes it with `--json`. `--profile DIR` writes each worker's cProfile stats to DIR
 and prints how many SQL statements it sent.
@@ -96,6 +99,8 @@ YEAR_START = datetime(2027, 1, 1, tzinfo=UTC)
 # Setup writes run this many at a time (PostgreSQL works on them in parallel).
 SETUP_CONCURRENCY = 16
 DUE_LEAD_SECONDS = 2.0
+# How often the run looks whether every step is done (the resolution of `seconds_to_all_done`).
+DONE_POLL_SECONDS = 0.25
 
 
 @dataclass(frozen=True)
@@ -428,13 +433,15 @@ async def measure_escalation(
         log(f"escalation: {getattr(moved, 'rowcount', '?')} step 1 tasks due at {due:%H:%M:%S.%f} UTC; waiting")
         deadline = time.monotonic() + sizes.timeout_seconds
         done = 0
+        all_done_at: datetime | None = None
         while time.monotonic() < deadline:
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(DONE_POLL_SECONDS)
             done = int(await _scalar(
                 metadata, "SELECT count(*) FROM escalation_tasks WHERE kind = 'step' AND step_index = 0 "
                 "AND status = 'done'"
             ))  # fmt: skip
             if done >= sizes.incidents:
+                all_done_at = datetime.now(UTC)
                 break
         log(f"escalation: {done:,} of {sizes.incidents:,} steps done; stopping the workers")
 
@@ -473,6 +480,8 @@ async def measure_escalation(
         "step_start_delay": _summary_s(start_delays),
         "step_notified_delay": _summary_s(notified_delays),
         "seconds_to_last_step": round(elapsed, 3),
+        # Every step's entries written and its task completed (next step inserted), seen by polling.
+        "seconds_to_all_done": None if all_done_at is None else round((all_done_at - due).total_seconds(), 2),
         "steps_per_second": round(len(complete) / elapsed, 1) if elapsed > 0 else None,
     }
     log(f"escalation: {json.dumps(result)}")

@@ -753,8 +753,24 @@ class EscalationSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unkno
         ),
     ] = 250
     batches_running: Annotated[
-        int, Meta(ge=1, le=32, description="Batches of escalation steps one notify instance runs at once.")
+        int,
+        Meta(
+            ge=1,
+            le=32,
+            description="Batches of escalation steps one notify instance prepares at once, and writes at once.",
+        ),
     ] = 2
+    batches_held: Annotated[
+        int,
+        Meta(
+            ge=1,
+            le=400,
+            description="Batches of escalation steps one notify instance claims and holds at once: prepared ahead "
+            "of their due time, then written `batches_running` at a time (at least `batches_running`; "
+            "batches_held x batch_size steps must be written within claim_seconds, or their claims expire and "
+            "they run again).",
+        ),
+    ] = 40
     lookahead_seconds: Annotated[
         float,
         Meta(

@@ -5,6 +5,7 @@ completed only while its claim is held, and escalation entries are stamped after
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -497,3 +498,58 @@ async def test_an_acknowledgement_timeout_claimed_ahead_triggers_again_only_once
     retriggered = await world.incidents.get_incident(TENANT, incident.id)
     assert retriggered is not None
     assert retriggered.status == "triggered"
+
+
+class RecordingIncidents(SqlIncidentStore):
+    """The real store, noting in `log` when a batch writes its timeline entries."""
+
+    def __init__(self, metadata: SqlMetadataStore, log: list[str]) -> None:
+        super().__init__(metadata)
+        self._log = log
+
+    async def append_entries(self, entries: Sequence[NewEntry]) -> list[str]:
+        self._log.append("entries")
+        return await super().append_entries(entries)
+
+
+class RecordingNotifier(StoredPersonNotifier):
+    """The real notifier, noting in `log` when a batch stores its person notifications."""
+
+    def __init__(self, world: World, log: list[str]) -> None:
+        super().__init__(world.notifications, metrics=Metrics(), clock=world.clock)
+        self._log = log
+
+    async def notify_many(self, notices: Sequence[PersonNotice]) -> list[str]:
+        self._log.append("notify")
+        return await super().notify_many(notices)
+
+
+async def test_in_a_burst_every_notification_is_stored_before_any_batch_writes_its_entries(world: World) -> None:
+    for number in range(1, 26):
+        await open_incident(world, number)  # step 1 due at NOW
+    world.clock.now = NOW - timedelta(seconds=1)
+    log: list[str] = []
+    settings = EscalationSettings(
+        link_secret="batch-secret", public_url="https://mintlog.example.com", batches_running=1
+    )
+    incidents = RecordingIncidents(world.metadata, log)
+    ports = StepPorts(world.escalation, incidents, world.notifications, world.directory, RecordingNotifier(world, log))
+
+    async def sleep(seconds: float) -> None:
+        world.clock.now = max(world.clock.now, NOW)
+        await asyncio.sleep(0)
+
+    steps = EscalationSteps(
+        ports, settings, links=LinkKeys(settings, world.escalation), holder="notify-c", clock=world.clock, sleep=sleep
+    )
+    source = DueEscalationTasks(world.escalation, steps, claim_seconds=60, batch_size=10, lookahead_seconds=2)
+    claims = await source.claim_due(world.clock(), 10, running=frozenset())
+    assert [len(claim.item) for claim in claims] == [10, 10, 5]
+    await asyncio.gather(*(source.run(claim.item) for claim in claims))
+    # One batch writes at a time (batches_running=1), and none writes its entries before all have notified.
+    assert log == ["notify", "notify", "notify", "entries", "entries", "entries"]
+    assert len(await world.deliveries(person_id="bob")) == 25
+    for number in (1, 13, 25):
+        timeline = await world.incidents.timeline(TENANT, f"inc_{number}")
+        assert [entry.event_type for entry in timeline] == ["triggered", "escalation_step", "notified", "notified"]
+    assert await world.run("notify-a") == 0  # every task is done

@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mintlog.adapters.db.models_incidents import IncidentRow, SilenceRow, TimelineEntryRow
+from mintlog.adapters.db.one_of import one_of
 from mintlog.adapters.db.sql import SqlMetadataStore, database_errors
 from mintlog.domain.alerting import IncidentStatus
 from mintlog.domain.incidents import (
@@ -304,7 +305,11 @@ class SqlIncidentStore:
         if not wanted:
             return []
         # Core rows on the read connection (one round trip, no ORM objects): a batch of steps reads hundreds.
-        statement = select(_INCIDENTS).where(_INCIDENTS.c.id.in_(sorted({incident_id for _, incident_id in wanted})))
+        statement = select(_INCIDENTS).where(
+            one_of(
+                _INCIDENTS.c.id, sorted({incident_id for _, incident_id in wanted}), postgres=self._metadata.is_postgres
+            )
+        )
         with database_errors():
             rows = await self._metadata.read(statement)
         return [_incident(row) for row in rows if (row.tenant_id, row.id) in wanted]
@@ -404,11 +409,13 @@ class SqlIncidentStore:
         # Locked in one order (by id), so two batches over the same incidents queue rather than deadlock.
         locked = (  # Core rows: no ORM objects for the hundreds of incidents of a batch
             select(_INCIDENTS)
-            .where(_INCIDENTS.c.id.in_(sorted(by_incident)))
+            .where(one_of(_INCIDENTS.c.id, sorted(by_incident), postgres=self._metadata.is_postgres))
             .order_by(_INCIDENTS.c.id)
             .with_for_update()
         )
-        present = select(TimelineEntryRow.id).where(TimelineEntryRow.id.in_([item.draft.id for item in entries]))
+        present = select(TimelineEntryRow.id).where(
+            one_of(TimelineEntryRow.id, [item.draft.id for item in entries], postgres=self._metadata.is_postgres)
+        )
         with database_errors():
             async with self._session() as session, session.begin():
                 incidents = {row.id: _incident(row) for row in (await session.execute(locked)).all()}

@@ -19,6 +19,7 @@ from sqlalchemy import ColumnElement, Result, Table, and_, delete, or_, select, 
 from sqlalchemy.dialects import postgresql, sqlite
 
 from mintlog.adapters.db.models_notifications import DeliveryRow, NotificationChannelRow
+from mintlog.adapters.db.one_of import one_of
 from mintlog.adapters.db.sql import SqlMetadataStore, database_errors
 from mintlog.domain.channels import (
     Channel,
@@ -334,9 +335,12 @@ class SqlNotificationStore:
                     stored[tenant_id, key] = stored_id
                 missing = [pair for pair in firsts if pair not in stored]
                 if missing:
+                    postgres = self._metadata.is_postgres
                     existing = select(DeliveryRow.tenant_id, DeliveryRow.dedup_key, DeliveryRow.id).where(
-                        DeliveryRow.tenant_id.in_(sorted({tenant_id for tenant_id, _ in missing})),
-                        DeliveryRow.dedup_key.in_([key for _, key in missing]),
+                        one_of(
+                            DeliveryRow.tenant_id, sorted({tenant_id for tenant_id, _ in missing}), postgres=postgres
+                        ),
+                        one_of(DeliveryRow.dedup_key, [key for _, key in missing], postgres=postgres),
                     )
                     for tenant_id, key, stored_id in _triples(await session.execute(existing)):
                         stored[tenant_id, key] = stored_id
@@ -363,7 +367,7 @@ class SqlNotificationStore:
                     ids = list((await session.execute(candidates)).scalars().all())
                     if not ids:
                         return []
-                    chosen = DeliveryRow.id.in_(ids)
+                    chosen = one_of(DeliveryRow.id, ids, postgres=True)
                 else:
                     # SQLite: one statement, so the read and the write share the one write lock.
                     chosen = DeliveryRow.id.in_(candidates.scalar_subquery())

@@ -210,6 +210,11 @@ class SqlMetadataStore:
         assert self._engine is not None, "SqlMetadataStore.start() was not awaited"
         return self._engine
 
+    @property
+    def is_postgres(self) -> bool:
+        """Whether the database is PostgreSQL (else SQLite)."""
+        return self.engine.dialect.name == "postgresql"
+
     async def start(self) -> None:
         if self._url.startswith("sqlite"):
             database = self._url.split("///", 1)[-1]

@@ -15,9 +15,11 @@ instance (`claim_due_tasks`) for `MINTLOG_ESCALATION__CLAIM_SECONDS`. Running a 
    while this instance still owns the claim.
 
 Tasks run in batches (`run_batch`; `run` is a batch of one): the batch reads its incidents and runs in one
-statement each and every active channel it names at once, asks a schedule who is on call once per due instant,
-then stores all its channel deliveries, all its person notifications, all its timeline entries (each task's in
-its order, stamped after the incident's last change) and completes all its tasks, each in one transaction.
+statement each and every active channel it names at once, asks a schedule who is on call once per due instant
+(shared by the batches of this instance due at that instant), then stores all its channel deliveries and all
+its person notifications, then all its timeline entries (each task's in its order, stamped after the
+incident's last change) and completes all its tasks, each in one transaction. People first: entries and
+completions wait until no batch of this instance is storing notifications (`_write`).
 Acknowledgement timeouts and stops of acknowledged or resolved incidents are rare and run as they are met.
 
 Ahead of time: tasks are claimed up to `MINTLOG_ESCALATION__LOOKAHEAD_SECONDS` before they are due and
@@ -256,6 +258,12 @@ class EscalationSteps:
         self._shared_people: _SharedReads[tuple[str, str, datetime], Person | None] = _SharedReads()
         self._shared_on_call: _SharedReads[tuple[str, str, datetime], list[Person]] = _SharedReads()
         self._lookups_at_once = asyncio.Semaphore(_LOOKUPS_AT_ONCE)
+        self._planning = asyncio.Semaphore(settings.batches_running)
+        self._writing = asyncio.Semaphore(settings.batches_running)
+        self._finishing = asyncio.Semaphore(settings.batches_running)
+        self._sending = 0
+        self._nothing_to_send = asyncio.Event()
+        self._nothing_to_send.set()
 
     async def run(self, task: EscalationTask) -> None:
         """Run one claimed task and mark it done (with its successors) while the claim is still ours."""
@@ -274,8 +282,9 @@ class EscalationSteps:
         again; a task whose incident or run changed meanwhile (acknowledged, resolved, edited) is planned again
         from what they are now, so an acknowledgement before the due time sends nothing.
         """
-        planned_at = self._clock()
-        plans, lookups = await self._plan_all(tasks, planned_at)
+        async with self._planning:
+            planned_at = self._clock()
+            plans, lookups = await self._plan_all(tasks, planned_at)
         waiting = sorted(plans, key=lambda plan: plan.task.due_at)
         while waiting:
             now = self._clock()
@@ -284,11 +293,7 @@ class EscalationSteps:
                 continue
             due = [plan for plan in waiting if plan.task.due_at <= now]
             waiting = waiting[len(due) :]
-            early = [plan for plan in due if plan.task.due_at > planned_at]
-            if early:
-                due = [plan for plan in due if plan.task.due_at <= planned_at]
-                due += await self._replan_changed(early, lookups)
-            await self._write(due, now)
+            await self._write(due, now, planned_at=planned_at, lookups=lookups)
 
     async def _plan_all(self, tasks: Sequence[EscalationTask], now: datetime) -> tuple[list[_Plan], _Lookups]:
         """Read what `tasks` need and plan each (a task due later is planned as of its due time)."""
@@ -376,14 +381,45 @@ class EscalationSteps:
         else:
             await self._plan_person_rule(plan, incident, lookups, now)
 
-    async def _write(self, plans: Sequence[_Plan], now: datetime) -> None:
-        """Store the batch's deliveries and notifications, then its entries, then complete its tasks: a crash
-        between two of these leaves the tasks pending, and their re-run stores nothing twice."""
-        ports = self._ports
+    async def _write(self, plans: Sequence[_Plan], now: datetime, *, planned_at: datetime, lookups: _Lookups) -> None:
+        """Store the deliveries and notifications of `plans` (`_send`), then their entries, then complete their
+        tasks (`_finish`): a crash between two of these leaves the tasks pending, and their re-run stores
+        nothing twice. Plans made ahead of their due time are first checked against their incidents and runs as
+        they are now (`_replan_changed`).
+
+        People first: a batch finishes only once no batch of this instance is storing or waiting to store its
+        notifications, so in a burst every notification is stored (and its delivery can start) before the
+        timeline entries and completions of any batch are written. Those follow at once, well within the claims
+        (at most `batches_held` batches wait), and the entries carry the instant their notifications were stored.
+        """
+        self._sending += 1
+        self._nothing_to_send.clear()
+        try:
+            async with self._writing:
+                early = [plan for plan in plans if plan.task.due_at > planned_at]
+                if early:
+                    plans = [plan for plan in plans if plan.task.due_at <= planned_at]
+                    plans += await self._replan_changed(early, lookups)
+                at = await self._send(plans)
+        finally:
+            self._sending -= 1
+            if not self._sending:
+                self._nothing_to_send.set()
+        await self._nothing_to_send.wait()
+        async with self._finishing:
+            await self._finish(plans, at, now)
+
+    async def _send(self, plans: Sequence[_Plan]) -> datetime:
+        """Store the deliveries and notifications of `plans`; the instant they were stored."""
         deliveries = [delivery for plan in plans for delivery in plan.deliveries]
         notices = [notice for plan in plans for notice in plan.notices]
         await asyncio.gather(self._enqueue(deliveries), self._notify(notices))
-        at = self._clock()
+        return self._clock()
+
+    async def _finish(self, plans: Sequence[_Plan], at: datetime, now: datetime) -> None:
+        """Write the entries of `plans` (stamped `at`, or after their incident's last change) and complete their
+        tasks with the tasks that follow them, while this instance holds their claims."""
+        ports = self._ports
         entries = [
             NewEntry(
                 plan.incident.tenant_id,

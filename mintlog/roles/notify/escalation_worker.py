@@ -69,7 +69,7 @@ class EscalationWorker:
                 lookahead_seconds=settings.escalation.lookahead_seconds,
             ),
             work="escalation-steps",
-            max_running=settings.escalation.batches_running,
+            max_running=max(settings.escalation.batches_held, settings.escalation.batches_running),
             poll_seconds=settings.escalation.poll_seconds,
             metrics=runtime.metrics,
             clock=clock,
