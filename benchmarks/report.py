@@ -590,6 +590,11 @@ def oncall_figures(runs: Sequence[Mapping[str, Any]]) -> list[Figure]:
             "escalation: step notified max", "s", [_get(r, "escalation", "step_notified_delay", "max_s") for r in runs]
         ),
         figure("escalation: throughput", "steps/s", [_get(r, "escalation", "steps_per_second") for r in runs]),
+        figure(
+            "escalation: every step done (entries written, next step inserted)",
+            "s",
+            [_get(r, "escalation", "seconds_to_all_done") for r in runs],
+        ),
         figure("escalation: steps not notified", "count", [_get(r, "escalation", "missed") for r in runs]),
     ]
 

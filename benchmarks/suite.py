@@ -545,7 +545,9 @@ def group_description(name: str, plan: Plan) -> str:
         "overrides; then "
         + ("1,000 incidents over 10 policies" if plan.mode == "quick" else "10,000 incidents over 100 policies")
         + " whose step 1 (a schedule and a webhook channel) comes due at one instant, run by one notify "
-        "instance's `EscalationWorker`; delay = the step's last `notified` timeline entry minus its due time.",
+        "instance's `EscalationWorker`; delay = the step's last `notified` timeline entry (the instant its "
+        "notifications were stored) minus its due time; every step done = when all step 1 tasks were seen completed "
+        "(polled every 0.25 s).",
         "import_file": "`benchmarks/bench_import.py`: `mintlog import` of an NDJSON file of the load generator's "
         f"events ({'50 MB' if plan.mode == 'quick' else '1 GB'}) into a fresh `mintlog run`, beside "
         f"`benchmarks/load.py` unpaced for {seconds} on another fresh one; accepted events/s of each.",

@@ -3,14 +3,17 @@ the shared link secret."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
 from mintlog.domain.escalation import EscalationPolicy, EscalationRun, EscalationTask, PolicySpec
 from mintlog.domain.oncall_routes import RoutingTable
 
-__all__ = ["EscalationStore"]
+__all__ = ["EscalationStore", "RunVersion"]
+
+RunVersion = tuple[str, str, int, datetime]
+"""A run's (id, status, cycle, updated_at): `EscalationStore.run_versions`."""
 
 
 class EscalationStore(Protocol):
@@ -73,6 +76,12 @@ class EscalationStore(Protocol):
 
     async def get_runs(self, keys: Sequence[tuple[str, str]]) -> Sequence[EscalationRun]:
         """The runs of these (tenant id, incident id) pairs that exist, in one read."""
+        ...
+
+    async def run_versions(self, keys: Sequence[tuple[str, str]]) -> Mapping[tuple[str, str], RunVersion]:
+        """The id, status, cycle and `updated_at` of the runs of these incidents that exist, in one small read.
+        Every change to a run moves its `updated_at` (and a new run has a new id), so an unchanged version is an
+        unchanged run."""
         ...
 
     async def stop_run(

@@ -3,7 +3,7 @@ and silences."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -12,7 +12,10 @@ from mintlog.domain.alerting import IncidentStatus
 from mintlog.domain.incidents import AlertPlan, EntryDraft, Incident, TimelineEntry
 from mintlog.domain.silences import Silence, SilenceState
 
-__all__ = ["AppliedChange", "IncidentStore", "NewEntry"]
+__all__ = ["AppliedChange", "IncidentStore", "IncidentVersion", "NewEntry"]
+
+IncidentVersion = tuple[str, datetime]
+"""An incident's (status, updated_at): `IncidentStore.incident_versions`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +77,11 @@ class IncidentStore(Protocol):
     async def get_incidents(self, keys: Sequence[tuple[str, str]]) -> Sequence[Incident]:
         """The incidents of these (tenant id, incident id) pairs that exist, in one read; a pair whose incident
         is another tenant's, or absent, has none."""
+        ...
+
+    async def incident_versions(self, keys: Sequence[tuple[str, str]]) -> Mapping[tuple[str, str], IncidentVersion]:
+        """The status and `updated_at` of these incidents that exist, in one read of two columns. Every change to
+        an incident moves its `updated_at` forward, so an unchanged version is an unchanged incident."""
         ...
 
     async def list_incidents(

@@ -183,6 +183,24 @@ async def test_batch_reads_find_each_tenants_own(world: World) -> None:
     assert await world.escalation.get_runs([]) == []
 
 
+async def test_versions_tell_an_incident_or_run_changed_in_a_small_read(world: World) -> None:
+    incident = await open_incident(world, 1)
+    key = (TENANT, incident.id)
+    before = await world.incidents.incident_versions([key, (OTHER, incident.id), (TENANT, "inc_none")])
+    assert before == {key: ("triggered", incident.updated_at)}  # another tenant's or an absent one: none
+    (run,) = await world.escalation.get_runs([key])
+    assert await world.escalation.run_versions([key]) == {key: (run.id, "active", 0, run.updated_at)}
+    world.clock.advance(1)
+    await acknowledge(world, incident.id)
+    ((status, updated_at),) = (await world.incidents.incident_versions([key])).values()
+    assert status == "acknowledged"
+    assert updated_at > incident.updated_at
+    assert await world.escalation.stop_run(
+        TENANT, incident.id, reason="acknowledged", at=world.clock(), keep_ack_timeout=True
+    )
+    assert await world.escalation.run_versions([key]) == {key: (run.id, "stopped", 0, world.clock())}
+
+
 async def test_append_entries_stamps_after_the_incidents_last_change_in_order_and_once(world: World) -> None:
     await open_incident(world, 1)
     await open_incident(world, 2)

@@ -9,7 +9,7 @@ transaction as the insert of the next tasks, so a step is marked done and its su
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
 
@@ -40,6 +40,7 @@ from mintlog.domain.escalation import (
 )
 from mintlog.domain.oncall_routes import RouteSpec, RoutingTable
 from mintlog.errors import Conflict
+from mintlog.ports.escalation import RunVersion
 
 __all__ = ["SqlEscalationStore"]
 
@@ -98,7 +99,8 @@ def _run_of(row: Row[Any]) -> EscalationRun:
     )
 
 
-def _task(row: EscalationTaskRow) -> EscalationTask:
+def _task(row: EscalationTaskRow | Row[Any]) -> EscalationTask:
+    """The task of an ORM row, or of a Core row of the same columns (a claim returns thousands: no ORM objects)."""
     return EscalationTask(
         id=row.id,
         tenant_id=row.tenant_id,
@@ -350,6 +352,24 @@ class SqlEscalationStore:
             rows = await self._metadata.read(statement)
         return [_run_of(row) for row in rows if (row.tenant_id, row.incident_id) in wanted]
 
+    async def run_versions(self, keys: Sequence[tuple[str, str]]) -> Mapping[tuple[str, str], RunVersion]:
+        wanted = set(keys)
+        if not wanted:
+            return {}
+        runs = _RUNS.c
+        postgres = self._metadata.is_postgres
+        statement = select(runs.tenant_id, runs.incident_id, runs.id, runs.status, runs.cycle, runs.updated_at).where(
+            one_of(runs.tenant_id, sorted({tenant_id for tenant_id, _ in wanted}), postgres=postgres),
+            one_of(runs.incident_id, sorted({incident_id for _, incident_id in wanted}), postgres=postgres),
+        )
+        with database_errors():
+            rows = await self._metadata.read(statement)
+        return {
+            (row.tenant_id, row.incident_id): (row.id, row.status, row.cycle, row.updated_at)
+            for row in rows
+            if (row.tenant_id, row.incident_id) in wanted
+        }
+
     async def stop_run(
         self, tenant_id: str, incident_id: str, *, reason: str, at: datetime, keep_ack_timeout: bool
     ) -> bool:
@@ -441,10 +461,10 @@ class SqlEscalationStore:
                     update(EscalationTaskRow)
                     .where(chosen, due)
                     .values(claimed_by=holder, claim_expires_at=until)
-                    .returning(EscalationTaskRow)
+                    .returning(*_TASKS.c)
                     .execution_options(synchronize_session=False)
                 )
-                claimed = [_task(row) for row in (await session.scalars(statement)).all()]
+                claimed = [_task(row) for row in (await session.execute(statement)).all()]
         return sorted(claimed, key=lambda task: (task.due_at, task.id))
 
     async def complete_tasks(

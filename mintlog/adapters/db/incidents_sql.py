@@ -13,7 +13,7 @@ How the guarantees hold on both dialects without long locks:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
 
@@ -36,7 +36,7 @@ from mintlog.domain.incidents import (
 )
 from mintlog.domain.silences import Silence, SilenceState
 from mintlog.errors import DatabaseUnavailable
-from mintlog.ports.incidents import AppliedChange, NewEntry
+from mintlog.ports.incidents import AppliedChange, IncidentVersion, NewEntry
 
 __all__ = ["SqlIncidentStore"]
 
@@ -313,6 +313,22 @@ class SqlIncidentStore:
         with database_errors():
             rows = await self._metadata.read(statement)
         return [_incident(row) for row in rows if (row.tenant_id, row.id) in wanted]
+
+    async def incident_versions(self, keys: Sequence[tuple[str, str]]) -> Mapping[tuple[str, str], IncidentVersion]:
+        wanted = set(keys)
+        if not wanted:
+            return {}
+        incidents = _INCIDENTS.c
+        statement = select(incidents.tenant_id, incidents.id, incidents.status, incidents.updated_at).where(
+            one_of(
+                incidents.id, sorted({incident_id for _, incident_id in wanted}), postgres=self._metadata.is_postgres
+            )
+        )
+        with database_errors():
+            rows = await self._metadata.read(statement)
+        return {
+            (row.tenant_id, row.id): (row.status, row.updated_at) for row in rows if (row.tenant_id, row.id) in wanted
+        }
 
     async def list_incidents(
         self,

@@ -67,8 +67,8 @@ from mintlog.domain.incidents import SYSTEM_ACTOR, EntryDraft, Incident, Timelin
 from mintlog.domain.oncall_people import Person
 from mintlog.domain.webhooks import delivery_id
 from mintlog.errors import Conflict, DependencyUnavailable
-from mintlog.ports.escalation import EscalationStore
-from mintlog.ports.incidents import IncidentStore, NewEntry
+from mintlog.ports.escalation import EscalationStore, RunVersion
+from mintlog.ports.incidents import IncidentStore, IncidentVersion, NewEntry
 from mintlog.ports.notifications import NotificationStore
 from mintlog.ports.oncall import OnCallDirectory
 from mintlog.ports.person_notify import PersonMessage, PersonNotice, PersonNotifier
@@ -348,19 +348,27 @@ class EscalationSteps:
 
     async def _replan_changed(self, plans: Sequence[_Plan], lookups: _Lookups) -> list[_Plan]:
         """`plans` made ahead of their due time, now due: each whose incident or run changed since (or whose
-        work was left for its due time) is planned again from what they are now; the others stand. The
-        lookups (channels, people, who is on call at the due time) are those read when the batch was planned."""
-        incidents, runs = await self._read_state([plan.task for plan in plans])
+        work was left for its due time) is planned again from what they are now; the others stand. What changed
+        is told by their versions (status and `updated_at`: two small reads), and only those are read again in
+        full. The lookups (channels, people, who is on call at the due time) are those read when the batch was
+        planned."""
+        keys = [(plan.task.tenant_id, plan.task.incident_id) for plan in plans]
+        incident_versions = await self._ports.incidents.incident_versions(keys)
+        run_versions = await self._ports.escalation.run_versions(keys)
         current: list[_Plan] = []
-        for plan in plans:
-            key = (plan.task.tenant_id, plan.task.incident_id)
-            incident, run = incidents.get(key), runs.get(key)
-            if not plan.deferred and incident == plan.incident and run == plan.run:
+        changed: list[_Plan] = []
+        for plan, key in zip(plans, keys, strict=True):
+            if not plan.deferred and _version_of(plan) == (incident_versions.get(key), run_versions.get(key)):
                 current.append(plan)
-                continue
-            again = await self._plan_one(plan.task, incident, run, lookups, self._clock())
-            if again is not None:
-                current.append(again)
+            else:
+                changed.append(plan)
+        if changed:
+            incidents, runs = await self._read_state([plan.task for plan in changed])
+            for plan in changed:
+                key = (plan.task.tenant_id, plan.task.incident_id)
+                again = await self._plan_one(plan.task, incidents.get(key), runs.get(key), lookups, self._clock())
+                if again is not None:
+                    current.append(again)
         return current
 
     async def _plan(self, plan: _Plan, run: EscalationRun | None, lookups: _Lookups, now: datetime) -> None:
@@ -690,6 +698,15 @@ class EscalationSteps:
 
     def _incident_url(self, incident: Incident) -> str:
         return f"{self._settings.public_url.rstrip('/')}/v1/incidents/{incident.id}"
+
+
+def _version_of(plan: _Plan) -> tuple[IncidentVersion | None, RunVersion | None]:
+    """The versions of the incident and run `plan` was made from (None for one that was absent)."""
+    incident, run = plan.incident, plan.run
+    return (
+        None if incident is None else (incident.status, incident.updated_at),
+        None if run is None else (run.id, run.status, run.cycle, run.updated_at),
+    )
 
 
 def _draft(
