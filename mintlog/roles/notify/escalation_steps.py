@@ -24,8 +24,9 @@ Acknowledgement timeouts and stops of acknowledged or resolved incidents are rar
 
 Ahead of time: tasks are claimed up to `MINTLOG_ESCALATION__LOOKAHEAD_SECONDS` before they are due and
 prepared at once (reads, lookups at the due instant, messages); the tasks due by an instant are written
-together no earlier than it, after their incidents and runs are read again (a task whose incident or run
-changed is prepared again; an acknowledgement timeout or a stop acts only once due).
+together no earlier than it, after their incidents and runs are checked again by version (a task whose
+incident or run changed is read in full and prepared again; an acknowledgement timeout or a stop acts only once
+due).
 
 Exactly once: the claim makes one instance run a task; a run cut short (crash, kill -9) leaves the task
 pending and its claim expires, so another instance runs it again. That re-run sends nothing twice: deliveries
@@ -278,7 +279,7 @@ class EscalationSteps:
         claim expires); the others go on.
 
         A task claimed ahead of its due time (`lookahead_seconds`) is planned at once, then written no earlier
-        than its due time: the tasks due by then are written together, after their incidents and runs are read
+        than its due time: the tasks due by then are written together, after their incidents and runs are checked
         again; a task whose incident or run changed meanwhile (acknowledged, resolved, edited) is planned again
         from what they are now, so an acknowledgement before the due time sends nothing.
         """
