@@ -84,7 +84,7 @@ def _unavailable(_request: Request[Any, Any, Any], exc: DependencyUnavailable) -
     )
 
 
-def _http_exception(_request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
+def _http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
     status = exc.status_code
     code = {
         400: "bad_request",
@@ -94,6 +94,9 @@ def _http_exception(_request: Request[Any, Any, Any], exc: HTTPException) -> Res
         415: "unsupported_media_type",
     }.get(status, "http_error")
     detail = exc.detail or _TITLES.get(status, "error")
+    allowed = (exc.headers or {}).get("allow") or (exc.headers or {}).get("Allow")
+    if status == 405 and allowed:
+        detail = f"{request.method} is not allowed on {request.url.path}; it answers {allowed}"
     extra: dict[str, object] | None = None
     if exc.extra:
         extra = {"errors": exc.extra}

@@ -174,6 +174,9 @@ async def test_a_path_a_fixed_sibling_shadows_documents_the_405_the_router_answe
     assert answer.headers["content-type"] == PROBLEM
     assert answer.json()["code"] == "method_not_allowed"
     assert "GET" in answer.headers["allow"]
+    assert (
+        answer.json()["detail"] == f"PATCH is not allowed on /v1/incidents/stats; it answers {answer.headers['allow']}"
+    )
 
 
 async def test_the_page_works_offline_and_no_cdn_page_is_served(api_app: Any) -> None:
