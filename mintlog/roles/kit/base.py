@@ -15,6 +15,9 @@ __all__ = ["Periodic", "Service", "instance_holder"]
 
 logger = logging.getLogger(__name__)
 
+STOP_GRACE_SECONDS = 10.0
+"""How long `Periodic.stop` lets an iteration in progress finish before it cancels it."""
+
 
 def instance_holder() -> str:
     """A lease or claim holder name unique to this process: host, pid and a random part."""
@@ -38,7 +41,9 @@ class Service(Protocol):
 class Periodic:
     """Runs `action` every `interval_seconds` until stopped; logs failures and overruns, never dies of them.
 
-    `run_once()` runs a single iteration, for tests.
+    `stop()` lets an iteration in progress finish (it may hold a lease or a database transaction: cancelling it
+    there could leave a SQLite write lock held by a connection never given back, until the process exits), for
+    at most `grace_seconds`, then runs the action once more. `run_once()` runs a single iteration, for tests.
     """
 
     def __init__(self, name: str, interval_seconds: float, action: Callable[[], Awaitable[object]]) -> None:
@@ -46,6 +51,7 @@ class Periodic:
         self._interval = interval_seconds
         self._action = action
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
 
     async def run_once(self) -> None:
         loop = asyncio.get_running_loop()
@@ -59,18 +65,28 @@ class Periodic:
             logger.warning("periodic task %s overran: %.2fs > %.2fs", self.name, elapsed, self._interval)
 
     async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval)
-            await self.run_once()
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self._interval)
+            if not self._stopping.is_set():
+                await self.run_once()
 
     async def start(self) -> None:
+        self._stopping.clear()
         self._task = asyncio.create_task(self._run(), name=f"periodic-{self.name}")
 
-    async def stop(self) -> None:
+    async def stop(self, grace_seconds: float = STOP_GRACE_SECONDS) -> None:
         if self._task is None:
             return
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        self._task = None
+        self._stopping.set()
+        task, self._task = self._task, None
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(task), grace_seconds)
+        if not task.done():
+            logger.warning(
+                "periodic task %s did not finish within %.0fs of the stop; cancelled", self.name, grace_seconds
+            )
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await self.run_once()
