@@ -62,13 +62,14 @@ def _policy(row: EscalationPolicyRow) -> EscalationPolicy:
     )
 
 
-def _run(row: EscalationRunRow) -> EscalationRun:
+def _run(row: EscalationRunRow | Row[Any], policy: PolicySpec) -> EscalationRun:
+    """The run of an ORM row, or of a Core row of the same columns, with its policy decoded by the caller."""
     return EscalationRun(
         id=row.id,
         tenant_id=row.tenant_id,
         incident_id=row.incident_id,
         policy_id=row.policy_id,
-        policy=msgspec.convert(row.policy, PolicySpec),
+        policy=policy,
         status=cast("RunStatus", row.status),
         cycle=row.cycle,
         started_at=row.started_at,
@@ -81,22 +82,6 @@ _policy_decoder = msgspec.json.Decoder(PolicySpec)
 _decode_policy = functools.lru_cache(maxsize=4096)(_policy_decoder.decode)
 """A run's policy from its JSON text: the runs of one policy (10,000 incidents over 100 policies) share one
 decoding, and one (frozen) `PolicySpec`."""
-
-
-def _run_of(row: Row[Any]) -> EscalationRun:
-    """`_run` of a Core row whose `policy` is the JSON text."""
-    return EscalationRun(
-        id=row.id,
-        tenant_id=row.tenant_id,
-        incident_id=row.incident_id,
-        policy_id=row.policy_id,
-        policy=_decode_policy(row.policy),
-        status=cast("RunStatus", row.status),
-        cycle=row.cycle,
-        started_at=row.started_at,
-        updated_at=row.updated_at,
-        stop_reason=row.stop_reason,
-    )
 
 
 def _task(row: EscalationTaskRow | Row[Any]) -> EscalationTask:
@@ -162,7 +147,7 @@ class SqlEscalationStore:
         return self._metadata.session()
 
     def _insert(self) -> Any:
-        return postgresql.insert if self._metadata.engine.dialect.name == "postgresql" else sqlite.insert
+        return postgresql.insert if self._metadata.is_postgres else sqlite.insert
 
     # Policies
 
@@ -331,44 +316,38 @@ class SqlEscalationStore:
         with database_errors():
             async with self._session() as session:
                 row = (await session.execute(statement)).scalar_one_or_none()
-        return None if row is None else _run(row)
+        return None if row is None else _run(row, msgspec.convert(row.policy, PolicySpec))
 
     async def get_runs(self, keys: Sequence[tuple[str, str]]) -> Sequence[EscalationRun]:
+        # Core rows, the policy as text for msgspec (decoded once per policy).
+        runs = _RUNS.c
+        columns = [sql_cast(column, Text) if column is runs.policy else column for column in runs]
+        return [_run(row, _decode_policy(row.policy)) for row in await self._run_rows(columns, keys)]
+
+    async def run_versions(self, keys: Sequence[tuple[str, str]]) -> Mapping[tuple[str, str], RunVersion]:
+        runs = _RUNS.c
+        columns = [runs.tenant_id, runs.incident_id, runs.id, runs.status, runs.cycle, runs.updated_at]
+        return {
+            (row.tenant_id, row.incident_id): (row.id, row.status, row.cycle, row.updated_at)
+            for row in await self._run_rows(columns, keys)
+        }
+
+    async def _run_rows(self, columns: Sequence[Any], keys: Sequence[tuple[str, str]]) -> list[Row[Any]]:
+        """`columns` (with `tenant_id` and `incident_id`) of the runs of these (tenant id, incident id) pairs, in
+        one statement on the read connection (one round trip, no ORM objects)."""
         wanted = set(keys)
         if not wanted:
             return []
-        # Core rows on the read connection (one round trip, no ORM objects), the policy as text for msgspec.
-        runs = _RUNS.c
-        statement = select(*(sql_cast(column, Text) if column is runs.policy else column for column in runs)).where(
-            # both columns, so the (tenant_id, incident_id) index serves
-            one_of(runs.tenant_id, sorted({tenant_id for tenant_id, _ in wanted}), postgres=self._metadata.is_postgres),
-            one_of(
-                runs.incident_id,
-                sorted({incident_id for _, incident_id in wanted}),
-                postgres=self._metadata.is_postgres,
-            ),
-        )
-        with database_errors():
-            rows = await self._metadata.read(statement)
-        return [_run_of(row) for row in rows if (row.tenant_id, row.incident_id) in wanted]
-
-    async def run_versions(self, keys: Sequence[tuple[str, str]]) -> Mapping[tuple[str, str], RunVersion]:
-        wanted = set(keys)
-        if not wanted:
-            return {}
         runs = _RUNS.c
         postgres = self._metadata.is_postgres
-        statement = select(runs.tenant_id, runs.incident_id, runs.id, runs.status, runs.cycle, runs.updated_at).where(
+        statement = select(*columns).where(
+            # both columns, so the (tenant_id, incident_id) index serves
             one_of(runs.tenant_id, sorted({tenant_id for tenant_id, _ in wanted}), postgres=postgres),
             one_of(runs.incident_id, sorted({incident_id for _, incident_id in wanted}), postgres=postgres),
         )
         with database_errors():
             rows = await self._metadata.read(statement)
-        return {
-            (row.tenant_id, row.incident_id): (row.id, row.status, row.cycle, row.updated_at)
-            for row in rows
-            if (row.tenant_id, row.incident_id) in wanted
-        }
+        return [row for row in rows if (row.tenant_id, row.incident_id) in wanted]
 
     async def stop_run(
         self, tenant_id: str, incident_id: str, *, reason: str, at: datetime, keep_ack_timeout: bool
@@ -447,7 +426,7 @@ class SqlEscalationStore:
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
-        postgres = self._metadata.engine.dialect.name == "postgresql"
+        postgres = self._metadata.is_postgres
         with database_errors():
             async with self._session() as session, session.begin():
                 if postgres:

@@ -62,7 +62,7 @@ class SqlIdempotencyStore:
         }
         # PostgreSQL evaluates the WHERE against the latest committed row after waiting for a racing insert of
         # the same key, so of several claims exactly one gets a row back; SQLite serializes the writers.
-        insert = postgresql.insert if self._store.engine.dialect.name == "postgresql" else sqlite.insert
+        insert = postgresql.insert if self._store.is_postgres else sqlite.insert
         statement = insert(IdempotencyKeyRow).values(values)
         statement = statement.on_conflict_do_update(
             index_elements=[IdempotencyKeyRow.tenant_id, IdempotencyKeyRow.key_sha256],

@@ -188,7 +188,7 @@ class SqlIncidentStore:
         return self._metadata.session()
 
     def _insert(self) -> Any:
-        return postgresql.insert if self._metadata.engine.dialect.name == "postgresql" else sqlite.insert
+        return postgresql.insert if self._metadata.is_postgres else sqlite.insert
 
     # Incidents
 
@@ -301,34 +301,29 @@ class SqlIncidentStore:
         return None if row is None else _incident(row)
 
     async def get_incidents(self, keys: Sequence[tuple[str, str]]) -> Sequence[Incident]:
+        return [_incident(row) for row in await self._incident_rows(list(_INCIDENTS.c), keys)]
+
+    async def incident_versions(self, keys: Sequence[tuple[str, str]]) -> Mapping[tuple[str, str], IncidentVersion]:
+        incidents = _INCIDENTS.c
+        columns = [incidents.tenant_id, incidents.id, incidents.status, incidents.updated_at]
+        return {
+            (row.tenant_id, row.id): (row.status, row.updated_at) for row in await self._incident_rows(columns, keys)
+        }
+
+    async def _incident_rows(self, columns: Sequence[Any], keys: Sequence[tuple[str, str]]) -> list[Row[Any]]:
+        """`columns` (with `tenant_id` and `id`) of the incidents of these (tenant id, incident id) pairs, in one
+        statement on the read connection (one round trip, no ORM objects: a batch of steps reads hundreds)."""
         wanted = set(keys)
         if not wanted:
             return []
-        # Core rows on the read connection (one round trip, no ORM objects): a batch of steps reads hundreds.
-        statement = select(_INCIDENTS).where(
+        statement = select(*columns).where(
             one_of(
                 _INCIDENTS.c.id, sorted({incident_id for _, incident_id in wanted}), postgres=self._metadata.is_postgres
             )
         )
         with database_errors():
             rows = await self._metadata.read(statement)
-        return [_incident(row) for row in rows if (row.tenant_id, row.id) in wanted]
-
-    async def incident_versions(self, keys: Sequence[tuple[str, str]]) -> Mapping[tuple[str, str], IncidentVersion]:
-        wanted = set(keys)
-        if not wanted:
-            return {}
-        incidents = _INCIDENTS.c
-        statement = select(incidents.tenant_id, incidents.id, incidents.status, incidents.updated_at).where(
-            one_of(
-                incidents.id, sorted({incident_id for _, incident_id in wanted}), postgres=self._metadata.is_postgres
-            )
-        )
-        with database_errors():
-            rows = await self._metadata.read(statement)
-        return {
-            (row.tenant_id, row.id): (row.status, row.updated_at) for row in rows if (row.tenant_id, row.id) in wanted
-        }
+        return [row for row in rows if (row.tenant_id, row.id) in wanted]
 
     async def list_incidents(
         self,

@@ -137,8 +137,7 @@ class SqlNotificationStore:
         self._metadata = metadata
 
     def _insert(self) -> Any:
-        dialect = self._metadata.engine.dialect.name
-        return postgresql.insert if dialect == "postgresql" else sqlite.insert
+        return postgresql.insert if self._metadata.is_postgres else sqlite.insert
 
     # Channels
 
@@ -358,7 +357,7 @@ class SqlNotificationStore:
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
-        postgres = self._metadata.engine.dialect.name == "postgresql"
+        postgres = self._metadata.is_postgres
         with database_errors():
             async with self._metadata.session() as session, session.begin():
                 if postgres:

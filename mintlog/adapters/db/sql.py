@@ -478,7 +478,7 @@ class SqlMetadataStore:
             raise ValueError(f"a lease must end after now (until={until.isoformat()}, now={now.isoformat()})")
         # PostgreSQL runs the WHERE against the latest committed row after waiting for a racing insert or
         # update of the same job, so of several claims of a free lease exactly one gets a row back.
-        insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
+        insert = postgresql.insert if self.is_postgres else sqlite.insert
         statement = insert(JobLeaseRow).values(job=job, holder=holder, expires_at=until)
         statement = statement.on_conflict_do_update(
             index_elements=[JobLeaseRow.job],
