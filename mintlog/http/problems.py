@@ -94,7 +94,7 @@ def _http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Resp
         415: "unsupported_media_type",
     }.get(status, "http_error")
     detail = exc.detail or _TITLES.get(status, "error")
-    allowed = (exc.headers or {}).get("allow") or (exc.headers or {}).get("Allow")
+    allowed = (exc.headers or {}).get("allow")  # as Litestar's router names it
     if status == 405 and allowed:
         detail = f"{request.method} is not allowed on {request.url.path}; it answers {allowed}"
     extra: dict[str, object] | None = None
