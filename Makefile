@@ -10,10 +10,12 @@ STAMP := $(VENV)/.installed
 help: ## List the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+# scripts/build-tantivy.sh rebuilds tantivy with zstd when cargo is there (once, ~3 min; cached), else keeps PyPI's.
+$(STAMP): pyproject.toml scripts/build-tantivy.sh
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	PYTHON=$(BIN)/python scripts/build-tantivy.sh
 	touch $(STAMP)
 
 install: $(STAMP) ## Create .venv and install Mintlog with its dev tools
