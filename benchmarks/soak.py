@@ -2,6 +2,8 @@
 
     .venv/bin/python -m benchmarks.soak --rate 17000 --duration 1800 --json soak.json   # what `make bench` runs
     .venv/bin/python -m benchmarks.soak --rate 10000 --duration 120                     # a short look
+    .venv/bin/python -m benchmarks.soak --rate 20000 --duration 3600 --heap-snapshots /tmp/heap  # then:
+    .venv/bin/python -m benchmarks.heap_growth /tmp/heap    # what grew on each process's Python heap
 
 `benchmarks/load.py`'s senders offer `--rate` events/s of realistic events (batches of 500, 8 connections)
 and its prober sends single-event batches and polls search until each is found. Every `--window` seconds
@@ -142,9 +144,22 @@ async def soak(
     }
 
 
-def run_soak(rate: float, duration: float, window: float = 10.0) -> dict[str, Any]:
-    """Start a fresh all-in-one, soak it, stop it."""
-    with AllInOne() as target:
+HEAP_HOOK_DIR = Path(__file__).parent / "heap_snapshots"
+
+
+def run_soak(
+    rate: float, duration: float, window: float = 10.0, heap_dir: Path | None = None, heap_seconds: float = 300.0
+) -> dict[str, Any]:
+    """Start a fresh all-in-one, soak it, stop it; with `heap_dir`, every Python process of it writes heap
+    snapshots there (`benchmarks/heap_snapshots/sitecustomize.py`; read them with `benchmarks.heap_growth`)."""
+    extra_env: dict[str, str] = {}
+    if heap_dir is not None:
+        extra_env = {
+            "PYTHONPATH": str(HEAP_HOOK_DIR),
+            "BENCH_HEAP_DIR": str(heap_dir),
+            "BENCH_HEAP_SECONDS": str(heap_seconds),
+        }
+    with AllInOne(extra_env=extra_env) as target:
         log(f"soak: mintlog pid {target.pid}, {rate:,.0f} events/s for {duration:.0f} s")
         return asyncio.run(soak(target, rate=rate, duration=duration, window=window))
 
@@ -155,8 +170,10 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=1800.0, help="seconds of load")
     parser.add_argument("--window", type=float, default=10.0, help="seconds between samples")
     parser.add_argument("--json", type=Path, help="write the result (samples included) here")
+    parser.add_argument("--heap-snapshots", type=Path, help="directory for tracemalloc snapshots of every process")
+    parser.add_argument("--heap-seconds", type=float, default=300.0, help="seconds between heap snapshots")
     args = parser.parse_args()
-    result = run_soak(args.rate, args.duration, args.window)
+    result = run_soak(args.rate, args.duration, args.window, args.heap_snapshots, args.heap_seconds)
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
     print(json.dumps({key: value for key, value in result.items() if key != "samples"}, indent=2))

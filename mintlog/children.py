@@ -10,17 +10,12 @@ import subprocess
 import sys
 from collections.abc import Callable
 
-__all__ = ["die_with_parent_preexec", "wait_exit"]
+__all__ = ["die_with_parent", "die_with_parent_preexec", "wait_exit"]
 
 _PR_SET_PDEATHSIG = 1
 
 
-def die_with_parent_preexec(signum: int = signal.SIGTERM) -> Callable[[], None] | None:
-    """A `preexec_fn` asking the kernel to send `signum` to the child when the spawning thread dies (Linux
-    only; None elsewhere). Spawn from the thread that lives as long as the child should (the event loop's).
-
-    If the parent died between fork and this call, the child kills itself at once.
-    """
+def _prctl() -> Callable[..., int] | None:
     if not sys.platform.startswith("linux"):
         return None
     try:
@@ -29,6 +24,18 @@ def die_with_parent_preexec(signum: int = signal.SIGTERM) -> Callable[[], None] 
         return None
     prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
     prctl.restype = ctypes.c_int
+    return prctl
+
+
+def die_with_parent_preexec(signum: int = signal.SIGTERM) -> Callable[[], None] | None:
+    """A `preexec_fn` asking the kernel to send `signum` to the child when the spawning thread dies (Linux
+    only; None elsewhere). Spawn from the thread that lives as long as the child should (the event loop's).
+
+    If the parent died between fork and this call, the child kills itself at once.
+    """
+    prctl = _prctl()
+    if prctl is None:
+        return None
     parent_pid = os.getpid()
 
     def set_death_signal() -> None:
@@ -37,6 +44,22 @@ def die_with_parent_preexec(signum: int = signal.SIGTERM) -> Callable[[], None] 
             os.kill(os.getpid(), signal.SIGKILL)
 
     return set_death_signal
+
+
+def die_with_parent(parent_pid: int, signum: int = signal.SIGTERM) -> None:
+    """In a child already running (e.g. a worker forked by a library), ask the kernel to send this process
+    `signum` when its parent dies (Linux only; nothing elsewhere). `parent_pid` is the process that must
+    outlive it: if it is already gone (this process was reparented), `signum` is sent at once.
+
+    The kernel sends the signal when the *thread* that created this process exits, so use it only for
+    children created by a thread that lives as long as the parent (a main thread).
+    """
+    prctl = _prctl()
+    if prctl is None:
+        return
+    prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0)
+    if os.getppid() != parent_pid:
+        os.kill(os.getpid(), signum)
 
 
 async def wait_exit(process: subprocess.Popen[bytes]) -> int:

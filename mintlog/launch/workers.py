@@ -8,6 +8,9 @@ startup (its own NATS, database, store and cache connections, its own in-process
 the role from the role registry (`mintlog.launch.registry`, the table the single process reads too) and closes
 both at lifespan shutdown. SIGTERM/SIGINT to the manager stops every worker: each stops accepting, lets
 in-flight requests finish, closes its live tails and its runtime, and exits; the manager exits 0 once all have.
+A manager killed without that chance (SIGKILL, OOM killer) takes its workers with it: each worker asks the
+kernel for SIGTERM when the manager dies (`PR_SET_PDEATHSIG`), and stops as above instead of serving the port
+with nobody watching it.
 
 Guarantees checked by `check_worker_settings()` (a `ConfigError` naming the setting otherwise): workers above
 1 need an external NATS (`MINTLOG_NATS__URL`; the embedded nats-server is a child of one process) and a
@@ -28,6 +31,7 @@ import signal
 from collections.abc import Awaitable, Callable, Coroutine, MutableMapping
 from typing import Any, cast
 
+from mintlog.children import die_with_parent
 from mintlog.errors import ConfigError
 from mintlog.launch.bootstrap import bootstrap
 from mintlog.launch.ports import ready_message
@@ -41,6 +45,8 @@ __all__ = ["WORKER_HEADER", "WorkerApp", "check_worker_settings", "serve_workers
 logger = logging.getLogger(__name__)
 
 WORKER_HEADER = "x-mintlog-worker"
+MANAGER_PID_VARIABLE = "_MINTLOG_WORKERS_MANAGER_PID"
+"""Set by `serve_workers` for its workers (not a setting: no `MINTLOG_` prefix)."""
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -98,6 +104,8 @@ def serve_workers(settings: Settings) -> None:
     http = settings.http
     port = http.ingest_port if role == "ingest" else http.api_port
     check_open_file_limit(http)
+    # Workers die with this manager even when it is killed without a chance to stop them (`worker_app`).
+    os.environ[MANAGER_PID_VARIABLE] = str(os.getpid())
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
     server = Granian(
@@ -241,6 +249,11 @@ def _on_stop_signal(action: Callable[[], Coroutine[Any, Any, None]]) -> None:
 def worker_app() -> WorkerApp:
     """Granian app factory of a worker (`mintlog.launch.workers:worker_app`): the one HTTP role of the settings
     in this process's environment (`check_worker_settings` held in the manager that forked it)."""
+    manager_pid = os.environ.get(MANAGER_PID_VARIABLE)
+    if manager_pid is not None:
+        # A manager killed with SIGKILL cannot stop its workers: the kernel sends them SIGTERM instead (they
+        # drain and exit as on a normal stop), so none keeps serving the port with nobody watching it.
+        die_with_parent(int(manager_pid), signal.SIGTERM)
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)  # Granian reconfigured logging in the worker
     tune_garbage_collector()  # as `mintlog run` does for a single process

@@ -353,3 +353,28 @@ async def test_worker_processes_cut_off_slow_clients_and_serve_normal_ones(
         await (ingest_one if role == "ingest" else search)(process.url, key)
 
     await assert_served_among_slow_clients([(port, IDLE_CONNECTIONS)], normal_request)
+
+
+def _alive(pid: int) -> bool:
+    """Whether `pid` is a running process (a zombie waiting to be reaped has exited)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in status
+
+
+def test_workers_stop_when_their_manager_is_killed(start_workers: Callable[[str], tuple[RoleProcess, str]]) -> None:
+    """`kill -9` of a role process serving with Granian workers leaves no worker serving its port."""
+    process, _key = start_workers("ingest")
+    workers = process.worker_pids()
+    assert len(workers) == 2, workers
+
+    process.kill9()
+
+    deadline = time.monotonic() + 30  # shutdown grace 2 s, then each worker closes its runtime
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [pid for pid in workers if _alive(pid)], "workers outlived their killed manager"
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{process.url}/healthz", timeout=2)
