@@ -5,8 +5,10 @@ Python imports `sitecustomize` at start-up from `sys.path`; the soak puts this d
 `BENCH_HEAP_DIR` is set, each process starts `tracemalloc` (`BENCH_HEAP_FRAMES` frames per
 traceback, default 8) and a daemon thread that writes a snapshot every `BENCH_HEAP_SECONDS`
 (default 300) to `<dir>/<pid>-<seconds since start, 6 digits>.tracemalloc`, plus `<dir>/<pid>.cmdline`.
-tracemalloc slows allocations down (about 2x in allocation-heavy code): compare RSS and latencies only
-between runs that both take snapshots.
+tracemalloc makes every allocation much slower, and Mintlog's write path allocates for every event: on
+the 2-core benchmark machine an all-in-one with snapshots (4 frames) fell behind at 4,000 events/s, about a
+fourteenth of its maximum without them (2026-12-07). Take snapshots at a rate the system sustains with
+them, and measure RSS growth in a run without them.
 """
 
 from __future__ import annotations

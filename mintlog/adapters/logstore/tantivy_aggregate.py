@@ -260,7 +260,8 @@ class _Run:
 
 
 class _Reader(NativeReader):
-    """Reads Tantivy's answer: histogram keys are `ts_us` bucket starts (floats), terms keys `<key>=<text>`."""
+    """Reads Tantivy's answer for a partition of `layout`: histogram keys are `ts_us` bucket starts (floats),
+    terms keys on `fields.<key>` the value texts (`<key>=<text>` in the earlier layout's `field_pairs`)."""
 
     def __init__(self, run: _Run, unit_id: int, layout: Layout) -> None:
         super().__init__(run.query.groups)
