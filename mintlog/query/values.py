@@ -20,19 +20,18 @@ import math
 import re
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any, NamedTuple, cast
+from typing import Any, cast
 
 from mintlog.query.patterns import PLAIN_DECIMAL
 
 __all__ = [
     "FIELD_PAIRS",
     "MAX_VALUE_TEXT_BYTES",
-    "IndexedFields",
     "field_pairs",
     "float_text",
-    "index_fields",
     "indexed_field_values",
     "pair_prefix",
+    "pairs_and_numbers",
     "plain_decimal",
     "value_text",
     "value_texts",
@@ -148,67 +147,44 @@ def _cached_prefix(key: str) -> str:
     return prefix
 
 
-class IndexedFields(NamedTuple):
-    """What the Tantivy store indexes of one event's `fields` (`index_fields`)."""
-
-    pairs: list[str]
-    """`field_pairs(fields)`: the `key=text` terms."""
-    texts: dict[str, str | list[str]]
-    """Each key's text, or the texts of a list without duplicates (keys without any left out)."""
-    numbers: dict[str, Any]
-    """Each key's number (an int or a finite float, a bool is not one), or a list's numbers (keys without any
-    left out)."""
-
-
-def index_fields(fields: Mapping[str, object]) -> IndexedFields:
-    """The pairs, texts and numbers of `fields`, in one pass: the indexer's hot path.
+def pairs_and_numbers(fields: Mapping[str, object]) -> tuple[list[str], dict[str, Any]]:
+    """`field_pairs(fields)` and the numbers of `fields` (each int or finite float, a bool is not one; in a
+    list, the list of its numbers; keys without any left out), in one pass: the indexer's hot path.
 
     Strings, ints and floats (what most fields hold) take a direct path; the prefix of each key is cached
     (at most 4,096 keys, then the cache starts over).
     """
     pairs: list[str] = []
-    texts: dict[str, str | list[str]] = {}
     numbers: dict[str, Any] = {}
     append = pairs.append
     for key, value in fields.items():
         kind = type(value)
         if kind is str:
             text = cast("str", value)
-            if len(text) > _SHORT_STRING:
-                text = _cut(text)
-            texts[key] = text
-            append(_cached_prefix(key) + text)
+            append(_cached_prefix(key) + (text if len(text) <= _SHORT_STRING else _cut(text)))
         elif kind is int:
             numbers[key] = value
-            text = str(value)
-            texts[key] = text
-            append(_cached_prefix(key) + text)
+            append(_cached_prefix(key) + str(value))
         elif kind is float:
             float_value = cast("float", value)
             if math.isfinite(float_value):
                 numbers[key] = float_value
-                text = cast("str", float_text(float_value))
-                texts[key] = text
-                append(_cached_prefix(key) + text)
+                append(_cached_prefix(key) + cast("str", float_text(float_value)))
         elif kind is list:
             elements = cast("list[object]", value)
             prefix = _cached_prefix(key)
-            unique = list(dict.fromkeys(value_texts(elements)))
-            if unique:
-                texts[key] = unique
-                pairs.extend(prefix + text for text in unique)
+            pairs.extend(prefix + text for text in dict.fromkeys(value_texts(elements)))
             kept = [number for number in map(_number, elements) if number is not None]
             if kept:
                 numbers[key] = kept
         else:
             text = value_text(value)
             if text is not None:
-                texts[key] = text
                 append(_cached_prefix(key) + text)
             number = _number(value)
             if number is not None:
                 numbers[key] = number
-    return IndexedFields(pairs=pairs, texts=texts, numbers=numbers)
+    return pairs, numbers
 
 
 def indexed_field_values(fields: Mapping[str, object]) -> dict[str, str | list[str]]:

@@ -17,9 +17,7 @@ from mintlog.adapters.logstore import tantivy_schema
 from mintlog.adapters.logstore.tantivy import IncompatiblePartitionError, TantivyLogStore
 from mintlog.adapters.logstore.tantivy_schema import (
     DOCSTORE_BLOCK_BYTES,
-    FIELD_TEXTS,
     MESSAGE_TOKENIZER,
-    Layout,
     build_schema,
     docstore_compression,
     encode_document,
@@ -27,7 +25,7 @@ from mintlog.adapters.logstore.tantivy_schema import (
     to_utc,
 )
 from mintlog.domain.events import FieldValue, LogEvent
-from mintlog.ports.aggregation import AggregateQuery, AggregateResult, Bucket, MetricSpec, TermsGroup
+from mintlog.ports.aggregation import AggregateQuery, MetricSpec
 from mintlog.ports.logstore import SearchAfter, SearchQuery
 from mintlog.query import parse
 
@@ -168,8 +166,6 @@ async def test_partitions_keep_no_norms_no_time_terms_and_big_store_blocks(store
     assert options["ts_us"]["fast"] is True
     assert options["fields"]["indexing"] is None
     assert options["fields"]["fast"] is True
-    assert options["field_pairs"]["fast"] is False
-    assert options[FIELD_TEXTS] == {"stored": False, "indexing": None, "fast": True, "expand_dots_enabled": False}
 
 
 async def test_a_partition_created_with_tantivys_default_settings_is_still_served(tmp_path: Path) -> None:
@@ -267,69 +263,3 @@ async def test_a_zstd_partition_the_installed_tantivy_cannot_read_is_refused_cle
             await reopened.search(SearchQuery("acme"))
     finally:
         await reopened.close()
-
-
-def bucket_counts(buckets: list[Bucket]) -> dict[object, object]:
-    return {bucket.key: (bucket.count, bucket_counts(bucket.buckets)) for bucket in buckets}
-
-
-async def aggregate_day(store: TantivyLogStore, day: datetime, *groups: str) -> AggregateResult:
-    return await store.aggregate(
-        AggregateQuery(
-            "acme",
-            start=day,
-            end=day + timedelta(days=1),
-            groups=tuple(TermsGroup(group, size=100) for group in groups),
-            metrics=(MetricSpec("p", "percentiles", "fields.ms", percents=(50.0,)),),
-        )
-    )
-
-
-async def test_a_partition_of_the_earlier_layout_is_read_written_and_aggregated_alike(
-    store: TantivyLogStore,
-) -> None:
-    """Partitions made before `field_texts` existed keep working: same hits, same buckets as a new one."""
-    old_day, new_day = NOON - timedelta(days=1), NOON
-    path = store.root / "acme" / old_day.date().isoformat()
-    path.mkdir(parents=True)
-    tantivy.Index(build_schema(Layout.PAIRS_COLUMN), path=str(path))  # as the earlier version created it
-
-    def day_events(day: datetime, prefix: str) -> list[LogEvent]:
-        shapes: list[dict[str, FieldValue]] = [
-            {"user": "ann", "status": 200, "ms": 1.5, "tags": ["a", "b", "a"], "http.method": "GET"},
-            {"user": "bob", "status": 500, "ms": 9.0, "tags": ["b"], "http.method": "POST", "a=b": "c"},
-            {"user": "ann", "status": "200", "ms": 2.5, "flag": True, "back\\slash": "x"},
-        ]
-        return [
-            make_event(f"{prefix}-{index}", timestamp=day + timedelta(seconds=index), fields=shapes[index % 3])
-            for index in range(9)
-        ]
-
-    await store.write([*day_events(old_day, "old"), *day_events(new_day, "new")])
-
-    old_schema = json.loads((path / "meta.json").read_text())["schema"]
-    assert FIELD_TEXTS not in {field["name"] for field in old_schema}
-    for query in ("fields.user:ann", "fields.tags:b AND fields.status:200", "fields.http.method:POST"):
-        found = await search_all(store, query)
-        assert {event_id.split("-")[0] for event_id in found} == {"old", "new"}, query
-        assert sorted(event_id.split("-")[1] for event_id in found if event_id.startswith("old")) == sorted(
-            event_id.split("-")[1] for event_id in found if event_id.startswith("new")
-        )
-    for groups in (
-        ("fields.user",),
-        ("fields.status", "fields.tags"),
-        ("fields.http.method", "service"),
-        ("fields.a=b",),
-        ("fields.back\\slash", "fields.flag"),
-        ("fields.ms",),
-    ):
-        old = await aggregate_day(store, old_day, *groups)
-        new = await aggregate_day(store, new_day, *groups)
-        assert bucket_counts(old.buckets) == bucket_counts(new.buckets), groups
-        assert old.buckets, groups
-    both_days = await store.aggregate(AggregateQuery("acme", groups=(TermsGroup("fields.user"),)))
-    assert bucket_counts(both_days.buckets) == {"ann": (12, {}), "bob": (6, {})}
-    statuses = bucket_counts((await aggregate_day(store, new_day, "fields.status")).buckets)
-    assert statuses == {"200": (6, {}), "500": (3, {})}
-    tags = bucket_counts((await aggregate_day(store, new_day, "fields.tags")).buckets)
-    assert tags == {"b": (6, {}), "a": (3, {})}

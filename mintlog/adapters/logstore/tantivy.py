@@ -25,10 +25,9 @@ Guarantees:
   at their last commit; writer locks are OS file locks, released with the process.
 - Search visits partitions newest first (or oldest first), merging the ones whose periods overlap, and
   orders by `(timestamp, id)` exactly, at microsecond precision; `total` is the exact number of matches.
-- New partitions have the current layout; partitions of an earlier released layout (`Layout`) are read
-  and written as they are, with the same results. One of a development layout, or compressed with zstd
-  while the installed Tantivy lacks it, makes reads and writes of it fail with `IncompatiblePartitionError`
-  (a `StoreUnavailable`) naming the cause.
+- Every partition has the current schema: one created with an older layout makes reads and writes of it
+  fail with `IncompatiblePartitionError` (a `StoreUnavailable`); recreate such a development data dir. So
+  does one compressed with zstd when the installed Tantivy lacks zstd (the error says so).
 - A write the disk refuses (full, over quota, read-only, I/O error) raises `StoreDiskFailure`, and `ping`
   raises it too, in this process and in every other one that opens the same root, until a write succeeds
   again (`mintlog.adapters.logstore.tantivy_disk`). The refused write's uncommitted documents are dropped

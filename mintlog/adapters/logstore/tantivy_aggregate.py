@@ -5,10 +5,8 @@ How an aggregation runs (shape and guarantees: `mintlog.ports.aggregation`):
 - Every partition of the tenant whose period overlaps the query's time range runs one Tantivy aggregation
   (`Searcher.aggregate`, Elasticsearch-shaped JSON) with the query's groups nested in order: a terms group
   on `service`, `level`, `host`, `source`, `trace_id` or `span_id` buckets that fast field; one on
-  `fields.<key>` buckets the column of `key` in the fast JSON field `field_texts` (so keys are the value
-  texts of `mintlog.query.values.value_text`), or in a partition of the earlier layout
-  (`Layout.PAIRS_COLUMN`) the `key=<text>` terms of its fast `field_pairs` field, which are the same texts;
-  a histogram buckets `ts_us` on epoch-aligned intervals. Leaves
+  `fields.<key>` buckets the `key=<text>` terms of the fast `field_pairs` field (so keys are the value texts
+  of `mintlog.query.values.value_text`); a histogram buckets `ts_us` on epoch-aligned intervals. Leaves
   compute `stats` of every metric field (the number columns of the `fields` JSON field: strings and booleans
   are not numbers) and Tantivy's `percentiles` (DDSketch, within 1 %) when asked.
 - Terms groups ask each partition for *every* value, never a top N, so the merged counts
@@ -52,7 +50,6 @@ from mintlog.adapters.logstore.days import day_range
 from mintlog.adapters.logstore.periods import Period, overlapping
 from mintlog.adapters.logstore.tantivy_partitions import Partition, PartitionCache
 from mintlog.adapters.logstore.tantivy_query import build_query
-from mintlog.adapters.logstore.tantivy_schema import Layout, texts_column
 from mintlog.errors import BadRequest, StoreUnavailable
 from mintlog.ports.aggregation import (
     MAX_TRACKED_BUCKETS,
@@ -124,7 +121,7 @@ class _Run:
     query: AggregateQuery
     base: tantivy.Query | None
     periods: list[Period]
-    requests: dict[Layout, dict[str, Any]]
+    request: dict[str, Any]
     metric_fields: list[str]
     percents: dict[str, tuple[float, ...]]
     max_buckets: int
@@ -144,7 +141,7 @@ class _Run:
         """Check the groups and metrics and compile the query (outside error translation: these are the caller's)."""
         for group in query.groups:
             if isinstance(group, TermsGroup):
-                _indexed_source(group.field)
+                _terms_source(group.field)
         for spec in query.metrics:
             _metric_path(spec.field)
         search = SearchQuery(
@@ -160,7 +157,7 @@ class _Run:
             query=query,
             base=None if empty else build_query(schema, search),
             periods=[],
-            requests={layout: _native_request(query, fields, percents, native_buckets, layout) for layout in Layout},
+            request=_native_request(query, fields, percents, native_buckets),
             metric_fields=fields,
             percents=percents,
             max_buckets=max_buckets,
@@ -220,10 +217,9 @@ class _Run:
     def _aggregate_unit(self, unit: _Unit, unit_id: int) -> PartialBucket:
         assert self.base is not None
         query = self.base if unit.whole else _all_of([self.base, _time_range(self.schema, unit.start_us, unit.end_us)])
-        layout = unit.partition.layout
-        response = _native_aggregate(unit.partition, query, self.requests[layout])
+        response = _native_aggregate(unit.partition, query, self.request)
         root = PartialBucket(count=int(cast("dict[str, Any]", response[_TOTAL])["value"] or 0))
-        _Reader(self, unit_id, layout).read(response, root, 0)
+        _Reader(self, unit_id).read(response, root, 0)
         return root
 
     # --- pass 2: percentiles of leaves whose numbers span several units ------------------------------
@@ -255,25 +251,23 @@ class _Run:
                 assert isinstance(key, int)
                 yield _time_range(self.schema, key, key + group.interval_seconds * 1_000_000)
                 continue
-            source, prefix = _indexed_source(group.field)
+            source, prefix = _terms_source(group.field)
             yield tantivy.Query.term_query(self.schema, source, f"{prefix}{key}", index_option="basic")
 
 
 class _Reader(NativeReader):
-    """Reads Tantivy's answer for a partition of `layout`: histogram keys are `ts_us` bucket starts (floats),
-    terms keys on `fields.<key>` the value texts (`<key>=<text>` in the earlier layout's `field_pairs`)."""
+    """Reads Tantivy's answer: histogram keys are `ts_us` bucket starts (floats), terms keys `<key>=<text>`."""
 
-    def __init__(self, run: _Run, unit_id: int, layout: Layout) -> None:
+    def __init__(self, run: _Run, unit_id: int) -> None:
         super().__init__(run.query.groups)
         self.run = run
         self.unit_id = unit_id
-        self.layout = layout
 
     def histogram_key(self, native_key: object) -> int:
         return round(float(cast("float", native_key)))
 
     def terms_prefix_length(self, group: TermsGroup) -> int:
-        return len(_terms_source(group.field, self.layout)[1])
+        return len(_terms_source(group.field)[1])
 
     def leaf(self, node: dict[str, Any], bucket: PartialBucket) -> None:
         for index, metric_field in enumerate(self.run.metric_fields):
@@ -291,14 +285,9 @@ class _Reader(NativeReader):
 
 
 def _native_request(
-    query: AggregateQuery,
-    fields: list[str],
-    percents: dict[str, tuple[float, ...]],
-    native_buckets: int,
-    layout: Layout,
+    query: AggregateQuery, fields: list[str], percents: dict[str, tuple[float, ...]], native_buckets: int
 ) -> dict[str, Any]:
-    """The Tantivy aggregation request of the whole query for a partition of `layout` (groups nested in order,
-    metrics in the leaves)."""
+    """The Tantivy aggregation request of the whole query (groups nested in order, metrics in the leaves)."""
     leaf: dict[str, Any] = {}
     for index, metric_field in enumerate(fields):
         path = _metric_path(metric_field)
@@ -308,7 +297,7 @@ def _native_request(
     level = leaf
     for group in reversed(query.groups):
         if isinstance(group, TermsGroup):
-            source, prefix = _terms_source(group.field, layout)
+            source, prefix = _terms_source(group.field)
             spec: dict[str, Any] = {"field": source, "size": native_buckets, "segment_size": native_buckets}
             if prefix:
                 spec["include"] = f"(?s){rust_escape(prefix)}.*"
@@ -322,24 +311,14 @@ def _native_request(
     return {**level, _TOTAL: {"value_count": {"field": "ts_us"}}}
 
 
-def _indexed_source(group_field: str) -> tuple[str, str]:
-    """The indexed field holding the terms of a terms group, and the prefix its terms carry (`key=` in
-    `field_pairs`): the same in every layout."""
+def _terms_source(group_field: str) -> tuple[str, str]:
+    """The fast field a terms group buckets, and the prefix its terms carry (`key=` in `field_pairs`)."""
     if group_field in TERMS_FIELDS:
         return group_field, ""
     key = field_key(group_field)
     if not key:
         raise ValueError(f"cannot group by {group_field!r}: not one of {sorted(TERMS_FIELDS)} or fields.<key>")
     return FIELD_PAIRS, pair_prefix(key)
-
-
-def _terms_source(group_field: str, layout: Layout) -> tuple[str, str]:
-    """The fast field a terms group buckets in a partition of `layout`, and the prefix its terms carry."""
-    source, prefix = _indexed_source(group_field)
-    key = field_key(group_field)
-    if key is None or layout is Layout.PAIRS_COLUMN:
-        return source, prefix
-    return texts_column(key), ""
 
 
 def _metric_path(metric_field: str) -> str:

@@ -11,11 +11,10 @@ and at most `max_open_writers` `IndexWriter`s (same policy); a partition with an
 for reading too, so at most `max_open_readers + max_open_writers` indexes are open at once. Readers reload
 on demand (`refresh`), never through Tantivy's per-index file-watcher threads.
 
-A partition is created with the store's current schema (`CURRENT_LAYOUT`); one of an earlier layout that
-is still read (`Layout`: before `field_texts` existed) opens with its own, and `Partition.layout` says
-which, for the aggregations. A partition of any other layout (e.g. from before the `field_pairs` field was
-added, during development) is refused with `IncompatiblePartitionError` when it is opened, for writing and
-for search, instead of silently missing terms: such a data directory has to be recreated.
+Every partition has the store's current schema. A partition created with another layout (e.g. before the
+`field_pairs` field was added) is refused with `IncompatiblePartitionError` when it is opened, for writing
+and for search, instead of silently missing terms: nothing is deployed yet, so a development data
+directory from an older layout has to be recreated (delete it, or just its tenant directories).
 
 Thread safety: `get`, `refresh`, `list_periods` and `stats` may be called from any thread. The writer methods
 (`open_writers`, `commit`, `discard_writer`, `detach`, `close`) must be called from one thread at a time
@@ -38,14 +37,7 @@ from pathlib import Path
 import tantivy
 
 from mintlog.adapters.logstore.periods import Period, parse_period
-from mintlog.adapters.logstore.tantivy_schema import (
-    CURRENT_LAYOUT,
-    MESSAGE_TOKENIZER,
-    Layout,
-    build_schema,
-    configure_new_index,
-    message_analyzer,
-)
+from mintlog.adapters.logstore.tantivy_schema import MESSAGE_TOKENIZER, configure_new_index, message_analyzer
 from mintlog.errors import StoreUnavailable
 
 __all__ = [
@@ -96,7 +88,6 @@ class Partition:
     period: Period
     path: Path
     index: tantivy.Index
-    layout: Layout = CURRENT_LAYOUT
     meta_signature: tuple[int, int, int] | None = None
     writer: tantivy.IndexWriter | None = None
     uncommitted: bool = False
@@ -141,7 +132,6 @@ class PartitionCache:
             raise ValueError("max_open_writers and max_open_readers must be at least 1")
         self._root = root
         self._schema = schema
-        self._earlier_layouts = {layout: build_schema(layout) for layout in Layout if layout is not CURRENT_LAYOUT}
         self._writer_heap_bytes = min(writer_heap_bytes, _MAX_WRITER_HEAP_BYTES)
         self._max_open_writers = max_open_writers
         self._max_open_readers = max_open_readers
@@ -204,11 +194,10 @@ class PartitionCache:
                         "docs/operations.md)"
                     ) from exc
                 raise
-            layout = self._layout_of(index.schema)
-            if layout is None:
+            if index.schema != self._schema:
                 raise IncompatiblePartitionError(
                     f"partition {tenant_id}/{period.name} at {path} was created with another index layout "
-                    "(a development version of Mintlog); recreate the data directory"
+                    "(an older Mintlog version); recreate the data directory"
                 )
         elif create:
             self._create_directory(path)
@@ -217,20 +206,12 @@ class PartitionCache:
             configure_new_index(path)
             index = tantivy.Index.open(str(path))
             signature = _meta_signature(path)
-            layout = CURRENT_LAYOUT
         else:
             return None
         index.register_tokenizer(MESSAGE_TOKENIZER, message_analyzer())
         # Reload explicitly (see `refresh`) instead of one file-watcher thread per open index.
         index.config_reader(reload_policy="manual")
-        return Partition(
-            tenant_id=tenant_id, period=period, path=path, index=index, layout=layout, meta_signature=signature
-        )
-
-    def _layout_of(self, schema: tantivy.Schema) -> Layout | None:
-        if schema == self._schema:
-            return CURRENT_LAYOUT
-        return next((layout for layout, known in self._earlier_layouts.items() if schema == known), None)
+        return Partition(tenant_id=tenant_id, period=period, path=path, index=index, meta_signature=signature)
 
     def _create_directory(self, path: Path) -> None:
         missing = [parent for parent in (path.parent, path) if not parent.exists()]

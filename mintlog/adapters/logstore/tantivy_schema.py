@@ -17,14 +17,10 @@ aggregation or the cursor, and only the `event` field is stored:
 - `fields`: JSON, fast only, holding the *numbers* of `fields` (ints and finite floats, alone or in lists;
   dotted keys expanded): numeric aggregations (`stats`, `percentiles`) on `fields.<key>` read these
   columns. Strings and booleans are not numbers, so they are left out;
-- `field_pairs` (`mintlog.query.values.FIELD_PAIRS`): raw text, indexed only: one `key=text` term per
+- `field_pairs` (`mintlog.query.values.FIELD_PAIRS`): raw text, indexed and fast: one `key=text` term per
   value of `fields` (`mintlog.query.values.field_pairs`); every query-language clause on `fields.*`
-  (equality, wildcard, numeric range, `_exists_`) is answered from it (see `mintlog.query.tantivy`);
-- `field_texts` (`FIELD_TEXTS`): JSON, fast only, holding the *text* of every value of `fields`
-  (`mintlog.query.values.value_text`; a list's texts without duplicates), one column per key, keys kept
-  whole (dots are not paths). Terms aggregations on `fields.<key>` bucket the column of `key`, so buckets
-  are the value texts. One column per key costs about a third of one column of every pair: its ordinals
-  only need the distinct values of that key, and a key that most events lack costs those events nothing;
+  (equality, wildcard, numeric range, `_exists_`) is answered from it (see `mintlog.query.tantivy`), and
+  terms aggregations on `fields.<key>` bucket its `key=...` terms, so keys are the value texts;
 - `event`: bytes, stored only: the event as compact MessagePack (`_StoredEvent`), without what the
   partition or the document already says: the tenant (one per partition) and, for the usual UTC
   timestamp, the time itself (`ts_us`). Search returns exactly what was written (microseconds, UTC
@@ -34,18 +30,13 @@ No field keeps field norms (one byte per document and field): results are ordere
 The tenant id is not indexed either: a partition holds one tenant. The document store compresses
 `DOCSTORE_BLOCK_BYTES` blocks of neighbouring events together (bigger blocks find more repeats) with zstd
 at level `ZSTD_LEVEL` when the installed Tantivy has zstd (`docstore_compression`; `make install` builds
-one), else with LZ4 (about 0.45 of raw NDJSON on disk in all instead of 0.35). Both are set in
+one), else with LZ4 (about 0.45 of raw NDJSON on disk in all instead of 0.37). Both are set in
 `meta.json` when a partition is created (`configure_new_index`); a partition keeps the compression it was
-created with, and Tantivy reads both.
-
-Layouts: a partition created before `field_texts` existed (`Layout.PAIRS_COLUMN`: `field_pairs` indexed and
-fast, no `field_texts`) stays readable and writable; terms aggregations on `fields.<key>` bucket its
-`field_pairs` column instead (`mintlog.adapters.logstore.tantivy_aggregate`), with the same results.
+created with, and a Tantivy with zstd reads both.
 """
 
 from __future__ import annotations
 
-import enum
 import functools
 import json
 import os
@@ -60,16 +51,13 @@ import tantivy
 
 from mintlog.domain.events import FieldValue, Level, LogEvent
 from mintlog.ports.logstore import epoch_micros
-from mintlog.query.values import FIELD_PAIRS, index_fields
+from mintlog.query.values import FIELD_PAIRS, pairs_and_numbers
 
 __all__ = [
-    "CURRENT_LAYOUT",
     "DOCSTORE_BLOCK_BYTES",
-    "FIELD_TEXTS",
     "MESSAGE_TOKENIZER",
     "ZSTD_LEVEL",
     "EventEncodingError",
-    "Layout",
     "build_schema",
     "configure_new_index",
     "decode_event",
@@ -77,7 +65,6 @@ __all__ = [
     "encode_document",
     "epoch_micros",
     "message_analyzer",
-    "texts_column",
     "to_utc",
 ]
 
@@ -85,13 +72,12 @@ MESSAGE_TOKENIZER = "mintlog_text"
 # Longer words are dropped from `message` (OpenSearch's standard analyzer splits at 255 characters).
 _MAX_WORD_BYTES = 256
 DOCSTORE_BLOCK_BYTES = 256 * 1024
-"""Document store block size: 16 KiB (Tantivy's default) stores ~20 % more; a block decompresses in ~0.3 ms."""
+"""Document store block size: 16 KiB (Tantivy's default) stores ~20 % more; a block decompresses in ~0.3 ms
+(zstd; ~0.1 ms with LZ4)."""
 ZSTD_LEVEL = 9
 """zstd level of the document store: 40 % fewer stored bytes than LZ4 at about 100 MB/s of compression per
 core on this project's benchmark machine (level 3: 14 % more bytes than level 9 at 460 MB/s; level 15: 2 %
 fewer than level 9 at 30 MB/s). Tantivy compresses on its own thread, beside indexing."""
-FIELD_TEXTS = "field_texts"
-"""The fast-only JSON field holding the text of every value of `fields`, one column per key."""
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ZERO = timedelta(0)
@@ -106,24 +92,10 @@ def _text_field(name: str, *, fast: bool = True, record: str = "basic", tokenize
     return {"name": name, "type": "text", "options": {"indexing": indexing, "stored": False, "fast": fast}}
 
 
-class Layout(enum.Enum):
-    """The document layouts a partition may have (see the module docstring)."""
-
-    PAIRS_COLUMN = 1
-    """Until December 2026: `field_pairs` indexed and fast; no `field_texts`."""
-    TEXT_COLUMNS = 2
-    """`field_pairs` indexed only; `field_texts` fast, one column per key."""
-
-
-CURRENT_LAYOUT = Layout.TEXT_COLUMNS
-"""The layout of every partition created now."""
-
-
 # The schema in Tantivy's own serialized form (as in `meta.json`): tantivy-py's `SchemaBuilder` cannot turn
 # field norms off or build a JSON field that is fast but not indexed.
-def _layout(layout: Layout) -> dict[str, Any]:
-    texts_columns = layout is Layout.TEXT_COLUMNS
-    fields: list[dict[str, Any]] = [
+_LAYOUT: dict[str, Any] = {
+    "inner": [
         _text_field("id"),
         {
             "name": "ts_us",
@@ -142,33 +114,19 @@ def _layout(layout: Layout) -> dict[str, Any]:
             "type": "bytes",
             "options": {"indexed": False, "fieldnorms": False, "fast": False, "stored": True},
         },
-        _text_field(FIELD_PAIRS, fast=not texts_columns),
+        _text_field(FIELD_PAIRS),
     ]
-    if texts_columns:
-        fields.append(
-            {
-                "name": FIELD_TEXTS,
-                "type": "json_object",
-                "options": {"stored": False, "indexing": None, "fast": True, "expand_dots_enabled": False},
-            }
-        )
-    return {"inner": fields}
+}
 
 
 _EMPTY_SCHEMA = tantivy.SchemaBuilder().build()
 
 
-def build_schema(layout: Layout = CURRENT_LAYOUT) -> tantivy.Schema:
-    """The schema of a partition of `layout` (see the module docstring)."""
-    # Schemas pickle as (constructor, (serialized form,)): that constructor builds one from its serialized form.
+def build_schema() -> tantivy.Schema:
+    """The schema of every partition (see the module docstring)."""
+    # Schemas pickle as (constructor, (serialized form,)): that constructor builds one from `_LAYOUT`.
     reduced = cast("tuple[Callable[[dict[str, Any]], tantivy.Schema], tuple[Any, ...]]", _EMPTY_SCHEMA.__reduce__())
-    return reduced[0](_layout(layout))
-
-
-def texts_column(key: str) -> str:
-    """The path of the `field_texts` column of `fields` key `key`, as aggregations name it: Tantivy splits a
-    path at each unescaped `.`, and `field_texts` keeps keys whole, so `.` and `\\` are escaped."""
-    return f"{FIELD_TEXTS}." + key.replace("\\", "\\\\").replace(".", "\\.")
+    return reduced[0](_LAYOUT)
 
 
 @functools.cache
@@ -231,7 +189,6 @@ class _IndexDocument(msgspec.Struct, omit_defaults=True):
     span_id: str | None = None
     fields: dict[str, _FieldNumbers] | None = None
     field_pairs: list[str] | None = None
-    field_texts: dict[str, str | list[str]] | None = None
 
 
 class _StoredEvent(msgspec.Struct, array_like=True, omit_defaults=True, gc=False):
@@ -304,7 +261,7 @@ def encode_document(event: LogEvent, timestamp_utc: datetime) -> str:
     """
     try:
         ts_us = epoch_micros(timestamp_utc)
-        indexed = index_fields(event.fields)
+        pairs, numbers = pairs_and_numbers(event.fields)
         return _document_encoder.encode(
             _IndexDocument(
                 id=event.id,
@@ -317,9 +274,8 @@ def encode_document(event: LogEvent, timestamp_utc: datetime) -> str:
                 event=_stored_event(event, ts_us),
                 trace_id=event.trace_id,
                 span_id=event.span_id,
-                fields=indexed.numbers or None,
-                field_pairs=indexed.pairs or None,
-                field_texts=indexed.texts or None,
+                fields=numbers or None,
+                field_pairs=pairs or None,
             )
         ).decode()
     except (TypeError, ValueError, OverflowError) as exc:
