@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install into .venv the tantivy wheel pip chose, rebuilt from its PyPI source with Tantivy's
-# `zstd-compression` feature: the embedded store then compresses documents with zstd (0.35 of raw NDJSON on
+# `zstd-compression` feature: the embedded store then compresses documents with zstd (0.37 of raw NDJSON on
 # disk in all instead of 0.45 with the LZ4 of PyPI's wheels; docs/operations.md "Disk").
 #
 # Nothing else changes: same version, same Python API, one line of its Cargo.toml (the feature), and the
@@ -23,7 +23,7 @@ give_up() {
     echo "build-tantivy: MINTLOG_REQUIRE_ZSTD=1: failing" >&2
     exit 1
   fi
-  echo "build-tantivy: keeping PyPI's tantivy (LZ4 document store: about 25 % more disk)" >&2
+  echo "build-tantivy: keeping PyPI's tantivy (LZ4 document store: about 20 % more disk)" >&2
   exit 0
 }
 
