@@ -15,7 +15,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-.venv/bin/python}
-CACHE=${MINTLOG_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mintlog/wheels}
+HOME_DIR=${HOME:-/root}
+CACHE=${MINTLOG_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME_DIR/.cache}/mintlog/wheels}
 
 give_up() {
   echo "build-tantivy: $1" >&2
@@ -36,7 +37,7 @@ version=${installed%%+*}
 wheel=$(ls "$CACHE"/tantivy-"$version"+zstd-*.whl 2>/dev/null | head -n 1 || true)
 if [ -z "$wheel" ]; then
   cargo=${CARGO:-$(command -v cargo || true)}
-  if [ -z "$cargo" ] && [ -x "$HOME/.cargo/bin/cargo" ]; then cargo=$HOME/.cargo/bin/cargo; fi
+  if [ -z "$cargo" ] && [ -x "$HOME_DIR/.cargo/bin/cargo" ]; then cargo=$HOME_DIR/.cargo/bin/cargo; fi
   [ -n "$cargo" ] || give_up "no cargo on PATH or in ~/.cargo/bin: cannot build tantivy $version with zstd"
   export PATH="$(dirname "$cargo"):$PATH"
   work=$(mktemp -d)
