@@ -2,30 +2,36 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import math
-from collections.abc import AsyncIterator
+import struct
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import cast
 
 import msgspec
 import pytest
 import tantivy
 
 from benchmarks.loggen import events, log_event
+from mintlog.adapters.logstore import tantivy as tantivy_store_module
 from mintlog.adapters.logstore import tantivy_schema
 from mintlog.adapters.logstore.tantivy import IncompatiblePartitionError, TantivyLogStore
 from mintlog.adapters.logstore.tantivy_schema import (
     DOCSTORE_BLOCK_BYTES,
     MESSAGE_TOKENIZER,
+    build_legacy_schema,
     build_schema,
     docstore_compression,
     encode_document,
     message_analyzer,
+    thousandths,
     to_utc,
 )
 from mintlog.domain.events import FieldValue, LogEvent
-from mintlog.ports.aggregation import AggregateQuery, MetricSpec
+from mintlog.ports.aggregation import AggregateQuery, AggregateResult, MetricSpec
 from mintlog.ports.logstore import SearchAfter, SearchQuery
 from mintlog.query import parse
 
@@ -263,3 +269,172 @@ async def test_a_zstd_partition_the_installed_tantivy_cannot_read_is_refused_cle
             await reopened.search(SearchQuery("acme"))
     finally:
         await reopened.close()
+
+
+MIXED_NUMBERS: list[FieldValue] = [0.001, 12.5, 7, -3.25, 0.0001, 2**60, 9_007_199_254_741, [1, 2.5, 1e-7], 20.09]
+"""Thousandths (0.001, 12.5, 7, -3.25, 20.09, 1, 2.5) and numbers that are not (0.0001, 1e-7, 2**60, and
+9,007,199,254,741, whose thousandths pass 2^53), alone and in one list."""
+
+
+def flat_numbers(values: list[FieldValue]) -> list[int | float]:
+    flat: list[int | float] = []
+    for value in values:
+        flat.extend(cast("list[int | float]", value) if isinstance(value, list) else [cast("int | float", value)])
+    return flat
+
+
+def numbers_in(document: str) -> tuple[dict[str, object], dict[str, object]]:
+    parsed = json.loads(document)
+    return parsed.get("field_decimals", {}), parsed.get("fields", {})
+
+
+def test_numbers_that_are_whole_thousandths_are_indexed_as_integers() -> None:
+    event = make_event("evt-1", fields={"ms": 20.09, "code": 200, "tiny": 0.0001, "huge": 2**60, "list": [1, 1e-7]})
+
+    decimals, others = numbers_in(encode_document(event, NOON))
+    legacy_decimals, legacy_others = numbers_in(encode_document(event, NOON, decimals=False))
+
+    assert decimals == {"ms": 20_090, "code": 200_000, "list": [1_000]}
+    assert others == {"tiny": 0.0001, "huge": 2**60, "list": [1e-7]}
+    assert legacy_decimals == {}
+    assert legacy_others == {"ms": 20.09, "code": 200, "tiny": 0.0001, "huge": 2**60, "list": [1, 1e-7]}
+    assert [thousandths(number) for number in (0.1, 1.005, -2.5, 9_007_199_254_740, 9_007_199_254_741)] == [
+        100,
+        1_005,
+        -2_500,
+        9_007_199_254_740_000,  # at most 2**53 = 9,007,199,254,740,992 thousandths
+        None,
+    ]
+
+
+async def aggregate_numbers(store: TantivyLogStore) -> AggregateResult:
+    metrics = tuple(MetricSpec(op, op, "fields.n") for op in ("count", "sum", "min", "max"))
+    percentiles = MetricSpec("p", "percentiles", "fields.n", percents=(50.0, 90.0))
+    return await store.aggregate(AggregateQuery("acme", metrics=(*metrics, percentiles)))
+
+
+def assert_summarizes(metrics: Mapping[str, object], numbers: list[int | float]) -> None:
+    """Exact count, sum, minimum and maximum; percentiles within the store's 1 %."""
+    assert metrics["count"] == len(numbers)
+    assert metrics["sum"] == math.fsum(numbers) or math.isclose(cast("float", metrics["sum"]), math.fsum(numbers))
+    assert metrics["min"] == min(numbers)
+    assert metrics["max"] == max(numbers)
+    ordered = sorted(numbers)
+    for percent, key in ((50.0, "50.0"), (90.0, "90.0")):
+        wanted = ordered[min(len(ordered) - 1, math.floor(percent / 100 * (len(ordered) - 1)))]
+        found = cast("dict[str, float]", metrics["p"])[key]
+        assert math.isclose(found, wanted, rel_tol=0.01), (percent, found, wanted)
+
+
+async def test_metrics_read_both_number_columns_exactly(store: TantivyLogStore) -> None:
+    """One day mixes the two columns in every leaf; the other day holds only thousandths."""
+    first = [make_event(f"a-{index}", fields={"n": value}) for index, value in enumerate(MIXED_NUMBERS)]
+    second_day = [20.5, 3, 4.125, 1000]
+    second = [
+        make_event(f"b-{index}", timestamp=NOON + timedelta(days=1), fields={"n": value})
+        for index, value in enumerate(second_day)
+    ]
+    await store.write([*first, *second])
+
+    assert_summarizes((await aggregate_numbers(store)).metrics, flat_numbers([*MIXED_NUMBERS, *second_day]))
+    one_day = await store.aggregate(
+        AggregateQuery(
+            "acme",
+            metrics=(MetricSpec("p", "percentiles", "fields.n", percents=(50.0,)),),
+            start=NOON + timedelta(days=1),
+        )
+    )
+    assert math.isclose(cast("dict[str, float]", one_day.metrics["p"])["50.0"], 4.125, rel_tol=0.01)
+
+
+async def test_a_partition_of_the_legacy_layout_is_read_and_written_in_its_own_layout(tmp_path: Path) -> None:
+    """A day created before `field_decimals` keeps every number in `fields`, and aggregates with newer days."""
+    path = tmp_path / "index" / "acme" / "2024-03-09"
+    path.mkdir(parents=True)
+    index = tantivy.Index(build_legacy_schema(), path=str(path))
+    index.register_tokenizer(MESSAGE_TOKENIZER, message_analyzer())
+    writer = index.writer(16 * MiB, 1)
+    old = [make_event(f"old-{index}", fields={"n": value}) for index, value in enumerate(MIXED_NUMBERS[:4])]
+    for event in old:
+        writer.add_json(encode_document(event, to_utc(event.timestamp), decimals=False))
+    writer.commit()
+    writer.wait_merging_threads()
+    store = TantivyLogStore(tmp_path / "index", writer_heap_bytes=16 * MiB)
+    await store.start()
+    try:
+        late = [
+            make_event(f"late-{index}", timestamp=NOON + timedelta(hours=1), fields={"n": value})
+            for index, value in enumerate(MIXED_NUMBERS[4:])
+        ]
+        new_day = [make_event("next", timestamp=NOON + timedelta(days=1), fields={"n": 0.5})]
+        await store.write([*late, *new_day])
+        result = await aggregate_numbers(store)
+        found = await store.search(SearchQuery("acme", node=parse("fields.n:>=12"), size=100))
+    finally:
+        await store.close()
+
+    assert_summarizes(result.metrics, flat_numbers([*MIXED_NUMBERS, 0.5]))
+    assert {event.id for event in found.events} == {"old-1", "late-1", "late-2", "late-4"}
+    schemas = {
+        meta.parent.name: {field["name"] for field in json.loads(meta.read_text())["schema"]}
+        for meta in (tmp_path / "index" / "acme").glob("*/meta.json")
+    }
+    assert "field_decimals" not in schemas["2024-03-09"]
+    assert "field_decimals" in schemas["2024-03-10"]
+
+
+async def test_decimal_numbers_take_less_room_than_float_columns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The benchmark's events (a duration with 2 decimals, a status code) in the legacy layout and in this one."""
+    fast_bytes: dict[str, int] = {}
+    for layout in ("legacy", "decimals"):
+        if layout == "legacy":
+            monkeypatch.setattr(tantivy_store_module, "build_schema", build_legacy_schema)
+        else:
+            monkeypatch.undo()
+        store = TantivyLogStore(tmp_path / layout, writer_heap_bytes=16 * MiB)
+        await store.start()
+        try:
+            await write_benchmark_events(store, 20_000)
+            result = await store.aggregate(
+                AggregateQuery("acme", metrics=(MetricSpec("sum", "sum", "fields.duration_ms"),))
+            )
+        finally:
+            await store.close()
+        fast_bytes[layout] = sum(path.stat().st_size for path in (tmp_path / layout).rglob("*.fast"))
+        assert result.total == 20_000
+
+    assert fast_bytes["decimals"] < 0.85 * fast_bytes["legacy"], fast_bytes
+
+
+async def test_floats_in_fields_are_stored_as_text_and_come_back_bit_for_bit(store: TantivyLogStore) -> None:
+    floats = [20.09, -0.0, 0.1 + 0.2, 1e-7, 1e300, 5e-324, -2.5, math.inf]
+    event = make_event("floats", fields={"one": 20.09, "many": [*floats, "text", 3, None], "nan": math.nan})
+    await store.write([event])
+
+    kept = (await search_all(store))["floats"].fields
+    stored = base64.b64decode(json.loads(encode_document(event, NOON))["event"])
+
+    assert b"20.09" in stored
+    assert b"0.30000000000000004" in stored
+    assert kept["one"] == 20.09
+    many = cast("list[object]", kept["many"])
+    assert [struct.pack("<d", value) for value in many[: len(floats)] if isinstance(value, float)] == [
+        struct.pack("<d", value) for value in floats
+    ]
+    assert many[len(floats) :] == ["text", 3, None]
+    assert isinstance(kept["nan"], float)
+    assert math.isnan(kept["nan"])
+
+
+def test_an_event_stored_with_binary_floats_still_reads() -> None:
+    """Documents written before floats were stored as text hold MessagePack floats."""
+    stored = msgspec.msgpack.encode(
+        ["checkout", "web-1", {"ms": 20.09, "list": [1.5, "a"]}, "info", "done", "evt-1", 0]
+    )
+
+    event = tantivy_schema.decode_event(stored, tenant_id="acme", ts_us=1_700_000_000_000_000)
+
+    assert event.fields == {"ms": 20.09, "list": [1.5, "a"]}
+    assert (event.id, event.service, event.message) == ("evt-1", "checkout", "done")

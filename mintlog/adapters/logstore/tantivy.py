@@ -263,7 +263,7 @@ class TantivyLogStore:
                 uncommitted.append(partition)
                 partition.uncommitted = True
                 for event, timestamp_utc in new_events:
-                    writer.add_json(encode_document(event, timestamp_utc))
+                    writer.add_json(encode_document(event, timestamp_utc, decimals=partition.decimals))
             self._commit_all(uncommitted)
         except BaseException:
             for partition in uncommitted:

@@ -7,15 +7,17 @@ How an aggregation runs (shape and guarantees: `mintlog.ports.aggregation`):
   on `service`, `level`, `host`, `source`, `trace_id` or `span_id` buckets that fast field; one on
   `fields.<key>` buckets the `key=<text>` terms of the fast `field_pairs` field (so keys are the value texts
   of `mintlog.query.values.value_text`); a histogram buckets `ts_us` on epoch-aligned intervals. Leaves
-  compute `stats` of every metric field (the number columns of the `fields` JSON field: strings and booleans
-  are not numbers) and Tantivy's `percentiles` (DDSketch, within 1 %) when asked.
+  compute `stats` of every metric field and Tantivy's `percentiles` (DDSketch, within 1 %) when asked, on
+  both number columns of the key (`tantivy_schema`: `field_decimals.<key>` in thousandths, `fields.<key>`
+  as written; strings and booleans are not numbers); the thousandths are divided back and the two
+  statistics merged exactly. A partition of the legacy layout has only `fields.<key>`.
 - Terms groups ask each partition for *every* value, never a top N, so the merged counts
   (`mintlog.adapters.logstore.aggregate_tree`) are exact. When a partition holds more distinct buckets than
   one Tantivy aggregation builds (`NATIVE_BUCKETS`), its time span is split in halves until each part fits.
   At most `MAX_TRACKED_BUCKETS` distinct buckets are merged; beyond that the request fails with 400
   `too_many_buckets` instead of exhausting memory.
-- Percentiles of a leaf whose numbers all come from one partition (e.g. a histogram bucket inside one day)
-  are that partition's estimate. Other leaves are recomputed with a sketch that merges exactly: every
+- Percentiles of a leaf whose numbers all come from one column of one partition (e.g. a histogram bucket
+  inside one day) are that partition's estimate. Other leaves are recomputed with a sketch that merges exactly: every
   power-of-two range of the value ("octave") is split into 128 equal bins by a `histogram` aggregation bounded
   to that octave, so a bin's midpoint is within 0.4 % of every number in it. Numbers closer to zero than
   2^-64 times the largest magnitude count as 0.
@@ -50,6 +52,7 @@ from mintlog.adapters.logstore.days import day_range
 from mintlog.adapters.logstore.periods import Period, overlapping
 from mintlog.adapters.logstore.tantivy_partitions import Partition, PartitionCache
 from mintlog.adapters.logstore.tantivy_query import build_query
+from mintlog.adapters.logstore.tantivy_schema import DECIMAL_SCALE, DECIMALS_FIELD
 from mintlog.errors import BadRequest, StoreUnavailable
 from mintlog.ports.aggregation import (
     MAX_TRACKED_BUCKETS,
@@ -121,7 +124,7 @@ class _Run:
     query: AggregateQuery
     base: tantivy.Query | None
     periods: list[Period]
-    request: dict[str, Any]
+    requests: dict[bool, dict[str, Any]]
     metric_fields: list[str]
     percents: dict[str, tuple[float, ...]]
     max_buckets: int
@@ -157,7 +160,10 @@ class _Run:
             query=query,
             base=None if empty else build_query(schema, search),
             periods=[],
-            request=_native_request(query, fields, percents, native_buckets),
+            requests={
+                decimals: _native_request(query, fields, percents, native_buckets, decimals=decimals)
+                for decimals in (True, False)
+            },
             metric_fields=fields,
             percents=percents,
             max_buckets=max_buckets,
@@ -217,7 +223,7 @@ class _Run:
     def _aggregate_unit(self, unit: _Unit, unit_id: int) -> PartialBucket:
         assert self.base is not None
         query = self.base if unit.whole else _all_of([self.base, _time_range(self.schema, unit.start_us, unit.end_us)])
-        response = _native_aggregate(unit.partition, query, self.request)
+        response = _native_aggregate(unit.partition, query, self.requests[unit.partition.decimals])
         root = PartialBucket(count=int(cast("dict[str, Any]", response[_TOTAL])["value"] or 0))
         _Reader(self, unit_id).read(response, root, 0)
         return root
@@ -238,11 +244,17 @@ class _Run:
             return dict.fromkeys(percents, 0.0)
         assert self.base is not None
         leaf_query = _all_of([self.base, *self._path_clauses(path)])
-        request = sketch.request(_metric_path(metric_field))
-        for period in sorted({self.unit_periods[unit] for unit in units}, key=lambda period: period.sort_key):
+        plain = sketch.request(_metric_path(metric_field))
+        both = {**plain, **sketch.request(_decimals_path(metric_field), scale=DECIMAL_SCALE)}
+        periods = {self.unit_periods[_unit_of(unit)] for unit in units}
+        for period in sorted(periods, key=lambda period: period.sort_key):
             partition = self._open(period)
-            if partition is not None:
-                sketch.add(_native_aggregate(partition, leaf_query, request))
+            if partition is None:
+                continue
+            response = _native_aggregate(partition, leaf_query, both if partition.decimals else plain)
+            sketch.add(response)
+            if partition.decimals:
+                sketch.add(response, scale=DECIMAL_SCALE)
         return sketch.percentiles(percents)
 
     def _path_clauses(self, path: tuple[ChildKey, ...]) -> Iterator[tantivy.Query]:
@@ -271,29 +283,71 @@ class _Reader(NativeReader):
 
     def leaf(self, node: dict[str, Any], bucket: PartialBucket) -> None:
         for index, metric_field in enumerate(self.run.metric_fields):
-            stats = cast("dict[str, Any]", node[f"s{index}"])
-            count = int(stats.get("count") or 0)
-            if count == 0:
+            # `s`/`p`: the `fields` column; `d`/`q`: the thousandths of `field_decimals` (absent in legacy partitions).
+            merged = NumberStats()
+            estimates: list[PercentileEstimate] = []
+            for stats_name, percentiles_name, scale, unit in (
+                (f"s{index}", f"p{index}", 1, self.unit_id),
+                (f"d{index}", f"q{index}", DECIMAL_SCALE, _other_column(self.unit_id)),
+            ):
+                stats = cast("dict[str, Any] | None", node.get(stats_name))
+                count = 0 if stats is None else int(stats.get("count") or 0)
+                if stats is None or count == 0:
+                    continue
+                merged.merge(
+                    NumberStats(
+                        count=count,
+                        total=float(stats["sum"]) / scale,
+                        minimum=float(stats["min"]) / scale,
+                        maximum=float(stats["max"]) / scale,
+                    )
+                )
+                if metric_field in self.run.percents:
+                    values = cast("dict[str, Any]", cast("dict[str, Any]", node[percentiles_name])["values"])
+                    estimate = {
+                        float(percent): float(value) / scale for percent, value in values.items() if value is not None
+                    }
+                    estimates.append(PercentileEstimate(unit=unit, values=estimate))
+            if merged.count == 0:
                 continue
-            bucket.stats[metric_field] = NumberStats(
-                count=count, total=float(stats["sum"]), minimum=float(stats["min"]), maximum=float(stats["max"])
-            )
-            if metric_field in self.run.percents:
-                values = cast("dict[str, Any]", cast("dict[str, Any]", node[f"p{index}"])["values"])
-                estimate = {float(percent): float(value) for percent, value in values.items() if value is not None}
-                bucket.estimates[metric_field] = [PercentileEstimate(unit=self.unit_id, values=estimate)]
+            bucket.stats[metric_field] = merged
+            if estimates:
+                # One column's estimate stands for the unit; two columns' are recombined (`combine_percentiles`).
+                if len(estimates) == 1:
+                    estimates = [PercentileEstimate(unit=self.unit_id, values=estimates[0].values)]
+                bucket.estimates[metric_field] = estimates
+
+
+def _other_column(unit_id: int) -> int:
+    """The unit id standing for the `field_decimals` column of unit `unit_id` (negative: never a real unit)."""
+    return -1 - unit_id
+
+
+def _unit_of(unit_id: int) -> int:
+    """The unit of a unit id, whichever column it stands for (see `_other_column`)."""
+    return unit_id if unit_id >= 0 else -1 - unit_id
 
 
 def _native_request(
-    query: AggregateQuery, fields: list[str], percents: dict[str, tuple[float, ...]], native_buckets: int
+    query: AggregateQuery,
+    fields: list[str],
+    percents: dict[str, tuple[float, ...]],
+    native_buckets: int,
+    *,
+    decimals: bool,
 ) -> dict[str, Any]:
-    """The Tantivy aggregation request of the whole query (groups nested in order, metrics in the leaves)."""
+    """The Tantivy aggregation request of the whole query (groups nested in order, metrics in the leaves),
+    for a partition with (`decimals`) or without the `field_decimals` column."""
     leaf: dict[str, Any] = {}
     for index, metric_field in enumerate(fields):
-        path = _metric_path(metric_field)
-        leaf[f"s{index}"] = {"stats": {"field": path}}
-        if metric_field in percents:
-            leaf[f"p{index}"] = {"percentiles": {"field": path, "percents": list(percents[metric_field])}}
+        columns = [("s", "p", _metric_path(metric_field))]
+        if decimals:
+            columns.append(("d", "q", _decimals_path(metric_field)))
+        for stats_name, percentiles_name, path in columns:
+            leaf[f"{stats_name}{index}"] = {"stats": {"field": path}}
+            if metric_field in percents:
+                spec = {"field": path, "percents": list(percents[metric_field])}
+                leaf[f"{percentiles_name}{index}"] = {"percentiles": spec}
     level = leaf
     for group in reversed(query.groups):
         if isinstance(group, TermsGroup):
@@ -326,6 +380,11 @@ def _metric_path(metric_field: str) -> str:
     if not field_key(metric_field):
         raise ValueError(f"cannot summarize {metric_field!r}: metrics apply to fields.<key> only")
     return metric_field
+
+
+def _decimals_path(metric_field: str) -> str:
+    """The JSON path of the `field_decimals` column of `fields.<key>` (thousandths)."""
+    return DECIMALS_FIELD + _metric_path(metric_field).removeprefix("fields")
 
 
 def _native_aggregate(partition: Partition, query: tantivy.Query, request: dict[str, Any]) -> dict[str, Any]:
@@ -416,24 +475,27 @@ class _OctaveSketch:
         if -tiny <= self.maximum and tiny > self.minimum:
             yield "z", -tiny, tiny, tiny
 
-    def request(self, path: str) -> dict[str, Any]:
+    def request(self, path: str, *, scale: int = 1) -> dict[str, Any]:
+        """The histograms of every octave over the column at `path`, whose numbers are `scale` times the values."""
         return {
-            name: {
+            _scaled_name(name, scale): {
                 "histogram": {
                     "field": path,
-                    "interval": width,
+                    "interval": width * scale,
                     "min_doc_count": 1,
-                    "hard_bounds": {"min": lowest, "max": highest},
+                    "hard_bounds": {"min": lowest * scale, "max": highest * scale},
                 }
             }
             for name, lowest, highest, width in self._octaves()
         }
 
-    def add(self, response: dict[str, Any]) -> None:
+    def add(self, response: dict[str, Any], *, scale: int = 1) -> None:
+        """Count the buckets of `request(..., scale=scale)` in `response`."""
         for name, lowest, highest, width in self._octaves():
-            items = cast("list[dict[str, Any]]", cast("dict[str, Any]", response.get(name, {})).get("buckets", []))
+            answer = cast("dict[str, Any]", response.get(_scaled_name(name, scale), {}))
+            items = cast("list[dict[str, Any]]", answer.get("buckets", []))
             for item in items:
-                start = float(item["key"])
+                start = float(item["key"]) / scale
                 if not lowest <= start < highest:  # bounds are inclusive: `highest` belongs to the next octave
                     continue
                 middle = 0.0 if name == "z" else start + width / 2
@@ -453,3 +515,7 @@ class _OctaveSketch:
                     found[percent] = value
                     break
         return found
+
+
+def _scaled_name(name: str, scale: int) -> str:
+    return name if scale == 1 else f"{name}x{scale}"

@@ -11,10 +11,12 @@ and at most `max_open_writers` `IndexWriter`s (same policy); a partition with an
 for reading too, so at most `max_open_readers + max_open_writers` indexes are open at once. Readers reload
 on demand (`refresh`), never through Tantivy's per-index file-watcher threads.
 
-Every partition has the store's current schema. A partition created with another layout (e.g. before the
-`field_pairs` field was added) is refused with `IncompatiblePartitionError` when it is opened, for writing
-and for search, instead of silently missing terms: nothing is deployed yet, so a development data
-directory from an older layout has to be recreated (delete it, or just its tenant directories).
+Every partition has the store's current schema, or the legacy one of partitions created before the
+`field_decimals` field (`tantivy_schema.build_legacy_schema`), which is read and written in its own layout
+(`Partition.decimals` is False). A partition created with any other layout (e.g. before the `field_pairs`
+field was added) is refused with `IncompatiblePartitionError` when it is opened, for writing and for
+search, instead of silently missing terms: such a development data directory has to be recreated (delete
+it, or just its tenant directories).
 
 Thread safety: `get`, `refresh`, `list_periods` and `stats` may be called from any thread. The writer methods
 (`open_writers`, `commit`, `discard_writer`, `detach`, `close`) must be called from one thread at a time
@@ -37,7 +39,12 @@ from pathlib import Path
 import tantivy
 
 from mintlog.adapters.logstore.periods import Period, parse_period
-from mintlog.adapters.logstore.tantivy_schema import MESSAGE_TOKENIZER, configure_new_index, message_analyzer
+from mintlog.adapters.logstore.tantivy_schema import (
+    MESSAGE_TOKENIZER,
+    build_legacy_schema,
+    configure_new_index,
+    message_analyzer,
+)
 from mintlog.errors import StoreUnavailable
 
 __all__ = [
@@ -91,6 +98,8 @@ class Partition:
     meta_signature: tuple[int, int, int] | None = None
     writer: tantivy.IndexWriter | None = None
     uncommitted: bool = False
+    decimals: bool = True
+    """Whether the partition has the `field_decimals` column (False: the legacy layout, numbers in `fields`)."""
 
     @property
     def name(self) -> str:
@@ -132,6 +141,7 @@ class PartitionCache:
             raise ValueError("max_open_writers and max_open_readers must be at least 1")
         self._root = root
         self._schema = schema
+        self._legacy_schema = build_legacy_schema()
         self._writer_heap_bytes = min(writer_heap_bytes, _MAX_WRITER_HEAP_BYTES)
         self._max_open_writers = max_open_writers
         self._max_open_readers = max_open_readers
@@ -194,7 +204,7 @@ class PartitionCache:
                         "docs/operations.md)"
                     ) from exc
                 raise
-            if index.schema != self._schema:
+            if index.schema not in (self._schema, self._legacy_schema):
                 raise IncompatiblePartitionError(
                     f"partition {tenant_id}/{period.name} at {path} was created with another index layout "
                     "(an older Mintlog version); recreate the data directory"
@@ -211,7 +221,10 @@ class PartitionCache:
         index.register_tokenizer(MESSAGE_TOKENIZER, message_analyzer())
         # Reload explicitly (see `refresh`) instead of one file-watcher thread per open index.
         index.config_reader(reload_policy="manual")
-        return Partition(tenant_id=tenant_id, period=period, path=path, index=index, meta_signature=signature)
+        decimals = index.schema != self._legacy_schema
+        return Partition(
+            tenant_id=tenant_id, period=period, path=path, index=index, meta_signature=signature, decimals=decimals
+        )
 
     def _create_directory(self, path: Path) -> None:
         missing = [parent for parent in (path.parent, path) if not parent.exists()]
