@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install into .venv the tantivy wheel pip chose, rebuilt from its PyPI source with Tantivy's
-# `zstd-compression` feature: the embedded store then compresses documents with zstd (0.37 of raw NDJSON on
-# disk in all instead of 0.45 with the LZ4 of PyPI's wheels; docs/operations.md "Disk").
+# `zstd-compression` feature: the embedded store then compresses documents with zstd (0.35 of raw NDJSON on
+# disk in all instead of 0.44 with the LZ4 of PyPI's wheels; docs/operations.md "Disk").
 #
 # Nothing else changes: same version, same Python API, one line of its Cargo.toml (the feature), and the
 # local version label `+zstd`, which `tantivy>=...` requirements still accept. Partitions created with LZ4

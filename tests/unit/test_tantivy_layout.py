@@ -174,17 +174,23 @@ async def test_partitions_keep_no_norms_no_time_terms_and_big_store_blocks(store
     assert options["fields"]["fast"] is True
 
 
-async def test_a_partition_created_with_tantivys_default_settings_is_still_served(tmp_path: Path) -> None:
-    """A crash between creating a partition and setting its block size leaves Tantivy's defaults: still valid."""
-    path = tmp_path / "index" / "acme" / "2024-03-09"
+def write_partition_directly(root: Path, schema: tantivy.Schema, written: list[LogEvent], *, decimals: bool) -> Path:
+    """Write `written` into acme's 2024-03-09 partition with Tantivy alone (no store, Tantivy's default settings)."""
+    path = root / "acme" / "2024-03-09"
     path.mkdir(parents=True)
-    index = tantivy.Index(build_schema(), path=str(path))
+    index = tantivy.Index(schema, path=str(path))
     index.register_tokenizer(MESSAGE_TOKENIZER, message_analyzer())
     writer = index.writer(16 * MiB, 1)
-    event = make_event("evt-1")
-    writer.add_json(encode_document(event, to_utc(event.timestamp)))
+    for event in written:
+        writer.add_json(encode_document(event, to_utc(event.timestamp), decimals=decimals))
     writer.commit()
     writer.wait_merging_threads()
+    return path
+
+
+async def test_a_partition_created_with_tantivys_default_settings_is_still_served(tmp_path: Path) -> None:
+    """A crash between creating a partition and setting its block size leaves Tantivy's defaults: still valid."""
+    path = write_partition_directly(tmp_path / "index", build_schema(), [make_event("evt-1")], decimals=True)
     store = TantivyLogStore(tmp_path / "index", writer_heap_bytes=16 * MiB)
     await store.start()
     try:
@@ -349,16 +355,8 @@ async def test_metrics_read_both_number_columns_exactly(store: TantivyLogStore) 
 
 async def test_a_partition_of_the_legacy_layout_is_read_and_written_in_its_own_layout(tmp_path: Path) -> None:
     """A day created before `field_decimals` keeps every number in `fields`, and aggregates with newer days."""
-    path = tmp_path / "index" / "acme" / "2024-03-09"
-    path.mkdir(parents=True)
-    index = tantivy.Index(build_legacy_schema(), path=str(path))
-    index.register_tokenizer(MESSAGE_TOKENIZER, message_analyzer())
-    writer = index.writer(16 * MiB, 1)
     old = [make_event(f"old-{index}", fields={"n": value}) for index, value in enumerate(MIXED_NUMBERS[:4])]
-    for event in old:
-        writer.add_json(encode_document(event, to_utc(event.timestamp), decimals=False))
-    writer.commit()
-    writer.wait_merging_threads()
+    write_partition_directly(tmp_path / "index", build_legacy_schema(), old, decimals=False)
     store = TantivyLogStore(tmp_path / "index", writer_heap_bytes=16 * MiB)
     await store.start()
     try:

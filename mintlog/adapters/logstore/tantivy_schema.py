@@ -41,7 +41,7 @@ No field keeps field norms (one byte per document and field): results are ordere
 The tenant id is not indexed either: a partition holds one tenant. The document store compresses
 `DOCSTORE_BLOCK_BYTES` blocks of neighbouring events together (bigger blocks find more repeats) with zstd
 at level `ZSTD_LEVEL` when the installed Tantivy has zstd (`docstore_compression`; `make install` builds
-one), else with LZ4 (about 0.45 of raw NDJSON on disk in all instead of 0.37). Both are set in
+one), else with LZ4 (about 0.44 of raw NDJSON on disk in all instead of 0.35). Both are set in
 `meta.json` when a partition is created (`configure_new_index`); a partition keeps the compression it was
 created with, and a Tantivy with zstd reads both.
 """
