@@ -107,6 +107,12 @@ def _text_field(name: str, *, fast: bool = True, record: str = "basic", tokenize
     return {"name": name, "type": "text", "options": {"indexing": indexing, "stored": False, "fast": fast}}
 
 
+DECIMALS_FIELD = "field_decimals"
+"""The JSON field of the numbers of `fields` that are whole numbers of thousandths (see the module docstring)."""
+DECIMAL_SCALE = 1000
+"""`field_decimals` holds each number times this."""
+_MAX_EXACT = 2**53  # every integer up to this magnitude is exactly a float: aggregations add floats
+
 # The schema in Tantivy's own serialized form (as in `meta.json`): tantivy-py's `SchemaBuilder` cannot turn
 # field norms off or build a JSON field that is fast but not indexed.
 _LAYOUT: dict[str, Any] = {
@@ -132,17 +138,12 @@ _LAYOUT: dict[str, Any] = {
         _text_field(FIELD_PAIRS),
         # Last, so every other field keeps its id in the schemas of partitions created before it.
         {
-            "name": "field_decimals",
+            "name": DECIMALS_FIELD,
             "type": "json_object",
             "options": {"stored": False, "indexing": None, "fast": True, "expand_dots_enabled": True},
         },
     ]
 }
-DECIMALS_FIELD = "field_decimals"
-"""The JSON field of the numbers of `fields` that are whole numbers of thousandths (see the module docstring)."""
-DECIMAL_SCALE = 1000
-"""`field_decimals` holds each number times this."""
-_MAX_EXACT = 2**53  # every integer up to this magnitude is exactly a float: aggregations add floats
 
 
 _EMPTY_SCHEMA = tantivy.SchemaBuilder().build()
@@ -347,15 +348,7 @@ def _split_numbers(numbers: dict[str, Any]) -> tuple[dict[str, Any], dict[str, A
     decimals: dict[str, Any] = {}
     others: dict[str, Any] = {}
     for key, value in numbers.items():
-        kind = type(cast("object", value))
-        if kind is int:  # the common case, inline: `thousandths` of an int
-            scaled = value * DECIMAL_SCALE
-            if -_MAX_EXACT <= scaled <= _MAX_EXACT:
-                decimals[key] = scaled
-            else:
-                others[key] = value
-            continue
-        if kind is not list:
+        if type(cast("object", value)) is not list:
             as_thousandths = thousandths(value)
             if as_thousandths is None:
                 others[key] = value
