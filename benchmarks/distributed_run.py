@@ -19,7 +19,7 @@ from typing import Any
 from benchmarks.cpu_accounting import cpu_used
 from benchmarks.load import make_bodies
 from benchmarks.report import WRITE_PATH_PREFIXES
-from benchmarks.suite import BATCH, DISTINCT_BODIES, load_on, opensearch_index_total
+from benchmarks.suite import BATCH, DISTINCT_BODIES, load_on, opensearch_index_total, opensearch_refresh_total
 from benchmarks.topology import Distributed, services_env
 
 
@@ -37,9 +37,11 @@ def main() -> int:
     bodies = make_bodies(run_id, BATCH, DISTINCT_BODIES)
     with Distributed(services_env(), extra_env=extra_env) as cluster:
         before, ops_before = cluster.cpu_snapshot(), opensearch_index_total(cluster.opensearch_url)
+        refreshes_before = opensearch_refresh_total(cluster.opensearch_url)
         result = load_on(cluster, args.seconds, run_id, bodies)
         cpu = cpu_used(before, cluster.cpu_snapshot())
         ops = opensearch_index_total(cluster.opensearch_url) - ops_before
+        refreshes = opensearch_refresh_total(cluster.opensearch_url) - refreshes_before
         rss = {label: round(values["peak_kib"] / 1024) for label, values in cluster.rss().items()}
     events = int(result["events_searchable"])
     write_path = sum(seconds for label, seconds in cpu.items() if label.startswith(WRITE_PATH_PREFIXES))
@@ -50,6 +52,7 @@ def main() -> int:
         "zero_loss": result["zero_loss"],
         "events_indexed": events,
         "opensearch_index_ops": ops,
+        "opensearch_refreshes": refreshes,
         "peak_rss_mib": rss,
         "cpu_seconds": cpu,
         "us_per_event_write_path": per_event(write_path, events),

@@ -319,9 +319,18 @@ def ingest_distributed(plan: Plan, runs: list[Any], _results: dict[str, Any]) ->
 
 def opensearch_index_total(url: str) -> int:
     """Index operations the OpenSearch node has done so far (all clients: tells whether others wrote meanwhile)."""
-    with urllib.request.urlopen(f"{url.rstrip('/')}/_nodes/_local/stats/indices/indexing", timeout=30) as response:
+    return _opensearch_node_total(url, "indexing", "index_total")
+
+
+def opensearch_refresh_total(url: str) -> int:
+    """Refreshes the OpenSearch node has done so far, per shard (explicit and periodic, all clients)."""
+    return _opensearch_node_total(url, "refresh", "total")
+
+
+def _opensearch_node_total(url: str, metric: str, counter: str) -> int:
+    with urllib.request.urlopen(f"{url.rstrip('/')}/_nodes/_local/stats/indices/{metric}", timeout=30) as response:
         nodes = json.loads(response.read())["nodes"]
-    return sum(int(node["indices"]["indexing"]["index_total"]) for node in nodes.values())
+    return sum(int(node["indices"][metric][counter]) for node in nodes.values())
 
 
 def search_storage(plan: Plan, runs: list[Any], _results: dict[str, Any]) -> None:

@@ -23,6 +23,8 @@ from typing import Any
 
 import pytest
 
+from mintlog.adapters.logstore.opensearch_layout import name_groups
+
 __all__ = [
     "UNREACHABLE_OPENSEARCH_URL",
     "UNREACHABLE_REDIS_URL",
@@ -171,9 +173,8 @@ def delete_opensearch_indices(url: str, prefix: str) -> None:
     pattern = urllib.parse.quote(f"{prefix}-*")
     resolved = _opensearch_request(url, "GET", f"/_resolve/index/{pattern}?expand_wildcards=open,closed")
     names = [str(index["name"]) for index in resolved.get("indices", [])]
-    for first in range(0, len(names), 50):
-        chunk = urllib.parse.quote(",".join(names[first : first + 50]))
-        _opensearch_request(url, "DELETE", f"/{chunk}?ignore_unavailable=true")
+    for group in name_groups(names):
+        _opensearch_request(url, "DELETE", f"/{urllib.parse.quote(group, safe=',*')}?ignore_unavailable=true")
     try:
         _opensearch_request(url, "DELETE", f"/_index_template/{urllib.parse.quote(prefix)}")
     except urllib.error.HTTPError as exc:

@@ -383,6 +383,31 @@ async def test_retention_drops_only_the_older_indices_of_that_tenant(open_store:
     assert await store.drop_partitions_before("nobody", date(2030, 1, 1)) == []
 
 
+async def test_a_write_and_a_retention_run_over_more_index_names_than_one_request_line_holds(
+    opensearch_url: str, prefix: str
+) -> None:
+    # The longest prefix and tenant id: 40 day indices of 116 bytes each, 4.7 KB of names, where OpenSearch
+    # refuses a request line over 4 KiB (`too_long_http_line_exception`).
+    long_prefix = prefix + "_" * (64 - len(prefix))
+    tenant = "t" * 40
+    days = [DAY1 + timedelta(days=offset) for offset in range(40)]
+    store = OpenSearchLogStore(ClusterOptions(urls=[opensearch_url]), index_prefix=long_prefix)
+    try:
+        await store.start()
+        await store.write(
+            [make_event(f"evt-{number:02d}", tenant_id=tenant, timestamp=day) for number, day in enumerate(days)]
+        )
+
+        assert (await search_all(store, tenant)).total == 40  # refreshed, so searchable when `write` returned
+        dropped = await store.drop_partitions_before(tenant, (days[-1] + timedelta(days=1)).date())
+        assert dropped == [f"{tenant}/{day:%Y-%m-%d}" for day in days]
+        assert (await search_all(store, tenant)).total == 0
+    finally:
+        with contextlib.suppress(StoreUnavailable):
+            await store.close()
+        delete_opensearch_indices(opensearch_url, long_prefix)
+
+
 async def test_time_bounds_beyond_what_opensearch_can_store_still_answer(open_store: OpenStore) -> None:
     store = await open_store()
     await store.write([make_event("evt-1"), make_event("evt-2", timestamp=DAY2)])

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, date, datetime, timedelta, timezone
+from urllib.parse import quote
 
 import msgspec
 import pytest
@@ -16,7 +18,9 @@ from mintlog.adapters.logstore.opensearch_documents import (
     utc_instant,
 )
 from mintlog.adapters.logstore.opensearch_layout import (
+    MAX_NAMES_BYTES,
     daily_index,
+    name_groups,
     partition_index,
     tenant_index_base,
     tenant_periods,
@@ -256,3 +260,24 @@ def test_the_one_pass_over_fields_gives_what_the_three_separate_functions_give(f
 )
 def test_an_instant_is_written_in_utc_with_microseconds_and_a_fixed_width(moment: datetime, text: str) -> None:
     assert utc_instant(moment) == text
+
+
+def test_index_names_are_split_into_request_paths_opensearch_accepts() -> None:
+    names = [f"p-t{number}-2024.03.{number % 28 + 1:02d}" for number in range(500)]
+    groups = name_groups(names, max_bytes=200)
+    assert [name for group in groups for name in group.split(",")] == names
+    assert all(len(group) <= 200 for group in groups)
+    for group, following in itertools.pairwise(groups):  # full: the next name would have gone over
+        assert len(group) + 1 + len(following.split(",")[0]) > 200
+    assert name_groups([]) == []
+    assert name_groups(["a" * 300], max_bytes=200) == ["a" * 300]
+    # The longest names at the default budget stay well under OpenSearch's 4 KiB request line.
+    longest = [f"{'p' * 64}-{'t' * 40}-2024.{month:02d}@2024.12" for month in range(1, 13)] * 10
+    assert all(len(quote(group, safe=",*")) <= MAX_NAMES_BYTES < 4096 - 200 for group in name_groups(longest))
+
+
+def test_index_name_bytes_are_counted_as_quoted_in_the_path() -> None:
+    monthly = "m-t-2024.03@2024.05"  # `@` is sent as %40
+    assert len(quote(monthly, safe=",*")) == len(monthly) + 2
+    groups = name_groups([monthly] * 10, max_bytes=(len(monthly) + 2) * 3 + 2)
+    assert [group.count(",") + 1 for group in groups] == [3, 3, 3, 1]

@@ -13,7 +13,9 @@ that `start` installs. Guarantees:
   4xx, or one that cannot be encoded) raises `EventsRejectedError` (a `ValueError`) naming it and the
   reason, after the rest of the batch was stored. Before `write` returns, every index it wrote to is refreshed, so the
   events are searchable. (An explicit refresh answers in tens of milliseconds for a 500-event batch on
-  the test node; the bulk's `refresh=wait_for` waits for the next periodic refresh, about a second.)
+  the test node; the bulk's `refresh=wait_for` waits for the next periodic refresh, about a second.) The indices are
+  refreshed in requests of at most `MAX_NAMES_BYTES` of names (`name_groups`), so a write spanning many
+  tenants' indices is not refused for its request line.
 - `search` asks only the tenant's indices whose day can hold a match (`opensearch_search`) and filters
   on the tenant id as well, orders by `(timestamp, id)` exactly (microseconds), pages with
   `search_after`, and counts exactly up to `total_cap`. No index in range is an empty page.
@@ -60,6 +62,7 @@ from mintlog.adapters.logstore.opensearch_layout import (
     DEFAULT_INDEX_PREFIX,
     MAX_INDEX_NAME_BYTES,
     index_template,
+    name_groups,
     partition_index,
     partition_name,
     tenant_index_base,
@@ -85,7 +88,6 @@ __all__ = ["BulkPolicy", "ClusterOptions", "EventsRejectedError", "OpenSearchLog
 logger = logging.getLogger(__name__)
 
 _DAY_SUFFIX_BYTES = len("-YYYY.MM.DD")
-_NAMES_PER_DELETE = 50
 _IGNORE_UNAVAILABLE = {"ignore_unavailable": "true"}
 
 
@@ -237,9 +239,9 @@ class OpenSearchLogStore:
             self._bulk,
             request_timeout_seconds=self._cluster.request_timeout_seconds,
         )
-        if outcome.indices:
+        for expression in name_groups(sorted(outcome.indices)):
             with translate_errors("refresh after writing"):
-                await client.indices.refresh(index=",".join(sorted(outcome.indices)), params=_IGNORE_UNAVAILABLE)
+                await client.indices.refresh(index=expression, params=_IGNORE_UNAVAILABLE)
         rejections.extend(outcome.rejections)
         if rejections:
             raise EventsRejectedError(rejections)
@@ -344,10 +346,9 @@ class OpenSearchLogStore:
         base = tenant_index_base(self._prefix, tenant_id)
         existing = await self._tenant_indices(client, base, expand_wildcards="open,closed")
         old = sorted((period for period in existing if expired(period, day, basis)), key=lambda period: period.sort_key)
-        for first in range(0, len(old), _NAMES_PER_DELETE):
-            names = [existing[period] for period in old[first : first + _NAMES_PER_DELETE]]
+        for names in name_groups(existing[period] for period in old):
             with translate_errors("delete old indices"):
-                await client.indices.delete(index=",".join(names), params=_IGNORE_UNAVAILABLE)
+                await client.indices.delete(index=names, params=_IGNORE_UNAVAILABLE)
         if old:
             logger.info("dropped %d index(es) of tenant %s before %s by %s", len(old), tenant_id, day, basis)
         return [partition_name(tenant_id, period) for period in old]

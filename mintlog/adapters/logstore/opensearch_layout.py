@@ -26,6 +26,7 @@ import re
 from collections.abc import Iterable
 from datetime import date
 from typing import Any
+from urllib.parse import quote
 
 from mintlog.adapters.logstore.periods import Period, parse_period
 from mintlog.query.opensearch import MESSAGE_ANALYSIS
@@ -34,10 +35,12 @@ __all__ = [
     "DEFAULT_INDEX_PREFIX",
     "INDEX_PREFIX_PATTERN",
     "MAX_INDEX_NAME_BYTES",
+    "MAX_NAMES_BYTES",
     "TEMPLATE_PRIORITY",
     "daily_index",
     "index_of",
     "index_template",
+    "name_groups",
     "partition_index",
     "partition_name",
     "tenant_index_base",
@@ -52,6 +55,10 @@ MAX_INDEX_NAME_BYTES = 255
 """OpenSearch refuses longer index names."""
 TEMPLATE_PRIORITY = 200
 """Priority of the store's index template, above catch-all templates (priority 0) a cluster may have."""
+MAX_NAMES_BYTES = 3072
+"""Most bytes of comma-separated, URL-quoted index names in one request path (`name_groups`): OpenSearch refuses
+a request line over 4 KiB (`http.max_initial_line_length`); the rest is room for the method, the rest of the
+path and the query parameters."""
 
 _PREFIX = re.compile(INDEX_PREFIX_PATTERN)
 _KEPT = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
@@ -124,6 +131,29 @@ def tenant_periods(base: str, index_names: Iterable[str]) -> dict[Period, str]:
         if period is not None:
             periods[period] = name
     return periods
+
+
+def name_groups(names: Iterable[str], max_bytes: int = MAX_NAMES_BYTES) -> list[str]:
+    """`names`, in order, as comma-separated expressions of at most `max_bytes` each once URL-quoted.
+
+    Index names go in the path of a refresh or a delete, and OpenSearch refuses a request line over 4 KiB
+    (`too_long_http_line_exception`): a write spanning many tenants' indices, or a retention run over many
+    long names, makes one request per expression. Every name is in exactly one expression; a single name
+    longer than `max_bytes` (not a valid index name: those are at most 255 bytes) is an expression of its own.
+    """
+    groups: list[str] = []
+    current: list[str] = []
+    length = 0
+    for name in names:
+        size = len(quote(name, safe=",*"))  # as `opensearch-py` quotes path parts: `@` is sent as `%40`
+        if current and length + 1 + size > max_bytes:
+            groups.append(",".join(current))
+            current, length = [], 0
+        length += size + (1 if current else 0)
+        current.append(name)
+    if current:
+        groups.append(",".join(current))
+    return groups
 
 
 def partition_name(tenant_id: str, period: Period) -> str:
