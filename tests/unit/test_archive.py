@@ -12,8 +12,10 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+from isal import igzip
 
 from mintlog.adapters.bus.memory import MemoryEventBus
+from mintlog.domain.archive_keys import IGZIP_MAX_LEVEL
 from mintlog.domain.events import RawBatch
 from mintlog.domain.normalize import normalize_batch
 from mintlog.domain.streams import encode_bus_message
@@ -181,6 +183,27 @@ def test_packing_is_gzip_ndjson_deterministic_and_counted() -> None:
     assert first.sha256 == hashlib.sha256(first.data).hexdigest()
     assert first.event_count == 2 == count_lines(first.data)
     assert gzip.decompress(first.data) == b'{"id":"a"}\n{"id":"b"}\n'
+
+
+@pytest.mark.parametrize("level", range(1, 10))
+def test_every_gzip_level_packs_the_same_lines_into_plain_deterministic_gzip(level: int) -> None:
+    lines = [
+        b'{"id":"%05d","event":{"message":"GET /api/orders 200 %d.%02dms"}}\n' % (n, n % 97, n % 100)
+        for n in range(2000)
+    ]
+    packed = pack_lines(lines, level)
+    assert packed.data[:4] == b"\x1f\x8b\x08\x00"  # one gzip member, deflate, no flags (no name, no extra)
+    assert packed.data[4:8] == b"\x00\x00\x00\x00"  # mtime 0
+    assert gzip.decompress(packed.data) == b"".join(lines)
+    assert pack_lines(list(lines), level).data == packed.data
+    assert len(packed.data) < len(b"".join(lines)) / 4
+
+
+def test_the_fast_levels_compress_with_igzip_and_the_others_with_zlib() -> None:
+    lines = [b'{"id":"%05d"}\n' % n for n in range(5000)]
+    joined = b"".join(lines)
+    assert pack_lines(lines, IGZIP_MAX_LEVEL).data == igzip.compress(joined, compresslevel=IGZIP_MAX_LEVEL, mtime=0)
+    assert pack_lines(lines, 6).data == gzip.compress(joined, compresslevel=6, mtime=0)
 
 
 async def test_a_full_buffer_is_flushed_and_only_then_its_message_is_acked(
