@@ -48,8 +48,8 @@ def pack_lines(lines: Sequence[bytes], level: int = 1) -> PackedObject:
 
     Levels 1 to 3 (`IGZIP_MAX_LEVEL`) compress with ISA-L's igzip at that level, 4 to 9 with zlib. On the
     benchmark's archive lines igzip's level 1 takes about a fifth of the CPU of zlib's level 1 and is a little
-    smaller (docs/benchmarks.md); the bytes differ from zlib's, so the same lines packed at one level by two
-    Mintlog versions on either side of this change give two different objects of the same events.
+    smaller (docs/benchmarks.md). The bytes differ from zlib's: the same lines packed at the same level by
+    Mintlog versions from before and after this choice are different bytes of the same NDJSON.
     """
     joined = b"".join(lines)
     if level <= IGZIP_MAX_LEVEL:
