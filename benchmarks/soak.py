@@ -98,10 +98,12 @@ async def soak(
                 seen_requests += len(requests)
                 seen_probes += len(probes)
                 lag = await consumer_lag(js)
-                rss = {label: values["rss_kib"] for label, values in target.rss().items()}
+                memory = target.rss()
+                rss = {label: values["rss_kib"] for label, values in memory.items()}
                 sample = {
                     "t_s": round(time.monotonic() - started, 1),
                     "rss_kib": rss,
+                    "anon_kib": {label: values["anon_kib"] for label, values in memory.items()},
                     "requests": len(requests),
                     "request_p99_ms": window_p99_ms(requests),
                     "probes": len(probes),

@@ -79,11 +79,12 @@ def descendants(pid: int) -> list[int]:
 
 
 def status_kib(pid: int) -> dict[str, int]:
-    """VmRSS and VmHWM (peak) of `pid` in KiB; empty when it is gone."""
+    """VmRSS, VmHWM (peak) and RssAnon (anonymous memory: heaps, not mapped files) of `pid` in KiB; empty when
+    it is gone."""
     values: dict[str, int] = {}
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(("VmRSS:", "VmHWM:")):
+            if line.startswith(("VmRSS:", "VmHWM:", "RssAnon:")):
                 name, value = line.split(":", 1)
                 values[name] = int(value.split()[0])
     except OSError:
@@ -161,12 +162,17 @@ def labelled_tree(roots: dict[str, int]) -> dict[str, int]:
 
 
 def rss_by_process(roots: dict[str, int]) -> dict[str, dict[str, int]]:
-    """{label: {"pid", "rss_kib", "peak_kib"}} for every live process of the system."""
+    """{label: {"pid", "rss_kib", "peak_kib", "anon_kib"}} for every live process of the system."""
     result: dict[str, dict[str, int]] = {}
     for label, pid in labelled_tree(roots).items():
         values = status_kib(pid)
         if values:
-            result[label] = {"pid": pid, "rss_kib": values.get("VmRSS", 0), "peak_kib": values.get("VmHWM", 0)}
+            result[label] = {
+                "pid": pid,
+                "rss_kib": values.get("VmRSS", 0),
+                "peak_kib": values.get("VmHWM", 0),
+                "anon_kib": values.get("RssAnon", 0),
+            }
     return result
 
 
