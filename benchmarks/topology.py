@@ -224,8 +224,12 @@ class _Started:
 class AllInOne(_Started):
     """A fresh `python -m mintlog run` on a temp data dir: `ingest`, `api`, `key`, `pid`, `nats_url()`."""
 
-    def __init__(self, extra_env: dict[str, str] | None = None, name: str = "mintlog") -> None:
+    def __init__(self, extra_env: dict[str, str] | None = None, name: str = "mintlog", nats: Any = None) -> None:
+        """`nats`: a started `tests.distributed.cluster.NatsServer` to use instead of the embedded one."""
         self.extra_env = extra_env or {}
+        if nats is not None:
+            self.extra_env = self.extra_env | {"MINTLOG_NATS__URL": nats.url}
+        self.nats = nats
         self.name = name
         self.temp_dir = Path(tempfile.mkdtemp(prefix="mintlog-suite-"))
         self.data_dir = self.temp_dir / "data"
@@ -273,18 +277,32 @@ class AllInOne(_Started):
         return self
 
     def roots(self) -> dict[str, int]:
-        return {self.name: self.pid} if self.process is not None and self.process.poll() is None else {}
+        roots = {self.name: self.pid} if self.process is not None and self.process.poll() is None else {}
+        if self.nats is not None and self.nats.process is not None and self.nats.process.poll() is None:
+            roots["nats-server"] = self.nats.process.pid
+        return roots
 
     def rss(self) -> dict[str, dict[str, int]]:
         return rss_by_process(self.roots())
 
     def nats_url(self) -> str:
-        """The embedded nats-server's client URL, from the config it was started with."""
+        """The embedded nats-server's client URL, from the config it was started with (or the external one's)."""
+        if self.nats is not None:
+            return str(self.nats.url)
+        return f"nats://{self._nats_config_address('listen')}"
+
+    def nats_monitor_url(self) -> str:
+        """The embedded nats-server's monitoring URL (`/varz`, `/jsz`), from the config it was started with."""
+        if self.nats is not None:
+            return f"http://127.0.0.1:{self.nats.monitor_port}"
+        return f"http://{self._nats_config_address('http')}"
+
+    def _nats_config_address(self, key: str) -> str:
         config = self.data_dir / "nats" / "nats-server.conf"
-        match = re.search(r"^listen:\s*([\d.]+:\d+)", config.read_text(), re.MULTILINE)
+        match = re.search(rf"^{key}:\s*([\d.]+:\d+)", config.read_text(), re.MULTILINE)
         if match is None:
-            raise RuntimeError(f"no listen address in {config}")
-        return f"nats://{match.group(1)}"
+            raise RuntimeError(f"no {key} address in {config}")
+        return match.group(1)
 
     def index_bytes(self) -> int:
         index_dir = self.data_dir / "index"

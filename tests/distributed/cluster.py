@@ -86,11 +86,14 @@ def _port_open(port: int) -> bool:
 
 @dataclass
 class NatsServer:
-    """An external NATS JetStream server for one test module."""
+    """An external NATS JetStream server for one test module, with the embedded server's settings (8 MB
+    payloads, a sync after every write); with `profiling_port`, Go's pprof is served there too
+    (`/debug/pprof/heap`, used by `benchmarks/soak.py --nats-heap-profiles`)."""
 
     root: Path
     port: int = field(default_factory=free_port)
     monitor_port: int = field(default_factory=free_port)
+    profiling_port: int | None = None
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -110,6 +113,7 @@ class NatsServer:
             f"http: 127.0.0.1:{self.monitor_port}\n"
             "max_payload: 8MB\n"
             f'jetstream {{ store_dir: "{self.store_dir}", sync_interval: always }}\n'
+            + (f"prof_port: {self.profiling_port}\n" if self.profiling_port is not None else "")
         )
         log = (self.root / "nats.log").open("ab")
         self.process = subprocess.Popen([str(nats_server_binary()), "-c", str(config)], stdout=log, stderr=log)
