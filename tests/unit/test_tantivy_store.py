@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import tantivy
 
+from mintlog.adapters.logstore import tantivy_partitions
 from mintlog.adapters.logstore.tantivy import EventEncodingError, IncompatiblePartitionError, TantivyLogStore
 from mintlog.domain.events import LogEvent
 from mintlog.errors import StoreUnavailable
@@ -252,3 +253,37 @@ async def test_a_partition_with_an_older_layout_is_refused_clearly(store: Tantiv
     await store.write([make_event("other-day", timestamp=NOON + timedelta(days=1))])
     page = await store.search(SearchQuery("acme", start=NOON + timedelta(days=1)))
     assert [event.id for event in page.events] == ["other-day"]
+
+
+def open_indexes(store: TantivyLogStore) -> list[tantivy.Index]:
+    """The `tantivy.Index` objects of the partitions `store` has open."""
+    partitions = store._partitions._open.values()  # pyright: ignore[reportPrivateUsage]
+    return [partition.index for partition in partitions]
+
+
+def distinct(objects: list[tantivy.Index]) -> int:
+    return len({id(item) for item in objects})  # all alive in `objects`, so no id is reused
+
+
+async def test_a_reader_opens_a_partition_afresh_after_many_reloads_and_keeps_seeing_every_commit(
+    store: TantivyLogStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each reload of one `tantivy.Index` keeps native memory until the index is dropped, so a search
+    process reopens a writer-less partition every `RELOADS_BEFORE_REOPEN` reloads; searches never miss a
+    commit across the reopen, and the writing process's own partition (with its writer) is never reopened."""
+    monkeypatch.setattr(tantivy_partitions, "RELOADS_BEFORE_REOPEN", 2)
+    reader = TantivyLogStore(store.root, writer_heap_bytes=16 * MiB)
+    await reader.start()
+    try:
+        reader_indexes: list[tantivy.Index] = []
+        writer_indexes: list[tantivy.Index] = []
+        for written in range(1, 8):
+            await store.write([make_event(f"evt-{written}", timestamp=NOON + timedelta(seconds=written))])
+            assert (await reader.search(SearchQuery("acme"))).total == written
+            assert (await store.search(SearchQuery("acme"))).total == written
+            reader_indexes.extend(open_indexes(reader))
+            writer_indexes.extend(open_indexes(store))
+        assert distinct(reader_indexes) >= 3  # opened once, then afresh after every second reload
+        assert distinct(writer_indexes) == 1
+    finally:
+        await reader.close()
