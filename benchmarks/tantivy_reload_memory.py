@@ -1,0 +1,112 @@
+"""Native memory a Tantivy reader keeps across reloads (issue 19, part 4).
+
+    .venv/bin/python -m benchmarks.tantivy_reload_memory --commits 5000 --reopen-every 0     # reload only
+    .venv/bin/python -m benchmarks.tantivy_reload_memory --commits 5000 --reopen-every 500   # as the store does
+
+A writer in a child process commits `--commits` times (200 small documents each, 5 ms apart) into a fresh
+index; this process, the reader alone as in the all-in-one's parent, reloads and searches after every commit
+it sees, and with `--reopen-every N` opens the index afresh every N reloads instead
+(`mintlog.adapters.logstore.tantivy_partitions.RELOADS_BEFORE_REOPEN`). Prints glibc's in-use bytes over all
+malloc arenas (`mallinfo2`) relative to the 100th reload, every 500 reloads. Linux with glibc only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import tantivy
+
+DOCUMENTS_PER_COMMIT = 200
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena",
+            "ordblks",
+            "smblks",
+            "hblks",
+            "hblkhd",
+            "usmblks",
+            "fsmblks",
+            "uordblks",
+            "fordblks",
+            "keepcost",
+        )
+    ]
+
+
+def malloc_in_use() -> int:
+    """Bytes in use in every malloc arena plus mmapped chunks (glibc's `mallinfo2`)."""
+    libc = ctypes.CDLL("libc.so.6")
+    libc.mallinfo2.restype = _MallInfo2
+    info = libc.mallinfo2()
+    return int(info.uordblks + info.hblkhd)
+
+
+def _schema() -> tantivy.Schema:
+    builder = tantivy.SchemaBuilder()
+    builder.add_text_field("body", stored=True)
+    builder.add_integer_field("n", fast=True, stored=True)
+    return builder.build()
+
+
+def write(path: str, commits: int) -> None:
+    """The writer child: `commits` commits of `DOCUMENTS_PER_COMMIT` documents."""
+    writer = tantivy.Index.open(path).writer(heap_size=50_000_000, num_threads=1)
+    for commit in range(commits):
+        for number in range(DOCUMENTS_PER_COMMIT):
+            writer.add_document(tantivy.Document(body=f"event {commit} {number} hello world", n=commit * 1000 + number))
+        writer.commit()
+        time.sleep(0.005)
+    writer.wait_merging_threads()
+
+
+def read(commits: int, reopen_every: int) -> None:
+    """Reload (or reopen) and search after every commit the writer child makes; print the memory gained."""
+    path = tempfile.mkdtemp(prefix="tantivy-reload-")
+    tantivy.Index(_schema(), path=path)
+    writer = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.tantivy_reload_memory", "--write", path, "--commits", str(commits)]
+    )
+    index = tantivy.Index.open(path)
+    reloads, baseline, last_meta = 0, 0, 0
+    while writer.poll() is None:
+        meta = os.stat(os.path.join(path, "meta.json")).st_mtime_ns
+        if meta == last_meta:
+            time.sleep(0.002)
+            continue
+        last_meta = meta
+        reloads += 1
+        if reopen_every and reloads % reopen_every == 0:
+            index = tantivy.Index.open(path)
+        index.reload()
+        index.searcher().search(index.parse_query("hello", ["body"]), 10)
+        if reloads == 100:
+            baseline = malloc_in_use()
+        elif reloads > 100 and reloads % 500 == 0:
+            print(f"{reloads} reloads: {(malloc_in_use() - baseline) / 2**20:+.2f} MiB", flush=True)
+    print(f"{reloads} reloads in all: {(malloc_in_use() - baseline) / 2**20:+.2f} MiB")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--commits", type=int, default=5000)
+    parser.add_argument("--reopen-every", type=int, default=0, help="open the index afresh every N reloads (0: never)")
+    parser.add_argument("--write", metavar="PATH", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.write:
+        write(args.write, args.commits)
+    else:
+        read(args.commits, args.reopen_every)
+
+
+if __name__ == "__main__":
+    main()
