@@ -63,7 +63,7 @@ async def consumer_lag(js: Any) -> dict[str, int]:
 
 
 async def nats_server_state(session: aiohttp.ClientSession, monitor: str) -> dict[str, Any]:
-    """The embedded nats-server's own figures from its monitoring port: `mem` (bytes, as the server sees
+    """The nats-server's own figures from its monitoring port `monitor`: `mem` (bytes, as the server sees
     its RSS), connections, subscriptions, slow consumers and, per stream, messages, bytes, interior deletes
     (`num_deleted`) and consumers; {} when the port does not answer."""
     try:

@@ -2,6 +2,7 @@
 
     .venv/bin/python -m benchmarks.tantivy_reload_memory --commits 5000 --reopen-every 0     # reload only
     .venv/bin/python -m benchmarks.tantivy_reload_memory --commits 5000 --reopen-every 500   # as the store does
+    .venv/bin/python -m benchmarks.tantivy_reload_memory --latency   # reload + search vs reopen + search
 
 A writer in a child process commits `--commits` times (200 small documents each, 5 ms apart) into a fresh
 index; this process, the reader alone as in the all-in-one's parent, reloads and searches after every commit
@@ -96,13 +97,50 @@ def read(commits: int, reopen_every: int) -> None:
     print(f"{reloads} reloads in all: {(malloc_in_use() - baseline) / 2**20:+.2f} MiB")
 
 
+def latency(rounds: int = 200) -> None:
+    """Median and p99 of a reload + search against a fresh open + search, on an index of 40 commits of 500
+    documents (what one search in `RELOADS_BEFORE_REOPEN` pays instead of a reload)."""
+    import statistics
+
+    from mintlog.adapters.logstore.tantivy_partitions import _prepare_for_search  # pyright: ignore[reportPrivateUsage]
+
+    path = tempfile.mkdtemp(prefix="tantivy-reload-")
+    writer = tantivy.Index(_schema(), path=path).writer(heap_size=50_000_000, num_threads=1)
+    for commit in range(40):
+        for number in range(500):
+            writer.add_document(tantivy.Document(body=f"event {commit} {number} hello world", n=number))
+        writer.commit()
+    writer.wait_merging_threads()
+    reader = _prepare_for_search(tantivy.Index.open(path))
+
+    def reload_and_search() -> None:
+        reader.reload()
+        reader.searcher().search(reader.parse_query("hello", ["body"]), 10)
+
+    def reopen_and_search() -> None:
+        index = _prepare_for_search(tantivy.Index.open(path))
+        index.searcher().search(index.parse_query("hello", ["body"]), 10)
+
+    for step in (reload_and_search, reopen_and_search):
+        seconds: list[float] = []
+        for _ in range(rounds):
+            started = time.perf_counter()
+            step()
+            seconds.append(time.perf_counter() - started)
+        p99 = sorted(seconds)[int(rounds * 0.99) - 1]
+        print(f"{step.__name__}: median {statistics.median(seconds) * 1e3:.3f} ms, p99 {p99 * 1e3:.3f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--commits", type=int, default=5000)
     parser.add_argument("--reopen-every", type=int, default=0, help="open the index afresh every N reloads (0: never)")
+    parser.add_argument("--latency", action="store_true", help="time a reload + search against a reopen + search")
     parser.add_argument("--write", metavar="PATH", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.write:
+    if args.latency:
+        latency()
+    elif args.write:
         write(args.write, args.commits)
     else:
         read(args.commits, args.reopen_every)
