@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -261,7 +261,7 @@ def open_indexes(store: TantivyLogStore) -> list[tantivy.Index]:
     return [partition.index for partition in partitions]
 
 
-def distinct(objects: list[tantivy.Index]) -> int:
+def distinct(objects: Sequence[object]) -> int:
     return len({id(item) for item in objects})  # all alive in `objects`, so no id is reused
 
 
@@ -287,3 +287,70 @@ async def test_a_reader_opens_a_partition_afresh_after_many_reloads_and_keeps_se
         assert distinct(writer_indexes) == 1
     finally:
         await reader.close()
+
+
+def open_writers(store: TantivyLogStore) -> list[tantivy.IndexWriter]:
+    """The `tantivy.IndexWriter` objects `store` has open."""
+    partitions = store._partitions._open.values()  # pyright: ignore[reportPrivateUsage]
+    return [partition.writer for partition in partitions if partition.writer is not None]
+
+
+async def test_a_writer_is_recycled_after_many_commits_and_no_event_is_lost_or_indexed_twice(
+    store: TantivyLogStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tantivy's directory keeps ~1.3 KB per commit of a writer until the writer and its index are dropped,
+    so a writer is closed and its partition opened afresh every `COMMITS_BEFORE_RECYCLE` commits; the
+    writes on either side of each recycle all stay searchable, and a redelivered event is still stored
+    once."""
+    monkeypatch.setattr(tantivy_partitions, "COMMITS_BEFORE_RECYCLE", 3)
+    monkeypatch.setattr(tantivy_partitions, "merge_in_flight", lambda path: False)
+    writers: list[tantivy.IndexWriter] = []
+    indexes: list[tantivy.Index] = []
+    for written in range(1, 11):
+        await store.write([make_event(f"evt-{written}", timestamp=NOON + timedelta(seconds=written))])
+        writers.extend(open_writers(store))
+        indexes.extend(open_indexes(store))
+        assert (await store.search(SearchQuery("acme"))).total == written
+    assert len(writers) == 7  # writes 3, 6 and 9 recycle right after their commit: no writer left open
+    assert distinct(writers) == 4  # writes 1-3, 4-6, 7-9, 10
+    assert distinct(indexes) == 4
+    await store.write([make_event("evt-4", timestamp=NOON + timedelta(seconds=4))])  # redelivered
+    page = await store.search(SearchQuery("acme", size=100))
+    assert sorted(event.id for event in page.events) == sorted(f"evt-{written}" for written in range(1, 11))
+
+
+async def test_a_writer_recycle_waits_for_a_merge_in_flight_up_to_twice_the_limit(
+    store: TantivyLogStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Closing a writer waits for its merges, so while a merge is writing the recycle is put off, commit by
+    commit, but never past twice `COMMITS_BEFORE_RECYCLE`."""
+    monkeypatch.setattr(tantivy_partitions, "COMMITS_BEFORE_RECYCLE", 3)
+    merging = [True]
+    monkeypatch.setattr(tantivy_partitions, "merge_in_flight", lambda path: merging[0])
+    first_writers: list[tantivy.IndexWriter] = []
+    for written in range(1, 7):
+        await store.write([make_event(f"evt-{written}", timestamp=NOON + timedelta(seconds=written))])
+        first_writers.extend(open_writers(store))
+    assert len(first_writers) == 5  # put off at 3, 4 and 5; recycled at 6
+    assert distinct(first_writers) == 1
+    for written in range(7, 10):
+        await store.write([make_event(f"evt-{written}", timestamp=NOON + timedelta(seconds=written))])
+    assert open_writers(store) != []  # merging: the new writer's third commit did not recycle it
+    merging[0] = False
+    await store.write([make_event("evt-10", timestamp=NOON + timedelta(seconds=10))])
+    assert open_writers(store) == []  # the merge is done: recycled at its fourth commit
+    assert (await store.search(SearchQuery("acme"))).total == 10
+
+
+async def test_a_merge_is_in_flight_while_the_partition_holds_segment_files_meta_json_does_not_list(
+    store: TantivyLogStore,
+) -> None:
+    await store.write([make_event("evt-1")])
+    (partition_path,) = [path for path in store.root.glob("*/*") if path.is_dir()]
+    assert not tantivy_partitions.merge_in_flight(partition_path)
+    stray = partition_path / "0123456789abcdef0123456789abcdef.idx"  # what a merge's new segment starts as
+    stray.write_bytes(b"")
+    assert tantivy_partitions.merge_in_flight(partition_path)
+    stray.unlink()
+    (partition_path / "meta.json").rename(partition_path / "meta.json.away")
+    assert tantivy_partitions.merge_in_flight(partition_path)  # cannot tell: put the recycle off
