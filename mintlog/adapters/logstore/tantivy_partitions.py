@@ -149,6 +149,15 @@ def _prepare_for_search(index: tantivy.Index) -> tantivy.Index:
     return index
 
 
+def _open_afresh(partition: Partition) -> None:
+    """Replace `partition`'s index by a fresh open of its directory, dropping what the old one kept."""
+    partition.index = _prepare_for_search(tantivy.Index.open(str(partition.path)))
+    partition.reloads = 0
+
+
+_SEGMENT_ID_LENGTH = 32  # a segment's files are `{uuid as 32 hex digits}.{component}`
+
+
 def merge_in_flight(path: Path) -> bool:
     """Whether the partition at `path` holds files of a segment its `meta.json` does not list.
 
@@ -166,9 +175,6 @@ def merge_in_flight(path: Path) -> bool:
         if dot and len(segment_id) == _SEGMENT_ID_LENGTH and segment_id not in listed:
             return True
     return False
-
-
-_SEGMENT_ID_LENGTH = 32  # a segment's files are `{uuid as 32 hex digits}.{component}`
 
 
 def _meta_signature(path: Path) -> tuple[int, int, int] | None:
@@ -303,8 +309,7 @@ class PartitionCache:
         if force or signature != partition.meta_signature:
             try:
                 if partition.writer is None and partition.reloads >= RELOADS_BEFORE_REOPEN:
-                    partition.index = _prepare_for_search(tantivy.Index.open(str(partition.path)))
-                    partition.reloads = 0
+                    _open_afresh(partition)
                 else:
                     partition.index.reload()
                     partition.reloads += 1
@@ -372,8 +377,7 @@ class PartitionCache:
             self._writers.pop((partition.tenant_id, partition.period), None)
         self._close_writer(partition)
         signature = _meta_signature(partition.path)
-        partition.index = _prepare_for_search(tantivy.Index.open(str(partition.path)))
-        partition.reloads = 0
+        _open_afresh(partition)
         partition.meta_signature = signature
 
     def discard_writer(self, partition: Partition) -> None:
