@@ -279,7 +279,7 @@ def test_every_role_process_stops_cleanly_on_sigterm(deployment: Deployment) -> 
     for process in reversed(cluster.processes):
         started = time.monotonic()
         assert process.sigterm() == 0, process.logs()
-        if process.role == "api":
+        if process.workers > 1:
             # Well under the kill timeout (grace 5 s + 10 s): the workers drained rather than being killed.
             assert time.monotonic() - started < 10, process.logs()
     assert tail_ended.wait(10)
@@ -289,7 +289,12 @@ def test_every_role_process_stops_cleanly_on_sigterm(deployment: Deployment) -> 
         # Each worker ran its lifespan shutdown: stopped its role and closed its runtime.
         log = deployment.cluster.one(name).logs()
         assert log.count("mintlog worker stopped") == len(pids), log
-        assert "refused to gracefully stop" not in log, log
+        # Granian's stop loop and its per-worker watcher thread both wait on the same child; on a loaded machine
+        # the loop can see a worker the watcher already reaped as alive and log that it "refused to gracefully
+        # stop" (killing a pid that has exited). A real refusal takes the kill timeout, which the bound above
+        # excludes; the line may only come after every worker had stopped.
+        if "refused to gracefully stop" in log:
+            assert log.index("refused to gracefully stop") > log.rindex("mintlog worker stopped"), log
 
 
 def _alive(pid: int) -> bool:

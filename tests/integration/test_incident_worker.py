@@ -193,6 +193,7 @@ async def test_a_redelivered_alert_event_changes_and_publishes_nothing_twice(
     await send(runtime, alert(1), msg_id="second-delivery")  # the same alert event, not deduplicated by the bus
     await send(runtime, alert(2, "resolved", auto_resolve_incident=False))
     await send(runtime, alert(2, "resolved", auto_resolve_incident=False), msg_id="again")
+    await reader.wait_for(2)  # generous on a loaded machine; then anything published twice would follow
     events = await reader.settle(1.5)
     assert [e.type for e in events] == ["incident.triggered", "incident.alert_resolved"]
     [incident] = await runtime.incidents.list_incidents("acme")
