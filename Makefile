@@ -57,7 +57,7 @@ format: $(STAMP) ## Format and auto-fix with ruff
 env-example: $(STAMP) ## Regenerate .env.example from the settings tree
 	$(BIN)/mintlog config example > .env.example
 
-bench: $(STAMP) ## The whole benchmark suite (~2 h): benchmarks/results/<date>.json + docs/benchmarks.md
+bench: $(STAMP) ## The whole benchmark suite (~4 h 20, a 3-hour soak included): benchmarks/results/<date>.json + docs/benchmarks.md
 	BENCH_MAKE_TARGET="make bench" $(BIN)/python -m benchmarks.suite
 
 bench-quick: $(STAMP) ## The suite's short development run (a few minutes): <date>-quick.json + docs

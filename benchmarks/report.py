@@ -1,8 +1,8 @@
 """Statistics and Markdown rendering of the benchmark suite's results (pure functions, no I/O).
 
 `benchmarks/suite.py` measures and keeps every raw run; the functions here turn those runs into figures
-(min/median/max over the repeats, a target from issue 7 where it names one, met or not by the median) and
-render the generated section of `docs/benchmarks.md` between `BEGIN_MARKER` and `END_MARKER`:
+(min/median/max over the repeats, the target where an issue names one, met or not by the median) and render
+the generated section of `docs/benchmarks.md` between `BEGIN_MARKER` and `END_MARKER`:
 
     .venv/bin/python -m benchmarks.suite --render-only benchmarks/results/<date>.json
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +32,7 @@ Figure = dict[str, Any]
 
 @dataclass(frozen=True)
 class Target:
-    """A target of issue 7: `value <comparator> threshold`, with the words the tables show."""
+    """A target an issue names: `value <comparator> threshold`, with the words the tables show."""
 
     comparator: str  # ">=" or "<="
     threshold: float
@@ -51,6 +51,7 @@ TARGET_HISTOGRAM_MS = Target("<=", 250, "≤ 250 ms (10M events)")
 TARGET_DISK_RATIO = Target("<=", 0.35, "≤ 0.35 (10M events)")
 TARGET_DISTRIBUTED_RATIO = Target(">=", 0.5, "≥ 0.5 (issue 19)")
 TARGET_DISTRIBUTED_CPU_RATIO = Target("<=", 0.5, "≤ 0.5 (issue 19)")
+TARGET_PIPELINE_RSS_MIB = Target("<=", 512, "≤ 512 MiB per process (issue 19)")
 TARGET_IMPORT_RATIO = Target(">=", 0.8, "≥ 0.8 (issue 16)")
 TARGET_PROTOCOL_RATIO = Target(">=", 0.8, "≥ 0.8 of native (issue 16)")
 TARGET_ONCALL_LOOKUP_P99_MS = Target("<=", 5, "≤ 5 ms (issue 18)")
@@ -176,16 +177,31 @@ def _get(run: Mapping[str, Any] | None, *path: str) -> Any:
     return value
 
 
-def _rss_figures(runs: Sequence[Mapping[str, Any]], key: str = "rss") -> list[Figure]:
+def _rss_figures(
+    runs: Sequence[Mapping[str, Any]], key: str = "rss", target_of: Callable[[str], Target | None] = lambda _: None
+) -> list[Figure]:
     labels: list[str] = []
     for run in runs:
         for label in run.get(key) or {}:
             if label not in labels:
                 labels.append(label)
     return [
-        figure(f"peak RSS {label}", "MiB", [_mib(_get(run, key, label, "peak_kib")) for run in runs])
+        figure(f"peak RSS {label}", "MiB", [_mib(_get(run, key, label, "peak_kib")) for run in runs], target_of(label))
         for label in labels
     ]
+
+
+def _distributed_rss_target(label: str) -> Target | None:
+    """Issue 19 bounds each distributed pipeline process ("pipeline-1", "pipeline-2", ...), not the others."""
+    return TARGET_PIPELINE_RSS_MIB if label.startswith("pipeline-") else None
+
+
+def _refused_requests(result: Mapping[str, Any]) -> int | None:
+    """Ingest requests answered anything but 202 (refused by the backlog gate or failed, each sent again)."""
+    statuses = result.get("statuses")
+    if not isinstance(statuses, Mapping):
+        return None
+    return sum(int(count) for status, count in statuses.items() if str(status) != "202")
 
 
 def _mib(kib: Any) -> float | None:
@@ -197,6 +213,8 @@ def ingest_figures(runs: Sequence[Mapping[str, Any]], *, distributed: bool) -> l
     {"peak_kib"}}, and "ceiling" (all-in-one) or "bulk" (distributed): the comparison measured beside it}."""
     unpaced = [run.get("max") or {} for run in runs]
     paced = [run.get("paced") or {} for run in runs]
+    # Runs before issue 19 were paced at 50 % of the sustained rate; since then at 80 % (`paced_fraction`).
+    paced_percent = round(100 * float(runs[0].get("paced_fraction", 0.5))) if runs else 50
     sustained_target = None if distributed else TARGET_ALL_IN_ONE_RATE
     rows = [
         figure("accepted (unpaced)", "events/s", [r.get("accepted_events_per_s") for r in unpaced]),
@@ -219,7 +237,12 @@ def ingest_figures(runs: Sequence[Mapping[str, Any]], *, distributed: bool) -> l
         figure(
             "probes behind the ingest-to-searchable percentiles (unpaced)", "count", [r.get("probes") for r in unpaced]
         ),
-        figure("offered rate (paced, 50 % of sustained)", "events/s", [r.get("offered_rate") for r in paced]),
+        figure("pipeline backlog, max (unpaced)", "messages", [r.get("backlog_messages_max") for r in unpaced]),
+        figure("oldest batch waiting, max (unpaced)", "s", [r.get("backlog_oldest_max_s") for r in unpaced]),
+        figure("ingest requests refused or failed (unpaced)", "count", [_refused_requests(r) for r in unpaced]),
+        figure(
+            f"offered rate (paced, {paced_percent} % of sustained)", "events/s", [r.get("offered_rate") for r in paced]
+        ),
         figure("accepted (paced)", "events/s", [r.get("accepted_events_per_s") for r in paced]),
         flag_figure("zero loss (paced)", [r.get("zero_loss") for r in paced]),
         figure("ingest request p50 (paced)", "ms", [r.get("ingest_request_p50_ms") for r in paced]),
@@ -233,7 +256,7 @@ def ingest_figures(runs: Sequence[Mapping[str, Any]], *, distributed: bool) -> l
         ),
         figure("probes behind the ingest-to-searchable percentiles (paced)", "count", [r.get("probes") for r in paced]),
     ]
-    rows += _rss_figures(runs)
+    rows += _rss_figures(runs, target_of=_distributed_rss_target if distributed else lambda _: None)
     if distributed:
         rows += [
             figure("OpenSearch `_bulk`, same bodies", "events/s", [_get(run, "bulk", "events_per_s") for run in runs]),
@@ -710,7 +733,7 @@ def render_figure_row(row: Figure) -> str:
 
 
 def render_table(rows: Sequence[Figure]) -> str:
-    header = "| figure | min | median | max | target (issue 7) | met (median) |\n|---|---|---|---|---|---|"
+    header = "| figure | min | median | max | target | met (median) |\n|---|---|---|---|---|---|"
     return "\n".join([header, *(render_figure_row(row) for row in rows)])
 
 

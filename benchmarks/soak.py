@@ -1,6 +1,6 @@
 """Soak: a fresh all-in-one Mintlog under a steady paced load for a long time, sampled every 10 seconds.
 
-    .venv/bin/python -m benchmarks.soak --rate 17000 --duration 1800 --json soak.json   # what `make bench` runs
+    .venv/bin/python -m benchmarks.soak --rate 17000 --duration 10800 --json soak.json  # what `make bench` runs
     .venv/bin/python -m benchmarks.soak --rate 10000 --duration 120                     # a short look
     .venv/bin/python -m benchmarks.soak --rate 20000 --duration 3600 --heap-snapshots /tmp/heap  # then:
     .venv/bin/python -m benchmarks.heap_growth /tmp/heap    # what grew on each process's Python heap

@@ -1,6 +1,6 @@
 """The benchmark suite of issue 7: one command, freshly started processes, every figure with min/median/max.
 
-    make bench            # .venv/bin/python -m benchmarks.suite             (full: ~1 h 50 on 2 cores)
+    make bench            # .venv/bin/python -m benchmarks.suite             (full: ~4 h 20 on 2 cores)
     make bench-quick      # .venv/bin/python -m benchmarks.suite --quick     (development: a few minutes)
     .venv/bin/python -m benchmarks.suite --quick --only ingest,soak --repeats 1 --no-docs
     .venv/bin/python -m benchmarks.suite --render-only benchmarks/results/2026-11-27.json
@@ -10,8 +10,9 @@ Groups (`--only` takes their short names):
 - `ingest` — all-in-one: per repeat a fresh `python -m mintlog run` (all roles, embedded defaults, temp data
   dir) loaded by `benchmarks/load.py`'s realistic events unpaced for D s (full 60, quick 10): accepted and
   sustained end-to-end events/s (searchable, including the drain, and the mean searchable rate during load),
-  zero loss, ingest request and ingest-to-searchable p50/p99, peak RSS per process; then a fresh process
-  paced at 50 % of that repeat's sustained rate for latencies at a sane load. Beside it, the same bodies
+  zero loss, ingest request and ingest-to-searchable p50/p99, the pipeline's backlog and the requests its gate
+  refused (issue 19 part 2), peak RSS per process; then a fresh process paced at 80 % of that repeat's
+  sustained rate (issue 19 part 1: ingest-to-searchable p99 ≤ 2 s there). Beside it, the same bodies
   through `benchmarks.ceiling.measure_decode` (msgspec, one thread): Mintlog ÷ ceiling.
 - `distributed` — the roles as separate processes (ingest with 2 Granian workers, api, pipeline x2, alert,
   notify) on NATS, PostgreSQL, Redis and OpenSearch (`benchmarks/topology.py`), the same load; beside it
@@ -35,7 +36,7 @@ Groups (`--only` takes their short names):
   a fresh all-in-one against a local target: check start delay against schedule, CPU per check, and detection
   latency (target down → incident opened) against interval x down_after + 2 s (issue 17).
 - `soak` — `benchmarks/soak.py` on a fresh all-in-one at 50 % of this run's measured maximum sustained rate
-  (`--soak-rate` overrides) for 30 min (quick: 2 min); run once, not repeated.
+  (`--soak-rate` overrides) for 3 h (issue 19 part 4; quick: 2 min); run once, not repeated.
 
 Writes `benchmarks/results/<YYYY-MM-DD>[-quick][-<groups>].json` (schema `SCHEMA_VERSION`, machine,
 versions, command, every raw run under `runs`, the figures) after every group, and regenerates the section of
@@ -104,6 +105,8 @@ DISTINCT_BODIES = 40
 CONCURRENCY = 8
 # Unpaced, ingest may accept far more than it indexes; the backlog must drain before loss can be judged.
 DRAIN_TIMEOUT = 600.0
+# The paced load's share of the repeat's sustained rate (issue 19 part 1: searchable p99 ≤ 2 s at 80 %).
+PACED_FRACTION = 0.8
 
 
 @dataclass(frozen=True)
@@ -133,7 +136,7 @@ class Plan:
             store_sizes=(200_000,) if quick else (1_000_000, 10_000_000),
             store_query_runs=50 if quick else 200,
             alert_rules=5 if quick else None,
-            soak_seconds=args.soak_seconds or (120.0 if quick else 1800.0),
+            soak_seconds=args.soak_seconds or (120.0 if quick else 10_800.0),
             soak_rate=args.soak_rate,
             stores_dir=Path(args.stores_dir),
             opensearch_url=args.opensearch_url,
@@ -256,14 +259,15 @@ def ingest_all_in_one(plan: Plan, runs: list[Any], _results: dict[str, Any]) -> 
         run["ceiling"] = measure_ceiling(bodies, plan.ceiling_seconds)
         log(f"  ceiling: {run['ceiling']}")
         with AllInOne() as target:
-            log(f"ingest all-in-one, repeat {repeat}: paced at {sustained / 2:,.0f} events/s")
+            log(f"ingest all-in-one, repeat {repeat}: paced at {sustained * PACED_FRACTION:,.0f} events/s")
             paced_id = secrets.token_hex(6)
+            run["paced_fraction"] = PACED_FRACTION
             run["paced"] = load_on(
                 target,
                 plan.load_seconds,
                 paced_id,
                 make_bodies(paced_id, BATCH, DISTINCT_BODIES),
-                rate=max(1000.0, sustained / 2),
+                rate=max(1000.0, sustained * PACED_FRACTION),
             )
             run["rss_paced"] = target.rss()
         _log_load("paced", run["paced"])
@@ -288,13 +292,14 @@ def ingest_distributed(plan: Plan, runs: list[Any], _results: dict[str, Any]) ->
             _log_load("unpaced", run["max"])
             sustained = float(run["max"]["searchable_events_per_s"])
             paced_id = secrets.token_hex(6)
-            log(f"ingest distributed, repeat {repeat}: paced at {sustained / 2:,.0f} events/s")
+            log(f"ingest distributed, repeat {repeat}: paced at {sustained * PACED_FRACTION:,.0f} events/s")
+            run["paced_fraction"] = PACED_FRACTION
             run["paced"] = load_on(
                 cluster,
                 plan.load_seconds,
                 paced_id,
                 make_bodies(paced_id, BATCH, DISTINCT_BODIES),
-                rate=max(1000.0, sustained / 2),
+                rate=max(1000.0, sustained * PACED_FRACTION),
             )
             _log_load("paced", run["paced"])
         log(f"OpenSearch _bulk, repeat {repeat}: same bodies for {plan.load_seconds:.0f} s")
@@ -527,11 +532,14 @@ def group_description(name: str, plan: Plan) -> str:
     seconds = f"{plan.load_seconds:.0f} s"
     return {
         "ingest_all_in_one": f"Fresh `mintlog run` per repeat; `benchmarks/load.py` bodies (batches of {BATCH}, "
-        f"{CONCURRENCY} connections) unpaced for {seconds}, then a fresh process paced at 50 % of that repeat's "
-        "sustained rate. Sustained = searchable events ÷ time until the last accepted event is searchable.",
+        f"{CONCURRENCY} connections) unpaced for {seconds}, then a fresh process paced at "
+        f"{PACED_FRACTION:.0%} of that repeat's sustained rate. Sustained = searchable events ÷ time until the last "
+        "accepted event is searchable. Backlog: the pipeline's waiting batches (both streams) and the age of the "
+        "oldest, sampled every second while sending; refused: requests answered other than 202 (each sent again "
+        "after its Retry-After).",
         "ingest_distributed": "ingest (2 Granian workers), api, pipeline x2, alert, notify as separate processes on "
-        f"NATS, PostgreSQL, Redis and OpenSearch; the same load for {seconds}; OpenSearch `_bulk` of the same "
-        "bodies on the same OpenSearch.",
+        f"NATS, PostgreSQL, Redis and OpenSearch; the same load for {seconds}, then paced at {PACED_FRACTION:.0%} "
+        "of its sustained rate; OpenSearch `_bulk` of the same bodies on the same OpenSearch.",
         "search_storage": "`benchmarks/bench_stores.py` (store calls, no HTTP), "
         f"{plan.store_query_runs} runs per query after a warm-up; sizes "
         + ", ".join(f"{size:,}" for size in plan.store_sizes)
@@ -698,7 +706,7 @@ def main() -> int:
     parser.add_argument("--no-docs", action="store_true", help="do not regenerate docs/benchmarks.md")
     parser.add_argument("--render-only", metavar="RESULTS_JSON", help="only re-render the docs from this file")
     parser.add_argument("--soak-rate", type=float, help="soak at this rate instead of 50 %% of the measured max")
-    parser.add_argument("--soak-seconds", type=float, help="soak duration (default: 1800 full, 120 quick)")
+    parser.add_argument("--soak-seconds", type=float, help="soak duration (default: 10800 full, 120 quick)")
     parser.add_argument("--load-seconds", type=float, help="ingest load duration (default: 60 full, 10 quick)")
     parser.add_argument("--stores-dir", default="/tmp/mintlog-bench-suite-stores", help="reused store data")
     parser.add_argument("--opensearch-url", default="http://127.0.0.1:59200")

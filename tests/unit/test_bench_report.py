@@ -109,15 +109,43 @@ def test_ingest_figures_all_in_one_with_ceiling_ratio_and_rss_per_process() -> N
     assert rows["Mintlog ÷ ceiling (sustained)"]["median"] == pytest.approx(0.035)
     assert rows["peak RSS mintlog"]["median"] == 2.0
     assert rows["peak RSS nats-server"]["unit"] == "MiB"
+    assert rows["peak RSS mintlog"]["target"] is None  # the 512 MiB bound is the distributed pipeline's
+    # Runs from before issue 19 carry no `paced_fraction`: they were paced at half the sustained rate.
+    assert "offered rate (paced, 50 % of sustained)" in rows
+
+
+def test_ingest_figures_show_the_backlog_and_refusals_of_the_unpaced_load_and_the_paced_share() -> None:
+    unpaced = _load(30_000.0) | {
+        "backlog_messages_max": 420,
+        "backlog_oldest_max_s": 12.5,
+        "statuses": {"202": 1000, "503": 7, "429": 2},  # as read back from the results JSON (string keys)
+    }
+    runs = [{"max": unpaced, "paced": _load(24_000.0), "paced_fraction": 0.8}]
+    rows = _by_name(report.group_figures("ingest_all_in_one", runs))
+    assert rows["pipeline backlog, max (unpaced)"]["median"] == 420
+    assert rows["oldest batch waiting, max (unpaced)"]["median"] == 12.5
+    assert rows["ingest requests refused or failed (unpaced)"]["median"] == 9
+    assert "offered rate (paced, 80 % of sustained)" in rows
+    no_refusal = [{"max": _load(30_000.0) | {"statuses": {202: 10}}, "paced": _load(24_000.0)}]
+    rows = _by_name(report.group_figures("ingest_all_in_one", no_refusal))
+    assert rows["ingest requests refused or failed (unpaced)"]["median"] == 0
 
 
 def test_ingest_figures_distributed_ratio_to_bulk_has_the_target() -> None:
-    runs = [{"max": _load(50_000.0), "paced": _load(25_000.0), "bulk": {"events_per_s": 62_500.0}}]
+    rss = {"pipeline-1": {"peak_kib": 600 * 1024}, "pipeline-2": {"peak_kib": 300 * 1024}, "api-1": {"peak_kib": 1}}
+    runs = [{"max": _load(50_000.0), "paced": _load(25_000.0), "bulk": {"events_per_s": 62_500.0}, "rss": rss}]
     rows = _by_name(report.group_figures("ingest_distributed", runs))
     ratio = rows["Mintlog ÷ OpenSearch `_bulk` (sustained)"]
     assert ratio["median"] == pytest.approx(0.8)
     assert ratio["met"] is True
     assert rows["sustained end to end, incl. drain (unpaced)"]["target"] is None
+    # Issue 19: each distributed pipeline process under 512 MiB.
+    assert (rows["peak RSS pipeline-1"]["target"], rows["peak RSS pipeline-1"]["met"]) == (
+        "≤ 512 MiB per process (issue 19)",
+        False,
+    )
+    assert rows["peak RSS pipeline-2"]["met"] is True
+    assert rows["peak RSS api-1"]["target"] is None
 
 
 def test_group_figures_leave_out_rows_without_values() -> None:
@@ -264,7 +292,7 @@ def test_render_section_has_markers_machine_tables_and_errors() -> None:
     assert "`0123456789ab` (uncommitted changes in the tree)" in section
     assert "mintlog 0.1.0, tantivy 0.25.0" in section
     assert "### Ingest: `mintlog run`, all roles, embedded defaults" in section
-    assert "| figure | min | median | max | target (issue 7) | met (median) |" in section
+    assert "| figure | min | median | max | target | met (median) |" in section
     assert (
         "| sustained end to end, incl. drain (unpaced) (events/s) | 40,000 | 40,000 | 40,000 "
         "| ≥ 100,000 events/s | **no** |"
