@@ -211,6 +211,15 @@ class StoreSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     max_open_readers: Annotated[
         int, Meta(ge=1, le=100_000, description="Tantivy partitions kept open for search at once.")
     ] = 256
+    release_freed_memory_seconds: Annotated[
+        float,
+        Meta(
+            ge=0,
+            le=86_400,
+            description="How often the process writing the embedded Tantivy store hands memory that Tantivy's "
+            "merges freed back to the system (glibc malloc_trim, after a commit); 0: never.",
+        ),
+    ] = 60.0
     opensearch: OpenSearchSettings = msgspec.field(default_factory=OpenSearchSettings)
 
 

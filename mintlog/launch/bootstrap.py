@@ -120,6 +120,7 @@ def build_store(settings: Settings) -> LogStore:
             writer_heap_bytes=settings.store.writer_heap_bytes,
             max_open_writers=settings.store.max_open_writers,
             max_open_readers=settings.store.max_open_readers,
+            release_freed_memory_seconds=settings.store.release_freed_memory_seconds,
         )
     if url.startswith(("opensearch://", "http://", "https://")):
         return _build_opensearch_store(settings)

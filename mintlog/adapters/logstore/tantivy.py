@@ -41,6 +41,8 @@ indexing thread and uses up to `writer_heap_bytes` of indexing memory while a wr
 about `max_open_writers * writer_heap_bytes` of indexing memory (256 MiB with the defaults) plus the
 memory-mapped files and small per-index state of at most `max_open_readers + max_open_writers` indexes.
 A write touching more partitions than there are writer slots proceeds in groups of `max_open_writers`.
+Merges free what they built, but glibc keeps much of it: after a write, at most once every
+`release_freed_memory_seconds`, that free memory is handed back to the system (`FreedMemoryReleaser`).
 
 Threads: every write, `drop_partitions_before` and `close` runs on one dedicated writer thread, in call
 order, so the event loop never waits for a commit and a partition never has two writers; the partitions
@@ -67,6 +69,7 @@ import msgspec
 import tantivy
 
 from mintlog.adapters.logstore.days import day_range
+from mintlog.adapters.logstore.freed_memory import FreedMemoryReleaser
 from mintlog.adapters.logstore.periods import Period, expired, overlapping, period_of, visit_groups
 from mintlog.adapters.logstore.tantivy_aggregate import aggregate_partitions
 from mintlog.adapters.logstore.tantivy_disk import DiskHealth
@@ -125,8 +128,13 @@ class TantivyLogStore:
         writer_heap_bytes: int = 64 * MiB,
         max_open_writers: int = 4,
         max_open_readers: int = 256,
+        release_freed_memory_seconds: float = 0.0,
     ) -> None:
-        """Raises `ValueError` when `writer_heap_bytes` is below Tantivy's 15 MB or a limit is below 1."""
+        """Raises `ValueError` when `writer_heap_bytes` is below Tantivy's 15 MB or a limit is below 1.
+
+        `release_freed_memory_seconds`: how often a successful write hands memory freed by Tantivy (its
+        merges) back to the system (`FreedMemoryReleaser`); 0, the default here: never.
+        """
         self._root = root
         self._schema = build_schema()
         self._partitions = PartitionCache(
@@ -137,6 +145,7 @@ class TantivyLogStore:
             max_open_readers=max_open_readers,
         )
         self._disk = DiskHealth(root)
+        self._freed_memory = FreedMemoryReleaser(release_freed_memory_seconds)
         self._write_executor: ThreadPoolExecutor | None = None
         self._commit_pool: ThreadPoolExecutor | None = None
 
@@ -237,6 +246,7 @@ class TantivyLogStore:
                 raise
             raise refusal from exc.__cause__
         self._disk.succeeded()
+        self._freed_memory.release_if_due()
 
     def _write_partitions(self, group: list[tuple[tuple[str, Period], _PartitionBatch]]) -> None:
         """Add the new events of every partition of `group`, then commit each.
