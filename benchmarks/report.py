@@ -178,7 +178,7 @@ def _get(run: Mapping[str, Any] | None, *path: str) -> Any:
 
 
 def _rss_figures(
-    runs: Sequence[Mapping[str, Any]], key: str = "rss", target_of: Callable[[str], Target | None] = lambda _: None
+    runs: Sequence[Mapping[str, Any]], key: str = "rss", target_of: Callable[[str], Target | None] | None = None
 ) -> list[Figure]:
     labels: list[str] = []
     for run in runs:
@@ -186,7 +186,12 @@ def _rss_figures(
             if label not in labels:
                 labels.append(label)
     return [
-        figure(f"peak RSS {label}", "MiB", [_mib(_get(run, key, label, "peak_kib")) for run in runs], target_of(label))
+        figure(
+            f"peak RSS {label}",
+            "MiB",
+            [_mib(_get(run, key, label, "peak_kib")) for run in runs],
+            target_of(label) if target_of else None,
+        )
         for label in labels
     ]
 
@@ -256,7 +261,7 @@ def ingest_figures(runs: Sequence[Mapping[str, Any]], *, distributed: bool) -> l
         ),
         figure("probes behind the ingest-to-searchable percentiles (paced)", "count", [r.get("probes") for r in paced]),
     ]
-    rows += _rss_figures(runs, target_of=_distributed_rss_target if distributed else lambda _: None)
+    rows += _rss_figures(runs, target_of=_distributed_rss_target if distributed else None)
     if distributed:
         rows += [
             figure("OpenSearch `_bulk`, same bodies", "events/s", [_get(run, "bulk", "events_per_s") for run in runs]),

@@ -217,7 +217,7 @@ class StoreSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
             ge=0,
             le=86_400,
             description="How often the process writing the embedded Tantivy store hands memory that Tantivy's "
-            "merges freed back to the system (glibc malloc_trim, after a commit); 0: never.",
+            "merges freed back to the system (glibc malloc_trim, after a write); 0: never.",
         ),
     ] = 60.0
     opensearch: OpenSearchSettings = msgspec.field(default_factory=OpenSearchSettings)

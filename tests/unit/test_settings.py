@@ -51,6 +51,7 @@ def test_nested_names_use_a_double_underscore_and_values_are_converted() -> None
         ("MINTLOG_PIPELINE__OWN_PROCESS", "sometimes", "MINTLOG_PIPELINE__OWN_PROCESS='sometimes'"),
         ("MINTLOG_ARCHIVE__GZIP_LEVEL", "0", "MINTLOG_ARCHIVE__GZIP_LEVEL='0'"),
         ("MINTLOG_INDEXER__CONCURRENT_WRITES", "65", "MINTLOG_INDEXER__CONCURRENT_WRITES='65'"),
+        ("MINTLOG_STORE__RELEASE_FREED_MEMORY_SECONDS", "-1", "MINTLOG_STORE__RELEASE_FREED_MEMORY_SECONDS='-1'"),
         ("MINTLOG_UPTIME__NAMESERVERS", "dns.google", "MINTLOG_UPTIME__NAMESERVERS='dns.google'"),
         ("MINTLOG_UPTIME__LOCATION", "eu west", "MINTLOG_UPTIME__LOCATION='eu west'"),
     ],

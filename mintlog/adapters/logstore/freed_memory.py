@@ -55,14 +55,13 @@ class FreedMemoryReleaser:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._interval = interval_seconds
-        self._trim = trim if trim is not None else (malloc_trim_function() if interval_seconds > 0 else None)
+        self._trim = None if interval_seconds <= 0 else (trim or malloc_trim_function())
         self._clock = clock
         self._last: float | None = None
-        self.releases = 0
 
     def release_if_due(self) -> bool:
         """Trim when the interval has passed since the last trim; True when it trimmed."""
-        if self._trim is None or self._interval <= 0:
+        if self._trim is None:
             return False
         now = self._clock()
         if self._last is None:
@@ -73,6 +72,5 @@ class FreedMemoryReleaser:
         self._last = now
         started = time.perf_counter()
         self._trim(0)
-        self.releases += 1
         logger.debug("handed freed memory back to the system in %.1f ms", (time.perf_counter() - started) * 1000)
         return True

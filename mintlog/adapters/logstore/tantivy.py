@@ -128,12 +128,12 @@ class TantivyLogStore:
         writer_heap_bytes: int = 64 * MiB,
         max_open_writers: int = 4,
         max_open_readers: int = 256,
-        release_freed_memory_seconds: float = 0.0,
+        release_freed_memory_seconds: float = 60.0,
     ) -> None:
         """Raises `ValueError` when `writer_heap_bytes` is below Tantivy's 15 MB or a limit is below 1.
 
         `release_freed_memory_seconds`: how often a successful write hands memory freed by Tantivy (its
-        merges) back to the system (`FreedMemoryReleaser`); 0, the default here: never.
+        merges) back to the system (`FreedMemoryReleaser`); 0: never.
         """
         self._root = root
         self._schema = build_schema()
